@@ -1,0 +1,101 @@
+package monitor
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Account is one sending account: its settings, its phase and the counts of
+// its rolling windows. The counts are rebuilt from the event log and are not
+// part of what is persisted about the account.
+type Account struct {
+	ID          string
+	DisplayName string
+	AdminEmails []string
+	Overrides   Overrides
+	CreatedAt   time.Time
+	State       PhaseState
+	// CountFrom is when the account was last reinstated: events that
+	// occurred before it no longer count.
+	CountFrom time.Time
+	ring      Ring
+}
+
+// NewAccount returns a healthy account created at now, with windows shaped
+// by p.
+func NewAccount(id string, now time.Time, p Policy) *Account {
+	return &Account{
+		ID:        id,
+		CreatedAt: now,
+		State:     PhaseState{Phase: PhaseHealthy, Since: now, Reason: "New account."},
+		ring:      NewRing(p.RingLen()),
+	}
+}
+
+// Observe counts an event that dpmon accepted at acceptedAt. The event is
+// counted in the bucket of the time it occurred, or of acceptedAt for an
+// event stamped slightly in the future, so that it counts at once.
+func (a *Account) Observe(e *Event, acceptedAt time.Time, p Policy) {
+	c := e.Counts()
+	if c == (Counts{}) || e.OccurredAt.Before(a.CountFrom) {
+		return
+	}
+	at := e.OccurredAt
+	if at.After(acceptedAt) {
+		at = acceptedAt
+	}
+	a.ring.Add(bucketOf(at, p.Bucket), c)
+}
+
+// Status is everything known about an account at one instant.
+type Status struct {
+	Policy   Policy
+	Windows  []WindowStats
+	Findings []Finding
+}
+
+// Status measures the account at now under the global policy and its own
+// overrides.
+func (a *Account) Status(now time.Time, global Policy) Status {
+	p := global.With(a.Overrides)
+	windows := measure(&a.ring, now, p)
+	return Status{Policy: p, Windows: windows, Findings: evaluate(windows, p)}
+}
+
+// Step measures the account at now and moves its phase if the policy says
+// so. It returns the transition made, if any. Step is idempotent at a given
+// instant, so calling it after every batch and on a schedule is safe.
+func (a *Account) Step(now time.Time, global Policy) (Transition, bool) {
+	st := a.Status(now, global)
+	t, ok := step(&a.State, now, st.Policy, st.Findings)
+	t.AccountID = a.ID
+	return t, ok
+}
+
+// Reinstate lifts a suspension: the account enters probation with its
+// windows emptied, so that only what it sends from now on is judged.
+func (a *Account) Reinstate(now time.Time, note string) (Transition, error) {
+	if a.State.Phase != PhaseSuspended {
+		return Transition{}, fmt.Errorf("%w: account %s is %s, not suspended", ErrFailedPrecondition, a.ID, a.State.Phase)
+	}
+	reason := "Reinstated into probation: every warn threshold now suspends at once until the probation ends."
+	if note != "" {
+		reason += " Note: " + note
+	}
+	t := a.State.move(now, PhaseProbation, reason, nil)
+	t.AccountID = a.ID
+	a.CountFrom = now
+	clear(a.ring.buckets)
+	return t, nil
+}
+
+// Clone returns a deep copy, for readers that must not share the live one.
+func (a *Account) Clone() *Account {
+	c := *a
+	c.AdminEmails = slices.Clone(a.AdminEmails)
+	c.Overrides.MinSends = maps.Clone(a.Overrides.MinSends)
+	c.ring.buckets = slices.Clone(a.ring.buckets)
+	return &c
+}

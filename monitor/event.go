@@ -1,0 +1,284 @@
+package monitor
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// EventType says what happened to a message.
+type EventType uint8
+
+// The event types; the numbers match the wire enum.
+const (
+	EventSend        EventType = 1
+	EventDelivery    EventType = 2
+	EventBounce      EventType = 3
+	EventComplaint   EventType = 4
+	EventUnsubscribe EventType = 5
+)
+
+// Valid reports whether t is a known event type.
+func (t EventType) Valid() bool { return t >= EventSend && t <= EventUnsubscribe }
+
+// BounceClass is the kind of a bounce as far as reputation is concerned.
+type BounceClass uint8
+
+// The bounce classes; the numbers match the wire enum.
+const (
+	BounceUnspecified  BounceClass = 0
+	BounceHard         BounceClass = 1
+	BounceSoft         BounceClass = 2
+	BounceBlock        BounceClass = 3
+	BounceUndetermined BounceClass = 4
+)
+
+// Valid reports whether c is a known class; unspecified is valid.
+func (c BounceClass) Valid() bool { return c <= BounceUndetermined }
+
+// Event is one observation about one message to one recipient.
+type Event struct {
+	ID         string
+	AccountID  string
+	Type       EventType
+	OccurredAt time.Time
+	Recipient  string
+	Sender     string
+	MessageID  string
+	Bounce     *Bounce
+	Complaint  *Complaint
+}
+
+// Bounce is what the receiving server said about a refused message.
+type Bounce struct {
+	SMTPCode       int
+	EnhancedStatus string
+	Diagnostic     string
+	// Class is the producer's hint; see Classify for how it is used.
+	Class BounceClass
+	// Verdict is the class dpmon decided when it accepted the event. It is
+	// stored with the event so that a replay counts the bounce as it was
+	// counted then, even if the rules have changed since.
+	Verdict BounceClass
+}
+
+// Decide sets the verdict of a bounce event from its codes and hint; it
+// does nothing to other events or to a bounce already decided.
+func (e *Event) Decide() {
+	if e.Bounce != nil && e.Bounce.Verdict == BounceUnspecified {
+		e.Bounce.Verdict = Classify(*e.Bounce)
+	}
+}
+
+// Counts returns what the event adds to its account's windows.
+func (e *Event) Counts() Counts {
+	switch e.Type {
+	case EventSend:
+		return Counts{Sends: 1}
+	case EventComplaint:
+		return Counts{Complaints: 1}
+	case EventBounce:
+		if e.Bounce == nil {
+			return Counts{}
+		}
+		verdict := e.Bounce.Verdict
+		if verdict == BounceUnspecified {
+			verdict = Classify(*e.Bounce)
+		}
+		if verdict == BounceHard {
+			return Counts{HardBounces: 1}
+		}
+	}
+	return Counts{}
+}
+
+// Complaint describes a spam complaint (RFC 5965 feedback report).
+type Complaint struct {
+	FeedbackType string
+	Source       string
+}
+
+// Size limits of event fields, in bytes.
+const (
+	MaxIDLen           = 256
+	MaxMessageIDLen    = 998 // RFC 5322 line length
+	MaxDiagnosticLen   = 4096
+	MaxFeedbackTypeLen = 64
+	MaxSourceLen       = 256
+)
+
+// Limits bound the timestamps an event may carry.
+type Limits struct {
+	// DedupeHorizon is how long an event_id is remembered. Older events are
+	// refused: they could no longer be recognised as duplicates.
+	DedupeHorizon time.Duration
+	// MaxClockSkew is how far in the future occurred_at may lie.
+	MaxClockSkew time.Duration
+}
+
+// DefaultLimits are the limits used when the configuration names none.
+func DefaultLimits() Limits {
+	return Limits{DedupeHorizon: 8 * 24 * time.Hour, MaxClockSkew: 15 * time.Minute}
+}
+
+// Validate checks e against the rules of an event received at now and
+// returns the first violation found as a FieldError, or nil.
+func (e *Event) Validate(now time.Time, l Limits) error {
+	if reason := checkID(e.ID); reason != "" {
+		return FieldError{"event_id", reason}
+	}
+	if reason := checkID(e.AccountID); reason != "" {
+		return FieldError{"account_id", reason}
+	}
+	if !e.Type.Valid() {
+		return FieldError{"type", "must be one of the EVENT_TYPE_ values other than UNSPECIFIED, got " + strconv.Itoa(int(e.Type))}
+	}
+	switch {
+	case e.OccurredAt.IsZero():
+		return FieldError{"occurred_at", "is required"}
+	case e.OccurredAt.After(now.Add(l.MaxClockSkew)):
+		return FieldError{"occurred_at", "is more than " + l.MaxClockSkew.String() + " in the future"}
+	case e.OccurredAt.Before(now.Add(-l.DedupeHorizon)):
+		return FieldError{"occurred_at", "is older than the deduplication horizon of " + l.DedupeHorizon.String()}
+	}
+	if e.Recipient == "" {
+		return FieldError{"recipient", "is required"}
+	}
+	if reason := CheckAddress(e.Recipient); reason != "" {
+		return FieldError{"recipient", reason}
+	}
+	if e.Sender != "" {
+		if reason := CheckAddress(e.Sender); reason != "" {
+			return FieldError{"sender", reason}
+		}
+	}
+	if reason := checkText(e.MessageID, MaxMessageIDLen); reason != "" {
+		return FieldError{"message_id", reason}
+	}
+	if err := e.validateBounce(); err != nil {
+		return err
+	}
+	return e.validateComplaint()
+}
+
+func (e *Event) validateBounce() error {
+	if e.Type != EventBounce {
+		if e.Bounce != nil {
+			return FieldError{"bounce", "is only allowed on EVENT_TYPE_BOUNCE"}
+		}
+		return nil
+	}
+	b := e.Bounce
+	if b == nil {
+		return FieldError{"bounce", "is required on EVENT_TYPE_BOUNCE"}
+	}
+	if b.SMTPCode != 0 && !validBounceReplyCode(b.SMTPCode) {
+		return FieldError{"bounce.smtp_code", "must be an SMTP failure reply code 400-559 (second digit 0-5), got " + strconv.Itoa(b.SMTPCode)}
+	}
+	if b.EnhancedStatus != "" && !validEnhancedStatus(b.EnhancedStatus) {
+		return FieldError{"bounce.enhanced_status", "must be an RFC 3463 failure code like 5.1.1 (class 4 or 5)"}
+	}
+	if reason := checkText(b.Diagnostic, MaxDiagnosticLen); reason != "" {
+		return FieldError{"bounce.diagnostic", reason}
+	}
+	if !b.Class.Valid() {
+		return FieldError{"bounce.class", "must be one of the BOUNCE_CLASS_ values, got " + strconv.Itoa(int(b.Class))}
+	}
+	return nil
+}
+
+func (e *Event) validateComplaint() error {
+	c := e.Complaint
+	if c == nil {
+		return nil
+	}
+	if e.Type != EventComplaint {
+		return FieldError{"complaint", "is only allowed on EVENT_TYPE_COMPLAINT"}
+	}
+	if reason := checkText(c.FeedbackType, MaxFeedbackTypeLen); reason != "" {
+		return FieldError{"complaint.feedback_type", reason}
+	}
+	if reason := checkText(c.Source, MaxSourceLen); reason != "" {
+		return FieldError{"complaint.source", reason}
+	}
+	return nil
+}
+
+// checkID returns why s is not a usable identifier, or "".
+func checkID(s string) string {
+	if s == "" {
+		return "is required"
+	}
+	if reason := checkText(s, MaxIDLen); reason != "" {
+		return reason
+	}
+	if strings.TrimSpace(s) == "" {
+		return "must not be blank"
+	}
+	return ""
+}
+
+// checkText returns why s is not acceptable free text of at most max bytes:
+// it must be valid UTF-8 without control characters (tabs included: every
+// field here is a single line).
+func checkText(s string, max int) string {
+	if len(s) > max {
+		return "is longer than " + strconv.Itoa(max) + " bytes"
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return "contains a control character"
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return "is not valid UTF-8"
+		}
+		if unicode.IsControl(r) {
+			return "contains a control character"
+		}
+		i += size
+	}
+	return ""
+}
+
+// validBounceReplyCode accepts the SMTP reply codes that can refuse a
+// message: 4yz or 5yz with y in 0-5 (RFC 5321 section 4.2.1).
+func validBounceReplyCode(code int) bool {
+	if code < 400 || code > 599 {
+		return false
+	}
+	return (code/10)%10 <= 5
+}
+
+// validEnhancedStatus accepts class.subject.detail with class 4 or 5, a
+// subject of 1-3 digits and a detail of 1-3 digits (RFC 3463 section 2).
+func validEnhancedStatus(s string) bool {
+	if len(s) < 5 || (s[0] != '4' && s[0] != '5') || s[1] != '.' {
+		return false
+	}
+	rest := s[2:]
+	dot := strings.IndexByte(rest, '.')
+	if dot < 0 {
+		return false
+	}
+	return allDigits(rest[:dot], 3) && allDigits(rest[dot+1:], 3)
+}
+
+func allDigits(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

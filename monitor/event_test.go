@@ -1,0 +1,176 @@
+package monitor
+
+import (
+	"errors"
+	"net/mail"
+	"strings"
+	"testing"
+	"time"
+)
+
+var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+func validEvent() Event {
+	return Event{
+		ID:         "evt-1",
+		AccountID:  "acme",
+		Type:       EventBounce,
+		OccurredAt: now.Add(-time.Hour),
+		Recipient:  "jane.doe+news@example.com",
+		Sender:     "news@acme.example",
+		MessageID:  "<abc@acme.example>",
+		Bounce:     &Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1", Diagnostic: "550 5.1.1 user unknown", Class: BounceHard},
+	}
+}
+
+func TestValidateAcceptsAGoodEvent(t *testing.T) {
+	e := validEvent()
+	if err := e.Validate(now, DefaultLimits()); err != nil {
+		t.Fatalf("Validate = %v, want nil", err)
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	tests := []struct {
+		field  string
+		mutate func(e *Event)
+	}{
+		{"event_id", func(e *Event) { e.ID = "" }},
+		{"event_id", func(e *Event) { e.ID = "   " }},
+		{"event_id", func(e *Event) { e.ID = strings.Repeat("x", MaxIDLen+1) }},
+		{"event_id", func(e *Event) { e.ID = "a\x00b" }},
+		{"event_id", func(e *Event) { e.ID = "a\u0085b" }},
+		{"event_id", func(e *Event) { e.ID = "a\xffb" }},
+		{"account_id", func(e *Event) { e.AccountID = "" }},
+		{"account_id", func(e *Event) { e.AccountID = "acme\n" }},
+		{"type", func(e *Event) { e.Type = 0 }},
+		{"type", func(e *Event) { e.Type = 42 }},
+		{"occurred_at", func(e *Event) { e.OccurredAt = time.Time{} }},
+		{"occurred_at", func(e *Event) { e.OccurredAt = now.Add(time.Hour) }},
+		{"occurred_at", func(e *Event) { e.OccurredAt = now.Add(-9 * 24 * time.Hour) }},
+		{"recipient", func(e *Event) { e.Recipient = "" }},
+		{"recipient", func(e *Event) { e.Recipient = "no-at-sign" }},
+		{"recipient", func(e *Event) { e.Recipient = "Jane <jane@example.com>" }},
+		{"recipient", func(e *Event) { e.Recipient = "jane@localhost" }},
+		{"recipient", func(e *Event) { e.Recipient = "jane..doe@example.com" }},
+		{"recipient", func(e *Event) { e.Recipient = "jane@-example.com" }},
+		{"sender", func(e *Event) { e.Sender = "news@" }},
+		{"message_id", func(e *Event) { e.MessageID = "<a\r\nb>" }},
+		{"bounce", func(e *Event) { e.Bounce = nil }},
+		{"bounce", func(e *Event) { e.Type = EventSend }},
+		{"bounce.smtp_code", func(e *Event) { e.Bounce.SMTPCode = 250 }},
+		{"bounce.smtp_code", func(e *Event) { e.Bounce.SMTPCode = 599 }},
+		{"bounce.smtp_code", func(e *Event) { e.Bounce.SMTPCode = 1000 }},
+		{"bounce.enhanced_status", func(e *Event) { e.Bounce.EnhancedStatus = "2.0.0" }},
+		{"bounce.enhanced_status", func(e *Event) { e.Bounce.EnhancedStatus = "5.1" }},
+		{"bounce.enhanced_status", func(e *Event) { e.Bounce.EnhancedStatus = "5.1.1000" }},
+		{"bounce.diagnostic", func(e *Event) { e.Bounce.Diagnostic = strings.Repeat("d", MaxDiagnosticLen+1) }},
+		{"bounce.class", func(e *Event) { e.Bounce.Class = 9 }},
+		{"complaint", func(e *Event) { e.Complaint = &Complaint{FeedbackType: "abuse"} }},
+		{"complaint.feedback_type", func(e *Event) {
+			e.Type, e.Bounce = EventComplaint, nil
+			e.Complaint = &Complaint{FeedbackType: strings.Repeat("a", 65)}
+		}},
+	}
+	for _, tt := range tests {
+		e := validEvent()
+		tt.mutate(&e)
+		err := e.Validate(now, DefaultLimits())
+		var fe FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field || fe.Reason == "" {
+			t.Errorf("%+v: Validate = %v, want an error on %s", e, err, tt.field)
+		}
+	}
+}
+
+func TestCheckAddressAcceptsRealAddresses(t *testing.T) {
+	for _, addr := range []string{
+		"a@b.co", "first.last@sub.example.org", "o'brien@example.ie", "x+tag@example.com",
+		"用户@例子.广告", "jörg@bücher.de", "a_b-c@x-y.example", strings.Repeat("l", 64) + "@example.com",
+	} {
+		if reason := CheckAddress(addr); reason != "" {
+			t.Errorf("CheckAddress(%q) = %q, want ok", addr, reason)
+		}
+	}
+}
+
+func FuzzValidate(f *testing.F) {
+	f.Add("evt-1", "acme", uint8(3), int64(-3600), "jane@example.com", "news@acme.example", 550, "5.1.1", "user unknown", uint8(1))
+	f.Add("", " ", uint8(0), int64(0), "a@b", "", 0, "", "", uint8(0))
+	f.Add("e\x00", "acme", uint8(9), int64(1e9), "\"q\"@example.com", "x@[1.2.3.4]", 250, "5..1", "\xff", uint8(7))
+	f.Fuzz(func(t *testing.T, id, account string, typ uint8, offset int64, rcpt, sender string, code int, enhanced, diag string, class uint8) {
+		e := Event{
+			ID: id, AccountID: account, Type: EventType(typ), OccurredAt: now.Add(time.Duration(offset) * time.Second),
+			Recipient: rcpt, Sender: sender,
+		}
+		if e.Type == EventBounce {
+			e.Bounce = &Bounce{SMTPCode: code, EnhancedStatus: enhanced, Diagnostic: diag, Class: BounceClass(class)}
+		}
+		err := e.Validate(now, DefaultLimits())
+		if err == nil {
+			// What is accepted is well formed by independent standards.
+			for _, addr := range []string{e.Recipient, e.Sender} {
+				if addr == "" {
+					continue
+				}
+				parsed, perr := mail.ParseAddress(addr)
+				if perr != nil || parsed.Address != addr {
+					t.Fatalf("accepted address %q that net/mail reads as %v, %v", addr, parsed, perr)
+				}
+			}
+			e.Decide()
+			if e.Type == EventBounce && !e.Bounce.Verdict.Valid() {
+				t.Fatalf("invalid verdict %d", e.Bounce.Verdict)
+			}
+			return
+		}
+		var fe FieldError
+		if !errors.As(err, &fe) || fe.Field == "" || fe.Reason == "" {
+			t.Fatalf("Validate = %v, want a FieldError naming a field", err)
+		}
+	})
+}
+
+func TestClassifyByCodes(t *testing.T) {
+	tests := []struct {
+		b    Bounce
+		want BounceClass
+	}{
+		{Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1"}, BounceHard},
+		{Bounce{SMTPCode: 550, EnhancedStatus: "5.1.10"}, BounceHard},
+		{Bounce{SMTPCode: 552, EnhancedStatus: "5.2.2"}, BounceSoft},
+		{Bounce{SMTPCode: 550, EnhancedStatus: "5.7.1"}, BounceBlock},
+		{Bounce{SMTPCode: 451, EnhancedStatus: "4.7.1"}, BounceSoft},
+		{Bounce{SMTPCode: 421}, BounceSoft},
+		{Bounce{SMTPCode: 550}, BounceUndetermined},
+		{Bounce{SMTPCode: 550, Class: BounceHard}, BounceHard},
+		{Bounce{EnhancedStatus: "5.7.1", Class: BounceHard}, BounceBlock}, // the code beats the hint
+		{Bounce{}, BounceUndetermined},
+	}
+	for _, tt := range tests {
+		if got := Classify(tt.b); got != tt.want {
+			t.Errorf("Classify(%+v) = %d, want %d", tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestEventCounts(t *testing.T) {
+	hard := Event{Type: EventBounce, Bounce: &Bounce{Class: BounceHard}}
+	soft := Event{Type: EventBounce, Bounce: &Bounce{EnhancedStatus: "4.2.2"}}
+	tests := []struct {
+		e    Event
+		want Counts
+	}{
+		{Event{Type: EventSend}, Counts{Sends: 1}},
+		{Event{Type: EventDelivery}, Counts{}},
+		{hard, Counts{HardBounces: 1}},
+		{soft, Counts{}},
+		{Event{Type: EventComplaint}, Counts{Complaints: 1}},
+		{Event{Type: EventUnsubscribe}, Counts{}},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Counts(); got != tt.want {
+			t.Errorf("%+v.Counts() = %+v, want %+v", tt.e, got, tt.want)
+		}
+	}
+}

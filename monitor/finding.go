@@ -1,0 +1,171 @@
+package monitor
+
+import (
+	"fmt"
+	"time"
+)
+
+// Metric names a measured rate.
+type Metric uint8
+
+// The metrics; the numbers match the wire enum.
+const (
+	MetricHardBounceRate Metric = 1
+	MetricComplaintRate  Metric = 2
+)
+
+func (m Metric) String() string {
+	switch m {
+	case MetricHardBounceRate:
+		return "hard-bounce rate"
+	case MetricComplaintRate:
+		return "complaint rate"
+	}
+	return "unknown metric"
+}
+
+// Severity is how serious a finding is.
+type Severity uint8
+
+// The severities; the numbers match the wire enum.
+const (
+	SeverityWarning  Severity = 1
+	SeverityCritical Severity = 2
+)
+
+// WindowStats are an account's counts and rates over one window.
+type WindowStats struct {
+	Window         Window
+	Sends          uint64
+	HardBounces    uint64
+	Complaints     uint64
+	HardBounceRate Rate
+	ComplaintRate  Rate
+	// BelowMinVolume is true when the window has too few sends to judge.
+	BelowMinVolume bool
+}
+
+// Finding is one threshold breach, with what the account should do.
+type Finding struct {
+	Metric          Metric
+	Window          string
+	Rate            Rate
+	Threshold       float64
+	Severity        Severity
+	Decision        Decision
+	Sends           uint64
+	Message         string
+	Recommendations []string
+}
+
+// Recommendations per metric: concrete steps that bring the rate down.
+var (
+	hardBounceAdvice = []string{
+		"Remove every address that hard-bounced from your lists and never mail it again.",
+		"Stop mailing lists of unknown origin (bought, rented, scraped or years old); send only to addresses collected by you with consent.",
+		"Use confirmed (double) opt-in so mistyped and fake addresses never enter the list.",
+		"Validate addresses at sign-up and re-confirm recipients who have not engaged in the last 6-12 months before mailing them again.",
+	}
+	complaintAdvice = []string{
+		"Send only to recipients who asked for your mail; use confirmed (double) opt-in.",
+		"Make unsubscribing easy: a visible link in every message and one-click List-Unsubscribe headers (RFC 8058); honour requests at once.",
+		"Suppress every recipient who complained; never mail them again.",
+		"Make the sender and purpose recognisable, keep to the frequency promised at sign-up, and stop mailing recipients who no longer engage.",
+	}
+)
+
+// evaluate compares each window with the policy and returns the breaches,
+// at most one (the most severe) per window and metric. Windows below their
+// minimum volume produce none.
+func evaluate(stats []WindowStats, p Policy) []Finding {
+	var findings []Finding
+	for _, s := range stats {
+		if s.BelowMinVolume {
+			continue
+		}
+		if f, ok := judge(MetricHardBounceRate, s, s.HardBounceRate, p.HardBounce, p.Decision); ok {
+			findings = append(findings, f)
+		}
+		if f, ok := judge(MetricComplaintRate, s, s.ComplaintRate, p.Complaint, p.Decision); ok {
+			findings = append(findings, f)
+		}
+	}
+	return findings
+}
+
+// judge compares one rate with its thresholds.
+func judge(m Metric, s WindowStats, r Rate, t Thresholds, d Decision) (Finding, bool) {
+	measured := r.Value
+	if d == DecisionConfident {
+		measured = r.Lower
+	}
+	var f Finding
+	switch {
+	case measured >= t.Suspend:
+		f = Finding{Severity: SeverityCritical, Threshold: t.Suspend}
+	case measured >= t.Warn:
+		f = Finding{Severity: SeverityWarning, Threshold: t.Warn}
+	default:
+		return Finding{}, false
+	}
+	f.Metric, f.Window, f.Rate, f.Decision, f.Sends = m, s.Window.Name, r, d, s.Sends
+	f.Message = findingMessage(f)
+	if m == MetricHardBounceRate {
+		f.Recommendations = hardBounceAdvice
+	} else {
+		f.Recommendations = complaintAdvice
+	}
+	return f, true
+}
+
+func findingMessage(f Finding) string {
+	level := "warn"
+	if f.Severity == SeverityCritical {
+		level = "suspend"
+	}
+	what := fmt.Sprintf("Your %s over the last %s is %s (%d sends)", f.Metric, f.Window, percent(f.Rate.Value), f.Sends)
+	if f.Decision == DecisionConfident {
+		what += fmt.Sprintf("; even its 95%% lower bound, %s,", percent(f.Rate.Lower))
+	}
+	return fmt.Sprintf("%s reached the %s threshold of %s.", what, level, percent(f.Threshold))
+}
+
+// percent formats a fraction for people: 0.0213 is "2.13%".
+func percent(f float64) string {
+	switch {
+	case f == 0:
+		return "0%"
+	case f < 0.01:
+		return fmt.Sprintf("%.3f%%", f*100)
+	}
+	return fmt.Sprintf("%.2f%%", f*100)
+}
+
+// worst returns the highest severity among findings, or 0 when none.
+func worst(findings []Finding) Severity {
+	var s Severity
+	for _, f := range findings {
+		s = max(s, f.Severity)
+	}
+	return s
+}
+
+// measure sums the ring for every window of p at now.
+func measure(r *Ring, now time.Time, p Policy) []WindowStats {
+	nowBucket := bucketOf(now, p.Bucket)
+	stats := make([]WindowStats, len(p.Windows))
+	for i, w := range p.Windows {
+		c := r.Sum(nowBucket, int(w.Length/p.Bucket))
+		s := WindowStats{
+			Window:      w,
+			Sends:       c.Sends,
+			HardBounces: c.HardBounces,
+			Complaints:  c.Complaints,
+		}
+		s.HardBounceRate = NewRate(s.HardBounces, s.Sends)
+		s.ComplaintRate = NewRate(s.Complaints, s.Sends)
+		s.BelowMinVolume = s.Sends < w.MinSends
+		stats[i] = s
+	}
+	return stats
+}

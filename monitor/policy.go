@@ -1,0 +1,221 @@
+package monitor
+
+import (
+	"strconv"
+	"time"
+)
+
+// Decision says how a measured rate is compared with a threshold.
+type Decision uint8
+
+// The decision modes; the numbers match the wire enum.
+const (
+	// DecisionMeasured breaches when the measured rate reaches the threshold.
+	DecisionMeasured Decision = 1
+	// DecisionConfident breaches only when the lower bound of the rate's
+	// 95 % confidence interval reaches the threshold.
+	DecisionConfident Decision = 2
+)
+
+// Valid reports whether d is a known decision mode.
+func (d Decision) Valid() bool { return d == DecisionMeasured || d == DecisionConfident }
+
+func (d Decision) String() string {
+	switch d {
+	case DecisionMeasured:
+		return "measured"
+	case DecisionConfident:
+		return "confident"
+	}
+	return "unspecified"
+}
+
+// Thresholds are the warn and suspend levels of one rate, as fractions.
+type Thresholds struct {
+	Warn    float64
+	Suspend float64
+}
+
+// Policy is the full set of rules applied to an account.
+type Policy struct {
+	HardBounce Thresholds
+	Complaint  Thresholds
+	Decision   Decision
+	// CoolDown is how long every rate must stay below its warn threshold
+	// before a warning clears.
+	CoolDown time.Duration
+	// ProbationPeriod is how long a reinstated account is watched strictly.
+	ProbationPeriod time.Duration
+	// Bucket is the granularity of every window.
+	Bucket time.Duration
+	// Windows are the rolling windows, shortest first.
+	Windows []Window
+}
+
+// DefaultPolicy returns the policy used when the configuration names none.
+func DefaultPolicy() Policy {
+	return Policy{
+		HardBounce:      Thresholds{Warn: 0.02, Suspend: 0.08},
+		Complaint:       Thresholds{Warn: 0.001, Suspend: 0.003},
+		Decision:        DecisionMeasured,
+		CoolDown:        24 * time.Hour,
+		ProbationPeriod: 14 * 24 * time.Hour,
+		Bucket:          time.Hour,
+		Windows: []Window{
+			{Name: "24h", Length: 24 * time.Hour, MinSends: 500},
+			{Name: "7d", Length: 7 * 24 * time.Hour, MinSends: 1000},
+		},
+	}
+}
+
+// RingLen is the number of buckets that cover the longest window.
+func (p Policy) RingLen() int {
+	return int(p.Windows[len(p.Windows)-1].Length / p.Bucket)
+}
+
+// Longest is the length of the longest window.
+func (p Policy) Longest() time.Duration { return p.Windows[len(p.Windows)-1].Length }
+
+// Validate checks a global policy; field names are the configuration's.
+func (p Policy) Validate() error {
+	var errs FieldErrors
+	errs = append(errs, checkThresholds("policy.hard_bounce_rate", p.HardBounce)...)
+	errs = append(errs, checkThresholds("policy.complaint_rate", p.Complaint)...)
+	if !p.Decision.Valid() {
+		errs = append(errs, FieldError{"policy.decision", "must be measured or confident"})
+	}
+	if p.CoolDown < 0 {
+		errs = append(errs, FieldError{"policy.cool_down", "must not be negative"})
+	}
+	if p.ProbationPeriod < 0 {
+		errs = append(errs, FieldError{"policy.probation_period", "must not be negative"})
+	}
+	if p.Bucket < time.Minute {
+		errs = append(errs, FieldError{"windows.bucket", "must be at least 1m"})
+	}
+	if len(p.Windows) == 0 {
+		errs = append(errs, FieldError{"windows", "at least one window is required"})
+	}
+	names := map[string]bool{}
+	for i, w := range p.Windows {
+		field := "windows[" + strconv.Itoa(i) + "]"
+		switch {
+		case w.Name == "" || names[w.Name]:
+			errs = append(errs, FieldError{field + ".name", "must be set and unique"})
+		case p.Bucket > 0 && (w.Length < p.Bucket || w.Length%p.Bucket != 0):
+			errs = append(errs, FieldError{field + ".length", "must be a positive multiple of the bucket " + p.Bucket.String()})
+		case i > 0 && w.Length <= p.Windows[i-1].Length:
+			errs = append(errs, FieldError{field + ".length", "windows must be listed shortest first"})
+		}
+		names[w.Name] = true
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func checkThresholds(field string, t Thresholds) FieldErrors {
+	var errs FieldErrors
+	if !(t.Warn > 0 && t.Warn <= 1) {
+		errs = append(errs, FieldError{field + ".warn", "must be a fraction in (0, 1]"})
+	}
+	if !(t.Suspend > 0 && t.Suspend <= 1) {
+		errs = append(errs, FieldError{field + ".suspend", "must be a fraction in (0, 1]"})
+	}
+	if len(errs) == 0 && t.Warn >= t.Suspend {
+		errs = append(errs, FieldError{field + ".warn", "must be below the suspend threshold"})
+	}
+	return errs
+}
+
+// Overrides replace parts of the global policy for one account. Nil
+// pointers, zero values and absent map entries keep the global value.
+type Overrides struct {
+	HardBounceWarn    *float64
+	HardBounceSuspend *float64
+	ComplaintWarn     *float64
+	ComplaintSuspend  *float64
+	Decision          Decision
+	CoolDown          time.Duration
+	// MinSends by window name.
+	MinSends map[string]uint64
+}
+
+// With returns p with the overrides applied. It does not modify p.
+func (p Policy) With(o Overrides) Policy {
+	set := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&p.HardBounce.Warn, o.HardBounceWarn)
+	set(&p.HardBounce.Suspend, o.HardBounceSuspend)
+	set(&p.Complaint.Warn, o.ComplaintWarn)
+	set(&p.Complaint.Suspend, o.ComplaintSuspend)
+	if o.Decision != 0 {
+		p.Decision = o.Decision
+	}
+	if o.CoolDown != 0 {
+		p.CoolDown = o.CoolDown
+	}
+	if len(o.MinSends) > 0 {
+		windows := make([]Window, len(p.Windows))
+		for i, w := range p.Windows {
+			if v, ok := o.MinSends[w.Name]; ok {
+				w.MinSends = v
+			}
+			windows[i] = w
+		}
+		p.Windows = windows
+	}
+	return p
+}
+
+// Validate checks that the overrides make a valid policy on top of global;
+// field names are the wire names of UpdateAccount.
+func (o Overrides) Validate(global Policy) error {
+	var errs FieldErrors
+	fraction := func(field string, v *float64) {
+		if v != nil && !(*v > 0 && *v <= 1) {
+			errs = append(errs, FieldError{"policy_overrides." + field, "must be a fraction in (0, 1]"})
+		}
+	}
+	fraction("hard_bounce_warn", o.HardBounceWarn)
+	fraction("hard_bounce_suspend", o.HardBounceSuspend)
+	fraction("complaint_warn", o.ComplaintWarn)
+	fraction("complaint_suspend", o.ComplaintSuspend)
+	if o.Decision != 0 && !o.Decision.Valid() {
+		errs = append(errs, FieldError{"policy_overrides.decision", "must be DECISION_MEASURED or DECISION_CONFIDENT"})
+	}
+	if o.CoolDown < 0 {
+		errs = append(errs, FieldError{"policy_overrides.cool_down", "must not be negative"})
+	}
+	for name := range o.MinSends {
+		if !global.hasWindow(name) {
+			errs = append(errs, FieldError{"policy_overrides.min_sends", "names no window: " + strconv.Quote(name)})
+		}
+	}
+	if len(errs) == 0 {
+		merged := global.With(o)
+		if merged.HardBounce.Warn >= merged.HardBounce.Suspend {
+			errs = append(errs, FieldError{"policy_overrides.hard_bounce_warn", "must be below the hard-bounce suspend threshold"})
+		}
+		if merged.Complaint.Warn >= merged.Complaint.Suspend {
+			errs = append(errs, FieldError{"policy_overrides.complaint_warn", "must be below the complaint suspend threshold"})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func (p Policy) hasWindow(name string) bool {
+	for _, w := range p.Windows {
+		if w.Name == name {
+			return true
+		}
+	}
+	return false
+}

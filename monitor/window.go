@@ -1,0 +1,108 @@
+package monitor
+
+import (
+	"fmt"
+	"time"
+)
+
+// Counts are what one bucket of a window holds, and what an event adds.
+type Counts struct {
+	Sends       uint32
+	HardBounces uint32
+	Complaints  uint32
+}
+
+func (c *Counts) add(o Counts) {
+	c.Sends += o.Sends
+	c.HardBounces += o.HardBounces
+	c.Complaints += o.Complaints
+}
+
+// Window is one rolling window of the policy.
+type Window struct {
+	// Name is how the window is shown, e.g. "24h".
+	Name   string
+	Length time.Duration
+	// MinSends is the volume below which the window cannot move a phase.
+	MinSends uint64
+}
+
+// Ring is a fixed ring of count buckets that covers the longest window. An
+// event is counted in the bucket of the time it occurred; rates are summed on
+// read over the buckets that a window spans, so windows slide by one bucket.
+type Ring struct {
+	// head is the absolute number of the newest bucket (time / bucket size);
+	// 0 means nothing was added yet.
+	head    int64
+	buckets []Counts
+}
+
+// NewRing returns a ring of n buckets.
+func NewRing(n int) Ring { return Ring{buckets: make([]Counts, n)} }
+
+// Add counts c in the bucket with absolute number b. Buckets older than the
+// ring holds are ignored; a newer bucket moves the ring forward, clearing
+// the buckets it passes.
+func (r *Ring) Add(b int64, c Counts) {
+	n := int64(len(r.buckets))
+	if r.head == 0 {
+		r.head = b
+	}
+	if b > r.head {
+		if b-r.head >= n {
+			clear(r.buckets)
+		} else {
+			for i := r.head + 1; i <= b; i++ {
+				r.buckets[i%n] = Counts{}
+			}
+		}
+		r.head = b
+	}
+	if b <= r.head-n {
+		return
+	}
+	r.buckets[b%n].add(c)
+}
+
+// Totals are counts summed over a window; wider than one bucket's.
+type Totals struct {
+	Sends       uint64
+	HardBounces uint64
+	Complaints  uint64
+}
+
+// Sum adds up the span buckets that end with bucket now (inclusive).
+func (r *Ring) Sum(now int64, span int) Totals {
+	var sum Totals
+	if r.head == 0 {
+		return sum
+	}
+	n := int64(len(r.buckets))
+	hi := min(now, r.head)
+	lo := max(now-int64(span)+1, r.head-n+1)
+	for b := lo; b <= hi; b++ {
+		c := &r.buckets[b%n]
+		sum.Sends += uint64(c.Sends)
+		sum.HardBounces += uint64(c.HardBounces)
+		sum.Complaints += uint64(c.Complaints)
+	}
+	return sum
+}
+
+// bucketOf returns the absolute number of the bucket that holds t.
+func bucketOf(t time.Time, size time.Duration) int64 {
+	return t.UnixNano() / int64(size)
+}
+
+// DurationLabel names a duration the way people say it: "24h", "7d", "90m".
+func DurationLabel(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}

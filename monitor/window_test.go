@@ -1,0 +1,96 @@
+package monitor
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRingSumsBucketsInsideTheSpan(t *testing.T) {
+	r := NewRing(4)
+	r.Add(100, Counts{Sends: 1})
+	r.Add(101, Counts{Sends: 2})
+	r.Add(102, Counts{Sends: 4, HardBounces: 1})
+	r.Add(103, Counts{Sends: 8, Complaints: 1})
+	tests := []struct {
+		name      string
+		now       int64
+		span      int
+		wantSends uint64
+	}{
+		{"whole ring", 103, 4, 15},
+		{"last two", 103, 2, 12},
+		{"one bucket", 103, 1, 8},
+		{"span longer than ring", 103, 10, 15},
+		{"now ahead of head slides the window", 105, 4, 12},
+		{"now far ahead sees nothing", 200, 4, 0},
+		{"now behind head ignores newer buckets", 101, 2, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := r.Sum(tt.now, tt.span).Sends; got != tt.wantSends {
+				t.Errorf("Sum(%d, %d).Sends = %d, want %d", tt.now, tt.span, got, tt.wantSends)
+			}
+		})
+	}
+}
+
+func TestRingAdvanceClearsPassedBuckets(t *testing.T) {
+	r := NewRing(3)
+	r.Add(10, Counts{Sends: 1})
+	r.Add(11, Counts{Sends: 1})
+	r.Add(12, Counts{Sends: 1})
+	r.Add(14, Counts{Sends: 5}) // the ring now holds 12, 13 (cleared) and 14
+	if got := r.Sum(14, 3).Sends; got != 6 {
+		t.Errorf("after advancing by 2, sum = %d, want 6", got)
+	}
+	r.Add(12, Counts{Sends: 1}) // still inside the ring
+	if got := r.Sum(14, 3).Sends; got != 7 {
+		t.Errorf("late event inside the ring: sum = %d, want 7", got)
+	}
+	r.Add(11, Counts{Sends: 100}) // older than the ring holds
+	if got := r.Sum(14, 3).Sends; got != 7 {
+		t.Errorf("event older than the ring was counted: sum = %d, want 7", got)
+	}
+	r.Add(100, Counts{Sends: 7}) // jump past the whole ring
+	if got := r.Sum(100, 3).Sends; got != 7 {
+		t.Errorf("after a jump past the ring, sum = %d, want 7", got)
+	}
+}
+
+func TestDurationLabel(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		24 * time.Hour:          "24h",
+		7 * 24 * time.Hour:      "7d",
+		90 * time.Minute:        "90m",
+		36 * time.Hour:          "36h",
+		1500 * time.Millisecond: "1.5s",
+	} {
+		if got := DurationLabel(d); got != want {
+			t.Errorf("DurationLabel(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestNewRate(t *testing.T) {
+	tests := []struct {
+		k, n             uint64
+		value, low, high float64
+	}{
+		{0, 0, 0, 0, 1},
+		{0, 100, 0, 0, 0.037},
+		{10, 100, 0.10, 0.055, 0.174},
+		{2, 1000, 0.002, 0.00055, 0.0073},
+		{5, 3, 1, 0.4385, 1}, // more bounces than sends: capped
+	}
+	for _, tt := range tests {
+		r := NewRate(tt.k, tt.n)
+		if !near(r.Value, tt.value, 1e-9) || !near(r.Lower, tt.low, 0.001) || !near(r.Upper, tt.high, 0.001) {
+			t.Errorf("NewRate(%d, %d) = %+v, want value %v in [%v, %v]", tt.k, tt.n, r, tt.value, tt.low, tt.high)
+		}
+		if r.Lower > r.Value || r.Value > r.Upper {
+			t.Errorf("NewRate(%d, %d) = %+v: value outside its interval", tt.k, tt.n, r)
+		}
+	}
+}
+
+func near(a, b, eps float64) bool { return a-b < eps && b-a < eps }
