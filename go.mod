@@ -3,6 +3,7 @@ module github.com/dpmon/dpmon
 go 1.26.0
 
 require (
+	go.etcd.io/bbolt v1.5.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )

@@ -1,0 +1,196 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// accountRecord is what is stored of an account; its counts are not: they
+// are rebuilt from the event log.
+type accountRecord struct {
+	V           int             `json:"v"`
+	ID          string          `json:"id"`
+	DisplayName string          `json:"display_name,omitempty"`
+	AdminEmails []string        `json:"admin_emails,omitempty"`
+	Overrides   overridesRecord `json:"overrides"`
+	CreatedAt   time.Time       `json:"created_at"`
+	Phase       monitor.Phase   `json:"phase"`
+	PhaseSince  time.Time       `json:"phase_since"`
+	PhaseReason string          `json:"phase_reason,omitempty"`
+	ClearSince  time.Time       `json:"clear_since,omitzero"`
+	CountFrom   time.Time       `json:"count_from,omitzero"`
+}
+
+type overridesRecord struct {
+	HardBounceWarn    *float64          `json:"hard_bounce_warn,omitempty"`
+	HardBounceSuspend *float64          `json:"hard_bounce_suspend,omitempty"`
+	ComplaintWarn     *float64          `json:"complaint_warn,omitempty"`
+	ComplaintSuspend  *float64          `json:"complaint_suspend,omitempty"`
+	Decision          monitor.Decision  `json:"decision,omitempty"`
+	CoolDown          time.Duration     `json:"cool_down,omitempty"`
+	MinSends          map[string]uint64 `json:"min_sends,omitempty"`
+}
+
+const accountVersion = 1
+
+func encodeAccount(a *monitor.Account) ([]byte, error) {
+	o := a.Overrides
+	return json.Marshal(accountRecord{
+		V: accountVersion, ID: a.ID, DisplayName: a.DisplayName, AdminEmails: a.AdminEmails,
+		Overrides: overridesRecord{
+			HardBounceWarn: o.HardBounceWarn, HardBounceSuspend: o.HardBounceSuspend,
+			ComplaintWarn: o.ComplaintWarn, ComplaintSuspend: o.ComplaintSuspend,
+			Decision: o.Decision, CoolDown: o.CoolDown, MinSends: o.MinSends,
+		},
+		CreatedAt: a.CreatedAt, Phase: a.State.Phase, PhaseSince: a.State.Since,
+		PhaseReason: a.State.Reason, ClearSince: a.State.ClearSince, CountFrom: a.CountFrom,
+	})
+}
+
+func decodeAccount(v []byte, p monitor.Policy) (*monitor.Account, error) {
+	var r accountRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, err
+	}
+	if r.V != accountVersion {
+		return nil, fmt.Errorf("%w: account record version %d", errCorrupt, r.V)
+	}
+	a := monitor.NewAccount(r.ID, r.CreatedAt, p)
+	a.DisplayName, a.AdminEmails, a.CountFrom = r.DisplayName, r.AdminEmails, r.CountFrom
+	o := r.Overrides
+	a.Overrides = monitor.Overrides{
+		HardBounceWarn: o.HardBounceWarn, HardBounceSuspend: o.HardBounceSuspend,
+		ComplaintWarn: o.ComplaintWarn, ComplaintSuspend: o.ComplaintSuspend,
+		Decision: o.Decision, CoolDown: o.CoolDown, MinSends: o.MinSends,
+	}
+	a.State = monitor.PhaseState{Phase: r.Phase, Since: r.PhaseSince, Reason: r.PhaseReason, ClearSince: r.ClearSince}
+	return a, nil
+}
+
+func (db *DB) loadAccounts(tx *bbolt.Tx) error {
+	return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
+		a, err := decodeAccount(v, db.policy)
+		if err != nil {
+			return fmt.Errorf("account %q: %w", k, err)
+		}
+		db.accounts[a.ID] = a
+		return nil
+	})
+}
+
+// Account returns a copy of the account id.
+func (db *DB) Account(ctx context.Context, id string) (*monitor.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	a, ok := db.accounts[id]
+	if !ok {
+		return nil, fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
+	}
+	return a.Clone(), nil
+}
+
+// AccountFilter selects accounts to list.
+type AccountFilter struct {
+	// Phase, when set, keeps only accounts in that phase.
+	Phase monitor.Phase
+	// PageSize is at most how many accounts to return.
+	PageSize int
+	// PageToken continues a listing; "" starts it.
+	PageToken string
+}
+
+// Accounts lists copies of accounts in id order, and the token for the next
+// page ("" after the last).
+func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account, string, error) {
+	after, err := base64.RawURLEncoding.DecodeString(f.PageToken)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: page_token is not one this server issued", monitor.ErrInvalid)
+	}
+	var out []*monitor.Account
+	next := ""
+	err = db.bolt.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketAccounts).Cursor()
+		k, _ := c.Seek(after)
+		if k != nil && len(after) > 0 && bytes.Equal(k, after) {
+			k, _ = c.Next()
+		}
+		db.mu.RLock()
+		defer db.mu.RUnlock()
+		for ; k != nil; k, _ = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			a, ok := db.accounts[string(k)]
+			if !ok || (f.Phase != 0 && a.State.Phase != f.Phase) {
+				continue
+			}
+			if len(out) == f.PageSize {
+				next = base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1].ID))
+				return nil
+			}
+			out = append(out, a.Clone())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list accounts: %w", err)
+	}
+	return out, next, nil
+}
+
+// UpdateAccount changes the account id, creating it if it does not exist:
+// change gets a copy and may refuse with an error, which leaves everything
+// as it was. The account is judged again at once, since new thresholds may
+// move its phase. It returns a copy of the result once it is durable.
+func (db *DB) UpdateAccount(ctx context.Context, id string, change func(a *monitor.Account) error) (*monitor.Account, error) {
+	var result *monitor.Account
+	o := &op{apply: func(g *group) error {
+		var a *monitor.Account
+		if live, ok := db.accounts[id]; ok {
+			a = live.Clone()
+		} else {
+			a = monitor.NewAccount(id, g.now, db.policy)
+		}
+		if err := change(a); err != nil {
+			return err
+		}
+		db.accounts[id] = a
+		g.saved[id] = struct{}{}
+		g.touched[id] = struct{}{}
+		result = a
+		return nil
+	}}
+	if err := db.submit(ctx, o); err != nil {
+		return nil, fmt.Errorf("update account %q: %w", id, err)
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return result.Clone(), nil
+}
+
+// Sweep judges every account at now, so that warnings clear as windows
+// slide even for accounts that stopped sending. It returns how many
+// transitions it made.
+func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
+	o := &op{at: now, apply: func(g *group) error {
+		g.stepAll = true
+		return nil
+	}}
+	if err := db.submit(ctx, o); err != nil {
+		return 0, fmt.Errorf("sweep: %w", err)
+	}
+	// An op with its own instant is committed alone: the group's
+	// transitions are the sweep's.
+	return o.transitions, nil
+}

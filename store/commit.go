@@ -1,0 +1,271 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// op is one write request. apply runs on the committer goroutine with the
+// accounts write-locked; it changes the in-memory state and records in the
+// group what must be written. done is closed once the group is durable (or
+// has failed), and err then holds the outcome.
+type op struct {
+	apply  func(g *group) error
+	events int
+	// at, when set, is the instant the op is judged at; such an op is
+	// committed in a group of its own (sweeps and tests pass their own now).
+	at   time.Time
+	err  error
+	done chan struct{}
+	// transitions is how many transitions the op's group made.
+	transitions int
+}
+
+// group collects the effects of the ops committed together.
+type group struct {
+	now     time.Time
+	log     []byte // encoded events, see appendEvent
+	logN    int
+	touched map[string]struct{} // accounts to step at the end of the group
+	stepAll bool                // step every account instead
+	saved   map[string]struct{} // accounts whose record must be written
+	// transitions made in this group, with the sequence numbers they get.
+	transitions []monitor.Transition
+	pruneBefore time.Time // log records accepted before this are deleted
+}
+
+// job is a group ready for bbolt.
+type job struct {
+	ops         []*op
+	logKey      []byte
+	log         []byte
+	accounts    map[string][]byte
+	transitions []encodedTransition
+	pruneBefore time.Time
+}
+
+type encodedTransition struct {
+	seq       uint64
+	accountID string
+	value     []byte
+}
+
+// submit hands o to the committer and waits until it is durable.
+func (db *DB) submit(ctx context.Context, o *op) error {
+	if err := db.Err(); err != nil {
+		return err
+	}
+	o.done = make(chan struct{})
+	select {
+	case db.ops <- o:
+	case <-db.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, the op is committed even if the caller goes away: the
+	// caller may retry, and dedupe makes the retry harmless.
+	select {
+	case <-o.done:
+		return o.err
+	case <-db.stopped:
+		select {
+		case <-o.done:
+			return o.err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// commit is the committer loop: it gathers the queued ops into groups,
+// applies them to memory and passes each group to the writer, preparing the
+// next group while the writer waits for fsync.
+func (db *DB) commit(writerDone chan struct{}) {
+	defer func() {
+		close(db.writes)
+		<-writerDone
+		close(db.stopped)
+	}()
+	var carry *op
+	for {
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case first = <-db.ops:
+			case <-db.closing:
+				// Finish what was queued before the close, then stop.
+				for {
+					select {
+					case o := <-db.ops:
+						db.run([]*op{o})
+					default:
+						return
+					}
+				}
+			}
+		}
+		ops := []*op{first}
+		if first.at.IsZero() {
+			events := first.events
+		gather:
+			for events < db.maxGroupEvents {
+				select {
+				case o := <-db.ops:
+					if !o.at.IsZero() {
+						carry = o
+						break gather
+					}
+					ops = append(ops, o)
+					events += o.events
+				default:
+					break gather
+				}
+			}
+		}
+		db.run(ops)
+	}
+}
+
+// run applies one group of ops and hands it to the writer.
+func (db *DB) run(ops []*op) {
+	if err := db.Err(); err != nil {
+		for _, o := range ops {
+			o.err = err
+			close(o.done)
+		}
+		return
+	}
+	now := ops[0].at
+	if now.IsZero() {
+		now = db.clock()
+	}
+	g := &group{now: now, touched: map[string]struct{}{}, saved: map[string]struct{}{}}
+	db.mu.Lock()
+	for _, o := range ops {
+		o.err = o.apply(g)
+	}
+	if g.stepAll {
+		for _, a := range db.accounts {
+			db.step(g, a)
+		}
+	} else {
+		for id := range g.touched {
+			db.step(g, db.accounts[id])
+		}
+	}
+	db.mu.Unlock()
+	for _, o := range ops {
+		o.transitions = len(g.transitions)
+	}
+
+	j, err := db.encode(g)
+	j.ops = ops
+	if err != nil {
+		// Encoding our own records cannot fail short of a bug; the memory
+		// is ahead of the disk now, so stop writing.
+		db.fail(fmt.Errorf("encode commit group: %w", err))
+		j.log, j.accounts, j.transitions = nil, nil, nil
+	}
+	db.writes <- j
+}
+
+// step judges one account at the group's instant and records what changed.
+func (db *DB) step(g *group, a *monitor.Account) {
+	before := a.State
+	if t, ok := a.Step(g.now, db.policy); ok {
+		g.transitions = append(g.transitions, t)
+	}
+	if !a.State.Equal(before) {
+		g.saved[a.ID] = struct{}{}
+	}
+}
+
+// encode turns a group into the bytes the writer puts. Only the committer
+// writes accounts, so it may read them without the lock.
+func (db *DB) encode(g *group) (*job, error) {
+	j := &job{pruneBefore: g.pruneBefore, accounts: make(map[string][]byte, len(g.saved))}
+	if g.logN > 0 {
+		j.logKey = seqKey(db.nextLogSeq)
+		db.nextLogSeq++
+		j.log = encodeLogRecord(g.now, g.logN, g.log)
+	}
+	for id := range g.saved {
+		v, err := encodeAccount(db.accounts[id])
+		if err != nil {
+			return j, err
+		}
+		j.accounts[id] = v
+	}
+	for _, t := range g.transitions {
+		v, err := encodeTransition(t)
+		if err != nil {
+			return j, err
+		}
+		j.transitions = append(j.transitions, encodedTransition{seq: db.nextTrSeq, accountID: t.AccountID, value: v})
+		db.nextTrSeq++
+	}
+	return j, nil
+}
+
+// write is the writer loop: one bbolt transaction, hence one fsync, per job.
+func (db *DB) write(done chan struct{}) {
+	defer close(done)
+	for j := range db.writes {
+		err := db.Err()
+		if err == nil {
+			if err = db.bolt.Update(j.put); err != nil {
+				db.fail(err)
+				err = db.Err()
+			}
+		}
+		for _, o := range j.ops {
+			if err != nil {
+				o.err = err
+			}
+			close(o.done)
+		}
+	}
+}
+
+// put writes a job inside one transaction.
+func (j *job) put(tx *bbolt.Tx) error {
+	if j.log != nil {
+		if err := tx.Bucket(bucketEvents).Put(j.logKey, j.log); err != nil {
+			return fmt.Errorf("append events: %w", err)
+		}
+	}
+	accounts := tx.Bucket(bucketAccounts)
+	for id, v := range j.accounts {
+		if err := accounts.Put([]byte(id), v); err != nil {
+			return fmt.Errorf("save account %s: %w", id, err)
+		}
+	}
+	if err := putTransitions(tx, j.transitions); err != nil {
+		return err
+	}
+	if !j.pruneBefore.IsZero() {
+		return pruneLog(tx, j.pruneBefore)
+	}
+	return nil
+}
+
+func seqKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq)
+}
+
+// lastSeq returns the sequence number of the last key of b, or 0.
+func lastSeq(b *bbolt.Bucket) uint64 {
+	k, _ := b.Cursor().Last()
+	if len(k) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k)
+}

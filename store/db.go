@@ -1,0 +1,206 @@
+// Package store keeps dpmon's state in bbolt.
+//
+// The event log is the source of truth for counts: every accepted event is
+// appended to it, and on Open the log of the last dedupe horizon is replayed
+// to rebuild each account's windows and the set of event ids already seen.
+// What the domain decides (phases, settings, transitions) is stored as
+// records and written in the same transaction as the events that caused it.
+//
+// All writes go through one committer goroutine that groups concurrent
+// requests into one bbolt transaction and one fsync (group commit). Readers
+// see the in-memory state under a read lock.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// Errors returned by the store besides the monitor's kinds.
+var (
+	// ErrClosed is returned when the store is closing or closed.
+	ErrClosed = errors.New("store closed")
+	// ErrFailed is returned after a commit failed: the in-memory state may be
+	// ahead of the disk, so the store refuses further writes until it is
+	// reopened (and rebuilt from the disk).
+	ErrFailed = errors.New("store failed")
+)
+
+// Bucket names.
+var (
+	bucketMeta               = []byte("meta")
+	bucketEvents             = []byte("events")
+	bucketAccounts           = []byte("accounts")
+	bucketTransitions        = []byte("transitions")
+	bucketAccountTransitions = []byte("account_transitions")
+)
+
+// schemaVersion is the layout of the buckets; Open refuses a newer one.
+const schemaVersion = 1
+
+// FileName is the bbolt file inside the data directory.
+const FileName = "dpmon.db"
+
+// Options configure a DB.
+type Options struct {
+	// Policy is the global policy; accounts may override parts of it.
+	Policy monitor.Policy
+	// Limits bound event timestamps; the dedupe horizon also bounds the log.
+	Limits monitor.Limits
+	// Clock is read once per commit group; time.Now when nil.
+	Clock func() time.Time
+	// MaxGroupEvents bounds the events committed in one transaction.
+	MaxGroupEvents int
+}
+
+// DB is dpmon's storage: a bbolt file and the in-memory state rebuilt from it.
+type DB struct {
+	path           string
+	bolt           *bbolt.DB
+	policy         monitor.Policy
+	limits         monitor.Limits
+	clock          func() time.Time
+	maxGroupEvents int
+
+	// mu guards accounts (the map and the accounts in it) against readers;
+	// the committer goroutine is the only writer.
+	mu       sync.RWMutex
+	accounts map[string]*monitor.Account
+
+	// Owned by the committer goroutine (and by Open before it starts).
+	seen       map[uint64]uint32 // dedupe key -> hour the event occurred
+	hash       maphash.Hash
+	nextLogSeq uint64
+	nextTrSeq  uint64
+
+	ops     chan *op
+	writes  chan *job
+	closing chan struct{}
+	stopped chan struct{}
+	closeMu sync.Once
+
+	failMu sync.Mutex
+	failed error
+}
+
+// Open opens or creates the store in dir and rebuilds its in-memory state.
+func Open(dir string, opts Options) (*DB, error) {
+	if err := opts.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if opts.Limits.DedupeHorizon <= opts.Policy.Longest() {
+		return nil, fmt.Errorf("open store: %w: the dedupe horizon %s must be longer than the longest window %s",
+			monitor.ErrInvalid, opts.Limits.DedupeHorizon, opts.Policy.Longest())
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.MaxGroupEvents <= 0 {
+		opts.MaxGroupEvents = 32 * 1024
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	bolt, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: time.Second, // another process holds the file: fail, do not hang
+		// The freelist is rebuilt on open instead of written on every commit,
+		// which keeps commits small under a steady stream of appends.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	db := &DB{
+		path:           path,
+		bolt:           bolt,
+		policy:         opts.Policy,
+		limits:         opts.Limits,
+		clock:          opts.Clock,
+		maxGroupEvents: opts.MaxGroupEvents,
+		accounts:       make(map[string]*monitor.Account),
+		seen:           make(map[uint64]uint32),
+		ops:            make(chan *op, 256),
+		writes:         make(chan *job),
+		closing:        make(chan struct{}),
+		stopped:        make(chan struct{}),
+	}
+	db.hash.SetSeed(maphash.MakeSeed())
+	if err := db.load(); err != nil {
+		_ = bolt.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	writerDone := make(chan struct{})
+	go db.write(writerDone)
+	go db.commit(writerDone)
+	return db, nil
+}
+
+// load creates the buckets and rebuilds the in-memory state.
+func (db *DB) load() error {
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get([]byte("schema")); v != nil && int(v[0]) > schemaVersion {
+			return fmt.Errorf("the data was written by a newer dpmon (schema %d, this one reads %d)", v[0], schemaVersion)
+		}
+		return meta.Put([]byte("schema"), []byte{schemaVersion})
+	})
+	if err != nil {
+		return err
+	}
+	now := db.clock()
+	return db.bolt.View(func(tx *bbolt.Tx) error {
+		if err := db.loadAccounts(tx); err != nil {
+			return err
+		}
+		db.nextTrSeq = lastSeq(tx.Bucket(bucketTransitions)) + 1
+		db.nextLogSeq = lastSeq(tx.Bucket(bucketEvents)) + 1
+		return db.replay(tx, now)
+	})
+}
+
+// Policy returns the global policy the store applies.
+func (db *DB) Policy() monitor.Policy { return db.policy }
+
+// Limits returns the event limits the store applies.
+func (db *DB) Limits() monitor.Limits { return db.limits }
+
+// Err returns the error that stopped the store from writing, or nil.
+func (db *DB) Err() error {
+	db.failMu.Lock()
+	defer db.failMu.Unlock()
+	return db.failed
+}
+
+func (db *DB) fail(err error) {
+	db.failMu.Lock()
+	defer db.failMu.Unlock()
+	if db.failed == nil {
+		db.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+}
+
+// Close finishes the writes already queued, then closes the file.
+func (db *DB) Close() error {
+	db.closeMu.Do(func() { close(db.closing) })
+	<-db.stopped
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}

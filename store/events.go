@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// IngestResult counts what became of a batch.
+type IngestResult struct {
+	Accepted   int
+	Duplicates int
+}
+
+// Ingest commits valid events durably. An event whose (account, event id)
+// was accepted before within the dedupe horizon, or earlier in the same
+// batch, is a duplicate and changes nothing. Accounts are created on their
+// first event. Ingest returns once the batch is fsynced.
+func (db *DB) Ingest(ctx context.Context, events []monitor.Event) (IngestResult, error) {
+	var res IngestResult
+	o := &op{events: len(events), apply: func(g *group) error {
+		res = db.ingest(g, events)
+		return nil
+	}}
+	if err := db.submit(ctx, o); err != nil {
+		return IngestResult{}, fmt.Errorf("ingest %d events: %w", len(events), err)
+	}
+	return res, nil
+}
+
+func (db *DB) ingest(g *group, events []monitor.Event) IngestResult {
+	var res IngestResult
+	for i := range events {
+		e := &events[i]
+		key := db.dedupeKey(e.AccountID, e.ID)
+		if _, dup := db.seen[key]; dup {
+			res.Duplicates++
+			continue
+		}
+		db.seen[key] = hourOf(e.OccurredAt)
+		e.Decide()
+		a := db.account(g, e.AccountID)
+		a.Observe(e, g.now, db.policy)
+		g.touched[a.ID] = struct{}{}
+		g.log = appendEvent(g.log, e)
+		g.logN++
+		res.Accepted++
+	}
+	return res
+}
+
+// account returns the live account id, creating it if it is new.
+// The caller holds the write lock.
+func (db *DB) account(g *group, id string) *monitor.Account {
+	a, ok := db.accounts[id]
+	if !ok {
+		a = monitor.NewAccount(id, g.now, db.policy)
+		db.accounts[id] = a
+		g.saved[id] = struct{}{}
+	}
+	return a
+}
+
+func (db *DB) dedupeKey(account, id string) uint64 {
+	// 64 bits: a false duplicate needs two different ids of the horizon to
+	// collide, about one in 10^11 events at 100 million remembered ids.
+	db.hash.Reset()
+	db.hash.WriteString(account)
+	db.hash.WriteByte(0) // ids cannot hold control characters
+	db.hash.WriteString(id)
+	return db.hash.Sum64()
+}
+
+func hourOf(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
+
+// Prune forgets what lies beyond the dedupe horizon at now: log records that
+// can only hold events older than it, and their dedupe keys. Events that old
+// are refused at ingest, so nothing they could match can arrive.
+func (db *DB) Prune(ctx context.Context, now time.Time) error {
+	horizon := now.Add(-db.limits.DedupeHorizon)
+	o := &op{at: now, apply: func(g *group) error {
+		oldest := hourOf(horizon)
+		for k, hour := range db.seen {
+			if hour < oldest {
+				delete(db.seen, k)
+			}
+		}
+		// An event accepted at t occurred at most MaxClockSkew after t.
+		g.pruneBefore = horizon.Add(-db.limits.MaxClockSkew)
+		return nil
+	}}
+	if err := db.submit(ctx, o); err != nil {
+		return fmt.Errorf("prune: %w", err)
+	}
+	return nil
+}
+
+// replay rebuilds the windows and the dedupe set from the log.
+func (db *DB) replay(tx *bbolt.Tx, now time.Time) error {
+	horizon := now.Add(-db.limits.DedupeHorizon)
+	var e monitor.Event
+	return tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
+		acceptedAt, n, rest, err := decodeLogHeader(v)
+		if err != nil {
+			return fmt.Errorf("log record %x: %w", k, err)
+		}
+		for range n {
+			if rest, err = decodeEvent(rest, &e); err != nil {
+				return fmt.Errorf("log record %x: %w", k, err)
+			}
+			if e.OccurredAt.Before(horizon) {
+				continue
+			}
+			db.seen[db.dedupeKey(e.AccountID, e.ID)] = hourOf(e.OccurredAt)
+			a, ok := db.accounts[e.AccountID]
+			if !ok {
+				// Every account record is written with its first event;
+				// recreate it rather than lose the counts.
+				a = monitor.NewAccount(e.AccountID, acceptedAt, db.policy)
+				db.accounts[e.AccountID] = a
+			}
+			a.Observe(&e, acceptedAt, db.policy)
+		}
+		return nil
+	})
+}
+
+// pruneLog deletes the log records accepted before cutoff; the log is in
+// acceptance order, so it stops at the first younger record.
+func pruneLog(tx *bbolt.Tx, cutoff time.Time) error {
+	c := tx.Bucket(bucketEvents).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		acceptedAt, _, _, err := decodeLogHeader(v)
+		if err != nil {
+			return fmt.Errorf("prune log record %x: %w", k, err)
+		}
+		if !acceptedAt.Before(cutoff) {
+			return nil
+		}
+		if err := c.Delete(); err != nil {
+			return fmt.Errorf("prune log record %x: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// The log record: a version byte, the acceptance time (unix nanoseconds,
+// varint), the number of events (uvarint), then the events.
+const logVersion = 1
+
+var errCorrupt = errors.New("corrupt record")
+
+func encodeLogRecord(acceptedAt time.Time, n int, events []byte) []byte {
+	buf := make([]byte, 0, len(events)+1+2*binary.MaxVarintLen64)
+	buf = append(buf, logVersion)
+	buf = binary.AppendVarint(buf, acceptedAt.UnixNano())
+	buf = binary.AppendUvarint(buf, uint64(n))
+	return append(buf, events...)
+}
+
+func decodeLogHeader(v []byte) (acceptedAt time.Time, n int, rest []byte, err error) {
+	if len(v) == 0 || v[0] != logVersion {
+		return time.Time{}, 0, nil, fmt.Errorf("%w: unknown log version", errCorrupt)
+	}
+	d := decoder{buf: v[1:]}
+	acceptedAt = time.Unix(0, d.varint()).UTC()
+	n = int(d.uvarint())
+	return acceptedAt, n, d.buf, d.err
+}
