@@ -126,10 +126,10 @@ func DefaultLimits() Limits {
 // Validate checks e against the rules of an event received at now and
 // returns the first violation found as a FieldError, or nil.
 func (e *Event) Validate(now time.Time, l Limits) error {
-	if reason := checkID(e.ID); reason != "" {
+	if reason := CheckID(e.ID); reason != "" {
 		return FieldError{"event_id", reason}
 	}
-	if reason := checkID(e.AccountID); reason != "" {
+	if reason := CheckID(e.AccountID); reason != "" {
 		return FieldError{"account_id", reason}
 	}
 	if !e.Type.Valid() {
@@ -154,7 +154,7 @@ func (e *Event) Validate(now time.Time, l Limits) error {
 			return FieldError{"sender", reason}
 		}
 	}
-	if reason := checkText(e.MessageID, MaxMessageIDLen); reason != "" {
+	if reason := CheckText(e.MessageID, MaxMessageIDLen); reason != "" {
 		return FieldError{"message_id", reason}
 	}
 	if err := e.validateBounce(); err != nil {
@@ -180,7 +180,7 @@ func (e *Event) validateBounce() error {
 	if b.EnhancedStatus != "" && !validEnhancedStatus(b.EnhancedStatus) {
 		return FieldError{"bounce.enhanced_status", "must be an RFC 3463 failure code like 5.1.1 (class 4 or 5)"}
 	}
-	if reason := checkText(b.Diagnostic, MaxDiagnosticLen); reason != "" {
+	if reason := CheckText(b.Diagnostic, MaxDiagnosticLen); reason != "" {
 		return FieldError{"bounce.diagnostic", reason}
 	}
 	if !b.Class.Valid() {
@@ -197,21 +197,22 @@ func (e *Event) validateComplaint() error {
 	if e.Type != EventComplaint {
 		return FieldError{"complaint", "is only allowed on EVENT_TYPE_COMPLAINT"}
 	}
-	if reason := checkText(c.FeedbackType, MaxFeedbackTypeLen); reason != "" {
+	if reason := CheckText(c.FeedbackType, MaxFeedbackTypeLen); reason != "" {
 		return FieldError{"complaint.feedback_type", reason}
 	}
-	if reason := checkText(c.Source, MaxSourceLen); reason != "" {
+	if reason := CheckText(c.Source, MaxSourceLen); reason != "" {
 		return FieldError{"complaint.source", reason}
 	}
 	return nil
 }
 
-// checkID returns why s is not a usable identifier, or "".
-func checkID(s string) string {
+// CheckID returns why s is not a usable identifier (an event or account
+// id), or "" when it is one.
+func CheckID(s string) string {
 	if s == "" {
 		return "is required"
 	}
-	if reason := checkText(s, MaxIDLen); reason != "" {
+	if reason := CheckText(s, MaxIDLen); reason != "" {
 		return reason
 	}
 	if strings.TrimSpace(s) == "" {
@@ -220,10 +221,10 @@ func checkID(s string) string {
 	return ""
 }
 
-// checkText returns why s is not acceptable free text of at most max bytes:
+// CheckText returns why s is not acceptable free text of at most max bytes:
 // it must be valid UTF-8 without control characters (tabs included: every
 // field here is a single line).
-func checkText(s string, max int) string {
+func CheckText(s string, max int) string {
 	if len(s) > max {
 		return "is longer than " + strconv.Itoa(max) + " bytes"
 	}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// config is the whole of dpmon's configuration: defaults, overlaid by the
+// --config YAML file, by the environment and by flags, in that order.
+type config struct {
+	Listen               string       `yaml:"listen"`
+	DataDir              string       `yaml:"data_dir"`
+	LogLevel             string       `yaml:"log_level"`
+	ShutdownTimeout      duration     `yaml:"shutdown_timeout"`
+	MaxConcurrentStreams uint32       `yaml:"max_concurrent_streams"`
+	Schedule             scheduleConf `yaml:"schedule"`
+	Events               eventsConf   `yaml:"events"`
+	Policy               policyConf   `yaml:"policy"`
+	Windows              windowsConf  `yaml:"windows"`
+}
+
+type scheduleConf struct {
+	// Evaluate judges every account (robfig/cron syntax).
+	Evaluate string `yaml:"evaluate"`
+	// Prune forgets events beyond the dedupe horizon.
+	Prune string `yaml:"prune"`
+}
+
+type eventsConf struct {
+	DedupeHorizon duration `yaml:"dedupe_horizon"`
+	MaxClockSkew  duration `yaml:"max_clock_skew"`
+}
+
+type policyConf struct {
+	HardBounceRate  thresholdsConf `yaml:"hard_bounce_rate"`
+	ComplaintRate   thresholdsConf `yaml:"complaint_rate"`
+	Decision        string         `yaml:"decision"`
+	CoolDown        duration       `yaml:"cool_down"`
+	ProbationPeriod duration       `yaml:"probation_period"`
+}
+
+type thresholdsConf struct {
+	Warn    float64 `yaml:"warn"`
+	Suspend float64 `yaml:"suspend"`
+}
+
+type windowsConf struct {
+	Bucket duration   `yaml:"bucket"`
+	Short  windowConf `yaml:"short"`
+	Long   windowConf `yaml:"long"`
+}
+
+type windowConf struct {
+	Length   duration `yaml:"length"`
+	MinSends uint64   `yaml:"min_sends"`
+}
+
+// defaultConfig is what `go run ./cmd/dpmon` runs with.
+func defaultConfig() config {
+	p, l := monitor.DefaultPolicy(), monitor.DefaultLimits()
+	return config{
+		Listen:               "127.0.0.1:7411",
+		DataDir:              "./dpmon-data",
+		LogLevel:             "info",
+		ShutdownTimeout:      duration(10 * time.Second),
+		MaxConcurrentStreams: 256,
+		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly"},
+		Events:               eventsConf{DedupeHorizon: duration(l.DedupeHorizon), MaxClockSkew: duration(l.MaxClockSkew)},
+		Policy: policyConf{
+			HardBounceRate:  thresholdsConf(p.HardBounce),
+			ComplaintRate:   thresholdsConf(p.Complaint),
+			Decision:        p.Decision.String(),
+			CoolDown:        duration(p.CoolDown),
+			ProbationPeriod: duration(p.ProbationPeriod),
+		},
+		Windows: windowsConf{
+			Bucket: duration(p.Bucket),
+			Short:  windowConf{Length: duration(p.Windows[0].Length), MinSends: p.Windows[0].MinSends},
+			Long:   windowConf{Length: duration(p.Windows[1].Length), MinSends: p.Windows[1].MinSends},
+		},
+	}
+}
+
+// loadFile overlays the YAML file at path; unknown keys are errors, so a
+// typo does not silently keep a default.
+func (c *config) loadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// policy builds the domain policy and limits and checks them.
+func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
+	var decision monitor.Decision
+	switch strings.ToLower(c.Policy.Decision) {
+	case "measured":
+		decision = monitor.DecisionMeasured
+	case "confident":
+		decision = monitor.DecisionConfident
+	default:
+		return monitor.Policy{}, monitor.Limits{}, fmt.Errorf("config: policy.decision must be measured or confident, got %q", c.Policy.Decision)
+	}
+	p := monitor.Policy{
+		HardBounce:      monitor.Thresholds(c.Policy.HardBounceRate),
+		Complaint:       monitor.Thresholds(c.Policy.ComplaintRate),
+		Decision:        decision,
+		CoolDown:        time.Duration(c.Policy.CoolDown),
+		ProbationPeriod: time.Duration(c.Policy.ProbationPeriod),
+		Bucket:          time.Duration(c.Windows.Bucket),
+	}
+	for _, w := range []windowConf{c.Windows.Short, c.Windows.Long} {
+		length := time.Duration(w.Length)
+		p.Windows = append(p.Windows, monitor.Window{Name: monitor.DurationLabel(length), Length: length, MinSends: w.MinSends})
+	}
+	if err := p.Validate(); err != nil {
+		return p, monitor.Limits{}, fmt.Errorf("config: %w", err)
+	}
+	l := monitor.Limits{DedupeHorizon: time.Duration(c.Events.DedupeHorizon), MaxClockSkew: time.Duration(c.Events.MaxClockSkew)}
+	if l.DedupeHorizon <= p.Longest() {
+		return p, l, fmt.Errorf("config: events.dedupe_horizon %s must be longer than the long window %s", l.DedupeHorizon, p.Longest())
+	}
+	if l.MaxClockSkew < 0 {
+		return p, l, errors.New("config: events.max_clock_skew must not be negative")
+	}
+	return p, l, nil
+}
+
+// duration is a time.Duration that YAML writes as "90s", "24h" or "7d".
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = duration(v)
+	return nil
+}
+
+func (d duration) MarshalYAML() (any, error) { return monitor.DurationLabel(time.Duration(d)), nil }
+
+// parseDuration reads Go durations and whole days ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (want e.g. 90s, 24h or 7d)", s)
+	}
+	return v, nil
+}

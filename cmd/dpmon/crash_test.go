@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+)
+
+// childEnv makes the test binary run dpmon itself: the crash test starts
+// it as a separate process so that it can kill it without any shutdown.
+const childEnv = "DPMON_TEST_RUN_SERVER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		if err := run(context.Background(), nil, os.Getenv, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "dpmon:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// startServer runs dpmon in a child process on dataDir and returns its
+// address and the process.
+func startServer(t *testing.T, dataDir string) (string, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "DPMON_LISTEN=127.0.0.1:0", "DPMON_DATA_DIR="+dataDir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return waitForAddr(t, stderr), cmd
+}
+
+// TestKillDuringStreamLosesNothingAcknowledged streams batches into a server
+// process, kills it with SIGKILL mid-stream, restarts it on the same data
+// and resends every batch: each acknowledged batch must come back as all
+// duplicates, and each account must count every distinct event exactly once.
+func TestKillDuringStreamLosesNothingAcknowledged(t *testing.T) {
+	dataDir := t.TempDir()
+	addr, proc := startServer(t, dataDir)
+	conn := dial(t, addr)
+	stream, err := pb.NewEventServiceClient(conn).StreamEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const accounts, batchSize = 5, 500
+	now := time.Now()
+	makeBatch := func(b int) *pb.StreamEventsRequest {
+		req := &pb.StreamEventsRequest{BatchId: fmt.Sprint(b)}
+		for i := range batchSize {
+			req.Events = append(req.Events, &pb.Event{
+				EventId:    fmt.Sprintf("b%d-e%d", b, i),
+				AccountId:  fmt.Sprintf("acct-%d", i%accounts),
+				Type:       pb.EventType_EVENT_TYPE_SEND,
+				OccurredAt: timestamppb.New(now),
+				Recipient:  fmt.Sprintf("r%d@example.com", i),
+			})
+		}
+		return req
+	}
+
+	var mu sync.Mutex
+	var sent []*pb.StreamEventsRequest
+	acked := map[string]bool{}
+	// Send until the stream breaks; the kill comes while batches are in flight.
+	go func() {
+		for b := 0; ; b++ {
+			req := makeBatch(b)
+			mu.Lock()
+			sent = append(sent, req)
+			mu.Unlock()
+			if err := stream.Send(req); err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			break // the server is gone
+		}
+		if resp.GetAccepted()+resp.GetDuplicates() != batchSize {
+			t.Errorf("batch %s: %v", resp.GetBatchId(), resp)
+		}
+		acked[resp.GetBatchId()] = true
+		if len(acked) == 40 {
+			if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_ = proc.Wait()
+	mu.Lock()
+	batches := append([]*pb.StreamEventsRequest(nil), sent...)
+	mu.Unlock()
+	if len(acked) < 40 {
+		t.Fatalf("only %d batches acknowledged before the kill", len(acked))
+	}
+	t.Logf("killed after %d acknowledged of %d sent batches", len(acked), len(batches))
+
+	addr, _ = startServer(t, dataDir)
+	conn = dial(t, addr)
+	events := pb.NewEventServiceClient(conn)
+	ctx := context.Background()
+	for _, req := range batches {
+		resp, err := events.IngestEvents(ctx, &pb.IngestEventsRequest{Events: req.GetEvents()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acked[req.GetBatchId()] && resp.GetDuplicates() != batchSize {
+			t.Errorf("acknowledged batch %s came back with %d duplicates, want %d", req.GetBatchId(), resp.GetDuplicates(), batchSize)
+		}
+		if resp.GetAccepted()+resp.GetDuplicates() != batchSize {
+			t.Errorf("batch %s: %v", req.GetBatchId(), resp)
+		}
+	}
+	accountsClient := pb.NewAccountServiceClient(conn)
+	for a := range accounts {
+		resp, err := accountsClient.GetAccount(ctx, &pb.GetAccountRequest{AccountId: fmt.Sprintf("acct-%d", a)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := uint64(len(batches) * batchSize / accounts)
+		if got := resp.GetAccount().GetWindows()[0].GetSends(); got != want {
+			t.Errorf("acct-%d counts %d sends, want each of the %d distinct events once", a, got, want)
+		}
+	}
+}

@@ -1,0 +1,21 @@
+// Command dpmon runs the deliverability-protection monitor: a gRPC service
+// that ingests sending events, keeps rolling rates per account and moves
+// accounts through healthy, warning, suspended and probation.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "dpmon:", err)
+		os.Exit(1)
+	}
+}

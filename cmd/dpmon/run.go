@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/dpmon/dpmon/server"
+	"github.com/dpmon/dpmon/store"
+)
+
+// run starts dpmon and serves until ctx is done, then shuts down in order:
+// stop taking batches, finish the ones in flight, stop the schedule, close
+// the store.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := configure(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	policy, limits, err := cfg.policy()
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	db, err := store.Open(cfg.DataDir, store.Options{Policy: policy, Limits: limits})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+
+	srv := server.New(db, server.Options{Logger: log})
+	gs := srv.GRPCServer(server.Options{MaxConcurrentStreams: cfg.MaxConcurrentStreams})
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+
+	jobs, err := schedule(ctx, cfg.Schedule, db, log)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	jobs.Start()
+
+	abs, _ := filepath.Abs(cfg.DataDir)
+	log.Info("dpmon serving", "addr", lis.Addr().String(), "data_dir", abs,
+		"windows", fmt.Sprintf("%s/%s", policy.Windows[0].Name, policy.Windows[1].Name), "decision", policy.Decision.String())
+
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		<-jobs.Stop().Done()
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	log.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout).String())
+	srv.Drain()
+	stopped := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(time.Duration(cfg.ShutdownTimeout)):
+		log.Warn("shutdown timeout: closing the remaining connections")
+		gs.Stop()
+		<-stopped
+	}
+	<-jobs.Stop().Done()
+	log.Info("stopped")
+	return nil
+}
+
+// configure reads defaults, then the --config file, then the environment,
+// then the flags given on the command line.
+func configure(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("dpmon", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration `file` (flags win over it)")
+	listen := fs.String("listen", cfg.Listen, "gRPC listen `address` (env DPMON_LISTEN)")
+	dataDir := fs.String("data-dir", cfg.DataDir, "`directory` of the bbolt file (env DPMON_DATA_DIR)")
+	logLevel := fs.String("log-level", cfg.LogLevel, "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *configPath != "" {
+		if err := cfg.loadFile(*configPath); err != nil {
+			return cfg, err
+		}
+	}
+	if v := getenv("DPMON_LISTEN"); v != "" {
+		cfg.Listen = v
+	}
+	if v := getenv("DPMON_DATA_DIR"); v != "" {
+		cfg.DataDir = v
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "data-dir":
+			cfg.DataDir = *dataDir
+		case "log-level":
+			cfg.LogLevel = *logLevel
+		}
+	})
+	return cfg, nil
+}
+
+// schedule registers the periodic jobs; each body is one exported store
+// method that tests call directly.
+func schedule(ctx context.Context, s scheduleConf, db *store.DB, log *slog.Logger) (*cron.Cron, error) {
+	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
+	jobs := []struct {
+		name, spec string
+		run        func(now time.Time) error
+	}{
+		{"evaluate", s.Evaluate, func(now time.Time) error {
+			n, err := db.Sweep(ctx, now)
+			if n > 0 {
+				log.Info("evaluated accounts", "transitions", n)
+			}
+			return err
+		}},
+		{"prune", s.Prune, func(now time.Time) error { return db.Prune(ctx, now) }},
+	}
+	for _, j := range jobs {
+		if _, err := c.AddFunc(j.spec, func() {
+			if err := j.run(time.Now()); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("scheduled job failed", "job", j.name, "err", err)
+			}
+		}); err != nil {
+			return nil, fmt.Errorf("schedule.%s %q: %w", j.name, j.spec, err)
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+)
+
+var addrRE = regexp.MustCompile(`msg="dpmon serving" addr=(\S+)`)
+
+// waitForAddr reads the server's log until it says where it listens, then
+// keeps draining the log so the server never blocks on it.
+func waitForAddr(t *testing.T, log io.Reader) string {
+	t.Helper()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(log)
+		for sc.Scan() {
+			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case addr := <-found:
+		return addr
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start within 30s")
+		return ""
+	}
+}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func TestRunServesAndShutsDown(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "dpmon.yaml")
+	if err := os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:1\npolicy:\n  decision: confident\nwindows:\n  long: {length: 7d, min_sends: 10}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	env := map[string]string{"DPMON_DATA_DIR": filepath.Join(dir, "data")}
+	go func() {
+		// The flag wins over the file's listen address.
+		done <- run(ctx, []string{"--config", cfgPath, "--listen", "127.0.0.1:0"}, func(k string) string { return env[k] }, pw)
+		pw.Close()
+	}()
+	conn := dial(t, waitForAddr(t, pr))
+
+	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v", h, err)
+	}
+	resp, err := pb.NewEventServiceClient(conn).IngestEvents(ctx, &pb.IngestEventsRequest{Events: []*pb.Event{{
+		EventId: "e1", AccountId: "acme", Type: pb.EventType_EVENT_TYPE_SEND,
+		OccurredAt: timestamppb.Now(), Recipient: "a@example.com",
+	}}})
+	if err != nil || resp.GetAccepted() != 1 {
+		t.Fatalf("ingest = %v, %v", resp, err)
+	}
+	acct, err := pb.NewAccountServiceClient(conn).GetAccount(ctx, &pb.GetAccountRequest{AccountId: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := acct.GetAccount().GetPolicy(); p.GetDecision() != pb.Decision_DECISION_CONFIDENT || p.GetWindows()[1].GetMinSends() != 10 {
+		t.Errorf("policy %v, want the config file's decision and min sends", p)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "dpmon.db")); err != nil {
+		t.Errorf("data file: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for name, tt := range map[string]struct{ body, want string }{
+		"unknown key":          {"polcy: {}\n", "polcy"},
+		"bad duration":         {"policy: {cool_down: soon}\n", "soon"},
+		"bad decision":         {"policy: {decision: maybe}\n", "policy.decision"},
+		"warn above suspend":   {"policy: {hard_bounce_rate: {warn: 0.1, suspend: 0.05}}\n", "policy.hard_bounce_rate.warn"},
+		"horizon too short":    {"events: {dedupe_horizon: 3d}\n", "dedupe_horizon"},
+		"window not in bucket": {"windows: {short: {length: 90m}}\n", "windows[0].length"},
+		"bad schedule":         {"schedule: {evaluate: \"every minute\"}\n", "schedule.evaluate"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, fmt.Sprintf("%x.yaml", name))
+			if err := os.WriteFile(path, []byte(tt.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"--config", path, "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")}
+			err := run(context.Background(), args, func(string) string { return "" }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("run = %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "90s": 90 * time.Second, "24h": 24 * time.Hour} {
+		if got, err := parseDuration(in); err != nil || got != want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "-1d", "week"} {
+		if _, err := parseDuration(in); err == nil {
+			t.Errorf("parseDuration(%q) succeeded", in)
+		}
+	}
+}

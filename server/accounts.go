@@ -1,0 +1,191 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/store"
+)
+
+// Limits of account settings.
+const (
+	maxDisplayNameLen = 256
+	maxAdminEmails    = 20
+)
+
+// GetAccount returns one account measured now.
+func (s *Server) GetAccount(ctx context.Context, req *pb.GetAccountRequest) (*pb.GetAccountResponse, error) {
+	if err := checkAccountID(req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	a, err := s.db.Account(ctx, req.GetAccountId())
+	if err != nil {
+		return nil, s.errorStatus(ctx, "GetAccount", err)
+	}
+	return &pb.GetAccountResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+}
+
+// ListAccounts pages through accounts in id order.
+func (s *Server) ListAccounts(ctx context.Context, req *pb.ListAccountsRequest) (*pb.ListAccountsResponse, error) {
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	phase := monitor.Phase(clampEnum(int32(req.GetPhase())))
+	if phase != 0 && !phase.Valid() {
+		return nil, invalidArgument(monitor.FieldError{Field: "phase", Reason: "unknown phase " + strconv.Itoa(int(req.GetPhase()))})
+	}
+	accounts, next, err := s.db.Accounts(ctx, store.AccountFilter{Phase: phase, PageSize: size, PageToken: req.GetPageToken()})
+	if err != nil {
+		return nil, s.errorStatus(ctx, "ListAccounts", err)
+	}
+	now, policy := s.clock(), s.db.Policy()
+	resp := &pb.ListAccountsResponse{NextPageToken: next}
+	for _, a := range accounts {
+		resp.Accounts = append(resp.Accounts, accountToProto(a, a.Status(now, policy)))
+	}
+	return resp, nil
+}
+
+// UpdateAccount creates an account or replaces the settings named in the
+// update mask. Without a mask, the fields that are set are replaced (AIP-134).
+func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest) (*pb.UpdateAccountResponse, error) {
+	if err := checkAccountID(req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	paths := req.GetUpdateMask().GetPaths()
+	if len(paths) == 0 {
+		if req.GetDisplayName() != "" {
+			paths = append(paths, "display_name")
+		}
+		if len(req.GetAdminEmails()) > 0 {
+			paths = append(paths, "admin_emails")
+		}
+		if req.GetPolicyOverrides() != nil {
+			paths = append(paths, "policy_overrides")
+		}
+	}
+	var fields monitor.FieldErrors
+	var overrides monitor.Overrides
+	for _, p := range paths {
+		switch p {
+		case "display_name":
+			if reason := monitor.CheckText(req.GetDisplayName(), maxDisplayNameLen); reason != "" {
+				fields = append(fields, monitor.FieldError{Field: "display_name", Reason: reason})
+			}
+		case "admin_emails":
+			fields = append(fields, checkAdminEmails(req.GetAdminEmails())...)
+		case "policy_overrides":
+			o, err := overridesFromProto(req.GetPolicyOverrides())
+			if err == nil {
+				err = o.Validate(s.db.Policy())
+			}
+			var fe monitor.FieldErrors
+			if errors.As(err, &fe) {
+				fields = append(fields, fe...)
+			}
+			overrides = o
+		default:
+			fields = append(fields, monitor.FieldError{Field: "update_mask", Reason: "unknown path " + strconv.Quote(p) + " (want display_name, admin_emails or policy_overrides)"})
+		}
+	}
+	if len(fields) > 0 {
+		return nil, invalidArgument(fields...)
+	}
+	a, err := s.db.UpdateAccount(ctx, req.GetAccountId(), func(a *monitor.Account) error {
+		for _, p := range paths {
+			switch p {
+			case "display_name":
+				a.DisplayName = req.GetDisplayName()
+			case "admin_emails":
+				a.AdminEmails = slices.Compact(slices.Sorted(slices.Values(req.GetAdminEmails())))
+			case "policy_overrides":
+				a.Overrides = overrides
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.errorStatus(ctx, "UpdateAccount", err)
+	}
+	return &pb.UpdateAccountResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+}
+
+func checkAdminEmails(emails []string) monitor.FieldErrors {
+	if len(emails) > maxAdminEmails {
+		return monitor.FieldErrors{{Field: "admin_emails", Reason: "at most " + strconv.Itoa(maxAdminEmails) + " addresses"}}
+	}
+	var fields monitor.FieldErrors
+	for i, e := range emails {
+		if reason := monitor.CheckAddress(e); reason != "" {
+			fields = append(fields, monitor.FieldError{Field: "admin_emails[" + strconv.Itoa(i) + "]", Reason: reason})
+		}
+	}
+	return fields
+}
+
+// ListAccountTransitions lists an account's phase changes, newest first.
+func (s *Server) ListAccountTransitions(ctx context.Context, req *pb.ListAccountTransitionsRequest) (*pb.ListAccountTransitionsResponse, error) {
+	if err := checkAccountID(req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	ts, next, err := s.db.Transitions(ctx, req.GetAccountId(), size, req.GetPageToken())
+	if err != nil {
+		return nil, s.errorStatus(ctx, "ListAccountTransitions", err)
+	}
+	resp := &pb.ListAccountTransitionsResponse{NextPageToken: next}
+	for _, t := range ts {
+		resp.Transitions = append(resp.Transitions, transitionToProto(t))
+	}
+	return resp, nil
+}
+
+// CheckSend answers whether the account may send now. An account dpmon has
+// not seen yet may: it has no history that could stop it.
+func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.CheckSendResponse, error) {
+	if err := checkAccountID(req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	a, err := s.db.Account(ctx, req.GetAccountId())
+	if err != nil {
+		if errors.Is(err, monitor.ErrNotFound) {
+			return &pb.CheckSendResponse{Allowed: true, Phase: pb.Phase_PHASE_HEALTHY}, nil
+		}
+		return nil, s.errorStatus(ctx, "CheckSend", err)
+	}
+	st := a.Status(s.clock(), s.db.Policy())
+	resp := &pb.CheckSendResponse{
+		Allowed:  a.State.Phase != monitor.PhaseSuspended,
+		Phase:    pb.Phase(a.State.Phase),
+		Findings: findingsToProto(st.Findings),
+	}
+	if !resp.Allowed {
+		resp.Reasons = []string{a.State.Reason}
+	}
+	return resp, nil
+}
+
+func checkAccountID(id string) error {
+	if reason := monitor.CheckID(id); reason != "" {
+		return invalidArgument(monitor.FieldError{Field: "account_id", Reason: reason})
+	}
+	return nil
+}
+
+func pageSize(n int32) (int, error) {
+	switch {
+	case n < 0:
+		return 0, invalidArgument(monitor.FieldError{Field: "page_size", Reason: "must not be negative"})
+	case n == 0:
+		return DefaultPageSize, nil
+	}
+	return min(int(n), MaxPageSize), nil
+}

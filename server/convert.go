@@ -1,0 +1,177 @@
+package server
+
+import (
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// Paired converters between wire and domain types. The numbers of the wire
+// enums equal the domain's, so enums convert by value; unknown numbers are
+// kept so that validation can name them.
+
+func eventFromProto(p *pb.Event) (monitor.Event, error) {
+	e := monitor.Event{
+		ID:        p.GetEventId(),
+		AccountID: p.GetAccountId(),
+		Type:      monitor.EventType(clampEnum(int32(p.GetType()))),
+		Recipient: p.GetRecipient(),
+		Sender:    p.GetSender(),
+		MessageID: p.GetMessageId(),
+	}
+	if ts := p.GetOccurredAt(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return e, monitor.FieldError{Field: "occurred_at", Reason: "is not a valid timestamp"}
+		}
+		e.OccurredAt = ts.AsTime()
+	}
+	if b := p.GetBounce(); b != nil {
+		e.Bounce = &monitor.Bounce{
+			SMTPCode:       int(min(b.GetSmtpCode(), 10000)),
+			EnhancedStatus: b.GetEnhancedStatus(),
+			Diagnostic:     b.GetDiagnostic(),
+			Class:          monitor.BounceClass(clampEnum(int32(b.GetClass()))),
+		}
+	}
+	if c := p.GetComplaint(); c != nil {
+		e.Complaint = &monitor.Complaint{FeedbackType: c.GetFeedbackType(), Source: c.GetSource()}
+	}
+	return e, nil
+}
+
+// clampEnum maps an enum number outside the domain's byte range to one the
+// domain rejects as unknown.
+func clampEnum(n int32) uint8 {
+	if n < 0 || n > 255 {
+		return 255
+	}
+	return uint8(n)
+}
+
+func accountToProto(a *monitor.Account, st monitor.Status) *pb.Account {
+	out := &pb.Account{
+		AccountId:       a.ID,
+		DisplayName:     a.DisplayName,
+		AdminEmails:     slices.Clone(a.AdminEmails),
+		Phase:           pb.Phase(a.State.Phase),
+		PhaseSince:      timestamp(a.State.Since),
+		PhaseReason:     a.State.Reason,
+		Findings:        findingsToProto(st.Findings),
+		Policy:          policyToProto(st.Policy),
+		PolicyOverrides: overridesToProto(a.Overrides),
+		CreatedAt:       timestamp(a.CreatedAt),
+	}
+	for _, w := range st.Windows {
+		out.Windows = append(out.Windows, &pb.WindowStats{
+			Name:             w.Window.Name,
+			Length:           durationpb.New(w.Window.Length),
+			Sends:            w.Sends,
+			HardBounces:      w.HardBounces,
+			Complaints:       w.Complaints,
+			HardBounceRate:   w.HardBounceRate.Value,
+			HardBounceRateCi: intervalToProto(w.HardBounceRate),
+			ComplaintRate:    w.ComplaintRate.Value,
+			ComplaintRateCi:  intervalToProto(w.ComplaintRate),
+			MinSends:         w.Window.MinSends,
+			BelowMinVolume:   w.BelowMinVolume,
+		})
+	}
+	return out
+}
+
+func intervalToProto(r monitor.Rate) *pb.ConfidenceInterval {
+	return &pb.ConfidenceInterval{Lower: r.Lower, Upper: r.Upper}
+}
+
+func findingsToProto(fs []monitor.Finding) []*pb.Finding {
+	out := make([]*pb.Finding, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, &pb.Finding{
+			Metric:          pb.Metric(f.Metric),
+			Window:          f.Window,
+			Value:           f.Rate.Value,
+			Interval:        intervalToProto(f.Rate),
+			Threshold:       f.Threshold,
+			Severity:        pb.Severity(f.Severity),
+			Decision:        pb.Decision(f.Decision),
+			Sends:           f.Sends,
+			Message:         f.Message,
+			Recommendations: slices.Clone(f.Recommendations),
+		})
+	}
+	return out
+}
+
+func policyToProto(p monitor.Policy) *pb.Policy {
+	out := &pb.Policy{
+		HardBounceRate: &pb.Thresholds{Warn: p.HardBounce.Warn, Suspend: p.HardBounce.Suspend},
+		ComplaintRate:  &pb.Thresholds{Warn: p.Complaint.Warn, Suspend: p.Complaint.Suspend},
+		Decision:       pb.Decision(p.Decision),
+		CoolDown:       durationpb.New(p.CoolDown),
+	}
+	for _, w := range p.Windows {
+		out.Windows = append(out.Windows, &pb.WindowPolicy{Name: w.Name, Length: durationpb.New(w.Length), MinSends: w.MinSends})
+	}
+	return out
+}
+
+func overridesToProto(o monitor.Overrides) *pb.PolicyOverrides {
+	out := &pb.PolicyOverrides{
+		HardBounceWarn:    o.HardBounceWarn,
+		HardBounceSuspend: o.HardBounceSuspend,
+		ComplaintWarn:     o.ComplaintWarn,
+		ComplaintSuspend:  o.ComplaintSuspend,
+		Decision:          pb.Decision(o.Decision),
+		MinSends:          o.MinSends,
+	}
+	if o.CoolDown != 0 {
+		out.CoolDown = durationpb.New(o.CoolDown)
+	}
+	return out
+}
+
+func overridesFromProto(p *pb.PolicyOverrides) (monitor.Overrides, error) {
+	o := monitor.Overrides{
+		HardBounceWarn:    p.HardBounceWarn,
+		HardBounceSuspend: p.HardBounceSuspend,
+		ComplaintWarn:     p.ComplaintWarn,
+		ComplaintSuspend:  p.ComplaintSuspend,
+		Decision:          monitor.Decision(clampEnum(int32(p.GetDecision()))),
+	}
+	if len(p.GetMinSends()) > 0 {
+		o.MinSends = make(map[string]uint64, len(p.GetMinSends()))
+		for k, v := range p.GetMinSends() {
+			o.MinSends[k] = v
+		}
+	}
+	if d := p.GetCoolDown(); d != nil {
+		if err := d.CheckValid(); err != nil || d.AsDuration() <= 0 {
+			return o, monitor.FieldErrors{{Field: "policy_overrides.cool_down", Reason: "must be a positive duration"}}
+		}
+		o.CoolDown = d.AsDuration()
+	}
+	return o, nil
+}
+
+func transitionToProto(t monitor.Transition) *pb.Transition {
+	return &pb.Transition{
+		AccountId:  t.AccountID,
+		OccurredAt: timestamp(t.At),
+		From:       pb.Phase(t.From),
+		To:         pb.Phase(t.To),
+		Reason:     t.Reason,
+		Findings:   findingsToProto(t.Findings),
+	}
+}
+
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}

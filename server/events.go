@@ -1,0 +1,169 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// IngestEvents validates a batch, commits its valid events and reports the
+// others one by one.
+func (s *Server) IngestEvents(ctx context.Context, req *pb.IngestEventsRequest) (*pb.IngestEventsResponse, error) {
+	if err := checkBatchSize(req.GetEvents()); err != nil {
+		return nil, err
+	}
+	r, err := s.ingest(ctx, req.GetEvents())
+	if err != nil {
+		return nil, s.errorStatus(ctx, "IngestEvents", err)
+	}
+	return &pb.IngestEventsResponse{Accepted: r.accepted, Duplicates: r.duplicates, Rejected: r.rejected}, nil
+}
+
+func checkBatchSize(events []*pb.Event) error {
+	if len(events) > MaxBatchEvents {
+		return invalidArgument(monitor.FieldError{
+			Field:  "events",
+			Reason: "at most " + strconv.Itoa(MaxBatchEvents) + " events per batch, got " + strconv.Itoa(len(events)),
+		})
+	}
+	return nil
+}
+
+type batchResult struct {
+	accepted, duplicates uint32
+	rejected             []*pb.EventError
+}
+
+// ingest validates every event at one instant and commits the valid ones.
+func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, error) {
+	now := s.clock()
+	limits := s.db.Limits()
+	valid := make([]monitor.Event, 0, len(events))
+	var r batchResult
+	for i, p := range events {
+		e, err := eventFromProto(p)
+		if err == nil {
+			err = e.Validate(now, limits)
+		}
+		if err != nil {
+			var fe monitor.FieldError
+			if !errors.As(err, &fe) {
+				return r, err
+			}
+			r.rejected = append(r.rejected, &pb.EventError{Index: uint32(i), Field: fe.Field, Reason: fe.Reason})
+			continue
+		}
+		valid = append(valid, e)
+	}
+	if len(valid) == 0 {
+		return r, nil
+	}
+	res, err := s.db.Ingest(ctx, valid)
+	if err != nil {
+		return r, err
+	}
+	r.accepted, r.duplicates = uint32(res.Accepted), uint32(res.Duplicates)
+	return r, nil
+}
+
+// streamBatch is one batch of a stream on its way to the disk.
+type streamBatch struct {
+	id     string
+	result batchResult
+	err    error
+	done   chan struct{}
+}
+
+// StreamEvents takes batches as they come and answers each, in order, once
+// it is durably committed. Up to streamInflight batches are committed
+// concurrently; beyond that the stream stops reading, which pushes back on
+// the client. On Drain the stream stops taking batches, answers the ones it
+// has, and ends with UNAVAILABLE.
+func (s *Server) StreamEvents(stream grpc.BidiStreamingServer[pb.StreamEventsRequest, pb.StreamEventsResponse]) error {
+	ctx := stream.Context()
+	reqs := make(chan *pb.StreamEventsRequest)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	inflight := make(chan *streamBatch, streamInflight)
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- s.sendAcks(stream, inflight) }()
+
+	var end error
+loop:
+	for {
+		select {
+		case req := <-reqs:
+			if err := checkBatchSize(req.GetEvents()); err != nil {
+				end = err
+				break loop
+			}
+			b := &streamBatch{id: req.GetBatchId(), done: make(chan struct{})}
+			select {
+			case inflight <- b:
+			case err := <-sendErr:
+				return err
+			}
+			go func() {
+				defer close(b.done)
+				b.result, b.err = s.ingest(ctx, req.GetEvents())
+			}()
+		case err := <-recvErr:
+			if !errors.Is(err, io.EOF) {
+				end = err // the client went away; its context is done too
+			}
+			break loop
+		case <-s.draining:
+			end = status.Error(codes.Unavailable, "server is shutting down; reconnect and resend the batches not acknowledged")
+			break loop
+		case err := <-sendErr:
+			return err
+		}
+	}
+	close(inflight)
+	if err := <-sendErr; err != nil {
+		return err
+	}
+	return end
+}
+
+// sendAcks answers the batches in the order they arrived.
+func (s *Server) sendAcks(stream grpc.BidiStreamingServer[pb.StreamEventsRequest, pb.StreamEventsResponse], inflight <-chan *streamBatch) error {
+	for b := range inflight {
+		<-b.done
+		if b.err != nil {
+			return s.errorStatus(stream.Context(), "StreamEvents", b.err)
+		}
+		err := stream.Send(&pb.StreamEventsResponse{
+			BatchId:    b.id,
+			Accepted:   b.result.accepted,
+			Duplicates: b.result.duplicates,
+			Rejected:   b.result.rejected,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

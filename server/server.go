@@ -1,0 +1,99 @@
+// Package server adapts the monitor and the store to gRPC: it validates and
+// converts requests, calls the store, converts the results back and maps
+// errors onto status codes in one place.
+package server
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/store"
+)
+
+// Request limits.
+const (
+	// MaxBatchEvents is the most events one request may carry.
+	MaxBatchEvents = 10000
+	// MaxRecvMsgSize fits a full batch of events with long diagnostics.
+	MaxRecvMsgSize = 64 << 20
+	// DefaultPageSize and MaxPageSize bound list responses.
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+	// streamInflight is how many batches of one stream may await their
+	// commit at once; more waits, which pushes back on the client.
+	streamInflight = 8
+)
+
+// Options configure a Server.
+type Options struct {
+	// Clock is the server's time; time.Now when nil.
+	Clock  func() time.Time
+	Logger *slog.Logger
+	// MaxConcurrentStreams bounds the streams of one connection.
+	MaxConcurrentStreams uint32
+}
+
+// Server implements dpmon's gRPC services.
+type Server struct {
+	pb.UnimplementedEventServiceServer
+	pb.UnimplementedAccountServiceServer
+
+	db     *store.DB
+	clock  func() time.Time
+	log    *slog.Logger
+	health *health.Server
+
+	drainOnce sync.Once
+	draining  chan struct{}
+}
+
+// New returns a Server over db.
+func New(db *store.DB, opts Options) *Server {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Server{db: db, clock: opts.Clock, log: opts.Logger, health: health.NewServer(), draining: make(chan struct{})}
+}
+
+// GRPCServer returns a grpc.Server with dpmon's services, health and
+// reflection registered and with limits fit for a long-running service.
+func (s *Server) GRPCServer(opts Options, extra ...grpc.ServerOption) *grpc.Server {
+	streams := opts.MaxConcurrentStreams
+	if streams == 0 {
+		streams = 256
+	}
+	gs := grpc.NewServer(append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxConcurrentStreams(streams),
+		// Find dead peers of long-lived streams; allow clients to ping
+		// every 10s, no more, even between streams.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}, extra...)...)
+	pb.RegisterEventServiceServer(gs, s)
+	pb.RegisterAccountServiceServer(gs, s)
+	healthpb.RegisterHealthServer(gs, s.health)
+	reflection.Register(gs)
+	return gs
+}
+
+// Drain stops the event streams from taking new batches: each stream
+// acknowledges the batches it has begun, then ends with UNAVAILABLE so that
+// its client reconnects. Health turns NOT_SERVING at once.
+func (s *Server) Drain() {
+	s.drainOnce.Do(func() {
+		s.health.Shutdown()
+		close(s.draining)
+	})
+}
