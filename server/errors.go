@@ -65,4 +65,3 @@ func invalidArgument(fields ...monitor.FieldError) error {
 	}
 	return st.Err()
 }
-
