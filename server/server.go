@@ -46,10 +46,11 @@ type Server struct {
 	pb.UnimplementedEventServiceServer
 	pb.UnimplementedAccountServiceServer
 
-	db     *store.DB
-	clock  func() time.Time
-	log    *slog.Logger
-	health *health.Server
+	db      *store.DB
+	clock   func() time.Time
+	log     *slog.Logger
+	streams uint32
+	health  *health.Server
 
 	drainOnce sync.Once
 	draining  chan struct{}
@@ -63,19 +64,21 @@ func New(db *store.DB, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{db: db, clock: opts.Clock, log: opts.Logger, health: health.NewServer(), draining: make(chan struct{})}
+	if opts.MaxConcurrentStreams == 0 {
+		opts.MaxConcurrentStreams = 256
+	}
+	return &Server{
+		db: db, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
+		health: health.NewServer(), draining: make(chan struct{}),
+	}
 }
 
 // GRPCServer returns a grpc.Server with dpmon's services, health and
 // reflection registered and with limits fit for a long-running service.
-func (s *Server) GRPCServer(opts Options, extra ...grpc.ServerOption) *grpc.Server {
-	streams := opts.MaxConcurrentStreams
-	if streams == 0 {
-		streams = 256
-	}
+func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	gs := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		grpc.MaxConcurrentStreams(streams),
+		grpc.MaxConcurrentStreams(s.streams),
 		// Find dead peers of long-lived streams; allow clients to ping
 		// every 10s, no more, even between streams.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),

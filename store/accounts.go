@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -179,18 +180,34 @@ func (db *DB) UpdateAccount(ctx context.Context, id string, change func(a *monit
 	return result.Clone(), nil
 }
 
+// sweepChunk is how many accounts one sweep group judges, so that ingestion
+// interleaves with a sweep over many accounts instead of waiting for it.
+const sweepChunk = 4096
+
 // Sweep judges every account at now, so that warnings clear as windows
 // slide even for accounts that stopped sending. It returns how many
 // transitions it made.
 func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
-	o := &op{at: now, apply: func(g *group) error {
-		g.stepAll = true
-		return nil
-	}}
-	if err := db.submit(ctx, o); err != nil {
-		return 0, fmt.Errorf("sweep: %w", err)
+	db.mu.RLock()
+	ids := make([]string, 0, len(db.accounts))
+	for id := range db.accounts {
+		ids = append(ids, id)
 	}
-	// An op with its own instant is committed alone: the group's
-	// transitions are the sweep's.
-	return o.transitions, nil
+	db.mu.RUnlock()
+	made := 0
+	for chunk := range slices.Chunk(ids, sweepChunk) {
+		o := &op{at: now, apply: func(g *group) error {
+			for _, id := range chunk {
+				g.touched[id] = struct{}{}
+			}
+			return nil
+		}}
+		if err := db.submit(ctx, o); err != nil {
+			return made, fmt.Errorf("sweep: %w", err)
+		}
+		// An op with its own instant is committed alone: the group's
+		// transitions are the sweep's.
+		made += o.transitions
+	}
+	return made, nil
 }

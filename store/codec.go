@@ -125,16 +125,53 @@ func (d *decoder) byte() byte {
 	return b
 }
 
-func (d *decoder) string() string {
+// bytes returns the next length-prefixed field without copying it.
+func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if d.err != nil {
-		return ""
+		return nil
 	}
 	if uint64(len(d.buf)) < n {
 		d.err = errCorrupt
-		return ""
+		return nil
 	}
-	s := string(d.buf[:n])
+	b := d.buf[:n:n]
 	d.buf = d.buf[n:]
-	return s
+	return b
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+// skimmedEvent is what a replay needs of a logged event, read without
+// allocating: the byte slices point into the record.
+type skimmedEvent struct {
+	id, accountID []byte
+	event         monitor.Event // only Type, OccurredAt and Bounce.Verdict are set
+	bounce        monitor.Bounce
+}
+
+// skimEvent reads one event into s for replay and returns the rest of buf.
+func skimEvent(buf []byte, s *skimmedEvent) ([]byte, error) {
+	d := decoder{buf: buf}
+	s.id = d.bytes()
+	s.accountID = d.bytes()
+	s.event = monitor.Event{Type: monitor.EventType(d.byte())}
+	s.event.OccurredAt = time.Unix(0, d.varint())
+	d.bytes() // recipient
+	d.bytes() // sender
+	d.bytes() // message id
+	flags := d.byte()
+	if flags&flagBounce != 0 {
+		d.uvarint() // SMTP code
+		d.bytes()   // enhanced status
+		d.bytes()   // diagnostic
+		d.byte()    // class hint
+		s.bounce = monitor.Bounce{Verdict: monitor.BounceClass(d.byte())}
+		s.event.Bounce = &s.bounce
+	}
+	if flags&flagComplaint != 0 {
+		d.bytes() // feedback type
+		d.bytes() // source
+	}
+	return d.buf, d.err
 }

@@ -33,7 +33,6 @@ type group struct {
 	log     []byte // encoded events, see appendEvent
 	logN    int
 	touched map[string]struct{} // accounts to step at the end of the group
-	stepAll bool                // step every account instead
 	saved   map[string]struct{} // accounts whose record must be written
 	// transitions made in this group, with the sequence numbers they get.
 	transitions []monitor.Transition
@@ -152,13 +151,9 @@ func (db *DB) run(ops []*op) {
 	for _, o := range ops {
 		o.err = o.apply(g)
 	}
-	if g.stepAll {
-		for _, a := range db.accounts {
+	for id := range g.touched {
+		if a, ok := db.accounts[id]; ok {
 			db.step(g, a)
-		}
-	} else {
-		for id := range g.touched {
-			db.step(g, db.accounts[id])
 		}
 	}
 	db.mu.Unlock()
@@ -220,7 +215,7 @@ func (db *DB) write(done chan struct{}) {
 	defer close(done)
 	for j := range db.writes {
 		err := db.Err()
-		if err == nil {
+		if err == nil && !j.empty() {
 			if err = db.bolt.Update(j.put); err != nil {
 				db.fail(err)
 				err = db.Err()
@@ -233,6 +228,12 @@ func (db *DB) write(done chan struct{}) {
 			close(o.done)
 		}
 	}
+}
+
+// empty reports whether the job has nothing to write, as a sweep that
+// changed nothing: it needs no transaction and no fsync.
+func (j *job) empty() bool {
+	return j.log == nil && len(j.accounts) == 0 && len(j.transitions) == 0 && j.pruneBefore.IsZero()
 }
 
 // put writes a job inside one transaction.

@@ -82,6 +82,8 @@ type DB struct {
 	nextLogSeq uint64
 	nextTrSeq  uint64
 
+	replayed ReplayStats
+
 	ops     chan *op
 	writes  chan *job
 	closing chan struct{}
@@ -170,9 +172,22 @@ func (db *DB) load() error {
 		}
 		db.nextTrSeq = lastSeq(tx.Bucket(bucketTransitions)) + 1
 		db.nextLogSeq = lastSeq(tx.Bucket(bucketEvents)) + 1
-		return db.replay(tx, now)
+		start := time.Now()
+		n, err := db.replay(tx, now)
+		db.replayed = ReplayStats{Accounts: len(db.accounts), Events: n, Took: time.Since(start)}
+		return err
 	})
 }
+
+// ReplayStats say what Open rebuilt from the log, for the operator's log.
+type ReplayStats struct {
+	Accounts int
+	Events   int
+	Took     time.Duration
+}
+
+// Replayed returns what Open rebuilt from the log.
+func (db *DB) Replayed() ReplayStats { return db.replayed }
 
 // Policy returns the global policy the store applies.
 func (db *DB) Policy() monitor.Policy { return db.policy }

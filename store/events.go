@@ -77,6 +77,15 @@ func (db *DB) dedupeKey(account, id string) uint64 {
 	return db.hash.Sum64()
 }
 
+// dedupeKeyBytes is dedupeKey for fields read in place from the log.
+func (db *DB) dedupeKeyBytes(account, id []byte) uint64 {
+	db.hash.Reset()
+	db.hash.Write(account)
+	db.hash.WriteByte(0)
+	db.hash.Write(id)
+	return db.hash.Sum64()
+}
+
 func hourOf(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
 
 // Prune forgets what lies beyond the dedupe horizon at now: log records that
@@ -101,34 +110,39 @@ func (db *DB) Prune(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// replay rebuilds the windows and the dedupe set from the log.
-func (db *DB) replay(tx *bbolt.Tx, now time.Time) error {
-	horizon := now.Add(-db.limits.DedupeHorizon)
-	var e monitor.Event
-	return tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
+// replay rebuilds the windows and the dedupe set from the log and returns
+// how many events it counted. It is the whole of start-up time, so it reads
+// the log in place without allocating per event.
+func (db *DB) replay(tx *bbolt.Tx, now time.Time) (int, error) {
+	horizon := now.Add(-db.limits.DedupeHorizon).UnixNano()
+	var s skimmedEvent
+	count := 0
+	err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
 		acceptedAt, n, rest, err := decodeLogHeader(v)
 		if err != nil {
 			return fmt.Errorf("log record %x: %w", k, err)
 		}
 		for range n {
-			if rest, err = decodeEvent(rest, &e); err != nil {
+			if rest, err = skimEvent(rest, &s); err != nil {
 				return fmt.Errorf("log record %x: %w", k, err)
 			}
-			if e.OccurredAt.Before(horizon) {
+			if s.event.OccurredAt.UnixNano() < horizon {
 				continue
 			}
-			db.seen[db.dedupeKey(e.AccountID, e.ID)] = hourOf(e.OccurredAt)
-			a, ok := db.accounts[e.AccountID]
+			db.seen[db.dedupeKeyBytes(s.accountID, s.id)] = hourOf(s.event.OccurredAt)
+			a, ok := db.accounts[string(s.accountID)]
 			if !ok {
 				// Every account record is written with its first event;
 				// recreate it rather than lose the counts.
-				a = monitor.NewAccount(e.AccountID, acceptedAt, db.policy)
-				db.accounts[e.AccountID] = a
+				a = monitor.NewAccount(string(s.accountID), acceptedAt, db.policy)
+				db.accounts[a.ID] = a
 			}
-			a.Observe(&e, acceptedAt, db.policy)
+			a.Observe(&s.event, acceptedAt, db.policy)
+			count++
 		}
 		return nil
 	})
+	return count, err
 }
 
 // pruneLog deletes the log records accepted before cutoff; the log is in

@@ -45,8 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}()
 
-	srv := server.New(db, server.Options{Logger: log})
-	gs := srv.GRPCServer(server.Options{MaxConcurrentStreams: cfg.MaxConcurrentStreams})
+	srv := server.New(db, server.Options{Logger: log, MaxConcurrentStreams: cfg.MaxConcurrentStreams})
+	gs := srv.GRPCServer()
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	jobs.Start()
 
+	r := db.Replayed()
+	log.Info("state rebuilt from the event log", "accounts", r.Accounts, "events", r.Events, "took", r.Took.Round(time.Millisecond).String())
 	abs, _ := filepath.Abs(cfg.DataDir)
 	log.Info("dpmon serving", "addr", lis.Addr().String(), "data_dir", abs,
 		"windows", fmt.Sprintf("%s/%s", policy.Windows[0].Name, policy.Windows[1].Name), "decision", policy.Decision.String())

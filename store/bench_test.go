@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// benchBatch returns size send events spread over accounts, with ids unique
+// to seq.
+func benchBatch(seq int64, size, accounts int, at time.Time) []monitor.Event {
+	evs := make([]monitor.Event, size)
+	for i := range evs {
+		evs[i] = monitor.Event{
+			ID:         fmt.Sprintf("b%d-%d", seq, i),
+			AccountID:  fmt.Sprintf("acct-%d", (int(seq)*size+i*7919)%accounts),
+			Type:       monitor.EventSend,
+			OccurredAt: at,
+			Recipient:  fmt.Sprintf("r%d@example.com", i),
+		}
+		if i%100 == 0 {
+			evs[i].Type = monitor.EventBounce
+			evs[i].Bounce = &monitor.Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1", Diagnostic: "550 5.1.1 user unknown"}
+		}
+	}
+	return evs
+}
+
+// BenchmarkIngest commits batches of 1,000 events over 10,000 accounts from
+// concurrent callers, durably (fsync per commit group). One op is a batch.
+func BenchmarkIngest(b *testing.B) {
+	c := &clock{now: t0}
+	db := testDB(b, b.TempDir(), c)
+	// Prepare the batches up front: building events is not what we measure.
+	const size = 1000
+	batches := make([][]monitor.Event, 256)
+	for i := range batches {
+		batches[i] = benchBatch(int64(i), size, 10000, t0)
+	}
+	var seq atomic.Int64
+	b.SetParallelism(4) // callers per core: group commit needs company
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			evs := batches[n%int64(len(batches))]
+			// Fresh ids each round so that nothing is a duplicate.
+			fresh := make([]monitor.Event, len(evs))
+			copy(fresh, evs)
+			for i := range fresh {
+				fresh[i].ID = fmt.Sprintf("r%d-%d", n, i)
+			}
+			if _, err := db.Ingest(context.Background(), fresh); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkMemoryPerAccount measures the heap that a tracked account costs:
+// its windows, its record in the account map and the dedupe key of its one
+// event. It tracks 1,000,000 accounts; b.N is ignored.
+func BenchmarkMemoryPerAccount(b *testing.B) {
+	const accounts = 1_000_000
+	c := &clock{now: t0}
+	db := testDB(b, b.TempDir(), c)
+	before := heapInUse()
+	const size = 10000
+	for start := 0; start < accounts; start += size {
+		evs := make([]monitor.Event, size)
+		for i := range evs {
+			evs[i] = monitor.Event{
+				ID: "e", AccountID: fmt.Sprintf("acct-%07d", start+i), Type: monitor.EventSend,
+				OccurredAt: t0, Recipient: "r@example.com",
+			}
+		}
+		if _, err := db.Ingest(context.Background(), evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	after := heapInUse()
+	b.ReportMetric(float64(after-before)/accounts, "bytes/account")
+	runtime.KeepAlive(db)
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
