@@ -123,11 +123,12 @@ func findingMessage(f Finding) string {
 	if f.Severity == SeverityCritical {
 		level = "suspend"
 	}
-	what := fmt.Sprintf("Your %s over the last %s is %s (%d sends)", f.Metric, f.Window, percent(f.Rate.Value), f.Sends)
+	what := fmt.Sprintf("Your %s over the last %s is %s of %d sends", f.Metric, f.Window, percent(f.Rate.Value), f.Sends)
 	if f.Decision == DecisionConfident {
-		what += fmt.Sprintf("; even its 95%% lower bound, %s,", percent(f.Rate.Lower))
+		return fmt.Sprintf("%s; even the low end of its 95%% confidence interval, %s, is at or above the %s threshold of %s.",
+			what, percent(f.Rate.Lower), level, percent(f.Threshold))
 	}
-	return fmt.Sprintf("%s reached the %s threshold of %s.", what, level, percent(f.Threshold))
+	return fmt.Sprintf("%s, at or above the %s threshold of %s.", what, level, percent(f.Threshold))
 }
 
 // percent formats a fraction for people: 0.0213 is "2.13%".

@@ -333,3 +333,15 @@ func TestPolicyValidate(t *testing.T) {
 		t.Errorf("warn above suspend: err = %v", err)
 	}
 }
+
+func TestFindingMessages(t *testing.T) {
+	f := Finding{Metric: MetricComplaintRate, Window: "24h", Rate: Rate{Value: 0.004, Lower: 0.0032}, Threshold: 0.003,
+		Severity: SeverityCritical, Decision: DecisionMeasured, Sends: 1000}
+	if got, want := findingMessage(f), "Your complaint rate over the last 24h is 0.400% of 1000 sends, at or above the suspend threshold of 0.300%."; got != want {
+		t.Errorf("measured: got %q, want %q", got, want)
+	}
+	f.Decision, f.Severity, f.Threshold = DecisionConfident, SeverityWarning, 0.001
+	if got, want := findingMessage(f), "Your complaint rate over the last 24h is 0.400% of 1000 sends; even the low end of its 95% confidence interval, 0.320%, is at or above the warn threshold of 0.100%."; got != want {
+		t.Errorf("confident: got %q, want %q", got, want)
+	}
+}
