@@ -97,3 +97,22 @@ func heapInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// BenchmarkSweep judges 100,000 accounts, as the schedule does every minute.
+func BenchmarkSweep(b *testing.B) {
+	const accounts = 100_000
+	c := &clock{now: t0}
+	db := testDB(b, b.TempDir(), c)
+	for start := 0; start < accounts; start += 10000 {
+		if _, err := db.Ingest(context.Background(), benchBatch(int64(start), 10000, accounts, t0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := db.Sweep(context.Background(), t0.Add(time.Duration(i)*time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*accounts), "ns/account")
+}
