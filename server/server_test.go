@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,35 +20,19 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/internal/testclock"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/store"
 )
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 type env struct {
 	srv      *Server
 	events   pb.EventServiceClient
 	accounts pb.AccountServiceClient
 	health   healthpb.HealthClient
-	clock    *clock
+	clock    *testclock.Clock
 	db       *store.DB
 	conn     *grpc.ClientConn
 }
@@ -57,7 +40,7 @@ type env struct {
 // newEnv serves a real store in a temp dir over gRPC on a loopback port.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)

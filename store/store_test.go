@@ -10,32 +10,15 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/dpmon/dpmon/internal/testclock"
 	"github.com/dpmon/dpmon/monitor"
 )
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // testDB opens a store in a temp dir and, on cleanup, closes it and checks
 // the file's integrity.
-func testDB(t testing.TB, dir string, c *clock) *DB {
+func testDB(t testing.TB, dir string, c *testclock.Clock) *DB {
 	t.Helper()
 	db, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
 	if err != nil {
@@ -101,7 +84,7 @@ func window(t *testing.T, db *DB, id string, now time.Time) monitor.WindowStats 
 
 func TestIngestDeduplicatesAcrossBatchesAndRestarts(t *testing.T) {
 	dir := t.TempDir()
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	db := testDB(t, dir, c)
 
 	batch := events("acme", "s", monitor.EventSend, 100, t0)
@@ -135,7 +118,7 @@ func TestIngestDeduplicatesAcrossBatchesAndRestarts(t *testing.T) {
 
 func TestPhaseChangesAreStoredWithTheirTransitions(t *testing.T) {
 	dir := t.TempDir()
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	db := testDB(t, dir, c)
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
 	ingest(t, db, events("acme", "b", monitor.EventBounce, 25, t0)) // 2.5 %: warning
@@ -187,7 +170,7 @@ func TestPhaseChangesAreStoredWithTheirTransitions(t *testing.T) {
 }
 
 func TestSweepClearsAWarningAfterTheCoolDown(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	db := testDB(t, t.TempDir(), c)
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
 	ingest(t, db, events("acme", "b", monitor.EventBounce, 25, t0))
@@ -219,7 +202,7 @@ func TestSweepClearsAWarningAfterTheCoolDown(t *testing.T) {
 }
 
 func TestUpdateAccount(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	db := testDB(t, t.TempDir(), c)
 	ctx := context.Background()
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
@@ -263,7 +246,7 @@ func TestUpdateAccount(t *testing.T) {
 }
 
 func TestAccountsPagesAndFilters(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	db := testDB(t, t.TempDir(), c)
 	ctx := context.Background()
 	for i := range 5 {
@@ -298,7 +281,7 @@ func TestAccountsPagesAndFilters(t *testing.T) {
 }
 
 func TestConcurrentBatchesShareCommits(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	db := testDB(t, t.TempDir(), c)
 	const workers, batches, size = 8, 20, 100
 	var wg sync.WaitGroup
@@ -333,7 +316,7 @@ func TestConcurrentBatchesShareCommits(t *testing.T) {
 
 func TestPruneForgetsBeyondTheHorizon(t *testing.T) {
 	dir := t.TempDir()
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	db := testDB(t, dir, c)
 	ctx := context.Background()
 	ingest(t, db, events("acme", "old", monitor.EventSend, 10, t0))
@@ -363,7 +346,7 @@ func TestPruneForgetsBeyondTheHorizon(t *testing.T) {
 }
 
 func TestClosedStoreRefusesWrites(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	db, err := Open(t.TempDir(), Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)

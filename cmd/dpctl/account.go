@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
+)
+
+// runAccount implements "dpctl account get|list|history".
+func runAccount(ctx context.Context, e *env, args []string) error {
+	const synopsis = "usage: dpctl account get ID | list [--phase P] [--page-size N] [--all] | history ID [--limit N]"
+	if len(args) == 0 {
+		return usageError{fmt.Errorf("account: no subcommand given\n%s", synopsis)}
+	}
+	switch args[0] {
+	case "get":
+		return runAccountGet(ctx, e, args[1:])
+	case "list":
+		return runAccountList(ctx, e, args[1:])
+	case "history":
+		return runAccountHistory(ctx, e, args[1:])
+	case "-h", "-help", "--help":
+		fmt.Fprintln(e.stderr, synopsis)
+		return nil
+	}
+	return usageError{fmt.Errorf("account: unknown subcommand %q\n%s", args[0], synopsis)}
+}
+
+// accountClient connects to the AccountService; the caller must call
+// closeConn when done.
+func accountClient(e *env) (client dpmonv1.AccountServiceClient, closeConn func(), err error) {
+	conn, err := dial(e.globals)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dpmonv1.NewAccountServiceClient(conn), func() { conn.Close() }, nil
+}
+
+// unaryCtx returns the context of one unary call, bounded by --timeout.
+func unaryCtx(ctx context.Context, e *env) (context.Context, context.CancelFunc) {
+	if e.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, e.timeout)
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
+)
+
+// benchConfig says what load "dpctl bench" generates.
+type benchConfig struct {
+	accounts    int
+	batch       int
+	concurrency int
+	inflight    int
+	duration    time.Duration
+	rate        int           // events per second over all streams; 0: unlimited
+	drain       time.Duration // how long to wait for the last answers
+}
+
+// runBench implements "dpctl bench". Its output is for people, except its
+// last line, "events/s=N p50=D p99=D", which is for scripts; -o is ignored.
+func runBench(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "bench", "")
+	cfg := benchConfig{}
+	fs.IntVar(&cfg.accounts, "accounts", 10000, "number of accounts the events are spread over")
+	fs.IntVar(&cfg.batch, "batch", 1000, fmt.Sprintf("events per batch, at most %d", maxBatch))
+	fs.IntVar(&cfg.concurrency, "concurrency", 4, "number of concurrent streams")
+	fs.IntVar(&cfg.inflight, "inflight", 4, "batches in flight per stream")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to send")
+	fs.IntVar(&cfg.rate, "rate", 0, "target `events` per second over all streams (0: as fast as possible)")
+	if _, err := fs.parseN(args, 0, 0); err != nil {
+		return err
+	}
+	switch {
+	case cfg.accounts < 1:
+		return fs.usageErr("--accounts must be at least 1")
+	case cfg.batch < 1 || cfg.batch > maxBatch:
+		return fs.usageErr(fmt.Sprintf("--batch must be between 1 and %d", maxBatch))
+	case cfg.concurrency < 1:
+		return fs.usageErr("--concurrency must be at least 1")
+	case cfg.inflight < 1:
+		return fs.usageErr("--inflight must be at least 1")
+	case cfg.duration <= 0:
+		return fs.usageErr("--duration must be positive")
+	case cfg.rate < 0:
+		return fs.usageErr("--rate must not be negative")
+	}
+	cfg.drain = e.timeout
+
+	conn, err := dial(e.globals)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	res, err := bench(ctx, dpmonv1.NewEventServiceClient(conn), cfg)
+	if res != nil {
+		printBench(e.stdout, cfg, res)
+	}
+	return err
+}
+
+// benchResult is what a bench run measured.
+type benchResult struct {
+	elapsed     time.Duration // from the first send to the last answer
+	sentBatches int
+	sentEvents  int
+	acks        ackStats
+}
+
+// bench runs the load cfg describes. Interrupting ctx stops the sending
+// early but still waits for the answers, so there is a result to print.
+// The result is nil only when no stream could be opened.
+func bench(ctx context.Context, client dpmonv1.EventServiceClient, cfg benchConfig) (*benchResult, error) {
+	prefix := runPrefix(time.Now())
+	workers := make([]*benchWorker, cfg.concurrency)
+	for i := range workers {
+		rng := rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
+		workers[i] = &benchWorker{
+			// One more batch than can be in flight: the one being stamped
+			// has always been acknowledged.
+			pool: newBenchPool(rng, cfg.inflight+1, cfg.batch, cfg.accounts),
+			ids:  newIDSource(prefix + strconv.Itoa(i) + "-"),
+		}
+	}
+	// The streams outlive an interrupt, to collect the answers already due.
+	streamCtx := context.WithoutCancel(ctx)
+	for _, w := range workers {
+		s, err := openBatchStream(streamCtx, client, cfg.inflight, w.acks.add)
+		if err != nil {
+			for _, w := range workers {
+				if w.stream != nil {
+					w.stream.Close(cfg.drain)
+				}
+			}
+			return nil, err
+		}
+		w.stream = s
+	}
+
+	start := time.Now()
+	sendCtx, cancel := context.WithDeadline(ctx, start.Add(cfg.duration))
+	defer cancel()
+	interval := time.Duration(0)
+	if cfg.rate > 0 {
+		// Each stream sends its share of the rate.
+		interval = time.Duration(float64(time.Second) * float64(cfg.batch*cfg.concurrency) / float64(cfg.rate))
+	}
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(func() { w.run(sendCtx, start, interval, cfg.drain) })
+	}
+	wg.Wait()
+
+	res := &benchResult{}
+	var errs []error
+	for _, w := range workers {
+		res.sentBatches += w.sentBatches
+		res.sentEvents += w.sentBatches * cfg.batch
+		res.acks.merge(&w.acks)
+		errs = append(errs, w.err)
+	}
+	if !res.acks.last.IsZero() {
+		res.elapsed = res.acks.last.Sub(start)
+	}
+	errs = append(errs, ctx.Err())
+	return res, errors.Join(errs...)
+}
+
+// benchWorker sends batches on one stream.
+type benchWorker struct {
+	pool        []*benchBatch
+	ids         *idSource
+	stream      *batchStream
+	sentBatches int
+	acks        ackStats // written by the stream's receiver until it is closed
+	err         error
+}
+
+// run sends batches, one every interval or as fast as answers allow,
+// until ctx is done, then waits at most drain for the last answers.
+func (w *benchWorker) run(ctx context.Context, start time.Time, interval, drain time.Duration) {
+	next := start
+	for i := 0; ; i++ {
+		if interval > 0 {
+			if !sleepUntil(ctx, next) {
+				break
+			}
+			next = next.Add(interval)
+			if now := time.Now(); now.Sub(next) > interval {
+				next = now // fell behind: do not burst to catch up
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		b := w.pool[i%len(w.pool)]
+		b.stamp(w.ids, time.Now())
+		if err := w.stream.Send(ctx, b.events, nil); err != nil {
+			if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+				w.err = err
+			}
+			break
+		}
+		w.sentBatches++
+	}
+	if err := w.stream.Close(drain); err != nil && w.err == nil {
+		w.err = err
+	}
+}
+
+// sleepUntil waits until t and reports whether ctx is still live.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// ackStats sums up the answers of one or more streams.
+type ackStats struct {
+	events     int // accepted + duplicates + rejected
+	accepted   int
+	duplicates int
+	rejected   int
+	// firstRejection explains one rejection: bench events should all be
+	// valid, so any rejection is a problem in dpctl or the server.
+	firstRejection string
+	latencies      []time.Duration // per batch, from Send to its answer
+	last           time.Time       // when the last answer arrived
+}
+
+// add counts one answer; it is an ackFunc.
+func (a *ackStats) add(f flight, resp *dpmonv1.StreamEventsResponse) {
+	now := time.Now()
+	a.latencies = append(a.latencies, now.Sub(f.sent))
+	a.last = now
+	rejected := len(resp.GetRejected())
+	a.accepted += int(resp.GetAccepted())
+	a.duplicates += int(resp.GetDuplicates())
+	a.rejected += rejected
+	a.events += int(resp.GetAccepted()) + int(resp.GetDuplicates()) + rejected
+	if rejected > 0 && a.firstRejection == "" {
+		r := resp.GetRejected()[0]
+		a.firstRejection = fmt.Sprintf("%s: %s", r.GetField(), r.GetReason())
+	}
+}
+
+// merge adds the counts of b to a.
+func (a *ackStats) merge(b *ackStats) {
+	a.events += b.events
+	a.accepted += b.accepted
+	a.duplicates += b.duplicates
+	a.rejected += b.rejected
+	if a.firstRejection == "" {
+		a.firstRejection = b.firstRejection
+	}
+	a.latencies = append(a.latencies, b.latencies...)
+	if b.last.After(a.last) {
+		a.last = b.last
+	}
+}
+
+// printBench writes a short report; the last line is the one scripts read.
+func printBench(w io.Writer, cfg benchConfig, res *benchResult) {
+	rate := "unlimited"
+	if cfg.rate > 0 {
+		rate = fmt.Sprintf("%d events/s", cfg.rate)
+	}
+	fmt.Fprintf(w, "%d streams, %d batches in flight each, %d events a batch, %d accounts, rate %s\n",
+		cfg.concurrency, cfg.inflight, cfg.batch, cfg.accounts, rate)
+	fmt.Fprintf(w, "sent %d events in %d batches; acknowledged %d in %d batches (%d accepted, %d duplicates, %d rejected) in %v\n",
+		res.sentEvents, res.sentBatches, res.acks.events, len(res.acks.latencies),
+		res.acks.accepted, res.acks.duplicates, res.acks.rejected, roundDuration(res.elapsed))
+	if res.acks.firstRejection != "" {
+		fmt.Fprintf(w, "first rejection: %s\n", res.acks.firstRejection)
+	}
+	lat := slices.Clone(res.acks.latencies)
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		fmt.Fprintf(w, "batch latency: min=%v p50=%v p90=%v p99=%v max=%v\n",
+			roundDuration(lat[0]), roundDuration(percentile(lat, 50)), roundDuration(percentile(lat, 90)),
+			roundDuration(percentile(lat, 99)), roundDuration(lat[len(lat)-1]))
+	}
+	perSec := 0
+	if res.elapsed > 0 {
+		perSec = int(float64(res.acks.events) / res.elapsed.Seconds())
+	}
+	fmt.Fprintf(w, "events/s=%d p50=%v p99=%v\n",
+		perSec, roundDuration(percentile(lat, 50)), roundDuration(percentile(lat, 99)))
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
+)
+
+// The synthetic traffic is mostly sends, with hard bounces and complaints
+// at rates a healthy sender might see.
+const (
+	bounceShare    = 0.01
+	complaintShare = 0.0005
+	recipients     = 1_000_000
+)
+
+// benchBatch is a pre-generated batch that is sent again and again, with
+// fresh event IDs and time each time, so generating events does not
+// compete with sending them.
+type benchBatch struct {
+	events []*dpmonv1.Event
+	// at is every event's occurred_at: one message shared by the batch,
+	// so stamping the time is one write.
+	at *timestamppb.Timestamp
+}
+
+// newBenchPool returns n batches of size events each for accounts
+// "bench-0" to "bench-(accounts-1)".
+func newBenchPool(rng *rand.Rand, n, size, accounts int) []*benchBatch {
+	pool := make([]*benchBatch, n)
+	for i := range pool {
+		b := &benchBatch{events: make([]*dpmonv1.Event, size), at: timestamppb.Now()}
+		for j := range b.events {
+			b.events[j] = newBenchEvent(rng, accounts, b.at)
+		}
+		pool[i] = b
+	}
+	return pool
+}
+
+// newBenchEvent returns a random event occurring at at; its event_id is
+// set when its batch is stamped.
+func newBenchEvent(rng *rand.Rand, accounts int, at *timestamppb.Timestamp) *dpmonv1.Event {
+	ev := &dpmonv1.Event{
+		AccountId:  fmt.Sprintf("bench-%d", rng.IntN(accounts)),
+		Type:       dpmonv1.EventType_EVENT_TYPE_SEND,
+		OccurredAt: at,
+		Recipient:  fmt.Sprintf("r%d@example.com", rng.IntN(recipients)),
+	}
+	switch x := rng.Float64(); {
+	case x < complaintShare:
+		ev.Type = dpmonv1.EventType_EVENT_TYPE_COMPLAINT
+		ev.Complaint = &dpmonv1.Complaint{FeedbackType: "abuse", Source: "dpctl bench"}
+	case x < complaintShare+bounceShare:
+		ev.Type = dpmonv1.EventType_EVENT_TYPE_BOUNCE
+		ev.Bounce = &dpmonv1.Bounce{
+			SmtpCode:       550,
+			EnhancedStatus: "5.1.1",
+			Diagnostic:     "550 5.1.1 user unknown",
+			Class:          dpmonv1.BounceClass_BOUNCE_CLASS_HARD,
+		}
+	}
+	return ev
+}
+
+// stamp readies b to be sent again: every event gets a new ID from ids
+// and occurs at now. It must not be called while b is in flight.
+func (b *benchBatch) stamp(ids *idSource, now time.Time) {
+	b.at.Seconds, b.at.Nanos = now.Unix(), int32(now.Nanosecond())
+	for _, ev := range b.events {
+		ev.EventId = ids.next()
+	}
+}
+
+// idSource hands out event IDs unique to one run and one worker:
+// a prefix followed by a counter.
+type idSource struct {
+	buf    []byte
+	prefix int
+	n      uint64
+}
+
+// newIDSource returns an idSource whose IDs start with prefix.
+func newIDSource(prefix string) *idSource {
+	return &idSource{buf: []byte(prefix), prefix: len(prefix)}
+}
+
+// next returns a new ID.
+func (s *idSource) next() string {
+	s.n++
+	s.buf = strconv.AppendUint(s.buf[:s.prefix], s.n, 36)
+	return string(s.buf)
+}
+
+// runPrefix returns an event ID prefix that differs from one run to the
+// next, so a second run is not taken for duplicates of the first.
+func runPrefix(now time.Time) string {
+	return "bench-" + strconv.FormatInt(now.UnixNano(), 36) + "-"
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
+)
+
+// maxBatch is the largest batch dpmon accepts.
+const maxBatch = 10000
+
+// ingestSummary is what "dpctl ingest" reports; with -o json it is printed
+// as is.
+type ingestSummary struct {
+	Events     int         `json:"events"`
+	Batches    int         `json:"batches"`
+	Accepted   int         `json:"accepted"`
+	Duplicates int         `json:"duplicates"`
+	Rejected   int         `json:"rejected"`
+	Rejections []rejection `json:"rejections"`
+}
+
+// rejection is one event the server refused, located in the input.
+type rejection struct {
+	Line   int    `json:"line"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// add counts the server's answer to the batch f.
+func (s *ingestSummary) add(f flight, resp *dpmonv1.StreamEventsResponse) {
+	s.Batches++
+	s.Events += f.size
+	s.Accepted += int(resp.GetAccepted())
+	s.Duplicates += int(resp.GetDuplicates())
+	s.Rejected += len(resp.GetRejected())
+	for _, r := range resp.GetRejected() {
+		line := 0 // unknown: the server named an event the batch does not have
+		if i := int(r.GetIndex()); i < len(f.lines) {
+			line = f.lines[i]
+		}
+		s.Rejections = append(s.Rejections, rejection{Line: line, Field: r.GetField(), Reason: r.GetReason()})
+	}
+}
+
+// runIngest implements "dpctl ingest [FILE]".
+func runIngest(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "ingest", "[FILE|-]")
+	batch := fs.Int("batch", 1000, fmt.Sprintf("events per batch, at most %d", maxBatch))
+	inflight := fs.Int("inflight", 4, "batches sent before their answer arrives")
+	operands, err := fs.parseN(args, 0, 1)
+	if err != nil {
+		return err
+	}
+	if *batch < 1 || *batch > maxBatch {
+		return fs.usageErr(fmt.Sprintf("--batch must be between 1 and %d", maxBatch))
+	}
+	if *inflight < 1 {
+		return fs.usageErr("--inflight must be at least 1")
+	}
+
+	in := e.stdin
+	if len(operands) == 1 && operands[0] != "-" {
+		f, err := os.Open(operands[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+
+	conn, err := dial(e.globals)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sum, err := ingest(ctx, dpmonv1.NewEventServiceClient(conn), newEventReader(in), *batch, *inflight)
+	if sum != nil {
+		if werr := printIngestSummary(e, sum); err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+// ingest sends the events of r in batches of size events and counts the
+// answers. When the input turns out to be bad halfway, the batches
+// already sent are still acknowledged and counted, and both the summary
+// and the error are returned; resending is safe, since dpmon deduplicates.
+// Only a nil summary means nothing is known about what was ingested.
+func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r *eventReader, size, inflight int) (*ingestSummary, error) {
+	sum := &ingestSummary{Rejections: []rejection{}}
+	stream, err := openBatchStream(ctx, client, inflight, sum.add)
+	if err != nil {
+		return nil, err
+	}
+	readErr := sendAll(ctx, stream, r, size)
+	closeErr := stream.Close(0)
+	if closeErr != nil {
+		return nil, closeErr
+	}
+	return sum, readErr
+}
+
+// sendAll reads r to its end and sends its events in batches of size.
+func sendAll(ctx context.Context, stream *batchStream, r *eventReader, size int) error {
+	for {
+		events := make([]*dpmonv1.Event, 0, size)
+		lines := make([]int, 0, size)
+		var readErr error
+		for len(events) < size {
+			ev, line, err := r.Read()
+			if err != nil {
+				readErr = err
+				break
+			}
+			events = append(events, ev)
+			lines = append(lines, line)
+		}
+		if readErr != nil && !errors.Is(readErr, io.EOF) {
+			return readErr // bad input: send nothing from the batch it is in
+		}
+		if len(events) > 0 {
+			if err := stream.Send(ctx, events, lines); err != nil {
+				return err
+			}
+		}
+		if readErr != nil {
+			return nil
+		}
+	}
+}
+
+// printIngestSummary prints sum as a table or as JSON.
+func printIngestSummary(e *env, sum *ingestSummary) error {
+	if e.output == formatJSON {
+		return writeJSON(e.stdout, sum)
+	}
+	tw := newTable(e.stdout)
+	fmt.Fprintf(tw, "accepted\t%d\n", sum.Accepted)
+	fmt.Fprintf(tw, "duplicates\t%d\n", sum.Duplicates)
+	fmt.Fprintf(tw, "rejected\t%d\n", sum.Rejected)
+	if len(sum.Rejections) > 0 {
+		fmt.Fprintf(tw, "\nLINE\tFIELD\tREASON\n")
+		for _, r := range sum.Rejections {
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", r.Line, r.Field, r.Reason)
+		}
+	}
+	return tw.Flush()
+}
