@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/proto"
 
 	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
 )
@@ -43,4 +46,33 @@ func unaryCtx(ctx context.Context, e *env) (context.Context, context.CancelFunc)
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, e.timeout)
+}
+
+// runByID is the shape of the commands that take one ID, make one
+// AccountService call with it and print the answer (or write it as JSON).
+func runByID[R proto.Message](ctx context.Context, e *env, args []string, name string,
+	call func(context.Context, dpmonv1.AccountServiceClient, string) (R, error),
+	print func(io.Writer, R) error,
+) error {
+	fs := newFlagSet(e, name, "ID")
+	operands, err := fs.parseN(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	client, closeConn, err := accountClient(e)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+
+	ctx, cancel := unaryCtx(ctx, e)
+	defer cancel()
+	resp, err := call(ctx, client, operands[0])
+	if err != nil {
+		return err
+	}
+	if e.output == formatJSON {
+		return writeProto(e.stdout, resp)
+	}
+	return print(e.stdout, resp)
 }

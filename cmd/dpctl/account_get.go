@@ -11,27 +11,11 @@ import (
 
 // runAccountGet implements "dpctl account get ID".
 func runAccountGet(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "account get", "ID")
-	operands, err := fs.parseN(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	client, closeConn, err := accountClient(e)
-	if err != nil {
-		return err
-	}
-	defer closeConn()
-
-	ctx, cancel := unaryCtx(ctx, e)
-	defer cancel()
-	resp, err := client.GetAccount(ctx, &dpmonv1.GetAccountRequest{AccountId: operands[0]})
-	if err != nil {
-		return err
-	}
-	if e.output == formatJSON {
-		return writeProto(e.stdout, resp)
-	}
-	return printAccount(e.stdout, resp.GetAccount())
+	return runByID(ctx, e, args, "account get",
+		func(ctx context.Context, c dpmonv1.AccountServiceClient, id string) (*dpmonv1.GetAccountResponse, error) {
+			return c.GetAccount(ctx, &dpmonv1.GetAccountRequest{AccountId: id})
+		},
+		func(w io.Writer, resp *dpmonv1.GetAccountResponse) error { return printAccount(w, resp.GetAccount()) })
 }
 
 // printAccount writes one account as people read it: who and where it

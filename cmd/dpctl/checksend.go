@@ -11,27 +11,11 @@ import (
 // runCheckSend implements "dpctl check-send ID". It succeeds whether or
 // not the account may send; scripts read "allowed" from -o json.
 func runCheckSend(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "check-send", "ID")
-	operands, err := fs.parseN(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	client, closeConn, err := accountClient(e)
-	if err != nil {
-		return err
-	}
-	defer closeConn()
-
-	ctx, cancel := unaryCtx(ctx, e)
-	defer cancel()
-	resp, err := client.CheckSend(ctx, &dpmonv1.CheckSendRequest{AccountId: operands[0]})
-	if err != nil {
-		return err
-	}
-	if e.output == formatJSON {
-		return writeProto(e.stdout, resp)
-	}
-	return printCheckSend(e.stdout, resp)
+	return runByID(ctx, e, args, "check-send",
+		func(ctx context.Context, c dpmonv1.AccountServiceClient, id string) (*dpmonv1.CheckSendResponse, error) {
+			return c.CheckSend(ctx, &dpmonv1.CheckSendRequest{AccountId: id})
+		},
+		printCheckSend)
 }
 
 // printCheckSend writes the verdict, the phase and the reasons, one a line.
