@@ -175,7 +175,7 @@ func (e *Event) validateBounce() error {
 		return FieldError{"bounce", "is required on EVENT_TYPE_BOUNCE"}
 	}
 	if b.SMTPCode != 0 && !validBounceReplyCode(b.SMTPCode) {
-		return FieldError{"bounce.smtp_code", "must be an SMTP failure reply code 400-559 (second digit 0-5), got " + strconv.Itoa(b.SMTPCode)}
+		return FieldError{"bounce.smtp_code", "must be an SMTP failure reply code 4yz or 5yz with y 0-5, got " + strconv.Itoa(b.SMTPCode)}
 	}
 	if b.EnhancedStatus != "" && !validEnhancedStatus(b.EnhancedStatus) {
 		return FieldError{"bounce.enhanced_status", "must be an RFC 3463 failure code like 5.1.1 (class 4 or 5)"}

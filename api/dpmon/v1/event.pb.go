@@ -264,7 +264,8 @@ func (x *Event) GetComplaint() *Complaint {
 // Bounce is what the receiving server said.
 type Bounce struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The SMTP reply code (RFC 5321), 400-599; 0 when unknown.
+	// The SMTP failure reply code (RFC 5321): 4yz or 5yz with y 0-5; 0 when
+	// unknown.
 	SmtpCode uint32 `protobuf:"varint,1,opt,name=smtp_code,json=smtpCode,proto3" json:"smtp_code,omitempty"`
 	// The enhanced status code (RFC 3463), e.g. "5.1.1"; empty when unknown.
 	EnhancedStatus string `protobuf:"bytes,2,opt,name=enhanced_status,json=enhancedStatus,proto3" json:"enhanced_status,omitempty"`
