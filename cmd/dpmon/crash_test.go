@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
@@ -21,7 +24,9 @@ const childEnv = "DPMON_TEST_RUN_SERVER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		if err := run(context.Background(), nil, os.Getenv, os.Stderr); err != nil {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		if err := run(ctx, nil, os.Getenv, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "dpmon:", err)
 			os.Exit(1)
 		}
@@ -50,11 +55,18 @@ func startServer(t *testing.T, dataDir string) (string, *exec.Cmd) {
 	return waitForAddr(t, stderr), cmd
 }
 
-// TestKillDuringStreamLosesNothingAcknowledged streams batches into a server
-// process, kills it with SIGKILL mid-stream, restarts it on the same data
-// and resends every batch: each acknowledged batch must come back as all
-// duplicates, and each account must count every distinct event exactly once.
-func TestKillDuringStreamLosesNothingAcknowledged(t *testing.T) {
+// TestStopDuringStreamLosesNothingAcknowledged streams batches into a
+// server process, stops it mid-stream — with SIGKILL, no shutdown at all, or
+// with SIGTERM, a graceful one — restarts it on the same data and resends
+// every batch: each acknowledged batch must come back as all duplicates, and
+// each account must count every distinct event exactly once.
+func TestStopDuringStreamLosesNothingAcknowledged(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { stopDuringStream(t, sig) })
+	}
+}
+
+func stopDuringStream(t *testing.T, sig syscall.Signal) {
 	dataDir := t.TempDir()
 	addr, proc := startServer(t, dataDir)
 	conn := dial(t, addr)
@@ -82,7 +94,8 @@ func TestKillDuringStreamLosesNothingAcknowledged(t *testing.T) {
 	var mu sync.Mutex
 	var sent []*pb.StreamEventsRequest
 	acked := map[string]bool{}
-	// Send until the stream breaks; the kill comes while batches are in flight.
+	// Send until the stream breaks; the signal comes while batches are in
+	// flight.
 	go func() {
 		for b := 0; ; b++ {
 			req := makeBatch(b)
@@ -94,29 +107,41 @@ func TestKillDuringStreamLosesNothingAcknowledged(t *testing.T) {
 			}
 		}
 	}()
+	var streamErr error
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
-			break // the server is gone
+			streamErr = err // the server is gone or going
+			break
 		}
 		if resp.GetAccepted()+resp.GetDuplicates() != batchSize {
 			t.Errorf("batch %s: %v", resp.GetBatchId(), resp)
 		}
 		acked[resp.GetBatchId()] = true
 		if len(acked) == 40 {
-			if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
+			if err := proc.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	_ = proc.Wait()
+	waitErr := proc.Wait()
+	if sig == syscall.SIGTERM {
+		// A graceful stop answers what it began, ends the stream so the
+		// client reconnects, and exits cleanly.
+		if status.Code(streamErr) != codes.Unavailable {
+			t.Errorf("stream ended with %v, want UNAVAILABLE", streamErr)
+		}
+		if waitErr != nil {
+			t.Errorf("server exited with %v after SIGTERM, want a clean exit", waitErr)
+		}
+	}
 	mu.Lock()
 	batches := append([]*pb.StreamEventsRequest(nil), sent...)
 	mu.Unlock()
 	if len(acked) < 40 {
-		t.Fatalf("only %d batches acknowledged before the kill", len(acked))
+		t.Fatalf("only %d batches acknowledged before the stop", len(acked))
 	}
-	t.Logf("killed after %d acknowledged of %d sent batches", len(acked), len(batches))
+	t.Logf("stopped after %d acknowledged of %d sent batches", len(acked), len(batches))
 
 	addr, _ = startServer(t, dataDir)
 	conn = dial(t, addr)
