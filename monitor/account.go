@@ -30,7 +30,7 @@ func NewAccount(id string, now time.Time, p Policy) *Account {
 		ID:        id,
 		CreatedAt: now,
 		State:     PhaseState{Phase: PhaseHealthy, Since: now, Reason: "New account."},
-		ring:      NewRing(p.RingLen()),
+		ring:      NewRing(p.RingLen(), p.Spans()),
 	}
 }
 
@@ -87,7 +87,7 @@ func (a *Account) Reinstate(now time.Time, note string) (Transition, error) {
 	t := a.State.move(now, PhaseProbation, reason, nil)
 	t.AccountID = a.ID
 	a.CountFrom = now
-	clear(a.ring.buckets)
+	a.ring.reset()
 	return t, nil
 }
 
@@ -97,5 +97,6 @@ func (a *Account) Clone() *Account {
 	c.AdminEmails = slices.Clone(a.AdminEmails)
 	c.Overrides.MinSends = maps.Clone(a.Overrides.MinSends)
 	c.ring.buckets = slices.Clone(a.ring.buckets)
+	c.ring.totals = slices.Clone(a.ring.totals)
 	return &c
 }

@@ -73,6 +73,15 @@ func (p Policy) RingLen() int {
 	return int(p.Windows[len(p.Windows)-1].Length / p.Bucket)
 }
 
+// Spans are the window lengths in buckets, shortest first.
+func (p Policy) Spans() []int {
+	spans := make([]int, len(p.Windows))
+	for i, w := range p.Windows {
+		spans[i] = int(w.Length / p.Bucket)
+	}
+	return spans
+}
+
 // Longest is the length of the longest window.
 func (p Policy) Longest() time.Duration { return p.Windows[len(p.Windows)-1].Length }
 

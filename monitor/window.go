@@ -18,6 +18,25 @@ func (c *Counts) add(o Counts) {
 	c.Complaints += o.Complaints
 }
 
+// Totals are counts summed over a window; wider than one bucket's.
+type Totals struct {
+	Sends       uint64
+	HardBounces uint64
+	Complaints  uint64
+}
+
+func (t *Totals) add(c Counts) {
+	t.Sends += uint64(c.Sends)
+	t.HardBounces += uint64(c.HardBounces)
+	t.Complaints += uint64(c.Complaints)
+}
+
+func (t *Totals) sub(c Counts) {
+	t.Sends -= uint64(c.Sends)
+	t.HardBounces -= uint64(c.HardBounces)
+	t.Complaints -= uint64(c.Complaints)
+}
+
 // Window is one rolling window of the policy.
 type Window struct {
 	// Name is how the window is shown, e.g. "24h".
@@ -28,47 +47,70 @@ type Window struct {
 }
 
 // Ring is a fixed ring of count buckets that covers the longest window. An
-// event is counted in the bucket of the time it occurred; rates are summed on
-// read over the buckets that a window spans, so windows slide by one bucket.
+// event is counted in the bucket of the time it occurred, so windows slide
+// by one bucket. Besides the buckets, the ring keeps a running total for
+// each window span, so that judging an account after every batch does not
+// re-add every bucket of every window.
 type Ring struct {
 	// head is the absolute number of the newest bucket (time / bucket size);
 	// 0 means nothing was added yet.
 	head    int64
 	buckets []Counts
+	// spans are the window lengths in buckets (shared, never modified);
+	// totals[k] is the sum of the buckets (head-spans[k], head].
+	spans  []int
+	totals []Totals
 }
 
-// NewRing returns a ring of n buckets.
-func NewRing(n int) Ring { return Ring{buckets: make([]Counts, n)} }
+// NewRing returns a ring of n buckets that keeps running totals for the
+// given window spans (each at most n buckets).
+func NewRing(n int, spans []int) Ring {
+	return Ring{buckets: make([]Counts, n), spans: spans, totals: make([]Totals, len(spans))}
+}
 
 // Add counts c in the bucket with absolute number b. Buckets older than the
-// ring holds are ignored; a newer bucket moves the ring forward, clearing
-// the buckets it passes.
+// ring holds are ignored; a newer bucket moves the ring forward.
 func (r *Ring) Add(b int64, c Counts) {
 	n := int64(len(r.buckets))
 	if r.head == 0 {
 		r.head = b
 	}
 	if b > r.head {
-		if b-r.head >= n {
-			clear(r.buckets)
-		} else {
-			for i := r.head + 1; i <= b; i++ {
-				r.buckets[i%n] = Counts{}
-			}
-		}
-		r.head = b
+		r.advance(b)
 	}
 	if b <= r.head-n {
 		return
 	}
 	r.buckets[b%n].add(c)
+	for k, span := range r.spans {
+		if b > r.head-int64(span) {
+			r.totals[k].add(c)
+		}
+	}
 }
 
-// Totals are counts summed over a window; wider than one bucket's.
-type Totals struct {
-	Sends       uint64
-	HardBounces uint64
-	Complaints  uint64
+// advance moves the head to bucket b: each bucket that slides out of a
+// window leaves its total, and each bucket passed starts empty.
+func (r *Ring) advance(b int64) {
+	n := int64(len(r.buckets))
+	if b-r.head >= n {
+		r.reset()
+		r.head = b
+		return
+	}
+	for i := r.head + 1; i <= b; i++ {
+		for k, span := range r.spans {
+			r.totals[k].sub(r.buckets[(i-int64(span))%n])
+		}
+		r.buckets[i%n] = Counts{}
+	}
+	r.head = b
+}
+
+// reset empties the ring.
+func (r *Ring) reset() {
+	clear(r.buckets)
+	clear(r.totals)
 }
 
 // Sum adds up the span buckets that end with bucket now (inclusive).
@@ -77,14 +119,18 @@ func (r *Ring) Sum(now int64, span int) Totals {
 	if r.head == 0 {
 		return sum
 	}
+	if now == r.head {
+		for k, s := range r.spans {
+			if s == span {
+				return r.totals[k]
+			}
+		}
+	}
 	n := int64(len(r.buckets))
 	hi := min(now, r.head)
 	lo := max(now-int64(span)+1, r.head-n+1)
 	for b := lo; b <= hi; b++ {
-		c := &r.buckets[b%n]
-		sum.Sends += uint64(c.Sends)
-		sum.HardBounces += uint64(c.HardBounces)
-		sum.Complaints += uint64(c.Complaints)
+		sum.add(r.buckets[b%n])
 	}
 	return sum
 }

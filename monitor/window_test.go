@@ -1,12 +1,13 @@
 package monitor
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 )
 
 func TestRingSumsBucketsInsideTheSpan(t *testing.T) {
-	r := NewRing(4)
+	r := NewRing(4, []int{2, 4})
 	r.Add(100, Counts{Sends: 1})
 	r.Add(101, Counts{Sends: 2})
 	r.Add(102, Counts{Sends: 4, HardBounces: 1})
@@ -35,7 +36,7 @@ func TestRingSumsBucketsInsideTheSpan(t *testing.T) {
 }
 
 func TestRingAdvanceClearsPassedBuckets(t *testing.T) {
-	r := NewRing(3)
+	r := NewRing(3, []int{1, 3})
 	r.Add(10, Counts{Sends: 1})
 	r.Add(11, Counts{Sends: 1})
 	r.Add(12, Counts{Sends: 1})
@@ -54,6 +55,37 @@ func TestRingAdvanceClearsPassedBuckets(t *testing.T) {
 	r.Add(100, Counts{Sends: 7}) // jump past the whole ring
 	if got := r.Sum(100, 3).Sends; got != 7 {
 		t.Errorf("after a jump past the ring, sum = %d, want 7", got)
+	}
+}
+
+// TestRingTotalsMatchTheBuckets checks the running totals against sums
+// made bucket by bucket, over random adds, late events and jumps.
+func TestRingTotalsMatchTheBuckets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	spans := []int{3, 8, 24}
+	r := NewRing(24, spans)
+	now := int64(1000)
+	for step := range 20000 {
+		switch x := rng.IntN(100); {
+		case x < 5:
+			now += int64(rng.IntN(30)) // sometimes past the whole ring
+		case x < 30:
+			now++
+		}
+		b := now - int64(rng.IntN(30)) // late events, some too late
+		r.Add(b, Counts{Sends: uint32(rng.IntN(5)), HardBounces: uint32(rng.IntN(2)), Complaints: uint32(rng.IntN(2))})
+		for _, span := range spans {
+			fast := r.Sum(r.head, span)
+			var slow Totals
+			for b := r.head - int64(span) + 1; b <= r.head; b++ {
+				if b > r.head-int64(len(r.buckets)) {
+					slow.add(r.buckets[b%int64(len(r.buckets))])
+				}
+			}
+			if fast != slow {
+				t.Fatalf("step %d, span %d: running total %+v, bucket sum %+v", step, span, fast, slow)
+			}
+		}
 	}
 }
 
