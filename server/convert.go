@@ -135,13 +135,14 @@ func overridesToProto(o monitor.Overrides) *pb.PolicyOverrides {
 	return out
 }
 
+// overridesFromProto converts overrides; nil means none (clear them all).
 func overridesFromProto(p *pb.PolicyOverrides) (monitor.Overrides, error) {
-	o := monitor.Overrides{
-		HardBounceWarn:    p.HardBounceWarn,
-		HardBounceSuspend: p.HardBounceSuspend,
-		ComplaintWarn:     p.ComplaintWarn,
-		ComplaintSuspend:  p.ComplaintSuspend,
-		Decision:          monitor.Decision(clampEnum(int32(p.GetDecision()))),
+	o := monitor.Overrides{Decision: monitor.Decision(clampEnum(int32(p.GetDecision())))}
+	if p != nil {
+		o.HardBounceWarn = clonePtr(p.HardBounceWarn)
+		o.HardBounceSuspend = clonePtr(p.HardBounceSuspend)
+		o.ComplaintWarn = clonePtr(p.ComplaintWarn)
+		o.ComplaintSuspend = clonePtr(p.ComplaintSuspend)
 	}
 	if len(p.GetMinSends()) > 0 {
 		o.MinSends = make(map[string]uint64, len(p.GetMinSends()))
@@ -156,6 +157,16 @@ func overridesFromProto(p *pb.PolicyOverrides) (monitor.Overrides, error) {
 		o.CoolDown = d.AsDuration()
 	}
 	return o, nil
+}
+
+// clonePtr copies what p points to, so that the domain shares nothing with
+// a request message.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 func transitionToProto(t monitor.Transition) *pb.Transition {

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"runtime/debug"
 	"strconv"
 
 	"google.golang.org/grpc"
@@ -127,6 +129,13 @@ loop:
 			}
 			go func() {
 				defer close(b.done)
+				// Interceptors do not reach this goroutine: a panic here is
+				// turned into an error that ends the stream.
+				defer func() {
+					if p := recover(); p != nil {
+						b.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+					}
+				}()
 				b.result, b.err = s.ingest(ctx, req.GetEvents())
 			}()
 		case err := <-recvErr:

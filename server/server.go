@@ -4,15 +4,20 @@
 package server
 
 import (
+	"context"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/store"
@@ -76,7 +81,15 @@ func New(db *store.DB, opts Options) *Server {
 // GRPCServer returns a grpc.Server with dpmon's services, health and
 // reflection registered and with limits fit for a long-running service.
 func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
+	// A panic in a handler is a bug: log it with its stack and answer a bare
+	// INTERNAL instead of taking the whole service down.
+	onPanic := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		s.log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
+		return status.Error(codes.Internal, "internal error")
+	})
 	gs := grpc.NewServer(append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(onPanic)),
+		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(onPanic)),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxConcurrentStreams(s.streams),
 		// Find dead peers of long-lived streams; allow clients to ping

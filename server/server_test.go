@@ -336,6 +336,14 @@ func TestUpdateAccount(t *testing.T) {
 		t.Errorf("masked update = %v, %v; want the name cleared and the emails kept", resp, err)
 	}
 
+	// Naming policy_overrides without sending any clears them.
+	resp, err = e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{
+		AccountId: "acme", UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"policy_overrides"}},
+	})
+	if err != nil || resp.GetAccount().GetPolicy().GetHardBounceRate().GetWarn() != 0.02 || resp.GetAccount().GetPolicyOverrides().HardBounceWarn != nil {
+		t.Fatalf("clearing the overrides = %v, %v; want the global warn threshold back", resp, err)
+	}
+
 	bad := 0.5
 	_, err = e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", PolicyOverrides: &pb.PolicyOverrides{HardBounceWarn: &bad}})
 	assertFieldViolation(t, err, "policy_overrides.hard_bounce_warn")
