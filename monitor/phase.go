@@ -53,9 +53,13 @@ type PhaseState struct {
 	// ClearSince is when every rate was first seen below its warn threshold
 	// during a warning; zero while a rate still breaches.
 	ClearSince time.Time
+	// Findings are the breaches that moved the account into its phase; they
+	// stay when the windows drain, so a suspension keeps saying why.
+	Findings []Finding
 }
 
-// Equal reports whether two states are the same.
+// Equal reports whether two states are the same. Findings are not compared:
+// they change only together with the phase.
 func (s PhaseState) Equal(o PhaseState) bool {
 	return s.Phase == o.Phase && s.Since.Equal(o.Since) && s.Reason == o.Reason && s.ClearSince.Equal(o.ClearSince)
 }
@@ -113,7 +117,7 @@ func step(s *PhaseState, now time.Time, p Policy, findings []Finding) (Transitio
 
 func (s *PhaseState) move(now time.Time, to Phase, reason string, findings []Finding) Transition {
 	t := Transition{At: now, From: s.Phase, To: to, Reason: reason, Findings: findings}
-	*s = PhaseState{Phase: to, Since: now, Reason: reason}
+	*s = PhaseState{Phase: to, Since: now, Reason: reason, Findings: findings}
 	return t
 }
 

@@ -182,6 +182,12 @@ func TestStepScenarios(t *testing.T) {
 			want:    []want{{PhaseWarning, "healthy->warning"}},
 		},
 		{
+			name:    "confident decision suspends only when even the lower bound reaches 8%",
+			policy:  confident,
+			batches: []batch{{sends: 1000, hard: 85}, {at: time.Hour, sends: 19000, hard: 1715}}, // 8.5 % (lower 6.9 %), then 9 % of 20,000 (lower 8.6 %)
+			want:    []want{{PhaseWarning, "healthy->warning"}, {PhaseSuspended, "warning->suspended"}},
+		},
+		{
 			name:    "measured decision judges the same small sender",
 			policy:  DefaultPolicy(),
 			batches: []batch{{sends: 600, hard: 14}},

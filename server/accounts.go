@@ -169,6 +169,10 @@ func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.C
 	}
 	if !resp.Allowed {
 		resp.Reasons = []string{a.State.Reason}
+		if len(resp.Findings) == 0 {
+			// The windows have drained since; the suspension still says why.
+			resp.Findings = findingsToProto(a.State.Findings)
+		}
 	}
 	return resp, nil
 }

@@ -40,8 +40,7 @@ func (s *Server) errorStatus(ctx context.Context, method string, err error) erro
 	case errors.Is(err, store.ErrClosed):
 		return status.Error(codes.Unavailable, "server is shutting down; retry on another connection")
 	case errors.Is(err, store.ErrFailed):
-		s.log.ErrorContext(ctx, "store failed; restart the server", "method", method, "err", err)
-		s.health.Shutdown() // tell load balancers before clients do
+		// Logged once by watchStore; health is already NOT_SERVING.
 		return status.Error(codes.Unavailable, "storage unavailable")
 	}
 	s.log.ErrorContext(ctx, "internal error", "method", method, "err", err)

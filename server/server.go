@@ -72,9 +72,22 @@ func New(db *store.DB, opts Options) *Server {
 	if opts.MaxConcurrentStreams == 0 {
 		opts.MaxConcurrentStreams = 256
 	}
-	return &Server{
+	s := &Server{
 		db: db, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
 		health: health.NewServer(), draining: make(chan struct{}),
+	}
+	go s.watchStore()
+	return s
+}
+
+// watchStore turns health NOT_SERVING as soon as the store stops writing,
+// whether a request or a scheduled job hit the failure, until Drain.
+func (s *Server) watchStore() {
+	select {
+	case <-s.db.Failed():
+		s.log.Error("store failed; restart the server to rebuild its state from disk", "err", s.db.Err())
+		s.health.Shutdown()
+	case <-s.draining:
 	}
 }
 

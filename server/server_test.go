@@ -289,25 +289,57 @@ func TestStreamRefusesAnOversizedBatch(t *testing.T) {
 	assertFieldViolation(t, err, "events")
 }
 
-func TestDrainEndsStreamsAfterAnsweringThem(t *testing.T) {
+func TestDrainAnswersTheBatchesInFlight(t *testing.T) {
 	e := newEnv(t)
 	stream, err := e.events.StreamEvents(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := stream.Send(&pb.StreamEventsRequest{BatchId: "1", Events: many(10, send, "acme", "a")}); err != nil {
-		t.Fatal(err)
+	const batches, size = 30, 200
+	for b := range batches {
+		if err := stream.Send(&pb.StreamEventsRequest{BatchId: fmt.Sprint(b), Events: many(size, send, "acme", fmt.Sprintf("b%d", b))}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if resp, err := stream.Recv(); err != nil || resp.GetAccepted() != 10 {
-		t.Fatalf("answer %v, %v", resp, err)
-	}
+	// Drain while batches are still arriving and committing: every batch the
+	// stream began is answered, in order, then the stream ends UNAVAILABLE.
 	e.srv.Drain()
-	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
-		t.Fatalf("after Drain: %v, want UNAVAILABLE", err)
+	answered := 0
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("after Drain: %v, want UNAVAILABLE", err)
+			}
+			break
+		}
+		if resp.GetBatchId() != fmt.Sprint(answered) || resp.GetAccepted() != size {
+			t.Fatalf("answer %v, want batch %d with %d accepted", resp, answered, size)
+		}
+		answered++
 	}
+	// Nothing was committed without its answer.
+	if got := e.account(t, "acme").GetWindows()[0].GetSends(); got != uint64(answered*size) {
+		t.Errorf("%d sends counted for %d answered batches of %d", got, answered, size)
+	}
+	t.Logf("%d of %d batches answered before the stream ended", answered, batches)
 	h, err := e.health.Check(context.Background(), &healthpb.HealthCheckRequest{})
 	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Errorf("health after Drain = %v, %v; want NOT_SERVING", h, err)
+	}
+}
+
+func TestSuspensionKeepsItsFindingsWhenTheWindowsDrain(t *testing.T) {
+	e := newEnv(t)
+	e.ingest(t, many(1000, send, "acme", "s"))
+	e.ingest(t, many(100, hardBounce, "acme", "b"))
+	e.clock.Set(t0.Add(30 * 24 * time.Hour))
+	cs, err := e.accounts.CheckSend(context.Background(), &pb.CheckSendRequest{AccountId: "acme"})
+	if err != nil || cs.GetAllowed() || len(cs.GetReasons()) == 0 {
+		t.Fatalf("CheckSend a month later = %v, %v; want still suspended with reasons", cs, err)
+	}
+	if len(cs.GetFindings()) == 0 || cs.GetFindings()[0].GetMetric() != pb.Metric_METRIC_HARD_BOUNCE_RATE || cs.GetFindings()[0].GetValue() != 0.1 {
+		t.Errorf("findings %v, want the 10%% hard-bounce rate that caused the suspension", cs.GetFindings())
 	}
 }
 

@@ -27,7 +27,9 @@ type accountRecord struct {
 	PhaseSince  time.Time       `json:"phase_since"`
 	PhaseReason string          `json:"phase_reason,omitempty"`
 	ClearSince  time.Time       `json:"clear_since,omitzero"`
-	CountFrom   time.Time       `json:"count_from,omitzero"`
+	// PhaseFindings are the breaches that moved the account into its phase.
+	PhaseFindings []findingRecord `json:"phase_findings,omitempty"`
+	CountFrom     time.Time       `json:"count_from,omitzero"`
 }
 
 type overridesRecord struct {
@@ -53,6 +55,7 @@ func encodeAccount(a *monitor.Account) ([]byte, error) {
 		},
 		CreatedAt: a.CreatedAt, Phase: a.State.Phase, PhaseSince: a.State.Since,
 		PhaseReason: a.State.Reason, ClearSince: a.State.ClearSince, CountFrom: a.CountFrom,
+		PhaseFindings: findingRecords(a.State.Findings),
 	})
 }
 
@@ -72,7 +75,10 @@ func decodeAccount(v []byte, p monitor.Policy) (*monitor.Account, error) {
 		ComplaintWarn: o.ComplaintWarn, ComplaintSuspend: o.ComplaintSuspend,
 		Decision: o.Decision, CoolDown: o.CoolDown, MinSends: o.MinSends,
 	}
-	a.State = monitor.PhaseState{Phase: r.Phase, Since: r.PhaseSince, Reason: r.PhaseReason, ClearSince: r.ClearSince}
+	a.State = monitor.PhaseState{
+		Phase: r.Phase, Since: r.PhaseSince, Reason: r.PhaseReason, ClearSince: r.ClearSince,
+		Findings: findingsFromRecords(r.PhaseFindings),
+	}
 	return a, nil
 }
 
@@ -111,12 +117,18 @@ type AccountFilter struct {
 	PageToken string
 }
 
+// errBadPageToken names the field a client got wrong.
+var errBadPageToken = monitor.FieldErrors{{Field: "page_token", Reason: "is not one this server issued"}}
+
 // Accounts lists copies of accounts in id order, and the token for the next
 // page ("" after the last).
 func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account, string, error) {
 	after, err := base64.RawURLEncoding.DecodeString(f.PageToken)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: page_token is not one this server issued", monitor.ErrInvalid)
+		return nil, "", errBadPageToken
+	}
+	if f.PageSize <= 0 {
+		f.PageSize = 100
 	}
 	var out []*monitor.Account
 	next := ""
@@ -126,21 +138,27 @@ func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account
 		if k != nil && len(after) > 0 && bytes.Equal(k, after) {
 			k, _ = c.Next()
 		}
-		db.mu.RLock()
-		defer db.mu.RUnlock()
 		for ; k != nil; k, _ = c.Next() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			// Lock per account: a long scan for a rare phase must not hold
+			// up the committer.
+			db.mu.RLock()
 			a, ok := db.accounts[string(k)]
-			if !ok || (f.Phase != 0 && a.State.Phase != f.Phase) {
+			match := ok && (f.Phase == 0 || a.State.Phase == f.Phase)
+			if match && len(out) < f.PageSize {
+				a = a.Clone()
+			}
+			db.mu.RUnlock()
+			if !match {
 				continue
 			}
 			if len(out) == f.PageSize {
 				next = base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1].ID))
 				return nil
 			}
-			out = append(out, a.Clone())
+			out = append(out, a)
 		}
 		return nil
 	})

@@ -45,35 +45,6 @@ func appendEvent(buf []byte, e *monitor.Event) []byte {
 	return buf
 }
 
-// decodeEvent reads one event into e, reusing nothing of buf (bbolt's
-// memory is only valid inside its transaction), and returns the rest.
-func decodeEvent(buf []byte, e *monitor.Event) ([]byte, error) {
-	d := decoder{buf: buf}
-	*e = monitor.Event{
-		ID:        d.string(),
-		AccountID: d.string(),
-		Type:      monitor.EventType(d.byte()),
-	}
-	e.OccurredAt = time.Unix(0, d.varint()).UTC()
-	e.Recipient = d.string()
-	e.Sender = d.string()
-	e.MessageID = d.string()
-	flags := d.byte()
-	if flags&flagBounce != 0 {
-		e.Bounce = &monitor.Bounce{
-			SMTPCode:       int(d.uvarint()),
-			EnhancedStatus: d.string(),
-			Diagnostic:     d.string(),
-			Class:          monitor.BounceClass(d.byte()),
-			Verdict:        monitor.BounceClass(d.byte()),
-		}
-	}
-	if flags&flagComplaint != 0 {
-		e.Complaint = &monitor.Complaint{FeedbackType: d.string(), Source: d.string()}
-	}
-	return d.buf, d.err
-}
-
 func appendString(buf []byte, s string) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(s)))
 	return append(buf, s...)
@@ -139,8 +110,6 @@ func (d *decoder) bytes() []byte {
 	d.buf = d.buf[n:]
 	return b
 }
-
-func (d *decoder) string() string { return string(d.bytes()) }
 
 // skimmedEvent is what a replay needs of a logged event, read without
 // allocating: the byte slices point into the record.

@@ -75,3 +75,34 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// decodeEvent reads a whole event back, the inverse of appendEvent; the
+// store itself only skims events (skimEvent).
+func decodeEvent(buf []byte, e *monitor.Event) ([]byte, error) {
+	d := decoder{buf: buf}
+	*e = monitor.Event{
+		ID:        d.string(),
+		AccountID: d.string(),
+		Type:      monitor.EventType(d.byte()),
+	}
+	e.OccurredAt = time.Unix(0, d.varint()).UTC()
+	e.Recipient = d.string()
+	e.Sender = d.string()
+	e.MessageID = d.string()
+	flags := d.byte()
+	if flags&flagBounce != 0 {
+		e.Bounce = &monitor.Bounce{
+			SMTPCode:       int(d.uvarint()),
+			EnhancedStatus: d.string(),
+			Diagnostic:     d.string(),
+			Class:          monitor.BounceClass(d.byte()),
+			Verdict:        monitor.BounceClass(d.byte()),
+		}
+	}
+	if flags&flagComplaint != 0 {
+		e.Complaint = &monitor.Complaint{FeedbackType: d.string(), Source: d.string()}
+	}
+	return d.buf, d.err
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }

@@ -14,7 +14,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"os"
 	"path/filepath"
 	"sync"
@@ -77,8 +76,7 @@ type DB struct {
 	accounts map[string]*monitor.Account
 
 	// Owned by the committer goroutine (and by Open before it starts).
-	seen       map[uint64]uint32 // dedupe key -> hour the event occurred
-	hash       maphash.Hash
+	seen       *dedupeSet
 	nextLogSeq uint64
 	nextTrSeq  uint64
 
@@ -90,8 +88,9 @@ type DB struct {
 	stopped chan struct{}
 	closeMu sync.Once
 
-	failMu sync.Mutex
-	failed error
+	failMu   sync.Mutex
+	failed   error
+	failedCh chan struct{} // closed when failed is set
 }
 
 // Open opens or creates the store in dir and rebuilds its in-memory state.
@@ -131,13 +130,13 @@ func Open(dir string, opts Options) (*DB, error) {
 		clock:          opts.Clock,
 		maxGroupEvents: opts.MaxGroupEvents,
 		accounts:       make(map[string]*monitor.Account),
-		seen:           make(map[uint64]uint32),
+		seen:           newDedupeSet(),
 		ops:            make(chan *op, 256),
 		writes:         make(chan *job),
 		closing:        make(chan struct{}),
 		stopped:        make(chan struct{}),
+		failedCh:       make(chan struct{}),
 	}
-	db.hash.SetSeed(maphash.MakeSeed())
 	if err := db.load(); err != nil {
 		_ = bolt.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -207,8 +206,13 @@ func (db *DB) fail(err error) {
 	defer db.failMu.Unlock()
 	if db.failed == nil {
 		db.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+		close(db.failedCh)
 	}
 }
+
+// Failed is closed when a commit fails and the store stops writing, so that
+// the server can report itself unhealthy without waiting for a request.
+func (db *DB) Failed() <-chan struct{} { return db.failedCh }
 
 // Close finishes the writes already queued, then closes the file.
 func (db *DB) Close() error {

@@ -38,12 +38,10 @@ func (db *DB) ingest(g *group, events []monitor.Event) IngestResult {
 	var res IngestResult
 	for i := range events {
 		e := &events[i]
-		key := db.dedupeKey(e.AccountID, e.ID)
-		if _, dup := db.seen[key]; dup {
+		if !db.seen.add(db.seen.key(e.AccountID, e.ID), hourOf(e.OccurredAt)) {
 			res.Duplicates++
 			continue
 		}
-		db.seen[key] = hourOf(e.OccurredAt)
 		e.Decide()
 		a := db.account(g, e.AccountID)
 		a.Observe(e, g.now, db.policy)
@@ -67,45 +65,26 @@ func (db *DB) account(g *group, id string) *monitor.Account {
 	return a
 }
 
-func (db *DB) dedupeKey(account, id string) uint64 {
-	// 64 bits: a false duplicate needs two different ids of the horizon to
-	// collide, about one in 10^11 events at 100 million remembered ids.
-	db.hash.Reset()
-	db.hash.WriteString(account)
-	db.hash.WriteByte(0) // ids cannot hold control characters
-	db.hash.WriteString(id)
-	return db.hash.Sum64()
-}
-
-// dedupeKeyBytes is dedupeKey for fields read in place from the log.
-func (db *DB) dedupeKeyBytes(account, id []byte) uint64 {
-	db.hash.Reset()
-	db.hash.Write(account)
-	db.hash.WriteByte(0)
-	db.hash.Write(id)
-	return db.hash.Sum64()
-}
-
 func hourOf(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
 
 // Prune forgets what lies beyond the dedupe horizon at now: log records that
 // can only hold events older than it, and their dedupe keys. Events that old
-// are refused at ingest, so nothing they could match can arrive.
+// are refused at ingest, so nothing they could match can arrive. It works
+// one dedupe shard per commit group, so ingestion goes on in between.
 func (db *DB) Prune(ctx context.Context, now time.Time) error {
 	horizon := now.Add(-db.limits.DedupeHorizon)
-	o := &op{at: now, apply: func(g *group) error {
-		oldest := hourOf(horizon)
-		for k, hour := range db.seen {
-			if hour < oldest {
-				delete(db.seen, k)
+	for shard := range dedupeShards {
+		o := &op{at: now, apply: func(g *group) error {
+			db.seen.forget(shard, hourOf(horizon))
+			if shard == dedupeShards-1 {
+				// An event accepted at t occurred at most MaxClockSkew after t.
+				g.pruneBefore = horizon.Add(-db.limits.MaxClockSkew)
 			}
+			return nil
+		}}
+		if err := db.submit(ctx, o); err != nil {
+			return fmt.Errorf("prune: %w", err)
 		}
-		// An event accepted at t occurred at most MaxClockSkew after t.
-		g.pruneBefore = horizon.Add(-db.limits.MaxClockSkew)
-		return nil
-	}}
-	if err := db.submit(ctx, o); err != nil {
-		return fmt.Errorf("prune: %w", err)
 	}
 	return nil
 }
@@ -129,7 +108,7 @@ func (db *DB) replay(tx *bbolt.Tx, now time.Time) (int, error) {
 			if s.event.OccurredAt.UnixNano() < horizon {
 				continue
 			}
-			db.seen[db.dedupeKeyBytes(s.accountID, s.id)] = hourOf(s.event.OccurredAt)
+			db.seen.add(db.seen.keyBytes(s.accountID, s.id), hourOf(s.event.OccurredAt))
 			a, ok := db.accounts[string(s.accountID)]
 			if !ok {
 				// Every account record is written with its first event;

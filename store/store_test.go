@@ -309,8 +309,8 @@ func TestConcurrentBatchesShareCommits(t *testing.T) {
 		return nil
 	})
 	t.Logf("%d batches committed in %d transactions", workers*batches, records)
-	if records > workers*batches {
-		t.Errorf("%d log records for %d batches", records, workers*batches)
+	if records >= workers*batches {
+		t.Errorf("%d log records for %d concurrent batches: no commit was shared", records, workers*batches)
 	}
 }
 
@@ -335,8 +335,8 @@ func TestPruneForgetsBeyondTheHorizon(t *testing.T) {
 	if records != 1 {
 		t.Errorf("%d log records after prune, want 1 (the younger batch)", records)
 	}
-	if len(db.seen) != 10 {
-		t.Errorf("%d dedupe keys after prune, want 10", len(db.seen))
+	if db.seen.len() != 10 {
+		t.Errorf("%d dedupe keys after prune, want 10", db.seen.len())
 	}
 	// The younger events are still duplicates.
 	c.Set(later)
@@ -364,5 +364,95 @@ func TestOpenRefusesAHorizonShorterThanTheWindows(t *testing.T) {
 	l.DedupeHorizon = 24 * time.Hour
 	if _, err := Open(t.TempDir(), Options{Policy: monitor.DefaultPolicy(), Limits: l}); !errors.Is(err, monitor.ErrInvalid) {
 		t.Errorf("err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestAFailedCommitStopsWrites(t *testing.T) {
+	c := testclock.New(t0)
+	db := testDB(t, t.TempDir(), c)
+	ingest(t, db, events("acme", "s", monitor.EventSend, 10, t0))
+	// Pull the file out from under the store: the next commit fails.
+	if err := db.bolt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.Ingest(context.Background(), events("acme", "t", monitor.EventSend, 10, t0))
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("ingest after a failed commit: err = %v, want ErrFailed", err)
+	}
+	select {
+	case <-db.Failed():
+	default:
+		t.Fatal("Failed() is not closed after a failed commit")
+	}
+	if _, err := db.UpdateAccount(context.Background(), "acme", func(*monitor.Account) error { return nil }); !errors.Is(err, ErrFailed) {
+		t.Errorf("update after a failed commit: err = %v, want ErrFailed", err)
+	}
+}
+
+func reopen(t *testing.T, db *DB, dir string, c *testclock.Clock) *DB {
+	t.Helper()
+	closeAndCheck(t, db)
+	db2, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeAndCheck(t, db2) })
+	return db2
+}
+
+func TestACoolDownSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	c := testclock.New(t0)
+	db := testDB(t, dir, c)
+	ctx := context.Background()
+	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
+	ingest(t, db, events("acme", "b", monitor.EventBounce, 25, t0))
+	// The windows drain after 7 days: the cool-down starts at day 8.
+	if _, err := db.Sweep(ctx, t0.Add(8*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	db = reopen(t, db, dir, c)
+	a, _ := db.Account(ctx, "acme")
+	if a.State.Phase != monitor.PhaseWarning || !a.State.ClearSince.Equal(t0.Add(8*24*time.Hour)) || len(a.State.Findings) == 0 {
+		t.Fatalf("after reopen: %+v, want a warning clean since day 8, with its findings", a.State)
+	}
+	if _, err := db.Sweep(ctx, t0.Add(9*24*time.Hour-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := db.Account(ctx, "acme"); a.State.Phase != monitor.PhaseWarning {
+		t.Fatalf("a minute before the cool-down ends: %s, want warning", a.State.Phase)
+	}
+	if _, err := db.Sweep(ctx, t0.Add(9*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := db.Account(ctx, "acme"); a.State.Phase != monitor.PhaseHealthy {
+		t.Errorf("when the cool-down ends: %s, want healthy", a.State.Phase)
+	}
+}
+
+func TestReplayAfterPrune(t *testing.T) {
+	dir := t.TempDir()
+	c := testclock.New(t0)
+	db := testDB(t, dir, c)
+	ctx := context.Background()
+	ingest(t, db, events("acme", "old", monitor.EventSend, 10, t0))
+	young := t0.Add(5 * 24 * time.Hour)
+	c.Set(young)
+	ingest(t, db, events("acme", "new", monitor.EventSend, 20, young))
+	later := t0.Add(8*24*time.Hour + time.Hour)
+	if err := db.Prune(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(later)
+	db = reopen(t, db, dir, c)
+	if r := db.Replayed(); r.Events != 20 || r.Accounts != 1 {
+		t.Errorf("replayed %+v, want the 20 young events of 1 account", r)
+	}
+	a, _ := db.Account(ctx, "acme")
+	if w := a.Status(later, db.Policy()).Windows[1]; w.Sends != 20 {
+		t.Errorf("7d window after prune and reopen: %d sends, want 20", w.Sends)
+	}
+	if got := ingest(t, db, events("acme", "new", monitor.EventSend, 20, young)); got.Duplicates != 20 {
+		t.Errorf("young events resent after prune and reopen: %+v, want 20 duplicates", got)
 	}
 }

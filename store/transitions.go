@@ -45,15 +45,10 @@ type findingRecord struct {
 const transitionVersion = 1
 
 func encodeTransition(t monitor.Transition) ([]byte, error) {
-	r := transitionRecord{V: transitionVersion, AccountID: t.AccountID, At: t.At, From: t.From, To: t.To, Reason: t.Reason}
-	for _, f := range t.Findings {
-		r.Findings = append(r.Findings, findingRecord{
-			Metric: f.Metric, Window: f.Window, Value: f.Rate.Value, Lower: f.Rate.Lower, Upper: f.Rate.Upper,
-			Threshold: f.Threshold, Severity: f.Severity, Decision: f.Decision, Sends: f.Sends,
-			Message: f.Message, Recommendations: f.Recommendations,
-		})
-	}
-	return json.Marshal(r)
+	return json.Marshal(transitionRecord{
+		V: transitionVersion, AccountID: t.AccountID, At: t.At, From: t.From, To: t.To, Reason: t.Reason,
+		Findings: findingRecords(t.Findings),
+	})
 }
 
 func decodeTransition(v []byte) (monitor.Transition, error) {
@@ -64,15 +59,34 @@ func decodeTransition(v []byte) (monitor.Transition, error) {
 	if r.V != transitionVersion {
 		return monitor.Transition{}, fmt.Errorf("%w: transition record version %d", errCorrupt, r.V)
 	}
-	t := monitor.Transition{AccountID: r.AccountID, At: r.At, From: r.From, To: r.To, Reason: r.Reason}
-	for _, f := range r.Findings {
-		t.Findings = append(t.Findings, monitor.Finding{
+	return monitor.Transition{
+		AccountID: r.AccountID, At: r.At, From: r.From, To: r.To, Reason: r.Reason,
+		Findings: findingsFromRecords(r.Findings),
+	}, nil
+}
+
+func findingRecords(fs []monitor.Finding) []findingRecord {
+	var out []findingRecord
+	for _, f := range fs {
+		out = append(out, findingRecord{
+			Metric: f.Metric, Window: f.Window, Value: f.Rate.Value, Lower: f.Rate.Lower, Upper: f.Rate.Upper,
+			Threshold: f.Threshold, Severity: f.Severity, Decision: f.Decision, Sends: f.Sends,
+			Message: f.Message, Recommendations: f.Recommendations,
+		})
+	}
+	return out
+}
+
+func findingsFromRecords(rs []findingRecord) []monitor.Finding {
+	var out []monitor.Finding
+	for _, f := range rs {
+		out = append(out, monitor.Finding{
 			Metric: f.Metric, Window: f.Window, Rate: monitor.Rate{Value: f.Value, Lower: f.Lower, Upper: f.Upper},
 			Threshold: f.Threshold, Severity: f.Severity, Decision: f.Decision, Sends: f.Sends,
 			Message: f.Message, Recommendations: f.Recommendations,
 		})
 	}
-	return t, nil
+	return out
 }
 
 func putTransitions(tx *bbolt.Tx, ts []encodedTransition) error {
@@ -98,11 +112,14 @@ func accountTransitionKey(id string, seq uint64) []byte {
 // Transitions lists the committed transitions of account id, newest first,
 // at most pageSize of them, and the token for the next page.
 func (db *DB) Transitions(ctx context.Context, id string, pageSize int, pageToken string) ([]monitor.Transition, string, error) {
+	if pageSize <= 0 {
+		pageSize = 100
+	}
 	before := uint64(math.MaxUint64)
 	if pageToken != "" {
 		b, err := base64.RawURLEncoding.DecodeString(pageToken)
 		if err != nil || len(b) != 8 {
-			return nil, "", fmt.Errorf("%w: page_token is not one this server issued", monitor.ErrInvalid)
+			return nil, "", errBadPageToken
 		}
 		before = binary.BigEndian.Uint64(b)
 	}
