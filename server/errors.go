@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/store"
@@ -45,6 +47,16 @@ func (s *Server) errorStatus(ctx context.Context, method string, err error) erro
 	}
 	s.log.ErrorContext(ctx, "internal error", "method", method, "err", err)
 	return status.Error(codes.Internal, "internal error")
+}
+
+// resourceExhausted builds RESOURCE_EXHAUSTED with a google.rpc.RetryInfo
+// saying when to try again.
+func resourceExhausted(msg string, retryAfter time.Duration) error {
+	st := status.New(codes.ResourceExhausted, msg)
+	if withDetails, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}); err == nil {
+		st = withDetails
+	}
+	return st.Err()
 }
 
 // invalidArgument builds INVALID_ARGUMENT with a google.rpc.BadRequest that

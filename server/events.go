@@ -22,6 +22,17 @@ func (s *Server) IngestEvents(ctx context.Context, req *pb.IngestEventsRequest) 
 	if err := checkBatchSize(req.GetEvents()); err != nil {
 		return nil, err
 	}
+	n := int64(len(req.GetEvents()))
+	waitCtx, cancel := context.WithTimeout(ctx, admissionWait)
+	err := s.pending.Acquire(waitCtx, n)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, s.errorStatus(ctx, "IngestEvents", ctx.Err())
+		}
+		return nil, resourceExhausted("too many events are waiting to be committed; retry later", admissionWait)
+	}
+	defer s.pending.Release(n)
 	r, err := s.ingest(ctx, req.GetEvents())
 	if err != nil {
 		return nil, s.errorStatus(ctx, "IngestEvents", err)
@@ -127,8 +138,17 @@ loop:
 			case err := <-sendErr:
 				return err
 			}
+			// Waiting for room here stops the stream from reading: the
+			// client feels the push back instead of an error.
+			n := int64(len(req.GetEvents()))
+			if err := s.pending.Acquire(ctx, n); err != nil {
+				b.err = err
+				close(b.done)
+				continue
+			}
 			go func() {
 				defer close(b.done)
+				defer s.pending.Release(n)
 				// Interceptors do not reach this goroutine: a panic here is
 				// turned into an error that ends the stream.
 				defer func() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -35,6 +36,12 @@ const (
 	// streamInflight is how many batches of one stream may await their
 	// commit at once; more waits, which pushes back on the client.
 	streamInflight = 8
+	// DefaultMaxPendingEvents bounds the events held in memory on their way
+	// to the disk, over all calls.
+	DefaultMaxPendingEvents = 500_000
+	// admissionWait is how long a unary batch waits for room before it is
+	// told to come back later.
+	admissionWait = time.Second
 )
 
 // Options configure a Server.
@@ -44,6 +51,10 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxConcurrentStreams bounds the streams of one connection.
 	MaxConcurrentStreams uint32
+	// MaxPendingEvents bounds the events received but not yet committed;
+	// at least MaxBatchEvents. Streams wait for room (their clients feel
+	// the push back); unary calls that find none get RESOURCE_EXHAUSTED.
+	MaxPendingEvents int64
 }
 
 // Server implements dpmon's gRPC services.
@@ -55,6 +66,7 @@ type Server struct {
 	clock   func() time.Time
 	log     *slog.Logger
 	streams uint32
+	pending *semaphore.Weighted
 	health  *health.Server
 
 	drainOnce sync.Once
@@ -72,9 +84,16 @@ func New(db *store.DB, opts Options) *Server {
 	if opts.MaxConcurrentStreams == 0 {
 		opts.MaxConcurrentStreams = 256
 	}
+	switch {
+	case opts.MaxPendingEvents == 0:
+		opts.MaxPendingEvents = DefaultMaxPendingEvents
+	case opts.MaxPendingEvents < MaxBatchEvents:
+		opts.MaxPendingEvents = MaxBatchEvents // a full batch must fit
+	}
 	s := &Server{
 		db: db, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
-		health: health.NewServer(), draining: make(chan struct{}),
+		pending: semaphore.NewWeighted(opts.MaxPendingEvents),
+		health:  health.NewServer(), draining: make(chan struct{}),
 	}
 	go s.watchStore()
 	return s

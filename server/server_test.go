@@ -407,3 +407,54 @@ func TestRequestErrors(t *testing.T) {
 		t.Errorf("health = %v, %v; want SERVING", h, err)
 	}
 }
+
+func TestAdmissionPushesBack(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Take all the room there is, as a flood of batches would.
+	if !e.srv.pending.TryAcquire(DefaultMaxPendingEvents) {
+		t.Fatal("could not take the admission budget")
+	}
+	_, err := e.events.IngestEvents(ctx, &pb.IngestEventsRequest{Events: many(10, send, "acme", "u")})
+	st := status.Convert(err)
+	if st.Code() != codes.ResourceExhausted {
+		t.Fatalf("unary ingest with no room: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	var retry *errdetails.RetryInfo
+	for _, d := range st.Details() {
+		if r, ok := d.(*errdetails.RetryInfo); ok {
+			retry = r
+		}
+	}
+	if retry.GetRetryDelay().AsDuration() <= 0 {
+		t.Errorf("details %v, want a RetryInfo with a delay", st.Details())
+	}
+
+	// A stream waits for room instead, and is answered once there is some.
+	stream, err := e.events.StreamEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&pb.StreamEventsRequest{BatchId: "1", Events: many(10, send, "acme", "s")}); err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan *pb.StreamEventsResponse, 1)
+	go func() {
+		resp, _ := stream.Recv()
+		answered <- resp
+	}()
+	select {
+	case resp := <-answered:
+		t.Fatalf("answered %v while there was no room", resp)
+	case <-time.After(200 * time.Millisecond):
+	}
+	e.srv.pending.Release(DefaultMaxPendingEvents)
+	select {
+	case resp := <-answered:
+		if resp.GetAccepted() != 10 {
+			t.Errorf("answer %v, want 10 accepted", resp)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream not answered after room was made")
+	}
+}

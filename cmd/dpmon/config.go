@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/server"
 )
 
 // config is the whole of dpmon's configuration: defaults, overlaid by the
@@ -23,6 +24,7 @@ type config struct {
 	LogLevel             string       `yaml:"log_level"`
 	ShutdownTimeout      duration     `yaml:"shutdown_timeout"`
 	MaxConcurrentStreams uint32       `yaml:"max_concurrent_streams"`
+	MaxPendingEvents     int64        `yaml:"max_pending_events"`
 	Schedule             scheduleConf `yaml:"schedule"`
 	Events               eventsConf   `yaml:"events"`
 	Policy               policyConf   `yaml:"policy"`
@@ -74,6 +76,7 @@ func defaultConfig() config {
 		LogLevel:             "info",
 		ShutdownTimeout:      duration(10 * time.Second),
 		MaxConcurrentStreams: 256,
+		MaxPendingEvents:     server.DefaultMaxPendingEvents,
 		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly"},
 		Events:               eventsConf{DedupeHorizon: duration(l.DedupeHorizon), MaxClockSkew: duration(l.MaxClockSkew)},
 		Policy: policyConf{
@@ -135,6 +138,9 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 	l := monitor.Limits{DedupeHorizon: time.Duration(c.Events.DedupeHorizon), MaxClockSkew: time.Duration(c.Events.MaxClockSkew)}
 	if l.DedupeHorizon <= p.Longest() {
 		return p, l, fmt.Errorf("config: events.dedupe_horizon %s must be longer than the long window %s", l.DedupeHorizon, p.Longest())
+	}
+	if c.MaxPendingEvents < server.MaxBatchEvents {
+		return p, l, fmt.Errorf("config: max_pending_events must be at least one full batch, %d", server.MaxBatchEvents)
 	}
 	if l.MaxClockSkew < 0 {
 		return p, l, errors.New("config: events.max_clock_skew must not be negative")

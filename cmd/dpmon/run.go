@@ -45,7 +45,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}()
 
-	srv := server.New(db, server.Options{Logger: log, MaxConcurrentStreams: cfg.MaxConcurrentStreams})
+	srv := server.New(db, server.Options{
+		Logger:               log,
+		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
+		MaxPendingEvents:     cfg.MaxPendingEvents,
+	})
 	gs := srv.GRPCServer()
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
