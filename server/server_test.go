@@ -20,8 +20,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
-	"github.com/dpmon/dpmon/internal/testclock"
 	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/monitor/monitortest"
 	"github.com/dpmon/dpmon/store"
 )
 
@@ -32,7 +32,7 @@ type env struct {
 	events   pb.EventServiceClient
 	accounts pb.AccountServiceClient
 	health   healthpb.HealthClient
-	clock    *testclock.Clock
+	clock    *monitortest.Clock
 	db       *store.DB
 	conn     *grpc.ClientConn
 }
@@ -40,7 +40,7 @@ type env struct {
 // newEnv serves a real store in a temp dir over gRPC on a loopback port.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dpmon/dpmon/internal/testclock"
 	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/monitor/monitortest"
 )
 
 // benchBatch returns size send events spread over accounts, with ids unique
@@ -35,7 +35,7 @@ func benchBatch(seq int64, size, accounts int, at time.Time) []monitor.Event {
 // BenchmarkIngest commits batches of 1,000 events over 10,000 accounts from
 // concurrent callers, durably (fsync per commit group). One op is a batch.
 func BenchmarkIngest(b *testing.B) {
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(b, b.TempDir(), c)
 	// Prepare the batches up front: building events is not what we measure.
 	const size = 1000
@@ -70,7 +70,7 @@ func BenchmarkIngest(b *testing.B) {
 // event. It tracks 1,000,000 accounts; b.N is ignored.
 func BenchmarkMemoryPerAccount(b *testing.B) {
 	const accounts = 1_000_000
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(b, b.TempDir(), c)
 	before := heapInUse()
 	const size = 10000
@@ -102,7 +102,7 @@ func heapInUse() uint64 {
 // BenchmarkSweep judges 100,000 accounts, as the schedule does every minute.
 func BenchmarkSweep(b *testing.B) {
 	const accounts = 100_000
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(b, b.TempDir(), c)
 	for start := 0; start < accounts; start += 10000 {
 		if _, err := db.Ingest(context.Background(), benchBatch(int64(start), 10000, accounts, t0)); err != nil {

@@ -10,15 +10,15 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"github.com/dpmon/dpmon/internal/testclock"
 	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/monitor/monitortest"
 )
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
 // testDB opens a store in a temp dir and, on cleanup, closes it and checks
 // the file's integrity.
-func testDB(t testing.TB, dir string, c *testclock.Clock) *DB {
+func testDB(t testing.TB, dir string, c *monitortest.Clock) *DB {
 	t.Helper()
 	db, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
 	if err != nil {
@@ -84,7 +84,7 @@ func window(t *testing.T, db *DB, id string, now time.Time) monitor.WindowStats 
 
 func TestIngestDeduplicatesAcrossBatchesAndRestarts(t *testing.T) {
 	dir := t.TempDir()
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(t, dir, c)
 
 	batch := events("acme", "s", monitor.EventSend, 100, t0)
@@ -118,7 +118,7 @@ func TestIngestDeduplicatesAcrossBatchesAndRestarts(t *testing.T) {
 
 func TestPhaseChangesAreStoredWithTheirTransitions(t *testing.T) {
 	dir := t.TempDir()
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(t, dir, c)
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
 	ingest(t, db, events("acme", "b", monitor.EventBounce, 25, t0)) // 2.5 %: warning
@@ -170,7 +170,7 @@ func TestPhaseChangesAreStoredWithTheirTransitions(t *testing.T) {
 }
 
 func TestSweepClearsAWarningAfterTheCoolDown(t *testing.T) {
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(t, t.TempDir(), c)
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
 	ingest(t, db, events("acme", "b", monitor.EventBounce, 25, t0))
@@ -202,7 +202,7 @@ func TestSweepClearsAWarningAfterTheCoolDown(t *testing.T) {
 }
 
 func TestUpdateAccount(t *testing.T) {
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(t, t.TempDir(), c)
 	ctx := context.Background()
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
@@ -246,7 +246,7 @@ func TestUpdateAccount(t *testing.T) {
 }
 
 func TestAccountsPagesAndFilters(t *testing.T) {
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(t, t.TempDir(), c)
 	ctx := context.Background()
 	for i := range 5 {
@@ -281,7 +281,7 @@ func TestAccountsPagesAndFilters(t *testing.T) {
 }
 
 func TestConcurrentBatchesShareCommits(t *testing.T) {
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(t, t.TempDir(), c)
 	const workers, batches, size = 8, 20, 100
 	var wg sync.WaitGroup
@@ -316,7 +316,7 @@ func TestConcurrentBatchesShareCommits(t *testing.T) {
 
 func TestPruneForgetsBeyondTheHorizon(t *testing.T) {
 	dir := t.TempDir()
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(t, dir, c)
 	ctx := context.Background()
 	ingest(t, db, events("acme", "old", monitor.EventSend, 10, t0))
@@ -346,7 +346,7 @@ func TestPruneForgetsBeyondTheHorizon(t *testing.T) {
 }
 
 func TestClosedStoreRefusesWrites(t *testing.T) {
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db, err := Open(t.TempDir(), Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -368,7 +368,7 @@ func TestOpenRefusesAHorizonShorterThanTheWindows(t *testing.T) {
 }
 
 func TestAFailedCommitStopsWrites(t *testing.T) {
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(t, t.TempDir(), c)
 	ingest(t, db, events("acme", "s", monitor.EventSend, 10, t0))
 	// Pull the file out from under the store: the next commit fails.
@@ -389,7 +389,7 @@ func TestAFailedCommitStopsWrites(t *testing.T) {
 	}
 }
 
-func reopen(t *testing.T, db *DB, dir string, c *testclock.Clock) *DB {
+func reopen(t *testing.T, db *DB, dir string, c *monitortest.Clock) *DB {
 	t.Helper()
 	closeAndCheck(t, db)
 	db2, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
@@ -402,7 +402,7 @@ func reopen(t *testing.T, db *DB, dir string, c *testclock.Clock) *DB {
 
 func TestACoolDownSurvivesARestart(t *testing.T) {
 	dir := t.TempDir()
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(t, dir, c)
 	ctx := context.Background()
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
@@ -432,7 +432,7 @@ func TestACoolDownSurvivesARestart(t *testing.T) {
 
 func TestReplayAfterPrune(t *testing.T) {
 	dir := t.TempDir()
-	c := testclock.New(t0)
+	c := monitortest.New(t0)
 	db := testDB(t, dir, c)
 	ctx := context.Background()
 	ingest(t, db, events("acme", "old", monitor.EventSend, 10, t0))

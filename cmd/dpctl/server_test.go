@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
-	"github.com/dpmon/dpmon/internal/testclock"
 	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/monitor/monitortest"
 	"github.com/dpmon/dpmon/server"
 	"github.com/dpmon/dpmon/store"
 )
@@ -29,7 +29,7 @@ var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 // over a store in a temp dir, on a loopback port.
 type dpmon struct {
 	addr     string
-	clock    *testclock.Clock
+	clock    *monitortest.Clock
 	accounts dpmonv1.AccountServiceClient // for checks that do not go through dpctl
 }
 
@@ -37,7 +37,7 @@ type dpmon struct {
 // fixed at now, and stops both when the test ends.
 func startDpmon(t *testing.T, now time.Time) *dpmon {
 	t.Helper()
-	c := testclock.New(now)
+	c := monitortest.New(now)
 	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
-// Package testclock is a clock that tests set by hand, for code that takes
-// its time from a func() time.Time.
-package testclock
+// Package monitortest helps test the packages built on monitor; for now a
+// clock that tests set by hand, for code that takes a func() time.Time.
+package monitortest
 
 import (
 	"sync"
