@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,3 +141,73 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownForcesStreamsThatDoNotEnd: a client that never reads its
+// answers keeps its stream from ending; after the shutdown timeout the
+// server cuts it and run returns.
+func TestShutdownForcesStreamsThatDoNotEnd(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "dpmon.yaml")
+	if err := os.WriteFile(cfgPath, []byte("shutdown_timeout: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	var logMu sync.Mutex
+	var log strings.Builder
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		args := []string{"--config", cfgPath, "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")}
+		done <- run(ctx, args, func(string) string { return "" }, pw)
+		pw.Close()
+	}()
+	tee := io.TeeReader(pr, writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return log.Write(p)
+	}))
+	// A fixed, small flow-control window (no dynamic growth): answers that
+	// are never read soon fill it, and the server's sends block.
+	conn, err := grpc.NewClient(waitForAddr(t, tee), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stream, err := pb.NewEventServiceClient(conn).StreamEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Batches of events without a recipient: each answer lists 100
+	// rejections, a few kilobytes.
+	var invalid []*pb.Event
+	for i := range 100 {
+		invalid = append(invalid, &pb.Event{EventId: fmt.Sprint(i), AccountId: "acme", Type: pb.EventType_EVENT_TYPE_SEND, OccurredAt: timestamppb.Now()})
+	}
+	go func() {
+		for i := 0; ; i++ {
+			if stream.Send(&pb.StreamEventsRequest{BatchId: fmt.Sprint(i), Events: invalid}) != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return: the stuck stream was never cut")
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(log.String(), "shutdown timeout") {
+		t.Errorf("log does not say the shutdown timed out:\n%s", log.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
