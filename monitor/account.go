@@ -59,6 +59,13 @@ type Status struct {
 // Status measures the account at now under the global policy and its own
 // overrides.
 func (a *Account) Status(now time.Time, global Policy) Status {
+	st := a.judge(now, global)
+	explain(st.Findings)
+	return st
+}
+
+// judge measures and evaluates the account, without the words.
+func (a *Account) judge(now time.Time, global Policy) Status {
 	p := global.With(a.Overrides)
 	windows := measure(&a.ring, now, p)
 	return Status{Policy: p, Windows: windows, Findings: evaluate(windows, p)}
@@ -68,7 +75,7 @@ func (a *Account) Status(now time.Time, global Policy) Status {
 // so. It returns the transition made, if any. Step is idempotent at a given
 // instant, so calling it after every batch and on a schedule is safe.
 func (a *Account) Step(now time.Time, global Policy) (Transition, bool) {
-	st := a.Status(now, global)
+	st := a.judge(now, global)
 	t, ok := step(&a.State, now, st.Policy, st.Findings)
 	t.AccountID = a.ID
 	return t, ok

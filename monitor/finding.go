@@ -109,13 +109,20 @@ func judge(m Metric, s WindowStats, r Rate, t Thresholds, d Decision) (Finding, 
 		return Finding{}, false
 	}
 	f.Metric, f.Window, f.Rate, f.Decision, f.Sends = m, s.Window.Name, r, d, s.Sends
-	f.Message = findingMessage(f)
 	if m == MetricHardBounceRate {
 		f.Recommendations = hardBounceAdvice
 	} else {
 		f.Recommendations = complaintAdvice
 	}
 	return f, true
+}
+
+// explain writes each finding's message. It is left out of evaluate because
+// judging happens after every batch and most judgements are not shown.
+func explain(findings []Finding) {
+	for i := range findings {
+		findings[i].Message = findingMessage(findings[i])
+	}
 }
 
 func findingMessage(f Finding) string {

@@ -116,6 +116,7 @@ func step(s *PhaseState, now time.Time, p Policy, findings []Finding) (Transitio
 }
 
 func (s *PhaseState) move(now time.Time, to Phase, reason string, findings []Finding) Transition {
+	explain(findings)
 	t := Transition{At: now, From: s.Phase, To: to, Reason: reason, Findings: findings}
 	*s = PhaseState{Phase: to, Since: now, Reason: reason, Findings: findings}
 	return t
@@ -135,7 +136,7 @@ func findingMessages(findings []Finding, severity Severity) string {
 	var parts []string
 	for _, f := range findings {
 		if f.Severity >= severity {
-			parts = append(parts, f.Message)
+			parts = append(parts, findingMessage(f))
 		}
 	}
 	return strings.Join(parts, " ")

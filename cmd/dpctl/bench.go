@@ -80,14 +80,17 @@ type benchResult struct {
 // The result is nil only when no stream could be opened.
 func bench(ctx context.Context, client dpmonv1.EventServiceClient, cfg benchConfig) (*benchResult, error) {
 	prefix := runPrefix(time.Now())
+	accounts := benchAccounts(cfg.accounts)
 	workers := make([]*benchWorker, cfg.concurrency)
 	for i := range workers {
 		rng := rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
 		workers[i] = &benchWorker{
 			// One more batch than can be in flight: the one being stamped
 			// has always been acknowledged.
-			pool: newBenchPool(rng, cfg.inflight+1, cfg.batch, cfg.accounts),
-			ids:  newIDSource(prefix + strconv.Itoa(i) + "-"),
+			pool:     newBenchPool(rng, cfg.inflight+1, cfg.batch, cfg.accounts),
+			ids:      newIDSource(prefix + strconv.Itoa(i) + "-"),
+			rng:      rng,
+			accounts: accounts,
 		}
 	}
 	// The streams outlive an interrupt, to collect the answers already due.
@@ -138,6 +141,8 @@ func bench(ctx context.Context, client dpmonv1.EventServiceClient, cfg benchConf
 type benchWorker struct {
 	pool        []*benchBatch
 	ids         *idSource
+	rng         *rand.Rand
+	accounts    []string // shared, read only
 	stream      *batchStream
 	sentBatches int
 	acks        ackStats // written by the stream's receiver until it is closed
@@ -162,7 +167,7 @@ func (w *benchWorker) run(ctx context.Context, start time.Time, interval, drain 
 			break
 		}
 		b := w.pool[i%len(w.pool)]
-		b.stamp(w.ids, time.Now())
+		b.stamp(w.ids, w.rng, w.accounts, time.Now())
 		if err := w.stream.Send(ctx, b.events, nil); err != nil {
 			if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
 				w.err = err

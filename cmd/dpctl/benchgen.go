@@ -20,8 +20,8 @@ const (
 )
 
 // benchBatch is a pre-generated batch that is sent again and again, with
-// fresh event IDs and time each time, so generating events does not
-// compete with sending them.
+// fresh event IDs, accounts and time each time, so generating events does
+// not compete with sending them and every account gets traffic.
 type benchBatch struct {
 	events []*dpmonv1.Event
 	// at is every event's occurred_at: one message shared by the batch,
@@ -68,13 +68,25 @@ func newBenchEvent(rng *rand.Rand, accounts int, at *timestamppb.Timestamp) *dpm
 	return ev
 }
 
-// stamp readies b to be sent again: every event gets a new ID from ids
-// and occurs at now. It must not be called while b is in flight.
-func (b *benchBatch) stamp(ids *idSource, now time.Time) {
+// stamp readies b to be sent again: every event gets a new ID from ids and
+// an account drawn from accounts, and occurs at now. It must not be called
+// while b is in flight.
+func (b *benchBatch) stamp(ids *idSource, rng *rand.Rand, accounts []string, now time.Time) {
 	b.at.Seconds, b.at.Nanos = now.Unix(), int32(now.Nanosecond())
 	for _, ev := range b.events {
 		ev.EventId = ids.next()
+		ev.AccountId = accounts[rng.IntN(len(accounts))]
 	}
+}
+
+// benchAccounts returns the account ids "bench-0" to "bench-(n-1)", built
+// once so that stamping a batch allocates nothing for them.
+func benchAccounts(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "bench-" + strconv.Itoa(i)
+	}
+	return ids
 }
 
 // idSource hands out event IDs unique to one run and one worker:
