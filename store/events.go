@@ -94,9 +94,21 @@ func (db *DB) Prune(ctx context.Context, now time.Time) error {
 // the log in place without allocating per event.
 func (db *DB) replay(tx *bbolt.Tx, now time.Time) (int, error) {
 	horizon := now.Add(-db.limits.DedupeHorizon).UnixNano()
+	events := tx.Bucket(bucketEvents)
+	// Size the dedupe set once from the record headers instead of letting
+	// it grow (and rehash) through tens of millions of inserts.
+	total := 0
+	if err := events.ForEach(func(k, v []byte) error {
+		_, n, _, err := decodeLogHeader(v)
+		total += n
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("count logged events: %w", err)
+	}
+	db.seen.reserve(total)
 	var s skimmedEvent
 	count := 0
-	err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
+	err := events.ForEach(func(k, v []byte) error {
 		acceptedAt, n, rest, err := decodeLogHeader(v)
 		if err != nil {
 			return fmt.Errorf("log record %x: %w", k, err)
