@@ -34,7 +34,7 @@ type group struct {
 	logN    int
 	touched map[string]struct{} // accounts to step at the end of the group
 	saved   map[string]struct{} // accounts whose record must be written
-	// transitions made in this group, with the sequence numbers they get.
+	// transitions made in this group, in the order they were made.
 	transitions []monitor.Transition
 	pruneBefore time.Time // log records accepted before this are deleted
 }
