@@ -83,8 +83,9 @@ func (s *dedupeSet) keyBytes(account, id []byte) uint64 {
 // (7 years: far more than any horizon), with the top bit set so that no slot
 // is 0. A slot's place comes from the fingerprint too, so the table can grow
 // and shrink without the full keys. Within a shard (chosen by a key's low
-// bits) two different keys are taken for one only if they agree on 53 of
-// their 64 bits and meet on a probe: about once in 10^16 comparisons.
+// bits) two different keys are taken for one only if they agree on 55 of
+// their 64 bits (8 of the shard, 47 of the fingerprint) and meet on a
+// probe: less than once in 10^16 comparisons.
 type dedupeTable struct {
 	slots []uint64
 	n     int
