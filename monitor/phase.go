@@ -34,16 +34,6 @@ func (p Phase) String() string {
 	return "unspecified"
 }
 
-// ParsePhase reads a phase name as String writes it.
-func ParsePhase(s string) (Phase, error) {
-	for p := PhaseHealthy; p <= PhaseProbation; p++ {
-		if strings.EqualFold(s, p.String()) {
-			return p, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: unknown phase %q (want healthy, warning, suspended or probation)", ErrInvalid, s)
-}
-
 // PhaseState is the part of an account that Step decides.
 type PhaseState struct {
 	Phase Phase

@@ -100,13 +100,7 @@ func TestIngestDeduplicatesAcrossBatchesAndRestarts(t *testing.T) {
 		t.Fatalf("same ids, other account: %+v, want 10 accepted", got)
 	}
 	ingest(t, db, events("acme", "b", monitor.EventBounce, 3, t0))
-	closeAndCheck(t, db)
-
-	db2, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeAndCheck(t, db2)
+	db2 := reopen(t, db, dir, c)
 	w := window(t, db2, "acme", t0)
 	if w.Sends != 100 || w.HardBounces != 3 {
 		t.Errorf("after reopen: %d sends, %d hard bounces; want 100, 3", w.Sends, w.HardBounces)
@@ -150,12 +144,7 @@ func TestPhaseChangesAreStoredWithTheirTransitions(t *testing.T) {
 		t.Errorf("transitions of an unknown account: err = %v, want ErrNotFound", err)
 	}
 
-	closeAndCheck(t, db)
-	db2, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeAndCheck(t, db2)
+	db2 := reopen(t, db, dir, c)
 	a2, err := db2.Account(context.Background(), "acme")
 	if err != nil {
 		t.Fatal(err)
@@ -303,11 +292,7 @@ func TestConcurrentBatchesShareCommits(t *testing.T) {
 	if total != workers*batches*size {
 		t.Errorf("counted %d sends, want %d", total, workers*batches*size)
 	}
-	var records int
-	_ = db.bolt.View(func(tx *bbolt.Tx) error {
-		records = tx.Bucket(bucketEvents).Stats().KeyN
-		return nil
-	})
+	records := logRecords(t, db)
 	t.Logf("%d batches committed in %d transactions", workers*batches, records)
 	if records >= workers*batches {
 		t.Errorf("%d log records for %d concurrent batches: no commit was shared", records, workers*batches)
@@ -327,11 +312,7 @@ func TestPruneForgetsBeyondTheHorizon(t *testing.T) {
 	if err := db.Prune(ctx, later); err != nil {
 		t.Fatal(err)
 	}
-	var records int
-	_ = db.bolt.View(func(tx *bbolt.Tx) error {
-		records = tx.Bucket(bucketEvents).Stats().KeyN
-		return nil
-	})
+	records := logRecords(t, db)
 	if records != 1 {
 		t.Errorf("%d log records after prune, want 1 (the younger batch)", records)
 	}
@@ -455,4 +436,17 @@ func TestReplayAfterPrune(t *testing.T) {
 	if got := ingest(t, db, events("acme", "new", monitor.EventSend, 20, young)); got.Duplicates != 20 {
 		t.Errorf("young events resent after prune and reopen: %+v, want 20 duplicates", got)
 	}
+}
+
+// logRecords counts the records of the event log.
+func logRecords(t *testing.T, db *DB) int {
+	t.Helper()
+	n := 0
+	if err := db.bolt.View(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketEvents).Stats().KeyN
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -55,22 +55,69 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
+// runningServer is run serving in this process.
+type runningServer struct {
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+	mu     sync.Mutex
+	log    strings.Builder
+}
+
+// startRun runs dpmon in this process with args and getenv and waits until
+// it listens.
+func startRun(t *testing.T, args []string, getenv func(string) string) *runningServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &runningServer{cancel: cancel, done: make(chan error, 1)}
+	pr, pw := io.Pipe()
+	go func() {
+		s.done <- run(ctx, args, getenv, pw)
+		pw.Close()
+	}()
+	s.addr = waitForAddr(t, io.TeeReader(pr, s))
+	t.Cleanup(func() { cancel() })
+	return s
+}
+
+// Write keeps the server's log for the test to read.
+func (s *runningServer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.Write(p)
+}
+
+// Log returns what the server has logged so far.
+func (s *runningServer) Log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+// stop cancels run as a signal would and returns its result.
+func (s *runningServer) stop(t *testing.T) error {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30s of its cancel")
+		return nil
+	}
+}
+
 func TestRunServesAndShutsDown(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "dpmon.yaml")
 	if err := os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:1\npolicy:\n  decision: confident\nwindows:\n  long: {length: 7d, min_sends: 10}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	env := map[string]string{"DPMON_DATA_DIR": filepath.Join(dir, "data")}
-	go func() {
-		// The flag wins over the file's listen address.
-		done <- run(ctx, []string{"--config", cfgPath, "--listen", "127.0.0.1:0"}, func(k string) string { return env[k] }, pw)
-		pw.Close()
-	}()
-	conn := dial(t, waitForAddr(t, pr))
+	// The flag wins over the file's listen address.
+	srv := startRun(t, []string{"--config", cfgPath, "--listen", "127.0.0.1:0"}, func(k string) string { return env[k] })
+	conn := dial(t, srv.addr)
+	ctx := context.Background()
 
 	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -90,14 +137,8 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	if p := acct.GetAccount().GetPolicy(); p.GetDecision() != pb.Decision_DECISION_CONFIDENT || p.GetWindows()[1].GetMinSends() != 10 {
 		t.Errorf("policy %v, want the config file's decision and min sends", p)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run = %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not return after cancel")
+	if err := srv.stop(t); err != nil {
+		t.Fatalf("run = %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "dpmon.db")); err != nil {
 		t.Errorf("data file: %v", err)
@@ -151,24 +192,11 @@ func TestShutdownForcesStreamsThatDoNotEnd(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte("shutdown_timeout: 1s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pr, pw := io.Pipe()
-	var logMu sync.Mutex
-	var log strings.Builder
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		args := []string{"--config", cfgPath, "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")}
-		done <- run(ctx, args, func(string) string { return "" }, pw)
-		pw.Close()
-	}()
-	tee := io.TeeReader(pr, writerFunc(func(p []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return log.Write(p)
-	}))
+	args := []string{"--config", cfgPath, "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")}
+	srv := startRun(t, args, func(string) string { return "" })
 	// A fixed, small flow-control window (no dynamic growth): answers that
 	// are never read soon fill it, and the server's sends block.
-	conn, err := grpc.NewClient(waitForAddr(t, tee), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
 	if err != nil {
 		t.Fatal(err)
@@ -192,22 +220,10 @@ func TestShutdownForcesStreamsThatDoNotEnd(t *testing.T) {
 		}
 	}()
 	time.Sleep(500 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run = %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not return: the stuck stream was never cut")
+	if err := srv.stop(t); err != nil {
+		t.Fatalf("run = %v", err)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	if !strings.Contains(log.String(), "shutdown timeout") {
-		t.Errorf("log does not say the shutdown timed out:\n%s", log.String())
+	if log := srv.Log(); !strings.Contains(log, "shutdown timeout") {
+		t.Errorf("log does not say the shutdown timed out:\n%s", log)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
