@@ -102,6 +102,7 @@ func (a *Account) Reinstate(now time.Time, note string) (Transition, error) {
 func (a *Account) Clone() *Account {
 	c := *a
 	c.AdminEmails = slices.Clone(a.AdminEmails)
+	c.State.Findings = slices.Clone(a.State.Findings)
 	c.Overrides.MinSends = maps.Clone(a.Overrides.MinSends)
 	c.ring.buckets = slices.Clone(a.ring.buckets)
 	c.ring.totals = slices.Clone(a.ring.totals)
