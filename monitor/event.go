@@ -87,8 +87,11 @@ func (e *Event) Counts() Counts {
 		if verdict == BounceUnspecified {
 			verdict = Classify(*e.Bounce)
 		}
-		if verdict == BounceHard {
+		switch verdict {
+		case BounceHard:
 			return Counts{HardBounces: 1}
+		case BounceBlock:
+			return Counts{Blocks: 1}
 		}
 	}
 	return Counts{}

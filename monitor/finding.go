@@ -12,6 +12,7 @@ type Metric uint8
 const (
 	MetricHardBounceRate Metric = 1
 	MetricComplaintRate  Metric = 2
+	MetricBlockRate      Metric = 3
 )
 
 func (m Metric) String() string {
@@ -20,6 +21,8 @@ func (m Metric) String() string {
 		return "hard-bounce rate"
 	case MetricComplaintRate:
 		return "complaint rate"
+	case MetricBlockRate:
+		return "block rate"
 	}
 	return "unknown metric"
 }
@@ -39,8 +42,10 @@ type WindowStats struct {
 	Sends          uint64
 	HardBounces    uint64
 	Complaints     uint64
+	Blocks         uint64
 	HardBounceRate Rate
 	ComplaintRate  Rate
+	BlockRate      Rate
 	// BelowMinVolume is true when the window has too few sends to judge.
 	BelowMinVolume bool
 }
@@ -72,6 +77,12 @@ var (
 		"Suppress every recipient who complained; never mail them again.",
 		"Make the sender and purpose recognisable, keep to the frequency promised at sign-up, and stop mailing recipients who no longer engage.",
 	}
+	blockAdvice = []string{
+		"Read the refusals in the bounce details: they name the blocklist, filter or authentication check that refused you.",
+		"Check your sending IPs and domains on the blocklists named (Spamhaus, Barracuda, SpamCop...) and follow their delisting procedure once the cause is fixed.",
+		"Authenticate every message: SPF and DKIM aligned with the From domain, and a published DMARC policy.",
+		"Slow down at the providers that refuse you and send only to recently engaged recipients until their acceptance recovers.",
+	}
 )
 
 // evaluate compares each window with the policy and returns the breaches,
@@ -89,11 +100,14 @@ func evaluate(stats []WindowStats, p Policy) []Finding {
 		if f, ok := judge(MetricComplaintRate, s, s.ComplaintRate, p.Complaint, p.Decision); ok {
 			findings = append(findings, f)
 		}
+		if f, ok := judge(MetricBlockRate, s, s.BlockRate, p.Block, p.Decision); ok {
+			findings = append(findings, f)
+		}
 	}
 	return findings
 }
 
-// judge compares one rate with its thresholds.
+// judge compares one rate with its thresholds; a zero threshold is off.
 func judge(m Metric, s WindowStats, r Rate, t Thresholds, d Decision) (Finding, bool) {
 	measured := r.Value
 	if d == DecisionConfident {
@@ -101,18 +115,21 @@ func judge(m Metric, s WindowStats, r Rate, t Thresholds, d Decision) (Finding, 
 	}
 	var f Finding
 	switch {
-	case measured >= t.Suspend:
+	case t.Suspend > 0 && measured >= t.Suspend:
 		f = Finding{Severity: SeverityCritical, Threshold: t.Suspend}
-	case measured >= t.Warn:
+	case t.Warn > 0 && measured >= t.Warn:
 		f = Finding{Severity: SeverityWarning, Threshold: t.Warn}
 	default:
 		return Finding{}, false
 	}
 	f.Metric, f.Window, f.Rate, f.Decision, f.Sends = m, s.Window.Name, r, d, s.Sends
-	if m == MetricHardBounceRate {
+	switch m {
+	case MetricHardBounceRate:
 		f.Recommendations = hardBounceAdvice
-	} else {
+	case MetricComplaintRate:
 		f.Recommendations = complaintAdvice
+	case MetricBlockRate:
+		f.Recommendations = blockAdvice
 	}
 	return f, true
 }
@@ -169,9 +186,11 @@ func measure(r *Ring, now time.Time, p Policy) []WindowStats {
 			Sends:       c.Sends,
 			HardBounces: c.HardBounces,
 			Complaints:  c.Complaints,
+			Blocks:      c.Blocks,
 		}
 		s.HardBounceRate = NewRate(s.HardBounces, s.Sends)
 		s.ComplaintRate = NewRate(s.Complaints, s.Sends)
+		s.BlockRate = NewRate(s.Blocks, s.Sends)
 		s.BelowMinVolume = s.Sends < w.MinSends
 		stats[i] = s
 	}

@@ -13,6 +13,7 @@ var t0 = time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
 type batch struct {
 	at                      time.Duration // after t0
 	sends, hard, complaints int
+	blocks                  int // bounces that refused the sender
 }
 
 // feed observes a batch the way the store does: events then one Step.
@@ -29,6 +30,11 @@ func feed(a *Account, p Policy, b batch) (Transition, bool) {
 	for i := 0; i < b.complaints; i++ {
 		a.Observe(&Event{Type: EventComplaint, OccurredAt: now}, now, p)
 	}
+	for i := 0; i < b.blocks; i++ {
+		e := &Event{Type: EventBounce, OccurredAt: now, Bounce: &Bounce{SMTPCode: 554, EnhancedStatus: "5.7.1", Diagnostic: "Service unavailable; client host blocked using zen.spamhaus.org"}}
+		e.Decide()
+		a.Observe(e, now, p)
+	}
 	return a.Step(now, p)
 }
 
@@ -37,6 +43,10 @@ func TestStepScenarios(t *testing.T) {
 	confident.Decision = DecisionConfident
 	quickCoolDown := DefaultPolicy()
 	quickCoolDown.CoolDown = 2 * time.Hour
+	blockSuspends := DefaultPolicy()
+	blockSuspends.Block.Suspend = 0.2
+	blockOff := DefaultPolicy()
+	blockOff.Block = Thresholds{}
 
 	type want struct {
 		phase Phase
@@ -71,6 +81,24 @@ func TestStepScenarios(t *testing.T) {
 			policy:  DefaultPolicy(),
 			batches: []batch{{sends: 1000, complaints: 1}},
 			want:    []want{{PhaseWarning, "healthy->warning"}},
+		},
+		{
+			name:    "blocks count apart from hard bounces and only warn by default",
+			policy:  DefaultPolicy(),
+			batches: []batch{{sends: 1000, blocks: 500}},
+			want:    []want{{PhaseWarning, "healthy->warning"}},
+		},
+		{
+			name:    "a block suspend threshold, when set, suspends",
+			policy:  blockSuspends,
+			batches: []batch{{sends: 1000, blocks: 200}},
+			want:    []want{{PhaseSuspended, "healthy->suspended"}},
+		},
+		{
+			name:    "a zero block threshold is off",
+			policy:  blockOff,
+			batches: []batch{{sends: 1000, blocks: 500}},
+			want:    []want{{PhaseHealthy, ""}},
 		},
 		{
 			name:    "complaint rate at 0.3% suspends",

@@ -40,7 +40,11 @@ type Thresholds struct {
 type Policy struct {
 	HardBounce Thresholds
 	Complaint  Thresholds
-	Decision   Decision
+	// Block is the rate of bounces that refused the sender. It speaks of
+	// reputation rather than of the list, so by default it only warns; a
+	// zero threshold is off.
+	Block    Thresholds
+	Decision Decision
 	// CoolDown is how long every rate must stay below its warn threshold
 	// before a warning clears.
 	CoolDown time.Duration
@@ -57,6 +61,7 @@ func DefaultPolicy() Policy {
 	return Policy{
 		HardBounce:      Thresholds{Warn: 0.02, Suspend: 0.08},
 		Complaint:       Thresholds{Warn: 0.001, Suspend: 0.003},
+		Block:           Thresholds{Warn: 0.05},
 		Decision:        DecisionMeasured,
 		CoolDown:        24 * time.Hour,
 		ProbationPeriod: 14 * 24 * time.Hour,
@@ -90,6 +95,7 @@ func (p Policy) Validate() error {
 	var errs FieldErrors
 	errs = append(errs, checkThresholds("policy.hard_bounce_rate", p.HardBounce)...)
 	errs = append(errs, checkThresholds("policy.complaint_rate", p.Complaint)...)
+	errs = append(errs, checkOptionalThresholds("policy.block_rate", p.Block)...)
 	if !p.Decision.Valid() {
 		errs = append(errs, FieldError{"policy.decision", "must be measured or confident"})
 	}
@@ -138,6 +144,22 @@ func checkThresholds(field string, t Thresholds) FieldErrors {
 	return errs
 }
 
+// checkOptionalThresholds is checkThresholds for a rate whose thresholds
+// may each be zero, meaning off.
+func checkOptionalThresholds(field string, t Thresholds) FieldErrors {
+	var errs FieldErrors
+	if !(t.Warn >= 0 && t.Warn <= 1) {
+		errs = append(errs, FieldError{field + ".warn", "must be 0 (off) or a fraction in (0, 1]"})
+	}
+	if !(t.Suspend >= 0 && t.Suspend <= 1) {
+		errs = append(errs, FieldError{field + ".suspend", "must be 0 (off) or a fraction in (0, 1]"})
+	}
+	if len(errs) == 0 && t.Warn > 0 && t.Suspend > 0 && t.Warn >= t.Suspend {
+		errs = append(errs, FieldError{field + ".warn", "must be below the suspend threshold"})
+	}
+	return errs
+}
+
 // Overrides replace parts of the global policy for one account. Nil
 // pointers, zero values and absent map entries keep the global value.
 type Overrides struct {
@@ -145,8 +167,11 @@ type Overrides struct {
 	HardBounceSuspend *float64
 	ComplaintWarn     *float64
 	ComplaintSuspend  *float64
-	Decision          Decision
-	CoolDown          time.Duration
+	// BlockWarn and BlockSuspend may be zero: off for this account.
+	BlockWarn    *float64
+	BlockSuspend *float64
+	Decision     Decision
+	CoolDown     time.Duration
 	// MinSends by window name.
 	MinSends map[string]uint64
 }
@@ -162,6 +187,8 @@ func (p Policy) With(o Overrides) Policy {
 	set(&p.HardBounce.Suspend, o.HardBounceSuspend)
 	set(&p.Complaint.Warn, o.ComplaintWarn)
 	set(&p.Complaint.Suspend, o.ComplaintSuspend)
+	set(&p.Block.Warn, o.BlockWarn)
+	set(&p.Block.Suspend, o.BlockSuspend)
 	if o.Decision != 0 {
 		p.Decision = o.Decision
 	}
@@ -194,6 +221,13 @@ func (o Overrides) Validate(global Policy) error {
 	fraction("hard_bounce_suspend", o.HardBounceSuspend)
 	fraction("complaint_warn", o.ComplaintWarn)
 	fraction("complaint_suspend", o.ComplaintSuspend)
+	optional := func(field string, v *float64) {
+		if v != nil && !(*v >= 0 && *v <= 1) {
+			errs = append(errs, FieldError{"policy_overrides." + field, "must be 0 (off) or a fraction in (0, 1]"})
+		}
+	}
+	optional("block_warn", o.BlockWarn)
+	optional("block_suspend", o.BlockSuspend)
 	if o.Decision != 0 && !o.Decision.Valid() {
 		errs = append(errs, FieldError{"policy_overrides.decision", "must be DECISION_MEASURED or DECISION_CONFIDENT"})
 	}
@@ -212,6 +246,9 @@ func (o Overrides) Validate(global Policy) error {
 		}
 		if merged.Complaint.Warn >= merged.Complaint.Suspend {
 			errs = append(errs, FieldError{"policy_overrides.complaint_warn", "must be below the complaint suspend threshold"})
+		}
+		if b := merged.Block; b.Warn > 0 && b.Suspend > 0 && b.Warn >= b.Suspend {
+			errs = append(errs, FieldError{"policy_overrides.block_warn", "must be below the block suspend threshold"})
 		}
 	}
 	if len(errs) > 0 {

@@ -10,12 +10,15 @@ type Counts struct {
 	Sends       uint32
 	HardBounces uint32
 	Complaints  uint32
+	// Blocks are bounces that refused the sender, not the address.
+	Blocks uint32
 }
 
 func (c *Counts) add(o Counts) {
 	c.Sends += o.Sends
 	c.HardBounces += o.HardBounces
 	c.Complaints += o.Complaints
+	c.Blocks += o.Blocks
 }
 
 // Totals are counts summed over a window; wider than one bucket's.
@@ -23,18 +26,21 @@ type Totals struct {
 	Sends       uint64
 	HardBounces uint64
 	Complaints  uint64
+	Blocks      uint64
 }
 
 func (t *Totals) add(c Counts) {
 	t.Sends += uint64(c.Sends)
 	t.HardBounces += uint64(c.HardBounces)
 	t.Complaints += uint64(c.Complaints)
+	t.Blocks += uint64(c.Blocks)
 }
 
 func (t *Totals) sub(c Counts) {
 	t.Sends -= uint64(c.Sends)
 	t.HardBounces -= uint64(c.HardBounces)
 	t.Complaints -= uint64(c.Complaints)
+	t.Blocks -= uint64(c.Blocks)
 }
 
 // Window is one rolling window of the policy.

@@ -77,6 +77,9 @@ func accountToProto(a *monitor.Account, st monitor.Status) *pb.Account {
 			HardBounceRateCi: intervalToProto(w.HardBounceRate),
 			ComplaintRate:    w.ComplaintRate.Value,
 			ComplaintRateCi:  intervalToProto(w.ComplaintRate),
+			Blocks:           w.Blocks,
+			BlockRate:        w.BlockRate.Value,
+			BlockRateCi:      intervalToProto(w.BlockRate),
 			MinSends:         w.Window.MinSends,
 			BelowMinVolume:   w.BelowMinVolume,
 		})
@@ -111,6 +114,7 @@ func policyToProto(p monitor.Policy) *pb.Policy {
 	out := &pb.Policy{
 		HardBounceRate: &pb.Thresholds{Warn: p.HardBounce.Warn, Suspend: p.HardBounce.Suspend},
 		ComplaintRate:  &pb.Thresholds{Warn: p.Complaint.Warn, Suspend: p.Complaint.Suspend},
+		BlockRate:      &pb.Thresholds{Warn: p.Block.Warn, Suspend: p.Block.Suspend},
 		Decision:       pb.Decision(p.Decision),
 		CoolDown:       durationpb.New(p.CoolDown),
 	}
@@ -126,6 +130,8 @@ func overridesToProto(o monitor.Overrides) *pb.PolicyOverrides {
 		HardBounceSuspend: o.HardBounceSuspend,
 		ComplaintWarn:     o.ComplaintWarn,
 		ComplaintSuspend:  o.ComplaintSuspend,
+		BlockWarn:         o.BlockWarn,
+		BlockSuspend:      o.BlockSuspend,
 		Decision:          pb.Decision(o.Decision),
 		MinSends:          o.MinSends,
 	}
@@ -143,6 +149,8 @@ func overridesFromProto(p *pb.PolicyOverrides) (monitor.Overrides, error) {
 		o.HardBounceSuspend = clonePtr(p.HardBounceSuspend)
 		o.ComplaintWarn = clonePtr(p.ComplaintWarn)
 		o.ComplaintSuspend = clonePtr(p.ComplaintSuspend)
+		o.BlockWarn = clonePtr(p.BlockWarn)
+		o.BlockSuspend = clonePtr(p.BlockSuspend)
 	}
 	if len(p.GetMinSends()) > 0 {
 		o.MinSends = make(map[string]uint64, len(p.GetMinSends()))

@@ -37,6 +37,8 @@ type overridesRecord struct {
 	HardBounceSuspend *float64          `json:"hard_bounce_suspend,omitempty"`
 	ComplaintWarn     *float64          `json:"complaint_warn,omitempty"`
 	ComplaintSuspend  *float64          `json:"complaint_suspend,omitempty"`
+	BlockWarn         *float64          `json:"block_warn,omitempty"`
+	BlockSuspend      *float64          `json:"block_suspend,omitempty"`
 	Decision          monitor.Decision  `json:"decision,omitempty"`
 	CoolDown          time.Duration     `json:"cool_down,omitempty"`
 	MinSends          map[string]uint64 `json:"min_sends,omitempty"`
@@ -51,6 +53,7 @@ func encodeAccount(a *monitor.Account) ([]byte, error) {
 		Overrides: overridesRecord{
 			HardBounceWarn: o.HardBounceWarn, HardBounceSuspend: o.HardBounceSuspend,
 			ComplaintWarn: o.ComplaintWarn, ComplaintSuspend: o.ComplaintSuspend,
+			BlockWarn: o.BlockWarn, BlockSuspend: o.BlockSuspend,
 			Decision: o.Decision, CoolDown: o.CoolDown, MinSends: o.MinSends,
 		},
 		CreatedAt: a.CreatedAt, Phase: a.State.Phase, PhaseSince: a.State.Since,
@@ -73,6 +76,7 @@ func decodeAccount(v []byte, p monitor.Policy) (*monitor.Account, error) {
 	a.Overrides = monitor.Overrides{
 		HardBounceWarn: o.HardBounceWarn, HardBounceSuspend: o.HardBounceSuspend,
 		ComplaintWarn: o.ComplaintWarn, ComplaintSuspend: o.ComplaintSuspend,
+		BlockWarn: o.BlockWarn, BlockSuspend: o.BlockSuspend,
 		Decision: o.Decision, CoolDown: o.CoolDown, MinSends: o.MinSends,
 	}
 	a.State = monitor.PhaseState{

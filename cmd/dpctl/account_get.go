@@ -28,16 +28,17 @@ func printAccount(w io.Writer, acc *dpmonv1.Account) error {
 	fmt.Fprintf(tw, "since\t%s\n", formatTime(acc.GetPhaseSince()))
 	fmt.Fprintf(tw, "reason\t%s\n", orDash(acc.GetPhaseReason()))
 	if len(acc.GetWindows()) > 0 {
-		fmt.Fprintf(tw, "\nWINDOW\tSENDS\tHARD BOUNCES\tHARD-BOUNCE RATE (95%% CI)\tCOMPLAINTS\tCOMPLAINT RATE (95%% CI)\tVOLUME\n")
+		fmt.Fprintf(tw, "\nWINDOW\tSENDS\tHARD BOUNCES\tHARD-BOUNCE RATE (95%% CI)\tCOMPLAINTS\tCOMPLAINT RATE (95%% CI)\tBLOCKS\tBLOCK RATE (95%% CI)\tVOLUME\n")
 		for _, win := range acc.GetWindows() {
 			volume := "ok"
 			if win.GetBelowMinVolume() {
 				volume = fmt.Sprintf("below min volume of %d sends", win.GetMinSends())
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%s\t%s\n",
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\n",
 				win.GetName(), win.GetSends(),
 				win.GetHardBounces(), rateWithCI(win.GetHardBounceRate(), win.GetHardBounceRateCi()),
 				win.GetComplaints(), rateWithCI(win.GetComplaintRate(), win.GetComplaintRateCi()),
+				win.GetBlocks(), rateWithCI(win.GetBlockRate(), win.GetBlockRateCi()),
 				volume)
 		}
 	}

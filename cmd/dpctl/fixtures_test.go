@@ -40,6 +40,7 @@ func cannedAccount() *dpmonv1.Account {
 				Sends: 12000, HardBounces: 300, Complaints: 10,
 				HardBounceRate: 0.025, HardBounceRateCi: &dpmonv1.ConfidenceInterval{Lower: 0.02236, Upper: 0.02794},
 				ComplaintRate: 10.0 / 12000, ComplaintRateCi: &dpmonv1.ConfidenceInterval{Lower: 0.00045, Upper: 0.00153},
+				Blocks: 36, BlockRate: 36.0 / 12000, BlockRateCi: &dpmonv1.ConfidenceInterval{Lower: 0.00217, Upper: 0.00415},
 				MinSends: 1000,
 			},
 		},

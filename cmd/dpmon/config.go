@@ -46,6 +46,7 @@ type eventsConf struct {
 type policyConf struct {
 	HardBounceRate  thresholdsConf `yaml:"hard_bounce_rate"`
 	ComplaintRate   thresholdsConf `yaml:"complaint_rate"`
+	BlockRate       thresholdsConf `yaml:"block_rate"`
 	Decision        string         `yaml:"decision"`
 	CoolDown        duration       `yaml:"cool_down"`
 	ProbationPeriod duration       `yaml:"probation_period"`
@@ -82,6 +83,7 @@ func defaultConfig() config {
 		Policy: policyConf{
 			HardBounceRate:  thresholdsConf(p.HardBounce),
 			ComplaintRate:   thresholdsConf(p.Complaint),
+			BlockRate:       thresholdsConf(p.Block),
 			Decision:        p.Decision.String(),
 			CoolDown:        duration(p.CoolDown),
 			ProbationPeriod: duration(p.ProbationPeriod),
@@ -123,6 +125,7 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 	p := monitor.Policy{
 		HardBounce:      monitor.Thresholds(c.Policy.HardBounceRate),
 		Complaint:       monitor.Thresholds(c.Policy.ComplaintRate),
+		Block:           monitor.Thresholds(c.Policy.BlockRate),
 		Decision:        decision,
 		CoolDown:        time.Duration(c.Policy.CoolDown),
 		ProbationPeriod: time.Duration(c.Policy.ProbationPeriod),

@@ -93,6 +93,9 @@ const (
 	Metric_METRIC_HARD_BOUNCE_RATE Metric = 1
 	// Spam complaints divided by sends.
 	Metric_METRIC_COMPLAINT_RATE Metric = 2
+	// Bounces that refused the sender (blocklists, filters, reputation,
+	// authentication) divided by sends.
+	Metric_METRIC_BLOCK_RATE Metric = 3
 )
 
 // Enum value maps for Metric.
@@ -101,11 +104,13 @@ var (
 		0: "METRIC_UNSPECIFIED",
 		1: "METRIC_HARD_BOUNCE_RATE",
 		2: "METRIC_COMPLAINT_RATE",
+		3: "METRIC_BLOCK_RATE",
 	}
 	Metric_value = map[string]int32{
 		"METRIC_UNSPECIFIED":      0,
 		"METRIC_HARD_BOUNCE_RATE": 1,
 		"METRIC_COMPLAINT_RATE":   2,
+		"METRIC_BLOCK_RATE":       3,
 	}
 )
 
@@ -441,8 +446,12 @@ type WindowStats struct {
 	// Below this many sends the window cannot move the phase.
 	MinSends       uint64 `protobuf:"varint,10,opt,name=min_sends,json=minSends,proto3" json:"min_sends,omitempty"`
 	BelowMinVolume bool   `protobuf:"varint,11,opt,name=below_min_volume,json=belowMinVolume,proto3" json:"below_min_volume,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Bounces of class BLOCK: the receiver refused the sender, not the address.
+	Blocks        uint64              `protobuf:"varint,12,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	BlockRate     float64             `protobuf:"fixed64,13,opt,name=block_rate,json=blockRate,proto3" json:"block_rate,omitempty"`
+	BlockRateCi   *ConfidenceInterval `protobuf:"bytes,14,opt,name=block_rate_ci,json=blockRateCi,proto3" json:"block_rate_ci,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WindowStats) Reset() {
@@ -550,6 +559,27 @@ func (x *WindowStats) GetBelowMinVolume() bool {
 		return x.BelowMinVolume
 	}
 	return false
+}
+
+func (x *WindowStats) GetBlocks() uint64 {
+	if x != nil {
+		return x.Blocks
+	}
+	return 0
+}
+
+func (x *WindowStats) GetBlockRate() float64 {
+	if x != nil {
+		return x.BlockRate
+	}
+	return 0
+}
+
+func (x *WindowStats) GetBlockRateCi() *ConfidenceInterval {
+	if x != nil {
+		return x.BlockRateCi
+	}
+	return nil
 }
 
 // Finding is one threshold breach, with what to do about it.
@@ -798,8 +828,10 @@ type Policy struct {
 	Decision       Decision               `protobuf:"varint,3,opt,name=decision,proto3,enum=dpmon.v1.Decision" json:"decision,omitempty"`
 	// How long every rate must stay below its warn threshold before a
 	// warning clears.
-	CoolDown      *durationpb.Duration `protobuf:"bytes,4,opt,name=cool_down,json=coolDown,proto3" json:"cool_down,omitempty"`
-	Windows       []*WindowPolicy      `protobuf:"bytes,5,rep,name=windows,proto3" json:"windows,omitempty"`
+	CoolDown *durationpb.Duration `protobuf:"bytes,4,opt,name=cool_down,json=coolDown,proto3" json:"cool_down,omitempty"`
+	Windows  []*WindowPolicy      `protobuf:"bytes,5,rep,name=windows,proto3" json:"windows,omitempty"`
+	// A zero threshold is off; by default the block rate only warns.
+	BlockRate     *Thresholds `protobuf:"bytes,6,opt,name=block_rate,json=blockRate,proto3" json:"block_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -869,6 +901,13 @@ func (x *Policy) GetWindows() []*WindowPolicy {
 	return nil
 }
 
+func (x *Policy) GetBlockRate() *Thresholds {
+	if x != nil {
+		return x.BlockRate
+	}
+	return nil
+}
+
 // PolicyOverrides replace parts of the global policy for one account;
 // unset fields keep the global value.
 type PolicyOverrides struct {
@@ -880,7 +919,10 @@ type PolicyOverrides struct {
 	Decision          Decision               `protobuf:"varint,5,opt,name=decision,proto3,enum=dpmon.v1.Decision" json:"decision,omitempty"`
 	CoolDown          *durationpb.Duration   `protobuf:"bytes,6,opt,name=cool_down,json=coolDown,proto3" json:"cool_down,omitempty"`
 	// Minimum sends per window, by window name.
-	MinSends      map[string]uint64 `protobuf:"bytes,7,rep,name=min_sends,json=minSends,proto3" json:"min_sends,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	MinSends map[string]uint64 `protobuf:"bytes,7,rep,name=min_sends,json=minSends,proto3" json:"min_sends,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Zero turns the threshold off.
+	BlockWarn     *float64 `protobuf:"fixed64,8,opt,name=block_warn,json=blockWarn,proto3,oneof" json:"block_warn,omitempty"`
+	BlockSuspend  *float64 `protobuf:"fixed64,9,opt,name=block_suspend,json=blockSuspend,proto3,oneof" json:"block_suspend,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -962,6 +1004,20 @@ func (x *PolicyOverrides) GetMinSends() map[string]uint64 {
 		return x.MinSends
 	}
 	return nil
+}
+
+func (x *PolicyOverrides) GetBlockWarn() float64 {
+	if x != nil && x.BlockWarn != nil {
+		return *x.BlockWarn
+	}
+	return 0
+}
+
+func (x *PolicyOverrides) GetBlockSuspend() float64 {
+	if x != nil && x.BlockSuspend != nil {
+		return *x.BlockSuspend
+	}
+	return 0
 }
 
 // Transition is one recorded phase change.
@@ -1489,8 +1545,10 @@ func (x *ListAccountTransitionsResponse) GetNextPageToken() string {
 }
 
 type CheckSendRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// Optional: up to 1,000 addresses to answer for one by one.
+	Recipients    []string `protobuf:"bytes,2,rep,name=recipients,proto3" json:"recipients,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1532,13 +1590,23 @@ func (x *CheckSendRequest) GetAccountId() string {
 	return ""
 }
 
+func (x *CheckSendRequest) GetRecipients() []string {
+	if x != nil {
+		return x.Recipients
+	}
+	return nil
+}
+
 type CheckSendResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Allowed bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
 	Phase   Phase                  `protobuf:"varint,2,opt,name=phase,proto3,enum=dpmon.v1.Phase" json:"phase,omitempty"`
 	// Why sending is not allowed, in words the account's owner understands.
-	Reasons       []string   `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
-	Findings      []*Finding `protobuf:"bytes,4,rep,name=findings,proto3" json:"findings,omitempty"`
+	Reasons  []string   `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	Findings []*Finding `protobuf:"bytes,4,rep,name=findings,proto3" json:"findings,omitempty"`
+	// One per requested recipient, in order. A recipient is allowed only
+	// when the account may send and the address is active.
+	Recipients    []*RecipientCheck `protobuf:"bytes,5,rep,name=recipients,proto3" json:"recipients,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1601,11 +1669,18 @@ func (x *CheckSendResponse) GetFindings() []*Finding {
 	return nil
 }
 
+func (x *CheckSendResponse) GetRecipients() []*RecipientCheck {
+	if x != nil {
+		return x.Recipients
+	}
+	return nil
+}
+
 var File_dpmon_v1_account_proto protoreflect.FileDescriptor
 
 const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x16dpmon/v1/account.proto\x12\bdpmon.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x04\n" +
+	"\x16dpmon/v1/account.proto\x12\bdpmon.v1\x1a\x1adpmon/v1/suppression.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x04\n" +
 	"\aAccount\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12!\n" +
@@ -1624,7 +1699,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"@\n" +
 	"\x12ConfidenceInterval\x12\x14\n" +
 	"\x05lower\x18\x01 \x01(\x01R\x05lower\x12\x14\n" +
-	"\x05upper\x18\x02 \x01(\x01R\x05upper\"\xdc\x03\n" +
+	"\x05upper\x18\x02 \x01(\x01R\x05upper\"\xd5\x04\n" +
 	"\vWindowStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
 	"\x06length\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06length\x12\x14\n" +
@@ -1639,7 +1714,11 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x11complaint_rate_ci\x18\t \x01(\v2\x1c.dpmon.v1.ConfidenceIntervalR\x0fcomplaintRateCi\x12\x1b\n" +
 	"\tmin_sends\x18\n" +
 	" \x01(\x04R\bminSends\x12(\n" +
-	"\x10below_min_volume\x18\v \x01(\bR\x0ebelowMinVolume\"\xf3\x02\n" +
+	"\x10below_min_volume\x18\v \x01(\bR\x0ebelowMinVolume\x12\x16\n" +
+	"\x06blocks\x18\f \x01(\x04R\x06blocks\x12\x1d\n" +
+	"\n" +
+	"block_rate\x18\r \x01(\x01R\tblockRate\x12@\n" +
+	"\rblock_rate_ci\x18\x0e \x01(\v2\x1c.dpmon.v1.ConfidenceIntervalR\vblockRateCi\"\xf3\x02\n" +
 	"\aFinding\x12(\n" +
 	"\x06metric\x18\x01 \x01(\x0e2\x10.dpmon.v1.MetricR\x06metric\x12\x16\n" +
 	"\x06window\x18\x02 \x01(\tR\x06window\x12\x14\n" +
@@ -1659,13 +1738,15 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\fWindowPolicy\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
 	"\x06length\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06length\x12\x1b\n" +
-	"\tmin_sends\x18\x03 \x01(\x04R\bminSends\"\x9f\x02\n" +
+	"\tmin_sends\x18\x03 \x01(\x04R\bminSends\"\xd4\x02\n" +
 	"\x06Policy\x12>\n" +
 	"\x10hard_bounce_rate\x18\x01 \x01(\v2\x14.dpmon.v1.ThresholdsR\x0ehardBounceRate\x12;\n" +
 	"\x0ecomplaint_rate\x18\x02 \x01(\v2\x14.dpmon.v1.ThresholdsR\rcomplaintRate\x12.\n" +
 	"\bdecision\x18\x03 \x01(\x0e2\x12.dpmon.v1.DecisionR\bdecision\x126\n" +
 	"\tcool_down\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bcoolDown\x120\n" +
-	"\awindows\x18\x05 \x03(\v2\x16.dpmon.v1.WindowPolicyR\awindows\"\x94\x04\n" +
+	"\awindows\x18\x05 \x03(\v2\x16.dpmon.v1.WindowPolicyR\awindows\x123\n" +
+	"\n" +
+	"block_rate\x18\x06 \x01(\v2\x14.dpmon.v1.ThresholdsR\tblockRate\"\x83\x05\n" +
 	"\x0fPolicyOverrides\x12-\n" +
 	"\x10hard_bounce_warn\x18\x01 \x01(\x01H\x00R\x0ehardBounceWarn\x88\x01\x01\x123\n" +
 	"\x13hard_bounce_suspend\x18\x02 \x01(\x01H\x01R\x11hardBounceSuspend\x88\x01\x01\x12*\n" +
@@ -1673,14 +1754,19 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x11complaint_suspend\x18\x04 \x01(\x01H\x03R\x10complaintSuspend\x88\x01\x01\x12.\n" +
 	"\bdecision\x18\x05 \x01(\x0e2\x12.dpmon.v1.DecisionR\bdecision\x126\n" +
 	"\tcool_down\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bcoolDown\x12D\n" +
-	"\tmin_sends\x18\a \x03(\v2'.dpmon.v1.PolicyOverrides.MinSendsEntryR\bminSends\x1a;\n" +
+	"\tmin_sends\x18\a \x03(\v2'.dpmon.v1.PolicyOverrides.MinSendsEntryR\bminSends\x12\"\n" +
+	"\n" +
+	"block_warn\x18\b \x01(\x01H\x04R\tblockWarn\x88\x01\x01\x12(\n" +
+	"\rblock_suspend\x18\t \x01(\x01H\x05R\fblockSuspend\x88\x01\x01\x1a;\n" +
 	"\rMinSendsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01B\x13\n" +
 	"\x11_hard_bounce_warnB\x16\n" +
 	"\x14_hard_bounce_suspendB\x11\n" +
 	"\x0f_complaint_warnB\x14\n" +
-	"\x12_complaint_suspend\"\xf5\x01\n" +
+	"\x12_complaint_suspendB\r\n" +
+	"\v_block_warnB\x10\n" +
+	"\x0e_block_suspend\"\xf5\x01\n" +
 	"\n" +
 	"Transition\x12\x1d\n" +
 	"\n" +
@@ -1722,25 +1808,32 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x80\x01\n" +
 	"\x1eListAccountTransitionsResponse\x126\n" +
 	"\vtransitions\x18\x01 \x03(\v2\x14.dpmon.v1.TransitionR\vtransitions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Q\n" +
 	"\x10CheckSendRequest\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tR\taccountId\"\x9d\x01\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1e\n" +
+	"\n" +
+	"recipients\x18\x02 \x03(\tR\n" +
+	"recipients\"\xd7\x01\n" +
 	"\x11CheckSendResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12%\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x0f.dpmon.v1.PhaseR\x05phase\x12\x18\n" +
 	"\areasons\x18\x03 \x03(\tR\areasons\x12-\n" +
-	"\bfindings\x18\x04 \x03(\v2\x11.dpmon.v1.FindingR\bfindings*n\n" +
+	"\bfindings\x18\x04 \x03(\v2\x11.dpmon.v1.FindingR\bfindings\x128\n" +
+	"\n" +
+	"recipients\x18\x05 \x03(\v2\x18.dpmon.v1.RecipientCheckR\n" +
+	"recipients*n\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rPHASE_HEALTHY\x10\x01\x12\x11\n" +
 	"\rPHASE_WARNING\x10\x02\x12\x13\n" +
 	"\x0fPHASE_SUSPENDED\x10\x03\x12\x13\n" +
-	"\x0fPHASE_PROBATION\x10\x04*X\n" +
+	"\x0fPHASE_PROBATION\x10\x04*o\n" +
 	"\x06Metric\x12\x16\n" +
 	"\x12METRIC_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17METRIC_HARD_BOUNCE_RATE\x10\x01\x12\x19\n" +
-	"\x15METRIC_COMPLAINT_RATE\x10\x02*Q\n" +
+	"\x15METRIC_COMPLAINT_RATE\x10\x02\x12\x15\n" +
+	"\x11METRIC_BLOCK_RATE\x10\x03*Q\n" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10SEVERITY_WARNING\x10\x01\x12\x15\n" +
@@ -1799,6 +1892,7 @@ var file_dpmon_v1_account_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),          // 24: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),            // 25: google.protobuf.Duration
 	(*fieldmaskpb.FieldMask)(nil),          // 26: google.protobuf.FieldMask
+	(*RecipientCheck)(nil),                 // 27: dpmon.v1.RecipientCheck
 }
 var file_dpmon_v1_account_proto_depIdxs = []int32{
 	0,  // 0: dpmon.v1.Account.phase:type_name -> dpmon.v1.Phase
@@ -1811,47 +1905,50 @@ var file_dpmon_v1_account_proto_depIdxs = []int32{
 	25, // 7: dpmon.v1.WindowStats.length:type_name -> google.protobuf.Duration
 	5,  // 8: dpmon.v1.WindowStats.hard_bounce_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
 	5,  // 9: dpmon.v1.WindowStats.complaint_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
-	1,  // 10: dpmon.v1.Finding.metric:type_name -> dpmon.v1.Metric
-	5,  // 11: dpmon.v1.Finding.interval:type_name -> dpmon.v1.ConfidenceInterval
-	2,  // 12: dpmon.v1.Finding.severity:type_name -> dpmon.v1.Severity
-	3,  // 13: dpmon.v1.Finding.decision:type_name -> dpmon.v1.Decision
-	25, // 14: dpmon.v1.WindowPolicy.length:type_name -> google.protobuf.Duration
-	8,  // 15: dpmon.v1.Policy.hard_bounce_rate:type_name -> dpmon.v1.Thresholds
-	8,  // 16: dpmon.v1.Policy.complaint_rate:type_name -> dpmon.v1.Thresholds
-	3,  // 17: dpmon.v1.Policy.decision:type_name -> dpmon.v1.Decision
-	25, // 18: dpmon.v1.Policy.cool_down:type_name -> google.protobuf.Duration
-	9,  // 19: dpmon.v1.Policy.windows:type_name -> dpmon.v1.WindowPolicy
-	3,  // 20: dpmon.v1.PolicyOverrides.decision:type_name -> dpmon.v1.Decision
-	25, // 21: dpmon.v1.PolicyOverrides.cool_down:type_name -> google.protobuf.Duration
-	23, // 22: dpmon.v1.PolicyOverrides.min_sends:type_name -> dpmon.v1.PolicyOverrides.MinSendsEntry
-	24, // 23: dpmon.v1.Transition.occurred_at:type_name -> google.protobuf.Timestamp
-	0,  // 24: dpmon.v1.Transition.from:type_name -> dpmon.v1.Phase
-	0,  // 25: dpmon.v1.Transition.to:type_name -> dpmon.v1.Phase
-	7,  // 26: dpmon.v1.Transition.findings:type_name -> dpmon.v1.Finding
-	4,  // 27: dpmon.v1.GetAccountResponse.account:type_name -> dpmon.v1.Account
-	0,  // 28: dpmon.v1.ListAccountsRequest.phase:type_name -> dpmon.v1.Phase
-	4,  // 29: dpmon.v1.ListAccountsResponse.accounts:type_name -> dpmon.v1.Account
-	11, // 30: dpmon.v1.UpdateAccountRequest.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
-	26, // 31: dpmon.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 32: dpmon.v1.UpdateAccountResponse.account:type_name -> dpmon.v1.Account
-	12, // 33: dpmon.v1.ListAccountTransitionsResponse.transitions:type_name -> dpmon.v1.Transition
-	0,  // 34: dpmon.v1.CheckSendResponse.phase:type_name -> dpmon.v1.Phase
-	7,  // 35: dpmon.v1.CheckSendResponse.findings:type_name -> dpmon.v1.Finding
-	13, // 36: dpmon.v1.AccountService.GetAccount:input_type -> dpmon.v1.GetAccountRequest
-	15, // 37: dpmon.v1.AccountService.ListAccounts:input_type -> dpmon.v1.ListAccountsRequest
-	17, // 38: dpmon.v1.AccountService.UpdateAccount:input_type -> dpmon.v1.UpdateAccountRequest
-	19, // 39: dpmon.v1.AccountService.ListAccountTransitions:input_type -> dpmon.v1.ListAccountTransitionsRequest
-	21, // 40: dpmon.v1.AccountService.CheckSend:input_type -> dpmon.v1.CheckSendRequest
-	14, // 41: dpmon.v1.AccountService.GetAccount:output_type -> dpmon.v1.GetAccountResponse
-	16, // 42: dpmon.v1.AccountService.ListAccounts:output_type -> dpmon.v1.ListAccountsResponse
-	18, // 43: dpmon.v1.AccountService.UpdateAccount:output_type -> dpmon.v1.UpdateAccountResponse
-	20, // 44: dpmon.v1.AccountService.ListAccountTransitions:output_type -> dpmon.v1.ListAccountTransitionsResponse
-	22, // 45: dpmon.v1.AccountService.CheckSend:output_type -> dpmon.v1.CheckSendResponse
-	41, // [41:46] is the sub-list for method output_type
-	36, // [36:41] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	5,  // 10: dpmon.v1.WindowStats.block_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
+	1,  // 11: dpmon.v1.Finding.metric:type_name -> dpmon.v1.Metric
+	5,  // 12: dpmon.v1.Finding.interval:type_name -> dpmon.v1.ConfidenceInterval
+	2,  // 13: dpmon.v1.Finding.severity:type_name -> dpmon.v1.Severity
+	3,  // 14: dpmon.v1.Finding.decision:type_name -> dpmon.v1.Decision
+	25, // 15: dpmon.v1.WindowPolicy.length:type_name -> google.protobuf.Duration
+	8,  // 16: dpmon.v1.Policy.hard_bounce_rate:type_name -> dpmon.v1.Thresholds
+	8,  // 17: dpmon.v1.Policy.complaint_rate:type_name -> dpmon.v1.Thresholds
+	3,  // 18: dpmon.v1.Policy.decision:type_name -> dpmon.v1.Decision
+	25, // 19: dpmon.v1.Policy.cool_down:type_name -> google.protobuf.Duration
+	9,  // 20: dpmon.v1.Policy.windows:type_name -> dpmon.v1.WindowPolicy
+	8,  // 21: dpmon.v1.Policy.block_rate:type_name -> dpmon.v1.Thresholds
+	3,  // 22: dpmon.v1.PolicyOverrides.decision:type_name -> dpmon.v1.Decision
+	25, // 23: dpmon.v1.PolicyOverrides.cool_down:type_name -> google.protobuf.Duration
+	23, // 24: dpmon.v1.PolicyOverrides.min_sends:type_name -> dpmon.v1.PolicyOverrides.MinSendsEntry
+	24, // 25: dpmon.v1.Transition.occurred_at:type_name -> google.protobuf.Timestamp
+	0,  // 26: dpmon.v1.Transition.from:type_name -> dpmon.v1.Phase
+	0,  // 27: dpmon.v1.Transition.to:type_name -> dpmon.v1.Phase
+	7,  // 28: dpmon.v1.Transition.findings:type_name -> dpmon.v1.Finding
+	4,  // 29: dpmon.v1.GetAccountResponse.account:type_name -> dpmon.v1.Account
+	0,  // 30: dpmon.v1.ListAccountsRequest.phase:type_name -> dpmon.v1.Phase
+	4,  // 31: dpmon.v1.ListAccountsResponse.accounts:type_name -> dpmon.v1.Account
+	11, // 32: dpmon.v1.UpdateAccountRequest.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
+	26, // 33: dpmon.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 34: dpmon.v1.UpdateAccountResponse.account:type_name -> dpmon.v1.Account
+	12, // 35: dpmon.v1.ListAccountTransitionsResponse.transitions:type_name -> dpmon.v1.Transition
+	0,  // 36: dpmon.v1.CheckSendResponse.phase:type_name -> dpmon.v1.Phase
+	7,  // 37: dpmon.v1.CheckSendResponse.findings:type_name -> dpmon.v1.Finding
+	27, // 38: dpmon.v1.CheckSendResponse.recipients:type_name -> dpmon.v1.RecipientCheck
+	13, // 39: dpmon.v1.AccountService.GetAccount:input_type -> dpmon.v1.GetAccountRequest
+	15, // 40: dpmon.v1.AccountService.ListAccounts:input_type -> dpmon.v1.ListAccountsRequest
+	17, // 41: dpmon.v1.AccountService.UpdateAccount:input_type -> dpmon.v1.UpdateAccountRequest
+	19, // 42: dpmon.v1.AccountService.ListAccountTransitions:input_type -> dpmon.v1.ListAccountTransitionsRequest
+	21, // 43: dpmon.v1.AccountService.CheckSend:input_type -> dpmon.v1.CheckSendRequest
+	14, // 44: dpmon.v1.AccountService.GetAccount:output_type -> dpmon.v1.GetAccountResponse
+	16, // 45: dpmon.v1.AccountService.ListAccounts:output_type -> dpmon.v1.ListAccountsResponse
+	18, // 46: dpmon.v1.AccountService.UpdateAccount:output_type -> dpmon.v1.UpdateAccountResponse
+	20, // 47: dpmon.v1.AccountService.ListAccountTransitions:output_type -> dpmon.v1.ListAccountTransitionsResponse
+	22, // 48: dpmon.v1.AccountService.CheckSend:output_type -> dpmon.v1.CheckSendResponse
+	44, // [44:49] is the sub-list for method output_type
+	39, // [39:44] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_dpmon_v1_account_proto_init() }
@@ -1859,6 +1956,7 @@ func file_dpmon_v1_account_proto_init() {
 	if File_dpmon_v1_account_proto != nil {
 		return
 	}
+	file_dpmon_v1_suppression_proto_init()
 	file_dpmon_v1_account_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
