@@ -105,3 +105,30 @@ func isLabel(s string) bool {
 	}
 	return true
 }
+
+// RecipientKey returns the form in which addresses are compared: the domain
+// in lower case (domains are case-insensitive), the local part as given
+// (RFC 5321 leaves its case to the receiving server). s must pass
+// CheckAddress.
+func RecipientKey(s string) string {
+	at := strings.LastIndexByte(s, '@')
+	domain := s[at+1:]
+	if !hasUpper(domain) {
+		return s
+	}
+	return s[:at+1] + strings.ToLower(domain)
+}
+
+// AddressDomain returns the domain of an address in lower case.
+func AddressDomain(s string) string {
+	return strings.ToLower(s[strings.LastIndexByte(s, '@')+1:])
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}

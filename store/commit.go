@@ -29,6 +29,7 @@ type op struct {
 
 // group collects the effects of the ops committed together.
 type group struct {
+	seq     uint64
 	now     time.Time
 	log     []byte // encoded events, see appendEvent
 	logN    int
@@ -37,16 +38,24 @@ type group struct {
 	// transitions made in this group, in the order they were made.
 	transitions []monitor.Transition
 	pruneBefore time.Time // log records accepted before this are deleted
+	// recipients are the per-recipient changes, in the order they came.
+	recipients []recipientWork
 }
 
 // job is a group ready for bbolt.
 type job struct {
+	seq         uint64
+	now         time.Time
 	ops         []*op
 	logKey      []byte
 	log         []byte
 	accounts    map[string][]byte
 	transitions []encodedTransition
 	pruneBefore time.Time
+	recipients  []recipientWork
+	// cleared are the recipient keys that deliveries made no longer
+	// pending; filled in by put.
+	cleared [][]byte
 }
 
 type encodedTransition struct {
@@ -146,11 +155,14 @@ func (db *DB) run(ops []*op) {
 	if now.IsZero() {
 		now = db.clock()
 	}
-	g := &group{now: now, touched: map[string]struct{}{}, saved: map[string]struct{}{}}
+	db.groupSeq++
+	g := &group{seq: db.groupSeq, now: now, touched: map[string]struct{}{}, saved: map[string]struct{}{}}
 	db.mu.Lock()
+	db.pending.mu.Lock()
 	for _, o := range ops {
 		o.err = o.apply(g)
 	}
+	db.pending.mu.Unlock()
 	for id := range g.touched {
 		if a, ok := db.accounts[id]; ok {
 			db.step(g, a)
@@ -186,7 +198,8 @@ func (db *DB) step(g *group, a *monitor.Account) {
 // encode turns a group into the bytes the writer puts. Only the committer
 // writes accounts, so it may read them without the lock.
 func (db *DB) encode(g *group) (*job, error) {
-	j := &job{pruneBefore: g.pruneBefore, accounts: make(map[string][]byte, len(g.saved))}
+	j := &job{seq: g.seq, now: g.now, pruneBefore: g.pruneBefore, recipients: g.recipients,
+		accounts: make(map[string][]byte, len(g.saved))}
 	if g.logN > 0 {
 		j.logKey = seqKey(db.nextLogSeq)
 		db.nextLogSeq++
@@ -216,9 +229,11 @@ func (db *DB) write(done chan struct{}) {
 	for j := range db.writes {
 		err := db.Err()
 		if err == nil && !j.empty() {
-			if err = db.bolt.Update(j.put); err != nil {
+			if err = db.bolt.Update(func(tx *bbolt.Tx) error { return db.put(tx, j) }); err != nil {
 				db.fail(err)
 				err = db.Err()
+			} else {
+				db.clearPending(j)
 			}
 		}
 		for _, o := range j.ops {
@@ -233,11 +248,12 @@ func (db *DB) write(done chan struct{}) {
 // empty reports whether the job has nothing to write, as a sweep that
 // changed nothing: it needs no transaction and no fsync.
 func (j *job) empty() bool {
-	return j.log == nil && len(j.accounts) == 0 && len(j.transitions) == 0 && j.pruneBefore.IsZero()
+	return j.log == nil && len(j.accounts) == 0 && len(j.transitions) == 0 && j.pruneBefore.IsZero() &&
+		len(j.recipients) == 0
 }
 
 // put writes a job inside one transaction.
-func (j *job) put(tx *bbolt.Tx) error {
+func (db *DB) put(tx *bbolt.Tx, j *job) error {
 	if j.log != nil {
 		if err := tx.Bucket(bucketEvents).Put(j.logKey, j.log); err != nil {
 			return fmt.Errorf("append events: %w", err)
@@ -250,6 +266,9 @@ func (j *job) put(tx *bbolt.Tx) error {
 		}
 	}
 	if err := putTransitions(tx, j.transitions); err != nil {
+		return err
+	}
+	if err := db.putRecipients(tx, j); err != nil {
 		return err
 	}
 	if !j.pruneBefore.IsZero() {

@@ -41,6 +41,8 @@ var (
 	bucketAccounts           = []byte("accounts")
 	bucketTransitions        = []byte("transitions")
 	bucketAccountTransitions = []byte("account_transitions")
+	bucketRecipients         = []byte("recipients")
+	bucketRecipientHistory   = []byte("recipient_history")
 )
 
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
@@ -59,6 +61,8 @@ type Options struct {
 	Clock func() time.Time
 	// MaxGroupEvents bounds the events committed in one transaction.
 	MaxGroupEvents int
+	// Suppression are the per-recipient rules.
+	Suppression monitor.SuppressionPolicy
 }
 
 // DB is dpmon's storage: a bbolt file and the in-memory state rebuilt from it.
@@ -67,6 +71,7 @@ type DB struct {
 	bolt           *bbolt.DB
 	policy         monitor.Policy
 	limits         monitor.Limits
+	suppression    monitor.SuppressionPolicy
 	clock          func() time.Time
 	maxGroupEvents int
 
@@ -79,6 +84,10 @@ type DB struct {
 	seen       *dedupeSet
 	nextLogSeq uint64
 	nextTrSeq  uint64
+	groupSeq   uint64 // numbers the commit groups
+
+	// pending is shared by the committer (adds) and the writer (removes).
+	pending *pendingSet
 
 	replayed ReplayStats
 
@@ -96,6 +105,9 @@ type DB struct {
 // Open opens or creates the store in dir and rebuilds its in-memory state.
 func Open(dir string, opts Options) (*DB, error) {
 	if err := opts.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := opts.Suppression.Validate(); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	if opts.Limits.DedupeHorizon <= opts.Policy.Longest() {
@@ -130,6 +142,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		bolt:           bolt,
 		policy:         opts.Policy,
 		limits:         opts.Limits,
+		suppression:    opts.Suppression,
+		pending:        newPendingSet(),
 		clock:          opts.Clock,
 		maxGroupEvents: opts.MaxGroupEvents,
 		accounts:       make(map[string]*monitor.Account),
@@ -153,7 +167,7 @@ func Open(dir string, opts Options) (*DB, error) {
 // load creates the buckets and rebuilds the in-memory state.
 func (db *DB) load() error {
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions} {
+		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions, bucketRecipients, bucketRecipientHistory} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -170,6 +184,9 @@ func (db *DB) load() error {
 	now := db.clock()
 	return db.bolt.View(func(tx *bbolt.Tx) error {
 		if err := db.loadAccounts(tx); err != nil {
+			return err
+		}
+		if err := db.loadPending(tx); err != nil {
 			return err
 		}
 		db.nextTrSeq = lastSeq(tx.Bucket(bucketTransitions)) + 1

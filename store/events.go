@@ -45,6 +45,7 @@ func (db *DB) ingest(g *group, events []monitor.Event) IngestResult {
 		e.Decide()
 		a := db.account(g, e.AccountID)
 		a.Observe(e, g.now, db.policy)
+		db.queueRecipient(g, e)
 		g.touched[a.ID] = struct{}{}
 		g.log = appendEvent(g.log, e)
 		g.logN++

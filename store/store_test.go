@@ -20,7 +20,7 @@ var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 // the file's integrity.
 func testDB(t testing.TB, dir string, c *monitortest.Clock) *DB {
 	t.Helper()
-	db, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
+	db, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestPruneForgetsBeyondTheHorizon(t *testing.T) {
 
 func TestClosedStoreRefusesWrites(t *testing.T) {
 	c := monitortest.New(t0)
-	db, err := Open(t.TempDir(), Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
+	db, err := Open(t.TempDir(), Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestClosedStoreRefusesWrites(t *testing.T) {
 func TestOpenRefusesAHorizonShorterThanTheWindows(t *testing.T) {
 	l := monitor.DefaultLimits()
 	l.DedupeHorizon = 24 * time.Hour
-	if _, err := Open(t.TempDir(), Options{Policy: monitor.DefaultPolicy(), Limits: l}); !errors.Is(err, monitor.ErrInvalid) {
+	if _, err := Open(t.TempDir(), Options{Policy: monitor.DefaultPolicy(), Limits: l, Suppression: monitor.DefaultSuppressionPolicy()}); !errors.Is(err, monitor.ErrInvalid) {
 		t.Errorf("err = %v, want ErrInvalid", err)
 	}
 }
@@ -373,7 +373,7 @@ func TestAFailedCommitStopsWrites(t *testing.T) {
 func reopen(t *testing.T, db *DB, dir string, c *monitortest.Clock) *DB {
 	t.Helper()
 	closeAndCheck(t, db)
-	db2, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
+	db2, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

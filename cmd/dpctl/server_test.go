@@ -38,7 +38,7 @@ type dpmon struct {
 func startDpmon(t *testing.T, now time.Time) *dpmon {
 	t.Helper()
 	c := monitortest.New(now)
-	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Clock: c.Now})
+	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

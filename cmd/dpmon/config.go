@@ -19,16 +19,41 @@ import (
 // config is the whole of dpmon's configuration: defaults, overlaid by the
 // --config YAML file, by the environment and by flags, in that order.
 type config struct {
-	Listen               string       `yaml:"listen"`
-	DataDir              string       `yaml:"data_dir"`
-	LogLevel             string       `yaml:"log_level"`
-	ShutdownTimeout      duration     `yaml:"shutdown_timeout"`
-	MaxConcurrentStreams uint32       `yaml:"max_concurrent_streams"`
-	MaxPendingEvents     int64        `yaml:"max_pending_events"`
-	Schedule             scheduleConf `yaml:"schedule"`
-	Events               eventsConf   `yaml:"events"`
-	Policy               policyConf   `yaml:"policy"`
-	Windows              windowsConf  `yaml:"windows"`
+	Listen               string          `yaml:"listen"`
+	DataDir              string          `yaml:"data_dir"`
+	LogLevel             string          `yaml:"log_level"`
+	ShutdownTimeout      duration        `yaml:"shutdown_timeout"`
+	MaxConcurrentStreams uint32          `yaml:"max_concurrent_streams"`
+	MaxPendingEvents     int64           `yaml:"max_pending_events"`
+	Schedule             scheduleConf    `yaml:"schedule"`
+	Events               eventsConf      `yaml:"events"`
+	Policy               policyConf      `yaml:"policy"`
+	Windows              windowsConf     `yaml:"windows"`
+	Suppression          suppressionConf `yaml:"suppression"`
+}
+
+// suppressionConf are the per-recipient rules (see monitor.SuppressionPolicy).
+type suppressionConf struct {
+	ProviderDomains  []string `yaml:"provider_domains"`
+	HardBounces      int      `yaml:"hard_bounces"`
+	HardBounceWindow duration `yaml:"hard_bounce_window"`
+	FirstBlock       duration `yaml:"first_block"`
+	BlockGrowth      float64  `yaml:"block_growth"`
+	MaxBlock         duration `yaml:"max_block"`
+	PermanentAfter   int      `yaml:"permanent_after"`
+	HistoryLimit     int      `yaml:"history_limit"`
+}
+
+func (c suppressionConf) policy() (monitor.SuppressionPolicy, error) {
+	p := monitor.SuppressionPolicy{
+		ProviderDomains: c.ProviderDomains, HardBounces: c.HardBounces, HardBounceWindow: time.Duration(c.HardBounceWindow),
+		FirstBlock: time.Duration(c.FirstBlock), BlockGrowth: c.BlockGrowth, MaxBlock: time.Duration(c.MaxBlock),
+		PermanentAfter: c.PermanentAfter, HistoryLimit: c.HistoryLimit,
+	}
+	if err := p.Validate(); err != nil {
+		return p, fmt.Errorf("config: %w", err)
+	}
+	return p, nil
 }
 
 type scheduleConf struct {
@@ -70,8 +95,13 @@ type windowConf struct {
 
 // defaultConfig is what `go run ./cmd/dpmon` runs with.
 func defaultConfig() config {
-	p, l := monitor.DefaultPolicy(), monitor.DefaultLimits()
+	p, l, s := monitor.DefaultPolicy(), monitor.DefaultLimits(), monitor.DefaultSuppressionPolicy()
 	return config{
+		Suppression: suppressionConf{
+			ProviderDomains: s.ProviderDomains, HardBounces: s.HardBounces, HardBounceWindow: duration(s.HardBounceWindow),
+			FirstBlock: duration(s.FirstBlock), BlockGrowth: s.BlockGrowth, MaxBlock: duration(s.MaxBlock),
+			PermanentAfter: s.PermanentAfter, HistoryLimit: s.HistoryLimit,
+		},
 		Listen:               "127.0.0.1:7411",
 		DataDir:              "./dpmon-data",
 		LogLevel:             "info",

@@ -35,7 +35,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	db, err := store.Open(cfg.DataDir, store.Options{Policy: policy, Limits: limits})
+	suppression, err := cfg.Suppression.policy()
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(cfg.DataDir, store.Options{Policy: policy, Limits: limits, Suppression: suppression})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,360 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// Per-recipient suppression state lives only in bbolt, not in memory: it
+// outlives the event log (a complaint suppresses for good) and can hold
+// millions of addresses per account. Each change is written by the writer
+// in the same transaction as the events that caused it.
+//
+// Keys: account id, 0x00, the recipient key (see monitor.RecipientKey);
+// neither may contain 0x00. History keys add 0x00 and a big-endian sequence
+// number, so one recipient's history is a contiguous range, oldest first.
+
+// recipientWork is one change to one recipient, applied by the writer.
+type recipientWork struct {
+	key    []byte // account id, 0x00, recipient key
+	domain string
+	// Exactly one of event and manual is set.
+	event  *monitor.Event
+	manual *manualChange
+}
+
+// manualChange is an operator's suppression or lifting; the writer sets
+// result and err.
+type manualChange struct {
+	lift        bool
+	actor, note string
+	result      monitor.Recipient
+	err         error
+}
+
+// pendingSet remembers which recipients a delivery could change (see
+// monitor.Recipient.Pending), so that ingest looks up only those
+// deliveries. It may hold more than that, never less. Each entry carries
+// the commit group that last added it, so that the writer, finishing an
+// older group, does not remove an entry a newer group has just added.
+type pendingSet struct {
+	seed maphash.Seed
+	mu   sync.Mutex
+	m    map[uint64]uint64 // key hash -> group number
+}
+
+func newPendingSet() *pendingSet {
+	return &pendingSet{seed: maphash.MakeSeed(), m: make(map[uint64]uint64)}
+}
+
+func (s *pendingSet) hash(accountID, recipientKey string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(accountID)
+	h.WriteByte(0)
+	h.WriteString(recipientKey)
+	return h.Sum64()
+}
+
+func recipientKey(accountID, recipient string) []byte {
+	k := make([]byte, 0, len(accountID)+1+len(recipient))
+	k = append(k, accountID...)
+	k = append(k, 0)
+	return append(k, recipient...)
+}
+
+// queueRecipient records what an accepted event does to its recipient.
+// Only bounces that speak of the address, complaints, unsubscribes and
+// deliveries to pending recipients reach the disk. The caller holds
+// db.pending.mu.
+func (db *DB) queueRecipient(g *group, e *monitor.Event) {
+	switch e.Type {
+	case monitor.EventBounce:
+		if v := e.Bounce.Verdict; v != monitor.BounceHard && v != monitor.BounceSoft {
+			return
+		}
+	case monitor.EventComplaint, monitor.EventUnsubscribe:
+	case monitor.EventDelivery:
+		if len(db.pending.m) == 0 {
+			return
+		}
+	default:
+		return
+	}
+	key := monitor.RecipientKey(e.Recipient)
+	h := db.pending.hash(e.AccountID, key)
+	switch e.Type {
+	case monitor.EventDelivery:
+		if _, ok := db.pending.m[h]; !ok {
+			return
+		}
+	case monitor.EventBounce:
+		db.pending.m[h] = g.seq
+	}
+	g.recipients = append(g.recipients, recipientWork{
+		key: recipientKey(e.AccountID, key), domain: monitor.AddressDomain(e.Recipient), event: e,
+	})
+}
+
+// putRecipients applies a job's recipient changes inside its transaction
+// and notes in j.cleared the recipients that deliveries made no longer
+// pending.
+func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
+	recipients := tx.Bucket(bucketRecipients)
+	for i := range j.recipients {
+		w := &j.recipients[i]
+		rec, err := decodeRecipient(recipients.Get(w.key))
+		if err != nil {
+			return fmt.Errorf("recipient %q: %w", w.key, err)
+		}
+		var change monitor.RecipientChange
+		changed := false
+		if m := w.manual; m != nil {
+			if m.lift {
+				change, m.err = rec.Lift(j.now, m.actor, m.note)
+			} else {
+				change, m.err = rec.Suppress(j.now, m.actor, m.note)
+			}
+			m.result, changed = rec.Recipient, m.err == nil
+		} else {
+			change, changed = rec.Observe(w.event, w.domain, db.suppression)
+			if w.event.Type == monitor.EventDelivery && !rec.Pending() {
+				j.cleared = append(j.cleared, w.key)
+			}
+		}
+		if !changed {
+			continue
+		}
+		if err := appendHistory(tx, w.key, &rec, change, db.suppression.HistoryLimit); err != nil {
+			return err
+		}
+		if err := recipients.Put(w.key, encodeRecipient(rec)); err != nil {
+			return fmt.Errorf("save recipient %q: %w", w.key, err)
+		}
+	}
+	return nil
+}
+
+// clearPending drops the entries of recipients that deliveries in the job
+// made no longer pending, unless a later group has added them again.
+func (db *DB) clearPending(j *job) {
+	if len(j.cleared) == 0 {
+		return
+	}
+	db.pending.mu.Lock()
+	defer db.pending.mu.Unlock()
+	for _, key := range j.cleared {
+		account, recipient, _ := bytes.Cut(key, []byte{0})
+		h := db.pending.hash(string(account), string(recipient))
+		if seq, ok := db.pending.m[h]; ok && seq <= j.seq {
+			delete(db.pending.m, h)
+		}
+	}
+}
+
+// appendHistory adds a change to a recipient's history and drops the
+// oldest entries beyond limit.
+func appendHistory(tx *bbolt.Tx, key []byte, rec *recipientRecord, c monitor.RecipientChange, limit int) error {
+	history := tx.Bucket(bucketRecipientHistory)
+	seq, err := history.NextSequence()
+	if err != nil {
+		return fmt.Errorf("recipient history sequence: %w", err)
+	}
+	v, err := encodeChange(c)
+	if err != nil {
+		return err
+	}
+	prefix := historyPrefix(key)
+	if err := history.Put(binary.BigEndian.AppendUint64(prefix, seq), v); err != nil {
+		return fmt.Errorf("append recipient history: %w", err)
+	}
+	rec.historyLen++
+	cur := history.Cursor()
+	for rec.historyLen > limit {
+		k, _ := cur.Seek(prefix)
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			break
+		}
+		if err := cur.Delete(); err != nil {
+			return fmt.Errorf("trim recipient history: %w", err)
+		}
+		rec.historyLen--
+	}
+	return nil
+}
+
+func historyPrefix(key []byte) []byte {
+	p := make([]byte, 0, len(key)+9)
+	return append(append(p, key...), 0)
+}
+
+// loadPending fills the pending set from the recipients on disk.
+func (db *DB) loadPending(tx *bbolt.Tx) error {
+	return tx.Bucket(bucketRecipients).ForEach(func(k, v []byte) error {
+		rec, err := decodeRecipient(v)
+		if err != nil {
+			return fmt.Errorf("recipient %q: %w", k, err)
+		}
+		if rec.Pending() {
+			account, recipient, _ := bytes.Cut(k, []byte{0})
+			db.pending.m[db.pending.hash(string(account), string(recipient))] = 0
+		}
+		return nil
+	})
+}
+
+// CheckRecipients returns the state of each recipient key of accountID, in
+// order; a key never seen is a zero Recipient (active).
+func (db *DB) CheckRecipients(ctx context.Context, accountID string, keys []string) ([]monitor.Recipient, error) {
+	out := make([]monitor.Recipient, len(keys))
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRecipients)
+		key := make([]byte, 0, len(accountID)+64)
+		key = append(append(key, accountID...), 0)
+		prefix := len(key)
+		for i, k := range keys {
+			if i%256 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			key = append(key[:prefix], k...)
+			rec, err := decodeRecipient(b.Get(key))
+			if err != nil {
+				return fmt.Errorf("recipient %q: %w", key, err)
+			}
+			out[i] = rec.Recipient
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("check recipients of %s: %w", accountID, err)
+	}
+	return out, nil
+}
+
+// RecipientHistory returns a recipient's state and its history, oldest
+// first, or monitor.ErrNotFound when dpmon has no record of it.
+func (db *DB) RecipientHistory(ctx context.Context, accountID, key string) (monitor.Recipient, []monitor.RecipientChange, error) {
+	var r monitor.Recipient
+	var history []monitor.RecipientChange
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		k := recipientKey(accountID, key)
+		v := tx.Bucket(bucketRecipients).Get(k)
+		if v == nil {
+			return fmt.Errorf("%w: no record of recipient %s for account %s", monitor.ErrNotFound, key, accountID)
+		}
+		rec, err := decodeRecipient(v)
+		if err != nil {
+			return err
+		}
+		r = rec.Recipient
+		prefix := historyPrefix(k)
+		c := tx.Bucket(bucketRecipientHistory).Cursor()
+		for hk, hv := c.Seek(prefix); hk != nil && bytes.HasPrefix(hk, prefix); hk, hv = c.Next() {
+			change, err := decodeChange(hv)
+			if err != nil {
+				return fmt.Errorf("history %x: %w", hk, err)
+			}
+			history = append(history, change)
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return monitor.Recipient{}, nil, fmt.Errorf("recipient %s of %s: %w", key, accountID, err)
+	}
+	return r, history, nil
+}
+
+// SuppressionFilter selects suppressions; zero fields select all.
+type SuppressionFilter struct {
+	Status monitor.RecipientStatus
+	Reason monitor.SuppressionReason
+}
+
+func (f SuppressionFilter) match(r monitor.Recipient) bool {
+	return r.Status != monitor.RecipientActive &&
+		(f.Status == 0 || r.Status == f.Status) && (f.Reason == 0 || r.Reason == f.Reason)
+}
+
+// Suppression is one recipient that may not be mailed.
+type Suppression struct {
+	Key   string // the recipient key
+	State monitor.Recipient
+}
+
+// maxScan bounds the records one Suppressions call reads, so that a
+// selective filter over millions of addresses does not hold a read
+// transaction (and with it bbolt's remapping) for long; the caller gets a
+// page token to go on from.
+const maxScan = 100_000
+
+// Suppressions returns up to limit recipients of accountID that are
+// blocked or suppressed at now and match f, in key order after the key
+// after, and the key to continue from ("" at the end).
+func (db *DB) Suppressions(ctx context.Context, accountID string, f SuppressionFilter, after string, limit int, now time.Time) ([]Suppression, string, error) {
+	var out []Suppression
+	next := ""
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		prefix := recipientKey(accountID, "")
+		c := tx.Bucket(bucketRecipients).Cursor()
+		k, v := c.Seek(recipientKey(accountID, after))
+		if after != "" && k != nil && string(k[len(prefix):]) == after {
+			k, v = c.Next()
+		}
+		var last []byte // the last key read: the next page starts after it
+		for scanned := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(out) == limit || scanned == maxScan {
+				next = string(last[len(prefix):])
+				return nil
+			}
+			scanned++
+			last = k
+			rec, err := decodeRecipient(v)
+			if err != nil {
+				return fmt.Errorf("recipient %q: %w", k, err)
+			}
+			if r := rec.At(now); f.match(r) {
+				out = append(out, Suppression{Key: string(k[len(prefix):]), State: r})
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("suppressions of %s: %w", accountID, err)
+	}
+	return out, next, nil
+}
+
+// SuppressRecipient suppresses a recipient of accountID by an operator's
+// hand; monitor.ErrConflict when it already is.
+func (db *DB) SuppressRecipient(ctx context.Context, accountID, key, actor, note string) (monitor.Recipient, error) {
+	return db.manual(ctx, accountID, key, &manualChange{actor: actor, note: note})
+}
+
+// LiftRecipient lifts a recipient's suppression or temporary block by an
+// operator's hand; monitor.ErrFailedPrecondition when there is none.
+func (db *DB) LiftRecipient(ctx context.Context, accountID, key, actor, note string) (monitor.Recipient, error) {
+	return db.manual(ctx, accountID, key, &manualChange{lift: true, actor: actor, note: note})
+}
+
+func (db *DB) manual(ctx context.Context, accountID, key string, m *manualChange) (monitor.Recipient, error) {
+	o := &op{apply: func(g *group) error {
+		g.recipients = append(g.recipients, recipientWork{key: recipientKey(accountID, key), manual: m})
+		return nil
+	}}
+	if err := db.submit(ctx, o); err != nil {
+		return monitor.Recipient{}, fmt.Errorf("change recipient %s of %s: %w", key, accountID, err)
+	}
+	if m.err != nil {
+		return monitor.Recipient{}, fmt.Errorf("change recipient %s of %s: %w", key, accountID, m.err)
+	}
+	return m.result, nil
+}

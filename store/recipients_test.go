@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/monitor/monitortest"
+)
+
+// recipientEvent builds one event for a recipient of acme.
+func recipientEvent(id string, typ monitor.EventType, recipient string, at time.Time, b *monitor.Bounce) monitor.Event {
+	return monitor.Event{ID: id, AccountID: "acme", Type: typ, OccurredAt: at, Recipient: recipient, Bounce: b}
+}
+
+var (
+	userUnknown = &monitor.Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1", Diagnostic: "550 5.1.1 The email account that you tried to reach does not exist."}
+	mailboxFull = &monitor.Bounce{SMTPCode: 452, EnhancedStatus: "4.2.2", Diagnostic: "452 4.2.2 The email account that you tried to reach is over quota."}
+)
+
+func bounce(b *monitor.Bounce) *monitor.Bounce { c := *b; return &c }
+
+func checkOne(t *testing.T, db *DB, recipient string, now time.Time) monitor.Recipient {
+	t.Helper()
+	rs, err := db.CheckRecipients(context.Background(), "acme", []string{monitor.RecipientKey(recipient)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs[0].At(now)
+}
+
+func TestHardBounceSuppressesAndSurvivesAReopen(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := testDB(t, dir, c)
+	ingest(t, db, []monitor.Event{
+		recipientEvent("b1", monitor.EventBounce, "Jane@GMAIL.com", t0, bounce(userUnknown)),
+		recipientEvent("b2", monitor.EventBounce, "joe@example.org", t0, bounce(userUnknown)),
+		recipientEvent("c1", monitor.EventComplaint, "ann@example.org", t0, nil),
+	})
+	db = reopen(t, db, dir, c)
+	for _, tc := range []struct {
+		recipient string
+		status    monitor.RecipientStatus
+		reason    monitor.SuppressionReason
+	}{
+		{"Jane@gmail.com", monitor.RecipientSuppressed, monitor.SuppressedHardBounce},
+		{"jane@gmail.com", monitor.RecipientActive, 0},  // the local part keeps its case
+		{"joe@example.org", monitor.RecipientActive, 0}, // one hard bounce at a small domain
+		{"ann@example.org", monitor.RecipientSuppressed, monitor.SuppressedComplaint},
+	} {
+		if got := checkOne(t, db, tc.recipient, t0); got.Status != tc.status || got.Reason != tc.reason {
+			t.Errorf("%s: got %s/%s, want %s/%s", tc.recipient, got.Status, got.Reason, tc.status, tc.reason)
+		}
+	}
+	r, history, err := db.RecipientHistory(context.Background(), "acme", "Jane@gmail.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != monitor.RecipientSuppressed || len(history) != 1 {
+		t.Fatalf("got %+v with %d changes, want suppressed with 1", r, len(history))
+	}
+	h := history[0]
+	if h.EventID != "b1" || h.Bounce == nil || h.Bounce.Diagnostic != userUnknown.Diagnostic || h.Kind != monitor.ChangeHardBounce || !h.At.Equal(t0) {
+		t.Errorf("history entry: got %+v, want the hard bounce b1 with its full reply", h)
+	}
+	if _, _, err := db.RecipientHistory(context.Background(), "acme", "nobody@example.org"); !errors.Is(err, monitor.ErrNotFound) {
+		t.Errorf("unknown recipient: got %v, want ErrNotFound", err)
+	}
+}
+
+func TestADuplicateBounceCountsOnce(t *testing.T) {
+	db := testDB(t, t.TempDir(), monitortest.New(t0))
+	ev := recipientEvent("b1", monitor.EventBounce, "joe@example.org", t0, bounce(userUnknown))
+	ingest(t, db, []monitor.Event{ev})
+	ev.Bounce = bounce(userUnknown)
+	ingest(t, db, []monitor.Event{ev})
+	if got := checkOne(t, db, "joe@example.org", t0); got.Status != monitor.RecipientActive || len(got.HardBounces) != 1 {
+		t.Errorf("got %+v, want active with one hard bounce", got)
+	}
+}
+
+// A delivery ends a soft-bounce streak, also when the streak was recorded
+// before a restart: the set of recipients a delivery may change is rebuilt.
+func TestDeliveryEndsTheStreakAcrossAReopen(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := testDB(t, dir, c)
+	ingest(t, db, []monitor.Event{recipientEvent("s1", monitor.EventBounce, "joe@example.org", t0, bounce(mailboxFull))})
+	if got := checkOne(t, db, "joe@example.org", t0); got.Status != monitor.RecipientBlocked || !got.Until.Equal(t0.Add(72*time.Hour)) {
+		t.Fatalf("after a soft bounce: got %+v, want blocked for 72h", got)
+	}
+	db = reopen(t, db, dir, c)
+	at := t0.Add(time.Hour)
+	ingest(t, db, []monitor.Event{
+		recipientEvent("d0", monitor.EventDelivery, "other@example.org", at, nil),
+		recipientEvent("d1", monitor.EventDelivery, "joe@example.org", at, nil),
+	})
+	got := checkOne(t, db, "joe@example.org", at)
+	if got.Status != monitor.RecipientActive || got.SoftBlocks != 0 {
+		t.Fatalf("after a delivery: got %+v, want active with no streak", got)
+	}
+	if _, _, err := db.RecipientHistory(context.Background(), "acme", "other@example.org"); !errors.Is(err, monitor.ErrNotFound) {
+		t.Errorf("a delivery to a recipient with no streak wrote a record: %v", err)
+	}
+	if len(db.pending.m) != 0 {
+		t.Errorf("pending set: got %d entries, want 0 once the streak ended", len(db.pending.m))
+	}
+}
+
+func TestManualSuppressionAndLift(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := testDB(t, dir, c)
+	ctx := context.Background()
+	if _, err := db.LiftRecipient(ctx, "acme", "joe@example.org", "ops", "why"); !errors.Is(err, monitor.ErrFailedPrecondition) {
+		t.Fatalf("lifting an unknown address: got %v, want ErrFailedPrecondition", err)
+	}
+	r, err := db.SuppressRecipient(ctx, "acme", "joe@example.org", "ops-alice", "asked by phone")
+	if err != nil || r.Status != monitor.RecipientSuppressed || r.Reason != monitor.SuppressedManual {
+		t.Fatalf("suppress: got %+v, %v", r, err)
+	}
+	if _, err := db.SuppressRecipient(ctx, "acme", "joe@example.org", "ops-alice", "again"); !errors.Is(err, monitor.ErrConflict) {
+		t.Fatalf("suppressing twice: got %v, want ErrConflict", err)
+	}
+	c.Set(t0.Add(time.Hour))
+	db = reopen(t, db, dir, c)
+	if _, err := db.LiftRecipient(ctx, "acme", "joe@example.org", "ops-bob", "mailbox restored"); err != nil {
+		t.Fatal(err)
+	}
+	_, history, err := db.RecipientHistory(ctx, "acme", "joe@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(history) != 2 || history[0].Actor != "ops-alice" || history[0].Note != "asked by phone" ||
+		history[1].Actor != "ops-bob" || history[1].Kind != monitor.ChangeManualDelete || !history[1].At.Equal(t0.Add(time.Hour)) {
+		t.Errorf("history: got %+v, want the manual add then the lift with who and why", history)
+	}
+}
+
+func TestSuppressionsPagesAndFilters(t *testing.T) {
+	db := testDB(t, t.TempDir(), monitortest.New(t0))
+	var evs []monitor.Event
+	for i := range 5 {
+		evs = append(evs,
+			recipientEvent(fmt.Sprintf("h%d", i), monitor.EventBounce, fmt.Sprintf("hard%d@gmail.com", i), t0, bounce(userUnknown)),
+			recipientEvent(fmt.Sprintf("s%d", i), monitor.EventBounce, fmt.Sprintf("soft%d@gmail.com", i), t0, bounce(mailboxFull)),
+			recipientEvent(fmt.Sprintf("u%d", i), monitor.EventUnsubscribe, fmt.Sprintf("unsub%d@gmail.com", i), t0, nil))
+	}
+	ingest(t, db, evs)
+	ctx := context.Background()
+	all := func(f SuppressionFilter, now time.Time) []string {
+		var keys []string
+		after := ""
+		for {
+			page, next, err := db.Suppressions(ctx, "acme", f, after, 4, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range page {
+				keys = append(keys, s.Key)
+			}
+			if next == "" {
+				return keys
+			}
+			after = next
+		}
+	}
+	if got := all(SuppressionFilter{}, t0); len(got) != 15 || got[0] != "hard0@gmail.com" || got[14] != "unsub4@gmail.com" {
+		t.Errorf("all: got %v, want 15 in address order", got)
+	}
+	if got := all(SuppressionFilter{Status: monitor.RecipientBlocked}, t0); len(got) != 5 || got[0] != "soft0@gmail.com" {
+		t.Errorf("blocked: got %v, want the 5 soft-bounced", got)
+	}
+	if got := all(SuppressionFilter{Reason: monitor.SuppressedUnsubscribed}, t0); len(got) != 5 {
+		t.Errorf("unsubscribed: got %v, want 5", got)
+	}
+	if got := all(SuppressionFilter{}, t0.Add(72*time.Hour)); len(got) != 10 {
+		t.Errorf("after the blocks ran out: got %d, want 10", len(got))
+	}
+	if got, _, _ := db.Suppressions(ctx, "acme-eu", SuppressionFilter{}, "", 10, t0); len(got) != 0 {
+		t.Errorf("another account: got %v, want none", got)
+	}
+}
+
+func TestHistoryKeepsTheNewestEntries(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	p := monitor.DefaultSuppressionPolicy()
+	p.HistoryLimit = 3
+	db, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: p, Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeAndCheck(t, db) })
+	// Soft bounce, delivery, soft bounce...: each one is a change.
+	for i := range 6 {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		typ, b := monitor.EventDelivery, (*monitor.Bounce)(nil)
+		if i%2 == 0 {
+			typ, b = monitor.EventBounce, bounce(mailboxFull)
+		}
+		ingest(t, db, []monitor.Event{recipientEvent(fmt.Sprint("e", i), typ, "joe@example.org", at, b)})
+	}
+	_, history, err := db.RecipientHistory(context.Background(), "acme", "joe@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(history) != 3 || history[0].EventID != "e3" || history[2].EventID != "e5" {
+		t.Errorf("got %d entries starting %+v, want e3..e5", len(history), history)
+	}
+}
