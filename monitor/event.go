@@ -68,7 +68,7 @@ type Bounce struct {
 // does nothing to other events or to a bounce already decided.
 func (e *Event) Decide() {
 	if e.Bounce != nil && e.Bounce.Verdict == BounceUnspecified {
-		e.Bounce.Verdict = Classify(*e.Bounce)
+		e.Bounce.Verdict = Classify(*e.Bounce).Class
 	}
 }
 
@@ -85,7 +85,7 @@ func (e *Event) Counts() Counts {
 		}
 		verdict := e.Bounce.Verdict
 		if verdict == BounceUnspecified {
-			verdict = Classify(*e.Bounce)
+			verdict = Classify(*e.Bounce).Class
 		}
 		switch verdict {
 		case BounceHard:

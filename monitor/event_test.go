@@ -148,7 +148,7 @@ func TestClassifyByCodes(t *testing.T) {
 		{Bounce{}, BounceUndetermined},
 	}
 	for _, tt := range tests {
-		if got := Classify(tt.b); got != tt.want {
+		if got := Classify(tt.b).Class; got != tt.want {
 			t.Errorf("Classify(%+v) = %d, want %d", tt.b, got, tt.want)
 		}
 	}
