@@ -62,13 +62,18 @@ type Bounce struct {
 	// stored with the event so that a replay counts the bounce as it was
 	// counted then, even if the rules have changed since.
 	Verdict BounceClass
+	// Reason and Rule explain the verdict. They go into the recipient's
+	// history, not into the event log: a replay needs only the class.
+	Reason BounceReason
+	Rule   string
 }
 
-// Decide sets the verdict of a bounce event from its codes and hint; it
-// does nothing to other events or to a bounce already decided.
+// Decide classifies a bounce event (see Classify); it does nothing to
+// other events or to a bounce already decided.
 func (e *Event) Decide() {
 	if e.Bounce != nil && e.Bounce.Verdict == BounceUnspecified {
-		e.Bounce.Verdict = Classify(*e.Bounce).Class
+		v := Classify(*e.Bounce)
+		e.Bounce.Verdict, e.Bounce.Reason, e.Bounce.Rule = v.Class, v.Reason, v.Rule
 	}
 }
 
@@ -173,21 +178,26 @@ func (e *Event) validateBounce() error {
 		}
 		return nil
 	}
-	b := e.Bounce
-	if b == nil {
+	if e.Bounce == nil {
 		return FieldError{"bounce", "is required on EVENT_TYPE_BOUNCE"}
 	}
+	return e.Bounce.Validate("bounce.")
+}
+
+// Validate checks the server's reply of a bounce and returns the first
+// violation as a FieldError whose field name starts with prefix.
+func (b *Bounce) Validate(prefix string) error {
 	if b.SMTPCode != 0 && !validBounceReplyCode(b.SMTPCode) {
-		return FieldError{"bounce.smtp_code", "must be an SMTP failure reply code 4yz or 5yz with y 0-5, got " + strconv.Itoa(b.SMTPCode)}
+		return FieldError{prefix + "smtp_code", "must be an SMTP failure reply code 4yz or 5yz with y 0-5, got " + strconv.Itoa(b.SMTPCode)}
 	}
 	if b.EnhancedStatus != "" && !validEnhancedStatus(b.EnhancedStatus) {
-		return FieldError{"bounce.enhanced_status", "must be an RFC 3463 failure code like 5.1.1 (class 4 or 5)"}
+		return FieldError{prefix + "enhanced_status", "must be an RFC 3463 failure code like 5.1.1 (class 4 or 5)"}
 	}
 	if reason := CheckText(b.Diagnostic, MaxDiagnosticLen); reason != "" {
-		return FieldError{"bounce.diagnostic", reason}
+		return FieldError{prefix + "diagnostic", reason}
 	}
 	if !b.Class.Valid() {
-		return FieldError{"bounce.class", "must be one of the BOUNCE_CLASS_ values, got " + strconv.Itoa(int(b.Class))}
+		return FieldError{prefix + "class", "must be one of the BOUNCE_CLASS_ values, got " + strconv.Itoa(int(b.Class))}
 	}
 	return nil
 }

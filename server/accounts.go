@@ -148,13 +148,29 @@ func (s *Server) ListAccountTransitions(ctx context.Context, req *pb.ListAccount
 	return resp, nil
 }
 
-// CheckSend answers whether the account may send now. An account dpmon has
-// not seen yet may: it has no history that could stop it.
+// CheckSend answers whether the account may send now and, when asked, to
+// which of the given recipients. An account dpmon has not seen yet may
+// send: it has no history that could stop it.
 func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.CheckSendResponse, error) {
 	if err := checkAccountID(req.GetAccountId()); err != nil {
 		return nil, err
 	}
-	a, err := s.db.Account(ctx, req.GetAccountId())
+	resp, err := s.checkAccount(ctx, req.GetAccountId())
+	if err != nil {
+		return nil, err
+	}
+	if len(req.GetRecipients()) > 0 {
+		resp.Recipients, err = s.checkRecipients(ctx, "CheckSend", req.GetAccountId(), req.GetRecipients(), resp.Allowed)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// checkAccount answers whether the account itself may send now.
+func (s *Server) checkAccount(ctx context.Context, id string) (*pb.CheckSendResponse, error) {
+	a, err := s.db.Account(ctx, id)
 	if err != nil {
 		if errors.Is(err, monitor.ErrNotFound) {
 			return &pb.CheckSendResponse{Allowed: true, Phase: pb.Phase_PHASE_HEALTHY}, nil

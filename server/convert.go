@@ -194,3 +194,38 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 	}
 	return timestamppb.New(t)
 }
+
+func recipientToProto(accountID, key string, r monitor.Recipient) *pb.Recipient {
+	if r.Status == 0 {
+		r.Status = monitor.RecipientActive
+	}
+	return &pb.Recipient{
+		AccountId:   accountID,
+		Recipient:   key,
+		Status:      pb.RecipientStatus(r.Status),
+		Reason:      pb.SuppressionReason(r.Reason),
+		Since:       timestamp(r.Since),
+		Until:       timestamp(r.Until),
+		SoftBlocks:  uint32(r.SoftBlocks),
+		HardBounces: uint32(len(r.HardBounces)),
+	}
+}
+
+func changeToProto(c monitor.RecipientChange) *pb.RecipientChange {
+	out := &pb.RecipientChange{
+		OccurredAt:  timestamp(c.At),
+		Kind:        pb.RecipientChangeKind(c.Kind),
+		Status:      pb.RecipientStatus(c.Status),
+		Reason:      pb.SuppressionReason(c.Reason),
+		Until:       timestamp(c.Until),
+		EventId:     c.EventID,
+		Actor:       c.Actor,
+		Note:        c.Note,
+		Description: c.Description,
+	}
+	if b := c.Bounce; b != nil {
+		out.Bounce = &pb.Bounce{SmtpCode: uint32(b.SMTPCode), EnhancedStatus: b.EnhancedStatus, Diagnostic: b.Diagnostic, Class: pb.BounceClass(b.Verdict)}
+		out.BounceReason, out.BounceRule = pb.BounceReason(b.Reason), b.Rule
+	}
+	return out
+}

@@ -61,6 +61,8 @@ type Options struct {
 type Server struct {
 	pb.UnimplementedEventServiceServer
 	pb.UnimplementedAccountServiceServer
+	pb.UnimplementedSuppressionServiceServer
+	pb.UnimplementedBounceServiceServer
 
 	db      *store.DB
 	clock   func() time.Time
@@ -131,6 +133,8 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	}, extra...)...)
 	pb.RegisterEventServiceServer(gs, s)
 	pb.RegisterAccountServiceServer(gs, s)
+	pb.RegisterSuppressionServiceServer(gs, s)
+	pb.RegisterBounceServiceServer(gs, s)
 	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
 	return gs

@@ -31,6 +31,8 @@ type env struct {
 	srv      *Server
 	events   pb.EventServiceClient
 	accounts pb.AccountServiceClient
+	suppress pb.SuppressionServiceClient
+	bounces  pb.BounceServiceClient
 	health   healthpb.HealthClient
 	clock    *monitortest.Clock
 	db       *store.DB
@@ -38,7 +40,7 @@ type env struct {
 }
 
 // newEnv serves a real store in a temp dir over gRPC on a loopback port.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	c := monitortest.New(t0)
 	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
@@ -65,6 +67,7 @@ func newEnv(t *testing.T) *env {
 		}
 	})
 	return &env{srv: srv, events: pb.NewEventServiceClient(conn), accounts: pb.NewAccountServiceClient(conn),
+		suppress: pb.NewSuppressionServiceClient(conn), bounces: pb.NewBounceServiceClient(conn),
 		health: healthpb.NewHealthClient(conn), clock: c, db: db, conn: conn}
 }
 

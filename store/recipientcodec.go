@@ -93,11 +93,13 @@ type changeRecord struct {
 }
 
 type bounceRecord struct {
-	SMTPCode       int                 `json:"smtp_code,omitempty"`
-	EnhancedStatus string              `json:"enhanced_status,omitempty"`
-	Diagnostic     string              `json:"diagnostic,omitempty"`
-	Class          monitor.BounceClass `json:"class,omitempty"`
-	Verdict        monitor.BounceClass `json:"verdict"`
+	SMTPCode       int                  `json:"smtp_code,omitempty"`
+	EnhancedStatus string               `json:"enhanced_status,omitempty"`
+	Diagnostic     string               `json:"diagnostic,omitempty"`
+	Class          monitor.BounceClass  `json:"class,omitempty"`
+	Verdict        monitor.BounceClass  `json:"verdict"`
+	Reason         monitor.BounceReason `json:"reason,omitempty"`
+	Rule           string               `json:"rule,omitempty"`
 }
 
 const changeVersion = 1
@@ -109,7 +111,7 @@ func encodeChange(c monitor.RecipientChange) ([]byte, error) {
 	}
 	if b := c.Bounce; b != nil {
 		r.Bounce = &bounceRecord{SMTPCode: b.SMTPCode, EnhancedStatus: b.EnhancedStatus, Diagnostic: b.Diagnostic,
-			Class: b.Class, Verdict: b.Verdict}
+			Class: b.Class, Verdict: b.Verdict, Reason: b.Reason, Rule: b.Rule}
 	}
 	v, err := json.Marshal(r)
 	if err != nil {
@@ -132,7 +134,7 @@ func decodeChange(v []byte) (monitor.RecipientChange, error) {
 	}
 	if b := r.Bounce; b != nil {
 		c.Bounce = &monitor.Bounce{SMTPCode: b.SMTPCode, EnhancedStatus: b.EnhancedStatus, Diagnostic: b.Diagnostic,
-			Class: b.Class, Verdict: b.Verdict}
+			Class: b.Class, Verdict: b.Verdict, Reason: b.Reason, Rule: b.Rule}
 	}
 	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
@@ -59,15 +60,22 @@ func runByID[R proto.Message](ctx context.Context, e *env, args []string, name s
 	if err != nil {
 		return err
 	}
-	client, closeConn, err := accountClient(e)
+	return unary(ctx, e, func(ctx context.Context, conn *grpc.ClientConn) (R, error) {
+		return call(ctx, dpmonv1.NewAccountServiceClient(conn), operands[0])
+	}, print)
+}
+
+// unary connects, makes one call bounded by --timeout and prints its
+// answer with print, or as JSON with -o json.
+func unary[R proto.Message](ctx context.Context, e *env, call func(context.Context, *grpc.ClientConn) (R, error), print func(io.Writer, R) error) error {
+	conn, err := dial(e.globals)
 	if err != nil {
 		return err
 	}
-	defer closeConn()
-
+	defer conn.Close()
 	ctx, cancel := unaryCtx(ctx, e)
 	defer cancel()
-	resp, err := call(ctx, client, operands[0])
+	resp, err := call(ctx, conn)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,9 @@ type command struct {
 var commands = []command{
 	{"ingest", "send events, one JSON object per line, from a file or stdin", runIngest},
 	{"account", "show accounts: get ID, list, history ID", runAccount},
-	{"check-send", "say whether an account may send now", runCheckSend},
+	{"check-send", "say whether an account may send now, and to which recipients", runCheckSend},
+	{"classify", "classify a bounce from its SMTP reply", runClassify},
+	{"suppression", "per-recipient suppressions: check, list, get, add, delete, export", runSuppression},
 	{"bench", "generate load on the event stream and report throughput", runBench},
 }
 

@@ -110,7 +110,7 @@ func (s *runningServer) stop(t *testing.T) error {
 func TestRunServesAndShutsDown(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "dpmon.yaml")
-	if err := os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:1\npolicy:\n  decision: confident\nwindows:\n  long: {length: 7d, min_sends: 10}\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:1\npolicy:\n  decision: confident\nwindows:\n  long: {length: 7d, min_sends: 10}\nsuppression: {first_block: 24h}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"DPMON_DATA_DIR": filepath.Join(dir, "data")}
@@ -129,6 +129,21 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}}})
 	if err != nil || resp.GetAccepted() != 1 {
 		t.Fatalf("ingest = %v, %v", resp, err)
+	}
+	bouncedAt := time.Now().Truncate(time.Second)
+	resp, err = pb.NewEventServiceClient(conn).IngestEvents(ctx, &pb.IngestEventsRequest{Events: []*pb.Event{{
+		EventId: "e2", AccountId: "acme", Type: pb.EventType_EVENT_TYPE_BOUNCE, OccurredAt: timestamppb.New(bouncedAt),
+		Recipient: "a@example.com", Bounce: &pb.Bounce{SmtpCode: 452, EnhancedStatus: "4.2.2", Diagnostic: "452 4.2.2 Mailbox full"},
+	}}})
+	if err != nil || resp.GetAccepted() != 1 {
+		t.Fatalf("ingest = %v, %v", resp, err)
+	}
+	check, err := pb.NewSuppressionServiceClient(conn).CheckRecipients(ctx, &pb.CheckRecipientsRequest{AccountId: "acme", Recipients: []string{"a@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if until := check.GetResults()[0].GetUntil().AsTime(); !until.Equal(bouncedAt.Add(24 * time.Hour)) {
+		t.Errorf("soft-bounce block until %v, want the config file's first block of 24h after %v", until, bouncedAt)
 	}
 	acct, err := pb.NewAccountServiceClient(conn).GetAccount(ctx, &pb.GetAccountRequest{AccountId: "acme"})
 	if err != nil {
@@ -155,6 +170,9 @@ func TestConfigErrors(t *testing.T) {
 		"horizon too short":    {"events: {dedupe_horizon: 3d}\n", "dedupe_horizon"},
 		"window not in bucket": {"windows: {short: {length: 90m}}\n", "windows[0].length"},
 		"bad schedule":         {"schedule: {evaluate: \"every minute\"}\n", "schedule.evaluate"},
+		"block rate above 1":   {"policy: {block_rate: {warn: 2}}\n", "policy.block_rate.warn"},
+		"shrinking blocks":     {"suppression: {block_growth: 0.5}\n", "suppression.block_growth"},
+		"provider in capitals": {"suppression: {provider_domains: [Gmail.com]}\n", "suppression.provider_domains"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, fmt.Sprintf("%x.yaml", name))

@@ -1,0 +1,226 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+
+	"google.golang.org/grpc/peer"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/store"
+)
+
+// Limits of suppression requests.
+const (
+	// MaxRecipients is the most addresses one check may ask about.
+	MaxRecipients = 1000
+	maxNoteLen    = 1024
+	// exportPage is how many recipients one export message carries.
+	exportPage = 1000
+)
+
+// CheckRecipients answers, per address, whether the account may mail it now.
+func (s *Server) CheckRecipients(ctx context.Context, req *pb.CheckRecipientsRequest) (*pb.CheckRecipientsResponse, error) {
+	if err := checkAccountID(req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	checks, err := s.checkRecipients(ctx, "CheckRecipients", req.GetAccountId(), req.GetRecipients(), true)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CheckRecipientsResponse{Results: checks}, nil
+}
+
+// checkRecipients validates the addresses (all of them, so that a client
+// can fix a batch at once) and looks them up. accountAllowed is whether
+// the account itself may send: a recipient is allowed only if both are.
+func (s *Server) checkRecipients(ctx context.Context, method, accountID string, recipients []string, accountAllowed bool) ([]*pb.RecipientCheck, error) {
+	if len(recipients) > MaxRecipients {
+		return nil, invalidArgument(monitor.FieldError{Field: "recipients", Reason: "at most " + strconv.Itoa(MaxRecipients) + " addresses, got " + strconv.Itoa(len(recipients))})
+	}
+	keys := make([]string, len(recipients))
+	var fields monitor.FieldErrors
+	for i, r := range recipients {
+		if reason := monitor.CheckAddress(r); reason != "" {
+			fields = append(fields, monitor.FieldError{Field: "recipients[" + strconv.Itoa(i) + "]", Reason: reason})
+			continue
+		}
+		keys[i] = monitor.RecipientKey(r)
+	}
+	if len(fields) > 0 {
+		return nil, invalidArgument(fields...)
+	}
+	states, err := s.db.CheckRecipients(ctx, accountID, keys)
+	if err != nil {
+		return nil, s.errorStatus(ctx, method, err)
+	}
+	now := s.clock()
+	out := make([]*pb.RecipientCheck, len(states))
+	for i, st := range states {
+		r := st.At(now)
+		out[i] = &pb.RecipientCheck{
+			Recipient: recipients[i],
+			Allowed:   accountAllowed && r.Status == monitor.RecipientActive,
+			Status:    pb.RecipientStatus(r.Status),
+			Reason:    pb.SuppressionReason(r.Reason),
+			Until:     timestamp(r.Until),
+		}
+	}
+	return out, nil
+}
+
+// ListSuppressions pages through an account's blocked and suppressed
+// recipients.
+func (s *Server) ListSuppressions(ctx context.Context, req *pb.ListSuppressionsRequest) (*pb.ListSuppressionsResponse, error) {
+	filter, err := suppressionFilter(req.GetAccountId(), req.GetStatus(), req.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	after, err := base64.RawURLEncoding.DecodeString(req.GetPageToken())
+	if err != nil {
+		return nil, invalidArgument(monitor.FieldError{Field: "page_token", Reason: "is not a token this service returned"})
+	}
+	page, next, err := s.db.Suppressions(ctx, req.GetAccountId(), filter, string(after), size, s.clock())
+	if err != nil {
+		return nil, s.errorStatus(ctx, "ListSuppressions", err)
+	}
+	resp := &pb.ListSuppressionsResponse{NextPageToken: base64.RawURLEncoding.EncodeToString([]byte(next))}
+	for _, sup := range page {
+		resp.Recipients = append(resp.Recipients, recipientToProto(req.GetAccountId(), sup.Key, sup.State))
+	}
+	return resp, nil
+}
+
+// ExportSuppressions streams every suppression of an account, a page per
+// message, each page read in its own short transaction.
+func (s *Server) ExportSuppressions(req *pb.ExportSuppressionsRequest, stream pb.SuppressionService_ExportSuppressionsServer) error {
+	ctx := stream.Context()
+	filter, err := suppressionFilter(req.GetAccountId(), req.GetStatus(), 0)
+	if err != nil {
+		return err
+	}
+	now, after := s.clock(), ""
+	for {
+		page, next, err := s.db.Suppressions(ctx, req.GetAccountId(), filter, after, exportPage, now)
+		if err != nil {
+			return s.errorStatus(ctx, "ExportSuppressions", err)
+		}
+		if len(page) > 0 {
+			msg := &pb.ExportSuppressionsResponse{Recipients: make([]*pb.Recipient, len(page))}
+			for i, sup := range page {
+				msg.Recipients[i] = recipientToProto(req.GetAccountId(), sup.Key, sup.State)
+			}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		after = next
+	}
+}
+
+func suppressionFilter(accountID string, st pb.RecipientStatus, reason pb.SuppressionReason) (store.SuppressionFilter, error) {
+	if err := checkAccountID(accountID); err != nil {
+		return store.SuppressionFilter{}, err
+	}
+	f := store.SuppressionFilter{Status: monitor.RecipientStatus(clampEnum(int32(st))), Reason: monitor.SuppressionReason(clampEnum(int32(reason)))}
+	if f.Status == monitor.RecipientActive || f.Status > monitor.RecipientSuppressed {
+		return f, invalidArgument(monitor.FieldError{Field: "status", Reason: "must be TEMPORARILY_BLOCKED, SUPPRESSED or unspecified"})
+	}
+	if f.Reason > monitor.SuppressedManual {
+		return f, invalidArgument(monitor.FieldError{Field: "reason", Reason: "unknown reason " + strconv.Itoa(int(reason))})
+	}
+	return f, nil
+}
+
+// GetRecipient returns a recipient's status and history.
+func (s *Server) GetRecipient(ctx context.Context, req *pb.GetRecipientRequest) (*pb.GetRecipientResponse, error) {
+	key, err := checkRecipient(req.GetAccountId(), req.GetRecipient())
+	if err != nil {
+		return nil, err
+	}
+	r, history, err := s.db.RecipientHistory(ctx, req.GetAccountId(), key)
+	if err != nil {
+		return nil, s.errorStatus(ctx, "GetRecipient", err)
+	}
+	resp := &pb.GetRecipientResponse{Recipient: recipientToProto(req.GetAccountId(), key, r.At(s.clock()))}
+	for _, c := range history {
+		resp.History = append(resp.History, changeToProto(c))
+	}
+	return resp, nil
+}
+
+// AddSuppression suppresses an address by an operator's hand.
+func (s *Server) AddSuppression(ctx context.Context, req *pb.AddSuppressionRequest) (*pb.AddSuppressionResponse, error) {
+	key, err := checkManual(req.GetAccountId(), req.GetRecipient(), req.GetNote())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.db.SuppressRecipient(ctx, req.GetAccountId(), key, actor(ctx), req.GetNote())
+	if err != nil {
+		return nil, s.errorStatus(ctx, "AddSuppression", err)
+	}
+	return &pb.AddSuppressionResponse{Recipient: recipientToProto(req.GetAccountId(), key, r)}, nil
+}
+
+// DeleteSuppression lifts a suppression or temporary block by hand.
+func (s *Server) DeleteSuppression(ctx context.Context, req *pb.DeleteSuppressionRequest) (*pb.DeleteSuppressionResponse, error) {
+	key, err := checkManual(req.GetAccountId(), req.GetRecipient(), req.GetNote())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.db.LiftRecipient(ctx, req.GetAccountId(), key, actor(ctx), req.GetNote())
+	if err != nil {
+		return nil, s.errorStatus(ctx, "DeleteSuppression", err)
+	}
+	return &pb.DeleteSuppressionResponse{Recipient: recipientToProto(req.GetAccountId(), key, r)}, nil
+}
+
+// checkRecipient validates an account and one address and returns the
+// address's key.
+func checkRecipient(accountID, recipient string) (string, error) {
+	var fields monitor.FieldErrors
+	if reason := monitor.CheckID(accountID); reason != "" {
+		fields = append(fields, monitor.FieldError{Field: "account_id", Reason: reason})
+	}
+	if reason := monitor.CheckAddress(recipient); reason != "" {
+		fields = append(fields, monitor.FieldError{Field: "recipient", Reason: reason})
+	}
+	if len(fields) > 0 {
+		return "", invalidArgument(fields...)
+	}
+	return monitor.RecipientKey(recipient), nil
+}
+
+// checkManual validates a manual change, which must say why.
+func checkManual(accountID, recipient, note string) (string, error) {
+	key, err := checkRecipient(accountID, recipient)
+	if err != nil {
+		return "", err
+	}
+	reason := monitor.CheckText(note, maxNoteLen)
+	if note == "" {
+		reason = "is required: say why, for the recipient's history"
+	}
+	if reason != "" {
+		return "", invalidArgument(monitor.FieldError{Field: "note", Reason: reason})
+	}
+	return key, nil
+}
+
+// actor names who made a manual change, for the history: the caller's
+// network address until callers authenticate.
+func actor(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return "unauthenticated caller at " + p.Addr.String()
+	}
+	return "unauthenticated caller"
+}
