@@ -60,6 +60,7 @@ type Status struct {
 // overrides.
 func (a *Account) Status(now time.Time, global Policy) Status {
 	st := a.judge(now, global)
+	withRates(st.Windows)
 	explain(st.Findings)
 	return st
 }

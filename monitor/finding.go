@@ -38,11 +38,12 @@ const (
 
 // WindowStats are an account's counts and rates over one window.
 type WindowStats struct {
-	Window         Window
-	Sends          uint64
-	HardBounces    uint64
-	Complaints     uint64
-	Blocks         uint64
+	Window      Window
+	Sends       uint64
+	HardBounces uint64
+	Complaints  uint64
+	Blocks      uint64
+	// The rates are set by Account.Status; judging reads only the counts.
 	HardBounceRate Rate
 	ComplaintRate  Rate
 	BlockRate      Rate
@@ -94,24 +95,30 @@ func evaluate(stats []WindowStats, p Policy) []Finding {
 		if s.BelowMinVolume {
 			continue
 		}
-		if f, ok := judge(MetricHardBounceRate, s, s.HardBounceRate, p.HardBounce, p.Decision); ok {
+		if f, ok := judge(MetricHardBounceRate, s, s.HardBounces, p.HardBounce, p.Decision); ok {
 			findings = append(findings, f)
 		}
-		if f, ok := judge(MetricComplaintRate, s, s.ComplaintRate, p.Complaint, p.Decision); ok {
+		if f, ok := judge(MetricComplaintRate, s, s.Complaints, p.Complaint, p.Decision); ok {
 			findings = append(findings, f)
 		}
-		if f, ok := judge(MetricBlockRate, s, s.BlockRate, p.Block, p.Decision); ok {
+		if f, ok := judge(MetricBlockRate, s, s.Blocks, p.Block, p.Decision); ok {
 			findings = append(findings, f)
 		}
 	}
 	return findings
 }
 
-// judge compares one rate with its thresholds; a zero threshold is off.
-func judge(m Metric, s WindowStats, r Rate, t Thresholds, d Decision) (Finding, bool) {
-	measured := r.Value
+// judge compares the rate of k events in the window's sends with its
+// thresholds; a zero threshold is off. It runs after every batch for every
+// account touched, so the interval (a square root) is computed only when a
+// decision or a finding needs it, and not at all for the usual k = 0.
+func judge(m Metric, s WindowStats, k uint64, t Thresholds, d Decision) (Finding, bool) {
+	if k == 0 || s.Sends == 0 {
+		return Finding{}, false
+	}
+	measured := float64(min(k, s.Sends)) / float64(s.Sends)
 	if d == DecisionConfident {
-		measured = r.Lower
+		measured = NewRate(k, s.Sends).Lower
 	}
 	var f Finding
 	switch {
@@ -122,7 +129,7 @@ func judge(m Metric, s WindowStats, r Rate, t Thresholds, d Decision) (Finding, 
 	default:
 		return Finding{}, false
 	}
-	f.Metric, f.Window, f.Rate, f.Decision, f.Sends = m, s.Window.Name, r, d, s.Sends
+	f.Metric, f.Window, f.Rate, f.Decision, f.Sends = m, s.Window.Name, NewRate(k, s.Sends), d, s.Sends
 	switch m {
 	case MetricHardBounceRate:
 		f.Recommendations = hardBounceAdvice
@@ -175,7 +182,8 @@ func worst(findings []Finding) Severity {
 	return s
 }
 
-// measure sums the ring for every window of p at now.
+// measure sums the ring for every window of p at now. The rates are left
+// to withRates: judging needs only the counts.
 func measure(r *Ring, now time.Time, p Policy) []WindowStats {
 	nowBucket := bucketOf(now, p.Bucket)
 	stats := make([]WindowStats, len(p.Windows))
@@ -188,11 +196,18 @@ func measure(r *Ring, now time.Time, p Policy) []WindowStats {
 			Complaints:  c.Complaints,
 			Blocks:      c.Blocks,
 		}
-		s.HardBounceRate = NewRate(s.HardBounces, s.Sends)
-		s.ComplaintRate = NewRate(s.Complaints, s.Sends)
-		s.BlockRate = NewRate(s.Blocks, s.Sends)
 		s.BelowMinVolume = s.Sends < w.MinSends
 		stats[i] = s
 	}
 	return stats
+}
+
+// withRates computes the rates of every window, for showing.
+func withRates(stats []WindowStats) {
+	for i := range stats {
+		s := &stats[i]
+		s.HardBounceRate = NewRate(s.HardBounces, s.Sends)
+		s.ComplaintRate = NewRate(s.Complaints, s.Sends)
+		s.BlockRate = NewRate(s.Blocks, s.Sends)
+	}
 }

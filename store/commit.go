@@ -53,8 +53,8 @@ type job struct {
 	transitions []encodedTransition
 	pruneBefore time.Time
 	recipients  []recipientWork
-	// cleared are the recipient keys that deliveries made no longer
-	// pending; filled in by put.
+	// cleared are the recipient keys the job left no longer pending;
+	// filled in by put.
 	cleared [][]byte
 }
 

@@ -14,12 +14,13 @@ import (
 // may have millions.
 type recipientRecord struct {
 	monitor.Recipient
-	historyLen int // entries in the recipient's history
+	history []uint64 // the keys of its history entries, oldest first
 }
 
 // The record: a version byte, status, reason, then since, until and the last
 // soft bounce as unix nanoseconds (varint, 0 for none), the soft blocks in a
-// row, the pending hard bounces (count, then times) and the history length.
+// row, the pending hard bounces (count, then times) and the history entries
+// (count, then the first key and the gaps to the next: keys grow).
 const recipientVersion = 1
 
 func encodeRecipient(r recipientRecord) []byte {
@@ -33,7 +34,13 @@ func encodeRecipient(r recipientRecord) []byte {
 	for _, t := range r.HardBounces {
 		buf = appendTime(buf, t)
 	}
-	return binary.AppendUvarint(buf, uint64(r.historyLen))
+	buf = binary.AppendUvarint(buf, uint64(len(r.history)))
+	prev := uint64(0)
+	for _, seq := range r.history {
+		buf = binary.AppendUvarint(buf, seq-prev)
+		prev = seq
+	}
+	return buf
 }
 
 // decodeRecipient decodes a stored record; nil is a recipient never seen.
@@ -57,7 +64,16 @@ func decodeRecipient(v []byte) (recipientRecord, error) {
 	} else if n > 0 {
 		return r, errCorrupt
 	}
-	r.historyLen = int(d.uvarint())
+	if n := d.uvarint(); n > 0 && n <= uint64(len(d.buf)) {
+		r.history = make([]uint64, n)
+		prev := uint64(0)
+		for i := range r.history {
+			prev += d.uvarint()
+			r.history[i] = prev
+		}
+	} else if n > 0 {
+		return r, errCorrupt
+	}
 	return r, d.err
 }
 

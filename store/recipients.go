@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"sync"
@@ -20,8 +19,8 @@ import (
 // in the same transaction as the events that caused it.
 //
 // Keys: account id, 0x00, the recipient key (see monitor.RecipientKey);
-// neither may contain 0x00. History keys add 0x00 and a big-endian sequence
-// number, so one recipient's history is a contiguous range, oldest first.
+// neither may contain 0x00. History entries are keyed by a store-wide
+// sequence number, and each recipient's record lists its own, oldest first.
 
 // recipientWork is one change to one recipient, applied by the writer.
 type recipientWork struct {
@@ -106,8 +105,7 @@ func (db *DB) queueRecipient(g *group, e *monitor.Event) {
 }
 
 // putRecipients applies a job's recipient changes inside its transaction
-// and notes in j.cleared the recipients that deliveries made no longer
-// pending.
+// and notes in j.cleared the recipients that are no longer pending.
 func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
 	recipients := tx.Bucket(bucketRecipients)
 	for i := range j.recipients {
@@ -127,14 +125,15 @@ func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
 			m.result, changed = rec.Recipient, m.err == nil
 		} else {
 			change, changed = rec.Observe(w.event, w.domain, db.suppression)
-			if w.event.Type == monitor.EventDelivery && !rec.Pending() {
+			if !rec.Pending() {
+				// Suppressed, or its streak ended: deliveries no longer matter.
 				j.cleared = append(j.cleared, w.key)
 			}
 		}
 		if !changed {
 			continue
 		}
-		if err := appendHistory(tx, w.key, &rec, change, db.suppression.HistoryLimit); err != nil {
+		if err := appendHistory(tx, &rec, change, db.suppression.HistoryLimit); err != nil {
 			return err
 		}
 		if err := recipients.Put(w.key, encodeRecipient(rec)); err != nil {
@@ -144,8 +143,8 @@ func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
 	return nil
 }
 
-// clearPending drops the entries of recipients that deliveries in the job
-// made no longer pending, unless a later group has added them again.
+// clearPending drops the entries of recipients that the job left no longer
+// pending, unless a later group has added them again.
 func (db *DB) clearPending(j *job) {
 	if len(j.cleared) == 0 {
 		return
@@ -162,8 +161,11 @@ func (db *DB) clearPending(j *job) {
 }
 
 // appendHistory adds a change to a recipient's history and drops the
-// oldest entries beyond limit.
-func appendHistory(tx *bbolt.Tx, key []byte, rec *recipientRecord, c monitor.RecipientChange, limit int) error {
+// oldest entries beyond limit. Entries are keyed by a store-wide sequence,
+// so that appending is sequential like the event log, and the recipient's
+// record lists its own; a key per recipient would put every bounce's
+// history entry on a random page of its own.
+func appendHistory(tx *bbolt.Tx, rec *recipientRecord, c monitor.RecipientChange, limit int) error {
 	history := tx.Bucket(bucketRecipientHistory)
 	seq, err := history.NextSequence()
 	if err != nil {
@@ -173,28 +175,17 @@ func appendHistory(tx *bbolt.Tx, key []byte, rec *recipientRecord, c monitor.Rec
 	if err != nil {
 		return err
 	}
-	prefix := historyPrefix(key)
-	if err := history.Put(binary.BigEndian.AppendUint64(prefix, seq), v); err != nil {
+	if err := history.Put(seqKey(seq), v); err != nil {
 		return fmt.Errorf("append recipient history: %w", err)
 	}
-	rec.historyLen++
-	cur := history.Cursor()
-	for rec.historyLen > limit {
-		k, _ := cur.Seek(prefix)
-		if k == nil || !bytes.HasPrefix(k, prefix) {
-			break
-		}
-		if err := cur.Delete(); err != nil {
+	rec.history = append(rec.history, seq)
+	for len(rec.history) > limit {
+		if err := history.Delete(seqKey(rec.history[0])); err != nil {
 			return fmt.Errorf("trim recipient history: %w", err)
 		}
-		rec.historyLen--
+		rec.history = rec.history[1:]
 	}
 	return nil
-}
-
-func historyPrefix(key []byte) []byte {
-	p := make([]byte, 0, len(key)+9)
-	return append(append(p, key...), 0)
 }
 
 // loadPending fills the pending set from the recipients on disk.
@@ -256,12 +247,16 @@ func (db *DB) RecipientHistory(ctx context.Context, accountID, key string) (moni
 			return err
 		}
 		r = rec.Recipient
-		prefix := historyPrefix(k)
-		c := tx.Bucket(bucketRecipientHistory).Cursor()
-		for hk, hv := c.Seek(prefix); hk != nil && bytes.HasPrefix(hk, prefix); hk, hv = c.Next() {
-			change, err := decodeChange(hv)
+		history = make([]monitor.RecipientChange, 0, len(rec.history))
+		b := tx.Bucket(bucketRecipientHistory)
+		for _, seq := range rec.history {
+			v := b.Get(seqKey(seq))
+			if v == nil {
+				return fmt.Errorf("%w: history entry %d of recipient %q is missing", errCorrupt, seq, k)
+			}
+			change, err := decodeChange(v)
 			if err != nil {
-				return fmt.Errorf("history %x: %w", hk, err)
+				return fmt.Errorf("history entry %d: %w", seq, err)
 			}
 			history = append(history, change)
 		}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/monitor/monitortest"
 )
@@ -211,5 +213,33 @@ func TestHistoryKeepsTheNewestEntries(t *testing.T) {
 	}
 	if len(history) != 3 || history[0].EventID != "e3" || history[2].EventID != "e5" {
 		t.Errorf("got %d entries starting %+v, want e3..e5", len(history), history)
+	}
+	var stored int
+	if err := db.bolt.View(func(tx *bbolt.Tx) error {
+		stored = tx.Bucket(bucketRecipientHistory).Stats().KeyN
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 3 {
+		t.Errorf("history bucket holds %d entries, want the 3 kept", stored)
+	}
+}
+
+// Only recipients a delivery could change stay in memory: a suppressed
+// one leaves the pending set as soon as its suppression is written.
+func TestPendingSetHoldsOnlyStreaks(t *testing.T) {
+	db := testDB(t, t.TempDir(), monitortest.New(t0))
+	ingest(t, db, []monitor.Event{
+		recipientEvent("b1", monitor.EventBounce, "jane@gmail.com", t0, bounce(userUnknown)),
+		recipientEvent("b2", monitor.EventBounce, "joe@example.org", t0, bounce(userUnknown)),
+		recipientEvent("b3", monitor.EventBounce, "ann@example.org", t0, bounce(mailboxFull)),
+		recipientEvent("c1", monitor.EventComplaint, "ann@example.org", t0.Add(time.Minute), nil),
+	})
+	db.pending.mu.Lock()
+	defer db.pending.mu.Unlock()
+	_, joe := db.pending.m[db.pending.hash("acme", "joe@example.org")]
+	if len(db.pending.m) != 1 || !joe {
+		t.Errorf("pending set: got %d entries, want only joe@example.org's pending hard bounce", len(db.pending.m))
 	}
 }
