@@ -112,7 +112,17 @@ var rules = []rule{
 		"bad header", "missing a valid message-id", "improper use of 8-bit data",
 		"bare lf", "bare linefeed"}},
 	{"auth", BounceBlock, ReasonAuthFailure, always, []string{
-		"dmarc", "spf", "dkim", "sender id", "purported responsible address",
+		// Not "spf", "dkim" or "dmarc" alone: replies quote passing results
+		// too ("User unknown (SPF=pass)").
+		"dmarc policy", "dmarc check", "dmarc verification", "dmarc validation",
+		"dmarc initiative", "dmarc mechanism", "dmarc fail", "dmarc failed",
+		"dmarc failure", "failed dmarc", "dmarc reject", "dmarc rejected",
+		"spf record", "spf records", "spf settings", "spf check", "spf fail", "spf failed",
+		"spf failure", "spf softfail", "spf validation", "failed spf", "spf policy",
+		"spf or dkim", "spf and dkim", "spf dkim", "dkim signature", "dkim check",
+		"dkim fail", "dkim failed", "dkim failure", "dkim validation", "failed dkim",
+		"invalid dkim", "no valid dkim", "authentication results",
+		"sender id", "purported responsible address",
 		"unauthenticated", "not authenticated", "authentication required",
 		"authrequired", "authentication checks", "authentication information",
 		"authenticate with", "must authenticate", "anti-spoofing", "spoofing",

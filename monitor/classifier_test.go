@@ -42,6 +42,7 @@ func reply(code int, status, text string) Bounce {
 func TestClassifyHard(t *testing.T) {
 	checkCases(t, []classifyCase{
 		{"postfix", reply(550, "5.1.1", "550 5.1.1 <jane@example.com>: Recipient address rejected: User unknown in virtual mailbox table"), BounceHard, ReasonUserUnknown, `text:user-unknown "user unknown"`},
+		{"passing authentication quoted", reply(550, "5.1.1", "550 5.1.1 <jane@example.com>: Recipient address rejected: User unknown (SPF=pass, DKIM=pass)"), BounceHard, ReasonUserUnknown, ""},
 		{"gmail", reply(550, "5.1.1", "550-5.1.1 The email account that you tried to reach does not exist. Please try 550-5.1.1 double-checking the recipient's email address for typos or 550-5.1.1 unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser a1si2 - gsmtp"), BounceHard, ReasonUserUnknown, `text:user-unknown "the email account that you tried to reach does not exist"`},
 		{"gmail disabled", reply(550, "5.2.1", "550-5.2.1 The email account that you tried to reach is disabled. https://support.google.com/mail/?p=DisabledUser"), BounceHard, ReasonMailboxDisabled, ""},
 		{"outlook", reply(550, "5.5.0", "550 5.5.0 Requested action not taken: mailbox unavailable."), BounceHard, ReasonUserUnknown, ""},
