@@ -213,10 +213,13 @@ type RecipientChange struct {
 }
 
 // At returns r as it stands at now: a temporary block that has run out is
-// active again (its streak still counts).
+// active again, since it ran out (its streak still counts).
 func (r Recipient) At(now time.Time) Recipient {
-	if r.Status == 0 || r.Status == RecipientBlocked && !now.Before(r.Until) {
-		r.Status, r.Reason, r.Until = RecipientActive, 0, time.Time{}
+	switch {
+	case r.Status == 0:
+		r.Status = RecipientActive
+	case r.Status == RecipientBlocked && !now.Before(r.Until):
+		r.Status, r.Reason, r.Since, r.Until = RecipientActive, 0, r.Until, time.Time{}
 	}
 	return r
 }

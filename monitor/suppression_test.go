@@ -140,6 +140,9 @@ func TestTemporaryBlockRunsOut(t *testing.T) {
 	if !r.Allowed(t0.Add(72 * time.Hour)) {
 		t.Errorf("not allowed once the 72h block ran out")
 	}
+	if got := r.At(t0.Add(80 * time.Hour)); got.Status != RecipientActive || !got.Since.Equal(t0.Add(72*time.Hour)) || got.SoftBlocks != 1 {
+		t.Errorf("after the block: got %+v, want active since it ran out, the streak kept", got)
+	}
 }
 
 func TestManualSuppression(t *testing.T) {
