@@ -101,7 +101,9 @@ func printRecipient(w io.Writer, resp *dpmonv1.GetRecipientResponse) error {
 			fmt.Fprintf(w, "    event %s\n", id)
 		}
 		if b := c.GetBounce(); b != nil {
-			fmt.Fprintf(w, "    reply %d %s %s\n", b.GetSmtpCode(), b.GetEnhancedStatus(), b.GetDiagnostic())
+			fmt.Fprintf(w, "    reply (code %d, status %s) %s\n", b.GetSmtpCode(), orDash(b.GetEnhancedStatus()), b.GetDiagnostic())
+			fmt.Fprintf(w, "    classified %s, %s, by %s\n", enumName(b.GetClass().String(), "BOUNCE_CLASS_"),
+				enumName(c.GetBounceReason().String(), "BOUNCE_REASON_"), c.GetBounceRule())
 		}
 		if c.GetActor() != "" {
 			fmt.Fprintf(w, "    by %s: %s\n", c.GetActor(), c.GetNote())

@@ -77,3 +77,27 @@ func TestRunSuppression(t *testing.T) {
 		t.Errorf("list with an unknown reason: got %v, want a usage error", err)
 	}
 }
+
+func TestPrintRecipientHistory(t *testing.T) {
+	resp := &dpmonv1.GetRecipientResponse{
+		Recipient: &dpmonv1.Recipient{Recipient: "jane@gmail.com", Status: dpmonv1.RecipientStatus_RECIPIENT_STATUS_SUPPRESSED,
+			Reason: dpmonv1.SuppressionReason_SUPPRESSION_REASON_HARD_BOUNCE},
+		History: []*dpmonv1.RecipientChange{{
+			Kind: dpmonv1.RecipientChangeKind_RECIPIENT_CHANGE_KIND_HARD_BOUNCE, EventId: "b1",
+			Description:  "Hard bounce at a large mailbox provider: suppressed at once.",
+			Bounce:       &dpmonv1.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1", Diagnostic: "550 5.1.1 no such user", Class: dpmonv1.BounceClass_BOUNCE_CLASS_HARD},
+			BounceReason: dpmonv1.BounceReason_BOUNCE_REASON_USER_UNKNOWN, BounceRule: `text:user-unknown "no such user"`,
+		}},
+	}
+	var b strings.Builder
+	if err := printRecipient(&b, resp); err != nil {
+		t.Fatal(err)
+	}
+	want := "-  hard bounce  Hard bounce at a large mailbox provider: suppressed at once.\n" +
+		"    event b1\n" +
+		"    reply (code 550, status 5.1.1) 550 5.1.1 no such user\n" +
+		"    classified hard, user unknown, by text:user-unknown \"no such user\"\n"
+	if got := b.String(); !strings.HasSuffix(got, want) {
+		t.Errorf("got:\n%s\nwant it to end with:\n%s", got, want)
+	}
+}
