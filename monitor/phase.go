@@ -92,17 +92,31 @@ func step(s *PhaseState, now time.Time, p Policy, findings []Finding) (Transitio
 			return s.move(now, PhaseHealthy, reason, nil), true
 		}
 	case PhaseProbation:
+		strict := probationBreaches(findings, p)
 		switch {
-		case severity != 0:
+		case len(strict) > 0:
 			reason := "Sending is suspended again: during probation every warn threshold is a suspend threshold. " +
-				findingMessages(findings, SeverityWarning) + " Fix the causes, then ask for reinstatement."
-			return s.move(now, PhaseSuspended, reason, findings), true
+				findingMessages(strict, SeverityWarning) + " Fix the causes, then ask for reinstatement."
+			return s.move(now, PhaseSuspended, reason, strict), true
 		case now.Sub(s.Since) >= p.ProbationPeriod:
 			reason := fmt.Sprintf("Probation of %s passed without a breach; the account is healthy again.", p.ProbationPeriod)
 			return s.move(now, PhaseHealthy, reason, nil), true
 		}
 	}
 	return Transition{}, false
+}
+
+// probationBreaches are the findings that suspend a probation account: any
+// breach of a rate that can suspend at all. A rate without a suspend
+// threshold (the block rate by default) only warns, in probation too.
+func probationBreaches(findings []Finding, p Policy) []Finding {
+	var out []Finding
+	for _, f := range findings {
+		if f.Severity == SeverityCritical || p.thresholds(f.Metric).Suspend > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (s *PhaseState) move(now time.Time, to Phase, reason string, findings []Finding) Transition {

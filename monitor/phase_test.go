@@ -303,8 +303,18 @@ func TestReinstateAndProbation(t *testing.T) {
 	if _, err := b.Reinstate(t0.Add(time.Hour), ""); err != nil {
 		t.Fatal(err)
 	}
-	if tr, moved := feed(b, p, batch{at: 2 * time.Hour, sends: 1000, hard: 25}); !moved || tr.From != PhaseProbation || tr.To != PhaseSuspended {
+	// The block rate has no suspend threshold by default: it only warns,
+	// in probation too.
+	if tr, moved := feed(b, p, batch{at: 2 * time.Hour, sends: 1000, blocks: 100}); moved {
+		t.Fatalf("block-rate breach during probation moved %s->%s, want no move", tr.From, tr.To)
+	}
+	if tr, moved := feed(b, p, batch{at: 2 * time.Hour, hard: 25}); !moved || tr.From != PhaseProbation || tr.To != PhaseSuspended {
 		t.Fatalf("warn breach during probation: phase %s, want suspended", b.State.Phase)
+	}
+	for _, f := range b.State.Findings {
+		if f.Metric == MetricBlockRate {
+			t.Errorf("the suspension lists the block rate, which cannot suspend: %+v", f)
+		}
 	}
 }
 

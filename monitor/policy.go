@@ -73,6 +73,19 @@ func DefaultPolicy() Policy {
 	}
 }
 
+// thresholds returns the thresholds of metric m.
+func (p Policy) thresholds(m Metric) Thresholds {
+	switch m {
+	case MetricHardBounceRate:
+		return p.HardBounce
+	case MetricComplaintRate:
+		return p.Complaint
+	case MetricBlockRate:
+		return p.Block
+	}
+	return Thresholds{}
+}
+
 // RingLen is the number of buckets that cover the longest window.
 func (p Policy) RingLen() int {
 	return int(p.Windows[len(p.Windows)-1].Length / p.Bucket)
