@@ -20,7 +20,12 @@ type Account struct {
 	// CountFrom is when the account was last reinstated: events that
 	// occurred before it no longer count.
 	CountFrom time.Time
-	ring      Ring
+	// Reinstatements are when the account was reinstated, within the
+	// policy's repeat window.
+	Reinstatements []time.Time
+	// OpenTicket is the id of its open reinstatement ticket, if any.
+	OpenTicket string
+	ring       Ring
 }
 
 // NewAccount returns a healthy account created at now, with windows shaped
@@ -84,19 +89,39 @@ func (a *Account) Step(now time.Time, global Policy) (Transition, bool) {
 
 // Reinstate lifts a suspension: the account enters probation with its
 // windows emptied, so that only what it sends from now on is judged.
-func (a *Account) Reinstate(now time.Time, note string) (Transition, error) {
+func (a *Account) Reinstate(now time.Time, note, actor string, p Policy) (Transition, error) {
 	if a.State.Phase != PhaseSuspended {
 		return Transition{}, fmt.Errorf("%w: account %s is %s, not suspended", ErrFailedPrecondition, a.ID, a.State.Phase)
 	}
-	reason := "Reinstated into probation: every warn threshold now suspends at once until the probation ends."
+	reason := fmt.Sprintf("Reinstated into probation for %s: until it ends, every warn threshold suspends at once.",
+		DurationLabel(p.ProbationPeriod))
 	if note != "" {
 		reason += " Note: " + note
 	}
 	t := a.State.move(now, PhaseProbation, reason, nil)
-	t.AccountID = a.ID
+	t.AccountID, t.Actor = a.ID, actor
 	a.CountFrom = now
 	a.ring.reset()
+	a.Reinstatements = append(a.recentReinstatements(now, p), now)
 	return t, nil
+}
+
+// RecentReinstatements counts the reinstatements within the policy's
+// repeat window before now.
+func (a *Account) RecentReinstatements(now time.Time, p Policy) int {
+	return len(a.recentReinstatements(now, p))
+}
+
+// recentReinstatements returns, in a new slice, the reinstatements within
+// the repeat window before now.
+func (a *Account) recentReinstatements(now time.Time, p Policy) []time.Time {
+	var out []time.Time
+	for _, t := range a.Reinstatements {
+		if p.RepeatReinstatementsWindow <= 0 || t.After(now.Add(-p.RepeatReinstatementsWindow)) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Clone returns a deep copy, for readers that must not share the live one.
@@ -104,6 +129,9 @@ func (a *Account) Clone() *Account {
 	c := *a
 	c.AdminEmails = slices.Clone(a.AdminEmails)
 	c.State.Findings = slices.Clone(a.State.Findings)
+	c.State.Recommendations = slices.Clone(a.State.Recommendations)
+	c.State.Warnings = slices.Clone(a.State.Warnings)
+	c.Reinstatements = slices.Clone(a.Reinstatements)
 	c.Overrides.MinSends = maps.Clone(a.Overrides.MinSends)
 	c.ring.buckets = slices.Clone(a.ring.buckets)
 	c.ring.totals = slices.Clone(a.ring.totals)

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -46,22 +47,45 @@ type PhaseState struct {
 	// Findings are the breaches that moved the account into its phase; they
 	// stay when the windows drain, so a suspension keeps saying why.
 	Findings []Finding
+	// Recommendations say what the account should do about its phase.
+	Recommendations []string
+	// AckedAt and AckNote are the account's answer to its warning.
+	AckedAt time.Time
+	AckNote string
+	// Category is set when an admin suspended the account by hand.
+	Category SuspensionCategory
+	// Warnings are when the account entered a warning, within the policy's
+	// repeated-warnings window; they outlive the phase.
+	Warnings []time.Time
 }
 
-// Equal reports whether two states are the same. Findings are not compared:
-// they change only together with the phase.
+// Equal reports whether two states are the same. Findings, recommendations
+// and warnings are not compared: they change only together with the phase.
 func (s PhaseState) Equal(o PhaseState) bool {
-	return s.Phase == o.Phase && s.Since.Equal(o.Since) && s.Reason == o.Reason && s.ClearSince.Equal(o.ClearSince)
+	return s.Phase == o.Phase && s.Since.Equal(o.Since) && s.Reason == o.Reason && s.ClearSince.Equal(o.ClearSince) &&
+		s.AckedAt.Equal(o.AckedAt) && s.AckNote == o.AckNote && s.Category == o.Category
+}
+
+// AckDue returns when an unanswered warning suspends the account, or zero
+// when no deadline runs.
+func (s PhaseState) AckDue(p Policy) time.Time {
+	if s.Phase != PhaseWarning || !s.AckedAt.IsZero() || p.AckDeadline <= 0 {
+		return time.Time{}
+	}
+	return s.Since.Add(p.AckDeadline)
 }
 
 // Transition is one phase change, recorded with why it happened.
 type Transition struct {
-	AccountID string
-	At        time.Time
-	From      Phase
-	To        Phase
-	Reason    string
-	Findings  []Finding
+	AccountID       string
+	At              time.Time
+	From            Phase
+	To              Phase
+	Reason          string
+	Findings        []Finding
+	Recommendations []string
+	// Actor is the person who made the change; empty for dpmon's own.
+	Actor string
 }
 
 // step moves state according to the findings measured at now under p. It is
@@ -77,12 +101,16 @@ func step(s *PhaseState, now time.Time, p Policy, findings []Finding) (Transitio
 		case SeverityCritical:
 			return s.move(now, PhaseSuspended, breachReason(findings, SeverityCritical), findings), true
 		case SeverityWarning:
-			return s.move(now, PhaseWarning, breachReason(findings, SeverityWarning), findings), true
+			return s.warn(now, p, findings), true
 		}
 	case PhaseWarning:
 		switch {
 		case severity == SeverityCritical:
 			return s.move(now, PhaseSuspended, breachReason(findings, SeverityCritical), findings), true
+		case !s.AckDue(p).IsZero() && !now.Before(s.AckDue(p)):
+			reason := fmt.Sprintf("Sending is suspended: the warning of %s was not acknowledged within %s. %s Fix the causes, then ask for reinstatement.",
+				s.Since.UTC().Format(time.RFC3339), DurationLabel(p.AckDeadline), findingMessages(s.Findings, SeverityWarning))
+			return s.move(now, PhaseSuspended, reason, s.Findings), true
 		case severity == SeverityWarning:
 			s.ClearSince = time.Time{}
 		case s.ClearSince.IsZero():
@@ -119,11 +147,56 @@ func probationBreaches(findings []Finding, p Policy) []Finding {
 	return out
 }
 
+// warn moves a healthy account into a warning, or straight to a
+// suspension when it is one warning too many within the window.
+func (s *PhaseState) warn(now time.Time, p Policy, findings []Finding) Transition {
+	if p.RepeatedWarnings > 0 {
+		s.Warnings = slices.DeleteFunc(s.Warnings, func(t time.Time) bool { return !t.After(now.Add(-p.RepeatedWarningsWindow)) })
+		s.Warnings = append(s.Warnings, now)
+		if len(s.Warnings) >= p.RepeatedWarnings {
+			reason := fmt.Sprintf("Sending is suspended: this is warning %d within %s. %s Fix the causes, then ask for reinstatement.",
+				len(s.Warnings), DurationLabel(p.RepeatedWarningsWindow), findingMessages(findings, SeverityWarning))
+			return s.move(now, PhaseSuspended, reason, findings)
+		}
+	}
+	reason := breachReason(findings, SeverityWarning)
+	if p.AckDeadline > 0 {
+		reason += fmt.Sprintf(" Acknowledge this warning within %s, saying what you are changing; an unanswered warning suspends sending.",
+			DurationLabel(p.AckDeadline))
+	}
+	return s.move(now, PhaseWarning, reason, findings)
+}
+
+// move changes the phase; what the account should do next follows from
+// the findings and the phase it enters.
 func (s *PhaseState) move(now time.Time, to Phase, reason string, findings []Finding) Transition {
 	explain(findings)
-	t := Transition{At: now, From: s.Phase, To: to, Reason: reason, Findings: findings}
-	*s = PhaseState{Phase: to, Since: now, Reason: reason, Findings: findings}
+	recs := recommend(to, findings)
+	t := Transition{At: now, From: s.Phase, To: to, Reason: reason, Findings: findings, Recommendations: recs}
+	*s = PhaseState{Phase: to, Since: now, Reason: reason, Findings: findings, Recommendations: recs, Warnings: s.Warnings}
 	return t
+}
+
+// recommend gathers the advice of the findings, once each, and adds what
+// the phase asks of the account.
+func recommend(to Phase, findings []Finding) []string {
+	var recs []string
+	for _, f := range findings {
+		for _, r := range f.Recommendations {
+			if !slices.Contains(recs, r) {
+				recs = append(recs, r)
+			}
+		}
+	}
+	switch to {
+	case PhaseWarning:
+		recs = append(recs, "Acknowledge the warning with what you are changing (AcknowledgeWarning).")
+	case PhaseSuspended:
+		recs = append(recs, "Open a reinstatement ticket that says what you changed: bounced addresses removed, where the list comes from and how recipients opted in, how complaints are handled, how your mail is authenticated.")
+	case PhaseProbation:
+		recs = append(recs, "Mail only recipients who asked for it and engage with it: during probation every warn threshold suspends at once.")
+	}
+	return recs
 }
 
 // breachReason explains a phase change caused by the findings of severity.

@@ -13,12 +13,18 @@ var t0 = time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
 type batch struct {
 	at                      time.Duration // after t0
 	sends, hard, complaints int
-	blocks                  int // bounces that refused the sender
+	blocks                  int  // bounces that refused the sender
+	ack                     bool // the account acknowledges its warning first
 }
 
 // feed observes a batch the way the store does: events then one Step.
 func feed(a *Account, p Policy, b batch) (Transition, bool) {
 	now := t0.Add(b.at)
+	if b.ack {
+		if err := a.Acknowledge(now, "Removing the bounced addresses."); err != nil {
+			panic(err)
+		}
+	}
 	for i := 0; i < b.sends; i++ {
 		a.Observe(&Event{Type: EventSend, OccurredAt: now}, now, p)
 	}
@@ -175,8 +181,8 @@ func TestStepScenarios(t *testing.T) {
 			policy: DefaultPolicy(),
 			batches: []batch{
 				{sends: 1000, hard: 25},
-				{at: 24 * time.Hour},     // short window empty; 7d still breaches
-				{at: 8 * 24 * time.Hour}, // both windows empty: clean from here
+				{at: 24 * time.Hour, ack: true}, // short window empty; 7d still breaches
+				{at: 8 * 24 * time.Hour},        // both windows empty: clean from here
 				{at: 9*24*time.Hour - time.Minute},
 				{at: 9 * 24 * time.Hour},
 			},
@@ -273,11 +279,11 @@ func TestReinstateAndProbation(t *testing.T) {
 	p := DefaultPolicy()
 	p.ProbationPeriod = 48 * time.Hour
 	a := NewAccount("acme", t0, p)
-	if _, err := a.Reinstate(t0, ""); !errors.Is(err, ErrFailedPrecondition) {
+	if _, err := a.Reinstate(t0, "", "ops", p); !errors.Is(err, ErrFailedPrecondition) {
 		t.Fatalf("reinstating a healthy account: err = %v, want ErrFailedPrecondition", err)
 	}
 	feed(a, p, batch{sends: 1000, hard: 100})
-	tr, err := a.Reinstate(t0.Add(time.Hour), "removed bounced addresses")
+	tr, err := a.Reinstate(t0.Add(time.Hour), "removed bounced addresses", "ops", p)
 	if err != nil || tr.From != PhaseSuspended || tr.To != PhaseProbation {
 		t.Fatalf("Reinstate = %+v, %v; want suspended->probation", tr, err)
 	}
@@ -300,7 +306,7 @@ func TestReinstateAndProbation(t *testing.T) {
 	// A warn-level breach during probation suspends at once.
 	b := NewAccount("beta", t0, p)
 	feed(b, p, batch{sends: 1000, hard: 100})
-	if _, err := b.Reinstate(t0.Add(time.Hour), ""); err != nil {
+	if _, err := b.Reinstate(t0.Add(time.Hour), "", "ops", p); err != nil {
 		t.Fatal(err)
 	}
 	// The block rate has no suspend threshold by default: it only warns,

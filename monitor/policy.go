@@ -54,6 +54,26 @@ type Policy struct {
 	Bucket time.Duration
 	// Windows are the rolling windows, shortest first.
 	Windows []Window
+	Escalation
+}
+
+// Escalation are the rules for warnings that go unanswered or repeat, and
+// for accounts that keep getting reinstated. A zero count or duration
+// turns its rule off.
+type Escalation struct {
+	// AckDeadline is how long a warning may go unacknowledged before it
+	// suspends the account.
+	AckDeadline time.Duration
+	// RepeatedWarnings warnings within RepeatedWarningsWindow suspend the
+	// account at the last one.
+	RepeatedWarnings       int
+	RepeatedWarningsWindow time.Duration
+	// After RepeatReinstatements reinstatements within
+	// RepeatReinstatementsWindow, a ticket needs RepeatApprovals different
+	// admins to approve it instead of one.
+	RepeatReinstatements       int
+	RepeatReinstatementsWindow time.Duration
+	RepeatApprovals            int
 }
 
 // DefaultPolicy returns the policy used when the configuration names none.
@@ -62,6 +82,14 @@ func DefaultPolicy() Policy {
 		HardBounce:      Thresholds{Warn: 0.02, Suspend: 0.08},
 		Complaint:       Thresholds{Warn: 0.001, Suspend: 0.003},
 		Block:           Thresholds{Warn: 0.05},
+		Escalation: Escalation{
+			AckDeadline:                72 * time.Hour,
+			RepeatedWarnings:           3,
+			RepeatedWarningsWindow:     30 * 24 * time.Hour,
+			RepeatReinstatements:       3,
+			RepeatReinstatementsWindow: 365 * 24 * time.Hour,
+			RepeatApprovals:            2,
+		},
 		Decision:        DecisionMeasured,
 		CoolDown:        24 * time.Hour,
 		ProbationPeriod: 14 * 24 * time.Hour,
@@ -121,6 +149,7 @@ func (p Policy) Validate() error {
 	if p.Bucket < time.Minute {
 		errs = append(errs, FieldError{"windows.bucket", "must be at least 1m"})
 	}
+	errs = append(errs, p.Escalation.validate()...)
 	if len(p.Windows) == 0 {
 		errs = append(errs, FieldError{"windows", "at least one window is required"})
 	}
@@ -154,6 +183,22 @@ func checkThresholds(field string, t Thresholds) FieldErrors {
 	if len(errs) == 0 && t.Warn >= t.Suspend {
 		errs = append(errs, FieldError{field + ".warn", "must be below the suspend threshold"})
 	}
+	return errs
+}
+
+func (e Escalation) validate() FieldErrors {
+	var errs FieldErrors
+	check := func(ok bool, field, reason string) {
+		if !ok {
+			errs = append(errs, FieldError{"escalation." + field, reason})
+		}
+	}
+	check(e.AckDeadline >= 0, "ack_deadline", "must not be negative (0 turns the rule off)")
+	check(e.RepeatedWarnings >= 0, "repeated_warnings", "must not be negative (0 turns the rule off)")
+	check(e.RepeatedWarnings == 0 || e.RepeatedWarningsWindow > 0, "repeated_warnings_window", "must be positive")
+	check(e.RepeatReinstatements >= 0, "repeat_reinstatements", "must not be negative (0 turns the rule off)")
+	check(e.RepeatReinstatements == 0 || e.RepeatReinstatementsWindow > 0, "repeat_reinstatements_window", "must be positive")
+	check(e.RepeatReinstatements == 0 || e.RepeatApprovals >= 1, "repeat_approvals", "must be at least 1")
 	return errs
 }
 

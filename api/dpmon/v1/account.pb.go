@@ -24,6 +24,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SuspensionCategory says why an admin suspended an account by hand.
+type SuspensionCategory int32
+
+const (
+	SuspensionCategory_SUSPENSION_CATEGORY_UNSPECIFIED       SuspensionCategory = 0
+	SuspensionCategory_SUSPENSION_CATEGORY_POLICY_VIOLATION  SuspensionCategory = 1
+	SuspensionCategory_SUSPENSION_CATEGORY_TERMS_VIOLATION   SuspensionCategory = 2
+	SuspensionCategory_SUSPENSION_CATEGORY_ABUSIVE_CONTENT   SuspensionCategory = 3
+	SuspensionCategory_SUSPENSION_CATEGORY_FRAUD             SuspensionCategory = 4
+	SuspensionCategory_SUSPENSION_CATEGORY_DIRECT_COMPLAINTS SuspensionCategory = 5
+)
+
+// Enum value maps for SuspensionCategory.
+var (
+	SuspensionCategory_name = map[int32]string{
+		0: "SUSPENSION_CATEGORY_UNSPECIFIED",
+		1: "SUSPENSION_CATEGORY_POLICY_VIOLATION",
+		2: "SUSPENSION_CATEGORY_TERMS_VIOLATION",
+		3: "SUSPENSION_CATEGORY_ABUSIVE_CONTENT",
+		4: "SUSPENSION_CATEGORY_FRAUD",
+		5: "SUSPENSION_CATEGORY_DIRECT_COMPLAINTS",
+	}
+	SuspensionCategory_value = map[string]int32{
+		"SUSPENSION_CATEGORY_UNSPECIFIED":       0,
+		"SUSPENSION_CATEGORY_POLICY_VIOLATION":  1,
+		"SUSPENSION_CATEGORY_TERMS_VIOLATION":   2,
+		"SUSPENSION_CATEGORY_ABUSIVE_CONTENT":   3,
+		"SUSPENSION_CATEGORY_FRAUD":             4,
+		"SUSPENSION_CATEGORY_DIRECT_COMPLAINTS": 5,
+	}
+)
+
+func (x SuspensionCategory) Enum() *SuspensionCategory {
+	p := new(SuspensionCategory)
+	*p = x
+	return p
+}
+
+func (x SuspensionCategory) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SuspensionCategory) Descriptor() protoreflect.EnumDescriptor {
+	return file_dpmon_v1_account_proto_enumTypes[0].Descriptor()
+}
+
+func (SuspensionCategory) Type() protoreflect.EnumType {
+	return &file_dpmon_v1_account_proto_enumTypes[0]
+}
+
+func (x SuspensionCategory) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SuspensionCategory.Descriptor instead.
+func (SuspensionCategory) EnumDescriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{0}
+}
+
 // Phase is where an account stands.
 type Phase int32
 
@@ -68,11 +127,11 @@ func (x Phase) String() string {
 }
 
 func (Phase) Descriptor() protoreflect.EnumDescriptor {
-	return file_dpmon_v1_account_proto_enumTypes[0].Descriptor()
+	return file_dpmon_v1_account_proto_enumTypes[1].Descriptor()
 }
 
 func (Phase) Type() protoreflect.EnumType {
-	return &file_dpmon_v1_account_proto_enumTypes[0]
+	return &file_dpmon_v1_account_proto_enumTypes[1]
 }
 
 func (x Phase) Number() protoreflect.EnumNumber {
@@ -81,7 +140,7 @@ func (x Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Phase.Descriptor instead.
 func (Phase) EnumDescriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{0}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{1}
 }
 
 // Metric names a measured rate.
@@ -125,11 +184,11 @@ func (x Metric) String() string {
 }
 
 func (Metric) Descriptor() protoreflect.EnumDescriptor {
-	return file_dpmon_v1_account_proto_enumTypes[1].Descriptor()
+	return file_dpmon_v1_account_proto_enumTypes[2].Descriptor()
 }
 
 func (Metric) Type() protoreflect.EnumType {
-	return &file_dpmon_v1_account_proto_enumTypes[1]
+	return &file_dpmon_v1_account_proto_enumTypes[2]
 }
 
 func (x Metric) Number() protoreflect.EnumNumber {
@@ -138,7 +197,7 @@ func (x Metric) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Metric.Descriptor instead.
 func (Metric) EnumDescriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{1}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{2}
 }
 
 // Severity is how serious a finding is.
@@ -177,11 +236,11 @@ func (x Severity) String() string {
 }
 
 func (Severity) Descriptor() protoreflect.EnumDescriptor {
-	return file_dpmon_v1_account_proto_enumTypes[2].Descriptor()
+	return file_dpmon_v1_account_proto_enumTypes[3].Descriptor()
 }
 
 func (Severity) Type() protoreflect.EnumType {
-	return &file_dpmon_v1_account_proto_enumTypes[2]
+	return &file_dpmon_v1_account_proto_enumTypes[3]
 }
 
 func (x Severity) Number() protoreflect.EnumNumber {
@@ -190,7 +249,7 @@ func (x Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Severity.Descriptor instead.
 func (Severity) EnumDescriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{3}
 }
 
 // Decision says how a measured rate is compared with a threshold.
@@ -230,11 +289,11 @@ func (x Decision) String() string {
 }
 
 func (Decision) Descriptor() protoreflect.EnumDescriptor {
-	return file_dpmon_v1_account_proto_enumTypes[3].Descriptor()
+	return file_dpmon_v1_account_proto_enumTypes[4].Descriptor()
 }
 
 func (Decision) Type() protoreflect.EnumType {
-	return &file_dpmon_v1_account_proto_enumTypes[3]
+	return &file_dpmon_v1_account_proto_enumTypes[4]
 }
 
 func (x Decision) Number() protoreflect.EnumNumber {
@@ -243,7 +302,7 @@ func (x Decision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Decision.Descriptor instead.
 func (Decision) EnumDescriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{4}
 }
 
 // Account is a sending account as dpmon sees it.
@@ -265,8 +324,22 @@ type Account struct {
 	Policy          *Policy                `protobuf:"bytes,9,opt,name=policy,proto3" json:"policy,omitempty"`
 	PolicyOverrides *PolicyOverrides       `protobuf:"bytes,10,opt,name=policy_overrides,json=policyOverrides,proto3" json:"policy_overrides,omitempty"`
 	CreatedAt       *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// What the account should do about its phase: the banner a suspended or
+	// warned sender sees, with phase_reason.
+	PhaseRecommendations []string `protobuf:"bytes,12,rep,name=phase_recommendations,json=phaseRecommendations,proto3" json:"phase_recommendations,omitempty"`
+	// In warning: when the account answered it, and what it said.
+	WarningAcknowledgedAt  *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=warning_acknowledged_at,json=warningAcknowledgedAt,proto3" json:"warning_acknowledged_at,omitempty"`
+	WarningAcknowledgement string                 `protobuf:"bytes,14,opt,name=warning_acknowledgement,json=warningAcknowledgement,proto3" json:"warning_acknowledgement,omitempty"`
+	// In warning and unanswered: when the warning turns into a suspension.
+	AcknowledgeBy *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=acknowledge_by,json=acknowledgeBy,proto3" json:"acknowledge_by,omitempty"`
+	// Set when an admin suspended the account by hand.
+	SuspensionCategory SuspensionCategory `protobuf:"varint,16,opt,name=suspension_category,json=suspensionCategory,proto3,enum=dpmon.v1.SuspensionCategory" json:"suspension_category,omitempty"`
+	// Reinstatements within the last year.
+	RecentReinstatements uint32 `protobuf:"varint,17,opt,name=recent_reinstatements,json=recentReinstatements,proto3" json:"recent_reinstatements,omitempty"`
+	// The open reinstatement ticket, if any.
+	OpenTicketId  string `protobuf:"bytes,18,opt,name=open_ticket_id,json=openTicketId,proto3" json:"open_ticket_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -374,6 +447,55 @@ func (x *Account) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Account) GetPhaseRecommendations() []string {
+	if x != nil {
+		return x.PhaseRecommendations
+	}
+	return nil
+}
+
+func (x *Account) GetWarningAcknowledgedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WarningAcknowledgedAt
+	}
+	return nil
+}
+
+func (x *Account) GetWarningAcknowledgement() string {
+	if x != nil {
+		return x.WarningAcknowledgement
+	}
+	return ""
+}
+
+func (x *Account) GetAcknowledgeBy() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AcknowledgeBy
+	}
+	return nil
+}
+
+func (x *Account) GetSuspensionCategory() SuspensionCategory {
+	if x != nil {
+		return x.SuspensionCategory
+	}
+	return SuspensionCategory_SUSPENSION_CATEGORY_UNSPECIFIED
+}
+
+func (x *Account) GetRecentReinstatements() uint32 {
+	if x != nil {
+		return x.RecentReinstatements
+	}
+	return 0
+}
+
+func (x *Account) GetOpenTicketId() string {
+	if x != nil {
+		return x.OpenTicketId
+	}
+	return ""
 }
 
 // ConfidenceInterval is a 95 % Wilson score interval of a rate.
@@ -1030,7 +1152,12 @@ type Transition struct {
 	// Why, in words the account's owner understands.
 	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The measurements that caused it (metric, window, value, threshold).
-	Findings      []*Finding `protobuf:"bytes,6,rep,name=findings,proto3" json:"findings,omitempty"`
+	Findings []*Finding `protobuf:"bytes,6,rep,name=findings,proto3" json:"findings,omitempty"`
+	// What the account should do now.
+	Recommendations []string `protobuf:"bytes,7,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
+	// Who caused it, for changes made by a person: an admin's manual
+	// suspension or approval.
+	Actor         string `protobuf:"bytes,8,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1105,6 +1232,20 @@ func (x *Transition) GetFindings() []*Finding {
 		return x.Findings
 	}
 	return nil
+}
+
+func (x *Transition) GetRecommendations() []string {
+	if x != nil {
+		return x.Recommendations
+	}
+	return nil
+}
+
+func (x *Transition) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
 }
 
 type GetAccountRequest struct {
@@ -1676,11 +1817,213 @@ func (x *CheckSendResponse) GetRecipients() []*RecipientCheck {
 	return nil
 }
 
+type AcknowledgeWarningRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// What the account is doing about the warning (required).
+	Note          string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcknowledgeWarningRequest) Reset() {
+	*x = AcknowledgeWarningRequest{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcknowledgeWarningRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcknowledgeWarningRequest) ProtoMessage() {}
+
+func (x *AcknowledgeWarningRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcknowledgeWarningRequest.ProtoReflect.Descriptor instead.
+func (*AcknowledgeWarningRequest) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AcknowledgeWarningRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *AcknowledgeWarningRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type AcknowledgeWarningResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcknowledgeWarningResponse) Reset() {
+	*x = AcknowledgeWarningResponse{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcknowledgeWarningResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcknowledgeWarningResponse) ProtoMessage() {}
+
+func (x *AcknowledgeWarningResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcknowledgeWarningResponse.ProtoReflect.Descriptor instead.
+func (*AcknowledgeWarningResponse) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AcknowledgeWarningResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+type SuspendAccountRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Category  SuspensionCategory     `protobuf:"varint,2,opt,name=category,proto3,enum=dpmon.v1.SuspensionCategory" json:"category,omitempty"`
+	// Why, for the account and the audit record (required).
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendAccountRequest) Reset() {
+	*x = SuspendAccountRequest{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendAccountRequest) ProtoMessage() {}
+
+func (x *SuspendAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendAccountRequest.ProtoReflect.Descriptor instead.
+func (*SuspendAccountRequest) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SuspendAccountRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *SuspendAccountRequest) GetCategory() SuspensionCategory {
+	if x != nil {
+		return x.Category
+	}
+	return SuspensionCategory_SUSPENSION_CATEGORY_UNSPECIFIED
+}
+
+func (x *SuspendAccountRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type SuspendAccountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendAccountResponse) Reset() {
+	*x = SuspendAccountResponse{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendAccountResponse) ProtoMessage() {}
+
+func (x *SuspendAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendAccountResponse.ProtoReflect.Descriptor instead.
+func (*SuspendAccountResponse) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SuspendAccountResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
 var File_dpmon_v1_account_proto protoreflect.FileDescriptor
 
 const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x16dpmon/v1/account.proto\x12\bdpmon.v1\x1a\x1adpmon/v1/suppression.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x04\n" +
+	"\x16dpmon/v1/account.proto\x12\bdpmon.v1\x1a\x1adpmon/v1/suppression.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\a\n" +
 	"\aAccount\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12!\n" +
@@ -1696,7 +2039,14 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x10policy_overrides\x18\n" +
 	" \x01(\v2\x19.dpmon.v1.PolicyOverridesR\x0fpolicyOverrides\x129\n" +
 	"\n" +
-	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"@\n" +
+	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x123\n" +
+	"\x15phase_recommendations\x18\f \x03(\tR\x14phaseRecommendations\x12R\n" +
+	"\x17warning_acknowledged_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x15warningAcknowledgedAt\x127\n" +
+	"\x17warning_acknowledgement\x18\x0e \x01(\tR\x16warningAcknowledgement\x12A\n" +
+	"\x0eacknowledge_by\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\racknowledgeBy\x12M\n" +
+	"\x13suspension_category\x18\x10 \x01(\x0e2\x1c.dpmon.v1.SuspensionCategoryR\x12suspensionCategory\x123\n" +
+	"\x15recent_reinstatements\x18\x11 \x01(\rR\x14recentReinstatements\x12$\n" +
+	"\x0eopen_ticket_id\x18\x12 \x01(\tR\fopenTicketId\"@\n" +
 	"\x12ConfidenceInterval\x12\x14\n" +
 	"\x05lower\x18\x01 \x01(\x01R\x05lower\x12\x14\n" +
 	"\x05upper\x18\x02 \x01(\x01R\x05upper\"\xd5\x04\n" +
@@ -1766,7 +2116,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x0f_complaint_warnB\x14\n" +
 	"\x12_complaint_suspendB\r\n" +
 	"\v_block_warnB\x10\n" +
-	"\x0e_block_suspend\"\xf5\x01\n" +
+	"\x0e_block_suspend\"\xb5\x02\n" +
 	"\n" +
 	"Transition\x12\x1d\n" +
 	"\n" +
@@ -1776,7 +2126,9 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x04from\x18\x03 \x01(\x0e2\x0f.dpmon.v1.PhaseR\x04from\x12\x1f\n" +
 	"\x02to\x18\x04 \x01(\x0e2\x0f.dpmon.v1.PhaseR\x02to\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12-\n" +
-	"\bfindings\x18\x06 \x03(\v2\x11.dpmon.v1.FindingR\bfindings\"2\n" +
+	"\bfindings\x18\x06 \x03(\v2\x11.dpmon.v1.FindingR\bfindings\x12(\n" +
+	"\x0frecommendations\x18\a \x03(\tR\x0frecommendations\x12\x14\n" +
+	"\x05actor\x18\b \x01(\tR\x05actor\"2\n" +
 	"\x11GetAccountRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"A\n" +
@@ -1822,7 +2174,27 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\bfindings\x18\x04 \x03(\v2\x11.dpmon.v1.FindingR\bfindings\x128\n" +
 	"\n" +
 	"recipients\x18\x05 \x03(\v2\x18.dpmon.v1.RecipientCheckR\n" +
-	"recipients*n\n" +
+	"recipients\"N\n" +
+	"\x19AcknowledgeWarningRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\"I\n" +
+	"\x1aAcknowledgeWarningResponse\x12+\n" +
+	"\aaccount\x18\x01 \x01(\v2\x11.dpmon.v1.AccountR\aaccount\"\x84\x01\n" +
+	"\x15SuspendAccountRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x128\n" +
+	"\bcategory\x18\x02 \x01(\x0e2\x1c.dpmon.v1.SuspensionCategoryR\bcategory\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"E\n" +
+	"\x16SuspendAccountResponse\x12+\n" +
+	"\aaccount\x18\x01 \x01(\v2\x11.dpmon.v1.AccountR\aaccount*\xff\x01\n" +
+	"\x12SuspensionCategory\x12#\n" +
+	"\x1fSUSPENSION_CATEGORY_UNSPECIFIED\x10\x00\x12(\n" +
+	"$SUSPENSION_CATEGORY_POLICY_VIOLATION\x10\x01\x12'\n" +
+	"#SUSPENSION_CATEGORY_TERMS_VIOLATION\x10\x02\x12'\n" +
+	"#SUSPENSION_CATEGORY_ABUSIVE_CONTENT\x10\x03\x12\x1d\n" +
+	"\x19SUSPENSION_CATEGORY_FRAUD\x10\x04\x12)\n" +
+	"%SUSPENSION_CATEGORY_DIRECT_COMPLAINTS\x10\x05*n\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rPHASE_HEALTHY\x10\x01\x12\x11\n" +
@@ -1841,14 +2213,16 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DECISION_MEASURED\x10\x01\x12\x16\n" +
-	"\x12DECISION_CONFIDENT\x10\x022\xad\x03\n" +
+	"\x12DECISION_CONFIDENT\x10\x022\xe3\x04\n" +
 	"\x0eAccountService\x12G\n" +
 	"\n" +
 	"GetAccount\x12\x1b.dpmon.v1.GetAccountRequest\x1a\x1c.dpmon.v1.GetAccountResponse\x12M\n" +
 	"\fListAccounts\x12\x1d.dpmon.v1.ListAccountsRequest\x1a\x1e.dpmon.v1.ListAccountsResponse\x12P\n" +
 	"\rUpdateAccount\x12\x1e.dpmon.v1.UpdateAccountRequest\x1a\x1f.dpmon.v1.UpdateAccountResponse\x12k\n" +
 	"\x16ListAccountTransitions\x12'.dpmon.v1.ListAccountTransitionsRequest\x1a(.dpmon.v1.ListAccountTransitionsResponse\x12D\n" +
-	"\tCheckSend\x12\x1a.dpmon.v1.CheckSendRequest\x1a\x1b.dpmon.v1.CheckSendResponseB-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
+	"\tCheckSend\x12\x1a.dpmon.v1.CheckSendRequest\x1a\x1b.dpmon.v1.CheckSendResponse\x12_\n" +
+	"\x12AcknowledgeWarning\x12#.dpmon.v1.AcknowledgeWarningRequest\x1a$.dpmon.v1.AcknowledgeWarningResponse\x12S\n" +
+	"\x0eSuspendAccount\x12\x1f.dpmon.v1.SuspendAccountRequest\x1a .dpmon.v1.SuspendAccountResponseB-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
 
 var (
 	file_dpmon_v1_account_proto_rawDescOnce sync.Once
@@ -1862,93 +2236,108 @@ func file_dpmon_v1_account_proto_rawDescGZIP() []byte {
 	return file_dpmon_v1_account_proto_rawDescData
 }
 
-var file_dpmon_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_dpmon_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_dpmon_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_dpmon_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_dpmon_v1_account_proto_goTypes = []any{
-	(Phase)(0),                             // 0: dpmon.v1.Phase
-	(Metric)(0),                            // 1: dpmon.v1.Metric
-	(Severity)(0),                          // 2: dpmon.v1.Severity
-	(Decision)(0),                          // 3: dpmon.v1.Decision
-	(*Account)(nil),                        // 4: dpmon.v1.Account
-	(*ConfidenceInterval)(nil),             // 5: dpmon.v1.ConfidenceInterval
-	(*WindowStats)(nil),                    // 6: dpmon.v1.WindowStats
-	(*Finding)(nil),                        // 7: dpmon.v1.Finding
-	(*Thresholds)(nil),                     // 8: dpmon.v1.Thresholds
-	(*WindowPolicy)(nil),                   // 9: dpmon.v1.WindowPolicy
-	(*Policy)(nil),                         // 10: dpmon.v1.Policy
-	(*PolicyOverrides)(nil),                // 11: dpmon.v1.PolicyOverrides
-	(*Transition)(nil),                     // 12: dpmon.v1.Transition
-	(*GetAccountRequest)(nil),              // 13: dpmon.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),             // 14: dpmon.v1.GetAccountResponse
-	(*ListAccountsRequest)(nil),            // 15: dpmon.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),           // 16: dpmon.v1.ListAccountsResponse
-	(*UpdateAccountRequest)(nil),           // 17: dpmon.v1.UpdateAccountRequest
-	(*UpdateAccountResponse)(nil),          // 18: dpmon.v1.UpdateAccountResponse
-	(*ListAccountTransitionsRequest)(nil),  // 19: dpmon.v1.ListAccountTransitionsRequest
-	(*ListAccountTransitionsResponse)(nil), // 20: dpmon.v1.ListAccountTransitionsResponse
-	(*CheckSendRequest)(nil),               // 21: dpmon.v1.CheckSendRequest
-	(*CheckSendResponse)(nil),              // 22: dpmon.v1.CheckSendResponse
-	nil,                                    // 23: dpmon.v1.PolicyOverrides.MinSendsEntry
-	(*timestamppb.Timestamp)(nil),          // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 25: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),          // 26: google.protobuf.FieldMask
-	(*RecipientCheck)(nil),                 // 27: dpmon.v1.RecipientCheck
+	(SuspensionCategory)(0),                // 0: dpmon.v1.SuspensionCategory
+	(Phase)(0),                             // 1: dpmon.v1.Phase
+	(Metric)(0),                            // 2: dpmon.v1.Metric
+	(Severity)(0),                          // 3: dpmon.v1.Severity
+	(Decision)(0),                          // 4: dpmon.v1.Decision
+	(*Account)(nil),                        // 5: dpmon.v1.Account
+	(*ConfidenceInterval)(nil),             // 6: dpmon.v1.ConfidenceInterval
+	(*WindowStats)(nil),                    // 7: dpmon.v1.WindowStats
+	(*Finding)(nil),                        // 8: dpmon.v1.Finding
+	(*Thresholds)(nil),                     // 9: dpmon.v1.Thresholds
+	(*WindowPolicy)(nil),                   // 10: dpmon.v1.WindowPolicy
+	(*Policy)(nil),                         // 11: dpmon.v1.Policy
+	(*PolicyOverrides)(nil),                // 12: dpmon.v1.PolicyOverrides
+	(*Transition)(nil),                     // 13: dpmon.v1.Transition
+	(*GetAccountRequest)(nil),              // 14: dpmon.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),             // 15: dpmon.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),            // 16: dpmon.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),           // 17: dpmon.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),           // 18: dpmon.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),          // 19: dpmon.v1.UpdateAccountResponse
+	(*ListAccountTransitionsRequest)(nil),  // 20: dpmon.v1.ListAccountTransitionsRequest
+	(*ListAccountTransitionsResponse)(nil), // 21: dpmon.v1.ListAccountTransitionsResponse
+	(*CheckSendRequest)(nil),               // 22: dpmon.v1.CheckSendRequest
+	(*CheckSendResponse)(nil),              // 23: dpmon.v1.CheckSendResponse
+	(*AcknowledgeWarningRequest)(nil),      // 24: dpmon.v1.AcknowledgeWarningRequest
+	(*AcknowledgeWarningResponse)(nil),     // 25: dpmon.v1.AcknowledgeWarningResponse
+	(*SuspendAccountRequest)(nil),          // 26: dpmon.v1.SuspendAccountRequest
+	(*SuspendAccountResponse)(nil),         // 27: dpmon.v1.SuspendAccountResponse
+	nil,                                    // 28: dpmon.v1.PolicyOverrides.MinSendsEntry
+	(*timestamppb.Timestamp)(nil),          // 29: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 30: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),          // 31: google.protobuf.FieldMask
+	(*RecipientCheck)(nil),                 // 32: dpmon.v1.RecipientCheck
 }
 var file_dpmon_v1_account_proto_depIdxs = []int32{
-	0,  // 0: dpmon.v1.Account.phase:type_name -> dpmon.v1.Phase
-	24, // 1: dpmon.v1.Account.phase_since:type_name -> google.protobuf.Timestamp
-	6,  // 2: dpmon.v1.Account.windows:type_name -> dpmon.v1.WindowStats
-	7,  // 3: dpmon.v1.Account.findings:type_name -> dpmon.v1.Finding
-	10, // 4: dpmon.v1.Account.policy:type_name -> dpmon.v1.Policy
-	11, // 5: dpmon.v1.Account.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
-	24, // 6: dpmon.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	25, // 7: dpmon.v1.WindowStats.length:type_name -> google.protobuf.Duration
-	5,  // 8: dpmon.v1.WindowStats.hard_bounce_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
-	5,  // 9: dpmon.v1.WindowStats.complaint_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
-	5,  // 10: dpmon.v1.WindowStats.block_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
-	1,  // 11: dpmon.v1.Finding.metric:type_name -> dpmon.v1.Metric
-	5,  // 12: dpmon.v1.Finding.interval:type_name -> dpmon.v1.ConfidenceInterval
-	2,  // 13: dpmon.v1.Finding.severity:type_name -> dpmon.v1.Severity
-	3,  // 14: dpmon.v1.Finding.decision:type_name -> dpmon.v1.Decision
-	25, // 15: dpmon.v1.WindowPolicy.length:type_name -> google.protobuf.Duration
-	8,  // 16: dpmon.v1.Policy.hard_bounce_rate:type_name -> dpmon.v1.Thresholds
-	8,  // 17: dpmon.v1.Policy.complaint_rate:type_name -> dpmon.v1.Thresholds
-	3,  // 18: dpmon.v1.Policy.decision:type_name -> dpmon.v1.Decision
-	25, // 19: dpmon.v1.Policy.cool_down:type_name -> google.protobuf.Duration
-	9,  // 20: dpmon.v1.Policy.windows:type_name -> dpmon.v1.WindowPolicy
-	8,  // 21: dpmon.v1.Policy.block_rate:type_name -> dpmon.v1.Thresholds
-	3,  // 22: dpmon.v1.PolicyOverrides.decision:type_name -> dpmon.v1.Decision
-	25, // 23: dpmon.v1.PolicyOverrides.cool_down:type_name -> google.protobuf.Duration
-	23, // 24: dpmon.v1.PolicyOverrides.min_sends:type_name -> dpmon.v1.PolicyOverrides.MinSendsEntry
-	24, // 25: dpmon.v1.Transition.occurred_at:type_name -> google.protobuf.Timestamp
-	0,  // 26: dpmon.v1.Transition.from:type_name -> dpmon.v1.Phase
-	0,  // 27: dpmon.v1.Transition.to:type_name -> dpmon.v1.Phase
-	7,  // 28: dpmon.v1.Transition.findings:type_name -> dpmon.v1.Finding
-	4,  // 29: dpmon.v1.GetAccountResponse.account:type_name -> dpmon.v1.Account
-	0,  // 30: dpmon.v1.ListAccountsRequest.phase:type_name -> dpmon.v1.Phase
-	4,  // 31: dpmon.v1.ListAccountsResponse.accounts:type_name -> dpmon.v1.Account
-	11, // 32: dpmon.v1.UpdateAccountRequest.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
-	26, // 33: dpmon.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 34: dpmon.v1.UpdateAccountResponse.account:type_name -> dpmon.v1.Account
-	12, // 35: dpmon.v1.ListAccountTransitionsResponse.transitions:type_name -> dpmon.v1.Transition
-	0,  // 36: dpmon.v1.CheckSendResponse.phase:type_name -> dpmon.v1.Phase
-	7,  // 37: dpmon.v1.CheckSendResponse.findings:type_name -> dpmon.v1.Finding
-	27, // 38: dpmon.v1.CheckSendResponse.recipients:type_name -> dpmon.v1.RecipientCheck
-	13, // 39: dpmon.v1.AccountService.GetAccount:input_type -> dpmon.v1.GetAccountRequest
-	15, // 40: dpmon.v1.AccountService.ListAccounts:input_type -> dpmon.v1.ListAccountsRequest
-	17, // 41: dpmon.v1.AccountService.UpdateAccount:input_type -> dpmon.v1.UpdateAccountRequest
-	19, // 42: dpmon.v1.AccountService.ListAccountTransitions:input_type -> dpmon.v1.ListAccountTransitionsRequest
-	21, // 43: dpmon.v1.AccountService.CheckSend:input_type -> dpmon.v1.CheckSendRequest
-	14, // 44: dpmon.v1.AccountService.GetAccount:output_type -> dpmon.v1.GetAccountResponse
-	16, // 45: dpmon.v1.AccountService.ListAccounts:output_type -> dpmon.v1.ListAccountsResponse
-	18, // 46: dpmon.v1.AccountService.UpdateAccount:output_type -> dpmon.v1.UpdateAccountResponse
-	20, // 47: dpmon.v1.AccountService.ListAccountTransitions:output_type -> dpmon.v1.ListAccountTransitionsResponse
-	22, // 48: dpmon.v1.AccountService.CheckSend:output_type -> dpmon.v1.CheckSendResponse
-	44, // [44:49] is the sub-list for method output_type
-	39, // [39:44] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	1,  // 0: dpmon.v1.Account.phase:type_name -> dpmon.v1.Phase
+	29, // 1: dpmon.v1.Account.phase_since:type_name -> google.protobuf.Timestamp
+	7,  // 2: dpmon.v1.Account.windows:type_name -> dpmon.v1.WindowStats
+	8,  // 3: dpmon.v1.Account.findings:type_name -> dpmon.v1.Finding
+	11, // 4: dpmon.v1.Account.policy:type_name -> dpmon.v1.Policy
+	12, // 5: dpmon.v1.Account.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
+	29, // 6: dpmon.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	29, // 7: dpmon.v1.Account.warning_acknowledged_at:type_name -> google.protobuf.Timestamp
+	29, // 8: dpmon.v1.Account.acknowledge_by:type_name -> google.protobuf.Timestamp
+	0,  // 9: dpmon.v1.Account.suspension_category:type_name -> dpmon.v1.SuspensionCategory
+	30, // 10: dpmon.v1.WindowStats.length:type_name -> google.protobuf.Duration
+	6,  // 11: dpmon.v1.WindowStats.hard_bounce_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
+	6,  // 12: dpmon.v1.WindowStats.complaint_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
+	6,  // 13: dpmon.v1.WindowStats.block_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
+	2,  // 14: dpmon.v1.Finding.metric:type_name -> dpmon.v1.Metric
+	6,  // 15: dpmon.v1.Finding.interval:type_name -> dpmon.v1.ConfidenceInterval
+	3,  // 16: dpmon.v1.Finding.severity:type_name -> dpmon.v1.Severity
+	4,  // 17: dpmon.v1.Finding.decision:type_name -> dpmon.v1.Decision
+	30, // 18: dpmon.v1.WindowPolicy.length:type_name -> google.protobuf.Duration
+	9,  // 19: dpmon.v1.Policy.hard_bounce_rate:type_name -> dpmon.v1.Thresholds
+	9,  // 20: dpmon.v1.Policy.complaint_rate:type_name -> dpmon.v1.Thresholds
+	4,  // 21: dpmon.v1.Policy.decision:type_name -> dpmon.v1.Decision
+	30, // 22: dpmon.v1.Policy.cool_down:type_name -> google.protobuf.Duration
+	10, // 23: dpmon.v1.Policy.windows:type_name -> dpmon.v1.WindowPolicy
+	9,  // 24: dpmon.v1.Policy.block_rate:type_name -> dpmon.v1.Thresholds
+	4,  // 25: dpmon.v1.PolicyOverrides.decision:type_name -> dpmon.v1.Decision
+	30, // 26: dpmon.v1.PolicyOverrides.cool_down:type_name -> google.protobuf.Duration
+	28, // 27: dpmon.v1.PolicyOverrides.min_sends:type_name -> dpmon.v1.PolicyOverrides.MinSendsEntry
+	29, // 28: dpmon.v1.Transition.occurred_at:type_name -> google.protobuf.Timestamp
+	1,  // 29: dpmon.v1.Transition.from:type_name -> dpmon.v1.Phase
+	1,  // 30: dpmon.v1.Transition.to:type_name -> dpmon.v1.Phase
+	8,  // 31: dpmon.v1.Transition.findings:type_name -> dpmon.v1.Finding
+	5,  // 32: dpmon.v1.GetAccountResponse.account:type_name -> dpmon.v1.Account
+	1,  // 33: dpmon.v1.ListAccountsRequest.phase:type_name -> dpmon.v1.Phase
+	5,  // 34: dpmon.v1.ListAccountsResponse.accounts:type_name -> dpmon.v1.Account
+	12, // 35: dpmon.v1.UpdateAccountRequest.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
+	31, // 36: dpmon.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 37: dpmon.v1.UpdateAccountResponse.account:type_name -> dpmon.v1.Account
+	13, // 38: dpmon.v1.ListAccountTransitionsResponse.transitions:type_name -> dpmon.v1.Transition
+	1,  // 39: dpmon.v1.CheckSendResponse.phase:type_name -> dpmon.v1.Phase
+	8,  // 40: dpmon.v1.CheckSendResponse.findings:type_name -> dpmon.v1.Finding
+	32, // 41: dpmon.v1.CheckSendResponse.recipients:type_name -> dpmon.v1.RecipientCheck
+	5,  // 42: dpmon.v1.AcknowledgeWarningResponse.account:type_name -> dpmon.v1.Account
+	0,  // 43: dpmon.v1.SuspendAccountRequest.category:type_name -> dpmon.v1.SuspensionCategory
+	5,  // 44: dpmon.v1.SuspendAccountResponse.account:type_name -> dpmon.v1.Account
+	14, // 45: dpmon.v1.AccountService.GetAccount:input_type -> dpmon.v1.GetAccountRequest
+	16, // 46: dpmon.v1.AccountService.ListAccounts:input_type -> dpmon.v1.ListAccountsRequest
+	18, // 47: dpmon.v1.AccountService.UpdateAccount:input_type -> dpmon.v1.UpdateAccountRequest
+	20, // 48: dpmon.v1.AccountService.ListAccountTransitions:input_type -> dpmon.v1.ListAccountTransitionsRequest
+	22, // 49: dpmon.v1.AccountService.CheckSend:input_type -> dpmon.v1.CheckSendRequest
+	24, // 50: dpmon.v1.AccountService.AcknowledgeWarning:input_type -> dpmon.v1.AcknowledgeWarningRequest
+	26, // 51: dpmon.v1.AccountService.SuspendAccount:input_type -> dpmon.v1.SuspendAccountRequest
+	15, // 52: dpmon.v1.AccountService.GetAccount:output_type -> dpmon.v1.GetAccountResponse
+	17, // 53: dpmon.v1.AccountService.ListAccounts:output_type -> dpmon.v1.ListAccountsResponse
+	19, // 54: dpmon.v1.AccountService.UpdateAccount:output_type -> dpmon.v1.UpdateAccountResponse
+	21, // 55: dpmon.v1.AccountService.ListAccountTransitions:output_type -> dpmon.v1.ListAccountTransitionsResponse
+	23, // 56: dpmon.v1.AccountService.CheckSend:output_type -> dpmon.v1.CheckSendResponse
+	25, // 57: dpmon.v1.AccountService.AcknowledgeWarning:output_type -> dpmon.v1.AcknowledgeWarningResponse
+	27, // 58: dpmon.v1.AccountService.SuspendAccount:output_type -> dpmon.v1.SuspendAccountResponse
+	52, // [52:59] is the sub-list for method output_type
+	45, // [45:52] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_dpmon_v1_account_proto_init() }
@@ -1963,8 +2352,8 @@ func file_dpmon_v1_account_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpmon_v1_account_proto_rawDesc), len(file_dpmon_v1_account_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   20,
+			NumEnums:      5,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,8 @@ const (
 	AccountService_UpdateAccount_FullMethodName          = "/dpmon.v1.AccountService/UpdateAccount"
 	AccountService_ListAccountTransitions_FullMethodName = "/dpmon.v1.AccountService/ListAccountTransitions"
 	AccountService_CheckSend_FullMethodName              = "/dpmon.v1.AccountService/CheckSend"
+	AccountService_AcknowledgeWarning_FullMethodName     = "/dpmon.v1.AccountService/AcknowledgeWarning"
+	AccountService_SuspendAccount_FullMethodName         = "/dpmon.v1.AccountService/SuspendAccount"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -44,6 +46,12 @@ type AccountServiceClient interface {
 	ListAccountTransitions(ctx context.Context, in *ListAccountTransitionsRequest, opts ...grpc.CallOption) (*ListAccountTransitionsResponse, error)
 	// CheckSend answers whether the account may send now, and why not.
 	CheckSend(ctx context.Context, in *CheckSendRequest, opts ...grpc.CallOption) (*CheckSendResponse, error)
+	// AcknowledgeWarning is the account's answer to a warning. A warning
+	// left unanswered past the deadline suspends the account.
+	AcknowledgeWarning(ctx context.Context, in *AcknowledgeWarningRequest, opts ...grpc.CallOption) (*AcknowledgeWarningResponse, error)
+	// SuspendAccount suspends an account by hand (admin); only an approved
+	// reinstatement ticket lifts it.
+	SuspendAccount(ctx context.Context, in *SuspendAccountRequest, opts ...grpc.CallOption) (*SuspendAccountResponse, error)
 }
 
 type accountServiceClient struct {
@@ -104,6 +112,26 @@ func (c *accountServiceClient) CheckSend(ctx context.Context, in *CheckSendReque
 	return out, nil
 }
 
+func (c *accountServiceClient) AcknowledgeWarning(ctx context.Context, in *AcknowledgeWarningRequest, opts ...grpc.CallOption) (*AcknowledgeWarningResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcknowledgeWarningResponse)
+	err := c.cc.Invoke(ctx, AccountService_AcknowledgeWarning_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) SuspendAccount(ctx context.Context, in *SuspendAccountRequest, opts ...grpc.CallOption) (*SuspendAccountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SuspendAccountResponse)
+	err := c.cc.Invoke(ctx, AccountService_SuspendAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
@@ -122,6 +150,12 @@ type AccountServiceServer interface {
 	ListAccountTransitions(context.Context, *ListAccountTransitionsRequest) (*ListAccountTransitionsResponse, error)
 	// CheckSend answers whether the account may send now, and why not.
 	CheckSend(context.Context, *CheckSendRequest) (*CheckSendResponse, error)
+	// AcknowledgeWarning is the account's answer to a warning. A warning
+	// left unanswered past the deadline suspends the account.
+	AcknowledgeWarning(context.Context, *AcknowledgeWarningRequest) (*AcknowledgeWarningResponse, error)
+	// SuspendAccount suspends an account by hand (admin); only an approved
+	// reinstatement ticket lifts it.
+	SuspendAccount(context.Context, *SuspendAccountRequest) (*SuspendAccountResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -146,6 +180,12 @@ func (UnimplementedAccountServiceServer) ListAccountTransitions(context.Context,
 }
 func (UnimplementedAccountServiceServer) CheckSend(context.Context, *CheckSendRequest) (*CheckSendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckSend not implemented")
+}
+func (UnimplementedAccountServiceServer) AcknowledgeWarning(context.Context, *AcknowledgeWarningRequest) (*AcknowledgeWarningResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AcknowledgeWarning not implemented")
+}
+func (UnimplementedAccountServiceServer) SuspendAccount(context.Context, *SuspendAccountRequest) (*SuspendAccountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SuspendAccount not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -258,6 +298,42 @@ func _AccountService_CheckSend_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_AcknowledgeWarning_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcknowledgeWarningRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).AcknowledgeWarning(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_AcknowledgeWarning_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).AcknowledgeWarning(ctx, req.(*AcknowledgeWarningRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_SuspendAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SuspendAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).SuspendAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_SuspendAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).SuspendAccount(ctx, req.(*SuspendAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -284,6 +360,14 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckSend",
 			Handler:    _AccountService_CheckSend_Handler,
+		},
+		{
+			MethodName: "AcknowledgeWarning",
+			Handler:    _AccountService_AcknowledgeWarning_Handler,
+		},
+		{
+			MethodName: "SuspendAccount",
+			Handler:    _AccountService_SuspendAccount_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,124 @@
+package monitor
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAnUnansweredWarningSuspends(t *testing.T) {
+	p := DefaultPolicy()
+	for _, tc := range []struct {
+		name  string
+		ack   bool
+		after time.Duration
+		want  Phase
+	}{
+		{"before the deadline", false, 72*time.Hour - time.Minute, PhaseWarning},
+		{"at the deadline", false, 72 * time.Hour, PhaseSuspended},
+		{"acknowledged", true, 100 * time.Hour, PhaseWarning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewAccount("acme", t0, p)
+			feed(a, p, batch{sends: 10000, hard: 250}) // 2.5 % in both windows for a week
+			if tc.ack {
+				if err := a.Acknowledge(t0.Add(time.Hour), "Cleaning the list."); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tr, moved := a.Step(t0.Add(tc.after), p)
+			if a.State.Phase != tc.want {
+				t.Fatalf("got %s, want %s", a.State.Phase, tc.want)
+			}
+			if moved && !strings.Contains(tr.Reason, "not acknowledged within 3d") {
+				t.Errorf("reason %q does not say the warning went unanswered", tr.Reason)
+			}
+			if moved && len(tr.Findings) == 0 {
+				t.Errorf("the suspension lost the warning's findings")
+			}
+		})
+	}
+}
+
+func TestAcknowledgeErrors(t *testing.T) {
+	p := DefaultPolicy()
+	a := NewAccount("acme", t0, p)
+	if err := a.Acknowledge(t0, "ok"); !errors.Is(err, ErrFailedPrecondition) {
+		t.Errorf("healthy: got %v, want ErrFailedPrecondition", err)
+	}
+	feed(a, p, batch{sends: 1000, hard: 25})
+	var fe FieldError
+	if err := a.Acknowledge(t0, " "); !errors.As(err, &fe) || fe.Field != "note" {
+		t.Errorf("blank note: got %v, want a note field error", err)
+	}
+	if err := a.Acknowledge(t0, "Line one.\nLine two."); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Acknowledge(t0, "again"); !errors.Is(err, ErrConflict) {
+		t.Errorf("twice: got %v, want ErrConflict", err)
+	}
+}
+
+func TestTheThirdWarningWithinAMonthSuspends(t *testing.T) {
+	p := DefaultPolicy()
+	p.CoolDown = time.Hour
+	p.Windows = []Window{{Name: "1h", Length: time.Hour, MinSends: 100}, {Name: "2h", Length: 2 * time.Hour, MinSends: 100}}
+	for _, tc := range []struct {
+		name string
+		gap  time.Duration // between the warnings
+		want Phase
+	}{
+		{"three within 30 days", 10 * 24 * time.Hour, PhaseSuspended},
+		{"spread over more than 30 days", 16 * 24 * time.Hour, PhaseWarning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewAccount("acme", t0, p)
+			var tr Transition
+			for i := range 3 {
+				at := time.Duration(i) * tc.gap
+				if tr, _ = feed(a, p, batch{at: at, sends: 1000, hard: 25}); i == 2 {
+					break
+				}
+				feed(a, p, batch{at: at + 3*time.Hour, ack: true})
+				if _, moved := feed(a, p, batch{at: at + 4*time.Hour}); !moved || a.State.Phase != PhaseHealthy {
+					t.Fatalf("warning %d did not clear: %s", i+1, a.State.Phase)
+				}
+			}
+			if a.State.Phase != tc.want {
+				t.Fatalf("got %s, want %s", a.State.Phase, tc.want)
+			}
+			if tc.want == PhaseSuspended && !strings.Contains(tr.Reason, "warning 3 within 30d") {
+				t.Errorf("reason %q does not say the warnings repeated", tr.Reason)
+			}
+		})
+	}
+}
+
+func TestManualSuspension(t *testing.T) {
+	p := DefaultPolicy()
+	a := NewAccount("acme", t0, p)
+	var fe FieldErrors
+	if _, err := a.Suspend(t0, 0, "", "ops"); !errors.As(err, &fe) || len(fe) != 2 {
+		t.Fatalf("no category, no note: got %v, want two field errors", err)
+	}
+	tr, err := a.Suspend(t0, CategoryFraud, "Phishing pages linked from the campaign.", "ops-alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.From != PhaseHealthy || tr.To != PhaseSuspended || tr.Actor != "ops-alice" || a.State.Category != CategoryFraud {
+		t.Fatalf("got %+v, category %d", tr, a.State.Category)
+	}
+	if !strings.Contains(tr.Reason, "fraudulent activity") || !strings.Contains(tr.Reason, "Phishing pages") ||
+		len(tr.Recommendations) < 2 || !strings.Contains(tr.Recommendations[0], "reviewed by a person") {
+		t.Errorf("the banner does not explain: %q %q", tr.Reason, tr.Recommendations)
+	}
+	if _, err := a.Suspend(t0, CategoryFraud, "again", "ops"); !errors.Is(err, ErrFailedPrecondition) {
+		t.Errorf("suspending twice: got %v, want ErrFailedPrecondition", err)
+	}
+	// Clean sending does not lift it; only a reinstatement does.
+	feed(a, p, batch{at: 30 * 24 * time.Hour, sends: 100000})
+	if a.State.Phase != PhaseSuspended {
+		t.Fatalf("clean sending lifted a manual suspension: %s", a.State.Phase)
+	}
+}

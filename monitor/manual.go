@@ -1,0 +1,113 @@
+package monitor
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SuspensionCategory says why an admin suspended an account by hand.
+type SuspensionCategory uint8
+
+// The categories; the numbers match the wire enum.
+const (
+	CategoryPolicyViolation  SuspensionCategory = 1
+	CategoryTermsViolation   SuspensionCategory = 2
+	CategoryAbusiveContent   SuspensionCategory = 3
+	CategoryFraud            SuspensionCategory = 4
+	CategoryDirectComplaints SuspensionCategory = 5
+)
+
+// Valid reports whether c is a known category.
+func (c SuspensionCategory) Valid() bool {
+	return c >= CategoryPolicyViolation && c <= CategoryDirectComplaints
+}
+
+func (c SuspensionCategory) String() string {
+	switch c {
+	case CategoryPolicyViolation:
+		return "a violation of the sending policy"
+	case CategoryTermsViolation:
+		return "a violation of the terms of service"
+	case CategoryAbusiveContent:
+		return "abusive or harmful content"
+	case CategoryFraud:
+		return "fraudulent activity"
+	case CategoryDirectComplaints:
+		return "complaints sent to us directly"
+	}
+	return "an unspecified cause"
+}
+
+// categoryAdvice is what an account suspended for a category should do.
+var categoryAdvice = map[SuspensionCategory][]string{
+	CategoryPolicyViolation:  {"Read the sending policy and change what you send, and to whom, to follow it."},
+	CategoryTermsViolation:   {"Read the terms of service and stop the use they forbid."},
+	CategoryAbusiveContent:   {"Remove the abusive or harmful content and review every template and campaign before sending."},
+	CategoryFraud:            {"Contact us: fraudulent activity is reviewed by a person before any reinstatement."},
+	CategoryDirectComplaints: {"Find out why recipients complain to us directly, stop mailing them, and send only to recipients who asked for your mail."},
+}
+
+// MaxNoteLen bounds the texts people write: acknowledgements, suspension
+// notes, tickets and their comments.
+const MaxNoteLen = 8192
+
+// checkNote returns why a required text people write is not acceptable:
+// valid UTF-8 of at most MaxNoteLen bytes, line breaks and tabs allowed,
+// other control characters not.
+func checkNote(field, note string) error {
+	if strings.TrimSpace(note) == "" {
+		return FieldError{field, "is required"}
+	}
+	for _, line := range strings.FieldsFunc(note, func(r rune) bool { return r == '\n' || r == '\r' || r == '\t' }) {
+		if reason := CheckText(line, MaxNoteLen); reason != "" {
+			return FieldError{field, reason}
+		}
+	}
+	if len(note) > MaxNoteLen {
+		return FieldError{field, "is longer than " + strconv.Itoa(MaxNoteLen) + " bytes"}
+	}
+	return nil
+}
+
+// Acknowledge records the account's answer to its warning, which stops the
+// deadline from suspending it.
+func (a *Account) Acknowledge(now time.Time, note string) error {
+	if err := checkNote("note", note); err != nil {
+		return err
+	}
+	if a.State.Phase != PhaseWarning {
+		return fmt.Errorf("%w: account %s is %s; only a warning is acknowledged", ErrFailedPrecondition, a.ID, a.State.Phase)
+	}
+	if !a.State.AckedAt.IsZero() {
+		return fmt.Errorf("%w: the warning was acknowledged at %s", ErrConflict, a.State.AckedAt.UTC().Format(time.RFC3339))
+	}
+	a.State.AckedAt, a.State.AckNote = now, note
+	return nil
+}
+
+// Suspend suspends the account by an admin's hand. Like every suspension,
+// only a reinstatement lifts it.
+func (a *Account) Suspend(now time.Time, category SuspensionCategory, note, actor string) (Transition, error) {
+	var errs FieldErrors
+	if !category.Valid() {
+		errs = append(errs, FieldError{"category", "must be one of the SUSPENSION_CATEGORY_ values other than UNSPECIFIED"})
+	}
+	if err := checkNote("note", note); err != nil {
+		errs = append(errs, err.(FieldError))
+	}
+	if len(errs) > 0 {
+		return Transition{}, errs
+	}
+	if a.State.Phase == PhaseSuspended {
+		return Transition{}, fmt.Errorf("%w: account %s is already suspended", ErrFailedPrecondition, a.ID)
+	}
+	reason := "Sending is suspended by an administrator for " + category.String() + ". " + note
+	t := a.State.move(now, PhaseSuspended, reason, nil)
+	a.State.Category = category
+	a.State.Recommendations = append(categoryAdvice[category], a.State.Recommendations...)
+	t.Recommendations = a.State.Recommendations
+	t.AccountID, t.Actor = a.ID, actor
+	return t, nil
+}
