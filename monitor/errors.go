@@ -27,6 +27,9 @@ type FieldError struct {
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Reason }
 
+// Unwrap makes errors.Is(err, ErrInvalid) hold.
+func (e FieldError) Unwrap() error { return ErrInvalid }
+
 // FieldErrors collects the violations of one request; it wraps ErrInvalid.
 type FieldErrors []FieldError
 

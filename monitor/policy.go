@@ -79,9 +79,9 @@ type Escalation struct {
 // DefaultPolicy returns the policy used when the configuration names none.
 func DefaultPolicy() Policy {
 	return Policy{
-		HardBounce:      Thresholds{Warn: 0.02, Suspend: 0.08},
-		Complaint:       Thresholds{Warn: 0.001, Suspend: 0.003},
-		Block:           Thresholds{Warn: 0.05},
+		HardBounce: Thresholds{Warn: 0.02, Suspend: 0.08},
+		Complaint:  Thresholds{Warn: 0.001, Suspend: 0.003},
+		Block:      Thresholds{Warn: 0.05},
 		Escalation: Escalation{
 			AckDeadline:                72 * time.Hour,
 			RepeatedWarnings:           3,

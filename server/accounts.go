@@ -96,7 +96,7 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 	if len(fields) > 0 {
 		return nil, invalidArgument(fields...)
 	}
-	a, err := s.db.UpdateAccount(ctx, req.GetAccountId(), func(a *monitor.Account) error {
+	a, err := s.db.UpdateAccount(ctx, req.GetAccountId(), actor(ctx), func(a *monitor.Account) error {
 		for _, p := range paths {
 			switch p {
 			case "display_name":

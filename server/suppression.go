@@ -216,11 +216,11 @@ func checkManual(accountID, recipient, note string) (string, error) {
 	return key, nil
 }
 
-// actor names who made a manual change, for the history: the caller's
-// network address until callers authenticate.
-func actor(ctx context.Context) string {
+// actor names who made a change, for histories and the audit: the
+// caller's network address until callers authenticate.
+func actor(ctx context.Context) store.Actor {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		return "unauthenticated caller at " + p.Addr.String()
+		return store.Actor{Name: "unauthenticated caller at " + p.Addr.String(), Role: "open"}
 	}
-	return "unauthenticated caller"
+	return store.Actor{Name: "unauthenticated caller", Role: "open"}
 }

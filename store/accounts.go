@@ -30,6 +30,14 @@ type accountRecord struct {
 	// PhaseFindings are the breaches that moved the account into its phase.
 	PhaseFindings []findingRecord `json:"phase_findings,omitempty"`
 	CountFrom     time.Time       `json:"count_from,omitzero"`
+	// Added with escalation and tickets; absent in older records.
+	Recommendations []string                   `json:"recommendations,omitempty"`
+	AckedAt         time.Time                  `json:"acked_at,omitzero"`
+	AckNote         string                     `json:"ack_note,omitempty"`
+	Category        monitor.SuspensionCategory `json:"category,omitempty"`
+	Warnings        []time.Time                `json:"warnings,omitempty"`
+	Reinstatements  []time.Time                `json:"reinstatements,omitempty"`
+	OpenTicket      string                     `json:"open_ticket,omitempty"`
 }
 
 type overridesRecord struct {
@@ -58,7 +66,10 @@ func encodeAccount(a *monitor.Account) ([]byte, error) {
 		},
 		CreatedAt: a.CreatedAt, Phase: a.State.Phase, PhaseSince: a.State.Since,
 		PhaseReason: a.State.Reason, ClearSince: a.State.ClearSince, CountFrom: a.CountFrom,
-		PhaseFindings: findingRecords(a.State.Findings),
+		PhaseFindings:   findingRecords(a.State.Findings),
+		Recommendations: a.State.Recommendations, AckedAt: a.State.AckedAt, AckNote: a.State.AckNote,
+		Category: a.State.Category, Warnings: a.State.Warnings, Reinstatements: a.Reinstatements,
+		OpenTicket: a.OpenTicket,
 	})
 }
 
@@ -81,8 +92,10 @@ func decodeAccount(v []byte, p monitor.Policy) (*monitor.Account, error) {
 	}
 	a.State = monitor.PhaseState{
 		Phase: r.Phase, Since: r.PhaseSince, Reason: r.PhaseReason, ClearSince: r.ClearSince,
-		Findings: findingsFromRecords(r.PhaseFindings),
+		Findings: findingsFromRecords(r.PhaseFindings), Recommendations: r.Recommendations,
+		AckedAt: r.AckedAt, AckNote: r.AckNote, Category: r.Category, Warnings: r.Warnings,
 	}
+	a.Reinstatements, a.OpenTicket = r.Reinstatements, r.OpenTicket
 	return a, nil
 }
 
@@ -172,30 +185,75 @@ func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account
 	return out, next, nil
 }
 
-// UpdateAccount changes the account id, creating it if it does not exist:
-// change gets a copy and may refuse with an error, which leaves everything
-// as it was. The account is judged again at once, since new thresholds may
-// move its phase. It returns a copy of the result once it is durable.
-func (db *DB) UpdateAccount(ctx context.Context, id string, change func(a *monitor.Account) error) (*monitor.Account, error) {
+// UpdateAccount changes the settings of account id, creating it if it does
+// not exist: change gets a copy and may refuse with an error, which leaves
+// everything as it was. The account is judged again at once, since new
+// thresholds may move its phase. It returns a copy of the result once it
+// is durable.
+func (db *DB) UpdateAccount(ctx context.Context, id string, who Actor, change func(a *monitor.Account) error) (*monitor.Account, error) {
+	return db.changeAccount(ctx, id, true, func(g *group, a *monitor.Account) (AuditEvent, error) {
+		before := a.State.Phase
+		if err := change(a); err != nil {
+			return AuditEvent{}, err
+		}
+		return audited(g.now, who, "UpdateAccount", a, before, ""), nil
+	})
+}
+
+// AcknowledgeWarning records the account's answer to its warning, which
+// stops the warning's deadline.
+func (db *DB) AcknowledgeWarning(ctx context.Context, id, note string, who Actor) (*monitor.Account, error) {
+	return db.changeAccount(ctx, id, false, func(g *group, a *monitor.Account) (AuditEvent, error) {
+		if err := a.Acknowledge(g.now, note); err != nil {
+			return AuditEvent{}, err
+		}
+		return audited(g.now, who, "AcknowledgeWarning", a, a.State.Phase, note), nil
+	})
+}
+
+// SuspendAccount suspends an account by an admin's hand.
+func (db *DB) SuspendAccount(ctx context.Context, id string, c monitor.SuspensionCategory, note string, who Actor) (*monitor.Account, error) {
+	return db.changeAccount(ctx, id, false, func(g *group, a *monitor.Account) (AuditEvent, error) {
+		before := a.State.Phase
+		t, err := a.Suspend(g.now, c, note, who.Name)
+		if err != nil {
+			return AuditEvent{}, err
+		}
+		g.transitions = append(g.transitions, t)
+		return audited(g.now, who, "SuspendAccount", a, before, c.String()+": "+note), nil
+	})
+}
+
+// changeAccount is the write path of a call that changes one account: the
+// change gets a copy of the account (a new one if create is set and it
+// does not exist, else monitor.ErrNotFound) and its outcome replaces the
+// live account only if it succeeds, with its audit event, in one commit.
+// The account is then judged at the commit's instant.
+func (db *DB) changeAccount(ctx context.Context, id string, create bool, change func(g *group, a *monitor.Account) (AuditEvent, error)) (*monitor.Account, error) {
 	var result *monitor.Account
 	o := &op{apply: func(g *group) error {
 		var a *monitor.Account
-		if live, ok := db.accounts[id]; ok {
+		switch live, ok := db.accounts[id]; {
+		case ok:
 			a = live.Clone()
-		} else {
+		case create:
 			a = monitor.NewAccount(id, g.now, db.policy)
+		default:
+			return fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
 		}
-		if err := change(a); err != nil {
+		e, err := change(g, a)
+		if err != nil {
 			return err
 		}
 		db.accounts[id] = a
 		g.saved[id] = struct{}{}
 		g.touched[id] = struct{}{}
+		g.audit = append(g.audit, e)
 		result = a
 		return nil
 	}}
 	if err := db.submit(ctx, o); err != nil {
-		return nil, fmt.Errorf("update account %q: %w", id, err)
+		return nil, fmt.Errorf("change account %q: %w", id, err)
 	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()

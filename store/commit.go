@@ -40,6 +40,10 @@ type group struct {
 	pruneBefore time.Time // log records accepted before this are deleted
 	// recipients are the per-recipient changes, in the order they came.
 	recipients []recipientWork
+	// audit are the state-changing calls the group carries out.
+	audit []AuditEvent
+	// savedTickets are the tickets whose record must be written.
+	savedTickets []string
 }
 
 // job is a group ready for bbolt.
@@ -53,6 +57,8 @@ type job struct {
 	transitions []encodedTransition
 	pruneBefore time.Time
 	recipients  []recipientWork
+	audit       [][]byte
+	tickets     map[string][]byte
 	// cleared are the recipient keys the job left no longer pending;
 	// filled in by put.
 	cleared [][]byte
@@ -212,6 +218,23 @@ func (db *DB) encode(g *group) (*job, error) {
 		}
 		j.accounts[id] = v
 	}
+	for _, id := range g.savedTickets {
+		v, err := encodeTicket(db.tickets[id])
+		if err != nil {
+			return j, err
+		}
+		if j.tickets == nil {
+			j.tickets = make(map[string][]byte)
+		}
+		j.tickets[id] = v
+	}
+	for _, e := range g.audit {
+		v, err := encodeAudit(e)
+		if err != nil {
+			return j, err
+		}
+		j.audit = append(j.audit, v)
+	}
 	for _, t := range g.transitions {
 		v, err := encodeTransition(t)
 		if err != nil {
@@ -249,7 +272,7 @@ func (db *DB) write(done chan struct{}) {
 // changed nothing: it needs no transaction and no fsync.
 func (j *job) empty() bool {
 	return j.log == nil && len(j.accounts) == 0 && len(j.transitions) == 0 && j.pruneBefore.IsZero() &&
-		len(j.recipients) == 0
+		len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0
 }
 
 // put writes a job inside one transaction.
@@ -271,11 +294,22 @@ func (db *DB) put(tx *bbolt.Tx, j *job) error {
 	if err := db.putRecipients(tx, j); err != nil {
 		return err
 	}
+	if err := putAudit(tx, j.audit); err != nil {
+		return err
+	}
+	tickets := tx.Bucket(bucketTickets)
+	for id, v := range j.tickets {
+		if err := tickets.Put([]byte(id), v); err != nil {
+			return fmt.Errorf("save ticket %s: %w", id, err)
+		}
+	}
 	if !j.pruneBefore.IsZero() {
 		return pruneLog(tx, j.pruneBefore)
 	}
 	return nil
 }
+
+func decodeSeq(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
 
 func seqKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq)

@@ -43,6 +43,8 @@ var (
 	bucketAccountTransitions = []byte("account_transitions")
 	bucketRecipients         = []byte("recipients")
 	bucketRecipientHistory   = []byte("recipient_history")
+	bucketTickets            = []byte("tickets")
+	bucketAudit              = []byte("audit")
 )
 
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
@@ -75,16 +77,19 @@ type DB struct {
 	clock          func() time.Time
 	maxGroupEvents int
 
-	// mu guards accounts (the map and the accounts in it) against readers;
-	// the committer goroutine is the only writer.
+	// mu guards accounts and tickets (the maps and what is in them) against
+	// readers; the committer goroutine is the only writer.
 	mu       sync.RWMutex
 	accounts map[string]*monitor.Account
+	tickets  map[string]*monitor.Ticket
 
 	// Owned by the committer goroutine (and by Open before it starts).
 	seen       *dedupeSet
 	nextLogSeq uint64
 	nextTrSeq  uint64
 	groupSeq   uint64 // numbers the commit groups
+	// nextTicketSeq numbers the next ticket.
+	nextTicketSeq uint64
 
 	// pending is shared by the committer (adds) and the writer (removes).
 	pending *pendingSet
@@ -147,6 +152,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		clock:          opts.Clock,
 		maxGroupEvents: opts.MaxGroupEvents,
 		accounts:       make(map[string]*monitor.Account),
+		tickets:        make(map[string]*monitor.Ticket),
+		nextTicketSeq:  1,
 		seen:           newDedupeSet(),
 		ops:            make(chan *op, 256),
 		writes:         make(chan *job),
@@ -167,7 +174,7 @@ func Open(dir string, opts Options) (*DB, error) {
 // load creates the buckets and rebuilds the in-memory state.
 func (db *DB) load() error {
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions, bucketRecipients, bucketRecipientHistory} {
+		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions, bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -187,6 +194,9 @@ func (db *DB) load() error {
 			return err
 		}
 		if err := db.loadPending(tx); err != nil {
+			return err
+		}
+		if err := db.loadTickets(tx); err != nil {
 			return err
 		}
 		db.nextTrSeq = lastSeq(tx.Bucket(bucketTransitions)) + 1

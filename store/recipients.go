@@ -32,12 +32,14 @@ type recipientWork struct {
 }
 
 // manualChange is an operator's suppression or lifting; the writer sets
-// result and err.
+// result and err, and records audit only when the change is made.
 type manualChange struct {
-	lift        bool
-	actor, note string
-	result      monitor.Recipient
-	err         error
+	lift   bool
+	who    Actor
+	note   string
+	audit  AuditEvent
+	result monitor.Recipient
+	err    error
 }
 
 // pendingSet remembers which recipients a delivery could change (see
@@ -118,11 +120,16 @@ func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
 		changed := false
 		if m := w.manual; m != nil {
 			if m.lift {
-				change, m.err = rec.Lift(j.now, m.actor, m.note)
+				change, m.err = rec.Lift(j.now, m.who.Name, m.note)
 			} else {
-				change, m.err = rec.Suppress(j.now, m.actor, m.note)
+				change, m.err = rec.Suppress(j.now, m.who.Name, m.note)
 			}
 			m.result, changed = rec.Recipient, m.err == nil
+			if changed {
+				if err := putAuditEvent(tx, m.audit); err != nil {
+					return err
+				}
+			}
 		} else {
 			change, changed = rec.Observe(w.event, w.domain, db.suppression)
 			if !rec.Pending() {
@@ -330,18 +337,19 @@ func (db *DB) Suppressions(ctx context.Context, accountID string, f SuppressionF
 
 // SuppressRecipient suppresses a recipient of accountID by an operator's
 // hand; monitor.ErrConflict when it already is.
-func (db *DB) SuppressRecipient(ctx context.Context, accountID, key, actor, note string) (monitor.Recipient, error) {
-	return db.manual(ctx, accountID, key, &manualChange{actor: actor, note: note})
+func (db *DB) SuppressRecipient(ctx context.Context, accountID, key string, who Actor, note string) (monitor.Recipient, error) {
+	return db.manual(ctx, accountID, key, &manualChange{who: who, note: note}, "AddSuppression")
 }
 
 // LiftRecipient lifts a recipient's suppression or temporary block by an
 // operator's hand; monitor.ErrFailedPrecondition when there is none.
-func (db *DB) LiftRecipient(ctx context.Context, accountID, key, actor, note string) (monitor.Recipient, error) {
-	return db.manual(ctx, accountID, key, &manualChange{lift: true, actor: actor, note: note})
+func (db *DB) LiftRecipient(ctx context.Context, accountID, key string, who Actor, note string) (monitor.Recipient, error) {
+	return db.manual(ctx, accountID, key, &manualChange{lift: true, who: who, note: note}, "DeleteSuppression")
 }
 
-func (db *DB) manual(ctx context.Context, accountID, key string, m *manualChange) (monitor.Recipient, error) {
+func (db *DB) manual(ctx context.Context, accountID, key string, m *manualChange, action string) (monitor.Recipient, error) {
 	o := &op{apply: func(g *group) error {
+		m.audit = AuditEvent{At: g.now, Actor: m.who, Action: action, AccountID: accountID, Detail: key + ": " + m.note}
 		g.recipients = append(g.recipients, recipientWork{key: recipientKey(accountID, key), manual: m})
 		return nil
 	}}

@@ -16,6 +16,9 @@ import (
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
+// admin is the caller of the tests' state-changing calls.
+var admin = Actor{Name: "ops-alice", Role: "admin"}
+
 // testDB opens a store in a temp dir and, on cleanup, closes it and checks
 // the file's integrity.
 func testDB(t testing.TB, dir string, c *monitortest.Clock) *DB {
@@ -164,6 +167,9 @@ func TestSweepClearsAWarningAfterTheCoolDown(t *testing.T) {
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
 	ingest(t, db, events("acme", "b", monitor.EventBounce, 25, t0))
 	ctx := context.Background()
+	if _, err := db.AcknowledgeWarning(ctx, "acme", "Cleaning the list.", admin); err != nil {
+		t.Fatal(err)
+	}
 	// The account stops sending; its windows drain over 7 days, then the
 	// cool-down of 24h must pass on the schedule alone.
 	steps := []struct {
@@ -198,7 +204,7 @@ func TestUpdateAccount(t *testing.T) {
 	ingest(t, db, events("acme", "b", monitor.EventBounce, 15, t0)) // 1.5 %
 
 	boom := errors.New("refused")
-	if _, err := db.UpdateAccount(ctx, "acme", func(a *monitor.Account) error {
+	if _, err := db.UpdateAccount(ctx, "acme", admin, func(a *monitor.Account) error {
 		a.DisplayName = "changed"
 		return boom
 	}); !errors.Is(err, boom) {
@@ -209,7 +215,7 @@ func TestUpdateAccount(t *testing.T) {
 	}
 
 	warn := 0.01
-	a, err := db.UpdateAccount(ctx, "acme", func(a *monitor.Account) error {
+	a, err := db.UpdateAccount(ctx, "acme", admin, func(a *monitor.Account) error {
 		a.DisplayName = "Acme Corp"
 		a.Overrides.HardBounceWarn = &warn
 		return nil
@@ -223,7 +229,7 @@ func TestUpdateAccount(t *testing.T) {
 	if w := window(t, db, "acme", t0); w.Sends != 1000 {
 		t.Errorf("update lost counts: %d sends, want 1000", w.Sends)
 	}
-	if _, err := db.UpdateAccount(ctx, "new", func(a *monitor.Account) error { return nil }); err != nil {
+	if _, err := db.UpdateAccount(ctx, "new", admin, func(a *monitor.Account) error { return nil }); err != nil {
 		t.Fatalf("creating an account: %v", err)
 	}
 	if _, err := db.Account(ctx, "new"); err != nil {
@@ -365,7 +371,7 @@ func TestAFailedCommitStopsWrites(t *testing.T) {
 	default:
 		t.Fatal("Failed() is not closed after a failed commit")
 	}
-	if _, err := db.UpdateAccount(context.Background(), "acme", func(*monitor.Account) error { return nil }); !errors.Is(err, ErrFailed) {
+	if _, err := db.UpdateAccount(context.Background(), "acme", admin, func(*monitor.Account) error { return nil }); !errors.Is(err, ErrFailed) {
 		t.Errorf("update after a failed commit: err = %v, want ErrFailed", err)
 	}
 }
@@ -388,6 +394,9 @@ func TestACoolDownSurvivesARestart(t *testing.T) {
 	ctx := context.Background()
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
 	ingest(t, db, events("acme", "b", monitor.EventBounce, 25, t0))
+	if _, err := db.AcknowledgeWarning(ctx, "acme", "Cleaning the list.", admin); err != nil {
+		t.Fatal(err)
+	}
 	// The windows drain after 7 days: the cool-down starts at day 8.
 	if _, err := db.Sweep(ctx, t0.Add(8*24*time.Hour)); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,9 @@ type transitionRecord struct {
 	To        monitor.Phase   `json:"to"`
 	Reason    string          `json:"reason"`
 	Findings  []findingRecord `json:"findings,omitempty"`
+	// Added with escalation; absent in older records.
+	Recommendations []string `json:"recommendations,omitempty"`
+	Actor           string   `json:"actor,omitempty"`
 }
 
 type findingRecord struct {
@@ -47,7 +50,7 @@ const transitionVersion = 1
 func encodeTransition(t monitor.Transition) ([]byte, error) {
 	return json.Marshal(transitionRecord{
 		V: transitionVersion, AccountID: t.AccountID, At: t.At, From: t.From, To: t.To, Reason: t.Reason,
-		Findings: findingRecords(t.Findings),
+		Findings: findingRecords(t.Findings), Recommendations: t.Recommendations, Actor: t.Actor,
 	})
 }
 
@@ -61,7 +64,7 @@ func decodeTransition(v []byte) (monitor.Transition, error) {
 	}
 	return monitor.Transition{
 		AccountID: r.AccountID, At: r.At, From: r.From, To: r.To, Reason: r.Reason,
-		Findings: findingsFromRecords(r.Findings),
+		Findings: findingsFromRecords(r.Findings), Recommendations: r.Recommendations, Actor: r.Actor,
 	}, nil
 }
 

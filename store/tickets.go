@@ -1,0 +1,265 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// Tickets are few (one per suspension), so all of them are kept in memory
+// beside the accounts whose reinstatement they decide, and written as JSON
+// records keyed by id in the transaction of the change.
+
+type ticketRecord struct {
+	V                    int                 `json:"v"`
+	ID                   string              `json:"id"`
+	AccountID            string              `json:"account_id"`
+	State                monitor.TicketState `json:"state"`
+	Description          string              `json:"description"`
+	Checklist            checklistRecord     `json:"checklist"`
+	CreatedAt            time.Time           `json:"created_at"`
+	CreatedBy            string              `json:"created_by"`
+	Comments             []commentRecord     `json:"comments,omitempty"`
+	Approvals            []approvalRecord    `json:"approvals,omitempty"`
+	RequiredApprovals    int                 `json:"required_approvals"`
+	RecentReinstatements int                 `json:"recent_reinstatements,omitempty"`
+	ClosedAt             time.Time           `json:"closed_at,omitzero"`
+	ClosedBy             string              `json:"closed_by,omitempty"`
+	Resolution           string              `json:"resolution,omitempty"`
+}
+
+type checklistRecord struct {
+	BouncedAddressesRemoved bool   `json:"bounced_addresses_removed,omitempty"`
+	ListSource              string `json:"list_source,omitempty"`
+	OptInMethod             string `json:"opt_in_method,omitempty"`
+	ComplaintHandling       string `json:"complaint_handling,omitempty"`
+	Authentication          string `json:"authentication,omitempty"`
+}
+
+type commentRecord struct {
+	At     time.Time `json:"at"`
+	Author string    `json:"author"`
+	Role   string    `json:"role"`
+	Text   string    `json:"text"`
+}
+
+type approvalRecord struct {
+	At    time.Time `json:"at"`
+	Admin string    `json:"admin"`
+	Note  string    `json:"note,omitempty"`
+}
+
+const ticketVersion = 1
+
+func encodeTicket(t *monitor.Ticket) ([]byte, error) {
+	r := ticketRecord{
+		V: ticketVersion, ID: t.ID, AccountID: t.AccountID, State: t.State, Description: t.Description,
+		Checklist: checklistRecord(t.Checklist), CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy,
+		RequiredApprovals: t.RequiredApprovals, RecentReinstatements: t.RecentReinstatements,
+		ClosedAt: t.ClosedAt, ClosedBy: t.ClosedBy, Resolution: t.Resolution,
+	}
+	for _, c := range t.Comments {
+		r.Comments = append(r.Comments, commentRecord(c))
+	}
+	for _, a := range t.Approvals {
+		r.Approvals = append(r.Approvals, approvalRecord(a))
+	}
+	return json.Marshal(r)
+}
+
+func decodeTicket(v []byte) (*monitor.Ticket, error) {
+	var r ticketRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, err
+	}
+	if r.V != ticketVersion {
+		return nil, fmt.Errorf("%w: ticket record version %d", errCorrupt, r.V)
+	}
+	t := &monitor.Ticket{
+		ID: r.ID, AccountID: r.AccountID, State: r.State, Description: r.Description,
+		Checklist: monitor.Checklist(r.Checklist), CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy,
+		RequiredApprovals: r.RequiredApprovals, RecentReinstatements: r.RecentReinstatements,
+		ClosedAt: r.ClosedAt, ClosedBy: r.ClosedBy, Resolution: r.Resolution,
+	}
+	for _, c := range r.Comments {
+		t.Comments = append(t.Comments, monitor.Comment(c))
+	}
+	for _, a := range r.Approvals {
+		t.Approvals = append(t.Approvals, monitor.Approval(a))
+	}
+	return t, nil
+}
+
+// ticketID numbers tickets in the order they were opened; the fixed width
+// keeps the bucket's key order the same as that order.
+func ticketID(seq uint64) string { return fmt.Sprintf("tkt-%08d", seq) }
+
+func (db *DB) loadTickets(tx *bbolt.Tx) error {
+	return tx.Bucket(bucketTickets).ForEach(func(k, v []byte) error {
+		t, err := decodeTicket(v)
+		if err != nil {
+			return fmt.Errorf("ticket %q: %w", k, err)
+		}
+		db.tickets[t.ID] = t
+		if n, err := strconv.ParseUint(strings.TrimPrefix(t.ID, "tkt-"), 10, 64); err == nil && n >= db.nextTicketSeq {
+			db.nextTicketSeq = n + 1
+		}
+		return nil
+	})
+}
+
+// CreateTicket opens a reinstatement ticket for a suspended account.
+func (db *DB) CreateTicket(ctx context.Context, accountID, description string, c monitor.Checklist, who Actor) (*monitor.Ticket, error) {
+	return db.changeTicket(ctx, "CreateTicket", who, "", accountID, func(g *group, a *monitor.Account, _ *monitor.Ticket) (*monitor.Ticket, AuditEvent, error) {
+		t, err := monitor.OpenTicket(ticketID(db.nextTicketSeq), a, g.now, description, c, who.Name, db.policy)
+		if err != nil {
+			return nil, AuditEvent{}, err
+		}
+		db.nextTicketSeq++
+		return t, AuditEvent{After: t.State.String()}, nil
+	})
+}
+
+// CommentTicket adds a comment to an open ticket.
+func (db *DB) CommentTicket(ctx context.Context, id, text string, who Actor) (*monitor.Ticket, error) {
+	return db.changeTicket(ctx, "AddTicketComment", who, id, "", func(g *group, _ *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, AuditEvent, error) {
+		if err := t.AddComment(g.now, who.Name, who.Role, text); err != nil {
+			return nil, AuditEvent{}, err
+		}
+		return t, AuditEvent{Detail: text}, nil
+	})
+}
+
+// ApproveTicket records an admin's approval; with enough approvals the
+// account is reinstated into probation in the same commit.
+func (db *DB) ApproveTicket(ctx context.Context, id, note string, who Actor) (*monitor.Ticket, *monitor.Account, error) {
+	var account *monitor.Account
+	t, err := db.changeTicket(ctx, "ApproveTicket", who, id, "", func(g *group, a *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, AuditEvent, error) {
+		before := a.State.Phase
+		tr, reinstated, err := t.Approve(g.now, who.Name, note, a, db.policy)
+		if err != nil {
+			return nil, AuditEvent{}, err
+		}
+		if reinstated {
+			g.transitions = append(g.transitions, tr)
+		}
+		account = a
+		return t, AuditEvent{Before: before.String(), After: a.State.Phase.String(), Detail: note}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return t, account.Clone(), nil
+}
+
+// RejectTicket closes a ticket with a reason; the account stays suspended.
+func (db *DB) RejectTicket(ctx context.Context, id, reason string, who Actor) (*monitor.Ticket, error) {
+	return db.changeTicket(ctx, "RejectTicket", who, id, "", func(g *group, a *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, AuditEvent, error) {
+		if err := t.Reject(g.now, who.Name, reason, a); err != nil {
+			return nil, AuditEvent{}, err
+		}
+		return t, AuditEvent{Before: monitor.TicketOpen.String(), After: t.State.String(), Detail: reason}, nil
+	})
+}
+
+// changeTicket is the write path of the ticket calls. The change gets
+// copies of the ticket id (nil when opening one for accountID) and of its
+// account; if it succeeds, both replace the live ones and are saved with
+// the audit event (completed with who, when and which call) in one commit.
+func (db *DB) changeTicket(ctx context.Context, action string, who Actor, id, accountID string,
+	change func(g *group, a *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, AuditEvent, error),
+) (*monitor.Ticket, error) {
+	var result *monitor.Ticket
+	o := &op{apply: func(g *group) error {
+		var t *monitor.Ticket
+		if id != "" {
+			live, ok := db.tickets[id]
+			if !ok {
+				return fmt.Errorf("ticket %q: %w", id, monitor.ErrNotFound)
+			}
+			t, accountID = live.Clone(), live.AccountID
+		}
+		live, ok := db.accounts[accountID]
+		if !ok {
+			return fmt.Errorf("account %q: %w", accountID, monitor.ErrNotFound)
+		}
+		a := live.Clone()
+		t, e, err := change(g, a, t)
+		if err != nil {
+			return err
+		}
+		db.tickets[t.ID], db.accounts[a.ID] = t, a
+		g.savedTickets = append(g.savedTickets, t.ID)
+		g.saved[a.ID] = struct{}{}
+		g.touched[a.ID] = struct{}{}
+		e.At, e.Actor, e.Action, e.AccountID, e.TicketID = g.now, who, action, a.ID, t.ID
+		g.audit = append(g.audit, e)
+		result = t
+		return nil
+	}}
+	if err := db.submit(ctx, o); err != nil {
+		return nil, fmt.Errorf("ticket: %w", err)
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return result.Clone(), nil
+}
+
+// Ticket returns a copy of ticket id.
+func (db *DB) Ticket(ctx context.Context, id string) (*monitor.Ticket, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	t, ok := db.tickets[id]
+	if !ok {
+		return nil, fmt.Errorf("ticket %q: %w", id, monitor.ErrNotFound)
+	}
+	return t.Clone(), nil
+}
+
+// TicketFilter selects tickets; zero fields select all.
+type TicketFilter struct {
+	AccountID string
+	State     monitor.TicketState
+}
+
+// Tickets returns up to limit tickets matching f, newest first, after the
+// page token, and the token of the next page ("" at the end).
+func (db *DB) Tickets(ctx context.Context, f TicketFilter, limit int, pageToken string) ([]*monitor.Ticket, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	var match []*monitor.Ticket
+	for _, t := range db.tickets {
+		if (f.AccountID == "" || t.AccountID == f.AccountID) && (f.State == 0 || t.State == f.State) &&
+			(pageToken == "" || t.ID < pageToken) {
+			match = append(match, t)
+		}
+	}
+	slices.SortFunc(match, func(a, b *monitor.Ticket) int { return cmp.Compare(b.ID, a.ID) })
+	next := ""
+	if len(match) > limit {
+		match = match[:limit]
+		next = match[limit-1].ID
+	}
+	out := make([]*monitor.Ticket, len(match))
+	for i, t := range match {
+		out[i] = t.Clone()
+	}
+	return out, next, nil
+}
