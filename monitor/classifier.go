@@ -27,8 +27,10 @@ type Verdict struct {
 //  3. the SMTP reply code;
 //  4. the weak text rules, generic words like "rejected" that say less than
 //     a code but more than nothing;
-//  5. the producer's hint, b.Class;
-//  6. otherwise undetermined.
+//  5. otherwise undetermined.
+//
+// The producer's hint, b.Class, is taken only when there is nothing to
+// classify: no text and no codes.
 func Classify(b Bounce) Verdict {
 	p := ruleIndex.match(b.Diagnostic, isTemporary(b))
 	if p != nil && !p.weak {
@@ -43,7 +45,7 @@ func Classify(b Bounce) Verdict {
 	if p != nil {
 		return ruleIndex.verdict(p)
 	}
-	if b.Class != BounceUnspecified && b.Class.Valid() {
+	if b.Class != BounceUnspecified && b.Class.Valid() && b.SMTPCode == 0 && b.EnhancedStatus == "" && b.Diagnostic == "" {
 		return Verdict{Class: b.Class, Reason: ReasonUnknown, Rule: "hint"}
 	}
 	return Verdict{Class: BounceUndetermined, Reason: ReasonUnknown, Rule: "none"}

@@ -161,7 +161,7 @@ func TestClassifyCodes(t *testing.T) {
 }
 
 // TestClassifyFallbacks checks the order after the strong text rules: codes,
-// then weak words, then the hint.
+// then weak words; the hint only when there is nothing to classify.
 func TestClassifyFallbacks(t *testing.T) {
 	hinted := func(b Bounce, c BounceClass) Bounce { b.Class = c; return b }
 	checkCases(t, []classifyCase{
@@ -169,7 +169,8 @@ func TestClassifyFallbacks(t *testing.T) {
 		{"code over weak word", reply(550, "5.1.1", "550 5.1.1 Recipient refused"), BounceHard, ReasonUserUnknown, "status:5.1.1"},
 		{"mimecast reference", reply(550, "", "550 Administrative prohibition - https://community.mimecast.com/docs/DOC-1369#550"), BounceBlock, ReasonPolicy, ""},
 		{"weak word over hint", hinted(reply(0, "", "rejected"), BounceHard), BounceBlock, ReasonPolicy, ""},
-		{"hint", hinted(reply(550, "", "550 see https://example.com/why"), BounceHard), BounceHard, ReasonUnknown, "hint"},
+		{"hint with nothing to classify", hinted(reply(0, "", ""), BounceHard), BounceHard, ReasonUnknown, "hint"},
+		{"a reply nothing decides, hint ignored", hinted(reply(550, "", "550 see https://example.com/why"), BounceHard), BounceUndetermined, ReasonUnknown, "none"},
 		{"code over hint", hinted(reply(0, "5.7.1", ""), BounceHard), BounceBlock, ReasonPolicy, "status:5.7.1"},
 		{"strong text over hint", hinted(reply(0, "", "mailbox full"), BounceHard), BounceSoft, ReasonMailboxFull, ""},
 		{"invalid hint", hinted(reply(0, "", ""), 9), BounceUndetermined, ReasonUnknown, "none"},

@@ -143,7 +143,8 @@ func TestClassifyByCodes(t *testing.T) {
 		{Bounce{SMTPCode: 451, EnhancedStatus: "4.7.1"}, BounceSoft},
 		{Bounce{SMTPCode: 421}, BounceSoft},
 		{Bounce{SMTPCode: 550}, BounceUndetermined},
-		{Bounce{SMTPCode: 550, Class: BounceHard}, BounceHard},
+		{Bounce{SMTPCode: 550, Class: BounceHard}, BounceUndetermined},    // dpmon classifies what it is given
+		{Bounce{Class: BounceHard}, BounceHard},                           // the hint, when there is nothing else
 		{Bounce{EnhancedStatus: "5.7.1", Class: BounceHard}, BounceBlock}, // the code beats the hint
 		{Bounce{}, BounceUndetermined},
 	}

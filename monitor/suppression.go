@@ -17,6 +17,7 @@ const (
 	RecipientSuppressed RecipientStatus = 3 // for good
 )
 
+// String names the status as people say it.
 func (s RecipientStatus) String() string {
 	switch s {
 	case RecipientActive:
@@ -42,6 +43,7 @@ const (
 	SuppressedManual              SuppressionReason = 6
 )
 
+// String names the reason as people say it.
 func (r SuppressionReason) String() string {
 	switch r {
 	case SuppressedHardBounce:
@@ -110,7 +112,8 @@ type SuppressionPolicy struct {
 	BlockGrowth    float64
 	MaxBlock       time.Duration
 	PermanentAfter int
-	// HistoryLimit is how many changes are kept per recipient, newest.
+	// HistoryLimit, when positive, is how many changes are kept per
+	// recipient, the newest; 0 keeps every change.
 	HistoryLimit int
 }
 
@@ -139,7 +142,6 @@ func DefaultSuppressionPolicy() SuppressionPolicy {
 		BlockGrowth:      3,
 		MaxBlock:         75 * 24 * time.Hour,
 		PermanentAfter:   5,
-		HistoryLimit:     50,
 	}
 }
 
@@ -157,10 +159,10 @@ func (p SuppressionPolicy) Validate() error {
 	check(p.HardBounces >= 1, "hard_bounces", "must be at least 1")
 	check(p.HardBounceWindow > 0, "hard_bounce_window", "must be positive")
 	check(p.FirstBlock > 0, "first_block", "must be positive")
-	check(p.BlockGrowth >= 1, "block_growth", "must be at least 1")
+	check(p.BlockGrowth >= 1 && p.BlockGrowth <= 100, "block_growth", "must be between 1 and 100")
 	check(p.MaxBlock >= p.FirstBlock, "max_block", "must be at least first_block")
 	check(p.PermanentAfter >= 1, "permanent_after", "must be at least 1")
-	check(p.HistoryLimit >= 1, "history_limit", "must be at least 1")
+	check(p.HistoryLimit >= 0, "history_limit", "must not be negative (0 keeps every change)")
 	if len(errs) > 0 {
 		return errs
 	}
@@ -169,11 +171,11 @@ func (p SuppressionPolicy) Validate() error {
 
 // BlockPeriod is how long the n-th temporary block in a row lasts (n >= 1).
 func (p SuppressionPolicy) BlockPeriod(n int) time.Duration {
-	d := p.FirstBlock
-	for i := 1; i < n && d < p.MaxBlock; i++ {
-		d = time.Duration(float64(d) * p.BlockGrowth)
+	d := float64(p.FirstBlock)
+	for i := 1; i < n && d < float64(p.MaxBlock); i++ {
+		d *= p.BlockGrowth // in float: no overflow before the cap applies
 	}
-	return min(d, p.MaxBlock)
+	return min(time.Duration(min(d, float64(p.MaxBlock))), p.MaxBlock)
 }
 
 // IsProvider reports whether domain (lower case) is a large provider's.
@@ -195,6 +197,9 @@ type Recipient struct {
 	LastSoftBounce time.Time
 	// HardBounces are the times of hard bounces not yet enough to suppress.
 	HardBounces []time.Time
+	// LiftedAt is when an operator last lifted a suppression or block:
+	// bounces that occurred before it are late reports of what was lifted.
+	LiftedAt time.Time
 }
 
 // RecipientChange is one entry of a recipient's history.
@@ -232,15 +237,15 @@ func (r Recipient) Allowed(now time.Time) bool {
 // Pending reports whether a delivery could change r: a streak of soft
 // bounces or hard bounces still short of suppression. The store looks up
 // only the deliveries to such recipients.
-func (r *Recipient) Pending() bool {
+func (r Recipient) Pending() bool {
 	return r.Status != RecipientSuppressed && (r.SoftBlocks > 0 || len(r.HardBounces) > 0)
 }
 
-// Observe applies an accepted event for the address, whose domain is
-// domain (lower case), and returns the change to record, if any. A bounce
-// must have its verdict decided. Sends, and bounces of class block or
-// undetermined, change nothing: they say nothing about the address.
-func (r *Recipient) Observe(e *Event, domain string, p SuppressionPolicy) (RecipientChange, bool) {
+// Observe applies an accepted event for the address and returns the change
+// to record, if any. A bounce must have its verdict decided. Sends, and
+// bounces of class block or undetermined, change nothing: they say nothing
+// about the address.
+func (r *Recipient) Observe(e *Event, p SuppressionPolicy) (RecipientChange, bool) {
 	if r.Status == 0 {
 		r.Status = RecipientActive
 	}
@@ -248,13 +253,17 @@ func (r *Recipient) Observe(e *Event, domain string, p SuppressionPolicy) (Recip
 	var changed bool
 	switch e.Type {
 	case EventBounce:
-		if e.Bounce == nil {
+		if e.Bounce == nil || e.OccurredAt.Before(r.LiftedAt) {
 			return c, false
 		}
 		c.Bounce = e.Bounce
 		switch e.Bounce.Verdict {
 		case BounceHard:
-			c.Kind, changed = ChangeHardBounce, r.hardBounce(&c, p.IsProvider(domain), p)
+			// A provider's word is trusted at once only when it is final: a
+			// 4xx that reads like an unknown user counts like a small
+			// server's bounce.
+			atOnce := p.IsProvider(AddressDomain(e.Recipient)) && !isTemporary(*e.Bounce)
+			c.Kind, changed = ChangeHardBounce, r.hardBounce(&c, atOnce, p)
 		case BounceSoft:
 			c.Kind, changed = ChangeSoftBounce, r.softBounce(&c, p)
 		}
@@ -274,7 +283,7 @@ func (r *Recipient) Observe(e *Event, domain string, p SuppressionPolicy) (Recip
 	return c, true
 }
 
-func (r *Recipient) hardBounce(c *RecipientChange, provider bool, p SuppressionPolicy) bool {
+func (r *Recipient) hardBounce(c *RecipientChange, atOnce bool, p SuppressionPolicy) bool {
 	if r.Status == RecipientSuppressed {
 		if !r.suppress(c, SuppressedHardBounce) {
 			return false
@@ -290,7 +299,7 @@ func (r *Recipient) hardBounce(c *RecipientChange, provider bool, p SuppressionP
 	}
 	r.HardBounces = append(recent, c.At)
 	switch {
-	case provider:
+	case atOnce:
 		c.Description = "Hard bounce at a large mailbox provider: suppressed at once."
 	case len(r.HardBounces) >= p.HardBounces:
 		c.Description = fmt.Sprintf("Hard bounce %d within %s: suppressed.", len(r.HardBounces), DurationLabel(p.HardBounceWindow))
@@ -373,13 +382,17 @@ func (r *Recipient) Suppress(now time.Time, actor, note string) (RecipientChange
 }
 
 // Lift makes the address active again by an operator's hand, forgetting
-// its bounces.
+// its bounces, also a streak or pending hard bounces of an active one.
+// Bounces reported later but older than the lift are ignored.
 func (r *Recipient) Lift(now time.Time, actor, note string) (RecipientChange, error) {
-	if r.Allowed(now) {
-		return RecipientChange{}, fmt.Errorf("%w: the address is neither suppressed nor blocked", ErrFailedPrecondition)
+	if r.Allowed(now) && !r.Pending() {
+		return RecipientChange{}, fmt.Errorf("%w: the address is neither suppressed nor blocked and has no bounces to forget", ErrFailedPrecondition)
 	}
-	was := r.Reason
-	*r = Recipient{Status: RecipientActive, Since: now}
+	what := "Bounce streak forgotten"
+	if was := r.At(now); was.Status != RecipientActive {
+		what = "Suppression (" + was.Reason.String() + ") lifted"
+	}
+	*r = Recipient{Status: RecipientActive, Since: now, LiftedAt: now}
 	return RecipientChange{At: now, Kind: ChangeManualDelete, Status: RecipientActive, Actor: actor, Note: note,
-		Description: "Suppression (" + was.String() + ") lifted by " + actor + "."}, nil
+		Description: what + " by " + actor + "."}, nil
 }

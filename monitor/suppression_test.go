@@ -22,11 +22,14 @@ type rstep struct {
 }
 
 func observeStep(r *Recipient, domain string, p SuppressionPolicy, s rstep) (RecipientChange, bool) {
-	e := &Event{ID: "ev", Type: s.kind, OccurredAt: t0.Add(s.at)}
+	e := &Event{ID: "ev", Type: s.kind, OccurredAt: t0.Add(s.at), Recipient: "jane@" + domain}
 	if s.kind == EventBounce {
-		e.Bounce = &Bounce{Diagnostic: "reply", Verdict: s.class}
+		e.Bounce = &Bounce{SMTPCode: 550, Diagnostic: "reply", Verdict: s.class}
+		if s.class == BounceSoft {
+			e.Bounce.SMTPCode = 452
+		}
 	}
-	return r.Observe(e, domain, p)
+	return r.Observe(e, p)
 }
 
 func TestRecipientScenarios(t *testing.T) {
@@ -128,6 +131,52 @@ func TestRecipientScenarios(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A 4xx reply that reads like an unknown user is classified hard, but a
+// temporary code is not the provider's final word: it counts like a small
+// server's bounce.
+func TestATemporaryHardBounceIsNotSuppressedAtOnce(t *testing.T) {
+	p := DefaultSuppressionPolicy()
+	var r Recipient
+	e := &Event{ID: "b1", Type: EventBounce, OccurredAt: t0, Recipient: "jane@gmail.com",
+		Bounce: &Bounce{SMTPCode: 451, EnhancedStatus: "4.1.1", Diagnostic: "451 4.1.1 User unknown (directory lookup failed)"}}
+	e.Decide()
+	if e.Bounce.Verdict != BounceHard {
+		t.Fatalf("setup: verdict %d, want hard", e.Bounce.Verdict)
+	}
+	r.Observe(e, p)
+	if r.Status != RecipientActive || len(r.HardBounces) != 1 {
+		t.Fatalf("got %+v, want active with one pending hard bounce", r)
+	}
+}
+
+func TestALiftIgnoresLateReportsOfWhatItLifted(t *testing.T) {
+	p := DefaultSuppressionPolicy()
+	var r Recipient
+	observeStep(&r, "gmail.com", p, rstep{at: 0, kind: EventBounce, class: BounceHard})
+	if _, err := r.Lift(t0.Add(time.Hour), "ops", "The owner says it works."); err != nil {
+		t.Fatal(err)
+	}
+	// A bounce from before the lift, reported late, changes nothing.
+	if _, changed := observeStep(&r, "gmail.com", p, rstep{at: 30 * time.Minute, kind: EventBounce, class: BounceHard}); changed || r.Status != RecipientActive {
+		t.Fatalf("late report: changed %v, %+v", changed, r)
+	}
+	// One after it counts.
+	if _, changed := observeStep(&r, "gmail.com", p, rstep{at: 2 * time.Hour, kind: EventBounce, class: BounceHard}); !changed || r.Status != RecipientSuppressed {
+		t.Fatalf("new bounce: changed %v, %+v", changed, r)
+	}
+}
+
+func TestALiftForgetsAStreak(t *testing.T) {
+	p := DefaultSuppressionPolicy()
+	var r Recipient
+	observeStep(&r, "example.org", p, rstep{at: 0, kind: EventBounce, class: BounceSoft})
+	later := t0.Add(100 * time.Hour) // the block has run out, the streak stays
+	c, err := r.Lift(later, "ops", "Mailbox fixed.")
+	if err != nil || r.SoftBlocks != 0 || c.Description != "Bounce streak forgotten by ops." {
+		t.Fatalf("lift after the block ran out: %+v, %+v, %v", c, r, err)
 	}
 }
 

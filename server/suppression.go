@@ -187,6 +187,13 @@ func (s *Server) DeleteSuppression(ctx context.Context, req *pb.DeleteSuppressio
 // checkRecipient validates an account and one address and returns the
 // address's key.
 func checkRecipient(accountID, recipient string) (string, error) {
+	if fields := recipientViolations(accountID, recipient); len(fields) > 0 {
+		return "", invalidArgument(fields...)
+	}
+	return monitor.RecipientKey(recipient), nil
+}
+
+func recipientViolations(accountID, recipient string) monitor.FieldErrors {
 	var fields monitor.FieldErrors
 	if reason := monitor.CheckID(accountID); reason != "" {
 		fields = append(fields, monitor.FieldError{Field: "account_id", Reason: reason})
@@ -194,26 +201,24 @@ func checkRecipient(accountID, recipient string) (string, error) {
 	if reason := monitor.CheckAddress(recipient); reason != "" {
 		fields = append(fields, monitor.FieldError{Field: "recipient", Reason: reason})
 	}
-	if len(fields) > 0 {
-		return "", invalidArgument(fields...)
-	}
-	return monitor.RecipientKey(recipient), nil
+	return fields
 }
 
-// checkManual validates a manual change, which must say why.
+// checkManual validates a manual change, which must say why; it reports
+// every violation at once.
 func checkManual(accountID, recipient, note string) (string, error) {
-	key, err := checkRecipient(accountID, recipient)
-	if err != nil {
-		return "", err
-	}
+	fields := recipientViolations(accountID, recipient)
 	reason := monitor.CheckText(note, maxNoteLen)
 	if note == "" {
 		reason = "is required: say why, for the recipient's history"
 	}
 	if reason != "" {
-		return "", invalidArgument(monitor.FieldError{Field: "note", Reason: reason})
+		fields = append(fields, monitor.FieldError{Field: "note", Reason: reason})
 	}
-	return key, nil
+	if len(fields) > 0 {
+		return "", invalidArgument(fields...)
+	}
+	return monitor.RecipientKey(recipient), nil
 }
 
 // actor names who made a change, for histories and the audit: the

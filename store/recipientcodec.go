@@ -20,7 +20,8 @@ type recipientRecord struct {
 // The record: a version byte, status, reason, then since, until and the last
 // soft bounce as unix nanoseconds (varint, 0 for none), the soft blocks in a
 // row, the pending hard bounces (count, then times) and the history entries
-// (count, then the first key and the gaps to the next: keys grow).
+// (count, then the first key and the gaps to the next: keys grow), and the
+// time of the last manual lift.
 const recipientVersion = 1
 
 func encodeRecipient(r recipientRecord) []byte {
@@ -40,7 +41,7 @@ func encodeRecipient(r recipientRecord) []byte {
 		buf = binary.AppendUvarint(buf, seq-prev)
 		prev = seq
 	}
-	return buf
+	return appendTime(buf, r.LiftedAt)
 }
 
 // decodeRecipient decodes a stored record; nil is a recipient never seen.
@@ -74,6 +75,7 @@ func decodeRecipient(v []byte) (recipientRecord, error) {
 	} else if n > 0 {
 		return r, errCorrupt
 	}
+	r.LiftedAt = d.time()
 	return r, d.err
 }
 

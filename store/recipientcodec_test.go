@@ -16,6 +16,7 @@ func TestRecipientRoundTrip(t *testing.T) {
 		{Recipient: monitor.Recipient{Status: monitor.RecipientBlocked, Reason: monitor.SuppressedSoftBounce, Since: at,
 			Until: at.Add(72 * time.Hour), SoftBlocks: 2, LastSoftBounce: at, HardBounces: []time.Time{at.Add(-time.Hour)}},
 			history: []uint64{3, 900, 1 << 40}},
+		{Recipient: monitor.Recipient{Status: monitor.RecipientActive, Since: at, LiftedAt: at}, history: []uint64{1, 2}},
 	} {
 		got, err := decodeRecipient(encodeRecipient(want))
 		if err != nil {

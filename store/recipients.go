@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"hash/maphash"
-	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -24,8 +22,7 @@ import (
 
 // recipientWork is one change to one recipient, applied by the writer.
 type recipientWork struct {
-	key    []byte // account id, 0x00, recipient key
-	domain string
+	key []byte // account id, 0x00, recipient key
 	// Exactly one of event and manual is set.
 	event  *monitor.Event
 	manual *manualChange
@@ -42,30 +39,6 @@ type manualChange struct {
 	err    error
 }
 
-// pendingSet remembers which recipients a delivery could change (see
-// monitor.Recipient.Pending), so that ingest looks up only those
-// deliveries. It may hold more than that, never less. Each entry carries
-// the commit group that last added it, so that the writer, finishing an
-// older group, does not remove an entry a newer group has just added.
-type pendingSet struct {
-	seed maphash.Seed
-	mu   sync.Mutex
-	m    map[uint64]uint64 // key hash -> group number
-}
-
-func newPendingSet() *pendingSet {
-	return &pendingSet{seed: maphash.MakeSeed(), m: make(map[uint64]uint64)}
-}
-
-func (s *pendingSet) hash(accountID, recipientKey string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(s.seed)
-	h.WriteString(accountID)
-	h.WriteByte(0)
-	h.WriteString(recipientKey)
-	return h.Sum64()
-}
-
 func recipientKey(accountID, recipient string) []byte {
 	k := make([]byte, 0, len(accountID)+1+len(recipient))
 	k = append(k, accountID...)
@@ -80,7 +53,7 @@ func recipientKey(accountID, recipient string) []byte {
 func (db *DB) queueRecipient(g *group, e *monitor.Event) {
 	switch e.Type {
 	case monitor.EventBounce:
-		if v := e.Bounce.Verdict; v != monitor.BounceHard && v != monitor.BounceSoft {
+		if e.Bounce == nil || e.Bounce.Verdict != monitor.BounceHard && e.Bounce.Verdict != monitor.BounceSoft {
 			return
 		}
 	case monitor.EventComplaint, monitor.EventUnsubscribe:
@@ -101,15 +74,16 @@ func (db *DB) queueRecipient(g *group, e *monitor.Event) {
 	case monitor.EventBounce:
 		db.pending.m[h] = g.seq
 	}
-	g.recipients = append(g.recipients, recipientWork{
-		key: recipientKey(e.AccountID, key), domain: monitor.AddressDomain(e.Recipient), event: e,
-	})
+	g.recipients = append(g.recipients, recipientWork{key: recipientKey(e.AccountID, key), event: e})
 }
 
 // putRecipients applies a job's recipient changes inside its transaction
 // and notes in j.cleared the recipients that are no longer pending.
 func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
 	recipients := tx.Bucket(bucketRecipients)
+	// pending is each event-changed key's state after the whole job: a
+	// delivery and a bounce to one address in one job must leave it pending.
+	pending := map[string]bool{}
 	for i := range j.recipients {
 		w := &j.recipients[i]
 		rec, err := decodeRecipient(recipients.Get(w.key))
@@ -131,11 +105,8 @@ func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
 				}
 			}
 		} else {
-			change, changed = rec.Observe(w.event, w.domain, db.suppression)
-			if !rec.Pending() {
-				// Suppressed, or its streak ended: deliveries no longer matter.
-				j.cleared = append(j.cleared, w.key)
-			}
+			change, changed = rec.Observe(w.event, db.suppression)
+			pending[string(w.key)] = rec.Pending()
 		}
 		if !changed {
 			continue
@@ -147,24 +118,13 @@ func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
 			return fmt.Errorf("save recipient %q: %w", w.key, err)
 		}
 	}
-	return nil
-}
-
-// clearPending drops the entries of recipients that the job left no longer
-// pending, unless a later group has added them again.
-func (db *DB) clearPending(j *job) {
-	if len(j.cleared) == 0 {
-		return
-	}
-	db.pending.mu.Lock()
-	defer db.pending.mu.Unlock()
-	for _, key := range j.cleared {
-		account, recipient, _ := bytes.Cut(key, []byte{0})
-		h := db.pending.hash(string(account), string(recipient))
-		if seq, ok := db.pending.m[h]; ok && seq <= j.seq {
-			delete(db.pending.m, h)
+	for key, p := range pending {
+		if !p {
+			// Suppressed, or its streak ended: deliveries no longer matter.
+			j.cleared = append(j.cleared, []byte(key))
 		}
 	}
+	return nil
 }
 
 // appendHistory adds a change to a recipient's history and drops the
@@ -186,28 +146,13 @@ func appendHistory(tx *bbolt.Tx, rec *recipientRecord, c monitor.RecipientChange
 		return fmt.Errorf("append recipient history: %w", err)
 	}
 	rec.history = append(rec.history, seq)
-	for len(rec.history) > limit {
+	for limit > 0 && len(rec.history) > limit {
 		if err := history.Delete(seqKey(rec.history[0])); err != nil {
 			return fmt.Errorf("trim recipient history: %w", err)
 		}
 		rec.history = rec.history[1:]
 	}
 	return nil
-}
-
-// loadPending fills the pending set from the recipients on disk.
-func (db *DB) loadPending(tx *bbolt.Tx) error {
-	return tx.Bucket(bucketRecipients).ForEach(func(k, v []byte) error {
-		rec, err := decodeRecipient(v)
-		if err != nil {
-			return fmt.Errorf("recipient %q: %w", k, err)
-		}
-		if rec.Pending() {
-			account, recipient, _ := bytes.Cut(k, []byte{0})
-			db.pending.m[db.pending.hash(string(account), string(recipient))] = 0
-		}
-		return nil
-	})
 }
 
 // CheckRecipients returns the state of each recipient key of accountID, in
@@ -307,8 +252,9 @@ func (db *DB) Suppressions(ctx context.Context, accountID string, f SuppressionF
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		prefix := recipientKey(accountID, "")
 		c := tx.Bucket(bucketRecipients).Cursor()
-		k, v := c.Seek(recipientKey(accountID, after))
-		if after != "" && k != nil && string(k[len(prefix):]) == after {
+		start := recipientKey(accountID, after)
+		k, v := c.Seek(start)
+		if after != "" && bytes.Equal(k, start) {
 			k, v = c.Next()
 		}
 		var last []byte // the last key read: the next page starts after it

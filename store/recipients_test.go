@@ -243,3 +243,37 @@ func TestPendingSetHoldsOnlyStreaks(t *testing.T) {
 		t.Errorf("pending set: got %d entries, want only joe@example.org's pending hard bounce", len(db.pending.m))
 	}
 }
+
+// A delivery and a later soft bounce to one address in one batch leave it
+// pending, so that the next delivery still ends the streak.
+func TestDeliveryAndBounceInOneBatch(t *testing.T) {
+	db := testDB(t, t.TempDir(), monitortest.New(t0))
+	ingest(t, db, []monitor.Event{recipientEvent("s1", monitor.EventBounce, "joe@example.org", t0, bounce(mailboxFull))})
+	ingest(t, db, []monitor.Event{
+		recipientEvent("d1", monitor.EventDelivery, "joe@example.org", t0.Add(time.Hour), nil),
+		recipientEvent("s2", monitor.EventBounce, "joe@example.org", t0.Add(2*time.Hour), bounce(mailboxFull)),
+	})
+	if got := checkOne(t, db, "joe@example.org", t0.Add(2*time.Hour)); got.Status != monitor.RecipientBlocked || got.SoftBlocks != 1 {
+		t.Fatalf("after the batch: %+v, want blocked again with a streak of 1", got)
+	}
+	ingest(t, db, []monitor.Event{recipientEvent("d2", monitor.EventDelivery, "joe@example.org", t0.Add(3*time.Hour), nil)})
+	if got := checkOne(t, db, "joe@example.org", t0.Add(3*time.Hour)); got.Status != monitor.RecipientActive || got.SoftBlocks != 0 {
+		t.Fatalf("after the next delivery: %+v, want active with no streak", got)
+	}
+}
+
+// A page token from another account, or past the end, is an empty page,
+// not a panic on a shorter key.
+func TestSuppressionsWithAForeignToken(t *testing.T) {
+	db := testDB(t, t.TempDir(), monitortest.New(t0))
+	ingest(t, db, []monitor.Event{
+		{ID: "u1", AccountID: "a-much-longer-account", Type: monitor.EventUnsubscribe, OccurredAt: t0, Recipient: "y@example.org"},
+		{ID: "u2", AccountID: "b", Type: monitor.EventUnsubscribe, OccurredAt: t0, Recipient: "x@e.io"}, // a key shorter than the prefix
+	})
+	for _, after := range []string{"zzz@example.org", "y@example.org"} {
+		page, next, err := db.Suppressions(context.Background(), "a-much-longer-account", SuppressionFilter{}, after, 10, t0)
+		if err != nil || len(page) != 0 || next != "" {
+			t.Errorf("after %q: got %v, %q, %v; want an empty last page", after, page, next, err)
+		}
+	}
+}
