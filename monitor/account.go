@@ -56,6 +56,7 @@ func (a *Account) Observe(e *Event, acceptedAt time.Time, p Policy) {
 
 // Status is everything known about an account at one instant.
 type Status struct {
+	At       time.Time
 	Policy   Policy
 	Windows  []WindowStats
 	Findings []Finding
@@ -74,7 +75,7 @@ func (a *Account) Status(now time.Time, global Policy) Status {
 func (a *Account) judge(now time.Time, global Policy) Status {
 	p := global.With(a.Overrides)
 	windows := measure(&a.ring, now, p)
-	return Status{Policy: p, Windows: windows, Findings: evaluate(windows, p)}
+	return Status{At: now, Policy: p, Windows: windows, Findings: evaluate(windows, p)}
 }
 
 // Step measures the account at now and moves its phase if the policy says

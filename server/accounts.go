@@ -19,7 +19,7 @@ const (
 
 // GetAccount returns one account measured now.
 func (s *Server) GetAccount(ctx context.Context, req *pb.GetAccountRequest) (*pb.GetAccountResponse, error) {
-	if err := checkAccountID(req.GetAccountId()); err != nil {
+	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
 		return nil, err
 	}
 	a, err := s.db.Account(ctx, req.GetAccountId())
@@ -39,7 +39,8 @@ func (s *Server) ListAccounts(ctx context.Context, req *pb.ListAccountsRequest) 
 	if phase != 0 && !phase.Valid() {
 		return nil, invalidArgument(monitor.FieldError{Field: "phase", Reason: "unknown phase " + strconv.Itoa(int(req.GetPhase()))})
 	}
-	accounts, next, err := s.db.Accounts(ctx, store.AccountFilter{Phase: phase, PageSize: size, PageToken: req.GetPageToken()})
+	// A sender scoped to some accounts sees only those.
+	accounts, next, err := s.db.Accounts(ctx, store.AccountFilter{Phase: phase, IDs: identity(ctx).accounts, PageSize: size, PageToken: req.GetPageToken()})
 	if err != nil {
 		return nil, s.errorStatus(ctx, "ListAccounts", err)
 	}
@@ -130,7 +131,7 @@ func checkAdminEmails(emails []string) monitor.FieldErrors {
 
 // ListAccountTransitions lists an account's phase changes, newest first.
 func (s *Server) ListAccountTransitions(ctx context.Context, req *pb.ListAccountTransitionsRequest) (*pb.ListAccountTransitionsResponse, error) {
-	if err := checkAccountID(req.GetAccountId()); err != nil {
+	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
 		return nil, err
 	}
 	size, err := pageSize(req.GetPageSize())
@@ -152,7 +153,7 @@ func (s *Server) ListAccountTransitions(ctx context.Context, req *pb.ListAccount
 // which of the given recipients. An account dpmon has not seen yet may
 // send: it has no history that could stop it.
 func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.CheckSendResponse, error) {
-	if err := checkAccountID(req.GetAccountId()); err != nil {
+	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
 		return nil, err
 	}
 	resp, err := s.checkAccount(ctx, req.GetAccountId())
@@ -191,6 +192,14 @@ func (s *Server) checkAccount(ctx context.Context, id string) (*pb.CheckSendResp
 		}
 	}
 	return resp, nil
+}
+
+// checkAccount validates an account id and checks the caller may use it.
+func checkAccount(ctx context.Context, id string) error {
+	if err := checkAccountID(id); err != nil {
+		return err
+	}
+	return checkScope(ctx, id)
 }
 
 func checkAccountID(id string) error {

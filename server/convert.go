@@ -9,6 +9,7 @@ import (
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/store"
 )
 
 // Paired converters between wire and domain types. The numbers of the wire
@@ -65,6 +66,14 @@ func accountToProto(a *monitor.Account, st monitor.Status) *pb.Account {
 		Policy:          policyToProto(st.Policy),
 		PolicyOverrides: overridesToProto(a.Overrides),
 		CreatedAt:       timestamp(a.CreatedAt),
+
+		PhaseRecommendations:   slices.Clone(a.State.Recommendations),
+		WarningAcknowledgedAt:  timestamp(a.State.AckedAt),
+		WarningAcknowledgement: a.State.AckNote,
+		AcknowledgeBy:          timestamp(a.State.AckDue(st.Policy)),
+		SuspensionCategory:     pb.SuspensionCategory(a.State.Category),
+		RecentReinstatements:   uint32(a.RecentReinstatements(st.At, st.Policy)),
+		OpenTicketId:           a.OpenTicket,
 	}
 	for _, w := range st.Windows {
 		out.Windows = append(out.Windows, &pb.WindowStats{
@@ -179,12 +188,47 @@ func clonePtr[T any](p *T) *T {
 
 func transitionToProto(t monitor.Transition) *pb.Transition {
 	return &pb.Transition{
-		AccountId:  t.AccountID,
-		OccurredAt: timestamp(t.At),
-		From:       pb.Phase(t.From),
-		To:         pb.Phase(t.To),
-		Reason:     t.Reason,
-		Findings:   findingsToProto(t.Findings),
+		AccountId:       t.AccountID,
+		OccurredAt:      timestamp(t.At),
+		From:            pb.Phase(t.From),
+		To:              pb.Phase(t.To),
+		Reason:          t.Reason,
+		Findings:        findingsToProto(t.Findings),
+		Recommendations: slices.Clone(t.Recommendations),
+		Actor:           t.Actor,
+	}
+}
+
+func ticketToProto(t *monitor.Ticket) *pb.Ticket {
+	c := t.Checklist
+	out := &pb.Ticket{
+		TicketId: t.ID, AccountId: t.AccountID, State: pb.TicketState(t.State), Description: t.Description,
+		Checklist: &pb.Checklist{BouncedAddressesRemoved: c.BouncedAddressesRemoved, ListSource: c.ListSource,
+			OptInMethod: c.OptInMethod, ComplaintHandling: c.ComplaintHandling, Authentication: c.Authentication},
+		CreatedAt: timestamp(t.CreatedAt), CreatedBy: t.CreatedBy,
+		RequiredApprovals: uint32(t.RequiredApprovals), RecentReinstatements: uint32(t.RecentReinstatements),
+		ClosedAt: timestamp(t.ClosedAt), ClosedBy: t.ClosedBy, Resolution: t.Resolution,
+	}
+	for _, cm := range t.Comments {
+		out.Comments = append(out.Comments, &pb.TicketComment{CreatedAt: timestamp(cm.At), Author: cm.Author, Role: cm.Role, Text: cm.Text})
+	}
+	for _, ap := range t.Approvals {
+		out.Approvals = append(out.Approvals, &pb.TicketApproval{ApprovedAt: timestamp(ap.At), Admin: ap.Admin, Note: ap.Note})
+	}
+	return out
+}
+
+func checklistFromProto(c *pb.Checklist) monitor.Checklist {
+	return monitor.Checklist{
+		BouncedAddressesRemoved: c.GetBouncedAddressesRemoved(), ListSource: c.GetListSource(),
+		OptInMethod: c.GetOptInMethod(), ComplaintHandling: c.GetComplaintHandling(), Authentication: c.GetAuthentication(),
+	}
+}
+
+func auditToProto(e store.AuditEvent) *pb.AuditEvent {
+	return &pb.AuditEvent{
+		OccurredAt: timestamp(e.At), Actor: e.Actor.Name, Role: e.Actor.Role, Action: e.Action,
+		AccountId: e.AccountID, TicketId: e.TicketID, Before: e.Before, After: e.After, Detail: e.Detail,
 	}
 }
 

@@ -22,6 +22,9 @@ func (s *Server) IngestEvents(ctx context.Context, req *pb.IngestEventsRequest) 
 	if err := checkBatchSize(req.GetEvents()); err != nil {
 		return nil, err
 	}
+	if err := checkEventScopes(ctx, req.GetEvents()); err != nil {
+		return nil, err
+	}
 	n := int64(len(req.GetEvents()))
 	waitCtx, cancel := context.WithTimeout(ctx, admissionWait)
 	err := s.pending.Acquire(waitCtx, n)
@@ -129,6 +132,10 @@ loop:
 		select {
 		case req := <-reqs:
 			if err := checkBatchSize(req.GetEvents()); err != nil {
+				end = err
+				break loop
+			}
+			if err := checkEventScopes(ctx, req.GetEvents()); err != nil {
 				end = err
 				break loop
 			}

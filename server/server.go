@@ -55,6 +55,9 @@ type Options struct {
 	// at least MaxBatchEvents. Streams wait for room (their clients feel
 	// the push back); unary calls that find none get RESOURCE_EXHAUSTED.
 	MaxPendingEvents int64
+	// Auth authenticates callers; nil serves everyone as an admin, for a
+	// server that listens on loopback only.
+	Auth *Authenticator
 }
 
 // Server implements dpmon's gRPC services.
@@ -63,8 +66,11 @@ type Server struct {
 	pb.UnimplementedAccountServiceServer
 	pb.UnimplementedSuppressionServiceServer
 	pb.UnimplementedBounceServiceServer
+	pb.UnimplementedTicketServiceServer
+	pb.UnimplementedAuditServiceServer
 
 	db      *store.DB
+	auth    *Authenticator
 	clock   func() time.Time
 	log     *slog.Logger
 	streams uint32
@@ -93,7 +99,7 @@ func New(db *store.DB, opts Options) *Server {
 		opts.MaxPendingEvents = MaxBatchEvents // a full batch must fit
 	}
 	s := &Server{
-		db: db, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
+		db: db, auth: opts.Auth, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
 		pending: semaphore.NewWeighted(opts.MaxPendingEvents),
 		health:  health.NewServer(), draining: make(chan struct{}),
 	}
@@ -122,8 +128,8 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 		return status.Error(codes.Internal, "internal error")
 	})
 	gs := grpc.NewServer(append([]grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(onPanic)),
-		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(onPanic)),
+		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(onPanic), s.unaryAuth),
+		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(onPanic), s.streamAuth),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxConcurrentStreams(s.streams),
 		// Find dead peers of long-lived streams; allow clients to ping
@@ -135,6 +141,8 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	pb.RegisterAccountServiceServer(gs, s)
 	pb.RegisterSuppressionServiceServer(gs, s)
 	pb.RegisterBounceServiceServer(gs, s)
+	pb.RegisterTicketServiceServer(gs, s)
+	pb.RegisterAuditServiceServer(gs, s)
 	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
 	return gs

@@ -33,21 +33,30 @@ type env struct {
 	accounts pb.AccountServiceClient
 	suppress pb.SuppressionServiceClient
 	bounces  pb.BounceServiceClient
+	tickets  pb.TicketServiceClient
+	audit    pb.AuditServiceClient
 	health   healthpb.HealthClient
 	clock    *monitortest.Clock
 	db       *store.DB
 	conn     *grpc.ClientConn
 }
 
-// newEnv serves a real store in a temp dir over gRPC on a loopback port.
+// newEnv serves a real store in a temp dir over gRPC on a loopback port,
+// without authentication.
 func newEnv(t testing.TB) *env {
+	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with an authenticator.
+func newEnvWith(t testing.TB, auth *Authenticator) *env {
 	t.Helper()
 	c := monitortest.New(t0)
 	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(db, Options{Clock: c.Now})
+	srv := New(db, Options{Clock: c.Now, Auth: auth})
 	gs := srv.GRPCServer()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,6 +77,7 @@ func newEnv(t testing.TB) *env {
 	})
 	return &env{srv: srv, events: pb.NewEventServiceClient(conn), accounts: pb.NewAccountServiceClient(conn),
 		suppress: pb.NewSuppressionServiceClient(conn), bounces: pb.NewBounceServiceClient(conn),
+		tickets: pb.NewTicketServiceClient(conn), audit: pb.NewAuditServiceClient(conn),
 		health: healthpb.NewHealthClient(conn), clock: c, db: db, conn: conn}
 }
 

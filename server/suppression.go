@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"strconv"
 
-	"google.golang.org/grpc/peer"
-
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/store"
@@ -23,7 +21,7 @@ const (
 
 // CheckRecipients answers, per address, whether the account may mail it now.
 func (s *Server) CheckRecipients(ctx context.Context, req *pb.CheckRecipientsRequest) (*pb.CheckRecipientsResponse, error) {
-	if err := checkAccountID(req.GetAccountId()); err != nil {
+	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
 		return nil, err
 	}
 	checks, err := s.checkRecipients(ctx, "CheckRecipients", req.GetAccountId(), req.GetRecipients(), true)
@@ -78,6 +76,9 @@ func (s *Server) ListSuppressions(ctx context.Context, req *pb.ListSuppressionsR
 	if err != nil {
 		return nil, err
 	}
+	if err := checkScope(ctx, req.GetAccountId()); err != nil {
+		return nil, err
+	}
 	size, err := pageSize(req.GetPageSize())
 	if err != nil {
 		return nil, err
@@ -103,6 +104,9 @@ func (s *Server) ExportSuppressions(req *pb.ExportSuppressionsRequest, stream pb
 	ctx := stream.Context()
 	filter, err := suppressionFilter(req.GetAccountId(), req.GetStatus(), 0)
 	if err != nil {
+		return err
+	}
+	if err := checkScope(ctx, req.GetAccountId()); err != nil {
 		return err
 	}
 	now, after := s.clock(), ""
@@ -145,6 +149,9 @@ func suppressionFilter(accountID string, st pb.RecipientStatus, reason pb.Suppre
 func (s *Server) GetRecipient(ctx context.Context, req *pb.GetRecipientRequest) (*pb.GetRecipientResponse, error) {
 	key, err := checkRecipient(req.GetAccountId(), req.GetRecipient())
 	if err != nil {
+		return nil, err
+	}
+	if err := checkScope(ctx, req.GetAccountId()); err != nil {
 		return nil, err
 	}
 	r, history, err := s.db.RecipientHistory(ctx, req.GetAccountId(), key)
@@ -219,13 +226,4 @@ func checkManual(accountID, recipient, note string) (string, error) {
 		return "", invalidArgument(fields...)
 	}
 	return monitor.RecipientKey(recipient), nil
-}
-
-// actor names who made a change, for histories and the audit: the
-// caller's network address until callers authenticate.
-func actor(ctx context.Context) store.Actor {
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		return store.Actor{Name: "unauthenticated caller at " + p.Addr.String(), Role: "open"}
-	}
-	return store.Actor{Name: "unauthenticated caller", Role: "open"}
 }

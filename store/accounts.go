@@ -128,6 +128,8 @@ func (db *DB) Account(ctx context.Context, id string) (*monitor.Account, error) 
 type AccountFilter struct {
 	// Phase, when set, keeps only accounts in that phase.
 	Phase monitor.Phase
+	// IDs, when not nil, keeps only these accounts.
+	IDs []string
 	// PageSize is at most how many accounts to return.
 	PageSize int
 	// PageToken continues a listing; "" starts it.
@@ -163,7 +165,7 @@ func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account
 			// up the committer.
 			db.mu.RLock()
 			a, ok := db.accounts[string(k)]
-			match := ok && (f.Phase == 0 || a.State.Phase == f.Phase)
+			match := ok && (f.Phase == 0 || a.State.Phase == f.Phase) && (f.IDs == nil || slices.Contains(f.IDs, a.ID))
 			if match && len(out) < f.PageSize {
 				a = a.Clone()
 			}

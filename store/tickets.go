@@ -232,8 +232,9 @@ func (db *DB) Ticket(ctx context.Context, id string) (*monitor.Ticket, error) {
 
 // TicketFilter selects tickets; zero fields select all.
 type TicketFilter struct {
-	AccountID string
-	State     monitor.TicketState
+	// Accounts, when not nil, keeps only the tickets of these accounts.
+	Accounts []string
+	State    monitor.TicketState
 }
 
 // Tickets returns up to limit tickets matching f, newest first, after the
@@ -246,7 +247,7 @@ func (db *DB) Tickets(ctx context.Context, f TicketFilter, limit int, pageToken 
 	defer db.mu.RUnlock()
 	var match []*monitor.Ticket
 	for _, t := range db.tickets {
-		if (f.AccountID == "" || t.AccountID == f.AccountID) && (f.State == 0 || t.State == f.State) &&
+		if (f.Accounts == nil || slices.Contains(f.Accounts, t.AccountID)) && (f.State == 0 || t.State == f.State) &&
 			(pageToken == "" || t.ID < pageToken) {
 			match = append(match, t)
 		}

@@ -1,0 +1,279 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/store"
+)
+
+// Role is what a caller may do.
+type Role string
+
+// The roles.
+const (
+	// RoleSender is a sending platform: it ingests events, checks sends and
+	// recipients, reads its accounts, opens tickets, comments on them and
+	// acknowledges warnings, for its own accounts only.
+	RoleSender Role = "sender"
+	// RoleViewer reads everything and changes nothing.
+	RoleViewer Role = "viewer"
+	// RoleAdmin does everything: settings, approvals, manual suspensions,
+	// suppression edits, the audit log.
+	RoleAdmin Role = "admin"
+	// roleOpen is every caller of a server without authentication, which
+	// listens on loopback only (see cmd/dpmon).
+	roleOpen Role = "open"
+)
+
+// Valid reports whether r is one of the roles a credential may have.
+func (r Role) Valid() bool { return r == RoleSender || r == RoleViewer || r == RoleAdmin }
+
+// Credential is one entry of the token file: a bearer token, known only by
+// its SHA-256 digest, or a client certificate's subject common name.
+type Credential struct {
+	Name string
+	// SHA256 is the hex digest of the bearer token.
+	SHA256 string
+	// ClientCN is the common name of a client certificate signed by the
+	// server's client CA (mTLS).
+	ClientCN string
+	Role     Role
+	// Accounts scope a sender; empty means all accounts.
+	Accounts []string
+}
+
+// Identity is an authenticated caller.
+type Identity struct {
+	Name     string
+	Role     Role
+	accounts []string // nil: every account
+}
+
+// mayUse reports whether the identity may read or write account id.
+func (id Identity) mayUse(account string) bool {
+	return id.accounts == nil || slices.Contains(id.accounts, account)
+}
+
+// Authenticator maps the credentials a caller presents to an identity.
+type Authenticator struct {
+	tokens map[[sha256.Size]byte]Identity
+	certs  map[string]Identity
+}
+
+// NewAuthenticator checks the credentials and indexes them.
+func NewAuthenticator(creds []Credential) (*Authenticator, error) {
+	a := &Authenticator{tokens: map[[sha256.Size]byte]Identity{}, certs: map[string]Identity{}}
+	names := map[string]bool{}
+	for i, c := range creds {
+		where := fmt.Sprintf("tokens[%d]", i)
+		switch {
+		case c.Name == "" || names[c.Name]:
+			return nil, fmt.Errorf("%s: name must be set and unique", where)
+		case !c.Role.Valid():
+			return nil, fmt.Errorf("%s (%s): role must be sender, viewer or admin, got %q", where, c.Name, c.Role)
+		case len(c.Accounts) > 0 && c.Role != RoleSender:
+			return nil, fmt.Errorf("%s (%s): only a sender is scoped to accounts", where, c.Name)
+		case (c.SHA256 == "") == (c.ClientCN == ""):
+			return nil, fmt.Errorf("%s (%s): give exactly one of sha256 and client_cn", where, c.Name)
+		}
+		names[c.Name] = true
+		id := Identity{Name: c.Name, Role: c.Role}
+		if len(c.Accounts) > 0 {
+			id.accounts = slices.Clone(c.Accounts)
+		}
+		if c.ClientCN != "" {
+			a.certs[c.ClientCN] = id
+			continue
+		}
+		digest, err := hex.DecodeString(c.SHA256)
+		if err != nil || len(digest) != sha256.Size {
+			return nil, fmt.Errorf("%s (%s): sha256 must be 64 hex digits", where, c.Name)
+		}
+		a.tokens[[sha256.Size]byte(digest)] = id
+	}
+	return a, nil
+}
+
+// authenticate returns the caller's identity: from a verified client
+// certificate, else from the bearer token.
+func (a *Authenticator) authenticate(ctx context.Context) (Identity, error) {
+	if p, ok := peer.FromContext(ctx); ok {
+		if tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(tlsInfo.State.VerifiedChains) > 0 {
+			if id, ok := a.certs[tlsInfo.State.VerifiedChains[0][0].Subject.CommonName]; ok {
+				return id, nil
+			}
+		}
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	values := md.Get("authorization")
+	if len(values) == 0 {
+		return Identity{}, status.Error(codes.Unauthenticated, "missing credentials: send \"authorization: Bearer <token>\"")
+	}
+	token, ok := strings.CutPrefix(values[0], "Bearer ")
+	if !ok {
+		return Identity{}, status.Error(codes.Unauthenticated, "the authorization header must be \"Bearer <token>\"")
+	}
+	// Tokens are looked up by their digest: the lookup's timing can tell
+	// nothing about a token an attacker does not already have.
+	id, ok := a.tokens[sha256.Sum256([]byte(token))]
+	if !ok {
+		return Identity{}, status.Error(codes.Unauthenticated, "unknown token")
+	}
+	return id, nil
+}
+
+type identityKey struct{}
+
+// identity returns the caller's identity, set by the interceptors.
+func identity(ctx context.Context) Identity {
+	id, _ := ctx.Value(identityKey{}).(Identity)
+	return id
+}
+
+// actor names the caller for histories and the audit log.
+func actor(ctx context.Context) store.Actor {
+	id := identity(ctx)
+	return store.Actor{Name: id.Name, Role: string(id.Role)}
+}
+
+// access is who may call a method.
+type access uint8
+
+const (
+	// anyone authenticated: classification.
+	anyRole access = iota
+	// readers: senders (their accounts), viewers, admins.
+	readers
+	// writers: senders (their accounts) and admins.
+	writers
+	// admins only.
+	admins
+)
+
+// methodAccess says who may call each method; methods not listed (health,
+// reflection) need no credentials, so that probes and tools work.
+var methodAccess = map[string]access{
+	pb.EventService_IngestEvents_FullMethodName:             writers,
+	pb.EventService_StreamEvents_FullMethodName:             writers,
+	pb.AccountService_GetAccount_FullMethodName:             readers,
+	pb.AccountService_ListAccounts_FullMethodName:           readers,
+	pb.AccountService_ListAccountTransitions_FullMethodName: readers,
+	pb.AccountService_CheckSend_FullMethodName:              readers,
+	pb.AccountService_UpdateAccount_FullMethodName:          admins,
+	pb.AccountService_AcknowledgeWarning_FullMethodName:     writers,
+	pb.AccountService_SuspendAccount_FullMethodName:         admins,
+	pb.BounceService_ClassifyBounce_FullMethodName:          anyRole,
+	pb.SuppressionService_CheckRecipients_FullMethodName:    readers,
+	pb.SuppressionService_ListSuppressions_FullMethodName:   readers,
+	pb.SuppressionService_GetRecipient_FullMethodName:       readers,
+	pb.SuppressionService_ExportSuppressions_FullMethodName: readers,
+	pb.SuppressionService_AddSuppression_FullMethodName:     admins,
+	pb.SuppressionService_DeleteSuppression_FullMethodName:  admins,
+	pb.TicketService_CreateTicket_FullMethodName:            writers,
+	pb.TicketService_GetTicket_FullMethodName:               readers,
+	pb.TicketService_ListTickets_FullMethodName:             readers,
+	pb.TicketService_AddTicketComment_FullMethodName:        writers,
+	pb.TicketService_ApproveTicket_FullMethodName:           admins,
+	pb.TicketService_RejectTicket_FullMethodName:            admins,
+	pb.AuditService_ListAuditEvents_FullMethodName:          admins,
+}
+
+func (a access) allows(r Role) bool {
+	switch a {
+	case anyRole:
+		return true
+	case readers:
+		return r == RoleSender || r == RoleViewer || r == RoleAdmin || r == roleOpen
+	case writers:
+		return r == RoleSender || r == RoleAdmin || r == roleOpen
+	}
+	return r == RoleAdmin || r == roleOpen
+}
+
+// authorize authenticates the caller of method and checks its role; it
+// returns the context carrying the identity. Account scopes are checked by
+// the handlers, which know the account.
+func (s *Server) authorize(ctx context.Context, method string) (context.Context, error) {
+	need, listed := methodAccess[method]
+	if !listed {
+		return ctx, nil
+	}
+	var id Identity
+	if s.auth == nil {
+		id = Identity{Name: "unauthenticated", Role: roleOpen}
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			id.Name = "unauthenticated caller at " + p.Addr.String()
+		}
+	} else {
+		var err error
+		if id, err = s.auth.authenticate(ctx); err != nil {
+			return ctx, err
+		}
+	}
+	if !need.allows(id.Role) {
+		return ctx, status.Errorf(codes.PermissionDenied, "%s (%s) may not call %s", id.Name, id.Role, method[strings.LastIndexByte(method, '/')+1:])
+	}
+	return context.WithValue(ctx, identityKey{}, id), nil
+}
+
+// unaryAuth and streamAuth run authorize before every call.
+func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, err := s.authorize(ctx, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, err := s.authorize(ss.Context(), info.FullMethod)
+	if err != nil {
+		return err
+	}
+	return handler(srv, &authedStream{ServerStream: ss, ctx: ctx})
+}
+
+type authedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *authedStream) Context() context.Context { return s.ctx }
+
+// checkScope answers PERMISSION_DENIED when the caller is a sender scoped
+// to other accounts than account.
+func checkScope(ctx context.Context, account string) error {
+	id := identity(ctx)
+	if id.mayUse(account) {
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "%s may not use account %q", id.Name, account)
+}
+
+// checkEventScopes refuses a batch with an event of an account the caller
+// may not use: all of it, so that nothing of it is half accepted.
+func checkEventScopes(ctx context.Context, events []*pb.Event) error {
+	id := identity(ctx)
+	if id.accounts == nil {
+		return nil
+	}
+	for i, e := range events {
+		if !id.mayUse(e.GetAccountId()) {
+			return status.Errorf(codes.PermissionDenied, "events[%d]: %s may not use account %q", i, id.Name, e.GetAccountId())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,299 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/store"
+)
+
+func digest(token string) string {
+	d := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(d[:])
+}
+
+// testAuth knows a sender scoped to acme, beta and gamma, a viewer and an
+// admin; each token is its name.
+func testAuth(t testing.TB) *Authenticator {
+	t.Helper()
+	a, err := NewAuthenticator([]Credential{
+		{Name: "platform-a", SHA256: digest("platform-a"), Role: RoleSender, Accounts: []string{"acme", "beta", "gamma"}},
+		{Name: "auditor", SHA256: digest("auditor"), Role: RoleViewer},
+		{Name: "ops-alice", SHA256: digest("ops-alice"), Role: RoleAdmin},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func as(token string) context.Context {
+	if token == "" {
+		return context.Background()
+	}
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
+}
+
+// authScene prepares, as ops-alice: acme suspended with an open ticket and
+// a suppressed recipient, beta in warning, gamma suspended without a
+// ticket, and other, which platform-a may not use. It returns acme's
+// ticket id.
+func authScene(t *testing.T, e *env) string {
+	t.Helper()
+	ctx := context.Background()
+	var evs []monitor.Event
+	for _, acc := range []struct {
+		id   string
+		hard int
+	}{{"acme", 100}, {"beta", 25}, {"gamma", 100}, {"other", 0}} {
+		for i := range 1000 {
+			evs = append(evs, monitor.Event{ID: fmt.Sprint("s", i), AccountID: acc.id, Type: monitor.EventSend, OccurredAt: t0, Recipient: "r@example.com"})
+		}
+		for i := range acc.hard {
+			evs = append(evs, monitor.Event{ID: fmt.Sprint("b", i), AccountID: acc.id, Type: monitor.EventBounce, OccurredAt: t0,
+				Recipient: "r@example.com", Bounce: &monitor.Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1"}})
+		}
+	}
+	evs = append(evs, monitor.Event{ID: "u1", AccountID: "acme", Type: monitor.EventUnsubscribe, OccurredAt: t0, Recipient: "bye@example.org"})
+	if _, err := e.db.Ingest(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := e.db.CreateTicket(ctx, "acme", "Fixed.", monitor.Checklist{}, store.Actor{Name: "platform-a", Role: "sender"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk.ID
+}
+
+// TestWhoMayCallWhat runs every call as every kind of caller against the
+// same scene and checks the exact status: OK where the role allows it,
+// PERMISSION_DENIED where it does not or the account is another's,
+// UNAUTHENTICATED without a known token.
+func TestWhoMayCallWhat(t *testing.T) {
+	const (
+		ok     = codes.OK
+		denied = codes.PermissionDenied
+	)
+	type want struct{ sender, viewer, admin codes.Code }
+	var (
+		anyone  = want{ok, ok, ok}
+		readers = want{ok, ok, ok}
+		writers = want{ok, denied, ok}
+		admins  = want{denied, denied, ok}
+		foreign = want{denied, ok, ok} // readers, on an account the sender may not use
+	)
+	send := func(account string) *pb.Event {
+		return &pb.Event{EventId: "new", AccountId: account, Type: pb.EventType_EVENT_TYPE_SEND, OccurredAt: timestamppb.New(t0), Recipient: "r@example.com"}
+	}
+	calls := []struct {
+		name string
+		want want
+		call func(ctx context.Context, e *env, ticket string) error
+	}{
+		{"IngestEvents", writers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.events.IngestEvents(ctx, &pb.IngestEventsRequest{Events: []*pb.Event{send("acme")}})
+			return err
+		}},
+		{"IngestEvents other", admins, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.events.IngestEvents(ctx, &pb.IngestEventsRequest{Events: []*pb.Event{send("acme"), send("other")}})
+			return err
+		}},
+		{"StreamEvents", writers, func(ctx context.Context, e *env, _ string) error {
+			stream, err := e.events.StreamEvents(ctx)
+			if err != nil {
+				return err
+			}
+			if err := stream.Send(&pb.StreamEventsRequest{BatchId: "1", Events: []*pb.Event{send("acme")}}); err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		}},
+		{"GetAccount", readers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.accounts.GetAccount(ctx, &pb.GetAccountRequest{AccountId: "acme"})
+			return err
+		}},
+		{"GetAccount other", foreign, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.accounts.GetAccount(ctx, &pb.GetAccountRequest{AccountId: "other"})
+			return err
+		}},
+		{"ListAccounts", readers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.accounts.ListAccounts(ctx, &pb.ListAccountsRequest{})
+			return err
+		}},
+		{"ListAccountTransitions", readers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.accounts.ListAccountTransitions(ctx, &pb.ListAccountTransitionsRequest{AccountId: "acme"})
+			return err
+		}},
+		{"CheckSend", readers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.accounts.CheckSend(ctx, &pb.CheckSendRequest{AccountId: "acme", Recipients: []string{"a@example.com"}})
+			return err
+		}},
+		{"CheckSend other", foreign, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.accounts.CheckSend(ctx, &pb.CheckSendRequest{AccountId: "other"})
+			return err
+		}},
+		{"UpdateAccount", admins, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", DisplayName: "Acme"})
+			return err
+		}},
+		{"AcknowledgeWarning", writers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.accounts.AcknowledgeWarning(ctx, &pb.AcknowledgeWarningRequest{AccountId: "beta", Note: "On it."})
+			return err
+		}},
+		{"SuspendAccount", admins, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.accounts.SuspendAccount(ctx, &pb.SuspendAccountRequest{AccountId: "other", Category: pb.SuspensionCategory_SUSPENSION_CATEGORY_FRAUD, Note: "Phishing."})
+			return err
+		}},
+		{"ClassifyBounce", anyone, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.bounces.ClassifyBounce(ctx, &pb.ClassifyBounceRequest{SmtpCode: 550, EnhancedStatus: "5.1.1"})
+			return err
+		}},
+		{"CheckRecipients", readers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.suppress.CheckRecipients(ctx, &pb.CheckRecipientsRequest{AccountId: "acme", Recipients: []string{"a@example.com"}})
+			return err
+		}},
+		{"CheckRecipients other", foreign, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.suppress.CheckRecipients(ctx, &pb.CheckRecipientsRequest{AccountId: "other", Recipients: []string{"a@example.com"}})
+			return err
+		}},
+		{"ListSuppressions", readers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.suppress.ListSuppressions(ctx, &pb.ListSuppressionsRequest{AccountId: "acme"})
+			return err
+		}},
+		{"GetRecipient", readers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.suppress.GetRecipient(ctx, &pb.GetRecipientRequest{AccountId: "acme", Recipient: "bye@example.org"})
+			return err
+		}},
+		{"ExportSuppressions other", foreign, func(ctx context.Context, e *env, _ string) error {
+			stream, err := e.suppress.ExportSuppressions(ctx, &pb.ExportSuppressionsRequest{AccountId: "other"})
+			if err != nil {
+				return err
+			}
+			for {
+				if _, err := stream.Recv(); err != nil {
+					if err == io.EOF {
+						return nil
+					}
+					return err
+				}
+			}
+		}},
+		{"AddSuppression", admins, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.suppress.AddSuppression(ctx, &pb.AddSuppressionRequest{AccountId: "acme", Recipient: "x@example.org", Note: "Asked."})
+			return err
+		}},
+		{"DeleteSuppression", admins, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.suppress.DeleteSuppression(ctx, &pb.DeleteSuppressionRequest{AccountId: "acme", Recipient: "bye@example.org", Note: "Resubscribed."})
+			return err
+		}},
+		{"CreateTicket", writers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.tickets.CreateTicket(ctx, &pb.CreateTicketRequest{AccountId: "gamma", Description: "Fixed."})
+			return err
+		}},
+		{"GetTicket", readers, func(ctx context.Context, e *env, ticket string) error {
+			_, err := e.tickets.GetTicket(ctx, &pb.GetTicketRequest{TicketId: ticket})
+			return err
+		}},
+		{"ListTickets", readers, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.tickets.ListTickets(ctx, &pb.ListTicketsRequest{})
+			return err
+		}},
+		{"ListTickets other", foreign, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.tickets.ListTickets(ctx, &pb.ListTicketsRequest{AccountId: "other"})
+			return err
+		}},
+		{"AddTicketComment", writers, func(ctx context.Context, e *env, ticket string) error {
+			_, err := e.tickets.AddTicketComment(ctx, &pb.AddTicketCommentRequest{TicketId: ticket, Text: "More detail."})
+			return err
+		}},
+		{"ApproveTicket", admins, func(ctx context.Context, e *env, ticket string) error {
+			_, err := e.tickets.ApproveTicket(ctx, &pb.ApproveTicketRequest{TicketId: ticket})
+			return err
+		}},
+		{"RejectTicket", admins, func(ctx context.Context, e *env, ticket string) error {
+			_, err := e.tickets.RejectTicket(ctx, &pb.RejectTicketRequest{TicketId: ticket, Reason: "Not yet."})
+			return err
+		}},
+		{"ListAuditEvents", admins, func(ctx context.Context, e *env, _ string) error {
+			_, err := e.audit.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{})
+			return err
+		}},
+	}
+	unauthenticated := newEnvWith(t, testAuth(t))
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			for _, token := range []string{"", "wrong"} {
+				if err := c.call(as(token), unauthenticated, "tkt-00000001"); status.Code(err) != codes.Unauthenticated {
+					t.Errorf("token %q: got %v, want Unauthenticated", token, err)
+				}
+			}
+			for _, who := range []struct {
+				token string
+				want  codes.Code
+			}{{"platform-a", c.want.sender}, {"auditor", c.want.viewer}, {"ops-alice", c.want.admin}} {
+				e := newEnvWith(t, testAuth(t))
+				ticket := authScene(t, e)
+				if err := c.call(as(who.token), e, ticket); status.Code(err) != who.want {
+					t.Errorf("%s: got %v, want %v", who.token, err, who.want)
+				}
+			}
+		})
+	}
+}
+
+func TestTheAuditNamesTheCaller(t *testing.T) {
+	e := newEnvWith(t, testAuth(t))
+	ticket := authScene(t, e)
+	if _, err := e.tickets.ApproveTicket(as("ops-alice"), &pb.ApproveTicketRequest{TicketId: ticket, Note: "Clean now."}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.audit.ListAuditEvents(as("ops-alice"), &pb.ListAuditEventsRequest{Actor: "ops-alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := resp.GetEvents()
+	if len(got) != 1 || got[0].GetAction() != "ApproveTicket" || got[0].GetRole() != "admin" ||
+		got[0].GetBefore() != "suspended" || got[0].GetAfter() != "probation" || got[0].GetTicketId() != ticket {
+		t.Fatalf("audit: %v", got)
+	}
+	// A sender's listing shows only its own accounts.
+	list, err := e.accounts.ListAccounts(as("platform-a"), &pb.ListAccountsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, a := range list.GetAccounts() {
+		ids = append(ids, a.GetAccountId())
+	}
+	if strings.Join(ids, ",") != "acme,beta,gamma" {
+		t.Errorf("platform-a lists %v, want its three accounts", ids)
+	}
+}
+
+func TestNewAuthenticatorRefusesBadCredentials(t *testing.T) {
+	for name, c := range map[string]Credential{
+		"no name":           {SHA256: digest("x"), Role: RoleAdmin},
+		"bad role":          {Name: "x", SHA256: digest("x"), Role: "root"},
+		"short digest":      {Name: "x", SHA256: "abc", Role: RoleAdmin},
+		"neither":           {Name: "x", Role: RoleAdmin},
+		"both":              {Name: "x", SHA256: digest("x"), ClientCN: "x", Role: RoleAdmin},
+		"scoped non-sender": {Name: "x", SHA256: digest("x"), Role: RoleViewer, Accounts: []string{"acme"}},
+	} {
+		if _, err := NewAuthenticator([]Credential{c}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package server
+
+import (
+	"context"
+	"strconv"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/store"
+)
+
+// CreateTicket opens a reinstatement ticket for a suspended account.
+func (s *Server) CreateTicket(ctx context.Context, req *pb.CreateTicketRequest) (*pb.CreateTicketResponse, error) {
+	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	t, err := s.db.CreateTicket(ctx, req.GetAccountId(), req.GetDescription(), checklistFromProto(req.GetChecklist()), actor(ctx))
+	if err != nil {
+		return nil, s.errorStatus(ctx, "CreateTicket", err)
+	}
+	return &pb.CreateTicketResponse{Ticket: ticketToProto(t)}, nil
+}
+
+// GetTicket returns one ticket.
+func (s *Server) GetTicket(ctx context.Context, req *pb.GetTicketRequest) (*pb.GetTicketResponse, error) {
+	t, err := s.ticket(ctx, "GetTicket", req.GetTicketId())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetTicketResponse{Ticket: ticketToProto(t)}, nil
+}
+
+// ticket looks up a ticket the caller may see: a sender sees only the
+// tickets of its accounts.
+func (s *Server) ticket(ctx context.Context, method, id string) (*monitor.Ticket, error) {
+	if reason := monitor.CheckID(id); reason != "" {
+		return nil, invalidArgument(monitor.FieldError{Field: "ticket_id", Reason: reason})
+	}
+	t, err := s.db.Ticket(ctx, id)
+	if err != nil {
+		return nil, s.errorStatus(ctx, method, err)
+	}
+	if err := checkScope(ctx, t.AccountID); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// ListTickets pages through tickets, newest first; a sender sees only
+// those of its accounts.
+func (s *Server) ListTickets(ctx context.Context, req *pb.ListTicketsRequest) (*pb.ListTicketsResponse, error) {
+	f := store.TicketFilter{State: monitor.TicketState(clampEnum(int32(req.GetState())))}
+	if f.State != 0 && !f.State.Valid() {
+		return nil, invalidArgument(monitor.FieldError{Field: "state", Reason: "unknown state " + strconv.Itoa(int(req.GetState()))})
+	}
+	if id := req.GetAccountId(); id != "" {
+		if err := checkAccount(ctx, id); err != nil {
+			return nil, err
+		}
+		f.Accounts = []string{id}
+	} else {
+		f.Accounts = identity(ctx).accounts
+	}
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	tickets, next, err := s.db.Tickets(ctx, f, size, req.GetPageToken())
+	if err != nil {
+		return nil, s.errorStatus(ctx, "ListTickets", err)
+	}
+	resp := &pb.ListTicketsResponse{NextPageToken: next}
+	for _, t := range tickets {
+		resp.Tickets = append(resp.Tickets, ticketToProto(t))
+	}
+	return resp, nil
+}
+
+// AddTicketComment adds a comment by the account or an admin.
+func (s *Server) AddTicketComment(ctx context.Context, req *pb.AddTicketCommentRequest) (*pb.AddTicketCommentResponse, error) {
+	if _, err := s.ticket(ctx, "AddTicketComment", req.GetTicketId()); err != nil {
+		return nil, err
+	}
+	t, err := s.db.CommentTicket(ctx, req.GetTicketId(), req.GetText(), actor(ctx))
+	if err != nil {
+		return nil, s.errorStatus(ctx, "AddTicketComment", err)
+	}
+	return &pb.AddTicketCommentResponse{Ticket: ticketToProto(t)}, nil
+}
+
+// ApproveTicket records an admin's approval; with enough of them the
+// account enters probation.
+func (s *Server) ApproveTicket(ctx context.Context, req *pb.ApproveTicketRequest) (*pb.ApproveTicketResponse, error) {
+	if _, err := s.ticket(ctx, "ApproveTicket", req.GetTicketId()); err != nil {
+		return nil, err
+	}
+	t, a, err := s.db.ApproveTicket(ctx, req.GetTicketId(), req.GetNote(), actor(ctx))
+	if err != nil {
+		return nil, s.errorStatus(ctx, "ApproveTicket", err)
+	}
+	return &pb.ApproveTicketResponse{Ticket: ticketToProto(t), Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+}
+
+// RejectTicket closes a ticket with a reason; the account stays suspended.
+func (s *Server) RejectTicket(ctx context.Context, req *pb.RejectTicketRequest) (*pb.RejectTicketResponse, error) {
+	if _, err := s.ticket(ctx, "RejectTicket", req.GetTicketId()); err != nil {
+		return nil, err
+	}
+	t, err := s.db.RejectTicket(ctx, req.GetTicketId(), req.GetReason(), actor(ctx))
+	if err != nil {
+		return nil, s.errorStatus(ctx, "RejectTicket", err)
+	}
+	return &pb.RejectTicketResponse{Ticket: ticketToProto(t)}, nil
+}
+
+// AcknowledgeWarning records the account's answer to its warning.
+func (s *Server) AcknowledgeWarning(ctx context.Context, req *pb.AcknowledgeWarningRequest) (*pb.AcknowledgeWarningResponse, error) {
+	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	a, err := s.db.AcknowledgeWarning(ctx, req.GetAccountId(), req.GetNote(), actor(ctx))
+	if err != nil {
+		return nil, s.errorStatus(ctx, "AcknowledgeWarning", err)
+	}
+	return &pb.AcknowledgeWarningResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+}
+
+// SuspendAccount suspends an account by an admin's hand.
+func (s *Server) SuspendAccount(ctx context.Context, req *pb.SuspendAccountRequest) (*pb.SuspendAccountResponse, error) {
+	if err := checkAccountID(req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	category := monitor.SuspensionCategory(clampEnum(int32(req.GetCategory())))
+	a, err := s.db.SuspendAccount(ctx, req.GetAccountId(), category, req.GetNote(), actor(ctx))
+	if err != nil {
+		return nil, s.errorStatus(ctx, "SuspendAccount", err)
+	}
+	return &pb.SuspendAccountResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+}
+
+// ListAuditEvents pages through the audit log, newest first.
+func (s *Server) ListAuditEvents(ctx context.Context, req *pb.ListAuditEventsRequest) (*pb.ListAuditEventsResponse, error) {
+	var fields monitor.FieldErrors
+	f := store.AuditFilter{AccountID: req.GetAccountId(), Actor: req.GetActor()}
+	if ts := req.GetSince(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			fields = append(fields, monitor.FieldError{Field: "since", Reason: "is not a valid timestamp"})
+		}
+		f.Since = ts.AsTime()
+	}
+	if ts := req.GetUntil(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			fields = append(fields, monitor.FieldError{Field: "until", Reason: "is not a valid timestamp"})
+		}
+		f.Until = ts.AsTime()
+	}
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	if len(fields) > 0 {
+		return nil, invalidArgument(fields...)
+	}
+	events, next, err := s.db.Audit(ctx, f, size, req.GetPageToken())
+	if err != nil {
+		return nil, s.errorStatus(ctx, "ListAuditEvents", err)
+	}
+	resp := &pb.ListAuditEventsResponse{NextPageToken: next}
+	for _, e := range events {
+		resp.Events = append(resp.Events, auditToProto(e))
+	}
+	return resp, nil
+}
