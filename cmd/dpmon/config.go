@@ -30,6 +30,19 @@ type config struct {
 	Policy               policyConf      `yaml:"policy"`
 	Windows              windowsConf     `yaml:"windows"`
 	Suppression          suppressionConf `yaml:"suppression"`
+	Escalation           escalationConf  `yaml:"escalation"`
+	Auth                 authConf        `yaml:"auth"`
+}
+
+// escalationConf are the rules for unanswered and repeated warnings and
+// for accounts reinstated again and again (see monitor.Escalation).
+type escalationConf struct {
+	AckDeadline                duration `yaml:"ack_deadline"`
+	RepeatedWarnings           int      `yaml:"repeated_warnings"`
+	RepeatedWarningsWindow     duration `yaml:"repeated_warnings_window"`
+	RepeatReinstatements       int      `yaml:"repeat_reinstatements"`
+	RepeatReinstatementsWindow duration `yaml:"repeat_reinstatements_window"`
+	RepeatApprovals            int      `yaml:"repeat_approvals"`
 }
 
 // suppressionConf are the per-recipient rules (see monitor.SuppressionPolicy).
@@ -96,7 +109,13 @@ type windowConf struct {
 // defaultConfig is what `go run ./cmd/dpmon` runs with.
 func defaultConfig() config {
 	p, l, s := monitor.DefaultPolicy(), monitor.DefaultLimits(), monitor.DefaultSuppressionPolicy()
+	e := p.Escalation
 	return config{
+		Escalation: escalationConf{
+			AckDeadline: duration(e.AckDeadline), RepeatedWarnings: e.RepeatedWarnings,
+			RepeatedWarningsWindow: duration(e.RepeatedWarningsWindow), RepeatReinstatements: e.RepeatReinstatements,
+			RepeatReinstatementsWindow: duration(e.RepeatReinstatementsWindow), RepeatApprovals: e.RepeatApprovals,
+		},
 		Suppression: suppressionConf{
 			ProviderDomains: s.ProviderDomains, HardBounces: s.HardBounces, HardBounceWindow: duration(s.HardBounceWindow),
 			FirstBlock: duration(s.FirstBlock), BlockGrowth: s.BlockGrowth, MaxBlock: duration(s.MaxBlock),
@@ -160,6 +179,11 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 		CoolDown:        time.Duration(c.Policy.CoolDown),
 		ProbationPeriod: time.Duration(c.Policy.ProbationPeriod),
 		Bucket:          time.Duration(c.Windows.Bucket),
+		Escalation: monitor.Escalation{
+			AckDeadline: time.Duration(c.Escalation.AckDeadline), RepeatedWarnings: c.Escalation.RepeatedWarnings,
+			RepeatedWarningsWindow: time.Duration(c.Escalation.RepeatedWarningsWindow), RepeatReinstatements: c.Escalation.RepeatReinstatements,
+			RepeatReinstatementsWindow: time.Duration(c.Escalation.RepeatReinstatementsWindow), RepeatApprovals: c.Escalation.RepeatApprovals,
+		},
 	}
 	for _, w := range []windowConf{c.Windows.Short, c.Windows.Long} {
 		length := time.Duration(w.Length)

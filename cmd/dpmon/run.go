@@ -39,6 +39,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	auth, err := loadAuthenticator(cfg.Auth.TokensFile)
+	if err != nil {
+		return err
+	}
+	transport, err := cfg.Auth.transport()
+	if err != nil {
+		return err
+	}
+	if err := cfg.Auth.checkExposure(cfg.Listen, auth, log); err != nil {
+		return err
+	}
 	db, err := store.Open(cfg.DataDir, store.Options{Policy: policy, Limits: limits, Suppression: suppression})
 	if err != nil {
 		return err
@@ -53,8 +64,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Logger:               log,
 		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
 		MaxPendingEvents:     cfg.MaxPendingEvents,
+		Auth:                 auth,
 	})
-	gs := srv.GRPCServer()
+	gs := srv.GRPCServer(transport...)
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -111,6 +123,11 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 	listen := fs.String("listen", cfg.Listen, "gRPC listen `address` (env DPMON_LISTEN)")
 	dataDir := fs.String("data-dir", cfg.DataDir, "`directory` of the bbolt file (env DPMON_DATA_DIR)")
 	logLevel := fs.String("log-level", cfg.LogLevel, "debug, info, warn or error")
+	tokens := fs.String("tokens", cfg.Auth.TokensFile, "token `file` (YAML); without one every caller is an admin, on loopback only")
+	tlsCert := fs.String("tls-cert", cfg.Auth.TLSCert, "TLS certificate `file` (PEM)")
+	tlsKey := fs.String("tls-key", cfg.Auth.TLSKey, "TLS key `file` (PEM)")
+	tlsClientCA := fs.String("tls-client-ca", cfg.Auth.TLSClientCA, "CA `file` (PEM) of client certificates (mTLS), matched to client_cn in the token file")
+	insecure := fs.Bool("insecure", cfg.Auth.Insecure, "allow serving without authentication beyond loopback")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -136,6 +153,16 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 			cfg.DataDir = *dataDir
 		case "log-level":
 			cfg.LogLevel = *logLevel
+		case "tokens":
+			cfg.Auth.TokensFile = *tokens
+		case "tls-cert":
+			cfg.Auth.TLSCert = *tlsCert
+		case "tls-key":
+			cfg.Auth.TLSKey = *tlsKey
+		case "tls-client-ca":
+			cfg.Auth.TLSClientCA = *tlsClientCA
+		case "insecure":
+			cfg.Auth.Insecure = *insecure
 		}
 	})
 	return cfg, nil
