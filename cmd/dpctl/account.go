@@ -13,7 +13,8 @@ import (
 
 // runAccount implements "dpctl account get|list|history".
 func runAccount(ctx context.Context, e *env, args []string) error {
-	const synopsis = "usage: dpctl account get ID | list [--phase P] [--page-size N] [--all] | history ID [--limit N]"
+	const synopsis = "usage: dpctl account get ID | list [--phase P] [--page-size N] [--all] | history ID [--limit N] |\n" +
+		"       suspend ID --category C --note TEXT | ack-warning ID --note TEXT"
 	if len(args) == 0 {
 		return usageError{fmt.Errorf("account: no subcommand given\n%s", synopsis)}
 	}
@@ -24,6 +25,10 @@ func runAccount(ctx context.Context, e *env, args []string) error {
 		return runAccountList(ctx, e, args[1:])
 	case "history":
 		return runAccountHistory(ctx, e, args[1:])
+	case "suspend":
+		return runAccountSuspend(ctx, e, args[1:])
+	case "ack-warning":
+		return runAccountAck(ctx, e, args[1:])
 	case "-h", "-help", "--help":
 		fmt.Fprintln(e.stderr, synopsis)
 		return nil
@@ -83,4 +88,36 @@ func unary[R proto.Message](ctx context.Context, e *env, call func(context.Conte
 		return writeProto(e.stdout, resp)
 	}
 	return print(e.stdout, resp)
+}
+
+// runAccountSuspend implements "dpctl account suspend ID --category C --note TEXT".
+func runAccountSuspend(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "account suspend", "ID")
+	categoryFlag := fs.String("category", "", "policy_violation, terms_violation, abusive_content, fraud or direct_complaints")
+	note := fs.String("note", "", "why, for the account and the audit log (required)")
+	operands, err := fs.parseN(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	category, err := parseEnum(*categoryFlag, "SUSPENSION_CATEGORY_", dpmonv1.SuspensionCategory_value)
+	if err != nil {
+		return fs.usageErr(err.Error())
+	}
+	return unary(ctx, e, func(ctx context.Context, conn *grpc.ClientConn) (*dpmonv1.SuspendAccountResponse, error) {
+		return dpmonv1.NewAccountServiceClient(conn).SuspendAccount(ctx, &dpmonv1.SuspendAccountRequest{
+			AccountId: operands[0], Category: dpmonv1.SuspensionCategory(category), Note: *note})
+	}, func(w io.Writer, r *dpmonv1.SuspendAccountResponse) error { return printAccount(w, r.GetAccount()) })
+}
+
+// runAccountAck implements "dpctl account ack-warning ID --note TEXT".
+func runAccountAck(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "account ack-warning", "ID")
+	note := fs.String("note", "", "what the account is changing (required)")
+	operands, err := fs.parseN(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	return unary(ctx, e, func(ctx context.Context, conn *grpc.ClientConn) (*dpmonv1.AcknowledgeWarningResponse, error) {
+		return dpmonv1.NewAccountServiceClient(conn).AcknowledgeWarning(ctx, &dpmonv1.AcknowledgeWarningRequest{AccountId: operands[0], Note: *note})
+	}, func(w io.Writer, r *dpmonv1.AcknowledgeWarningResponse) error { return printAccount(w, r.GetAccount()) })
 }

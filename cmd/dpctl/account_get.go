@@ -27,6 +27,21 @@ func printAccount(w io.Writer, acc *dpmonv1.Account) error {
 	fmt.Fprintf(tw, "phase\t%s\n", phaseName(acc.GetPhase()))
 	fmt.Fprintf(tw, "since\t%s\n", formatTime(acc.GetPhaseSince()))
 	fmt.Fprintf(tw, "reason\t%s\n", orDash(acc.GetPhaseReason()))
+	if c := acc.GetSuspensionCategory(); c != dpmonv1.SuspensionCategory_SUSPENSION_CATEGORY_UNSPECIFIED {
+		fmt.Fprintf(tw, "suspended by hand\t%s\n", enumName(c.String(), "SUSPENSION_CATEGORY_"))
+	}
+	if acc.GetAcknowledgeBy() != nil {
+		fmt.Fprintf(tw, "acknowledge by\t%s (unanswered, the warning then suspends)\n", formatTime(acc.GetAcknowledgeBy()))
+	}
+	if acc.GetWarningAcknowledgedAt() != nil {
+		fmt.Fprintf(tw, "acknowledged\t%s: %s\n", formatTime(acc.GetWarningAcknowledgedAt()), acc.GetWarningAcknowledgement())
+	}
+	if id := acc.GetOpenTicketId(); id != "" {
+		fmt.Fprintf(tw, "open ticket\t%s\n", id)
+	}
+	if n := acc.GetRecentReinstatements(); n > 0 {
+		fmt.Fprintf(tw, "reinstated\t%d times in the last year\n", n)
+	}
 	if len(acc.GetWindows()) > 0 {
 		fmt.Fprintf(tw, "\nWINDOW\tSENDS\tHARD BOUNCES\tHARD-BOUNCE RATE (95%% CI)\tCOMPLAINTS\tCOMPLAINT RATE (95%% CI)\tBLOCKS\tBLOCK RATE (95%% CI)\tVOLUME\n")
 		for _, win := range acc.GetWindows() {
@@ -44,6 +59,12 @@ func printAccount(w io.Writer, acc *dpmonv1.Account) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if recs := acc.GetPhaseRecommendations(); len(recs) > 0 {
+		fmt.Fprintf(w, "\nWHAT TO DO\n")
+		for _, r := range recs {
+			fmt.Fprintf(w, "- %s\n", r)
+		}
 	}
 	if len(acc.GetFindings()) > 0 {
 		fmt.Fprintf(w, "\nFINDINGS\n")

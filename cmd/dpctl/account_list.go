@@ -50,20 +50,17 @@ func runAccountList(ctx context.Context, e *env, args []string) error {
 // deadline, so --all is not cut short on a large fleet.
 func listAccounts(ctx context.Context, e *env, client dpmonv1.AccountServiceClient, req *dpmonv1.ListAccountsRequest, all bool) (*dpmonv1.ListAccountsResponse, error) {
 	list := new(dpmonv1.ListAccountsResponse)
-	for {
-		callCtx, cancel := unaryCtx(ctx, e)
-		page, err := client.ListAccounts(callCtx, req)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
+	var err error
+	list.NextPageToken, err = pages(ctx, e, req.GetPageToken(), all, func(ctx context.Context, token string) (string, error) {
+		req.PageToken = token
+		page, err := client.ListAccounts(ctx, req)
 		list.Accounts = append(list.Accounts, page.GetAccounts()...)
-		list.NextPageToken = page.GetNextPageToken()
-		if !all || list.NextPageToken == "" {
-			return list, nil
-		}
-		req.PageToken = list.NextPageToken
+		return page.GetNextPageToken(), err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return list, nil
 }
 
 // printAccounts writes one line per account, with its 24-hour (or

@@ -1,25 +1,71 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// dialOptions returns how dpctl connects to dpmon. Transport security and
-// per-call credentials belong here once the server requires them; every
-// command dials through dial, so nothing else has to change.
-func dialOptions(g globals) []grpc.DialOption {
-	return []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+// dialOptions returns how dpctl connects to dpmon: TLS when given a CA or
+// a client certificate, and the bearer token on every call when given one.
+func dialOptions(g globals) ([]grpc.DialOption, error) {
+	transport := insecure.NewCredentials()
+	if g.tlsCA != "" || g.tlsCert != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if g.tlsCA != "" {
+			pem, err := os.ReadFile(g.tlsCA)
+			if err != nil {
+				return nil, fmt.Errorf("TLS CA: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("TLS CA %s: no certificate in it", g.tlsCA)
+			}
+		}
+		if g.tlsCert != "" {
+			cert, err := tls.LoadX509KeyPair(g.tlsCert, g.tlsKey)
+			if err != nil {
+				return nil, fmt.Errorf("TLS client certificate: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		transport = credentials.NewTLS(cfg)
 	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(transport)}
+	if g.token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: g.token, secure: g.tlsCA != "" || g.tlsCert != ""}))
+	}
+	return opts, nil
 }
+
+// bearer sends the token as "authorization: Bearer ..." on every call.
+type bearer struct {
+	token  string
+	secure bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+// RequireTransportSecurity is false without TLS so that a token works
+// against a server on loopback; over a network, use TLS.
+func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
 // dial returns a client connection to the server at g.addr. It connects
 // lazily, on the first call; the caller must Close it.
 func dial(g globals) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(g.addr, dialOptions(g)...)
+	opts, err := dialOptions(g)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(g.addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", g.addr, err)
 	}

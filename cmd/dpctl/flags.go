@@ -18,6 +18,10 @@ type globals struct {
 	addr    string
 	output  format
 	timeout time.Duration
+	token   string
+	tlsCA   string
+	tlsCert string
+	tlsKey  string
 }
 
 // defaultGlobals returns the global options as they are before any flag
@@ -27,6 +31,7 @@ func defaultGlobals() globals {
 	if addr := os.Getenv("DPMON_ADDR"); addr != "" {
 		g.addr = addr
 	}
+	g.token = os.Getenv("DPMON_TOKEN")
 	return g
 }
 
@@ -36,6 +41,10 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.addr, "addr", g.addr, "dpmon `address` (env DPMON_ADDR)")
 	fs.Var(&g.output, "o", "output `format`: table or json")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "deadline of each unary call; how long bench waits for its last answers")
+	fs.StringVar(&g.token, "token", g.token, "bearer `token` (env DPMON_TOKEN)")
+	fs.StringVar(&g.tlsCA, "tls-ca", g.tlsCA, "connect with TLS, trusting this CA `file` (PEM)")
+	fs.StringVar(&g.tlsCert, "tls-cert", g.tlsCert, "client certificate `file` (PEM) for mTLS")
+	fs.StringVar(&g.tlsKey, "tls-key", g.tlsKey, "client key `file` (PEM) for mTLS")
 }
 
 // usageError is returned when the command line is wrong, as opposed to

@@ -31,6 +31,8 @@ var commands = []command{
 	{"check-send", "say whether an account may send now, and to which recipients", runCheckSend},
 	{"classify", "classify a bounce from its SMTP reply", runClassify},
 	{"suppression", "per-recipient suppressions: check, list, get, add, delete, export", runSuppression},
+	{"ticket", "reinstatement tickets: create, list, show, comment, approve, reject", runTicket},
+	{"audit", "the audit log of state-changing calls, newest first", runAudit},
 	{"bench", "generate load on the event stream and report throughput", runBench},
 }
 

@@ -37,19 +37,30 @@ type dpmon struct {
 // fixed at now, and stops both when the test ends.
 func startDpmon(t *testing.T, now time.Time) *dpmon {
 	t.Helper()
+	return startDpmonWith(t, now, nil, "")
+}
+
+// startDpmonWith is startDpmon with an authenticator; the test's own
+// client calls with adminToken.
+func startDpmonWith(t *testing.T, now time.Time, auth *server.Authenticator, adminToken string) *dpmon {
+	t.Helper()
 	c := monitortest.New(now)
 	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(db, server.Options{Clock: c.Now})
+	srv := server.New(db, server.Options{Clock: c.Now, Auth: auth})
 	gs := srv.GRPCServer()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = gs.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if adminToken != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: adminToken}))
+	}
+	conn, err := grpc.NewClient(lis.Addr().String(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,19 +161,14 @@ func runSuppressionList(ctx context.Context, e *env, args []string) error {
 	req := &dpmonv1.ListSuppressionsRequest{AccountId: operands[0], Status: dpmonv1.RecipientStatus(st),
 		Reason: dpmonv1.SuppressionReason(reason), PageSize: int32(*pageSize), PageToken: *pageToken}
 	list := new(dpmonv1.ListSuppressionsResponse)
-	for {
-		callCtx, cancel := unaryCtx(ctx, e)
-		page, err := client.ListSuppressions(callCtx, req)
-		cancel()
-		if err != nil {
-			return err
-		}
+	list.NextPageToken, err = pages(ctx, e, *pageToken, *all, func(ctx context.Context, token string) (string, error) {
+		req.PageToken = token
+		page, err := client.ListSuppressions(ctx, req)
 		list.Recipients = append(list.Recipients, page.GetRecipients()...)
-		list.NextPageToken = page.GetNextPageToken()
-		if !*all || list.NextPageToken == "" {
-			break
-		}
-		req.PageToken = list.NextPageToken
+		return page.GetNextPageToken(), err
+	})
+	if err != nil {
+		return err
 	}
 	if e.output == formatJSON {
 		return writeProto(e.stdout, list)
