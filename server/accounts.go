@@ -156,7 +156,7 @@ func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.C
 	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
 		return nil, err
 	}
-	resp, err := s.checkAccount(ctx, req.GetAccountId())
+	resp, err := s.sendVerdict(ctx, req.GetAccountId())
 	if err != nil {
 		return nil, err
 	}
@@ -169,8 +169,8 @@ func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.C
 	return resp, nil
 }
 
-// checkAccount answers whether the account itself may send now.
-func (s *Server) checkAccount(ctx context.Context, id string) (*pb.CheckSendResponse, error) {
+// sendVerdict answers whether the account itself may send now.
+func (s *Server) sendVerdict(ctx context.Context, id string) (*pb.CheckSendResponse, error) {
 	a, err := s.db.Account(ctx, id)
 	if err != nil {
 		if errors.Is(err, monitor.ErrNotFound) {
@@ -180,9 +180,10 @@ func (s *Server) checkAccount(ctx context.Context, id string) (*pb.CheckSendResp
 	}
 	st := a.Status(s.clock(), s.db.Policy())
 	resp := &pb.CheckSendResponse{
-		Allowed:  a.State.Phase != monitor.PhaseSuspended,
-		Phase:    pb.Phase(a.State.Phase),
-		Findings: findingsToProto(st.Findings),
+		Allowed:         a.State.Phase != monitor.PhaseSuspended,
+		Phase:           pb.Phase(a.State.Phase),
+		Findings:        findingsToProto(st.Findings),
+		Recommendations: slices.Clone(a.State.Recommendations),
 	}
 	if !resp.Allowed {
 		resp.Reasons = []string{a.State.Reason}

@@ -28,12 +28,17 @@ func printCheckSend(w io.Writer, resp *dpmonv1.CheckSendResponse) error {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "allowed\t%s\n", yesNo(resp.GetAllowed()))
 	fmt.Fprintf(tw, "phase\t%s\n", phaseName(resp.GetPhase()))
-	for i, r := range resp.GetReasons() {
-		label := ""
-		if i == 0 {
-			label = "reasons"
+	for _, lines := range []struct {
+		label string
+		texts []string
+	}{{"reasons", resp.GetReasons()}, {"what to do", resp.GetRecommendations()}} {
+		for i, text := range lines.texts {
+			label := ""
+			if i == 0 {
+				label = lines.label
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", label, text)
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", label, r)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

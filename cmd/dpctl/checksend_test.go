@@ -30,6 +30,15 @@ func TestPrintCheckSend(t *testing.T) {
 			},
 			"allowed  no\nphase    suspended\nreasons  Hard bounces reached 5 %.\n         Complaints reached 0.3 %.\n",
 		},
+		{
+			"with what to do",
+			&dpmonv1.CheckSendResponse{
+				Phase:           dpmonv1.Phase_PHASE_SUSPENDED,
+				Reasons:         []string{"Suspended."},
+				Recommendations: []string{"Clean the list.", "Open a ticket."},
+			},
+			"allowed     no\nphase       suspended\nreasons     Suspended.\nwhat to do  Clean the list.\n            Open a ticket.\n",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,7 +97,15 @@ func TestRunCheckSend(t *testing.T) {
 	if err != nil || len(resp.GetReasons()) != 1 {
 		t.Fatalf("CheckSend acme: got %v, %v; want one reason", resp, err)
 	}
-	if want := "allowed  no\nphase    suspended\nreasons  " + resp.GetReasons()[0] + "\n"; stdout != want {
+	want := "allowed     no\nphase       suspended\nreasons     " + resp.GetReasons()[0] + "\n"
+	for i, r := range resp.GetRecommendations() {
+		label := "            "
+		if i == 0 {
+			label = "what to do  "
+		}
+		want += label + r + "\n"
+	}
+	if len(resp.GetRecommendations()) == 0 || stdout != want {
 		t.Errorf("got:\n%s\nwant:\n%s", stdout, want)
 	}
 	if _, _, err := runDpctl(t, "check-send", " "); status.Code(err) != codes.InvalidArgument {

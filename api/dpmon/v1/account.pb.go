@@ -1747,9 +1747,11 @@ type CheckSendResponse struct {
 	Findings []*Finding `protobuf:"bytes,4,rep,name=findings,proto3" json:"findings,omitempty"`
 	// One per requested recipient, in order. A recipient is allowed only
 	// when the account may send and the address is active.
-	Recipients    []*RecipientCheck `protobuf:"bytes,5,rep,name=recipients,proto3" json:"recipients,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Recipients []*RecipientCheck `protobuf:"bytes,5,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	// What the account should do about its phase (the banner).
+	Recommendations []string `protobuf:"bytes,6,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CheckSendResponse) Reset() {
@@ -1813,6 +1815,13 @@ func (x *CheckSendResponse) GetFindings() []*Finding {
 func (x *CheckSendResponse) GetRecipients() []*RecipientCheck {
 	if x != nil {
 		return x.Recipients
+	}
+	return nil
+}
+
+func (x *CheckSendResponse) GetRecommendations() []string {
+	if x != nil {
+		return x.Recommendations
 	}
 	return nil
 }
@@ -2166,7 +2175,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1e\n" +
 	"\n" +
 	"recipients\x18\x02 \x03(\tR\n" +
-	"recipients\"\xd7\x01\n" +
+	"recipients\"\x81\x02\n" +
 	"\x11CheckSendResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12%\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x0f.dpmon.v1.PhaseR\x05phase\x12\x18\n" +
@@ -2174,7 +2183,8 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\bfindings\x18\x04 \x03(\v2\x11.dpmon.v1.FindingR\bfindings\x128\n" +
 	"\n" +
 	"recipients\x18\x05 \x03(\v2\x18.dpmon.v1.RecipientCheckR\n" +
-	"recipients\"N\n" +
+	"recipients\x12(\n" +
+	"\x0frecommendations\x18\x06 \x03(\tR\x0frecommendations\"N\n" +
 	"\x19AcknowledgeWarningRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x12\n" +
