@@ -2,22 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/internal/testpki"
 )
 
 func TestAnOpenServerStaysOnLoopback(t *testing.T) {
@@ -43,66 +35,8 @@ func TestAnOpenServerStaysOnLoopback(t *testing.T) {
 	}
 }
 
-// pki is a test CA with a server certificate for 127.0.0.1 and a client
-// certificate, written as PEM files in a temp dir.
-type pki struct {
-	caFile, certFile, keyFile string
-	client                    tls.Certificate
-	pool                      *x509.CertPool
-}
-
-func newPKI(t *testing.T, clientCN string) pki {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dpmon test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) ([]byte, *ecdsa.PrivateKey) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
-	}
-	write := func(name, typ string, der []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	keyDER := func(k *ecdsa.PrivateKey) []byte {
-		b, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	srvDER, srvKey := issue(2, "dpmon", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
-	cliDER, cliKey := issue(3, clientCN, x509.ExtKeyUsageClientAuth, nil)
-	p := pki{
-		caFile:   write("ca.pem", "CERTIFICATE", caDER),
-		certFile: write("server.pem", "CERTIFICATE", srvDER),
-		keyFile:  write("server.key", "EC PRIVATE KEY", keyDER(srvKey)),
-		client:   tls.Certificate{Certificate: [][]byte{cliDER}, PrivateKey: cliKey},
-		pool:     x509.NewCertPool(),
-	}
-	p.pool.AddCert(ca)
-	return p
-}
-
 func TestTokensAndClientCertificatesOverTLS(t *testing.T) {
-	p := newPKI(t, "ops-robot")
+	p := testpki.New(t, "ops-robot")
 	dir := t.TempDir()
 	sum := sha256.Sum256([]byte("s3cret-platform-token"))
 	tokens := filepath.Join(dir, "tokens.yaml")
@@ -112,9 +46,9 @@ func TestTokensAndClientCertificatesOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := startRun(t, []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--tokens", tokens,
-		"--tls-cert", p.certFile, "--tls-key", p.keyFile, "--tls-client-ca", p.caFile}, func(string) string { return "" })
+		"--tls-cert", p.CertFile, "--tls-key", p.KeyFile, "--tls-client-ca", p.CAFile}, func(string) string { return "" })
 	connect := func(certs ...tls.Certificate) *grpc.ClientConn {
-		conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: p.pool, Certificates: certs})))
+		conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: p.Pool, Certificates: certs})))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +67,7 @@ func TestTokensAndClientCertificatesOverTLS(t *testing.T) {
 	if _, err := plain.CheckSend(withToken, &pb.CheckSendRequest{AccountId: "other"}); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("the platform's token on another account: got %v, want PermissionDenied", err)
 	}
-	audit := pb.NewAuditServiceClient(connect(p.client))
+	audit := pb.NewAuditServiceClient(connect(p.Client))
 	if _, err := audit.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{}); err != nil {
 		t.Errorf("the admin's client certificate: %v", err)
 	}
