@@ -44,7 +44,11 @@ func NewAccount(id string, now time.Time, p Policy) *Account {
 // event stamped slightly in the future, so that it counts at once.
 func (a *Account) Observe(e *Event, acceptedAt time.Time, p Policy) {
 	c := e.Counts()
-	if c == (Counts{}) || e.OccurredAt.Before(a.CountFrom) {
+	// Events from before a reinstatement no longer count: by when they
+	// occurred, and by when they were accepted (an event stamped a little
+	// in the future and accepted before the reinstatement was emptied from
+	// the windows with it; a replay must not count it again).
+	if c == (Counts{}) || e.OccurredAt.Before(a.CountFrom) || acceptedAt.Before(a.CountFrom) {
 		return
 	}
 	at := e.OccurredAt
@@ -104,6 +108,9 @@ func (a *Account) Reinstate(now time.Time, note, actor string, p Policy) (Transi
 	a.CountFrom = now
 	a.ring.reset()
 	a.Reinstatements = append(a.recentReinstatements(now, p), now)
+	// The account starts afresh: warnings from before the suspension do not
+	// count toward repeated warnings.
+	a.State.Warnings = nil
 	return t, nil
 }
 

@@ -23,7 +23,7 @@ func TestAnUnansweredWarningSuspends(t *testing.T) {
 			a := NewAccount("acme", t0, p)
 			feed(a, p, batch{sends: 10000, hard: 250}) // 2.5 % in both windows for a week
 			if tc.ack {
-				if err := a.Acknowledge(t0.Add(time.Hour), "Cleaning the list."); err != nil {
+				if err := a.Acknowledge(t0.Add(time.Hour), "Cleaning the list.", p); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -44,19 +44,60 @@ func TestAnUnansweredWarningSuspends(t *testing.T) {
 func TestAcknowledgeErrors(t *testing.T) {
 	p := DefaultPolicy()
 	a := NewAccount("acme", t0, p)
-	if err := a.Acknowledge(t0, "ok"); !errors.Is(err, ErrFailedPrecondition) {
+	if err := a.Acknowledge(t0, "ok", p); !errors.Is(err, ErrFailedPrecondition) {
 		t.Errorf("healthy: got %v, want ErrFailedPrecondition", err)
 	}
 	feed(a, p, batch{sends: 1000, hard: 25})
-	var fe FieldError
-	if err := a.Acknowledge(t0, " "); !errors.As(err, &fe) || fe.Field != "note" {
+	var fe FieldErrors
+	if err := a.Acknowledge(t0, " ", p); !errors.As(err, &fe) || fe[0].Field != "note" {
 		t.Errorf("blank note: got %v, want a note field error", err)
 	}
-	if err := a.Acknowledge(t0, "Line one.\nLine two."); err != nil {
+	if err := a.Acknowledge(t0, "Line one.\nLine two.", p); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Acknowledge(t0, "again"); !errors.Is(err, ErrConflict) {
+	if err := a.Acknowledge(t0, "again", p); !errors.Is(err, ErrConflict) {
 		t.Errorf("twice: got %v, want ErrConflict", err)
+	}
+}
+
+// An answer after the deadline is too late: the warning suspends.
+func TestALateAcknowledgementIsRefused(t *testing.T) {
+	p := DefaultPolicy()
+	a := NewAccount("acme", t0, p)
+	feed(a, p, batch{sends: 10000, hard: 250})
+	if err := a.Acknowledge(t0.Add(100*time.Hour), "Sorry, we were away.", p); !errors.Is(err, ErrFailedPrecondition) {
+		t.Fatalf("got %v, want ErrFailedPrecondition", err)
+	}
+	if tr, moved := a.Step(t0.Add(100*time.Hour), p); !moved || tr.To != PhaseSuspended {
+		t.Fatalf("after the deadline: %s, want suspended", a.State.Phase)
+	}
+}
+
+// A reinstated account starts afresh: warnings from before its suspension
+// do not count toward repeated warnings.
+func TestReinstatementForgetsEarlierWarnings(t *testing.T) {
+	p := DefaultPolicy()
+	p.CoolDown = time.Hour
+	p.Windows = []Window{{Name: "1h", Length: time.Hour, MinSends: 100}, {Name: "2h", Length: 2 * time.Hour, MinSends: 100}}
+	a := NewAccount("acme", t0, p)
+	for i := range 2 {
+		at := time.Duration(i) * 24 * time.Hour
+		feed(a, p, batch{at: at, sends: 1000, hard: 25})
+		feed(a, p, batch{at: at + 3*time.Hour, ack: true})
+		feed(a, p, batch{at: at + 4*time.Hour})
+	}
+	if _, err := a.Suspend(t0.Add(3*24*time.Hour), CategoryPolicyViolation, "Bought list.", "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Reinstate(t0.Add(4*24*time.Hour), "", "ops", p); err != nil {
+		t.Fatal(err)
+	}
+	feed(a, p, batch{at: 19 * 24 * time.Hour}) // a clean probation of 14 days
+	if a.State.Phase != PhaseHealthy {
+		t.Fatalf("after probation: %s, want healthy", a.State.Phase)
+	}
+	if tr, _ := feed(a, p, batch{at: 20 * 24 * time.Hour, sends: 1000, hard: 25}); tr.To != PhaseWarning {
+		t.Fatalf("the first warning after reinstatement: moved to %s, want warning", tr.To)
 	}
 }
 
@@ -120,5 +161,23 @@ func TestManualSuspension(t *testing.T) {
 	feed(a, p, batch{at: 30 * 24 * time.Hour, sends: 100000})
 	if a.State.Phase != PhaseSuspended {
 		t.Fatalf("clean sending lifted a manual suspension: %s", a.State.Phase)
+	}
+}
+
+// An event stamped a little in the future and accepted before a
+// reinstatement does not count after it, also when a replay observes it
+// again with its acceptance time.
+func TestEventsAcceptedBeforeAReinstatementNoLongerCount(t *testing.T) {
+	p := DefaultPolicy()
+	a := NewAccount("acme", t0, p)
+	feed(a, p, batch{sends: 1000, hard: 100})
+	if _, err := a.Reinstate(t0.Add(time.Minute), "", "ops", p); err != nil {
+		t.Fatal(err)
+	}
+	early := &Event{Type: EventBounce, OccurredAt: t0.Add(10 * time.Minute), Bounce: &Bounce{EnhancedStatus: "5.1.1"}}
+	early.Decide()
+	a.Observe(early, t0, p) // accepted at t0, before the reinstatement
+	if st := a.Status(t0.Add(time.Hour), p); st.Windows[0].HardBounces != 0 {
+		t.Fatalf("got %d hard bounces, want 0", st.Windows[0].HardBounces)
 	}
 }

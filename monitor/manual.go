@@ -2,8 +2,7 @@ package monitor
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
 )
 
@@ -49,36 +48,18 @@ var categoryAdvice = map[SuspensionCategory][]string{
 	CategoryDirectComplaints: {"Find out why recipients complain to us directly, stop mailing them, and send only to recipients who asked for your mail."},
 }
 
-// MaxNoteLen bounds the texts people write: acknowledgements, suspension
-// notes, tickets and their comments.
-const MaxNoteLen = 8192
-
-// checkNote returns why a required text people write is not acceptable:
-// valid UTF-8 of at most MaxNoteLen bytes, line breaks and tabs allowed,
-// other control characters not.
-func checkNote(field, note string) error {
-	if strings.TrimSpace(note) == "" {
-		return FieldError{field, "is required"}
-	}
-	for _, line := range strings.FieldsFunc(note, func(r rune) bool { return r == '\n' || r == '\r' || r == '\t' }) {
-		if reason := CheckText(line, MaxNoteLen); reason != "" {
-			return FieldError{field, reason}
-		}
-	}
-	if len(note) > MaxNoteLen {
-		return FieldError{field, "is longer than " + strconv.Itoa(MaxNoteLen) + " bytes"}
-	}
-	return nil
-}
-
 // Acknowledge records the account's answer to its warning, which stops the
-// deadline from suspending it.
-func (a *Account) Acknowledge(now time.Time, note string) error {
-	if err := checkNote("note", note); err != nil {
-		return err
+// deadline from suspending it. An answer after the deadline is too late:
+// the warning suspends the account at its next judgement.
+func (a *Account) Acknowledge(now time.Time, note string, p Policy) error {
+	if errs := noteErrors("note", note); errs != nil {
+		return errs
 	}
 	if a.State.Phase != PhaseWarning {
 		return fmt.Errorf("%w: account %s is %s; only a warning is acknowledged", ErrFailedPrecondition, a.ID, a.State.Phase)
+	}
+	if due := a.State.AckDue(p.With(a.Overrides)); !due.IsZero() && !now.Before(due) {
+		return fmt.Errorf("%w: the warning had to be acknowledged by %s", ErrFailedPrecondition, due.UTC().Format(time.RFC3339))
 	}
 	if !a.State.AckedAt.IsZero() {
 		return fmt.Errorf("%w: the warning was acknowledged at %s", ErrConflict, a.State.AckedAt.UTC().Format(time.RFC3339))
@@ -94,9 +75,7 @@ func (a *Account) Suspend(now time.Time, category SuspensionCategory, note, acto
 	if !category.Valid() {
 		errs = append(errs, FieldError{"category", "must be one of the SUSPENSION_CATEGORY_ values other than UNSPECIFIED"})
 	}
-	if err := checkNote("note", note); err != nil {
-		errs = append(errs, err.(FieldError))
-	}
+	errs = append(errs, noteErrors("note", note)...)
 	if len(errs) > 0 {
 		return Transition{}, errs
 	}
@@ -106,7 +85,7 @@ func (a *Account) Suspend(now time.Time, category SuspensionCategory, note, acto
 	reason := "Sending is suspended by an administrator for " + category.String() + ". " + note
 	t := a.State.move(now, PhaseSuspended, reason, nil)
 	a.State.Category = category
-	a.State.Recommendations = append(categoryAdvice[category], a.State.Recommendations...)
+	a.State.Recommendations = slices.Concat(categoryAdvice[category], a.State.Recommendations)
 	t.Recommendations = a.State.Recommendations
 	t.AccountID, t.Actor = a.ID, actor
 	return t, nil

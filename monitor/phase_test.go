@@ -21,7 +21,7 @@ type batch struct {
 func feed(a *Account, p Policy, b batch) (Transition, bool) {
 	now := t0.Add(b.at)
 	if b.ack {
-		if err := a.Acknowledge(now, "Removing the bounced addresses."); err != nil {
+		if err := a.Acknowledge(now, "Removing the bounced addresses.", p); err != nil {
 			panic(err)
 		}
 	}

@@ -84,9 +84,7 @@ const MaxComments = 200
 // may open one, and only one at a time.
 func OpenTicket(id string, a *Account, now time.Time, description string, c Checklist, author string, p Policy) (*Ticket, error) {
 	var errs FieldErrors
-	if err := checkNote("description", description); err != nil {
-		errs = append(errs, err.(FieldError))
-	}
+	errs = append(errs, noteErrors("description", description)...)
 	for _, f := range []struct{ field, text string }{
 		{"checklist.list_source", c.ListSource}, {"checklist.opt_in_method", c.OptInMethod},
 		{"checklist.complaint_handling", c.ComplaintHandling}, {"checklist.authentication", c.Authentication},
@@ -94,9 +92,7 @@ func OpenTicket(id string, a *Account, now time.Time, description string, c Chec
 		if f.text == "" {
 			continue // the checklist is what the account chooses to say
 		}
-		if err := checkNote(f.field, f.text); err != nil {
-			errs = append(errs, err.(FieldError))
-		}
+		errs = append(errs, noteErrors(f.field, f.text)...)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -121,8 +117,8 @@ func OpenTicket(id string, a *Account, now time.Time, description string, c Chec
 
 // AddComment adds a comment to an open ticket.
 func (t *Ticket) AddComment(now time.Time, author, role, text string) error {
-	if err := checkNote("text", text); err != nil {
-		return err
+	if errs := noteErrors("text", text); errs != nil {
+		return errs
 	}
 	if t.State != TicketOpen {
 		return fmt.Errorf("%w: ticket %s is %s", ErrFailedPrecondition, t.ID, t.State)
@@ -139,8 +135,8 @@ func (t *Ticket) AddComment(now time.Time, author, role, text string) error {
 // transition is returned with reinstated true.
 func (t *Ticket) Approve(now time.Time, admin, note string, a *Account, p Policy) (tr Transition, reinstated bool, err error) {
 	if note != "" {
-		if err := checkNote("note", note); err != nil {
-			return Transition{}, false, err
+		if errs := noteErrors("note", note); errs != nil {
+			return Transition{}, false, errs
 		}
 	}
 	if t.State != TicketOpen {
@@ -167,8 +163,8 @@ func (t *Ticket) Approve(now time.Time, admin, note string, a *Account, p Policy
 // Reject closes the ticket with a reason; the account stays suspended and
 // may open a new ticket.
 func (t *Ticket) Reject(now time.Time, admin, reason string, a *Account) error {
-	if err := checkNote("reason", reason); err != nil {
-		return err
+	if errs := noteErrors("reason", reason); errs != nil {
+		return errs
 	}
 	if t.State != TicketOpen {
 		return fmt.Errorf("%w: ticket %s is %s", ErrFailedPrecondition, t.ID, t.State)

@@ -68,8 +68,8 @@ func TestTicketRejectionKeepsTheSuspension(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fe FieldError
-	if err := tk.Reject(t0, "ops-alice", "", a); !errors.As(err, &fe) || fe.Field != "reason" {
+	var fe FieldErrors
+	if err := tk.Reject(t0, "ops-alice", "", a); !errors.As(err, &fe) || fe[0].Field != "reason" {
 		t.Fatalf("reject without a reason: got %v, want a reason field error", err)
 	}
 	if err := tk.Reject(t0.Add(time.Hour), "ops-alice", "The list is still bought.", a); err != nil {

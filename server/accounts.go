@@ -219,3 +219,28 @@ func pageSize(n int32) (int, error) {
 	}
 	return min(int(n), MaxPageSize), nil
 }
+
+// AcknowledgeWarning records the account's answer to its warning.
+func (s *Server) AcknowledgeWarning(ctx context.Context, req *pb.AcknowledgeWarningRequest) (*pb.AcknowledgeWarningResponse, error) {
+	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	a, err := s.db.AcknowledgeWarning(ctx, req.GetAccountId(), req.GetNote(), actor(ctx))
+	if err != nil {
+		return nil, s.errorStatus(ctx, "AcknowledgeWarning", err)
+	}
+	return &pb.AcknowledgeWarningResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+}
+
+// SuspendAccount suspends an account by an admin's hand.
+func (s *Server) SuspendAccount(ctx context.Context, req *pb.SuspendAccountRequest) (*pb.SuspendAccountResponse, error) {
+	if err := checkAccountID(req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	category := monitor.SuspensionCategory(clampEnum(int32(req.GetCategory())))
+	a, err := s.db.SuspendAccount(ctx, req.GetAccountId(), category, req.GetNote(), actor(ctx))
+	if err != nil {
+		return nil, s.errorStatus(ctx, "SuspendAccount", err)
+	}
+	return &pb.SuspendAccountResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/store"
 )
 
@@ -84,17 +86,20 @@ func NewAuthenticator(creds []Credential) (*Authenticator, error) {
 			return nil, fmt.Errorf("%s: name must be set and unique", where)
 		case !c.Role.Valid():
 			return nil, fmt.Errorf("%s (%s): role must be sender, viewer or admin, got %q", where, c.Name, c.Role)
-		case len(c.Accounts) > 0 && c.Role != RoleSender:
+		case c.Accounts != nil && c.Role != RoleSender:
 			return nil, fmt.Errorf("%s (%s): only a sender is scoped to accounts", where, c.Name)
+		case c.Accounts != nil && len(c.Accounts) == 0:
+			// Leave the key out for all accounts; an empty list is a mistake.
+			return nil, fmt.Errorf("%s (%s): accounts is empty; omit it to allow every account", where, c.Name)
 		case (c.SHA256 == "") == (c.ClientCN == ""):
 			return nil, fmt.Errorf("%s (%s): give exactly one of sha256 and client_cn", where, c.Name)
 		}
 		names[c.Name] = true
-		id := Identity{Name: c.Name, Role: c.Role}
-		if len(c.Accounts) > 0 {
-			id.accounts = slices.Clone(c.Accounts)
-		}
+		id := Identity{Name: c.Name, Role: c.Role, accounts: slices.Clone(c.Accounts)}
 		if c.ClientCN != "" {
+			if _, dup := a.certs[c.ClientCN]; dup {
+				return nil, fmt.Errorf("%s (%s): client_cn %q is given twice", where, c.Name, c.ClientCN)
+			}
 			a.certs[c.ClientCN] = id
 			continue
 		}
@@ -102,10 +107,17 @@ func NewAuthenticator(creds []Credential) (*Authenticator, error) {
 		if err != nil || len(digest) != sha256.Size {
 			return nil, fmt.Errorf("%s (%s): sha256 must be 64 hex digits", where, c.Name)
 		}
+		if _, dup := a.tokens[[sha256.Size]byte(digest)]; dup {
+			return nil, fmt.Errorf("%s (%s): the same token is given twice", where, c.Name)
+		}
 		a.tokens[[sha256.Size]byte(digest)] = id
 	}
 	return a, nil
 }
+
+// UsesClientCertificates reports whether any credential is a client
+// certificate, which needs a client CA to be verified.
+func (a *Authenticator) UsesClientCertificates() bool { return len(a.certs) > 0 }
 
 // authenticate returns the caller's identity: from a verified client
 // certificate, else from the bearer token.
@@ -122,8 +134,8 @@ func (a *Authenticator) authenticate(ctx context.Context) (Identity, error) {
 	if len(values) == 0 {
 		return Identity{}, status.Error(codes.Unauthenticated, "missing credentials: send \"authorization: Bearer <token>\"")
 	}
-	token, ok := strings.CutPrefix(values[0], "Bearer ")
-	if !ok {
+	scheme, token, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") { // the scheme is case-insensitive (RFC 7235)
 		return Identity{}, status.Error(codes.Unauthenticated, "the authorization header must be \"Bearer <token>\"")
 	}
 	// Tokens are looked up by their digest: the lookup's timing can tell
@@ -163,8 +175,9 @@ const (
 	admins
 )
 
-// methodAccess says who may call each method; methods not listed (health,
-// reflection) need no credentials, so that probes and tools work.
+// methodAccess says who may call each method. Health checks and reflection
+// need no credentials, so that probes and tools work; any other method
+// not listed is refused, so that a new method is never public by mistake.
 var methodAccess = map[string]access{
 	pb.EventService_IngestEvents_FullMethodName:             writers,
 	pb.EventService_StreamEvents_FullMethodName:             writers,
@@ -209,13 +222,22 @@ func (a access) allows(r Role) bool {
 func (s *Server) authorize(ctx context.Context, method string) (context.Context, error) {
 	need, listed := methodAccess[method]
 	if !listed {
-		return ctx, nil
+		if strings.HasPrefix(method, "/grpc.health.v1.Health/") || strings.HasPrefix(method, "/grpc.reflection.") {
+			return ctx, nil
+		}
+		return ctx, status.Errorf(codes.PermissionDenied, "%s is not open to callers", method)
 	}
 	var id Identity
 	if s.auth == nil {
+		// The host without the port: one person reconnecting must not count
+		// as two admins.
 		id = Identity{Name: "unauthenticated", Role: roleOpen}
 		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-			id.Name = "unauthenticated caller at " + p.Addr.String()
+			host, _, err := net.SplitHostPort(p.Addr.String())
+			if err != nil {
+				host = p.Addr.String()
+			}
+			id.Name = "unauthenticated caller at " + host
 		}
 	} else {
 		var err error
@@ -271,7 +293,8 @@ func checkEventScopes(ctx context.Context, events []*pb.Event) error {
 		return nil
 	}
 	for i, e := range events {
-		if !id.mayUse(e.GetAccountId()) {
+		// An event without a valid account id is rejected on its own later.
+		if monitor.CheckID(e.GetAccountId()) == "" && !id.mayUse(e.GetAccountId()) {
 			return status.Errorf(codes.PermissionDenied, "events[%d]: %s may not use account %q", i, id.Name, e.GetAccountId())
 		}
 	}

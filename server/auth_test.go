@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -46,18 +47,22 @@ func as(token string) context.Context {
 	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
 }
 
+// sceneTickets are the open tickets of the scene: acme's, which
+// platform-a may use, and other's, which it may not.
+type sceneTickets struct{ own, other string }
+
 // authScene prepares, as ops-alice: acme suspended with an open ticket and
 // a suppressed recipient, beta in warning, gamma suspended without a
-// ticket, and other, which platform-a may not use. It returns acme's
-// ticket id.
-func authScene(t *testing.T, e *env) string {
+// ticket, other (which platform-a may not use) suspended with an open
+// ticket, and delta, healthy, which platform-a may not use either.
+func authScene(t *testing.T, e *env) sceneTickets {
 	t.Helper()
 	ctx := context.Background()
 	var evs []monitor.Event
 	for _, acc := range []struct {
 		id   string
 		hard int
-	}{{"acme", 100}, {"beta", 25}, {"gamma", 100}, {"other", 0}} {
+	}{{"acme", 100}, {"beta", 25}, {"gamma", 100}, {"other", 100}, {"delta", 0}} {
 		for i := range 1000 {
 			evs = append(evs, monitor.Event{ID: fmt.Sprint("s", i), AccountID: acc.id, Type: monitor.EventSend, OccurredAt: t0, Recipient: "r@example.com"})
 		}
@@ -70,11 +75,18 @@ func authScene(t *testing.T, e *env) string {
 	if _, err := e.db.Ingest(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
-	tk, err := e.db.CreateTicket(ctx, "acme", "Fixed.", monitor.Checklist{}, store.Actor{Name: "platform-a", Role: "sender"})
-	if err != nil {
-		t.Fatal(err)
+	var tickets sceneTickets
+	for _, tc := range []struct {
+		account string
+		id      *string
+	}{{"acme", &tickets.own}, {"other", &tickets.other}} {
+		tk, err := e.db.CreateTicket(ctx, tc.account, "Fixed.", monitor.Checklist{}, store.Actor{Name: "ops-alice", Role: "admin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		*tc.id = tk.ID
 	}
-	return tk.ID
+	return tickets
 }
 
 // TestWhoMayCallWhat runs every call as every kind of caller against the
@@ -100,17 +112,17 @@ func TestWhoMayCallWhat(t *testing.T) {
 	calls := []struct {
 		name string
 		want want
-		call func(ctx context.Context, e *env, ticket string) error
+		call func(ctx context.Context, e *env, tickets sceneTickets) error
 	}{
-		{"IngestEvents", writers, func(ctx context.Context, e *env, _ string) error {
+		{"IngestEvents", writers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.events.IngestEvents(ctx, &pb.IngestEventsRequest{Events: []*pb.Event{send("acme")}})
 			return err
 		}},
-		{"IngestEvents other", admins, func(ctx context.Context, e *env, _ string) error {
+		{"IngestEvents other", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.events.IngestEvents(ctx, &pb.IngestEventsRequest{Events: []*pb.Event{send("acme"), send("other")}})
 			return err
 		}},
-		{"StreamEvents", writers, func(ctx context.Context, e *env, _ string) error {
+		{"StreamEvents", writers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			stream, err := e.events.StreamEvents(ctx)
 			if err != nil {
 				return err
@@ -121,63 +133,63 @@ func TestWhoMayCallWhat(t *testing.T) {
 			_, err = stream.Recv()
 			return err
 		}},
-		{"GetAccount", readers, func(ctx context.Context, e *env, _ string) error {
+		{"GetAccount", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.accounts.GetAccount(ctx, &pb.GetAccountRequest{AccountId: "acme"})
 			return err
 		}},
-		{"GetAccount other", foreign, func(ctx context.Context, e *env, _ string) error {
+		{"GetAccount other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.accounts.GetAccount(ctx, &pb.GetAccountRequest{AccountId: "other"})
 			return err
 		}},
-		{"ListAccounts", readers, func(ctx context.Context, e *env, _ string) error {
+		{"ListAccounts", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.accounts.ListAccounts(ctx, &pb.ListAccountsRequest{})
 			return err
 		}},
-		{"ListAccountTransitions", readers, func(ctx context.Context, e *env, _ string) error {
+		{"ListAccountTransitions", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.accounts.ListAccountTransitions(ctx, &pb.ListAccountTransitionsRequest{AccountId: "acme"})
 			return err
 		}},
-		{"CheckSend", readers, func(ctx context.Context, e *env, _ string) error {
+		{"CheckSend", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.accounts.CheckSend(ctx, &pb.CheckSendRequest{AccountId: "acme", Recipients: []string{"a@example.com"}})
 			return err
 		}},
-		{"CheckSend other", foreign, func(ctx context.Context, e *env, _ string) error {
+		{"CheckSend other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.accounts.CheckSend(ctx, &pb.CheckSendRequest{AccountId: "other"})
 			return err
 		}},
-		{"UpdateAccount", admins, func(ctx context.Context, e *env, _ string) error {
+		{"UpdateAccount", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", DisplayName: "Acme"})
 			return err
 		}},
-		{"AcknowledgeWarning", writers, func(ctx context.Context, e *env, _ string) error {
+		{"AcknowledgeWarning", writers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.accounts.AcknowledgeWarning(ctx, &pb.AcknowledgeWarningRequest{AccountId: "beta", Note: "On it."})
 			return err
 		}},
-		{"SuspendAccount", admins, func(ctx context.Context, e *env, _ string) error {
-			_, err := e.accounts.SuspendAccount(ctx, &pb.SuspendAccountRequest{AccountId: "other", Category: pb.SuspensionCategory_SUSPENSION_CATEGORY_FRAUD, Note: "Phishing."})
+		{"SuspendAccount", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.accounts.SuspendAccount(ctx, &pb.SuspendAccountRequest{AccountId: "delta", Category: pb.SuspensionCategory_SUSPENSION_CATEGORY_FRAUD, Note: "Phishing."})
 			return err
 		}},
-		{"ClassifyBounce", anyone, func(ctx context.Context, e *env, _ string) error {
+		{"ClassifyBounce", anyone, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.bounces.ClassifyBounce(ctx, &pb.ClassifyBounceRequest{SmtpCode: 550, EnhancedStatus: "5.1.1"})
 			return err
 		}},
-		{"CheckRecipients", readers, func(ctx context.Context, e *env, _ string) error {
+		{"CheckRecipients", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.suppress.CheckRecipients(ctx, &pb.CheckRecipientsRequest{AccountId: "acme", Recipients: []string{"a@example.com"}})
 			return err
 		}},
-		{"CheckRecipients other", foreign, func(ctx context.Context, e *env, _ string) error {
+		{"CheckRecipients other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.suppress.CheckRecipients(ctx, &pb.CheckRecipientsRequest{AccountId: "other", Recipients: []string{"a@example.com"}})
 			return err
 		}},
-		{"ListSuppressions", readers, func(ctx context.Context, e *env, _ string) error {
+		{"ListSuppressions", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.suppress.ListSuppressions(ctx, &pb.ListSuppressionsRequest{AccountId: "acme"})
 			return err
 		}},
-		{"GetRecipient", readers, func(ctx context.Context, e *env, _ string) error {
+		{"GetRecipient", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.suppress.GetRecipient(ctx, &pb.GetRecipientRequest{AccountId: "acme", Recipient: "bye@example.org"})
 			return err
 		}},
-		{"ExportSuppressions other", foreign, func(ctx context.Context, e *env, _ string) error {
+		{"ExportSuppressions other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
 			stream, err := e.suppress.ExportSuppressions(ctx, &pb.ExportSuppressionsRequest{AccountId: "other"})
 			if err != nil {
 				return err
@@ -191,43 +203,84 @@ func TestWhoMayCallWhat(t *testing.T) {
 				}
 			}
 		}},
-		{"AddSuppression", admins, func(ctx context.Context, e *env, _ string) error {
+		{"AddSuppression", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.suppress.AddSuppression(ctx, &pb.AddSuppressionRequest{AccountId: "acme", Recipient: "x@example.org", Note: "Asked."})
 			return err
 		}},
-		{"DeleteSuppression", admins, func(ctx context.Context, e *env, _ string) error {
+		{"DeleteSuppression", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.suppress.DeleteSuppression(ctx, &pb.DeleteSuppressionRequest{AccountId: "acme", Recipient: "bye@example.org", Note: "Resubscribed."})
 			return err
 		}},
-		{"CreateTicket", writers, func(ctx context.Context, e *env, _ string) error {
+		{"CreateTicket", writers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.tickets.CreateTicket(ctx, &pb.CreateTicketRequest{AccountId: "gamma", Description: "Fixed."})
 			return err
 		}},
-		{"GetTicket", readers, func(ctx context.Context, e *env, ticket string) error {
-			_, err := e.tickets.GetTicket(ctx, &pb.GetTicketRequest{TicketId: ticket})
+		{"GetTicket", readers, func(ctx context.Context, e *env, tk sceneTickets) error {
+			_, err := e.tickets.GetTicket(ctx, &pb.GetTicketRequest{TicketId: tk.own})
 			return err
 		}},
-		{"ListTickets", readers, func(ctx context.Context, e *env, _ string) error {
+		{"ListTickets", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.tickets.ListTickets(ctx, &pb.ListTicketsRequest{})
 			return err
 		}},
-		{"ListTickets other", foreign, func(ctx context.Context, e *env, _ string) error {
+		{"ListTickets other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.tickets.ListTickets(ctx, &pb.ListTicketsRequest{AccountId: "other"})
 			return err
 		}},
-		{"AddTicketComment", writers, func(ctx context.Context, e *env, ticket string) error {
-			_, err := e.tickets.AddTicketComment(ctx, &pb.AddTicketCommentRequest{TicketId: ticket, Text: "More detail."})
+		{"AddTicketComment", writers, func(ctx context.Context, e *env, tk sceneTickets) error {
+			_, err := e.tickets.AddTicketComment(ctx, &pb.AddTicketCommentRequest{TicketId: tk.own, Text: "More detail."})
 			return err
 		}},
-		{"ApproveTicket", admins, func(ctx context.Context, e *env, ticket string) error {
-			_, err := e.tickets.ApproveTicket(ctx, &pb.ApproveTicketRequest{TicketId: ticket})
+		{"ApproveTicket", admins, func(ctx context.Context, e *env, tk sceneTickets) error {
+			_, err := e.tickets.ApproveTicket(ctx, &pb.ApproveTicketRequest{TicketId: tk.own})
 			return err
 		}},
-		{"RejectTicket", admins, func(ctx context.Context, e *env, ticket string) error {
-			_, err := e.tickets.RejectTicket(ctx, &pb.RejectTicketRequest{TicketId: ticket, Reason: "Not yet."})
+		{"RejectTicket", admins, func(ctx context.Context, e *env, tk sceneTickets) error {
+			_, err := e.tickets.RejectTicket(ctx, &pb.RejectTicketRequest{TicketId: tk.own, Reason: "Not yet."})
 			return err
 		}},
-		{"ListAuditEvents", admins, func(ctx context.Context, e *env, _ string) error {
+		{"StreamEvents other", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
+			stream, err := e.events.StreamEvents(ctx)
+			if err != nil {
+				return err
+			}
+			if err := stream.Send(&pb.StreamEventsRequest{BatchId: "1", Events: []*pb.Event{send("delta")}}); err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		}},
+		{"ListAccountTransitions other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.accounts.ListAccountTransitions(ctx, &pb.ListAccountTransitionsRequest{AccountId: "other"})
+			return err
+		}},
+		{"AcknowledgeWarning other", want{denied, denied, codes.FailedPrecondition}, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.accounts.AcknowledgeWarning(ctx, &pb.AcknowledgeWarningRequest{AccountId: "other", Note: "On it."})
+			return err
+		}},
+		{"ListSuppressions other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.suppress.ListSuppressions(ctx, &pb.ListSuppressionsRequest{AccountId: "other"})
+			return err
+		}},
+		{"GetRecipient other", want{denied, codes.NotFound, codes.NotFound}, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.suppress.GetRecipient(ctx, &pb.GetRecipientRequest{AccountId: "other", Recipient: "bye@example.org"})
+			return err
+		}},
+		{"CreateTicket other", want{denied, denied, codes.AlreadyExists}, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.tickets.CreateTicket(ctx, &pb.CreateTicketRequest{AccountId: "other", Description: "Fixed."})
+			return err
+		}},
+		// Another account's ticket is not found for a sender, so that ids
+		// cannot be probed.
+		{"GetTicket other", want{codes.NotFound, ok, ok}, func(ctx context.Context, e *env, tk sceneTickets) error {
+			_, err := e.tickets.GetTicket(ctx, &pb.GetTicketRequest{TicketId: tk.other})
+			return err
+		}},
+		{"AddTicketComment other", want{codes.NotFound, denied, ok}, func(ctx context.Context, e *env, tk sceneTickets) error {
+			_, err := e.tickets.AddTicketComment(ctx, &pb.AddTicketCommentRequest{TicketId: tk.other, Text: "More detail."})
+			return err
+		}},
+		{"ListAuditEvents", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.audit.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{})
 			return err
 		}},
@@ -236,28 +289,57 @@ func TestWhoMayCallWhat(t *testing.T) {
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
 			for _, token := range []string{"", "wrong"} {
-				if err := c.call(as(token), unauthenticated, "tkt-00000001"); status.Code(err) != codes.Unauthenticated {
+				if err := c.call(as(token), unauthenticated, sceneTickets{"tkt-00000001", "tkt-00000002"}); status.Code(err) != codes.Unauthenticated {
 					t.Errorf("token %q: got %v, want Unauthenticated", token, err)
 				}
 			}
 			for _, who := range []struct {
 				token string
+				auth  bool
 				want  codes.Code
-			}{{"platform-a", c.want.sender}, {"auditor", c.want.viewer}, {"ops-alice", c.want.admin}} {
-				e := newEnvWith(t, testAuth(t))
-				ticket := authScene(t, e)
-				if err := c.call(as(who.token), e, ticket); status.Code(err) != who.want {
-					t.Errorf("%s: got %v, want %v", who.token, err, who.want)
+			}{
+				{"platform-a", true, c.want.sender}, {"auditor", true, c.want.viewer}, {"ops-alice", true, c.want.admin},
+				{"", false, c.want.admin}, // a server without authentication: everyone is an admin
+			} {
+				var auth *Authenticator
+				if who.auth {
+					auth = testAuth(t)
+				}
+				e := newEnvWith(t, auth)
+				tickets := authScene(t, e)
+				if err := c.call(as(who.token), e, tickets); status.Code(err) != who.want {
+					t.Errorf("%q (authenticated %v): got %v, want %v", who.token, who.auth, err, who.want)
 				}
 			}
 		})
 	}
 }
 
+// Every method of every dpmon service is in the access table: one left
+// out would be refused to everyone, and one added without thought should
+// fail here rather than in production.
+func TestEveryMethodHasAnAccessRule(t *testing.T) {
+	for _, sd := range []grpc.ServiceDesc{pb.EventService_ServiceDesc, pb.AccountService_ServiceDesc, pb.BounceService_ServiceDesc,
+		pb.SuppressionService_ServiceDesc, pb.TicketService_ServiceDesc, pb.AuditService_ServiceDesc} {
+		var names []string
+		for _, m := range sd.Methods {
+			names = append(names, m.MethodName)
+		}
+		for _, st := range sd.Streams {
+			names = append(names, st.StreamName)
+		}
+		for _, name := range names {
+			if _, ok := methodAccess["/"+sd.ServiceName+"/"+name]; !ok {
+				t.Errorf("%s/%s has no access rule", sd.ServiceName, name)
+			}
+		}
+	}
+}
+
 func TestTheAuditNamesTheCaller(t *testing.T) {
 	e := newEnvWith(t, testAuth(t))
-	ticket := authScene(t, e)
-	if _, err := e.tickets.ApproveTicket(as("ops-alice"), &pb.ApproveTicketRequest{TicketId: ticket, Note: "Clean now."}); err != nil {
+	tickets := authScene(t, e)
+	if _, err := e.tickets.ApproveTicket(as("ops-alice"), &pb.ApproveTicketRequest{TicketId: tickets.own, Note: "Clean now."}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := e.audit.ListAuditEvents(as("ops-alice"), &pb.ListAuditEventsRequest{Actor: "ops-alice"})
@@ -265,8 +347,8 @@ func TestTheAuditNamesTheCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := resp.GetEvents()
-	if len(got) != 1 || got[0].GetAction() != "ApproveTicket" || got[0].GetRole() != "admin" ||
-		got[0].GetBefore() != "suspended" || got[0].GetAfter() != "probation" || got[0].GetTicketId() != ticket {
+	if len(got) != 3 || got[0].GetAction() != "ApproveTicket" || got[0].GetRole() != "admin" ||
+		got[0].GetBefore() != "suspended" || got[0].GetAfter() != "probation" || got[0].GetTicketId() != tickets.own {
 		t.Fatalf("audit: %v", got)
 	}
 	// A sender's listing shows only its own accounts.
@@ -281,6 +363,15 @@ func TestTheAuditNamesTheCaller(t *testing.T) {
 	if strings.Join(ids, ",") != "acme,beta,gamma" {
 		t.Errorf("platform-a lists %v, want its three accounts", ids)
 	}
+	// ... and only their tickets, with the scheme written in any case.
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "bearer platform-a")
+	tlist, err2 := e.tickets.ListTickets(ctx, &pb.ListTicketsRequest{})
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	if len(tlist.GetTickets()) != 1 || tlist.GetTickets()[0].GetAccountId() != "acme" {
+		t.Errorf("platform-a's tickets: got %v, want acme's only", tlist.GetTickets())
+	}
 }
 
 func TestNewAuthenticatorRefusesBadCredentials(t *testing.T) {
@@ -291,8 +382,17 @@ func TestNewAuthenticatorRefusesBadCredentials(t *testing.T) {
 		"neither":           {Name: "x", Role: RoleAdmin},
 		"both":              {Name: "x", SHA256: digest("x"), ClientCN: "x", Role: RoleAdmin},
 		"scoped non-sender": {Name: "x", SHA256: digest("x"), Role: RoleViewer, Accounts: []string{"acme"}},
+		"empty scope":       {Name: "x", SHA256: digest("x"), Role: RoleSender, Accounts: []string{}},
 	} {
 		if _, err := NewAuthenticator([]Credential{c}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for name, creds := range map[string][]Credential{
+		"the same token twice": {{Name: "a", SHA256: digest("x"), Role: RoleAdmin}, {Name: "b", SHA256: digest("x"), Role: RoleViewer}},
+		"the same CN twice":    {{Name: "a", ClientCN: "x", Role: RoleAdmin}, {Name: "b", ClientCN: "x", Role: RoleViewer}},
+	} {
+		if _, err := NewAuthenticator(creds); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

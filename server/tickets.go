@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
@@ -37,11 +38,13 @@ func (s *Server) ticket(ctx context.Context, method, id string) (*monitor.Ticket
 		return nil, invalidArgument(monitor.FieldError{Field: "ticket_id", Reason: reason})
 	}
 	t, err := s.db.Ticket(ctx, id)
+	if err == nil && !identity(ctx).mayUse(t.AccountID) {
+		// Another account's ticket is not found, so that ticket ids cannot
+		// be probed for which exist.
+		err = fmt.Errorf("ticket %q: %w", id, monitor.ErrNotFound)
+	}
 	if err != nil {
 		return nil, s.errorStatus(ctx, method, err)
-	}
-	if err := checkScope(ctx, t.AccountID); err != nil {
-		return nil, err
 	}
 	return t, nil
 }
@@ -111,63 +114,4 @@ func (s *Server) RejectTicket(ctx context.Context, req *pb.RejectTicketRequest) 
 		return nil, s.errorStatus(ctx, "RejectTicket", err)
 	}
 	return &pb.RejectTicketResponse{Ticket: ticketToProto(t)}, nil
-}
-
-// AcknowledgeWarning records the account's answer to its warning.
-func (s *Server) AcknowledgeWarning(ctx context.Context, req *pb.AcknowledgeWarningRequest) (*pb.AcknowledgeWarningResponse, error) {
-	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
-		return nil, err
-	}
-	a, err := s.db.AcknowledgeWarning(ctx, req.GetAccountId(), req.GetNote(), actor(ctx))
-	if err != nil {
-		return nil, s.errorStatus(ctx, "AcknowledgeWarning", err)
-	}
-	return &pb.AcknowledgeWarningResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
-}
-
-// SuspendAccount suspends an account by an admin's hand.
-func (s *Server) SuspendAccount(ctx context.Context, req *pb.SuspendAccountRequest) (*pb.SuspendAccountResponse, error) {
-	if err := checkAccountID(req.GetAccountId()); err != nil {
-		return nil, err
-	}
-	category := monitor.SuspensionCategory(clampEnum(int32(req.GetCategory())))
-	a, err := s.db.SuspendAccount(ctx, req.GetAccountId(), category, req.GetNote(), actor(ctx))
-	if err != nil {
-		return nil, s.errorStatus(ctx, "SuspendAccount", err)
-	}
-	return &pb.SuspendAccountResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
-}
-
-// ListAuditEvents pages through the audit log, newest first.
-func (s *Server) ListAuditEvents(ctx context.Context, req *pb.ListAuditEventsRequest) (*pb.ListAuditEventsResponse, error) {
-	var fields monitor.FieldErrors
-	f := store.AuditFilter{AccountID: req.GetAccountId(), Actor: req.GetActor()}
-	if ts := req.GetSince(); ts != nil {
-		if err := ts.CheckValid(); err != nil {
-			fields = append(fields, monitor.FieldError{Field: "since", Reason: "is not a valid timestamp"})
-		}
-		f.Since = ts.AsTime()
-	}
-	if ts := req.GetUntil(); ts != nil {
-		if err := ts.CheckValid(); err != nil {
-			fields = append(fields, monitor.FieldError{Field: "until", Reason: "is not a valid timestamp"})
-		}
-		f.Until = ts.AsTime()
-	}
-	size, err := pageSize(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
-	if len(fields) > 0 {
-		return nil, invalidArgument(fields...)
-	}
-	events, next, err := s.db.Audit(ctx, f, size, req.GetPageToken())
-	if err != nil {
-		return nil, s.errorStatus(ctx, "ListAuditEvents", err)
-	}
-	resp := &pb.ListAuditEventsResponse{NextPageToken: next}
-	for _, e := range events {
-		resp.Events = append(resp.Events, auditToProto(e))
-	}
-	return resp, nil
 }

@@ -206,7 +206,7 @@ func (db *DB) UpdateAccount(ctx context.Context, id string, who Actor, change fu
 // stops the warning's deadline.
 func (db *DB) AcknowledgeWarning(ctx context.Context, id, note string, who Actor) (*monitor.Account, error) {
 	return db.changeAccount(ctx, id, false, func(g *group, a *monitor.Account) (AuditEvent, error) {
-		if err := a.Acknowledge(g.now, note); err != nil {
+		if err := a.Acknowledge(g.now, note, db.policy); err != nil {
 			return AuditEvent{}, err
 		}
 		return audited(g.now, who, "AcknowledgeWarning", a, a.State.Phase, note), nil

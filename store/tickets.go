@@ -153,7 +153,11 @@ func (db *DB) ApproveTicket(ctx context.Context, id, note string, who Actor) (*m
 			g.transitions = append(g.transitions, tr)
 		}
 		account = a
-		return t, AuditEvent{Before: before.String(), After: a.State.Phase.String(), Detail: note}, nil
+		e := AuditEvent{Detail: note}
+		if reinstated {
+			e.Before, e.After = before.String(), a.State.Phase.String()
+		}
+		return t, e, nil
 	})
 	if err != nil {
 		return nil, nil, err

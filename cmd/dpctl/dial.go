@@ -10,13 +10,17 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/dpmon/dpmon/internal/loopback"
 )
 
-// dialOptions returns how dpctl connects to dpmon: TLS when given a CA or
-// a client certificate, and the bearer token on every call when given one.
+// dialOptions returns how dpctl connects to dpmon: TLS when asked (--tls,
+// a CA or a client certificate), and the bearer token on every call when
+// given one. A token goes in plaintext only to a loopback address.
 func dialOptions(g globals) ([]grpc.DialOption, error) {
 	transport := insecure.NewCredentials()
-	if g.tlsCA != "" || g.tlsCert != "" {
+	useTLS := g.tls || g.tlsCA != "" || g.tlsCert != ""
+	if useTLS {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if g.tlsCA != "" {
 			pem, err := os.ReadFile(g.tlsCA)
@@ -39,7 +43,7 @@ func dialOptions(g globals) ([]grpc.DialOption, error) {
 	}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(transport)}
 	if g.token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: g.token, secure: g.tlsCA != "" || g.tlsCert != ""}))
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: g.token, secure: useTLS || !loopback.Is(g.addr)}))
 	}
 	return opts, nil
 }
@@ -54,8 +58,8 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 	return map[string]string{"authorization": "Bearer " + b.token}, nil
 }
 
-// RequireTransportSecurity is false without TLS so that a token works
-// against a server on loopback; over a network, use TLS.
+// RequireTransportSecurity is false only for a server on loopback, so that
+// a token never crosses a network in plaintext.
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
 // dial returns a client connection to the server at g.addr. It connects

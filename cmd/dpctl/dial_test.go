@@ -71,3 +71,24 @@ func TestDialWithTLS(t *testing.T) {
 		t.Errorf("plaintext against TLS: got %v, want Unavailable", err)
 	}
 }
+
+// A token is never sent in plaintext beyond loopback.
+func TestATokenNeedsTLSBeyondLoopback(t *testing.T) {
+	for addr, refused := range map[string]bool{"127.0.0.1:7411": false, "localhost:7411": false, "192.0.2.1:7411": true} {
+		conn, err := dial(globals{addr: addr, token: "t"})
+		if refused != (err != nil) {
+			t.Errorf("%s: got %v, want refused %v", addr, err, refused)
+		}
+		if err == nil {
+			conn.Close()
+		} else if !strings.Contains(err.Error(), "transport level security") {
+			t.Errorf("%s: got %v, want a refusal to send the token", addr, err)
+		}
+	}
+	conn, err := dial(globals{addr: "192.0.2.1:7411", token: "t", tls: true})
+	if err != nil {
+		t.Errorf("with --tls: %v", err)
+	} else {
+		conn.Close()
+	}
+}

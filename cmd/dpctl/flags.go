@@ -19,6 +19,7 @@ type globals struct {
 	output  format
 	timeout time.Duration
 	token   string
+	tls     bool
 	tlsCA   string
 	tlsCert string
 	tlsKey  string
@@ -42,6 +43,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.Var(&g.output, "o", "output `format`: table or json")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "deadline of each unary call; how long bench waits for its last answers")
 	fs.StringVar(&g.token, "token", g.token, "bearer `token` (env DPMON_TOKEN)")
+	fs.BoolVar(&g.tls, "tls", g.tls, "connect with TLS, trusting the system's CAs")
 	fs.StringVar(&g.tlsCA, "tls-ca", g.tlsCA, "connect with TLS, trusting this CA `file` (PEM)")
 	fs.StringVar(&g.tlsCert, "tls-cert", g.tlsCert, "client certificate `file` (PEM) for mTLS")
 	fs.StringVar(&g.tlsKey, "tls-key", g.tlsKey, "client key `file` (PEM) for mTLS")

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/dpmon/dpmon/internal/loopback"
 	"github.com/dpmon/dpmon/server"
 )
 
@@ -100,27 +100,14 @@ func (c authConf) transport() ([]grpc.ServerOption, error) {
 // unless told to, and says loudly that it does.
 func (c authConf) checkExposure(listen string, auth *server.Authenticator, log *slog.Logger) error {
 	if auth != nil {
-		if !isLoopback(listen) && c.TLSCert == "" {
+		if !loopback.Is(listen) && c.TLSCert == "" {
 			log.Warn("tokens travel in plaintext: give tls_cert and tls_key", "listen", listen)
 		}
 		return nil
 	}
-	if !isLoopback(listen) && !c.Insecure {
+	if !loopback.Is(listen) && !c.Insecure {
 		return fmt.Errorf("refusing to listen on %s without authentication: give --tokens FILE, listen on loopback, or pass --insecure", listen)
 	}
 	log.Warn("NO AUTHENTICATION: every caller is treated as an admin; give --tokens FILE for production", "listen", listen)
 	return nil
-}
-
-// isLoopback reports whether a listen address reaches this machine only.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

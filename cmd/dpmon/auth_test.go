@@ -75,3 +75,32 @@ func TestTokensAndClientCertificatesOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestClientCertificateRules(t *testing.T) {
+	p := testpki.New(t, "stranger") // signed by the trusted CA, but not in the token file
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.yaml")
+	if err := os.WriteFile(tokens, []byte("tokens:\n  - {name: ops-robot, client_cn: ops-robot, role: admin}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noop := func(string) string { return "" }
+	err := run(context.Background(), []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--tokens", tokens},
+		noop, &strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), "no tls_client_ca verifies them") {
+		t.Fatalf("client_cn without a client CA: got %v, want a refusal", err)
+	}
+	srv := startRun(t, []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--tokens", tokens,
+		"--tls-cert", p.CertFile, "--tls-key", p.KeyFile, "--tls-client-ca", p.CAFile}, noop)
+	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: p.Pool, Certificates: []tls.Certificate{p.Client}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = pb.NewAuditServiceClient(conn).ListAuditEvents(context.Background(), &pb.ListAuditEventsRequest{})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("a certificate with an unknown name: got %v, want Unauthenticated", err)
+	}
+	if err := srv.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -47,6 +47,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	if auth != nil && auth.UsesClientCertificates() && cfg.Auth.TLSClientCA == "" {
+		return errors.New("auth: the token file names client certificates (client_cn) but no tls_client_ca verifies them")
+	}
 	if err := cfg.Auth.checkExposure(cfg.Listen, auth, log); err != nil {
 		return err
 	}
