@@ -83,8 +83,9 @@ func (a *Account) judge(now time.Time, global Policy) Status {
 }
 
 // Step measures the account at now and moves its phase if the policy says
-// so. It returns the transition made, if any. Step is idempotent at a given
-// instant, so calling it after every batch and on a schedule is safe.
+// so. It returns the transition made, if any. Without a move it changes at
+// most State.ClearSince. Step is idempotent at a given instant, so calling
+// it after every batch and on a schedule is safe.
 func (a *Account) Step(now time.Time, global Policy) (Transition, bool) {
 	st := a.judge(now, global)
 	t, ok := step(&a.State, now, st.Policy, st.Findings)

@@ -191,12 +191,16 @@ func (db *DB) run(ops []*op) {
 }
 
 // step judges one account at the group's instant and records what changed.
+// Besides a move, Step changes only the cool-down's start, so that is all
+// it compares: copying the whole state of every account a batch touches
+// costs more than the judgement.
 func (db *DB) step(g *group, a *monitor.Account) {
-	before := a.State
-	if t, ok := a.Step(g.now, db.policy); ok {
+	clearSince := a.State.ClearSince
+	t, moved := a.Step(g.now, db.policy)
+	if moved {
 		g.transitions = append(g.transitions, t)
 	}
-	if !a.State.Equal(before) {
+	if moved || !a.State.ClearSince.Equal(clearSince) {
 		g.saved[a.ID] = struct{}{}
 	}
 }
