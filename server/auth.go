@@ -188,6 +188,7 @@ var methodAccess = map[string]access{
 	pb.AccountService_UpdateAccount_FullMethodName:          admins,
 	pb.AccountService_AcknowledgeWarning_FullMethodName:     writers,
 	pb.AccountService_SuspendAccount_FullMethodName:         admins,
+	pb.AccountService_WatchTransitions_FullMethodName:       readers,
 	pb.BounceService_ClassifyBounce_FullMethodName:          anyRole,
 	pb.SuppressionService_CheckRecipients_FullMethodName:    readers,
 	pb.SuppressionService_ListSuppressions_FullMethodName:   readers,

@@ -280,6 +280,12 @@ func TestWhoMayCallWhat(t *testing.T) {
 			_, err := e.tickets.AddTicketComment(ctx, &pb.AddTicketCommentRequest{TicketId: tk.other, Text: "More detail."})
 			return err
 		}},
+		{"WatchTransitions", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
+			return firstWatched(ctx, e, &pb.WatchTransitionsRequest{Cursor: "0"})
+		}},
+		{"WatchTransitions other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
+			return firstWatched(ctx, e, &pb.WatchTransitionsRequest{Cursor: "0", AccountId: "other"})
+		}},
 		{"ListAuditEvents", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.audit.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{})
 			return err
@@ -372,6 +378,22 @@ func TestTheAuditNamesTheCaller(t *testing.T) {
 	if len(tlist.GetTickets()) != 1 || tlist.GetTickets()[0].GetAccountId() != "acme" {
 		t.Errorf("platform-a's tickets: got %v, want acme's only", tlist.GetTickets())
 	}
+	// ... and only their transitions.
+	wctx, cancel := context.WithCancel(as("platform-a"))
+	defer cancel()
+	watch, err := e.accounts.WatchTransitions(wctx, &pb.WatchTransitionsRequest{Cursor: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 { // acme's two, beta's and gamma's; other's lies between them
+		resp, err := watch.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := resp.GetTransition().GetAccountId(); a != "acme" && a != "beta" && a != "gamma" {
+			t.Errorf("platform-a watches a transition of %s", a)
+		}
+	}
 }
 
 func TestNewAuthenticatorRefusesBadCredentials(t *testing.T) {
@@ -396,4 +418,16 @@ func TestNewAuthenticatorRefusesBadCredentials(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// firstWatched opens a watch and waits for its first transition.
+func firstWatched(ctx context.Context, e *env, req *pb.WatchTransitionsRequest) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := e.accounts.WatchTransitions(ctx, req)
+	if err != nil {
+		return err
+	}
+	_, err = stream.Recv()
+	return err
 }

@@ -261,6 +261,9 @@ func (db *DB) write(done chan struct{}) {
 				err = db.Err()
 			} else {
 				db.clearPending(j)
+				if len(j.transitions) > 0 {
+					db.transitionsCommitted()
+				}
 			}
 		}
 		for _, o := range j.ops {

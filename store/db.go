@@ -94,6 +94,10 @@ type DB struct {
 	// pending is shared by the committer (adds) and the writer (removes).
 	pending *pendingSet
 
+	// watchCh is closed and replaced after each commit with transitions.
+	watchMu sync.Mutex
+	watchCh chan struct{}
+
 	replayed ReplayStats
 
 	ops     chan *op
@@ -149,6 +153,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		limits:         opts.Limits,
 		suppression:    opts.Suppression,
 		pending:        newPendingSet(),
+		watchCh:        make(chan struct{}),
 		clock:          opts.Clock,
 		maxGroupEvents: opts.MaxGroupEvents,
 		accounts:       make(map[string]*monitor.Account),

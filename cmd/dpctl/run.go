@@ -33,6 +33,7 @@ var commands = []command{
 	{"suppression", "per-recipient suppressions: check, list, get, add, delete, export", runSuppression},
 	{"ticket", "reinstatement tickets: create, list, show, comment, approve, reject", runTicket},
 	{"audit", "the audit log of state-changing calls, newest first", runAudit},
+	{"watch", "follow phase changes live, resuming after a cursor", runWatch},
 	{"bench", "generate load on the event stream and report throughput", runBench},
 }
 

@@ -2028,6 +2028,124 @@ func (x *SuspendAccountResponse) GetAccount() *Account {
 	return nil
 }
 
+type WatchTransitionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this account's transitions; every account the caller may see when
+	// empty.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// Only transitions into this phase; all when unspecified.
+	Phase Phase `protobuf:"varint,2,opt,name=phase,proto3,enum=dpmon.v1.Phase" json:"phase,omitempty"`
+	// Resume after this cursor, taken from a previous response; "0" replays
+	// every transition kept; empty starts from now.
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchTransitionsRequest) Reset() {
+	*x = WatchTransitionsRequest{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchTransitionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchTransitionsRequest) ProtoMessage() {}
+
+func (x *WatchTransitionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchTransitionsRequest.ProtoReflect.Descriptor instead.
+func (*WatchTransitionsRequest) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *WatchTransitionsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *WatchTransitionsRequest) GetPhase() Phase {
+	if x != nil {
+		return x.Phase
+	}
+	return Phase_PHASE_UNSPECIFIED
+}
+
+func (x *WatchTransitionsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+type WatchTransitionsResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Transition *Transition            `protobuf:"bytes,1,opt,name=transition,proto3" json:"transition,omitempty"`
+	// Pass it back to resume after this transition.
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchTransitionsResponse) Reset() {
+	*x = WatchTransitionsResponse{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchTransitionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchTransitionsResponse) ProtoMessage() {}
+
+func (x *WatchTransitionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchTransitionsResponse.ProtoReflect.Descriptor instead.
+func (*WatchTransitionsResponse) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *WatchTransitionsResponse) GetTransition() *Transition {
+	if x != nil {
+		return x.Transition
+	}
+	return nil
+}
+
+func (x *WatchTransitionsResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
 var File_dpmon_v1_account_proto protoreflect.FileDescriptor
 
 const file_dpmon_v1_account_proto_rawDesc = "" +
@@ -2197,7 +2315,17 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\bcategory\x18\x02 \x01(\x0e2\x1c.dpmon.v1.SuspensionCategoryR\bcategory\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\"E\n" +
 	"\x16SuspendAccountResponse\x12+\n" +
-	"\aaccount\x18\x01 \x01(\v2\x11.dpmon.v1.AccountR\aaccount*\xff\x01\n" +
+	"\aaccount\x18\x01 \x01(\v2\x11.dpmon.v1.AccountR\aaccount\"w\n" +
+	"\x17WatchTransitionsRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12%\n" +
+	"\x05phase\x18\x02 \x01(\x0e2\x0f.dpmon.v1.PhaseR\x05phase\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"h\n" +
+	"\x18WatchTransitionsResponse\x124\n" +
+	"\n" +
+	"transition\x18\x01 \x01(\v2\x14.dpmon.v1.TransitionR\n" +
+	"transition\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor*\xff\x01\n" +
 	"\x12SuspensionCategory\x12#\n" +
 	"\x1fSUSPENSION_CATEGORY_UNSPECIFIED\x10\x00\x12(\n" +
 	"$SUSPENSION_CATEGORY_POLICY_VIOLATION\x10\x01\x12'\n" +
@@ -2223,7 +2351,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DECISION_MEASURED\x10\x01\x12\x16\n" +
-	"\x12DECISION_CONFIDENT\x10\x022\xe3\x04\n" +
+	"\x12DECISION_CONFIDENT\x10\x022\xc0\x05\n" +
 	"\x0eAccountService\x12G\n" +
 	"\n" +
 	"GetAccount\x12\x1b.dpmon.v1.GetAccountRequest\x1a\x1c.dpmon.v1.GetAccountResponse\x12M\n" +
@@ -2232,7 +2360,8 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x16ListAccountTransitions\x12'.dpmon.v1.ListAccountTransitionsRequest\x1a(.dpmon.v1.ListAccountTransitionsResponse\x12D\n" +
 	"\tCheckSend\x12\x1a.dpmon.v1.CheckSendRequest\x1a\x1b.dpmon.v1.CheckSendResponse\x12_\n" +
 	"\x12AcknowledgeWarning\x12#.dpmon.v1.AcknowledgeWarningRequest\x1a$.dpmon.v1.AcknowledgeWarningResponse\x12S\n" +
-	"\x0eSuspendAccount\x12\x1f.dpmon.v1.SuspendAccountRequest\x1a .dpmon.v1.SuspendAccountResponseB-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
+	"\x0eSuspendAccount\x12\x1f.dpmon.v1.SuspendAccountRequest\x1a .dpmon.v1.SuspendAccountResponse\x12[\n" +
+	"\x10WatchTransitions\x12!.dpmon.v1.WatchTransitionsRequest\x1a\".dpmon.v1.WatchTransitionsResponse0\x01B-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
 
 var (
 	file_dpmon_v1_account_proto_rawDescOnce sync.Once
@@ -2247,7 +2376,7 @@ func file_dpmon_v1_account_proto_rawDescGZIP() []byte {
 }
 
 var file_dpmon_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_dpmon_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_dpmon_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_dpmon_v1_account_proto_goTypes = []any{
 	(SuspensionCategory)(0),                // 0: dpmon.v1.SuspensionCategory
 	(Phase)(0),                             // 1: dpmon.v1.Phase
@@ -2277,24 +2406,26 @@ var file_dpmon_v1_account_proto_goTypes = []any{
 	(*AcknowledgeWarningResponse)(nil),     // 25: dpmon.v1.AcknowledgeWarningResponse
 	(*SuspendAccountRequest)(nil),          // 26: dpmon.v1.SuspendAccountRequest
 	(*SuspendAccountResponse)(nil),         // 27: dpmon.v1.SuspendAccountResponse
-	nil,                                    // 28: dpmon.v1.PolicyOverrides.MinSendsEntry
-	(*timestamppb.Timestamp)(nil),          // 29: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 30: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),          // 31: google.protobuf.FieldMask
-	(*RecipientCheck)(nil),                 // 32: dpmon.v1.RecipientCheck
+	(*WatchTransitionsRequest)(nil),        // 28: dpmon.v1.WatchTransitionsRequest
+	(*WatchTransitionsResponse)(nil),       // 29: dpmon.v1.WatchTransitionsResponse
+	nil,                                    // 30: dpmon.v1.PolicyOverrides.MinSendsEntry
+	(*timestamppb.Timestamp)(nil),          // 31: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 32: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),          // 33: google.protobuf.FieldMask
+	(*RecipientCheck)(nil),                 // 34: dpmon.v1.RecipientCheck
 }
 var file_dpmon_v1_account_proto_depIdxs = []int32{
 	1,  // 0: dpmon.v1.Account.phase:type_name -> dpmon.v1.Phase
-	29, // 1: dpmon.v1.Account.phase_since:type_name -> google.protobuf.Timestamp
+	31, // 1: dpmon.v1.Account.phase_since:type_name -> google.protobuf.Timestamp
 	7,  // 2: dpmon.v1.Account.windows:type_name -> dpmon.v1.WindowStats
 	8,  // 3: dpmon.v1.Account.findings:type_name -> dpmon.v1.Finding
 	11, // 4: dpmon.v1.Account.policy:type_name -> dpmon.v1.Policy
 	12, // 5: dpmon.v1.Account.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
-	29, // 6: dpmon.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	29, // 7: dpmon.v1.Account.warning_acknowledged_at:type_name -> google.protobuf.Timestamp
-	29, // 8: dpmon.v1.Account.acknowledge_by:type_name -> google.protobuf.Timestamp
+	31, // 6: dpmon.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	31, // 7: dpmon.v1.Account.warning_acknowledged_at:type_name -> google.protobuf.Timestamp
+	31, // 8: dpmon.v1.Account.acknowledge_by:type_name -> google.protobuf.Timestamp
 	0,  // 9: dpmon.v1.Account.suspension_category:type_name -> dpmon.v1.SuspensionCategory
-	30, // 10: dpmon.v1.WindowStats.length:type_name -> google.protobuf.Duration
+	32, // 10: dpmon.v1.WindowStats.length:type_name -> google.protobuf.Duration
 	6,  // 11: dpmon.v1.WindowStats.hard_bounce_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
 	6,  // 12: dpmon.v1.WindowStats.complaint_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
 	6,  // 13: dpmon.v1.WindowStats.block_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
@@ -2302,17 +2433,17 @@ var file_dpmon_v1_account_proto_depIdxs = []int32{
 	6,  // 15: dpmon.v1.Finding.interval:type_name -> dpmon.v1.ConfidenceInterval
 	3,  // 16: dpmon.v1.Finding.severity:type_name -> dpmon.v1.Severity
 	4,  // 17: dpmon.v1.Finding.decision:type_name -> dpmon.v1.Decision
-	30, // 18: dpmon.v1.WindowPolicy.length:type_name -> google.protobuf.Duration
+	32, // 18: dpmon.v1.WindowPolicy.length:type_name -> google.protobuf.Duration
 	9,  // 19: dpmon.v1.Policy.hard_bounce_rate:type_name -> dpmon.v1.Thresholds
 	9,  // 20: dpmon.v1.Policy.complaint_rate:type_name -> dpmon.v1.Thresholds
 	4,  // 21: dpmon.v1.Policy.decision:type_name -> dpmon.v1.Decision
-	30, // 22: dpmon.v1.Policy.cool_down:type_name -> google.protobuf.Duration
+	32, // 22: dpmon.v1.Policy.cool_down:type_name -> google.protobuf.Duration
 	10, // 23: dpmon.v1.Policy.windows:type_name -> dpmon.v1.WindowPolicy
 	9,  // 24: dpmon.v1.Policy.block_rate:type_name -> dpmon.v1.Thresholds
 	4,  // 25: dpmon.v1.PolicyOverrides.decision:type_name -> dpmon.v1.Decision
-	30, // 26: dpmon.v1.PolicyOverrides.cool_down:type_name -> google.protobuf.Duration
-	28, // 27: dpmon.v1.PolicyOverrides.min_sends:type_name -> dpmon.v1.PolicyOverrides.MinSendsEntry
-	29, // 28: dpmon.v1.Transition.occurred_at:type_name -> google.protobuf.Timestamp
+	32, // 26: dpmon.v1.PolicyOverrides.cool_down:type_name -> google.protobuf.Duration
+	30, // 27: dpmon.v1.PolicyOverrides.min_sends:type_name -> dpmon.v1.PolicyOverrides.MinSendsEntry
+	31, // 28: dpmon.v1.Transition.occurred_at:type_name -> google.protobuf.Timestamp
 	1,  // 29: dpmon.v1.Transition.from:type_name -> dpmon.v1.Phase
 	1,  // 30: dpmon.v1.Transition.to:type_name -> dpmon.v1.Phase
 	8,  // 31: dpmon.v1.Transition.findings:type_name -> dpmon.v1.Finding
@@ -2320,34 +2451,38 @@ var file_dpmon_v1_account_proto_depIdxs = []int32{
 	1,  // 33: dpmon.v1.ListAccountsRequest.phase:type_name -> dpmon.v1.Phase
 	5,  // 34: dpmon.v1.ListAccountsResponse.accounts:type_name -> dpmon.v1.Account
 	12, // 35: dpmon.v1.UpdateAccountRequest.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
-	31, // 36: dpmon.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	33, // 36: dpmon.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
 	5,  // 37: dpmon.v1.UpdateAccountResponse.account:type_name -> dpmon.v1.Account
 	13, // 38: dpmon.v1.ListAccountTransitionsResponse.transitions:type_name -> dpmon.v1.Transition
 	1,  // 39: dpmon.v1.CheckSendResponse.phase:type_name -> dpmon.v1.Phase
 	8,  // 40: dpmon.v1.CheckSendResponse.findings:type_name -> dpmon.v1.Finding
-	32, // 41: dpmon.v1.CheckSendResponse.recipients:type_name -> dpmon.v1.RecipientCheck
+	34, // 41: dpmon.v1.CheckSendResponse.recipients:type_name -> dpmon.v1.RecipientCheck
 	5,  // 42: dpmon.v1.AcknowledgeWarningResponse.account:type_name -> dpmon.v1.Account
 	0,  // 43: dpmon.v1.SuspendAccountRequest.category:type_name -> dpmon.v1.SuspensionCategory
 	5,  // 44: dpmon.v1.SuspendAccountResponse.account:type_name -> dpmon.v1.Account
-	14, // 45: dpmon.v1.AccountService.GetAccount:input_type -> dpmon.v1.GetAccountRequest
-	16, // 46: dpmon.v1.AccountService.ListAccounts:input_type -> dpmon.v1.ListAccountsRequest
-	18, // 47: dpmon.v1.AccountService.UpdateAccount:input_type -> dpmon.v1.UpdateAccountRequest
-	20, // 48: dpmon.v1.AccountService.ListAccountTransitions:input_type -> dpmon.v1.ListAccountTransitionsRequest
-	22, // 49: dpmon.v1.AccountService.CheckSend:input_type -> dpmon.v1.CheckSendRequest
-	24, // 50: dpmon.v1.AccountService.AcknowledgeWarning:input_type -> dpmon.v1.AcknowledgeWarningRequest
-	26, // 51: dpmon.v1.AccountService.SuspendAccount:input_type -> dpmon.v1.SuspendAccountRequest
-	15, // 52: dpmon.v1.AccountService.GetAccount:output_type -> dpmon.v1.GetAccountResponse
-	17, // 53: dpmon.v1.AccountService.ListAccounts:output_type -> dpmon.v1.ListAccountsResponse
-	19, // 54: dpmon.v1.AccountService.UpdateAccount:output_type -> dpmon.v1.UpdateAccountResponse
-	21, // 55: dpmon.v1.AccountService.ListAccountTransitions:output_type -> dpmon.v1.ListAccountTransitionsResponse
-	23, // 56: dpmon.v1.AccountService.CheckSend:output_type -> dpmon.v1.CheckSendResponse
-	25, // 57: dpmon.v1.AccountService.AcknowledgeWarning:output_type -> dpmon.v1.AcknowledgeWarningResponse
-	27, // 58: dpmon.v1.AccountService.SuspendAccount:output_type -> dpmon.v1.SuspendAccountResponse
-	52, // [52:59] is the sub-list for method output_type
-	45, // [45:52] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	1,  // 45: dpmon.v1.WatchTransitionsRequest.phase:type_name -> dpmon.v1.Phase
+	13, // 46: dpmon.v1.WatchTransitionsResponse.transition:type_name -> dpmon.v1.Transition
+	14, // 47: dpmon.v1.AccountService.GetAccount:input_type -> dpmon.v1.GetAccountRequest
+	16, // 48: dpmon.v1.AccountService.ListAccounts:input_type -> dpmon.v1.ListAccountsRequest
+	18, // 49: dpmon.v1.AccountService.UpdateAccount:input_type -> dpmon.v1.UpdateAccountRequest
+	20, // 50: dpmon.v1.AccountService.ListAccountTransitions:input_type -> dpmon.v1.ListAccountTransitionsRequest
+	22, // 51: dpmon.v1.AccountService.CheckSend:input_type -> dpmon.v1.CheckSendRequest
+	24, // 52: dpmon.v1.AccountService.AcknowledgeWarning:input_type -> dpmon.v1.AcknowledgeWarningRequest
+	26, // 53: dpmon.v1.AccountService.SuspendAccount:input_type -> dpmon.v1.SuspendAccountRequest
+	28, // 54: dpmon.v1.AccountService.WatchTransitions:input_type -> dpmon.v1.WatchTransitionsRequest
+	15, // 55: dpmon.v1.AccountService.GetAccount:output_type -> dpmon.v1.GetAccountResponse
+	17, // 56: dpmon.v1.AccountService.ListAccounts:output_type -> dpmon.v1.ListAccountsResponse
+	19, // 57: dpmon.v1.AccountService.UpdateAccount:output_type -> dpmon.v1.UpdateAccountResponse
+	21, // 58: dpmon.v1.AccountService.ListAccountTransitions:output_type -> dpmon.v1.ListAccountTransitionsResponse
+	23, // 59: dpmon.v1.AccountService.CheckSend:output_type -> dpmon.v1.CheckSendResponse
+	25, // 60: dpmon.v1.AccountService.AcknowledgeWarning:output_type -> dpmon.v1.AcknowledgeWarningResponse
+	27, // 61: dpmon.v1.AccountService.SuspendAccount:output_type -> dpmon.v1.SuspendAccountResponse
+	29, // 62: dpmon.v1.AccountService.WatchTransitions:output_type -> dpmon.v1.WatchTransitionsResponse
+	55, // [55:63] is the sub-list for method output_type
+	47, // [47:55] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_dpmon_v1_account_proto_init() }
@@ -2363,7 +2498,7 @@ func file_dpmon_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpmon_v1_account_proto_rawDesc), len(file_dpmon_v1_account_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	AccountService_CheckSend_FullMethodName              = "/dpmon.v1.AccountService/CheckSend"
 	AccountService_AcknowledgeWarning_FullMethodName     = "/dpmon.v1.AccountService/AcknowledgeWarning"
 	AccountService_SuspendAccount_FullMethodName         = "/dpmon.v1.AccountService/SuspendAccount"
+	AccountService_WatchTransitions_FullMethodName       = "/dpmon.v1.AccountService/WatchTransitions"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -52,6 +53,10 @@ type AccountServiceClient interface {
 	// SuspendAccount suspends an account by hand (admin); only an approved
 	// reinstatement ticket lifts it.
 	SuspendAccount(ctx context.Context, in *SuspendAccountRequest, opts ...grpc.CallOption) (*SuspendAccountResponse, error)
+	// WatchTransitions streams phase changes as they are committed, oldest
+	// first. Pass back the cursor of the last one received to resume without
+	// missing any.
+	WatchTransitions(ctx context.Context, in *WatchTransitionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchTransitionsResponse], error)
 }
 
 type accountServiceClient struct {
@@ -132,6 +137,25 @@ func (c *accountServiceClient) SuspendAccount(ctx context.Context, in *SuspendAc
 	return out, nil
 }
 
+func (c *accountServiceClient) WatchTransitions(ctx context.Context, in *WatchTransitionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchTransitionsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AccountService_ServiceDesc.Streams[0], AccountService_WatchTransitions_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchTransitionsRequest, WatchTransitionsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccountService_WatchTransitionsClient = grpc.ServerStreamingClient[WatchTransitionsResponse]
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
@@ -156,6 +180,10 @@ type AccountServiceServer interface {
 	// SuspendAccount suspends an account by hand (admin); only an approved
 	// reinstatement ticket lifts it.
 	SuspendAccount(context.Context, *SuspendAccountRequest) (*SuspendAccountResponse, error)
+	// WatchTransitions streams phase changes as they are committed, oldest
+	// first. Pass back the cursor of the last one received to resume without
+	// missing any.
+	WatchTransitions(*WatchTransitionsRequest, grpc.ServerStreamingServer[WatchTransitionsResponse]) error
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -186,6 +214,9 @@ func (UnimplementedAccountServiceServer) AcknowledgeWarning(context.Context, *Ac
 }
 func (UnimplementedAccountServiceServer) SuspendAccount(context.Context, *SuspendAccountRequest) (*SuspendAccountResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SuspendAccount not implemented")
+}
+func (UnimplementedAccountServiceServer) WatchTransitions(*WatchTransitionsRequest, grpc.ServerStreamingServer[WatchTransitionsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchTransitions not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -334,6 +365,17 @@ func _AccountService_SuspendAccount_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_WatchTransitions_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchTransitionsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AccountServiceServer).WatchTransitions(m, &grpc.GenericServerStream[WatchTransitionsRequest, WatchTransitionsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccountService_WatchTransitionsServer = grpc.ServerStreamingServer[WatchTransitionsResponse]
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -370,6 +412,12 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AccountService_SuspendAccount_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchTransitions",
+			Handler:       _AccountService_WatchTransitions_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "dpmon/v1/account.proto",
 }
