@@ -14,6 +14,7 @@ import (
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/store"
 )
 
 // IngestEvents validates a batch, commits its valid events and reports the
@@ -64,6 +65,7 @@ func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, e
 	limits := s.db.Limits()
 	valid := make([]monitor.Event, 0, len(events))
 	var r batchResult
+	var rejected [monitor.EventUnsubscribe + 1]int
 	for i, p := range events {
 		e, err := eventFromProto(p)
 		if err == nil {
@@ -75,16 +77,29 @@ func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, e
 				return r, err
 			}
 			r.rejected = append(r.rejected, &pb.EventError{Index: uint32(i), Field: fe.Field, Reason: fe.Reason})
+			if t := monitor.EventType(p.GetType()); t.Valid() {
+				rejected[t]++
+			} else {
+				rejected[0]++
+			}
 			continue
 		}
 		valid = append(valid, e)
 	}
-	if len(valid) == 0 {
-		return r, nil
+	var res store.IngestResult
+	if len(valid) > 0 {
+		var err error
+		if res, err = s.db.Ingest(ctx, valid); err != nil {
+			return r, err
+		}
 	}
-	res, err := s.db.Ingest(ctx, valid)
-	if err != nil {
-		return r, err
+	if s.metrics != nil {
+		for t := range rejected {
+			typ := monitor.EventType(t)
+			s.metrics.Events(typ, "accepted", res.ByType[t].Accepted)
+			s.metrics.Events(typ, "duplicate", res.ByType[t].Duplicates)
+			s.metrics.Events(typ, "rejected", rejected[t])
+		}
 	}
 	r.accepted, r.duplicates = uint32(res.Accepted), uint32(res.Duplicates)
 	return r, nil

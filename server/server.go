@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/metrics"
 	"github.com/dpmon/dpmon/store"
 )
 
@@ -58,6 +59,8 @@ type Options struct {
 	// Auth authenticates callers; nil serves everyone as an admin, for a
 	// server that listens on loopback only.
 	Auth *Authenticator
+	// Metrics, when set, count the events and instrument the calls.
+	Metrics *metrics.Metrics
 }
 
 // Server implements dpmon's gRPC services.
@@ -71,6 +74,7 @@ type Server struct {
 
 	db      *store.DB
 	auth    *Authenticator
+	metrics *metrics.Metrics
 	clock   func() time.Time
 	log     *slog.Logger
 	streams uint32
@@ -99,7 +103,7 @@ func New(db *store.DB, opts Options) *Server {
 		opts.MaxPendingEvents = MaxBatchEvents // a full batch must fit
 	}
 	s := &Server{
-		db: db, auth: opts.Auth, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
+		db: db, auth: opts.Auth, metrics: opts.Metrics, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
 		pending: semaphore.NewWeighted(opts.MaxPendingEvents),
 		health:  health.NewServer(), draining: make(chan struct{}),
 	}
@@ -127,9 +131,16 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 		s.log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	})
+	unary := []grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(onPanic), s.unaryAuth}
+	stream := []grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(onPanic), s.streamAuth}
+	if s.metrics != nil {
+		// Outermost, so that refused calls are counted too.
+		unary = append([]grpc.UnaryServerInterceptor{s.metrics.GRPC.UnaryServerInterceptor()}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{s.metrics.GRPC.StreamServerInterceptor()}, stream...)
+	}
 	gs := grpc.NewServer(append([]grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(onPanic), s.unaryAuth),
-		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(onPanic), s.streamAuth),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxConcurrentStreams(s.streams),
 		// Find dead peers of long-lived streams; allow clients to ping
@@ -145,6 +156,9 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	pb.RegisterAuditServiceServer(gs, s)
 	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
+	if s.metrics != nil {
+		s.metrics.GRPC.InitializeMetrics(gs)
+	}
 	return gs
 }
 

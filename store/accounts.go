@@ -293,3 +293,14 @@ func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
 	}
 	return made, nil
 }
+
+// PhaseCounts counts the accounts in each phase, for metrics.
+func (db *DB) PhaseCounts() map[monitor.Phase]int {
+	counts := make(map[monitor.Phase]int, 4)
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	for _, a := range db.accounts {
+		counts[a.State.Phase]++
+	}
+	return counts
+}

@@ -55,6 +55,9 @@ type job struct {
 	log         []byte
 	accounts    map[string][]byte
 	transitions []encodedTransition
+	// made are the transitions in domain form, for the Committed hook.
+	made        []monitor.Transition
+	events      int
 	pruneBefore time.Time
 	recipients  []recipientWork
 	audit       [][]byte
@@ -208,7 +211,7 @@ func (db *DB) step(g *group, a *monitor.Account) {
 // encode turns a group into the bytes the writer puts. Only the committer
 // writes accounts, so it may read them without the lock.
 func (db *DB) encode(g *group) (*job, error) {
-	j := &job{seq: g.seq, now: g.now, pruneBefore: g.pruneBefore, recipients: g.recipients,
+	j := &job{seq: g.seq, now: g.now, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN,
 		accounts: make(map[string][]byte, len(g.saved))}
 	if g.logN > 0 {
 		j.logKey = seqKey(db.nextLogSeq)
@@ -256,6 +259,7 @@ func (db *DB) write(done chan struct{}) {
 	for j := range db.writes {
 		err := db.Err()
 		if err == nil && !j.empty() {
+			start := time.Now()
 			if err = db.bolt.Update(func(tx *bbolt.Tx) error { return db.put(tx, j) }); err != nil {
 				db.fail(err)
 				err = db.Err()
@@ -263,6 +267,9 @@ func (db *DB) write(done chan struct{}) {
 				db.clearPending(j)
 				if len(j.transitions) > 0 {
 					db.transitionsCommitted()
+				}
+				if db.committed != nil {
+					db.committed(j.events, time.Since(start), j.made)
 				}
 			}
 		}

@@ -65,6 +65,10 @@ type Options struct {
 	MaxGroupEvents int
 	// Suppression are the per-recipient rules.
 	Suppression monitor.SuppressionPolicy
+	// Committed, when set, is told of every durable commit: how many
+	// events it wrote, how long its transaction took and the transitions
+	// it recorded. It runs on the writer goroutine and must be quick.
+	Committed func(events int, took time.Duration, transitions []monitor.Transition)
 }
 
 // DB is dpmon's storage: a bbolt file and the in-memory state rebuilt from it.
@@ -74,6 +78,7 @@ type DB struct {
 	policy         monitor.Policy
 	limits         monitor.Limits
 	suppression    monitor.SuppressionPolicy
+	committed      func(events int, took time.Duration, transitions []monitor.Transition)
 	clock          func() time.Time
 	maxGroupEvents int
 
@@ -152,6 +157,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		policy:         opts.Policy,
 		limits:         opts.Limits,
 		suppression:    opts.Suppression,
+		committed:      opts.Committed,
 		pending:        newPendingSet(),
 		watchCh:        make(chan struct{}),
 		clock:          opts.Clock,

@@ -16,6 +16,13 @@ import (
 type IngestResult struct {
 	Accepted   int
 	Duplicates int
+	// ByType splits the counts by event type (indexed by monitor.EventType).
+	ByType [monitor.EventUnsubscribe + 1]TypeCounts
+}
+
+// TypeCounts are the accepted and duplicate events of one type.
+type TypeCounts struct {
+	Accepted, Duplicates int
 }
 
 // Ingest commits valid events durably. An event whose (account, event id)
@@ -40,6 +47,7 @@ func (db *DB) ingest(g *group, events []monitor.Event) IngestResult {
 		e := &events[i]
 		if !db.seen.add(db.seen.key(e.AccountID, e.ID), hourOf(e.OccurredAt)) {
 			res.Duplicates++
+			res.ByType[e.Type].Duplicates++
 			continue
 		}
 		e.Decide()
@@ -50,6 +58,7 @@ func (db *DB) ingest(g *group, events []monitor.Event) IngestResult {
 		g.log = appendEvent(g.log, e)
 		g.logN++
 		res.Accepted++
+		res.ByType[e.Type].Accepted++
 	}
 	return res
 }

@@ -25,6 +25,7 @@ type config struct {
 	ShutdownTimeout      duration        `yaml:"shutdown_timeout"`
 	MaxConcurrentStreams uint32          `yaml:"max_concurrent_streams"`
 	MaxPendingEvents     int64           `yaml:"max_pending_events"`
+	MetricsListen        string          `yaml:"metrics_listen"`
 	Schedule             scheduleConf    `yaml:"schedule"`
 	Events               eventsConf      `yaml:"events"`
 	Policy               policyConf      `yaml:"policy"`

@@ -13,6 +13,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/dpmon/dpmon/metrics"
 	"github.com/dpmon/dpmon/server"
 	"github.com/dpmon/dpmon/store"
 )
@@ -53,7 +54,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := cfg.Auth.checkExposure(cfg.Listen, auth, log); err != nil {
 		return err
 	}
-	db, err := store.Open(cfg.DataDir, store.Options{Policy: policy, Limits: limits, Suppression: suppression})
+	storeOpts := store.Options{Policy: policy, Limits: limits, Suppression: suppression}
+	var m *metrics.Metrics
+	if cfg.MetricsListen != "" {
+		m = metrics.New()
+		storeOpts.Committed = m.Committed
+	}
+	db, err := store.Open(cfg.DataDir, storeOpts)
 	if err != nil {
 		return err
 	}
@@ -62,12 +69,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			log.Error("close store", "err", err)
 		}
 	}()
+	if m != nil {
+		m.CountPhases(db)
+		stopMetrics, err := serveMetrics(cfg.MetricsListen, m, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 
 	srv := server.New(db, server.Options{
 		Logger:               log,
 		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
 		MaxPendingEvents:     cfg.MaxPendingEvents,
 		Auth:                 auth,
+		Metrics:              m,
 	})
 	gs := srv.GRPCServer(transport...)
 	lis, err := net.Listen("tcp", cfg.Listen)
@@ -126,6 +142,7 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 	listen := fs.String("listen", cfg.Listen, "gRPC listen `address` (env DPMON_LISTEN)")
 	dataDir := fs.String("data-dir", cfg.DataDir, "`directory` of the bbolt file (env DPMON_DATA_DIR)")
 	logLevel := fs.String("log-level", cfg.LogLevel, "debug, info, warn or error")
+	metricsListen := fs.String("metrics-listen", cfg.MetricsListen, "serve Prometheus metrics at http://`address`/metrics (off when empty)")
 	tokens := fs.String("tokens", cfg.Auth.TokensFile, "token `file` (YAML); without one every caller is an admin, on loopback only")
 	tlsCert := fs.String("tls-cert", cfg.Auth.TLSCert, "TLS certificate `file` (PEM)")
 	tlsKey := fs.String("tls-key", cfg.Auth.TLSKey, "TLS key `file` (PEM)")
@@ -156,6 +173,8 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 			cfg.DataDir = *dataDir
 		case "log-level":
 			cfg.LogLevel = *logLevel
+		case "metrics-listen":
+			cfg.MetricsListen = *metricsListen
 		case "tokens":
 			cfg.Auth.TokensFile = *tokens
 		case "tls-cert":

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+)
+
+var metricsAddrRE = regexp.MustCompile(`msg="metrics serving" addr=(\S+)`)
+
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %d, %v", resp.StatusCode, err)
+	}
+	return string(body)
+}
+
+// A scrape of /metrics shows the counters move with what the server does.
+func TestMetricsMove(t *testing.T) {
+	dir := t.TempDir()
+	srv := startRun(t, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")},
+		func(string) string { return "" })
+	m := metricsAddrRE.FindStringSubmatch(srv.Log())
+	if m == nil {
+		t.Fatalf("no metrics address in the log:\n%s", srv.Log())
+	}
+	before := scrape(t, m[1])
+	for _, want := range []string{`dpmon_events_total{result="accepted",type="send"} 0`, `dpmon_accounts{phase="warning"} 0`} {
+		if !strings.Contains(before, want+"\n") {
+			t.Errorf("before: no %q", want)
+		}
+	}
+
+	events := pb.NewEventServiceClient(dial(t, srv.addr))
+	now := timestamppb.New(time.Now())
+	var batch []*pb.Event
+	for i := range 1000 {
+		batch = append(batch, &pb.Event{EventId: fmt.Sprint("s", i), AccountId: "acme", Type: pb.EventType_EVENT_TYPE_SEND, OccurredAt: now, Recipient: "r@example.com"})
+	}
+	for i := range 25 {
+		batch = append(batch, &pb.Event{EventId: fmt.Sprint("b", i), AccountId: "acme", Type: pb.EventType_EVENT_TYPE_BOUNCE, OccurredAt: now,
+			Recipient: "r@example.com", Bounce: &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1"}})
+	}
+	batch = append(batch, &pb.Event{EventId: "bad", AccountId: "acme", Type: pb.EventType_EVENT_TYPE_COMPLAINT, Recipient: "r@example.com"}) // no time
+	for range 2 { // the second time, all are duplicates or rejected again
+		if _, err := events.IngestEvents(context.Background(), &pb.IngestEventsRequest{Events: batch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := scrape(t, m[1])
+	for _, want := range []string{
+		`dpmon_events_total{result="accepted",type="send"} 1000`,
+		`dpmon_events_total{result="duplicate",type="send"} 1000`,
+		`dpmon_events_total{result="accepted",type="bounce"} 25`,
+		`dpmon_events_total{result="rejected",type="complaint"} 2`,
+		`dpmon_transitions_total{from="healthy",to="warning"} 1`,
+		`dpmon_accounts{phase="warning"} 1`,
+		`dpmon_grpc_server_handled_total{grpc_code="OK",grpc_method="IngestEvents",grpc_service="dpmon.v1.EventService",grpc_type="unary"} 2`,
+	} {
+		if !strings.Contains(after, want+"\n") {
+			t.Errorf("after: no %q", want)
+		}
+	}
+	if regexp.MustCompile(`(?m)^dpmon_commit_duration_seconds_count [1-9]`).FindString(after) == "" {
+		t.Errorf("after: no commit counted in dpmon_commit_duration_seconds")
+	}
+	if err := srv.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

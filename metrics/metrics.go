@@ -1,0 +1,122 @@
+// Package metrics exposes dpmon's state and activity to Prometheus: what
+// the store commits, what the server accepts and refuses, the phases of
+// the accounts and the gRPC calls.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+const namespace = "dpmon"
+
+// Metrics are dpmon's metrics on a registry of their own.
+type Metrics struct {
+	registry    *prometheus.Registry
+	events      *prometheus.CounterVec
+	commits     prometheus.Histogram
+	transitions *prometheus.CounterVec
+	// GRPC instruments the gRPC server (calls started, handled by code,
+	// handling time, stream messages).
+	GRPC *grpcprom.ServerMetrics
+}
+
+// PhaseCounter counts accounts by phase; the store is one.
+type PhaseCounter interface {
+	PhaseCounts() map[monitor.Phase]int
+}
+
+// New returns the metrics; CountPhases adds the accounts by phase.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "events_total",
+			Help: "Events received, by type and result: accepted, duplicate (already accepted) or rejected (invalid).",
+		}, []string{"type", "result"}),
+		commits: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "commit_duration_seconds",
+			Help: "Time to write and fsync one commit group (the batches that share a transaction).",
+			// From a fast SSD's fsync to a disk in trouble.
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "transitions_total",
+			Help: "Phase changes, by the phase left and the phase entered.",
+		}, []string{"from", "to"}),
+		GRPC: grpcprom.NewServerMetrics(
+			grpcprom.WithServerCounterOptions(grpcprom.WithNamespace(namespace)),
+			grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramNamespace(namespace)),
+		),
+	}
+	m.registry.MustRegister(m.events, m.commits, m.transitions, m.GRPC,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: namespace}))
+	for _, typ := range eventTypes {
+		for _, result := range []string{"accepted", "duplicate", "rejected"} {
+			m.events.WithLabelValues(typ, result) // present at zero from the start
+		}
+	}
+	return m
+}
+
+// eventTypes are the label values of the event types, by monitor.EventType;
+// "unknown" is a type the server could not read.
+var eventTypes = [...]string{"unknown", "send", "delivery", "bounce", "complaint", "unsubscribe"}
+
+func typeLabel(t monitor.EventType) string {
+	if int(t) < len(eventTypes) {
+		return eventTypes[t]
+	}
+	return eventTypes[0]
+}
+
+// CountPhases reports the accounts by phase, read from phases at each
+// scrape. The store is opened with the Committed hook, so it comes after.
+func (m *Metrics) CountPhases(phases PhaseCounter) {
+	m.registry.MustRegister(phaseCollector{phases})
+}
+
+// Events counts n events of type t with result accepted, duplicate or
+// rejected.
+func (m *Metrics) Events(t monitor.EventType, result string, n int) {
+	if n > 0 {
+		m.events.WithLabelValues(typeLabel(t), result).Add(float64(n))
+	}
+}
+
+// Committed is the store's commit hook: the commit's duration and the
+// transitions it recorded.
+func (m *Metrics) Committed(events int, took time.Duration, transitions []monitor.Transition) {
+	m.commits.Observe(took.Seconds())
+	for _, t := range transitions {
+		m.transitions.WithLabelValues(t.From.String(), t.To.String()).Inc()
+	}
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// phaseCollector reads the accounts by phase at scrape time: a gauge kept
+// up to date on every transition would need the store to count phases on
+// its hot path.
+type phaseCollector struct{ phases PhaseCounter }
+
+var accountsDesc = prometheus.NewDesc(namespace+"_accounts", "Accounts by phase.", []string{"phase"}, nil)
+
+func (c phaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- accountsDesc }
+
+func (c phaseCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := c.phases.PhaseCounts()
+	for _, p := range []monitor.Phase{monitor.PhaseHealthy, monitor.PhaseWarning, monitor.PhaseSuspended, monitor.PhaseProbation} {
+		ch <- prometheus.MustNewConstMetric(accountsDesc, prometheus.GaugeValue, float64(counts[p]), p.String())
+	}
+}
