@@ -58,8 +58,10 @@ func TestMetricsMove(t *testing.T) {
 		batch = append(batch, &pb.Event{EventId: fmt.Sprint("b", i), AccountId: "acme", Type: pb.EventType_EVENT_TYPE_BOUNCE, OccurredAt: now,
 			Recipient: "r@example.com", Bounce: &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1"}})
 	}
-	batch = append(batch, &pb.Event{EventId: "bad", AccountId: "acme", Type: pb.EventType_EVENT_TYPE_COMPLAINT, Recipient: "r@example.com"}) // no time
-	for range 2 {                                                                                                                            // the second time, all are duplicates or rejected again
+	// A complaint without a time is rejected.
+	batch = append(batch, &pb.Event{EventId: "bad", AccountId: "acme", Type: pb.EventType_EVENT_TYPE_COMPLAINT, Recipient: "r@example.com"})
+	// The second time, all are duplicates or rejected again.
+	for range 2 {
 		if _, err := events.IngestEvents(context.Background(), &pb.IngestEventsRequest{Events: batch}); err != nil {
 			t.Fatal(err)
 		}
