@@ -44,6 +44,8 @@ type group struct {
 	audit []AuditEvent
 	// savedTickets are the tickets whose record must be written.
 	savedTickets []string
+	// outbox are the notifications of the group's changes.
+	outbox []monitor.Notification
 }
 
 // job is a group ready for bbolt.
@@ -62,6 +64,7 @@ type job struct {
 	recipients  []recipientWork
 	audit       [][]byte
 	tickets     map[string][]byte
+	outbox      []outboxEntry
 	// cleared are the recipient keys the job left no longer pending;
 	// filled in by put.
 	cleared [][]byte
@@ -177,6 +180,7 @@ func (db *DB) run(ops []*op) {
 			db.step(g, a)
 		}
 	}
+	db.notifyTransitions(g)
 	db.mu.Unlock()
 	for _, o := range ops {
 		o.transitions = len(g.transitions)
@@ -225,6 +229,14 @@ func (db *DB) encode(g *group) (*job, error) {
 		}
 		j.accounts[id] = v
 	}
+	for _, n := range g.outbox {
+		v, err := encodeNotification(n)
+		if err != nil {
+			return j, err
+		}
+		seq, _ := notificationSeq(n.ID)
+		j.outbox = append(j.outbox, outboxEntry{seq: seq, value: v})
+	}
 	for _, id := range g.savedTickets {
 		v, err := encodeTicket(db.tickets[id])
 		if err != nil {
@@ -268,6 +280,9 @@ func (db *DB) write(done chan struct{}) {
 				if len(j.transitions) > 0 {
 					db.transitionsCommitted()
 				}
+				if len(j.outbox) > 0 {
+					db.outboxCommitted(j.outbox)
+				}
 				if db.committed != nil {
 					db.committed(j.events, time.Since(start), j.made)
 				}
@@ -286,7 +301,7 @@ func (db *DB) write(done chan struct{}) {
 // changed nothing: it needs no transaction and no fsync.
 func (j *job) empty() bool {
 	return j.log == nil && len(j.accounts) == 0 && len(j.transitions) == 0 && j.pruneBefore.IsZero() &&
-		len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0
+		len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0 && len(j.outbox) == 0
 }
 
 // put writes a job inside one transaction.
@@ -309,6 +324,9 @@ func (db *DB) put(tx *bbolt.Tx, j *job) error {
 		return err
 	}
 	if err := putAudit(tx, j.audit); err != nil {
+		return err
+	}
+	if err := putOutbox(tx, j.outbox); err != nil {
 		return err
 	}
 	tickets := tx.Bucket(bucketTickets)

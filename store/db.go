@@ -45,6 +45,7 @@ var (
 	bucketRecipientHistory   = []byte("recipient_history")
 	bucketTickets            = []byte("tickets")
 	bucketAudit              = []byte("audit")
+	bucketOutbox             = []byte("outbox")
 )
 
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
@@ -69,6 +70,10 @@ type Options struct {
 	// events it wrote, how long its transaction took and the transitions
 	// it recorded. It runs on the writer goroutine and must be quick.
 	Committed func(events int, took time.Duration, transitions []monitor.Transition)
+	// Route, when set, makes the notifications of a change: it gets one
+	// without a receiver and the account's admin emails, and returns a
+	// copy per receiver that wants it, due and with its deadline set.
+	Route func(base monitor.Notification, adminEmails []string) []monitor.Notification
 }
 
 // DB is dpmon's storage: a bbolt file and the in-memory state rebuilt from it.
@@ -79,6 +84,7 @@ type DB struct {
 	limits         monitor.Limits
 	suppression    monitor.SuppressionPolicy
 	committed      func(events int, took time.Duration, transitions []monitor.Transition)
+	route          func(base monitor.Notification, adminEmails []string) []monitor.Notification
 	clock          func() time.Time
 	maxGroupEvents int
 
@@ -102,6 +108,16 @@ type DB struct {
 	// watchCh is closed and replaced after each commit with transitions.
 	watchMu sync.Mutex
 	watchCh chan struct{}
+
+	// instance prefixes notification ids; nextOutboxSeq numbers them and
+	// is owned by the committer.
+	instance      string
+	nextOutboxSeq uint64
+	// outboxPending indexes the pending notifications; outboxCh is closed
+	// and replaced when new ones are committed.
+	outboxMu      sync.Mutex
+	outboxPending map[uint64]struct{}
+	outboxCh      chan struct{}
 
 	replayed ReplayStats
 
@@ -158,6 +174,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		limits:         opts.Limits,
 		suppression:    opts.Suppression,
 		committed:      opts.Committed,
+		route:          opts.Route,
+		outboxPending:  make(map[uint64]struct{}),
+		outboxCh:       make(chan struct{}),
 		pending:        newPendingSet(),
 		watchCh:        make(chan struct{}),
 		clock:          opts.Clock,
@@ -185,7 +204,7 @@ func Open(dir string, opts Options) (*DB, error) {
 // load creates the buckets and rebuilds the in-memory state.
 func (db *DB) load() error {
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions, bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit} {
+		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions, bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -194,7 +213,10 @@ func (db *DB) load() error {
 		if v := meta.Get([]byte("schema")); v != nil && int(v[0]) > schemaVersion {
 			return fmt.Errorf("the data was written by a newer dpmon (schema %d, this one reads %d)", v[0], schemaVersion)
 		}
-		return meta.Put([]byte("schema"), []byte{schemaVersion})
+		if err := meta.Put([]byte("schema"), []byte{schemaVersion}); err != nil {
+			return err
+		}
+		return db.loadOutbox(tx)
 	})
 	if err != nil {
 		return err

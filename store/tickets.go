@@ -125,6 +125,9 @@ func (db *DB) CreateTicket(ctx context.Context, accountID, description string, c
 			return nil, AuditEvent{}, err
 		}
 		db.nextTicketSeq++
+		db.notify(g, monitor.Notification{Kind: monitor.KindTicketOpened, AccountID: a.ID, TicketID: t.ID, CreatedAt: g.now,
+			Transition: monitor.Transition{AccountID: a.ID, At: g.now, From: a.State.Phase, To: a.State.Phase,
+				Reason: "Reinstatement ticket " + t.ID + " was opened: " + description}}, a.AdminEmails)
 		return t, AuditEvent{After: t.State.String()}, nil
 	})
 }

@@ -1,0 +1,138 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// PayloadVersion is the version of the webhook body's schema.
+const PayloadVersion = 1
+
+// Payload is the JSON body of a webhook: stable, versioned, and carrying
+// the idempotency key in id as well as in the X-Dpmon-Delivery header.
+type Payload struct {
+	Version         int       `json:"version"`
+	ID              string    `json:"id"`
+	Kind            string    `json:"kind"`
+	Severity        string    `json:"severity"`
+	AccountID       string    `json:"account_id"`
+	OccurredAt      time.Time `json:"occurred_at"`
+	From            string    `json:"from"`
+	To              string    `json:"to"`
+	Reason          string    `json:"reason"`
+	Findings        []Finding `json:"findings,omitempty"`
+	Recommendations []string  `json:"recommendations,omitempty"`
+	TicketID        string    `json:"ticket_id,omitempty"`
+}
+
+// Finding is one measured breach in a payload.
+type Finding struct {
+	Metric    string  `json:"metric"`
+	Window    string  `json:"window"`
+	Value     float64 `json:"value"`
+	Threshold float64 `json:"threshold"`
+	Severity  string  `json:"severity"`
+	Sends     uint64  `json:"sends"`
+}
+
+func severityName(s monitor.Severity) string {
+	switch s {
+	case monitor.SeverityCritical:
+		return "critical"
+	case monitor.SeverityWarning:
+		return "warning"
+	}
+	return "info"
+}
+
+// payloadOf turns a notification into its webhook body.
+func payloadOf(n monitor.Notification) Payload {
+	t := n.Transition
+	p := Payload{
+		Version: PayloadVersion, ID: n.ID, Kind: string(n.Kind), Severity: severityName(n.Kind.Severity()),
+		AccountID: n.AccountID, OccurredAt: t.At.UTC(), From: t.From.String(), To: t.To.String(), Reason: t.Reason,
+		Recommendations: t.Recommendations, TicketID: n.TicketID,
+	}
+	for _, f := range t.Findings {
+		p.Findings = append(p.Findings, Finding{Metric: f.Metric.String(), Window: f.Window, Value: f.Rate.Value,
+			Threshold: f.Threshold, Severity: severityName(f.Severity), Sends: f.Sends})
+	}
+	return p
+}
+
+// Webhook posts the payload as JSON, signed with HMAC-SHA256 over the raw
+// body in X-Dpmon-Signature ("sha256=<hex>").
+type Webhook struct {
+	URL    string
+	Secret []byte
+	Client *http.Client
+}
+
+// Deliver implements Receiver.
+func (w Webhook) Deliver(ctx context.Context, n monitor.Notification) (bool, error) {
+	body, err := json.Marshal(payloadOf(n))
+	if err != nil {
+		return false, err
+	}
+	mac := hmac.New(sha256.New, w.Secret)
+	mac.Write(body)
+	return post(ctx, w.Client, w.URL, body, map[string]string{
+		"X-Dpmon-Delivery":  n.ID,
+		"X-Dpmon-Signature": "sha256=" + hex.EncodeToString(mac.Sum(nil)),
+	})
+}
+
+// Slack posts a message to a Slack-compatible incoming webhook.
+type Slack struct {
+	URL    string
+	Client *http.Client
+}
+
+// Deliver implements Receiver.
+func (s Slack) Deliver(ctx context.Context, n monitor.Notification) (bool, error) {
+	body, err := json.Marshal(map[string]string{"text": fmt.Sprintf("*%s* — %s\n%s", Subject(n), n.ID, n.Transition.Reason)})
+	if err != nil {
+		return false, err
+	}
+	return post(ctx, s.Client, s.URL, body, nil)
+}
+
+// post sends a JSON body and says whether a failure is worth retrying:
+// network errors, timeouts, 408, 429 and 5xx are; other refusals are not.
+func post(ctx context.Context, client *http.Client, url string, body []byte, headers map[string]string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "dpmon")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return true, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return false, nil
+	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
+		return true, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return false, fmt.Errorf("%s refused the notification: %s", url, resp.Status)
+}

@@ -1,0 +1,173 @@
+package notify
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/monitor/monitortest"
+	"github.com/dpmon/dpmon/store"
+)
+
+var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+// flakyHook is a real HTTP receiver that fails on purpose, can go down and
+// come back on the same address, and checks every signature it gets.
+type flakyHook struct {
+	t      *testing.T
+	secret []byte
+	addr   string
+	mu     sync.Mutex
+	fail   int            // answer 503 to this many more requests
+	got    map[string]int // deliveries per id
+	srv    *http.Server
+}
+
+func newFlakyHook(t *testing.T, secret string) *flakyHook {
+	h := &flakyHook{t: t, secret: []byte(secret), got: map[string]int{}}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addr = lis.Addr().String()
+	h.serve(lis)
+	t.Cleanup(func() { h.srv.Close() })
+	return h
+}
+
+func (h *flakyHook) serve(lis net.Listener) {
+	h.srv = &http.Server{Handler: h}
+	go func() { _ = h.srv.Serve(lis) }()
+}
+
+// down closes the listener: connections are refused until up.
+func (h *flakyHook) down() { h.srv.Close() }
+
+func (h *flakyHook) up() {
+	lis, err := net.Listen("tcp", h.addr)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.serve(lis)
+}
+
+func (h *flakyHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	mac := hmac.New(sha256.New, h.secret)
+	mac.Write(body)
+	if r.Header.Get("X-Dpmon-Signature") != "sha256="+hex.EncodeToString(mac.Sum(nil)) {
+		h.t.Errorf("bad signature %q", r.Header.Get("X-Dpmon-Signature"))
+	}
+	var p Payload
+	if err := json.Unmarshal(body, &p); err != nil || p.Version != PayloadVersion || p.ID != r.Header.Get("X-Dpmon-Delivery") {
+		h.t.Errorf("body %s (%v) does not carry the delivery id %q", body, err, r.Header.Get("X-Dpmon-Delivery"))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.fail > 0 {
+		h.fail--
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		return
+	}
+	h.got[p.ID]++
+}
+
+func warn(t *testing.T, db *store.DB, accounts ...string) {
+	t.Helper()
+	for _, a := range accounts {
+		var evs []monitor.Event
+		for i := range 1000 {
+			evs = append(evs, monitor.Event{ID: fmt.Sprint("s", i), AccountID: a, Type: monitor.EventSend, OccurredAt: t0, Recipient: "r@example.com"})
+		}
+		for i := range 25 {
+			evs = append(evs, monitor.Event{ID: fmt.Sprint("b", i), AccountID: a, Type: monitor.EventBounce, OccurredAt: t0,
+				Recipient: "r@example.com", Bounce: &monitor.Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1"}})
+		}
+		if _, err := db.Ingest(context.Background(), evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A receiver that fails, then is down for a while, then recovers gets
+// every notification, each with an id it can deduplicate on.
+func TestWebhookDeliveryThroughFailures(t *testing.T) {
+	hook := newFlakyHook(t, "s3cret")
+	retry := monitor.RetryPolicy{First: 10 * time.Second, Max: time.Minute, GiveUpAfter: time.Hour}
+	n, err := New([]Route{{Name: "ops", Receiver: Webhook{URL: "http://" + hook.addr + "/dpmon", Secret: []byte("s3cret")}}},
+		retry, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.jitter = func() float64 { return 0.5 }
+	c := monitortest.New(t0)
+	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
+		Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now, Route: n.Route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	warn(t, db, "acme", "beta", "gamma")
+
+	ctx := context.Background()
+	hook.mu.Lock()
+	hook.fail = 3 // the first attempt of each gets 503
+	hook.mu.Unlock()
+	now := t0
+	for step := 0; step < 20; step++ {
+		switch step {
+		case 1:
+			hook.down()
+		case 4:
+			hook.up()
+		}
+		if _, err := n.DeliverDue(ctx, db, now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Minute) // every retry is due within a minute
+	}
+	all, _, err := db.Notifications(ctx, store.NotificationFilter{}, 10, "")
+	if err != nil || len(all) != 3 {
+		t.Fatalf("notifications: %d, %v; want 3", len(all), err)
+	}
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	for _, note := range all {
+		if note.State != monitor.NotificationDelivered || hook.got[note.ID] < 1 {
+			t.Errorf("%s: %s after %d attempts (last error %q), received %d times", note.ID, note.State, note.Attempts, note.LastError, hook.got[note.ID])
+		}
+		if note.Attempts < 2 {
+			t.Errorf("%s: delivered at attempt %d, want the failures retried", note.ID, note.Attempts)
+		}
+	}
+	if len(hook.got) != 3 {
+		t.Errorf("receiver got %d distinct ids, want 3", len(hook.got))
+	}
+}
+
+func TestARefusedWebhookIsNotRetried(t *testing.T) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no such hook", http.StatusNotFound)
+	})}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Close()
+	retry, err := Webhook{URL: "http://" + lis.Addr().String()}.Deliver(context.Background(), monitor.Notification{ID: "x", Kind: monitor.KindSuspended})
+	if retry || err == nil {
+		t.Fatalf("a 404: retry %v, %v; want a failure not worth retrying", retry, err)
+	}
+}

@@ -1,0 +1,322 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// The outbox holds every notification, keyed by a store-wide sequence
+// number. A notification is written in the transaction of the change that
+// causes it, so a crash can neither lose one nor invent one; the notifier
+// delivers it later, at least once. Pending ones are also indexed in
+// memory, so that finding what is due does not scan what was delivered.
+
+type notificationRecord struct {
+	V           int                       `json:"v"`
+	ID          string                    `json:"id"`
+	Receiver    string                    `json:"receiver"`
+	Kind        monitor.NotificationKind  `json:"kind"`
+	AccountID   string                    `json:"account_id"`
+	Transition  json.RawMessage           `json:"transition"`
+	TicketID    string                    `json:"ticket_id,omitempty"`
+	Recipients  []string                  `json:"recipients,omitempty"`
+	CreatedAt   time.Time                 `json:"created_at"`
+	State       monitor.NotificationState `json:"state"`
+	Attempts    int                       `json:"attempts,omitempty"`
+	NextAttempt time.Time                 `json:"next_attempt,omitzero"`
+	Deadline    time.Time                 `json:"deadline"`
+	LastError   string                    `json:"last_error,omitempty"`
+	DeliveredAt time.Time                 `json:"delivered_at,omitzero"`
+}
+
+const notificationVersion = 1
+
+func encodeNotification(n monitor.Notification) ([]byte, error) {
+	t, err := encodeTransition(n.Transition)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(notificationRecord{
+		V: notificationVersion, ID: n.ID, Receiver: n.Receiver, Kind: n.Kind, AccountID: n.AccountID, Transition: t,
+		TicketID: n.TicketID, Recipients: n.Recipients, CreatedAt: n.CreatedAt, State: n.State, Attempts: n.Attempts,
+		NextAttempt: n.NextAttempt, Deadline: n.Deadline, LastError: n.LastError, DeliveredAt: n.DeliveredAt,
+	})
+}
+
+func decodeNotification(v []byte) (monitor.Notification, error) {
+	var r notificationRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return monitor.Notification{}, err
+	}
+	if r.V != notificationVersion {
+		return monitor.Notification{}, fmt.Errorf("%w: notification record version %d", errCorrupt, r.V)
+	}
+	t, err := decodeTransition(r.Transition)
+	if err != nil {
+		return monitor.Notification{}, err
+	}
+	return monitor.Notification{
+		ID: r.ID, Receiver: r.Receiver, Kind: r.Kind, AccountID: r.AccountID, Transition: t, TicketID: r.TicketID,
+		Recipients: r.Recipients, CreatedAt: r.CreatedAt, State: r.State, Attempts: r.Attempts, NextAttempt: r.NextAttempt,
+		Deadline: r.Deadline, LastError: r.LastError, DeliveredAt: r.DeliveredAt,
+	}, nil
+}
+
+// notificationSeq reads the sequence number back from an id.
+func notificationSeq(id string) (uint64, bool) {
+	i := strings.LastIndexByte(id, '-')
+	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
+	return seq, err == nil && i > 0
+}
+
+// notify queues the notifications of a change made in the group: one per
+// receiver its route picks. The caller holds the write lock.
+func (db *DB) notify(g *group, base monitor.Notification, adminEmails []string) {
+	if db.route == nil {
+		return
+	}
+	for _, n := range db.route(base, adminEmails) {
+		n.ID = db.instance + "-" + strconv.FormatUint(db.nextOutboxSeq, 10)
+		db.nextOutboxSeq++
+		g.outbox = append(g.outbox, n)
+	}
+}
+
+// notifyTransitions queues the notifications of the group's transitions.
+func (db *DB) notifyTransitions(g *group) {
+	for _, t := range g.transitions {
+		var emails []string
+		if a, ok := db.accounts[t.AccountID]; ok {
+			emails = a.AdminEmails
+		}
+		db.notify(g, monitor.Notification{Kind: monitor.KindOf(t), AccountID: t.AccountID, Transition: t, CreatedAt: g.now}, emails)
+	}
+}
+
+func putOutbox(tx *bbolt.Tx, entries []outboxEntry) error {
+	b := tx.Bucket(bucketOutbox)
+	for _, e := range entries {
+		if err := b.Put(seqKey(e.seq), e.value); err != nil {
+			return fmt.Errorf("queue notification %d: %w", e.seq, err)
+		}
+	}
+	return nil
+}
+
+type outboxEntry struct {
+	seq   uint64
+	value []byte
+}
+
+// loadOutbox reads the instance id (made once, so that ids stay unique
+// between installations) and indexes the pending notifications.
+func (db *DB) loadOutbox(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if v := meta.Get([]byte("instance")); v != nil {
+		db.instance = string(v)
+	} else {
+		b := make([]byte, 4)
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("instance id: %w", err)
+		}
+		db.instance = "dpmon-" + hex.EncodeToString(b)
+		if err := meta.Put([]byte("instance"), []byte(db.instance)); err != nil {
+			return fmt.Errorf("instance id: %w", err)
+		}
+	}
+	outbox := tx.Bucket(bucketOutbox)
+	db.nextOutboxSeq = lastSeq(outbox) + 1
+	return outbox.ForEach(func(k, v []byte) error {
+		n, err := decodeNotification(v)
+		if err != nil {
+			return fmt.Errorf("notification %x: %w", k, err)
+		}
+		if n.State == monitor.NotificationPending {
+			db.outboxPending[decodeSeq(k)] = struct{}{}
+		}
+		return nil
+	})
+}
+
+// outboxCommitted indexes newly committed notifications and wakes the
+// notifier.
+func (db *DB) outboxCommitted(entries []outboxEntry) {
+	db.outboxMu.Lock()
+	for _, e := range entries {
+		db.outboxPending[e.seq] = struct{}{}
+	}
+	close(db.outboxCh)
+	db.outboxCh = make(chan struct{})
+	db.outboxMu.Unlock()
+}
+
+// OutboxChanged returns a channel closed when notifications are queued.
+func (db *DB) OutboxChanged() <-chan struct{} {
+	db.outboxMu.Lock()
+	defer db.outboxMu.Unlock()
+	return db.outboxCh
+}
+
+// DueNotifications returns up to limit pending notifications due at now,
+// the most overdue first.
+func (db *DB) DueNotifications(ctx context.Context, now time.Time, limit int) ([]monitor.Notification, error) {
+	db.outboxMu.Lock()
+	seqs := make([]uint64, 0, len(db.outboxPending))
+	for seq := range db.outboxPending {
+		seqs = append(seqs, seq)
+	}
+	db.outboxMu.Unlock()
+	var due []monitor.Notification
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		for _, seq := range seqs {
+			v := b.Get(seqKey(seq))
+			if v == nil {
+				continue
+			}
+			n, err := decodeNotification(v)
+			if err != nil {
+				return fmt.Errorf("notification %d: %w", seq, err)
+			}
+			if n.State == monitor.NotificationPending && !n.NextAttempt.After(now) {
+				due = append(due, n)
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("due notifications: %w", err)
+	}
+	slices.SortFunc(due, func(a, b monitor.Notification) int { return a.NextAttempt.Compare(b.NextAttempt) })
+	return due[:min(len(due), limit)], nil
+}
+
+// UpdateNotification changes notification id in one transaction, e.g. to
+// record a delivery attempt or an operator's retry, and keeps the pending
+// index in step. It returns the result.
+func (db *DB) UpdateNotification(ctx context.Context, id string, change func(n *monitor.Notification) error) (monitor.Notification, error) {
+	seq, ok := notificationSeq(id)
+	if !ok {
+		return monitor.Notification{}, fmt.Errorf("notification %q: %w", id, monitor.ErrNotFound)
+	}
+	var n monitor.Notification
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		v := b.Get(seqKey(seq))
+		if v == nil {
+			return fmt.Errorf("notification %q: %w", id, monitor.ErrNotFound)
+		}
+		var err error
+		if n, err = decodeNotification(v); err != nil {
+			return err
+		}
+		if n.ID != id {
+			return fmt.Errorf("notification %q: %w", id, monitor.ErrNotFound)
+		}
+		if err := change(&n); err != nil {
+			return err
+		}
+		v, err = encodeNotification(n)
+		if err != nil {
+			return err
+		}
+		return b.Put(seqKey(seq), v)
+	})
+	if err != nil {
+		return monitor.Notification{}, fmt.Errorf("update notification: %w", err)
+	}
+	db.outboxMu.Lock()
+	if n.State == monitor.NotificationPending {
+		db.outboxPending[seq] = struct{}{}
+	} else {
+		delete(db.outboxPending, seq)
+	}
+	db.outboxMu.Unlock()
+	return n, nil
+}
+
+// NotificationFilter selects notifications; zero fields select all.
+type NotificationFilter struct {
+	State     monitor.NotificationState
+	Receiver  string
+	AccountID string
+}
+
+// Notifications returns up to limit notifications matching f, newest
+// first, from before the page token on, and the next page's token.
+func (db *DB) Notifications(ctx context.Context, f NotificationFilter, limit int, pageToken string) ([]monitor.Notification, string, error) {
+	before := uint64(0)
+	if pageToken != "" {
+		n, err := strconv.ParseUint(pageToken, 10, 64)
+		if err != nil || n == 0 {
+			return nil, "", errBadPageToken
+		}
+		before = n
+	}
+	var out []monitor.Notification
+	next := ""
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketOutbox).Cursor()
+		var k, v []byte
+		if k, _ = c.Seek(seqKey(max(before, 1))); before == 0 || k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for scanned := 0; k != nil; k, v = c.Prev() {
+			seq := decodeSeq(k)
+			if len(out) == limit || scanned == maxScan {
+				next = strconv.FormatUint(seq+1, 10)
+				return nil
+			}
+			scanned++
+			n, err := decodeNotification(v)
+			if err != nil {
+				return fmt.Errorf("notification %d: %w", seq, err)
+			}
+			if (f.State == 0 || n.State == f.State) && (f.Receiver == "" || n.Receiver == f.Receiver) &&
+				(f.AccountID == "" || n.AccountID == f.AccountID) {
+				out = append(out, n)
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("notifications: %w", err)
+	}
+	return out, next, nil
+}
+
+// OutboxCounts counts the notifications by receiver and state, for
+// metrics.
+func (db *DB) OutboxCounts(ctx context.Context) (map[string]map[monitor.NotificationState]int, error) {
+	counts := map[string]map[monitor.NotificationState]int{}
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+			var r struct {
+				Receiver string                    `json:"receiver"`
+				State    monitor.NotificationState `json:"state"`
+			}
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("notification %x: %w", k, err)
+			}
+			if counts[r.Receiver] == nil {
+				counts[r.Receiver] = map[monitor.NotificationState]int{}
+			}
+			counts[r.Receiver][r.State]++
+			return nil
+		})
+	})
+	return counts, err
+}
