@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -108,43 +107,25 @@ func (f AuditFilter) match(e AuditEvent) bool {
 // Audit returns up to limit audit events matching f, newest first, from
 // before the page token on, and the token of the next page ("" at the end).
 func (db *DB) Audit(ctx context.Context, f AuditFilter, limit int, pageToken string) ([]AuditEvent, string, error) {
-	before := uint64(0) // 0: from the newest
-	if pageToken != "" {
-		n, err := strconv.ParseUint(pageToken, 10, 64)
-		if err != nil || n == 0 {
-			return nil, "", errBadPageToken
-		}
-		before = n
-	}
 	var out []AuditEvent
-	next := ""
+	var next string
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		var k, v []byte
-		if k, _ = c.Seek(seqKey(max(before, 1))); before == 0 || k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for scanned := 0; k != nil; k, v = c.Prev() {
-			seq := decodeSeq(k)
-			if len(out) == limit || scanned == maxScan {
-				next = strconv.FormatUint(seq+1, 10)
-				return nil
-			}
-			scanned++
+		var err error
+		next, err = newestFirst(tx.Bucket(bucketAudit), pageToken, limit, func(seq uint64, v []byte) (bool, bool, error) {
 			e, err := decodeAudit(seq, v)
 			if err != nil {
-				return fmt.Errorf("audit event %d: %w", seq, err)
+				return false, false, fmt.Errorf("audit event %d: %w", seq, err)
 			}
 			if !f.Since.IsZero() && e.At.Before(f.Since) {
-				return nil // the log is in time order: nothing older matches
+				return false, true, nil // the log is in time order: nothing older matches
 			}
-			if f.match(e) {
-				out = append(out, e)
+			if !f.match(e) {
+				return false, false, ctx.Err()
 			}
-		}
-		return ctx.Err()
+			out = append(out, e)
+			return true, false, nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("audit: %w", err)

@@ -256,41 +256,23 @@ type NotificationFilter struct {
 // Notifications returns up to limit notifications matching f, newest
 // first, from before the page token on, and the next page's token.
 func (db *DB) Notifications(ctx context.Context, f NotificationFilter, limit int, pageToken string) ([]monitor.Notification, string, error) {
-	before := uint64(0)
-	if pageToken != "" {
-		n, err := strconv.ParseUint(pageToken, 10, 64)
-		if err != nil || n == 0 {
-			return nil, "", errBadPageToken
-		}
-		before = n
-	}
 	var out []monitor.Notification
-	next := ""
+	var next string
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketOutbox).Cursor()
-		var k, v []byte
-		if k, _ = c.Seek(seqKey(max(before, 1))); before == 0 || k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for scanned := 0; k != nil; k, v = c.Prev() {
-			seq := decodeSeq(k)
-			if len(out) == limit || scanned == maxScan {
-				next = strconv.FormatUint(seq+1, 10)
-				return nil
-			}
-			scanned++
+		var err error
+		next, err = newestFirst(tx.Bucket(bucketOutbox), pageToken, limit, func(seq uint64, v []byte) (bool, bool, error) {
 			n, err := decodeNotification(v)
 			if err != nil {
-				return fmt.Errorf("notification %d: %w", seq, err)
+				return false, false, fmt.Errorf("notification %d: %w", seq, err)
 			}
-			if (f.State == 0 || n.State == f.State) && (f.Receiver == "" || n.Receiver == f.Receiver) &&
-				(f.AccountID == "" || n.AccountID == f.AccountID) {
-				out = append(out, n)
+			if (f.State != 0 && n.State != f.State) || (f.Receiver != "" && n.Receiver != f.Receiver) ||
+				(f.AccountID != "" && n.AccountID != f.AccountID) {
+				return false, false, ctx.Err()
 			}
-		}
-		return ctx.Err()
+			out = append(out, n)
+			return true, false, nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("notifications: %w", err)
