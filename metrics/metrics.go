@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -23,6 +24,7 @@ type Metrics struct {
 	events      *prometheus.CounterVec
 	commits     prometheus.Histogram
 	transitions *prometheus.CounterVec
+	attempts    *prometheus.CounterVec
 	// GRPC instruments the gRPC server (calls started, handled by code,
 	// handling time, stream messages).
 	GRPC *grpcprom.ServerMetrics
@@ -51,12 +53,16 @@ func New() *Metrics {
 			Namespace: namespace, Name: "transitions_total",
 			Help: "Phase changes, by the phase left and the phase entered.",
 		}, []string{"from", "to"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "notification_attempts_total",
+			Help: "Delivery attempts by receiver and the state they left the notification in: delivered, pending (to be retried) or failed (given up).",
+		}, []string{"receiver", "state"}),
 		GRPC: grpcprom.NewServerMetrics(
 			grpcprom.WithServerCounterOptions(grpcprom.WithNamespace(namespace)),
 			grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramNamespace(namespace)),
 		),
 	}
-	m.registry.MustRegister(m.events, m.commits, m.transitions, m.GRPC,
+	m.registry.MustRegister(m.events, m.commits, m.transitions, m.attempts, m.GRPC,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: namespace}))
 	for _, typ := range eventTypes {
 		for _, result := range []string{"accepted", "duplicate", "rejected"} {
@@ -81,6 +87,43 @@ func typeLabel(t monitor.EventType) string {
 // scrape. The store is opened with the Committed hook, so it comes after.
 func (m *Metrics) CountPhases(phases PhaseCounter) {
 	m.registry.MustRegister(phaseCollector{phases})
+}
+
+// NotificationAttempted is the notifier's hook: one attempt for receiver
+// that left the notification in state.
+func (m *Metrics) NotificationAttempted(receiver string, state monitor.NotificationState) {
+	m.attempts.WithLabelValues(receiver, state.String()).Inc()
+}
+
+// CountNotifications reports the notifications by receiver and state, read
+// from outbox at each scrape.
+func (m *Metrics) CountNotifications(outbox OutboxCounter) {
+	m.registry.MustRegister(outboxCollector{outbox})
+}
+
+// OutboxCounter counts notifications by receiver and state; the store is one.
+type OutboxCounter interface {
+	OutboxCounts(ctx context.Context) (map[string]map[monitor.NotificationState]int, error)
+}
+
+type outboxCollector struct{ outbox OutboxCounter }
+
+var notificationsDesc = prometheus.NewDesc(namespace+"_notifications", "Notifications by receiver and state (pending, delivered, failed).",
+	[]string{"receiver", "state"}, nil)
+
+func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- notificationsDesc }
+
+func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	counts, err := c.outbox.OutboxCounts(context.Background())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(notificationsDesc, err)
+		return
+	}
+	for receiver, states := range counts {
+		for _, s := range []monitor.NotificationState{monitor.NotificationPending, monitor.NotificationDelivered, monitor.NotificationFailed} {
+			ch <- prometheus.MustNewConstMetric(notificationsDesc, prometheus.GaugeValue, float64(states[s]), receiver, s.String())
+		}
+	}
 }
 
 // Events counts n events of type t with result accepted, duplicate or

@@ -171,6 +171,9 @@ const (
 	readers
 	// writers: senders (their accounts) and admins.
 	writers
+	// operators: viewers and admins, not senders: what dpmon does beyond
+	// any one account.
+	operators
 	// admins only.
 	admins
 )
@@ -203,6 +206,8 @@ var methodAccess = map[string]access{
 	pb.TicketService_ApproveTicket_FullMethodName:           admins,
 	pb.TicketService_RejectTicket_FullMethodName:            admins,
 	pb.AuditService_ListAuditEvents_FullMethodName:          admins,
+	pb.NotificationService_ListNotifications_FullMethodName: operators,
+	pb.NotificationService_RetryNotification_FullMethodName: admins,
 }
 
 func (a access) allows(r Role) bool {
@@ -213,6 +218,8 @@ func (a access) allows(r Role) bool {
 		return r == RoleSender || r == RoleViewer || r == RoleAdmin || r == roleOpen
 	case writers:
 		return r == RoleSender || r == RoleAdmin || r == roleOpen
+	case operators:
+		return r == RoleViewer || r == RoleAdmin || r == roleOpen
 	}
 	return r == RoleAdmin || r == roleOpen
 }

@@ -286,6 +286,14 @@ func TestWhoMayCallWhat(t *testing.T) {
 		{"WatchTransitions other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
 			return firstWatched(ctx, e, &pb.WatchTransitionsRequest{Cursor: "0", AccountId: "other"})
 		}},
+		{"ListNotifications", want{denied, ok, ok}, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.notes.ListNotifications(ctx, &pb.ListNotificationsRequest{})
+			return err
+		}},
+		{"RetryNotification", want{denied, denied, codes.NotFound}, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.notes.RetryNotification(ctx, &pb.RetryNotificationRequest{NotificationId: "dpmon-0-1"})
+			return err
+		}},
 		{"ListAuditEvents", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.audit.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{})
 			return err
@@ -326,7 +334,7 @@ func TestWhoMayCallWhat(t *testing.T) {
 // fail here rather than in production.
 func TestEveryMethodHasAnAccessRule(t *testing.T) {
 	for _, sd := range []grpc.ServiceDesc{pb.EventService_ServiceDesc, pb.AccountService_ServiceDesc, pb.BounceService_ServiceDesc,
-		pb.SuppressionService_ServiceDesc, pb.TicketService_ServiceDesc, pb.AuditService_ServiceDesc} {
+		pb.SuppressionService_ServiceDesc, pb.TicketService_ServiceDesc, pb.AuditService_ServiceDesc, pb.NotificationService_ServiceDesc} {
 		var names []string
 		for _, m := range sd.Methods {
 			names = append(names, m.MethodName)

@@ -22,6 +22,7 @@ import (
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/metrics"
+	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/store"
 )
 
@@ -61,6 +62,8 @@ type Options struct {
 	Auth *Authenticator
 	// Metrics, when set, count the events and instrument the calls.
 	Metrics *metrics.Metrics
+	// Retry is how a notification retried by hand is scheduled.
+	Retry monitor.RetryPolicy
 }
 
 // Server implements dpmon's gRPC services.
@@ -71,10 +74,12 @@ type Server struct {
 	pb.UnimplementedBounceServiceServer
 	pb.UnimplementedTicketServiceServer
 	pb.UnimplementedAuditServiceServer
+	pb.UnimplementedNotificationServiceServer
 
 	db      *store.DB
 	auth    *Authenticator
 	metrics *metrics.Metrics
+	retry   monitor.RetryPolicy
 	clock   func() time.Time
 	log     *slog.Logger
 	streams uint32
@@ -90,6 +95,9 @@ func New(db *store.DB, opts Options) *Server {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
+	if opts.Retry == (monitor.RetryPolicy{}) {
+		opts.Retry = monitor.DefaultRetryPolicy()
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -103,7 +111,7 @@ func New(db *store.DB, opts Options) *Server {
 		opts.MaxPendingEvents = MaxBatchEvents // a full batch must fit
 	}
 	s := &Server{
-		db: db, auth: opts.Auth, metrics: opts.Metrics, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
+		db: db, auth: opts.Auth, metrics: opts.Metrics, retry: opts.Retry, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
 		pending: semaphore.NewWeighted(opts.MaxPendingEvents),
 		health:  health.NewServer(), draining: make(chan struct{}),
 	}
@@ -154,6 +162,7 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	pb.RegisterBounceServiceServer(gs, s)
 	pb.RegisterTicketServiceServer(gs, s)
 	pb.RegisterAuditServiceServer(gs, s)
+	pb.RegisterNotificationServiceServer(gs, s)
 	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
 	if s.metrics != nil {

@@ -35,6 +35,7 @@ type env struct {
 	bounces  pb.BounceServiceClient
 	tickets  pb.TicketServiceClient
 	audit    pb.AuditServiceClient
+	notes    pb.NotificationServiceClient
 	health   healthpb.HealthClient
 	clock    *monitortest.Clock
 	db       *store.DB
@@ -51,8 +52,14 @@ func newEnv(t testing.TB) *env {
 // newEnvWith is newEnv with an authenticator.
 func newEnvWith(t testing.TB, auth *Authenticator) *env {
 	t.Helper()
+	return newEnvRouted(t, auth, nil)
+}
+
+// newEnvRouted is newEnvWith with a route for notifications.
+func newEnvRouted(t testing.TB, auth *Authenticator, route func(monitor.Notification, []string) []monitor.Notification) *env {
+	t.Helper()
 	c := monitortest.New(t0)
-	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
+	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now, Route: route})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +84,7 @@ func newEnvWith(t testing.TB, auth *Authenticator) *env {
 	})
 	return &env{srv: srv, events: pb.NewEventServiceClient(conn), accounts: pb.NewAccountServiceClient(conn),
 		suppress: pb.NewSuppressionServiceClient(conn), bounces: pb.NewBounceServiceClient(conn),
-		tickets: pb.NewTicketServiceClient(conn), audit: pb.NewAuditServiceClient(conn),
+		tickets: pb.NewTicketServiceClient(conn), audit: pb.NewAuditServiceClient(conn), notes: pb.NewNotificationServiceClient(conn),
 		health: healthpb.NewHealthClient(conn), clock: c, db: db, conn: conn}
 }
 

@@ -34,6 +34,7 @@ var commands = []command{
 	{"ticket", "reinstatement tickets: create, list, show, comment, approve, reject", runTicket},
 	{"audit", "the audit log of state-changing calls, newest first", runAudit},
 	{"watch", "follow phase changes live, resuming after a cursor", runWatch},
+	{"notifications", "notifications and their delivery: list, retry ID", runNotifications},
 	{"bench", "generate load on the event stream and report throughput", runBench},
 }
 

@@ -33,6 +33,7 @@ type config struct {
 	Suppression          suppressionConf `yaml:"suppression"`
 	Escalation           escalationConf  `yaml:"escalation"`
 	Auth                 authConf        `yaml:"auth"`
+	Notify               notifyConf      `yaml:"notify"`
 }
 
 // escalationConf are the rules for unanswered and repeated warnings and
@@ -112,6 +113,7 @@ func defaultConfig() config {
 	p, l, s := monitor.DefaultPolicy(), monitor.DefaultLimits(), monitor.DefaultSuppressionPolicy()
 	e := p.Escalation
 	return config{
+		Notify: defaultNotifyConf(),
 		Escalation: escalationConf{
 			AckDeadline: duration(e.AckDeadline), RepeatedWarnings: e.RepeatedWarnings,
 			RepeatedWarningsWindow: duration(e.RepeatedWarningsWindow), RepeatReinstatements: e.RepeatReinstatements,

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,13 +21,21 @@ import (
 
 // childEnv makes the test binary run dpmon itself: the crash test starts
 // it as a separate process so that it can kill it without any shutdown.
-const childEnv = "DPMON_TEST_RUN_SERVER"
+// childArgs carries its command-line arguments, one per line.
+const (
+	childEnv  = "DPMON_TEST_RUN_SERVER"
+	childArgs = "DPMON_TEST_ARGS"
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
-		if err := run(ctx, nil, os.Getenv, os.Stderr); err != nil {
+		var args []string
+		if a := os.Getenv(childArgs); a != "" {
+			args = strings.Split(a, "\n")
+		}
+		if err := run(ctx, args, os.Getenv, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "dpmon:", err)
 			os.Exit(1)
 		}
@@ -35,12 +44,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startServer runs dpmon in a child process on dataDir and returns its
-// address and the process.
-func startServer(t *testing.T, dataDir string) (string, *exec.Cmd) {
+// startServer runs dpmon in a child process on dataDir with args and
+// returns its address and the process.
+func startServer(t *testing.T, dataDir string, args ...string) (string, *exec.Cmd) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "DPMON_LISTEN=127.0.0.1:0", "DPMON_DATA_DIR="+dataDir)
+	cmd.Env = append(os.Environ(), childEnv+"=1", "DPMON_LISTEN=127.0.0.1:0", "DPMON_DATA_DIR="+dataDir,
+		childArgs+"="+strings.Join(args, "\n"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

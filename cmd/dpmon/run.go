@@ -54,7 +54,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := cfg.Auth.checkExposure(cfg.Listen, auth, log); err != nil {
 		return err
 	}
+	notifier, retry, err := newNotifier(cfg.Notify, log)
+	if err != nil {
+		return err
+	}
 	storeOpts := store.Options{Policy: policy, Limits: limits, Suppression: suppression}
+	if notifier != nil {
+		storeOpts.Route = notifier.Route
+	}
 	var m *metrics.Metrics
 	if cfg.MetricsListen != "" {
 		m = metrics.New()
@@ -69,6 +76,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			log.Error("close store", "err", err)
 		}
 	}()
+	if notifier != nil {
+		if m != nil {
+			notifier.Attempted = m.NotificationAttempted
+			m.CountNotifications(db)
+		}
+		// Deferred after the store's Close, so it runs first: the notifier
+		// stops before the store closes.
+		defer startNotifier(notifier, db, time.Duration(cfg.Notify.Poll))()
+	}
 	if m != nil {
 		m.CountPhases(db)
 		stopMetrics, err := serveMetrics(cfg.MetricsListen, m, log)
@@ -84,6 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MaxPendingEvents:     cfg.MaxPendingEvents,
 		Auth:                 auth,
 		Metrics:              m,
+		Retry:                retry,
 	})
 	gs := srv.GRPCServer(transport...)
 	lis, err := net.Listen("tcp", cfg.Listen)
