@@ -76,6 +76,9 @@ type scheduleConf struct {
 	Evaluate string `yaml:"evaluate"`
 	// Prune forgets events beyond the dedupe horizon.
 	Prune string `yaml:"prune"`
+	// Digest emails the operators what needs them (with notify.smtp and
+	// notify.operator_emails).
+	Digest string `yaml:"digest"`
 }
 
 type eventsConf struct {
@@ -130,7 +133,7 @@ func defaultConfig() config {
 		ShutdownTimeout:      duration(10 * time.Second),
 		MaxConcurrentStreams: 256,
 		MaxPendingEvents:     server.DefaultMaxPendingEvents,
-		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly"},
+		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly", Digest: "@daily"},
 		Events:               eventsConf{DedupeHorizon: duration(l.DedupeHorizon), MaxClockSkew: duration(l.MaxClockSkew)},
 		Policy: policyConf{
 			HardBounceRate:  thresholdsConf(p.HardBounce),

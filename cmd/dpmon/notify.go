@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +18,11 @@ import (
 
 // notifyConf are the receivers of notifications and how delivery retries.
 type notifyConf struct {
+	SMTP smtpConf `yaml:"smtp"`
+	// OperatorEmails receive every notification and the digest.
+	OperatorEmails []string `yaml:"operator_emails"`
+	// Admins filters what the account's own admin contacts are mailed.
+	Admins   filterConf    `yaml:"admins"`
 	Webhooks []webhookConf `yaml:"webhooks"`
 	Slack    []slackConf   `yaml:"slack"`
 	Retry    retryConf     `yaml:"retry"`
@@ -41,6 +47,37 @@ type slackConf struct {
 	Name       string `yaml:"name"`
 	URL        string `yaml:"url"`
 	filterConf `yaml:",inline"`
+}
+
+// smtpConf is the mail server the emails go through.
+type smtpConf struct {
+	Addr         string `yaml:"addr"`
+	From         string `yaml:"from"`
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	StartTLS     bool   `yaml:"starttls"`
+}
+
+// email returns the sender of the configuration, or ok false without one.
+func (c smtpConf) email() (notify.Email, bool, error) {
+	if c.Addr == "" {
+		return notify.Email{}, false, nil
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return notify.Email{}, false, fmt.Errorf("config: notify.smtp.addr must be host:port: %w", err)
+	}
+	if c.From == "" {
+		return notify.Email{}, false, errors.New("config: notify.smtp.from is required")
+	}
+	e := notify.Email{Addr: c.Addr, From: c.From, Username: c.Username, StartTLS: c.StartTLS}
+	if c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return e, false, fmt.Errorf("config: notify.smtp.password_file: %w", err)
+		}
+		e.Password = strings.TrimSpace(string(b))
+	}
+	return e, true, nil
 }
 
 type retryConf struct {
@@ -96,6 +133,24 @@ func isKind(k monitor.NotificationKind) bool {
 func (c notifyConf) routes() ([]notify.Route, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	var routes []notify.Route
+	email, ok, err := c.SMTP.email()
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		f, err := c.Admins.filter("notify.admins")
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, notify.Route{Name: "account-admins", Receiver: email, Filter: f, Admins: true})
+		if len(c.OperatorEmails) > 0 {
+			ops := email
+			ops.To = c.OperatorEmails
+			routes = append(routes, notify.Route{Name: "operator-emails", Receiver: ops})
+		}
+	} else if len(c.OperatorEmails) > 0 {
+		return nil, errors.New("config: notify.operator_emails needs notify.smtp")
+	}
 	for i, w := range c.Webhooks {
 		where := fmt.Sprintf("notify.webhooks[%d]", i)
 		if err := checkURL(where, w.URL); err != nil {

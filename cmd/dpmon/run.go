@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/dpmon/dpmon/metrics"
+	"github.com/dpmon/dpmon/notify"
 	"github.com/dpmon/dpmon/server"
 	"github.com/dpmon/dpmon/store"
 )
@@ -108,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("listen: %w", err)
 	}
 
-	jobs, err := schedule(ctx, cfg.Schedule, db, log)
+	jobs, err := schedule(ctx, cfg.Schedule, db, cfg.Notify, log)
 	if err != nil {
 		lis.Close()
 		return err
@@ -209,12 +210,13 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 
 // schedule registers the periodic jobs; each body is one exported store
 // method that tests call directly.
-func schedule(ctx context.Context, s scheduleConf, db *store.DB, log *slog.Logger) (*cron.Cron, error) {
+func schedule(ctx context.Context, s scheduleConf, db *store.DB, n notifyConf, log *slog.Logger) (*cron.Cron, error) {
 	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
-	jobs := []struct {
+	type job struct {
 		name, spec string
 		run        func(now time.Time) error
-	}{
+	}
+	jobs := []job{
 		{"evaluate", s.Evaluate, func(now time.Time) error {
 			n, err := db.Sweep(ctx, now)
 			if n > 0 {
@@ -223,6 +225,12 @@ func schedule(ctx context.Context, s scheduleConf, db *store.DB, log *slog.Logge
 			return err
 		}},
 		{"prune", s.Prune, func(now time.Time) error { return db.Prune(ctx, now) }},
+	}
+	if email, ok, err := n.SMTP.email(); err != nil {
+		return nil, err
+	} else if ok && len(n.OperatorEmails) > 0 {
+		email.To = n.OperatorEmails
+		jobs = append(jobs, job{"digest", s.Digest, func(now time.Time) error { return notify.Digest(ctx, db, email, now) }})
 	}
 	for _, j := range jobs {
 		if _, err := c.AddFunc(j.spec, func() {

@@ -163,19 +163,23 @@ func TestRunServesAndShutsDown(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	for name, tt := range map[string]struct{ body, want string }{
-		"unknown key":           {"polcy: {}\n", "polcy"},
-		"bad duration":          {"policy: {cool_down: soon}\n", "soon"},
-		"bad decision":          {"policy: {decision: maybe}\n", "policy.decision"},
-		"warn above suspend":    {"policy: {hard_bounce_rate: {warn: 0.1, suspend: 0.05}}\n", "policy.hard_bounce_rate.warn"},
-		"horizon too short":     {"events: {dedupe_horizon: 3d}\n", "dedupe_horizon"},
-		"window not in bucket":  {"windows: {short: {length: 90m}}\n", "windows[0].length"},
-		"bad schedule":          {"schedule: {evaluate: \"every minute\"}\n", "schedule.evaluate"},
-		"block rate above 1":    {"policy: {block_rate: {warn: 2}}\n", "policy.block_rate.warn"},
-		"shrinking blocks":      {"suppression: {block_growth: 0.5}\n", "suppression.block_growth"},
-		"provider in capitals":  {"suppression: {provider_domains: [Gmail.com]}\n", "suppression.provider_domains"},
-		"negative deadline":     {"escalation: {ack_deadline: -1h}\n", "escalation.ack_deadline"},
-		"missing token file":    {"auth: {tokens_file: /nonexistent/tokens.yaml}\n", "tokens"},
-		"client CA without TLS": {"auth: {tls_client_ca: /ca.pem}\n", "tls_client_ca needs tls_cert"},
+		"unknown key":            {"polcy: {}\n", "polcy"},
+		"bad duration":           {"policy: {cool_down: soon}\n", "soon"},
+		"bad decision":           {"policy: {decision: maybe}\n", "policy.decision"},
+		"warn above suspend":     {"policy: {hard_bounce_rate: {warn: 0.1, suspend: 0.05}}\n", "policy.hard_bounce_rate.warn"},
+		"horizon too short":      {"events: {dedupe_horizon: 3d}\n", "dedupe_horizon"},
+		"window not in bucket":   {"windows: {short: {length: 90m}}\n", "windows[0].length"},
+		"bad schedule":           {"schedule: {evaluate: \"every minute\"}\n", "schedule.evaluate"},
+		"block rate above 1":     {"policy: {block_rate: {warn: 2}}\n", "policy.block_rate.warn"},
+		"shrinking blocks":       {"suppression: {block_growth: 0.5}\n", "suppression.block_growth"},
+		"provider in capitals":   {"suppression: {provider_domains: [Gmail.com]}\n", "suppression.provider_domains"},
+		"negative deadline":      {"escalation: {ack_deadline: -1h}\n", "escalation.ack_deadline"},
+		"missing token file":     {"auth: {tokens_file: /nonexistent/tokens.yaml}\n", "tokens"},
+		"client CA without TLS":  {"auth: {tls_client_ca: /ca.pem}\n", "tls_client_ca needs tls_cert"},
+		"operators without SMTP": {"notify: {operator_emails: [ops@example.com]}\n", "needs notify.smtp"},
+		"unsigned webhook":       {"notify: {webhooks: [{url: \"https://hooks.example/x\"}]}\n", "secret"},
+		"unknown kind":           {"notify: {slack: [{url: \"https://hooks.example/x\", kinds: [exploded]}]}\n", "unknown kind"},
+		"bad retry":              {"notify: {retry: {first: 0s}}\n", "notify.retry"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, fmt.Sprintf("%x.yaml", name))
