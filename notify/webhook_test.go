@@ -171,3 +171,45 @@ func TestARefusedWebhookIsNotRetried(t *testing.T) {
 		t.Fatalf("a 404: retry %v, %v; want a failure not worth retrying", retry, err)
 	}
 }
+
+func TestSlackMessage(t *testing.T) {
+	var got map[string]string
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Error(err)
+		}
+	})}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Close()
+	n := monitor.Notification{ID: "dpmon-x-9", Kind: monitor.KindSuspended, AccountID: "acme",
+		Transition: monitor.Transition{Reason: "Sending is suspended."}}
+	if _, err := (Slack{URL: "http://" + lis.Addr().String()}).Deliver(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	if want := "*[dpmon] Sending suspended for acme* — dpmon-x-9\nSending is suspended."; got["text"] != want {
+		t.Errorf("got %q, want %q", got["text"], want)
+	}
+}
+
+func TestFilter(t *testing.T) {
+	for _, tc := range []struct {
+		f    Filter
+		k    monitor.NotificationKind
+		want bool
+	}{
+		{Filter{}, monitor.KindProbationPassed, true},
+		{Filter{MinSeverity: monitor.SeverityWarning}, monitor.KindProbationPassed, false},
+		{Filter{MinSeverity: monitor.SeverityWarning}, monitor.KindWarningRaised, true},
+		{Filter{MinSeverity: monitor.SeverityCritical}, monitor.KindSuspendedAgain, true},
+		{Filter{Kinds: []monitor.NotificationKind{monitor.KindTicketOpened}}, monitor.KindSuspended, false},
+		{Filter{Kinds: []monitor.NotificationKind{monitor.KindTicketOpened}}, monitor.KindTicketOpened, true},
+	} {
+		if got := tc.f.Wants(tc.k); got != tc.want {
+			t.Errorf("%+v wants %s: got %v, want %v", tc.f, tc.k, got, tc.want)
+		}
+	}
+}

@@ -19,8 +19,10 @@ import (
 // notifyConf are the receivers of notifications and how delivery retries.
 type notifyConf struct {
 	SMTP smtpConf `yaml:"smtp"`
-	// OperatorEmails receive every notification and the digest.
-	OperatorEmails []string `yaml:"operator_emails"`
+	// OperatorEmails receive the notifications Operators lets through, and
+	// the digest.
+	OperatorEmails []string   `yaml:"operator_emails"`
+	Operators      filterConf `yaml:"operators"`
 	// Admins filters what the account's own admin contacts are mailed.
 	Admins   filterConf    `yaml:"admins"`
 	Webhooks []webhookConf `yaml:"webhooks"`
@@ -146,7 +148,11 @@ func (c notifyConf) routes() ([]notify.Route, error) {
 		if len(c.OperatorEmails) > 0 {
 			ops := email
 			ops.To = c.OperatorEmails
-			routes = append(routes, notify.Route{Name: "operator-emails", Receiver: ops})
+			f, err := c.Operators.filter("notify.operators")
+			if err != nil {
+				return nil, err
+			}
+			routes = append(routes, notify.Route{Name: "operator-emails", Receiver: ops, Filter: f})
 		}
 	} else if len(c.OperatorEmails) > 0 {
 		return nil, errors.New("config: notify.operator_emails needs notify.smtp")
