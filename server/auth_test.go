@@ -127,11 +127,7 @@ func TestWhoMayCallWhat(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if err := stream.Send(&pb.StreamEventsRequest{BatchId: "1", Events: []*pb.Event{send("acme")}}); err != nil {
-				return err
-			}
-			_, err = stream.Recv()
-			return err
+			return sendAndRecv(stream, send("acme"))
 		}},
 		{"GetAccount", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.accounts.GetAccount(ctx, &pb.GetAccountRequest{AccountId: "acme"})
@@ -244,11 +240,7 @@ func TestWhoMayCallWhat(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if err := stream.Send(&pb.StreamEventsRequest{BatchId: "1", Events: []*pb.Event{send("delta")}}); err != nil {
-				return err
-			}
-			_, err = stream.Recv()
-			return err
+			return sendAndRecv(stream, send("delta"))
 		}},
 		{"ListAccountTransitions other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.accounts.ListAccountTransitions(ctx, &pb.ListAccountTransitionsRequest{AccountId: "other"})
@@ -437,5 +429,16 @@ func firstWatched(ctx context.Context, e *env, req *pb.WatchTransitionsRequest) 
 		return err
 	}
 	_, err = stream.Recv()
+	return err
+}
+
+// sendAndRecv sends one batch and reads its answer. A server that ended
+// the stream (refusing the caller) makes Send return io.EOF; the status
+// is then what Recv returns.
+func sendAndRecv(stream grpc.BidiStreamingClient[pb.StreamEventsRequest, pb.StreamEventsResponse], e *pb.Event) error {
+	if err := stream.Send(&pb.StreamEventsRequest{BatchId: "1", Events: []*pb.Event{e}}); err != nil && err != io.EOF {
+		return err
+	}
+	_, err := stream.Recv()
 	return err
 }
