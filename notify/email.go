@@ -28,7 +28,8 @@ type Email struct {
 	To   []string
 	// Username and Password authenticate (PLAIN), only over TLS.
 	Username, Password string
-	// StartTLS requires STARTTLS; TLS configures it (nil: system roots).
+	// StartTLS upgrades the connection with STARTTLS, and fails if the
+	// server cannot; TLS configures it (nil: the system's roots).
 	StartTLS bool
 	TLS      *tls.Config
 }
@@ -91,7 +92,7 @@ func (e Email) send(ctx context.Context, to []string, msg []byte) error {
 	if err := c.Hello("dpmon"); err != nil {
 		return err
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok || e.StartTLS {
+	if e.StartTLS {
 		cfg := e.TLS
 		if cfg == nil {
 			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -129,7 +130,10 @@ func (e Email) send(ctx context.Context, to []string, msg []byte) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	return c.Quit()
+	// The server has taken the message: a failed QUIT must not make it
+	// send again.
+	_ = c.Quit()
+	return nil
 }
 
 // message builds a multipart/alternative message: plain text and HTML.

@@ -6,6 +6,7 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -115,10 +116,22 @@ func (n *Notifier) DeliverDue(ctx context.Context, outbox Outbox, now time.Time)
 		return 0, err
 	}
 	delivered := 0
+	start := time.Now()
 	for _, note := range due {
+		if ctx.Err() != nil {
+			return delivered, ctx.Err() // shutting down: leave the rest due
+		}
 		retry, derr := n.deliver(ctx, note)
+		if ctx.Err() != nil {
+			// The attempt was cut short by the shutdown, not refused by
+			// the receiver: it does not count.
+			return delivered, ctx.Err()
+		}
+		// Each attempt is timed when it ends: a slow receiver ahead of it
+		// must not make its retry due already.
+		at := now.Add(time.Since(start))
 		updated, err := outbox.UpdateNotification(ctx, note.ID, func(x *monitor.Notification) error {
-			x.Attempted(now, derr, retry, n.retry, n.jitter())
+			x.Attempted(at, derr, retry, n.retry, n.jitter())
 			return nil
 		})
 		if err != nil {
@@ -154,7 +167,7 @@ func (n *Notifier) deliver(ctx context.Context, note monitor.Notification) (bool
 func (n *Notifier) Run(ctx context.Context, outbox Outbox, poll time.Duration) {
 	for {
 		changed := outbox.OutboxChanged()
-		if _, err := n.DeliverDue(ctx, outbox, n.clock()); err != nil && ctx.Err() == nil {
+		if _, err := n.DeliverDue(ctx, outbox, n.clock()); err != nil && !errors.Is(err, ctx.Err()) {
 			n.log.Error("deliver notifications", "err", err)
 		}
 		select {

@@ -107,6 +107,14 @@ func (s Slack) Deliver(ctx context.Context, n monitor.Notification) (bool, error
 	return post(ctx, s.Client, s.URL, body, nil)
 }
 
+// NoRedirects makes client answer a redirect as it is: followed, a POST
+// would turn into a GET without the body, and its 200 would pass for a
+// delivery. A redirect is then a refusal.
+func NoRedirects(client *http.Client) *http.Client {
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return client
+}
+
 // post sends a JSON body and says whether a failure is worth retrying:
 // network errors, timeouts, 408, 429 and 5xx are; other refusals are not.
 func post(ctx context.Context, client *http.Client, url string, body []byte, headers map[string]string) (bool, error) {
@@ -120,7 +128,7 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, hea
 		req.Header.Set(k, v)
 	}
 	if client == nil {
-		client = http.DefaultClient
+		client = NoRedirects(&http.Client{Timeout: 10 * time.Second})
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -29,13 +29,15 @@ type flakyHook struct {
 	secret []byte
 	addr   string
 	mu     sync.Mutex
-	fail   int            // answer 503 to this many more requests
+	fail   int // answer 503 to this many more requests
+	drop   int // take this many more, then hang up without answering
+	bodies map[string][]string
 	got    map[string]int // deliveries per id
 	srv    *http.Server
 }
 
 func newFlakyHook(t *testing.T, secret string) *flakyHook {
-	h := &flakyHook{t: t, secret: []byte(secret), got: map[string]int{}}
+	h := &flakyHook{t: t, secret: []byte(secret), got: map[string]int{}, bodies: map[string][]string{}}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +83,16 @@ func (h *flakyHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.got[p.ID]++
+	h.bodies[p.ID] = append(h.bodies[p.ID], string(body))
+	if h.drop > 0 {
+		// The receiver has the notification but dpmon never hears so:
+		// it will send it again, and the receiver must see it is the same.
+		h.drop--
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
 }
 
 func warn(t *testing.T, db *store.DB, accounts ...string) {
@@ -153,6 +165,80 @@ func TestWebhookDeliveryThroughFailures(t *testing.T) {
 	}
 	if len(hook.got) != 3 {
 		t.Errorf("receiver got %d distinct ids, want 3", len(hook.got))
+	}
+}
+
+// A delivery whose answer is lost is sent again, identical: same id, same
+// body, same signature, so the receiver can drop the second one.
+func TestALostAnswerIsSentAgainIdentically(t *testing.T) {
+	hook := newFlakyHook(t, "s3cret")
+	n, err := New([]Route{{Name: "ops", Receiver: Webhook{URL: "http://" + hook.addr + "/dpmon", Secret: []byte("s3cret")}}},
+		monitor.RetryPolicy{First: 10 * time.Second, Max: time.Minute, GiveUpAfter: time.Hour}, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
+		Suppression: monitor.DefaultSuppressionPolicy(), Clock: monitortest.New(t0).Now, Route: n.Route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	warn(t, db, "acme")
+	hook.mu.Lock()
+	hook.drop = 1
+	hook.mu.Unlock()
+	for step := range 3 {
+		if _, err := n.DeliverDue(context.Background(), db, t0.Add(time.Duration(step)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	if len(hook.got) != 1 {
+		t.Fatalf("ids: %v, want one", hook.got)
+	}
+	for id, bodies := range hook.bodies {
+		if len(bodies) != 2 || bodies[0] != bodies[1] {
+			t.Errorf("%s: got %d bodies (identical: %v), want the same body twice", id, len(bodies), len(bodies) == 2 && bodies[0] == bodies[1])
+		}
+	}
+}
+
+// blockingReceiver holds every delivery until its context ends.
+type blockingReceiver struct{ started chan struct{} }
+
+func (b blockingReceiver) Deliver(ctx context.Context, _ monitor.Notification) (bool, error) {
+	close(b.started)
+	<-ctx.Done()
+	return true, ctx.Err()
+}
+
+// A shutdown in the middle of a delivery records no attempt: the
+// notification is still due, with its attempts and deadline untouched.
+func TestAShutdownRecordsNoAttempt(t *testing.T) {
+	recv := blockingReceiver{started: make(chan struct{})}
+	n, err := New([]Route{{Name: "ops", Receiver: recv}}, monitor.DefaultRetryPolicy(), nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
+		Suppression: monitor.DefaultSuppressionPolicy(), Clock: monitortest.New(t0).Now, Route: n.Route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	warn(t, db, "acme")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-recv.started
+		cancel()
+	}()
+	if _, err := n.DeliverDue(ctx, db, t0); err == nil {
+		t.Fatal("DeliverDue: no error after the shutdown")
+	}
+	due, err := db.DueNotifications(context.Background(), t0, 10)
+	if err != nil || len(due) != 1 || due[0].Attempts != 0 || due[0].LastError != "" {
+		t.Fatalf("after the shutdown: %+v, %v; want it due with no attempt", due, err)
 	}
 }
 

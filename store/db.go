@@ -118,6 +118,8 @@ type DB struct {
 	outboxMu      sync.Mutex
 	outboxPending map[uint64]struct{}
 	outboxCh      chan struct{}
+	// outboxUpdateMu serialises UpdateNotification.
+	outboxUpdateMu sync.Mutex
 
 	replayed ReplayStats
 

@@ -126,7 +126,7 @@ func (db *DB) loadOutbox(tx *bbolt.Tx) error {
 	if v := meta.Get([]byte("instance")); v != nil {
 		db.instance = string(v)
 	} else {
-		b := make([]byte, 4)
+		b := make([]byte, 8)
 		if _, err := rand.Read(b); err != nil {
 			return fmt.Errorf("instance id: %w", err)
 		}
@@ -210,6 +210,11 @@ func (db *DB) UpdateNotification(ctx context.Context, id string, change func(n *
 	if !ok {
 		return monitor.Notification{}, fmt.Errorf("notification %q: %w", id, monitor.ErrNotFound)
 	}
+	// One update at a time, transaction and index together, so that the
+	// index follows the order of the commits. Attempts are few and come
+	// from the notifier, so they need not share the committer's groups.
+	db.outboxUpdateMu.Lock()
+	defer db.outboxUpdateMu.Unlock()
 	var n monitor.Notification
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)

@@ -64,6 +64,17 @@ func watchOnce(ctx context.Context, e *env, client dpmonv1.AccountServiceClient,
 	if err != nil {
 		return err
 	}
+	// Started "from now": remember where now was, so that a reconnection
+	// before the first transition misses nothing either.
+	if req.Cursor == "" {
+		md, err := stream.Header()
+		if err != nil {
+			return err
+		}
+		if c := md.Get("x-dpmon-cursor"); len(c) == 1 {
+			req.Cursor = c[0]
+		}
+	}
 	for {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,7 +135,7 @@ func isKind(k monitor.NotificationKind) bool {
 
 // routes builds the receivers; none means no notifications are queued.
 func (c notifyConf) routes() ([]notify.Route, error) {
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := notify.NoRedirects(&http.Client{Timeout: 10 * time.Second})
 	var routes []notify.Route
 	email, ok, err := c.SMTP.email()
 	if err != nil {
@@ -177,7 +179,7 @@ func (c notifyConf) routes() ([]notify.Route, error) {
 		if err != nil {
 			return nil, err
 		}
-		routes = append(routes, notify.Route{Name: orName(w.Name, "webhook", i), Receiver: notify.Webhook{URL: w.URL, Secret: secret, Client: client}, Filter: f})
+		routes = append(routes, notify.Route{Name: orName(w.Name, "webhook", w.URL), Receiver: notify.Webhook{URL: w.URL, Secret: secret, Client: client}, Filter: f})
 	}
 	for i, s := range c.Slack {
 		where := fmt.Sprintf("notify.slack[%d]", i)
@@ -188,16 +190,20 @@ func (c notifyConf) routes() ([]notify.Route, error) {
 		if err != nil {
 			return nil, err
 		}
-		routes = append(routes, notify.Route{Name: orName(s.Name, "slack", i), Receiver: notify.Slack{URL: s.URL, Client: client}, Filter: f})
+		routes = append(routes, notify.Route{Name: orName(s.Name, "slack", s.URL), Receiver: notify.Slack{URL: s.URL, Client: client}, Filter: f})
 	}
 	return routes, nil
 }
 
-func orName(name, kind string, i int) string {
+// orName names a receiver without a name by its URL, not its place in the
+// list: notifications already queued for it must not go to another
+// receiver when the list is reordered.
+func orName(name, kind, url string) string {
 	if name != "" {
 		return name
 	}
-	return fmt.Sprintf("%s-%d", kind, i+1)
+	sum := sha256.Sum256([]byte(url))
+	return kind + "-" + hex.EncodeToString(sum[:4])
 }
 
 func checkURL(where, raw string) error {
