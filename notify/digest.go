@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/dpmon/dpmon/monitor"
-	"github.com/dpmon/dpmon/store"
 )
 
 // DigestData is what the operators' digest lists.
@@ -63,40 +62,23 @@ var digestHTML = htmltemplate.Must(htmltemplate.New("digest").Funcs(digestFuncs)
 
 // DigestStore is what the digest reads; the store is one.
 type DigestStore interface {
-	Accounts(ctx context.Context, f store.AccountFilter) ([]*monitor.Account, string, error)
-	Tickets(ctx context.Context, f store.TicketFilter, limit int, pageToken string) ([]*monitor.Ticket, string, error)
+	AccountsInPhase(ctx context.Context, p monitor.Phase) ([]*monitor.Account, error)
+	OpenTickets(ctx context.Context) ([]*monitor.Ticket, error)
 }
 
 // Digest gathers the accounts in warning or suspended and the open
 // tickets and emails them to the operators: the body of the digest job.
 func Digest(ctx context.Context, src DigestStore, email Email, now time.Time) error {
 	d := DigestData{At: now}
-	for _, list := range []struct {
-		phase monitor.Phase
-		dst   *[]*monitor.Account
-	}{{monitor.PhaseWarning, &d.Warning}, {monitor.PhaseSuspended, &d.Suspended}} {
-		token := ""
-		for {
-			page, next, err := src.Accounts(ctx, store.AccountFilter{Phase: list.phase, PageSize: 1000, PageToken: token})
-			if err != nil {
-				return fmt.Errorf("digest: %w", err)
-			}
-			*list.dst = append(*list.dst, page...)
-			if token = next; token == "" {
-				break
-			}
-		}
+	var err error
+	if d.Warning, err = src.AccountsInPhase(ctx, monitor.PhaseWarning); err != nil {
+		return fmt.Errorf("digest: %w", err)
 	}
-	token := ""
-	for {
-		page, next, err := src.Tickets(ctx, store.TicketFilter{State: monitor.TicketOpen}, 1000, token)
-		if err != nil {
-			return fmt.Errorf("digest: %w", err)
-		}
-		d.Tickets = append(d.Tickets, page...)
-		if token = next; token == "" {
-			break
-		}
+	if d.Suspended, err = src.AccountsInPhase(ctx, monitor.PhaseSuspended); err != nil {
+		return fmt.Errorf("digest: %w", err)
+	}
+	if d.Tickets, err = src.OpenTickets(ctx); err != nil {
+		return fmt.Errorf("digest: %w", err)
 	}
 	if _, err := email.SendDigest(ctx, d); err != nil {
 		return fmt.Errorf("digest: %w", err)

@@ -93,12 +93,12 @@ func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, e
 			return r, err
 		}
 	}
-	if s.metrics != nil {
+	if s.count != nil {
 		for t := range rejected {
 			typ := monitor.EventType(t)
-			s.metrics.Events(typ, "accepted", res.ByType[t].Accepted)
-			s.metrics.Events(typ, "duplicate", res.ByType[t].Duplicates)
-			s.metrics.Events(typ, "rejected", rejected[t])
+			s.count(typ, "accepted", res.ByType[t].Accepted)
+			s.count(typ, "duplicate", res.ByType[t].Duplicates)
+			s.count(typ, "rejected", rejected[t])
 		}
 	}
 	r.accepted, r.duplicates = uint32(res.Accepted), uint32(res.Duplicates)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,7 +22,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
-	"github.com/dpmon/dpmon/metrics"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/store"
 )
@@ -60,8 +60,14 @@ type Options struct {
 	// Auth authenticates callers; nil serves everyone as an admin, for a
 	// server that listens on loopback only.
 	Auth *Authenticator
-	// Metrics, when set, count the events and instrument the calls.
-	Metrics *metrics.Metrics
+	// CountEvents, when set, is told how many events of each type a batch
+	// had accepted, as duplicates and rejected (result "accepted",
+	// "duplicate", "rejected"), for metrics.
+	CountEvents func(t monitor.EventType, result string, n int)
+	// Unary and Stream interceptors run before all others on every call,
+	// so that they see refused calls too (e.g. metrics).
+	Unary  []grpc.UnaryServerInterceptor
+	Stream []grpc.StreamServerInterceptor
 	// Retry is how a notification retried by hand is scheduled.
 	Retry monitor.RetryPolicy
 }
@@ -78,7 +84,9 @@ type Server struct {
 
 	db      *store.DB
 	auth    *Authenticator
-	metrics *metrics.Metrics
+	count   func(t monitor.EventType, result string, n int)
+	unary   []grpc.UnaryServerInterceptor
+	stream  []grpc.StreamServerInterceptor
 	retry   monitor.RetryPolicy
 	clock   func() time.Time
 	log     *slog.Logger
@@ -111,7 +119,7 @@ func New(db *store.DB, opts Options) *Server {
 		opts.MaxPendingEvents = MaxBatchEvents // a full batch must fit
 	}
 	s := &Server{
-		db: db, auth: opts.Auth, metrics: opts.Metrics, retry: opts.Retry, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
+		db: db, auth: opts.Auth, count: opts.CountEvents, unary: opts.Unary, stream: opts.Stream, retry: opts.Retry, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
 		pending: semaphore.NewWeighted(opts.MaxPendingEvents),
 		health:  health.NewServer(), draining: make(chan struct{}),
 	}
@@ -139,13 +147,8 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 		s.log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	})
-	unary := []grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(onPanic), s.unaryAuth}
-	stream := []grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(onPanic), s.streamAuth}
-	if s.metrics != nil {
-		// Outermost, so that refused calls are counted too.
-		unary = append([]grpc.UnaryServerInterceptor{s.metrics.GRPC.UnaryServerInterceptor()}, unary...)
-		stream = append([]grpc.StreamServerInterceptor{s.metrics.GRPC.StreamServerInterceptor()}, stream...)
-	}
+	unary := append(slices.Clone(s.unary), recovery.UnaryServerInterceptor(onPanic), s.unaryAuth)
+	stream := append(slices.Clone(s.stream), recovery.StreamServerInterceptor(onPanic), s.streamAuth)
 	gs := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
@@ -165,9 +168,6 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	pb.RegisterNotificationServiceServer(gs, s)
 	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
-	if s.metrics != nil {
-		s.metrics.GRPC.InitializeMetrics(gs)
-	}
 	return gs
 }
 

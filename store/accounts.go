@@ -304,3 +304,19 @@ func (db *DB) PhaseCounts() map[monitor.Phase]int {
 	}
 	return counts
 }
+
+// AccountsInPhase returns copies of every account in phase p, in id order.
+func (db *DB) AccountsInPhase(ctx context.Context, p monitor.Phase) ([]*monitor.Account, error) {
+	var out []*monitor.Account
+	token := ""
+	for {
+		page, next, err := db.Accounts(ctx, AccountFilter{Phase: p, PageSize: 1000, PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if token = next; token == "" {
+			return out, nil
+		}
+	}
+}

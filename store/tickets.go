@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -270,4 +271,11 @@ func (db *DB) Tickets(ctx context.Context, f TicketFilter, limit int, pageToken 
 		out[i] = t.Clone()
 	}
 	return out, next, nil
+}
+
+// OpenTickets returns copies of the tickets waiting for an admin, newest
+// first.
+func (db *DB) OpenTickets(ctx context.Context) ([]*monitor.Ticket, error) {
+	t, _, err := db.Tickets(ctx, TicketFilter{State: monitor.TicketOpen}, math.MaxInt32, "")
+	return t, err
 }

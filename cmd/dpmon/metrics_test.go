@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -35,7 +37,13 @@ func scrape(t *testing.T, addr string) string {
 // A scrape of /metrics shows the counters move with what the server does.
 func TestMetricsMove(t *testing.T) {
 	dir := t.TempDir()
-	srv := startRun(t, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")},
+	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer receiver.Close()
+	cfg := filepath.Join(dir, "dpmon.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("notify:\n  webhooks: [{name: ops, url: %q, secret: s}]\n  poll: 50ms\n", receiver.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startRun(t, []string{"--config", cfg, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")},
 		func(string) string { return "" })
 	m := metricsAddrRE.FindStringSubmatch(srv.Log())
 	if m == nil {
@@ -82,6 +90,18 @@ func TestMetricsMove(t *testing.T) {
 	}
 	if regexp.MustCompile(`(?m)^dpmon_commit_duration_seconds_count [1-9]`).FindString(after) == "" {
 		t.Errorf("after: no commit counted in dpmon_commit_duration_seconds")
+	}
+	// The warning's notification reaches the webhook.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(scrape(t, m[1]), `dpmon_notification_attempts_total{receiver="ops",state="delivered"} 1`+"\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the notification was not counted delivered:\n%s", scrape(t, m[1]))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := scrape(t, m[1]); !strings.Contains(s, `dpmon_notifications{receiver="ops",state="delivered"} 1`+"\n") ||
+		!strings.Contains(s, `dpmon_notifications{receiver="ops",state="pending"} 0`+"\n") {
+		t.Errorf("the outbox gauge does not show it delivered")
 	}
 	if err := srv.stop(t); err != nil {
 		t.Fatal(err)

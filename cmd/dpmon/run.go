@@ -95,15 +95,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer stopMetrics()
 	}
 
-	srv := server.New(db, server.Options{
+	opts := server.Options{
 		Logger:               log,
 		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
 		MaxPendingEvents:     cfg.MaxPendingEvents,
 		Auth:                 auth,
-		Metrics:              m,
 		Retry:                retry,
-	})
+	}
+	if m != nil {
+		opts.CountEvents = m.Events
+		opts.Unary = append(opts.Unary, m.GRPC.UnaryServerInterceptor())
+		opts.Stream = append(opts.Stream, m.GRPC.StreamServerInterceptor())
+	}
+	srv := server.New(db, opts)
 	gs := srv.GRPCServer(transport...)
+	if m != nil {
+		m.GRPC.InitializeMetrics(gs)
+	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
