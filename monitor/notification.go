@@ -36,10 +36,9 @@ func KindOf(t Transition) NotificationKind {
 		return KindSuspended
 	case t.To == PhaseProbation:
 		return KindReinstated
-	case t.From == PhaseProbation && t.To == PhaseHealthy:
-		return KindProbationPassed
 	}
-	return KindWarningCleared
+	// The one move left: probation passed.
+	return KindProbationPassed
 }
 
 // Severity of a kind, for receivers that want only the serious ones:

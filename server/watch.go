@@ -40,6 +40,15 @@ func (s *Server) WatchTransitions(req *pb.WatchTransitionsRequest, stream grpc.S
 		if cursor, err = strconv.ParseUint(c, 10, 64); err != nil {
 			return invalidArgument(monitor.FieldError{Field: "cursor", Reason: "is not a cursor this service returned"})
 		}
+		// A cursor ahead of the log (a store restored from a backup) would
+		// wait for numbers that mean other transitions: say so.
+		last, err := s.db.LastTransition()
+		if err != nil {
+			return s.errorStatus(ctx, "WatchTransitions", err)
+		}
+		if cursor > last {
+			return status.Errorf(codes.FailedPrecondition, "cursor %d is ahead of the last transition, %d; watch from \"0\" or from now", cursor, last)
+		}
 	}
 	// The starting cursor goes out at once in the header: a client that has
 	// it knows the watch is in place, and where it started.

@@ -96,4 +96,8 @@ func TestWatchFiltersAndEnds(t *testing.T) {
 	if _, err := bad.Recv(); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("a bad cursor: got %v, want InvalidArgument", err)
 	}
+	ahead, _ := watched(t, e, &pb.WatchTransitionsRequest{Cursor: "99"})
+	if _, err := ahead.Recv(); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("a cursor ahead of the log: got %v, want FailedPrecondition", err)
+	}
 }
