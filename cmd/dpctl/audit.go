@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
@@ -17,6 +19,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	actorFlag := fs.String("actor", "", "only calls by this token or certificate name")
 	since := fs.String("since", "", "only calls at or after this `time` (RFC 3339)")
 	until := fs.String("until", "", "only calls before this `time` (RFC 3339)")
+	pageToken := fs.String("page-token", "", "continue from this `token`, printed by the previous page")
 	all := fs.Bool("all", false, "follow next_page_token to the last page")
 	if _, err := fs.parseN(args, 0, 0); err != nil {
 		return err
@@ -35,26 +38,19 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 		}
 		*t.dst = timestamppb.New(at)
 	}
-	conn, err := dial(e.globals)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	client := dpmonv1.NewAuditServiceClient(conn)
 	list := new(dpmonv1.ListAuditEventsResponse)
-	list.NextPageToken, err = pages(ctx, e, "", *all, func(ctx context.Context, token string) (string, error) {
-		req.PageToken = token
-		page, err := client.ListAuditEvents(ctx, req)
-		list.Events = append(list.Events, page.GetEvents()...)
-		return page.GetNextPageToken(), err
-	})
-	if err != nil {
-		return err
-	}
-	if e.output == formatJSON {
-		return writeProto(e.stdout, list)
-	}
-	tw := newTable(e.stdout)
+	return listing(ctx, e, *pageToken, *all, list, &list.NextPageToken,
+		func(ctx context.Context, conn *grpc.ClientConn, token string) (string, error) {
+			req.PageToken = token
+			page, err := dpmonv1.NewAuditServiceClient(conn).ListAuditEvents(ctx, req)
+			list.Events = append(list.Events, page.GetEvents()...)
+			return page.GetNextPageToken(), err
+		}, printAudit, "events")
+}
+
+// printAudit writes one line per audit event.
+func printAudit(w io.Writer, list *dpmonv1.ListAuditEventsResponse) error {
+	tw := newTable(w)
 	fmt.Fprintf(tw, "TIME\tACTOR\tROLE\tACTION\tACCOUNT\tTICKET\tCHANGE\tDETAIL\n")
 	for _, ev := range list.GetEvents() {
 		change := "-"
@@ -64,11 +60,5 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", formatTime(ev.GetOccurredAt()), ev.GetActor(), ev.GetRole(), ev.GetAction(),
 			orDash(ev.GetAccountId()), orDash(ev.GetTicketId()), change, orDash(ev.GetDetail()))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if list.GetNextPageToken() != "" {
-		fmt.Fprintf(e.stderr, "more events follow: use --all\n")
-	}
-	return nil
+	return tw.Flush()
 }

@@ -28,6 +28,7 @@ func runNotifications(ctx context.Context, e *env, args []string) error {
 	stateFlag := fs.String("state", "", "only this `state`: pending, delivered or failed")
 	receiver := fs.String("receiver", "", "only this receiver's")
 	account := fs.String("account", "", "only this account's")
+	pageToken := fs.String("page-token", "", "continue from this `token`, printed by the previous page")
 	all := fs.Bool("all", false, "follow next_page_token to the last page")
 	if _, err := fs.parseN(args, 0, 0); err != nil {
 		return err
@@ -36,33 +37,19 @@ func runNotifications(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fs.usageErr(err.Error())
 	}
-	conn, err := dial(e.globals)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	client := dpmonv1.NewNotificationServiceClient(conn)
 	req := &dpmonv1.ListNotificationsRequest{State: dpmonv1.NotificationState(state), Receiver: *receiver, AccountId: *account}
 	list := new(dpmonv1.ListNotificationsResponse)
-	list.NextPageToken, err = pages(ctx, e, "", *all, func(ctx context.Context, token string) (string, error) {
-		req.PageToken = token
-		page, err := client.ListNotifications(ctx, req)
-		list.Notifications = append(list.Notifications, page.GetNotifications()...)
-		return page.GetNextPageToken(), err
-	})
-	if err != nil {
-		return err
-	}
-	if e.output == formatJSON {
-		return writeProto(e.stdout, list)
-	}
-	if err := printNotifications(e.stdout, list.GetNotifications()); err != nil {
-		return err
-	}
-	if list.GetNextPageToken() != "" {
-		fmt.Fprintf(e.stderr, "more notifications follow: use --all\n")
-	}
-	return nil
+	return listing(ctx, e, *pageToken, *all, list, &list.NextPageToken,
+		func(ctx context.Context, conn *grpc.ClientConn, token string) (string, error) {
+			req.PageToken = token
+			page, err := dpmonv1.NewNotificationServiceClient(conn).ListNotifications(ctx, req)
+			list.Notifications = append(list.Notifications, page.GetNotifications()...)
+			return page.GetNextPageToken(), err
+		},
+		func(w io.Writer, l *dpmonv1.ListNotificationsResponse) error {
+			return printNotifications(w, l.GetNotifications())
+		},
+		"notifications")
 }
 
 // printNotifications writes one line per notification, with why the last

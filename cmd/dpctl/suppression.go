@@ -152,34 +152,20 @@ func runSuppressionList(ctx context.Context, e *env, args []string) error {
 	if err := errors.Join(err1, err2); err != nil {
 		return fs.usageErr(err.Error())
 	}
-	conn, err := dial(e.globals)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	client := dpmonv1.NewSuppressionServiceClient(conn)
 	req := &dpmonv1.ListSuppressionsRequest{AccountId: operands[0], Status: dpmonv1.RecipientStatus(st),
-		Reason: dpmonv1.SuppressionReason(reason), PageSize: int32(*pageSize), PageToken: *pageToken}
+		Reason: dpmonv1.SuppressionReason(reason), PageSize: int32(*pageSize)}
 	list := new(dpmonv1.ListSuppressionsResponse)
-	list.NextPageToken, err = pages(ctx, e, *pageToken, *all, func(ctx context.Context, token string) (string, error) {
-		req.PageToken = token
-		page, err := client.ListSuppressions(ctx, req)
-		list.Recipients = append(list.Recipients, page.GetRecipients()...)
-		return page.GetNextPageToken(), err
-	})
-	if err != nil {
-		return err
-	}
-	if e.output == formatJSON {
-		return writeProto(e.stdout, list)
-	}
-	if err := printRecipients(e.stdout, list.GetRecipients()); err != nil {
-		return err
-	}
-	if t := list.GetNextPageToken(); t != "" {
-		fmt.Fprintf(e.stderr, "more recipients follow: use --all, or --page-token %s\n", t)
-	}
-	return nil
+	return listing(ctx, e, *pageToken, *all, list, &list.NextPageToken,
+		func(ctx context.Context, conn *grpc.ClientConn, token string) (string, error) {
+			req.PageToken = token
+			page, err := dpmonv1.NewSuppressionServiceClient(conn).ListSuppressions(ctx, req)
+			list.Recipients = append(list.Recipients, page.GetRecipients()...)
+			return page.GetNextPageToken(), err
+		},
+		func(w io.Writer, l *dpmonv1.ListSuppressionsResponse) error {
+			return printRecipients(w, l.GetRecipients())
+		},
+		"recipients")
 }
 
 // printRecipients writes one line per recipient.

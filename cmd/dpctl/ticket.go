@@ -111,6 +111,7 @@ func runTicketList(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "ticket list", "")
 	account := fs.String("account", "", "only this account's tickets")
 	stateFlag := fs.String("state", "", "only tickets in this `state`: open, approved or rejected")
+	pageToken := fs.String("page-token", "", "continue from this `token`, printed by the previous page")
 	all := fs.Bool("all", false, "follow next_page_token to the last page")
 	if _, err := fs.parseN(args, 0, 0); err != nil {
 		return err
@@ -119,39 +120,26 @@ func runTicketList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fs.usageErr(err.Error())
 	}
-	conn, err := dial(e.globals)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	client := dpmonv1.NewTicketServiceClient(conn)
 	req := &dpmonv1.ListTicketsRequest{AccountId: *account, State: dpmonv1.TicketState(state)}
 	list := new(dpmonv1.ListTicketsResponse)
-	list.NextPageToken, err = pages(ctx, e, "", *all, func(ctx context.Context, token string) (string, error) {
-		req.PageToken = token
-		page, err := client.ListTickets(ctx, req)
-		list.Tickets = append(list.Tickets, page.GetTickets()...)
-		return page.GetNextPageToken(), err
-	})
-	if err != nil {
-		return err
-	}
-	if e.output == formatJSON {
-		return writeProto(e.stdout, list)
-	}
-	tw := newTable(e.stdout)
+	return listing(ctx, e, *pageToken, *all, list, &list.NextPageToken,
+		func(ctx context.Context, conn *grpc.ClientConn, token string) (string, error) {
+			req.PageToken = token
+			page, err := dpmonv1.NewTicketServiceClient(conn).ListTickets(ctx, req)
+			list.Tickets = append(list.Tickets, page.GetTickets()...)
+			return page.GetNextPageToken(), err
+		}, printTickets, "tickets")
+}
+
+// printTickets writes one line per ticket.
+func printTickets(w io.Writer, list *dpmonv1.ListTicketsResponse) error {
+	tw := newTable(w)
 	fmt.Fprintf(tw, "TICKET\tACCOUNT\tSTATE\tOPENED\tAPPROVALS\tBY\n")
 	for _, t := range list.GetTickets() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d of %d\t%s\n", t.GetTicketId(), t.GetAccountId(), enumName(t.GetState().String(), "TICKET_STATE_"),
 			formatTime(t.GetCreatedAt()), len(t.GetApprovals()), t.GetRequiredApprovals(), t.GetCreatedBy())
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if t := list.GetNextPageToken(); t != "" {
-		fmt.Fprintf(e.stderr, "more tickets follow: use --all\n")
-	}
-	return nil
+	return tw.Flush()
 }
 
 // printTicket writes a ticket with its checklist, comments and approvals.
