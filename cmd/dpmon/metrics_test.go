@@ -57,15 +57,7 @@ func TestMetricsMove(t *testing.T) {
 	}
 
 	events := pb.NewEventServiceClient(dial(t, srv.addr))
-	now := timestamppb.New(time.Now())
-	var batch []*pb.Event
-	for i := range 1000 {
-		batch = append(batch, &pb.Event{EventId: fmt.Sprint("s", i), AccountId: "acme", Type: pb.EventType_EVENT_TYPE_SEND, OccurredAt: now, Recipient: "r@example.com"})
-	}
-	for i := range 25 {
-		batch = append(batch, &pb.Event{EventId: fmt.Sprint("b", i), AccountId: "acme", Type: pb.EventType_EVENT_TYPE_BOUNCE, OccurredAt: now,
-			Recipient: "r@example.com", Bounce: &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1"}})
-	}
+	batch := warningBatch("acme")
 	// A complaint without a time is rejected.
 	batch = append(batch, &pb.Event{EventId: "bad", AccountId: "acme", Type: pb.EventType_EVENT_TYPE_COMPLAINT, Recipient: "r@example.com"})
 	// The second time, all are duplicates or rejected again.
@@ -106,4 +98,19 @@ func TestMetricsMove(t *testing.T) {
 	if err := srv.stop(t); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// warningBatch is 1,000 sends and 25 hard bounces of account, now: 2.5 %,
+// a warning.
+func warningBatch(account string) []*pb.Event {
+	now := timestamppb.New(time.Now())
+	var batch []*pb.Event
+	for i := range 1000 {
+		batch = append(batch, &pb.Event{EventId: fmt.Sprint("s", i), AccountId: account, Type: pb.EventType_EVENT_TYPE_SEND, OccurredAt: now, Recipient: "r@example.com"})
+	}
+	for i := range 25 {
+		batch = append(batch, &pb.Event{EventId: fmt.Sprint("b", i), AccountId: account, Type: pb.EventType_EVENT_TYPE_BOUNCE, OccurredAt: now,
+			Recipient: "r@example.com", Bounce: &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1"}})
+	}
+	return batch
 }

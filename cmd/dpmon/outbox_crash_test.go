@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 )
 
@@ -81,15 +79,7 @@ func TestANotificationOutlivesAKill(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	addr, cmd := startServer(t, data, "--config", cfg)
 	events := pb.NewEventServiceClient(dial(t, addr))
-	now := timestamppb.New(time.Now())
-	var batch []*pb.Event
-	for i := range 1000 {
-		batch = append(batch, &pb.Event{EventId: fmt.Sprint("s", i), AccountId: "acme", Type: pb.EventType_EVENT_TYPE_SEND, OccurredAt: now, Recipient: "r@example.com"})
-	}
-	for i := range 25 {
-		batch = append(batch, &pb.Event{EventId: fmt.Sprint("b", i), AccountId: "acme", Type: pb.EventType_EVENT_TYPE_BOUNCE, OccurredAt: now,
-			Recipient: "r@example.com", Bounce: &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1"}})
-	}
+	batch := warningBatch("acme")
 	if _, err := events.IngestEvents(context.Background(), &pb.IngestEventsRequest{Events: batch}); err != nil {
 		t.Fatal(err)
 	}
