@@ -39,6 +39,26 @@ type tokenFile struct {
 	} `yaml:"tokens"`
 }
 
+// setup reads the token file and the TLS files, and checks that the server
+// may listen on listen with them.
+func (c authConf) setup(listen string, log *slog.Logger) (*server.Authenticator, []grpc.ServerOption, error) {
+	auth, err := loadAuthenticator(c.TokensFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	transport, err := c.transport()
+	if err != nil {
+		return nil, nil, err
+	}
+	if auth != nil && auth.UsesClientCertificates() && c.TLSClientCA == "" {
+		return nil, nil, errors.New("auth: the token file names client certificates (client_cn) but no tls_client_ca verifies them")
+	}
+	if err := c.checkExposure(listen, auth, log); err != nil {
+		return nil, nil, err
+	}
+	return auth, transport, nil
+}
+
 // loadAuthenticator reads the token file; no file means no authentication.
 func loadAuthenticator(path string) (*server.Authenticator, error) {
 	if path == "" {

@@ -41,18 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	auth, err := loadAuthenticator(cfg.Auth.TokensFile)
+	auth, transport, err := cfg.Auth.setup(cfg.Listen, log)
 	if err != nil {
-		return err
-	}
-	transport, err := cfg.Auth.transport()
-	if err != nil {
-		return err
-	}
-	if auth != nil && auth.UsesClientCertificates() && cfg.Auth.TLSClientCA == "" {
-		return errors.New("auth: the token file names client certificates (client_cn) but no tls_client_ca verifies them")
-	}
-	if err := cfg.Auth.checkExposure(cfg.Listen, auth, log); err != nil {
 		return err
 	}
 	notifier, retry, err := newNotifier(cfg.Notify, log)
