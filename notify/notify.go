@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dpmon/dpmon/monitor"
 )
@@ -109,47 +112,71 @@ func (n *Notifier) Route(base monitor.Notification, adminEmails []string) []moni
 }
 
 // DeliverDue tries every notification due at now once and records the
-// outcome; it returns how many were delivered.
+// outcome; it returns how many were delivered. Each receiver works through
+// its own notifications, beside the others: one that hangs delays only
+// its own.
 func (n *Notifier) DeliverDue(ctx context.Context, outbox Outbox, now time.Time) (int, error) {
 	due, err := outbox.DueNotifications(ctx, now, 100)
 	if err != nil {
 		return 0, err
 	}
-	delivered := 0
-	start := time.Now()
+	queues := map[string][]monitor.Notification{}
 	for _, note := range due {
-		if ctx.Err() != nil {
-			return delivered, ctx.Err() // shutting down: leave the rest due
-		}
-		retry, derr := n.deliver(ctx, note)
-		if ctx.Err() != nil {
-			// The attempt was cut short by the shutdown, not refused by
-			// the receiver: it does not count.
-			return delivered, ctx.Err()
-		}
-		// Each attempt is timed when it ends: a slow receiver ahead of it
-		// must not make its retry due already.
-		at := now.Add(time.Since(start))
-		updated, err := outbox.UpdateNotification(ctx, note.ID, func(x *monitor.Notification) error {
-			x.Attempted(at, derr, retry, n.retry, n.jitter())
+		queues[note.Receiver] = append(queues[note.Receiver], note)
+	}
+	start := time.Now()
+	var delivered atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	for _, queue := range queues {
+		g.Go(func() error {
+			for _, note := range queue {
+				ok, err := n.attempt(ctx, outbox, note, now.Add(time.Since(start)))
+				if err != nil {
+					return err
+				}
+				if ok {
+					delivered.Add(1)
+				}
+			}
 			return nil
 		})
-		if err != nil {
-			return delivered, fmt.Errorf("record delivery of %s: %w", note.ID, err)
-		}
-		if n.Attempted != nil {
-			n.Attempted(note.Receiver, updated.State)
-		}
-		switch updated.State {
-		case monitor.NotificationDelivered:
-			delivered++
-		case monitor.NotificationFailed:
-			n.log.Warn("notification given up", "id", note.ID, "receiver", note.Receiver, "attempts", updated.Attempts, "err", derr)
-		default:
-			n.log.Info("notification will be retried", "id", note.ID, "receiver", note.Receiver, "at", updated.NextAttempt, "err", derr)
-		}
 	}
-	return delivered, nil
+	err = g.Wait()
+	return int(delivered.Load()), err
+}
+
+// attempt delivers one notification and records the attempt at the time
+// it ends (a slow receiver must not make its retry due at once). It
+// reports whether the notification was delivered.
+func (n *Notifier) attempt(ctx context.Context, outbox Outbox, note monitor.Notification, began time.Time) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err() // shutting down: leave it due
+	}
+	t := time.Now()
+	retry, derr := n.deliver(ctx, note)
+	if ctx.Err() != nil {
+		// Cut short by the shutdown, not refused by the receiver: the
+		// attempt does not count.
+		return false, ctx.Err()
+	}
+	at := began.Add(time.Since(t))
+	updated, err := outbox.UpdateNotification(ctx, note.ID, func(x *monitor.Notification) error {
+		x.Attempted(at, derr, retry, n.retry, n.jitter())
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("record delivery of %s: %w", note.ID, err)
+	}
+	if n.Attempted != nil {
+		n.Attempted(note.Receiver, updated.State)
+	}
+	switch updated.State {
+	case monitor.NotificationFailed:
+		n.log.Warn("notification given up", "id", note.ID, "receiver", note.Receiver, "attempts", updated.Attempts, "err", derr)
+	case monitor.NotificationPending:
+		n.log.Info("notification will be retried", "id", note.ID, "receiver", note.Receiver, "at", updated.NextAttempt, "err", derr)
+	}
+	return updated.State == monitor.NotificationDelivered, nil
 }
 
 func (n *Notifier) deliver(ctx context.Context, note monitor.Notification) (bool, error) {

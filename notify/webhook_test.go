@@ -299,3 +299,60 @@ func TestFilter(t *testing.T) {
 		}
 	}
 }
+
+// heldReceiver holds each delivery until released, and says when it is
+// holding one.
+type heldReceiver struct{ holding, release chan struct{} }
+
+func (h heldReceiver) Deliver(ctx context.Context, _ monitor.Notification) (bool, error) {
+	close(h.holding)
+	select {
+	case <-h.release:
+		return false, nil
+	case <-ctx.Done():
+		return true, ctx.Err()
+	}
+}
+
+type recordingReceiver struct{ got chan string }
+
+func (r recordingReceiver) Deliver(_ context.Context, n monitor.Notification) (bool, error) {
+	r.got <- n.ID
+	return false, nil
+}
+
+// A receiver that hangs delays only its own notifications: the others
+// are delivered meanwhile.
+func TestAHangingReceiverDelaysOnlyItsOwn(t *testing.T) {
+	slow := heldReceiver{holding: make(chan struct{}), release: make(chan struct{})}
+	fast := recordingReceiver{got: make(chan string, 1)}
+	n, err := New([]Route{{Name: "slow", Receiver: slow}, {Name: "fast", Receiver: fast}}, monitor.DefaultRetryPolicy(), nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
+		Suppression: monitor.DefaultSuppressionPolicy(), Clock: monitortest.New(t0).Now, Route: n.Route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	warn(t, db, "acme")
+	done := make(chan int, 1)
+	go func() {
+		delivered, err := n.DeliverDue(context.Background(), db, t0)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- delivered
+	}()
+	<-slow.holding
+	select {
+	case <-fast.got: // delivered while the slow one hangs
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fast receiver waited for the hanging one")
+	}
+	close(slow.release)
+	if got := <-done; got != 2 {
+		t.Errorf("delivered %d, want 2", got)
+	}
+}
