@@ -123,13 +123,7 @@ func TestWebhookDeliveryThroughFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.jitter = func() float64 { return 0.5 }
-	c := monitortest.New(t0)
-	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
-		Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now, Route: n.Route})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, n.Route)
 	warn(t, db, "acme", "beta", "gamma")
 
 	ctx := context.Background()
@@ -177,12 +171,7 @@ func TestALostAnswerIsSentAgainIdentically(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
-		Suppression: monitor.DefaultSuppressionPolicy(), Clock: monitortest.New(t0).Now, Route: n.Route})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, n.Route)
 	warn(t, db, "acme")
 	hook.mu.Lock()
 	hook.drop = 1
@@ -221,12 +210,7 @@ func TestAShutdownRecordsNoAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
-		Suppression: monitor.DefaultSuppressionPolicy(), Clock: monitortest.New(t0).Now, Route: n.Route})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, n.Route)
 	warn(t, db, "acme")
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -330,12 +314,7 @@ func TestAHangingReceiverDelaysOnlyItsOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
-		Suppression: monitor.DefaultSuppressionPolicy(), Clock: monitortest.New(t0).Now, Route: n.Route})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, n.Route)
 	warn(t, db, "acme")
 	done := make(chan int, 1)
 	go func() {
@@ -355,4 +334,16 @@ func TestAHangingReceiverDelaysOnlyItsOwn(t *testing.T) {
 	if got := <-done; got != 2 {
 		t.Errorf("delivered %d, want 2", got)
 	}
+}
+
+// openStore opens a real store at t0 whose changes are routed by route.
+func openStore(t *testing.T, route func(monitor.Notification, []string) []monitor.Notification) *store.DB {
+	t.Helper()
+	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
+		Suppression: monitor.DefaultSuppressionPolicy(), Clock: monitortest.New(t0).Now, Route: route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
