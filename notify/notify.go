@@ -66,7 +66,6 @@ type Route struct {
 
 // Notifier routes new notifications to receivers and delivers the due ones.
 type Notifier struct {
-	outbox    Outbox
 	routes    []Route
 	receivers map[string]Receiver
 	retry     monitor.RetryPolicy
@@ -78,7 +77,8 @@ type Notifier struct {
 	Attempted func(receiver string, state monitor.NotificationState)
 }
 
-// New returns a notifier for routes; the outbox is set with Deliver from.
+// New returns a notifier for routes; DeliverDue and Run are given the
+// outbox to deliver from.
 func New(routes []Route, retry monitor.RetryPolicy, clock func() time.Time, log *slog.Logger) (*Notifier, error) {
 	n := &Notifier{routes: routes, receivers: map[string]Receiver{}, retry: retry, timeout: 15 * time.Second,
 		clock: clock, jitter: rand.Float64, log: log}
