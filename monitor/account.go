@@ -25,7 +25,27 @@ type Account struct {
 	Reinstatements []time.Time
 	// OpenTicket is the id of its open reinstatement ticket, if any.
 	OpenTicket string
-	ring       Ring
+	// Bulk, when set, says whether the bulk policy applies to the account;
+	// nil follows the policy's default.
+	Bulk *bool
+	// Senders are the sender addresses the bulk policy blocked, and those
+	// lately unblocked (which count afresh).
+	Senders map[string]*Sender
+	// Quota are the account's sending limits.
+	Quota Quota
+	// ReputationLow is set while the score is below the alert level.
+	ReputationLow bool
+
+	// What follows is counted from the log, not persisted.
+	ring Ring
+	// bulk counts each sender address under the bulk policy; dirtySenders
+	// are those counted since the last StepSenders.
+	bulk         map[string]*senderTrack
+	dirtySenders []string
+	// second and secondSends count the sends of the latest second.
+	second      int64
+	secondSends uint32
+	rep         *reputationDays
 }
 
 // NewAccount returns a healthy account created at now, with windows shaped
@@ -42,18 +62,28 @@ func NewAccount(id string, now time.Time, p Policy) *Account {
 // Observe counts an event that dpmon accepted at acceptedAt. The event is
 // counted in the bucket of the time it occurred, or of acceptedAt for an
 // event stamped slightly in the future, so that it counts at once.
+//
+// Observe keeps none of e's strings: replay passes strings that point into
+// the log.
 func (a *Account) Observe(e *Event, acceptedAt time.Time, p Policy) {
 	c := e.Counts()
+	at := e.OccurredAt
+	if at.After(acceptedAt) {
+		at = acceptedAt
+	}
+	a.observeReputation(e, c, at, &p.Reputation)
+	if e.Sender != "" && a.BulkEnabled(p) {
+		a.observeSender(e, at, acceptedAt, p.Bulk)
+	}
+	if e.Type == EventSend && a.Quota.PerSecond > 0 {
+		a.countSecond(at)
+	}
 	// Events from before a reinstatement no longer count: by when they
 	// occurred, and by when they were accepted (an event stamped a little
 	// in the future and accepted before the reinstatement was emptied from
 	// the windows with it; a replay must not count it again).
 	if c == (Counts{}) || e.OccurredAt.Before(a.CountFrom) || acceptedAt.Before(a.CountFrom) {
 		return
-	}
-	at := e.OccurredAt
-	if at.After(acceptedAt) {
-		at = acceptedAt
 	}
 	a.ring.Add(bucketOf(at, p.Bucket), c)
 }
@@ -144,5 +174,33 @@ func (a *Account) Clone() *Account {
 	c.Overrides.MinSends = maps.Clone(a.Overrides.MinSends)
 	c.ring.buckets = slices.Clone(a.ring.buckets)
 	c.ring.totals = slices.Clone(a.ring.totals)
+	if a.Bulk != nil {
+		v := *a.Bulk
+		c.Bulk = &v
+	}
+	c.Senders = cloneMap(a.Senders, func(s *Sender) *Sender { v := *s; return &v })
+	c.bulk = cloneMap(a.bulk, func(t *senderTrack) *senderTrack { v := *t; v.recent = slices.Clone(t.recent); return &v })
+	c.dirtySenders = slices.Clone(a.dirtySenders)
+	if a.rep != nil {
+		r := *a.rep
+		r.signals = slices.Clone(a.rep.signals)
+		r.providers = make([][]Counts, len(a.rep.providers))
+		for i, p := range a.rep.providers {
+			r.providers[i] = slices.Clone(p)
+		}
+		c.rep = &r
+	}
 	return &c
+}
+
+// cloneMap copies m and each of its values.
+func cloneMap[V any](m map[string]V, clone func(V) V) map[string]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = clone(v)
+	}
+	return out
 }

@@ -18,10 +18,20 @@ const (
 	EventBounce      EventType = 3
 	EventComplaint   EventType = 4
 	EventUnsubscribe EventType = 5
+	// EventSpamTrapHit says mail reached a spam trap: the recipient.
+	EventSpamTrapHit EventType = 6
+	// EventBlocklistListing says a sending IP or domain was listed; it has
+	// no recipient.
+	EventBlocklistListing EventType = 7
+	EventOpen             EventType = 8
+	EventClick            EventType = 9
 )
 
+// MaxEventType is the highest known event type, for tables indexed by type.
+const MaxEventType = EventClick
+
 // Valid reports whether t is a known event type.
-func (t EventType) Valid() bool { return t >= EventSend && t <= EventUnsubscribe }
+func (t EventType) Valid() bool { return t >= EventSend && t <= MaxEventType }
 
 // BounceClass is the kind of a bounce as far as reputation is concerned.
 type BounceClass uint8
@@ -49,6 +59,13 @@ type Event struct {
 	MessageID  string
 	Bounce     *Bounce
 	Complaint  *Complaint
+	Listing    *Listing
+}
+
+// Listing says where a blocklist listed the account's mail.
+type Listing struct {
+	Blocklist string
+	Listed    string
 }
 
 // Bounce is what the receiving server said about a refused message.
@@ -115,6 +132,7 @@ const (
 	MaxDiagnosticLen   = 4096
 	MaxFeedbackTypeLen = 64
 	MaxSourceLen       = 256
+	MaxBlocklistLen    = 256
 )
 
 // Limits bound the timestamps an event may carry.
@@ -151,11 +169,13 @@ func (e *Event) Validate(now time.Time, l Limits) error {
 	case e.OccurredAt.Before(now.Add(-l.DedupeHorizon)):
 		return FieldError{"occurred_at", "is older than the deduplication horizon of " + l.DedupeHorizon.String()}
 	}
-	if e.Recipient == "" {
+	switch {
+	case e.Recipient == "" && e.Type != EventBlocklistListing:
 		return FieldError{"recipient", "is required"}
-	}
-	if reason := CheckAddress(e.Recipient); reason != "" {
-		return FieldError{"recipient", reason}
+	case e.Recipient != "":
+		if reason := CheckAddress(e.Recipient); reason != "" {
+			return FieldError{"recipient", reason}
+		}
 	}
 	if e.Sender != "" {
 		if reason := CheckAddress(e.Sender); reason != "" {
@@ -168,7 +188,33 @@ func (e *Event) Validate(now time.Time, l Limits) error {
 	if err := e.validateBounce(); err != nil {
 		return err
 	}
-	return e.validateComplaint()
+	if err := e.validateComplaint(); err != nil {
+		return err
+	}
+	return e.validateListing()
+}
+
+func (e *Event) validateListing() error {
+	l := e.Listing
+	if e.Type != EventBlocklistListing {
+		if l != nil {
+			return FieldError{"listing", "is only allowed on EVENT_TYPE_BLOCKLIST_LISTING"}
+		}
+		return nil
+	}
+	switch {
+	case l == nil:
+		return FieldError{"listing", "is required on EVENT_TYPE_BLOCKLIST_LISTING"}
+	case l.Blocklist == "":
+		return FieldError{"listing.blocklist", "is required"}
+	}
+	if reason := CheckText(l.Blocklist, MaxBlocklistLen); reason != "" {
+		return FieldError{"listing.blocklist", reason}
+	}
+	if reason := CheckText(l.Listed, MaxBlocklistLen); reason != "" {
+		return FieldError{"listing.listed", reason}
+	}
+	return nil
 }
 
 func (e *Event) validateBounce() error {

@@ -17,15 +17,26 @@ const (
 	KindReinstated      NotificationKind = "reinstated"
 	KindProbationPassed NotificationKind = "probation_passed"
 	KindTicketOpened    NotificationKind = "ticket_opened"
+	// A sender address was blocked by the bulk policy, or unblocked.
+	KindSenderBlocked   NotificationKind = "sender_blocked"
+	KindSenderUnblocked NotificationKind = "sender_unblocked"
+	// The reputation score fell below the alert level, or recovered.
+	KindReputationLow       NotificationKind = "reputation_low"
+	KindReputationRecovered NotificationKind = "reputation_recovered"
 )
 
 // Kinds are every kind, for validating filters.
 var Kinds = []NotificationKind{KindWarningRaised, KindWarningCleared, KindSuspended, KindSuspendedAgain,
-	KindReinstated, KindProbationPassed, KindTicketOpened}
+	KindReinstated, KindProbationPassed, KindTicketOpened, KindSenderBlocked, KindSenderUnblocked,
+	KindReputationLow, KindReputationRecovered}
 
 // KindOf names a transition.
 func KindOf(t Transition) NotificationKind {
 	switch {
+	case t.Sender != "" && t.To == PhaseSuspended:
+		return KindSenderBlocked
+	case t.Sender != "":
+		return KindSenderUnblocked
 	case t.To == PhaseWarning:
 		return KindWarningRaised
 	case t.From == PhaseWarning && t.To == PhaseHealthy:
@@ -47,7 +58,7 @@ func (k NotificationKind) Severity() Severity {
 	switch k {
 	case KindSuspended, KindSuspendedAgain:
 		return SeverityCritical
-	case KindWarningRaised:
+	case KindWarningRaised, KindSenderBlocked, KindReputationLow:
 		return SeverityWarning
 	}
 	return 0

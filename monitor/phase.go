@@ -86,6 +86,10 @@ type Transition struct {
 	Recommendations []string
 	// Actor is the person who made the change; empty for dpmon's own.
 	Actor string
+	// Sender is set when the change is a sender address's, not the
+	// account's: a bulk-policy block (to suspended) or its lifting.
+	Sender string
+	Code   ReasonCode
 }
 
 // step moves state according to the findings measured at now under p. It is

@@ -55,6 +55,9 @@ type Policy struct {
 	// Windows are the rolling windows, shortest first.
 	Windows []Window
 	Escalation
+	Bulk       BulkPolicy
+	Quota      QuotaPolicy
+	Reputation ReputationPolicy
 }
 
 // Escalation are the rules for warnings that go unanswered or repeat, and
@@ -90,6 +93,9 @@ func DefaultPolicy() Policy {
 			RepeatReinstatementsWindow: 365 * 24 * time.Hour,
 			RepeatApprovals:            2,
 		},
+		Bulk:            DefaultBulkPolicy(),
+		Quota:           DefaultQuotaPolicy(),
+		Reputation:      DefaultReputationPolicy(),
 		Decision:        DecisionMeasured,
 		CoolDown:        24 * time.Hour,
 		ProbationPeriod: 14 * 24 * time.Hour,
@@ -114,9 +120,10 @@ func (p Policy) thresholds(m Metric) Thresholds {
 	return Thresholds{}
 }
 
-// RingLen is the number of buckets that cover the longest window.
+// RingLen is the number of buckets that cover the longest window, and at
+// least the day of the daily quota.
 func (p Policy) RingLen() int {
-	return int(p.Windows[len(p.Windows)-1].Length / p.Bucket)
+	return int(max(p.Longest(), quotaDay) / p.Bucket)
 }
 
 // Spans are the window lengths in buckets, shortest first.
@@ -150,6 +157,8 @@ func (p Policy) Validate() error {
 		errs = append(errs, FieldError{"windows.bucket", "must be at least 1m"})
 	}
 	errs = append(errs, p.Escalation.validate()...)
+	errs = append(errs, p.Bulk.Validate()...)
+	errs = append(errs, p.Quota.Validate()...)
 	if len(p.Windows) == 0 {
 		errs = append(errs, FieldError{"windows", "at least one window is required"})
 	}

@@ -41,6 +41,7 @@ const (
 	SuppressedComplaint           SuppressionReason = 4
 	SuppressedUnsubscribed        SuppressionReason = 5
 	SuppressedManual              SuppressionReason = 6
+	SuppressedSpamTrap            SuppressionReason = 7
 )
 
 // String names the reason as people say it.
@@ -58,6 +59,8 @@ func (r SuppressionReason) String() string {
 		return "unsubscribed"
 	case SuppressedManual:
 		return "manual"
+	case SuppressedSpamTrap:
+		return "spam trap"
 	}
 	return "none"
 }
@@ -77,6 +80,8 @@ func (r SuppressionReason) rank() int {
 		return 4
 	case SuppressedComplaint:
 		return 5
+	case SuppressedSpamTrap:
+		return 6
 	}
 	return 0
 }
@@ -93,6 +98,7 @@ const (
 	ChangeUnsubscribe  ChangeKind = 5
 	ChangeManualAdd    ChangeKind = 6
 	ChangeManualDelete ChangeKind = 7
+	ChangeSpamTrapHit  ChangeKind = 8
 )
 
 // SuppressionPolicy are the rules that turn bounces, complaints and
@@ -270,6 +276,9 @@ func (r *Recipient) Observe(e *Event, p SuppressionPolicy) (RecipientChange, boo
 	case EventComplaint:
 		c.Kind, changed = ChangeComplaint, r.suppress(&c, SuppressedComplaint)
 		c.Description = "Complaint: the recipient reported the mail as spam; suppressed for good."
+	case EventSpamTrapHit:
+		c.Kind, changed = ChangeSpamTrapHit, r.suppress(&c, SuppressedSpamTrap)
+		c.Description = "Spam trap: the address is a trap that no person reads; suppressed for good."
 	case EventUnsubscribe:
 		c.Kind, changed = ChangeUnsubscribe, r.suppress(&c, SuppressedUnsubscribed)
 		c.Description = "Unsubscribed: the recipient asked for no more mail; suppressed for good."

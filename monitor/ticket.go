@@ -75,14 +75,18 @@ type Ticket struct {
 	ClosedBy             string
 	// Resolution is the last approval's note or the rejection's reason.
 	Resolution string
+	// Sender is set when the ticket asks to unblock one sender address
+	// that the bulk policy blocked, not to reinstate the account.
+	Sender string
 }
 
 // MaxComments bounds a ticket's comments, so that one record stays small.
 const MaxComments = 200
 
 // OpenTicket opens ticket id for account a at now. Only a suspended account
-// may open one, and only one at a time.
-func OpenTicket(id string, a *Account, now time.Time, description string, c Checklist, author string, p Policy) (*Ticket, error) {
+// may open one, and only one at a time; with a sender, only for a sender
+// the bulk policy blocked, one at a time per sender.
+func OpenTicket(id string, a *Account, now time.Time, description string, c Checklist, author, sender string, p Policy) (*Ticket, error) {
 	var errs FieldErrors
 	errs = append(errs, noteErrors("description", description)...)
 	for _, f := range []struct{ field, text string }{
@@ -96,6 +100,9 @@ func OpenTicket(id string, a *Account, now time.Time, description string, c Chec
 	}
 	if len(errs) > 0 {
 		return nil, errs
+	}
+	if sender != "" {
+		return openSenderTicket(id, a, now, description, c, author, sender)
 	}
 	if a.State.Phase != PhaseSuspended {
 		return nil, fmt.Errorf("%w: account %s is %s; only a suspended account asks for reinstatement", ErrFailedPrecondition, a.ID, a.State.Phase)
@@ -113,6 +120,22 @@ func OpenTicket(id string, a *Account, now time.Time, description string, c Chec
 	}
 	a.OpenTicket = id
 	return t, nil
+}
+
+func openSenderTicket(id string, a *Account, now time.Time, description string, c Checklist, author, sender string) (*Ticket, error) {
+	key := SenderKey(sender)
+	s := a.Senders[key]
+	switch {
+	case s == nil || !s.Blocked:
+		return nil, fmt.Errorf("%w: sender %s of account %s is not blocked", ErrFailedPrecondition, key, a.ID)
+	case s.OpenTicket != "":
+		return nil, fmt.Errorf("%w: sender %s already has the open ticket %s", ErrConflict, key, s.OpenTicket)
+	}
+	s.OpenTicket = id
+	return &Ticket{
+		ID: id, AccountID: a.ID, Sender: key, State: TicketOpen, Description: description, Checklist: c,
+		CreatedAt: now, CreatedBy: author, RequiredApprovals: 1,
+	}, nil
 }
 
 // AddComment adds a comment to an open ticket.
@@ -150,13 +173,19 @@ func (t *Ticket) Approve(now time.Time, admin, note string, a *Account, p Policy
 	if len(t.Approvals) < t.RequiredApprovals {
 		return Transition{}, false, nil
 	}
-	tr, err = a.Reinstate(now, note, admin, p)
+	if t.Sender != "" {
+		tr, err = a.unblockSender(now, t.Sender, note, admin, t.ID)
+	} else {
+		tr, err = a.Reinstate(now, note, admin, p)
+	}
 	if err != nil {
 		t.Approvals = t.Approvals[:len(t.Approvals)-1]
 		return Transition{}, false, err
 	}
 	t.close(now, TicketApproved, admin, note)
-	a.OpenTicket = ""
+	if t.Sender == "" {
+		a.OpenTicket = ""
+	}
 	return tr, true, nil
 }
 
@@ -170,7 +199,11 @@ func (t *Ticket) Reject(now time.Time, admin, reason string, a *Account) error {
 		return fmt.Errorf("%w: ticket %s is %s", ErrFailedPrecondition, t.ID, t.State)
 	}
 	t.close(now, TicketRejected, admin, reason)
-	a.OpenTicket = ""
+	if t.Sender == "" {
+		a.OpenTicket = ""
+	} else if s := a.Senders[t.Sender]; s != nil && s.OpenTicket == t.ID {
+		s.OpenTicket = ""
+	}
 	return nil
 }
 

@@ -22,22 +22,22 @@ var fixed = Checklist{BouncedAddressesRemoved: true, ListSource: "Sign-up form o
 func TestTicketApprovalReinstatesIntoProbation(t *testing.T) {
 	p := DefaultPolicy()
 	a := NewAccount("acme", t0, p)
-	if _, err := OpenTicket("t1", a, t0, "Fixed.", fixed, "platform-a", p); !errors.Is(err, ErrFailedPrecondition) {
+	if _, err := OpenTicket("t1", a, t0, "Fixed.", fixed, "platform-a", "", p); !errors.Is(err, ErrFailedPrecondition) {
 		t.Fatalf("healthy account: got %v, want ErrFailedPrecondition", err)
 	}
 	a = suspended(t, p)
 	var fe FieldErrors
-	if _, err := OpenTicket("t1", a, t0, "", Checklist{ListSource: "bad\x00"}, "platform-a", p); !errors.As(err, &fe) || len(fe) != 2 {
+	if _, err := OpenTicket("t1", a, t0, "", Checklist{ListSource: "bad\x00"}, "platform-a", "", p); !errors.As(err, &fe) || len(fe) != 2 {
 		t.Fatalf("no description, bad checklist: got %v, want two field errors", err)
 	}
-	tk, err := OpenTicket("t1", a, t0, "Removed 4,000 bounced addresses.", fixed, "platform-a", p)
+	tk, err := OpenTicket("t1", a, t0, "Removed 4,000 bounced addresses.", fixed, "platform-a", "", p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tk.State != TicketOpen || tk.RequiredApprovals != 1 || a.OpenTicket != "t1" {
 		t.Fatalf("got %+v, account's open ticket %q", tk, a.OpenTicket)
 	}
-	if _, err := OpenTicket("t2", a, t0, "Again.", fixed, "platform-a", p); !errors.Is(err, ErrConflict) {
+	if _, err := OpenTicket("t2", a, t0, "Again.", fixed, "platform-a", "", p); !errors.Is(err, ErrConflict) {
 		t.Fatalf("second open ticket: got %v, want ErrConflict", err)
 	}
 	if err := tk.AddComment(t0.Add(time.Minute), "ops-alice", "admin", "Which list did they come from?"); err != nil {
@@ -64,7 +64,7 @@ func TestTicketApprovalReinstatesIntoProbation(t *testing.T) {
 func TestTicketRejectionKeepsTheSuspension(t *testing.T) {
 	p := DefaultPolicy()
 	a := suspended(t, p)
-	tk, err := OpenTicket("t1", a, t0, "Fixed.", fixed, "platform-a", p)
+	tk, err := OpenTicket("t1", a, t0, "Fixed.", fixed, "platform-a", "", p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestTicketRejectionKeepsTheSuspension(t *testing.T) {
 	if tk.State != TicketRejected || tk.Resolution != "The list is still bought." || a.State.Phase != PhaseSuspended || a.OpenTicket != "" {
 		t.Fatalf("after rejection: ticket %+v, phase %s, open ticket %q", tk, a.State.Phase, a.OpenTicket)
 	}
-	if _, err := OpenTicket("t2", a, t0.Add(2*time.Hour), "Now really fixed.", fixed, "platform-a", p); err != nil {
+	if _, err := OpenTicket("t2", a, t0.Add(2*time.Hour), "Now really fixed.", fixed, "platform-a", "", p); err != nil {
 		t.Errorf("a new ticket after a rejection: %v", err)
 	}
 }
@@ -93,7 +93,7 @@ func TestRepeatOffendersNeedTwoAdmins(t *testing.T) {
 		if _, err := a.Suspend(at, CategoryPolicyViolation, "Bought list.", "ops"); err != nil {
 			t.Fatal(err)
 		}
-		tk, err := OpenTicket("t", a, at, "Fixed.", fixed, "platform-a", p)
+		tk, err := OpenTicket("t", a, at, "Fixed.", fixed, "platform-a", "", p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestRepeatOffendersNeedTwoAdmins(t *testing.T) {
 	if _, err := a.Suspend(fourth, CategoryPolicyViolation, "Again.", "ops"); err != nil {
 		t.Fatal(err)
 	}
-	tk, err := OpenTicket("t4", a, fourth, "Fixed.", fixed, "platform-a", p)
+	tk, err := OpenTicket("t4", a, fourth, "Fixed.", fixed, "platform-a", "", p)
 	if err != nil || tk.RequiredApprovals != 2 || tk.RecentReinstatements != 3 {
 		t.Fatalf("fourth ticket: %+v, %v; want 2 approvals required after 3 reinstatements", tk, err)
 	}

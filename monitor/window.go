@@ -141,6 +141,23 @@ func (r *Ring) Sum(now int64, span int) Totals {
 	return sum
 }
 
+// sendsBelow returns the bucket number from whose start the sends of the
+// span buckets ending with bucket now stay below limit, as the oldest
+// buckets leave the span. The caller knows they reach limit now.
+func (r *Ring) sendsBelow(now int64, span int, limit uint64) int64 {
+	n := int64(len(r.buckets))
+	hi := min(now, r.head)
+	lo := max(now-int64(span)+1, r.head-n+1)
+	total := r.Sum(now, span).Sends
+	for b := lo; b <= hi; b++ {
+		total -= uint64(r.buckets[b%n].Sends)
+		if total < limit {
+			return b + int64(span)
+		}
+	}
+	return now + 1
+}
+
 // bucketOf returns the absolute number of the bucket that holds t.
 func bucketOf(t time.Time, size time.Duration) int64 {
 	return t.UnixNano() / int64(size)

@@ -85,7 +85,7 @@ func TestDigestThroughMailpit(t *testing.T) {
 	warn(t, db, "beta")
 	warn(t, db, "acme")
 	suspend(t, db, "gamma")
-	if _, err := db.CreateTicket(context.Background(), "gamma", "Removed the bought list.", monitor.Checklist{}, store.Actor{Name: "platform-a", Role: "sender"}); err != nil {
+	if _, err := db.CreateTicket(context.Background(), "gamma", "", "Removed the bought list.", monitor.Checklist{}, store.Actor{Name: "platform-a", Role: "sender"}); err != nil {
 		t.Fatal(err)
 	}
 	email := Email{Addr: mp.smtp, From: "dpmon@example.com", To: []string{"ops@example.com"}, Username: "dpmon", Password: "s3cret",

@@ -26,7 +26,7 @@ func (s *Server) GetAccount(ctx context.Context, req *pb.GetAccountRequest) (*pb
 	if err != nil {
 		return nil, s.errorStatus(ctx, "GetAccount", err)
 	}
-	return &pb.GetAccountResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+	return &pb.GetAccountResponse{Account: s.accountProto(a, s.clock())}, nil
 }
 
 // ListAccounts pages through accounts in id order.
@@ -44,10 +44,10 @@ func (s *Server) ListAccounts(ctx context.Context, req *pb.ListAccountsRequest) 
 	if err != nil {
 		return nil, s.errorStatus(ctx, "ListAccounts", err)
 	}
-	now, policy := s.clock(), s.db.Policy()
+	now := s.clock()
 	resp := &pb.ListAccountsResponse{NextPageToken: next}
 	for _, a := range accounts {
-		resp.Accounts = append(resp.Accounts, accountToProto(a, a.Status(now, policy)))
+		resp.Accounts = append(resp.Accounts, s.accountProto(a, now))
 	}
 	return resp, nil
 }
@@ -68,6 +68,15 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 		}
 		if req.GetPolicyOverrides() != nil {
 			paths = append(paths, "policy_overrides")
+		}
+		if req.BulkPolicyEnabled != nil {
+			paths = append(paths, "bulk_policy_enabled")
+		}
+		if req.MaxSendsPerDay != nil {
+			paths = append(paths, "max_sends_per_day")
+		}
+		if req.MaxSendsPerSecond != nil {
+			paths = append(paths, "max_sends_per_second")
 		}
 	}
 	var fields monitor.FieldErrors
@@ -90,8 +99,10 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 				fields = append(fields, fe...)
 			}
 			overrides = o
+		case "bulk_policy_enabled", "max_sends_per_day", "max_sends_per_second":
 		default:
-			fields = append(fields, monitor.FieldError{Field: "update_mask", Reason: "unknown path " + strconv.Quote(p) + " (want display_name, admin_emails or policy_overrides)"})
+			fields = append(fields, monitor.FieldError{Field: "update_mask", Reason: "unknown path " + strconv.Quote(p) +
+				" (want display_name, admin_emails, policy_overrides, bulk_policy_enabled, max_sends_per_day or max_sends_per_second)"})
 		}
 	}
 	if len(fields) > 0 {
@@ -106,6 +117,13 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 				a.AdminEmails = slices.Compact(slices.Sorted(slices.Values(req.GetAdminEmails())))
 			case "policy_overrides":
 				a.Overrides = overrides
+			case "bulk_policy_enabled":
+				// Cleared by the mask without a value: the default again.
+				a.Bulk = clonePtr(req.BulkPolicyEnabled)
+			case "max_sends_per_day":
+				a.Quota.PerDay = req.GetMaxSendsPerDay()
+			case "max_sends_per_second":
+				a.Quota.PerSecond = req.GetMaxSendsPerSecond()
 			}
 		}
 		return nil
@@ -113,7 +131,7 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 	if err != nil {
 		return nil, s.errorStatus(ctx, "UpdateAccount", err)
 	}
-	return &pb.UpdateAccountResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+	return &pb.UpdateAccountResponse{Account: s.accountProto(a, s.clock())}, nil
 }
 
 func checkAdminEmails(emails []string) monitor.FieldErrors {
@@ -156,7 +174,10 @@ func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.C
 	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
 		return nil, err
 	}
-	resp, err := s.sendVerdict(ctx, req.GetAccountId())
+	if err := checkSender(req.GetSender(), false); err != nil {
+		return nil, err
+	}
+	resp, err := s.sendVerdict(ctx, req.GetAccountId(), req.GetSender())
 	if err != nil {
 		return nil, err
 	}
@@ -169,8 +190,10 @@ func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.C
 	return resp, nil
 }
 
-// sendVerdict answers whether the account itself may send now.
-func (s *Server) sendVerdict(ctx context.Context, id string) (*pb.CheckSendResponse, error) {
+// sendVerdict answers whether the account, and its sender when given, may
+// send now. A suspension or a blocked sender is an answer; a quota used up
+// is RESOURCE_EXHAUSTED, since trying again later will do.
+func (s *Server) sendVerdict(ctx context.Context, id, sender string) (*pb.CheckSendResponse, error) {
 	a, err := s.db.Account(ctx, id)
 	if err != nil {
 		if errors.Is(err, monitor.ErrNotFound) {
@@ -178,7 +201,8 @@ func (s *Server) sendVerdict(ctx context.Context, id string) (*pb.CheckSendRespo
 		}
 		return nil, s.errorStatus(ctx, "CheckSend", err)
 	}
-	st := a.Status(s.clock(), s.db.Policy())
+	now, policy := s.clock(), s.db.Policy()
+	st := a.Status(now, policy)
 	resp := &pb.CheckSendResponse{
 		Allowed:         a.State.Phase != monitor.PhaseSuspended,
 		Phase:           pb.Phase(a.State.Phase),
@@ -191,6 +215,12 @@ func (s *Server) sendVerdict(ctx context.Context, id string) (*pb.CheckSendRespo
 			// The windows have drained since; the suspension still says why.
 			resp.Findings = findingsToProto(a.State.Findings)
 		}
+	}
+	if sender != "" {
+		s.senderVerdict(resp, a, sender, now, policy)
+	}
+	if q := a.QuotaStatus(now, policy); resp.Allowed && q.Exhausted() {
+		return nil, quotaExhausted(a.ID, q, now)
 	}
 	return resp, nil
 }
@@ -229,7 +259,7 @@ func (s *Server) AcknowledgeWarning(ctx context.Context, req *pb.AcknowledgeWarn
 	if err != nil {
 		return nil, s.errorStatus(ctx, "AcknowledgeWarning", err)
 	}
-	return &pb.AcknowledgeWarningResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+	return &pb.AcknowledgeWarningResponse{Account: s.accountProto(a, s.clock())}, nil
 }
 
 // SuspendAccount suspends an account by an admin's hand.
@@ -242,5 +272,5 @@ func (s *Server) SuspendAccount(ctx context.Context, req *pb.SuspendAccountReque
 	if err != nil {
 		return nil, s.errorStatus(ctx, "SuspendAccount", err)
 	}
-	return &pb.SuspendAccountResponse{Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+	return &pb.SuspendAccountResponse{Account: s.accountProto(a, s.clock())}, nil
 }

@@ -192,6 +192,8 @@ var methodAccess = map[string]access{
 	pb.AccountService_AcknowledgeWarning_FullMethodName:     writers,
 	pb.AccountService_SuspendAccount_FullMethodName:         admins,
 	pb.AccountService_WatchTransitions_FullMethodName:       readers,
+	pb.AccountService_UnblockSender_FullMethodName:          admins,
+	pb.AccountService_GetReputationHistory_FullMethodName:   readers,
 	pb.BounceService_ClassifyBounce_FullMethodName:          anyRole,
 	pb.SuppressionService_CheckRecipients_FullMethodName:    readers,
 	pb.SuppressionService_ListSuppressions_FullMethodName:   readers,

@@ -80,7 +80,7 @@ func authScene(t *testing.T, e *env) sceneTickets {
 		account string
 		id      *string
 	}{{"acme", &tickets.own}, {"other", &tickets.other}} {
-		tk, err := e.db.CreateTicket(ctx, tc.account, "Fixed.", monitor.Checklist{}, store.Actor{Name: "ops-alice", Role: "admin"})
+		tk, err := e.db.CreateTicket(ctx, tc.account, "", "Fixed.", monitor.Checklist{}, store.Actor{Name: "ops-alice", Role: "admin"})
 		if err != nil {
 			t.Fatal(err)
 		}

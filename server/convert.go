@@ -42,6 +42,9 @@ func eventFromProto(p *pb.Event) (monitor.Event, error) {
 	if c := p.GetComplaint(); c != nil {
 		e.Complaint = &monitor.Complaint{FeedbackType: c.GetFeedbackType(), Source: c.GetSource()}
 	}
+	if l := p.GetListing(); l != nil {
+		e.Listing = &monitor.Listing{Blocklist: l.GetBlocklist(), Listed: l.GetListed()}
+	}
 	return e, nil
 }
 
@@ -196,6 +199,8 @@ func transitionToProto(t monitor.Transition) *pb.Transition {
 		Findings:        findingsToProto(t.Findings),
 		Recommendations: slices.Clone(t.Recommendations),
 		Actor:           t.Actor,
+		Sender:          t.Sender,
+		ReasonCode:      pb.ReasonCode(t.Code),
 	}
 }
 
@@ -207,7 +212,7 @@ func ticketToProto(t *monitor.Ticket) *pb.Ticket {
 			OptInMethod: c.OptInMethod, ComplaintHandling: c.ComplaintHandling, Authentication: c.Authentication},
 		CreatedAt: timestamp(t.CreatedAt), CreatedBy: t.CreatedBy,
 		RequiredApprovals: uint32(t.RequiredApprovals), RecentReinstatements: uint32(t.RecentReinstatements),
-		ClosedAt: timestamp(t.ClosedAt), ClosedBy: t.ClosedBy, Resolution: t.Resolution,
+		ClosedAt: timestamp(t.ClosedAt), ClosedBy: t.ClosedBy, Resolution: t.Resolution, Sender: t.Sender,
 	}
 	for _, cm := range t.Comments {
 		out.Comments = append(out.Comments, &pb.TicketComment{CreatedAt: timestamp(cm.At), Author: cm.Author, Role: cm.Role, Text: cm.Text})

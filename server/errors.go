@@ -8,6 +8,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/dpmon/dpmon/monitor"
@@ -50,10 +51,15 @@ func (s *Server) errorStatus(ctx context.Context, method string, err error) erro
 }
 
 // resourceExhausted builds RESOURCE_EXHAUSTED with a google.rpc.RetryInfo
-// saying when to try again.
-func resourceExhausted(msg string, retryAfter time.Duration) error {
+// saying when to try again and, for a quota, a google.rpc.QuotaFailure
+// saying which.
+func resourceExhausted(msg string, retryAfter time.Duration, quota ...*errdetails.QuotaFailure_Violation) error {
 	st := status.New(codes.ResourceExhausted, msg)
-	if withDetails, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}); err == nil {
+	details := []protoadapt.MessageV1{&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}}
+	if len(quota) > 0 {
+		details = append(details, &errdetails.QuotaFailure{Violations: quota})
+	}
+	if withDetails, err := st.WithDetails(details...); err == nil {
 		st = withDetails
 	}
 	return st.Err()

@@ -65,7 +65,7 @@ func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, e
 	limits := s.db.Limits()
 	valid := make([]monitor.Event, 0, len(events))
 	var r batchResult
-	var rejected [monitor.EventUnsubscribe + 1]int
+	var rejected [monitor.MaxEventType + 1]int
 	for i, p := range events {
 		e, err := eventFromProto(p)
 		if err == nil {

@@ -139,7 +139,7 @@ func suppressionFilter(accountID string, st pb.RecipientStatus, reason pb.Suppre
 	if f.Status == monitor.RecipientActive || f.Status > monitor.RecipientSuppressed {
 		return f, invalidArgument(monitor.FieldError{Field: "status", Reason: "must be TEMPORARILY_BLOCKED, SUPPRESSED or unspecified"})
 	}
-	if f.Reason > monitor.SuppressedManual {
+	if f.Reason > monitor.SuppressedSpamTrap {
 		return f, invalidArgument(monitor.FieldError{Field: "reason", Reason: "unknown reason " + strconv.Itoa(int(reason))})
 	}
 	return f, nil

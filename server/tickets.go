@@ -15,7 +15,10 @@ func (s *Server) CreateTicket(ctx context.Context, req *pb.CreateTicketRequest) 
 	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
 		return nil, err
 	}
-	t, err := s.db.CreateTicket(ctx, req.GetAccountId(), req.GetDescription(), checklistFromProto(req.GetChecklist()), actor(ctx))
+	if err := checkSender(req.GetSender(), false); err != nil {
+		return nil, err
+	}
+	t, err := s.db.CreateTicket(ctx, req.GetAccountId(), req.GetSender(), req.GetDescription(), checklistFromProto(req.GetChecklist()), actor(ctx))
 	if err != nil {
 		return nil, s.errorStatus(ctx, "CreateTicket", err)
 	}
@@ -101,7 +104,7 @@ func (s *Server) ApproveTicket(ctx context.Context, req *pb.ApproveTicketRequest
 	if err != nil {
 		return nil, s.errorStatus(ctx, "ApproveTicket", err)
 	}
-	return &pb.ApproveTicketResponse{Ticket: ticketToProto(t), Account: accountToProto(a, a.Status(s.clock(), s.db.Policy()))}, nil
+	return &pb.ApproveTicketResponse{Ticket: ticketToProto(t), Account: s.accountProto(a, s.clock())}, nil
 }
 
 // RejectTicket closes a ticket with a reason; the account stays suspended.

@@ -38,6 +38,23 @@ type accountRecord struct {
 	Warnings        []time.Time                `json:"warnings,omitempty"`
 	Reinstatements  []time.Time                `json:"reinstatements,omitempty"`
 	OpenTicket      string                     `json:"open_ticket,omitempty"`
+	// Added with the bulk policy, quotas and the reputation score.
+	Bulk          *bool                   `json:"bulk,omitempty"`
+	Senders       map[string]senderRecord `json:"senders,omitempty"`
+	QuotaPerDay   uint64                  `json:"quota_per_day,omitempty"`
+	QuotaPerSec   uint32                  `json:"quota_per_second,omitempty"`
+	ReputationLow bool                    `json:"reputation_low,omitempty"`
+}
+
+type senderRecord struct {
+	Blocked     bool      `json:"blocked,omitempty"`
+	Since       time.Time `json:"since"`
+	Reason      string    `json:"reason,omitempty"`
+	Distinct    int       `json:"distinct,omitempty"`
+	Limit       int       `json:"limit,omitempty"`
+	BounceShare float64   `json:"bounce_share,omitempty"`
+	OpenTicket  string    `json:"open_ticket,omitempty"`
+	CountFrom   time.Time `json:"count_from,omitzero"`
 }
 
 type overridesRecord struct {
@@ -69,8 +86,21 @@ func encodeAccount(a *monitor.Account) ([]byte, error) {
 		PhaseFindings:   findingRecords(a.State.Findings),
 		Recommendations: a.State.Recommendations, AckedAt: a.State.AckedAt, AckNote: a.State.AckNote,
 		Category: a.State.Category, Warnings: a.State.Warnings, Reinstatements: a.Reinstatements,
-		OpenTicket: a.OpenTicket,
+		OpenTicket: a.OpenTicket, Bulk: a.Bulk, Senders: senderRecords(a.Senders),
+		QuotaPerDay: a.Quota.PerDay, QuotaPerSec: a.Quota.PerSecond, ReputationLow: a.ReputationLow,
 	})
+}
+
+func senderRecords(m map[string]*monitor.Sender) map[string]senderRecord {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]senderRecord, len(m))
+	for k, s := range m {
+		out[k] = senderRecord{Blocked: s.Blocked, Since: s.Since, Reason: s.Reason, Distinct: s.Distinct, Limit: s.Limit,
+			BounceShare: s.BounceShare, OpenTicket: s.OpenTicket, CountFrom: s.CountFrom}
+	}
+	return out
 }
 
 func decodeAccount(v []byte, p monitor.Policy) (*monitor.Account, error) {
@@ -96,6 +126,14 @@ func decodeAccount(v []byte, p monitor.Policy) (*monitor.Account, error) {
 		AckedAt: r.AckedAt, AckNote: r.AckNote, Category: r.Category, Warnings: r.Warnings,
 	}
 	a.Reinstatements, a.OpenTicket = r.Reinstatements, r.OpenTicket
+	a.Bulk, a.Quota, a.ReputationLow = r.Bulk, monitor.Quota{PerDay: r.QuotaPerDay, PerSecond: r.QuotaPerSec}, r.ReputationLow
+	for k, s := range r.Senders {
+		if a.Senders == nil {
+			a.Senders = make(map[string]*monitor.Sender, len(r.Senders))
+		}
+		a.Senders[k] = &monitor.Sender{Blocked: s.Blocked, Since: s.Since, Reason: s.Reason, Distinct: s.Distinct, Limit: s.Limit,
+			BounceShare: s.BounceShare, OpenTicket: s.OpenTicket, CountFrom: s.CountFrom}
+	}
 	return a, nil
 }
 
@@ -226,6 +264,30 @@ func (db *DB) SuspendAccount(ctx context.Context, id string, c monitor.Suspensio
 	})
 }
 
+// UnblockSender lifts the bulk-policy block of one sender address of the
+// account by an admin's hand.
+func (db *DB) UnblockSender(ctx context.Context, id, sender, note string, who Actor) (monitor.SenderStatus, error) {
+	var st monitor.SenderStatus
+	_, err := db.changeAccount(ctx, id, false, func(g *group, a *monitor.Account) (AuditEvent, error) {
+		t, err := a.UnblockSender(g.now, sender, note, who.Name)
+		if err != nil {
+			return AuditEvent{}, err
+		}
+		g.transitions = append(g.transitions, t)
+		st = a.SenderStatus(sender, g.now, db.policy, uint64(db.platformSends(g)))
+		return AuditEvent{At: g.now, Actor: who, Action: "UnblockSender", AccountID: a.ID,
+			Before: "sender " + t.Sender + " blocked", After: "sender " + t.Sender + " unblocked", Detail: note}, nil
+	})
+	return st, err
+}
+
+// PlatformSends returns the platform's sends in the bulk window before now.
+func (db *DB) PlatformSends(now time.Time) uint64 {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.volume.Sum(now, db.policy.Bulk)
+}
+
 // changeAccount is the write path of a call that changes one account: the
 // change gets a copy of the account (a new one if create is set and it
 // does not exist, else monitor.ErrNotFound) and its outcome replaces the
@@ -279,6 +341,7 @@ func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
 	made := 0
 	for chunk := range slices.Chunk(ids, sweepChunk) {
 		o := &op{at: now, apply: func(g *group) error {
+			g.sweep = true
 			for _, id := range chunk {
 				g.touched[id] = struct{}{}
 			}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"time"
+	"unsafe"
 
 	"github.com/dpmon/dpmon/monitor"
 )
@@ -14,6 +15,7 @@ import (
 const (
 	flagBounce    = 1
 	flagComplaint = 2
+	flagListing   = 4
 )
 
 func appendEvent(buf []byte, e *monitor.Event) []byte {
@@ -31,6 +33,9 @@ func appendEvent(buf []byte, e *monitor.Event) []byte {
 	if e.Complaint != nil {
 		flags |= flagComplaint
 	}
+	if e.Listing != nil {
+		flags |= flagListing
+	}
 	buf = append(buf, flags)
 	if b := e.Bounce; b != nil {
 		buf = binary.AppendUvarint(buf, uint64(b.SMTPCode))
@@ -41,6 +46,10 @@ func appendEvent(buf []byte, e *monitor.Event) []byte {
 	if c := e.Complaint; c != nil {
 		buf = appendString(buf, c.FeedbackType)
 		buf = appendString(buf, c.Source)
+	}
+	if l := e.Listing; l != nil {
+		buf = appendString(buf, l.Blocklist)
+		buf = appendString(buf, l.Listed)
 	}
 	return buf
 }
@@ -115,8 +124,21 @@ func (d *decoder) bytes() []byte {
 // allocating: the byte slices point into the record.
 type skimmedEvent struct {
 	id, accountID []byte
-	event         monitor.Event // only Type, OccurredAt and Bounce.Verdict are set
-	bounce        monitor.Bounce
+	// event has only Type, OccurredAt, Recipient, Sender and Bounce.Verdict
+	// set; its strings point into the record (see inRecord).
+	event  monitor.Event
+	bounce monitor.Bounce
+}
+
+// inRecord returns b as a string without copying it. Replay reads tens of
+// millions of events, and a copy of each recipient would be most of its
+// cost; Account.Observe copies what it keeps, so the strings never outlive
+// the read transaction.
+func inRecord(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // skimEvent reads one event into s for replay and returns the rest of buf.
@@ -126,8 +148,8 @@ func skimEvent(buf []byte, s *skimmedEvent) ([]byte, error) {
 	s.accountID = d.bytes()
 	s.event = monitor.Event{Type: monitor.EventType(d.byte())}
 	s.event.OccurredAt = time.Unix(0, d.varint())
-	d.bytes() // recipient
-	d.bytes() // sender
+	s.event.Recipient = inRecord(d.bytes())
+	s.event.Sender = inRecord(d.bytes())
 	d.bytes() // message id
 	flags := d.byte()
 	if flags&flagBounce != 0 {
@@ -141,6 +163,10 @@ func skimEvent(buf []byte, s *skimmedEvent) ([]byte, error) {
 	if flags&flagComplaint != 0 {
 		d.bytes() // feedback type
 		d.bytes() // source
+	}
+	if flags&flagListing != 0 {
+		d.bytes() // blocklist
+		d.bytes() // listed
 	}
 	return d.buf, d.err
 }

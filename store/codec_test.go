@@ -102,6 +102,9 @@ func decodeEvent(buf []byte, e *monitor.Event) ([]byte, error) {
 	if flags&flagComplaint != 0 {
 		e.Complaint = &monitor.Complaint{FeedbackType: d.string(), Source: d.string()}
 	}
+	if flags&flagListing != 0 {
+		e.Listing = &monitor.Listing{Blocklist: d.string(), Listed: d.string()}
+	}
 	return d.buf, d.err
 }
 

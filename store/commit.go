@@ -46,6 +46,14 @@ type group struct {
 	savedTickets []string
 	// outbox are the notifications of the group's changes.
 	outbox []monitor.Notification
+	// sweep is set for a sweep's group: it also forgets idle senders and
+	// judges reputation scores.
+	sweep bool
+	// platformSends is the platform's sends in the bulk window, read once
+	// per group when a sender is judged (-1 until then).
+	platformSends int64
+	// reputation are the daily scores to record.
+	reputation []dailyScore
 }
 
 // job is a group ready for bbolt.
@@ -65,6 +73,7 @@ type job struct {
 	audit       [][]byte
 	tickets     map[string][]byte
 	outbox      []outboxEntry
+	reputation  []dailyScore
 	// cleared are the recipient keys the job left no longer pending;
 	// filled in by put.
 	cleared [][]byte
@@ -168,7 +177,7 @@ func (db *DB) run(ops []*op) {
 		now = db.clock()
 	}
 	db.groupSeq++
-	g := &group{seq: db.groupSeq, now: now, touched: map[string]struct{}{}, saved: map[string]struct{}{}}
+	g := &group{seq: db.groupSeq, now: now, touched: map[string]struct{}{}, saved: map[string]struct{}{}, platformSends: -1}
 	db.mu.Lock()
 	db.pending.mu.Lock()
 	for _, o := range ops {
@@ -210,12 +219,48 @@ func (db *DB) step(g *group, a *monitor.Account) {
 	if moved || !a.State.ClearSince.Equal(clearSince) {
 		g.saved[a.ID] = struct{}{}
 	}
+	if blocks := a.StepSenders(g.now, db.policy, uint64(db.platformSends(g))); len(blocks) > 0 {
+		g.transitions = append(g.transitions, blocks...)
+		g.saved[a.ID] = struct{}{}
+	}
+	if g.sweep {
+		db.sweepAccount(g, a)
+	}
+}
+
+// platformSends returns the platform's sends in the bulk window at the
+// group's instant.
+func (db *DB) platformSends(g *group) int64 {
+	if g.platformSends < 0 {
+		g.platformSends = int64(db.volume.Sum(g.now, db.policy.Bulk))
+	}
+	return g.platformSends
+}
+
+// sweepAccount does what a sweep does besides judging the phase: forget
+// senders that went idle, and alert when the reputation score crosses the
+// alert level.
+func (db *DB) sweepAccount(g *group, a *monitor.Account) {
+	if a.ForgetIdleSenders(g.now, db.policy) {
+		g.saved[a.ID] = struct{}{}
+	}
+	alert, ok := a.JudgeReputation(g.now, db.policy)
+	if !ok {
+		return
+	}
+	g.saved[a.ID] = struct{}{}
+	kind := monitor.KindReputationRecovered
+	if alert.Low {
+		kind = monitor.KindReputationLow
+	}
+	db.notify(g, monitor.Notification{Kind: kind, AccountID: a.ID, CreatedAt: g.now,
+		Transition: monitor.Transition{AccountID: a.ID, At: g.now, From: a.State.Phase, To: a.State.Phase, Reason: alert.Message}}, a.AdminEmails)
 }
 
 // encode turns a group into the bytes the writer puts. Only the committer
 // writes accounts, so it may read them without the lock.
 func (db *DB) encode(g *group) (*job, error) {
-	j := &job{seq: g.seq, now: g.now, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN,
+	j := &job{seq: g.seq, now: g.now, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN, reputation: g.reputation,
 		accounts: make(map[string][]byte, len(g.saved))}
 	if g.logN > 0 {
 		j.logKey = seqKey(db.nextLogSeq)
@@ -301,7 +346,7 @@ func (db *DB) write(done chan struct{}) {
 // changed nothing: it needs no transaction and no fsync.
 func (j *job) empty() bool {
 	return j.log == nil && len(j.accounts) == 0 && len(j.transitions) == 0 && j.pruneBefore.IsZero() &&
-		len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0 && len(j.outbox) == 0
+		len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0 && len(j.outbox) == 0 && len(j.reputation) == 0
 }
 
 // put writes a job inside one transaction.
@@ -327,6 +372,9 @@ func (db *DB) put(tx *bbolt.Tx, j *job) error {
 		return err
 	}
 	if err := putOutbox(tx, j.outbox); err != nil {
+		return err
+	}
+	if err := putReputation(tx, j.reputation); err != nil {
 		return err
 	}
 	tickets := tx.Bucket(bucketTickets)

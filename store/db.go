@@ -46,6 +46,7 @@ var (
 	bucketTickets            = []byte("tickets")
 	bucketAudit              = []byte("audit")
 	bucketOutbox             = []byte("outbox")
+	bucketReputation         = []byte("reputation")
 )
 
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
@@ -92,7 +93,10 @@ type DB struct {
 	// readers; the committer goroutine is the only writer.
 	mu       sync.RWMutex
 	accounts map[string]*monitor.Account
-	tickets  map[string]*monitor.Ticket
+	// volume counts the platform's sends over the bulk window; written by
+	// the committer under mu.
+	volume  monitor.Volume
+	tickets map[string]*monitor.Ticket
 
 	// Owned by the committer goroutine (and by Open before it starts).
 	seen       *dedupeSet
@@ -206,7 +210,7 @@ func Open(dir string, opts Options) (*DB, error) {
 // load creates the buckets and rebuilds the in-memory state.
 func (db *DB) load() error {
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions, bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox} {
+		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions, bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

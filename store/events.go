@@ -17,7 +17,7 @@ type IngestResult struct {
 	Accepted   int
 	Duplicates int
 	// ByType splits the counts by event type (indexed by monitor.EventType).
-	ByType [monitor.EventUnsubscribe + 1]TypeCounts
+	ByType [monitor.MaxEventType + 1]TypeCounts
 }
 
 // TypeCounts are the accepted and duplicate events of one type.
@@ -51,6 +51,9 @@ func (db *DB) ingest(g *group, events []monitor.Event) IngestResult {
 			continue
 		}
 		e.Decide()
+		if e.Type == monitor.EventSend {
+			db.volume.Add(g.now, 1, db.policy.Bulk)
+		}
 		a := db.account(g, e.AccountID)
 		a.Observe(e, g.now, db.policy)
 		db.queueRecipient(g, e)
@@ -137,6 +140,9 @@ func (db *DB) replay(tx *bbolt.Tx, now time.Time) (int, error) {
 				// recreate it rather than lose the counts.
 				a = monitor.NewAccount(string(s.accountID), acceptedAt, db.policy)
 				db.accounts[a.ID] = a
+			}
+			if s.event.Type == monitor.EventSend {
+				db.volume.Add(acceptedAt, 1, db.policy.Bulk)
 			}
 			a.Observe(&s.event, acceptedAt, db.policy)
 			count++

@@ -113,7 +113,7 @@ func TestATicketOpenedIsNotified(t *testing.T) {
 	ctx := context.Background()
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
 	ingest(t, db, events("acme", "b", monitor.EventBounce, 100, t0))
-	tk, err := db.CreateTicket(ctx, "acme", "Removed the bought list.", monitor.Checklist{}, platform)
+	tk, err := db.CreateTicket(ctx, "acme", "", "Removed the bought list.", monitor.Checklist{}, platform)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func (db *DB) queueRecipient(g *group, e *monitor.Event) {
 		if e.Bounce == nil || e.Bounce.Verdict != monitor.BounceHard && e.Bounce.Verdict != monitor.BounceSoft {
 			return
 		}
-	case monitor.EventComplaint, monitor.EventUnsubscribe:
+	case monitor.EventComplaint, monitor.EventUnsubscribe, monitor.EventSpamTrapHit:
 	case monitor.EventDelivery:
 		if len(db.pending.m) == 0 {
 			return

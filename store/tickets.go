@@ -36,6 +36,7 @@ type ticketRecord struct {
 	ClosedAt             time.Time           `json:"closed_at,omitzero"`
 	ClosedBy             string              `json:"closed_by,omitempty"`
 	Resolution           string              `json:"resolution,omitempty"`
+	Sender               string              `json:"sender,omitempty"`
 }
 
 type checklistRecord struct {
@@ -66,7 +67,7 @@ func encodeTicket(t *monitor.Ticket) ([]byte, error) {
 		V: ticketVersion, ID: t.ID, AccountID: t.AccountID, State: t.State, Description: t.Description,
 		Checklist: checklistRecord(t.Checklist), CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy,
 		RequiredApprovals: t.RequiredApprovals, RecentReinstatements: t.RecentReinstatements,
-		ClosedAt: t.ClosedAt, ClosedBy: t.ClosedBy, Resolution: t.Resolution,
+		ClosedAt: t.ClosedAt, ClosedBy: t.ClosedBy, Resolution: t.Resolution, Sender: t.Sender,
 	}
 	for _, c := range t.Comments {
 		r.Comments = append(r.Comments, commentRecord(c))
@@ -89,7 +90,7 @@ func decodeTicket(v []byte) (*monitor.Ticket, error) {
 		ID: r.ID, AccountID: r.AccountID, State: r.State, Description: r.Description,
 		Checklist: monitor.Checklist(r.Checklist), CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy,
 		RequiredApprovals: r.RequiredApprovals, RecentReinstatements: r.RecentReinstatements,
-		ClosedAt: r.ClosedAt, ClosedBy: r.ClosedBy, Resolution: r.Resolution,
+		ClosedAt: r.ClosedAt, ClosedBy: r.ClosedBy, Resolution: r.Resolution, Sender: r.Sender,
 	}
 	for _, c := range r.Comments {
 		t.Comments = append(t.Comments, monitor.Comment(c))
@@ -118,17 +119,22 @@ func (db *DB) loadTickets(tx *bbolt.Tx) error {
 	})
 }
 
-// CreateTicket opens a reinstatement ticket for a suspended account.
-func (db *DB) CreateTicket(ctx context.Context, accountID, description string, c monitor.Checklist, who Actor) (*monitor.Ticket, error) {
+// CreateTicket opens a reinstatement ticket for a suspended account, or,
+// with a sender, for a sender address the bulk policy blocked.
+func (db *DB) CreateTicket(ctx context.Context, accountID, sender, description string, c monitor.Checklist, who Actor) (*monitor.Ticket, error) {
 	return db.changeTicket(ctx, "CreateTicket", who, "", accountID, func(g *group, a *monitor.Account, _ *monitor.Ticket) (*monitor.Ticket, AuditEvent, error) {
-		t, err := monitor.OpenTicket(ticketID(db.nextTicketSeq), a, g.now, description, c, who.Name, db.policy)
+		t, err := monitor.OpenTicket(ticketID(db.nextTicketSeq), a, g.now, description, c, who.Name, sender, db.policy)
 		if err != nil {
 			return nil, AuditEvent{}, err
 		}
 		db.nextTicketSeq++
+		what := "Reinstatement ticket " + t.ID
+		if t.Sender != "" {
+			what += " for sender " + t.Sender
+		}
 		db.notify(g, monitor.Notification{Kind: monitor.KindTicketOpened, AccountID: a.ID, TicketID: t.ID, CreatedAt: g.now,
-			Transition: monitor.Transition{AccountID: a.ID, At: g.now, From: a.State.Phase, To: a.State.Phase,
-				Reason: "Reinstatement ticket " + t.ID + " was opened: " + description}}, a.AdminEmails)
+			Transition: monitor.Transition{AccountID: a.ID, Sender: t.Sender, At: g.now, From: a.State.Phase, To: a.State.Phase,
+				Reason: what + " was opened: " + description}}, a.AdminEmails)
 		return t, AuditEvent{After: t.State.String()}, nil
 	})
 }

@@ -22,11 +22,11 @@ func TestReinstatementSurvivesRestarts(t *testing.T) {
 	ctx := context.Background()
 	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
 	ingest(t, db, events("acme", "b", monitor.EventBounce, 100, t0)) // 10 %: suspended
-	tk, err := db.CreateTicket(ctx, "acme", "Removed every bounced address.", monitor.Checklist{BouncedAddressesRemoved: true}, platform)
+	tk, err := db.CreateTicket(ctx, "acme", "", "Removed every bounced address.", monitor.Checklist{BouncedAddressesRemoved: true}, platform)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.CreateTicket(ctx, "acme", "Again.", monitor.Checklist{}, platform); !errors.Is(err, monitor.ErrConflict) {
+	if _, err := db.CreateTicket(ctx, "acme", "", "Again.", monitor.Checklist{}, platform); !errors.Is(err, monitor.ErrConflict) {
 		t.Fatalf("a second open ticket: got %v, want ErrConflict", err)
 	}
 	if _, err := db.CommentTicket(ctx, tk.ID, "Where did the list come from?", admin); err != nil {

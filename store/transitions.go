@@ -29,6 +29,9 @@ type transitionRecord struct {
 	// Added with escalation; absent in older records.
 	Recommendations []string `json:"recommendations,omitempty"`
 	Actor           string   `json:"actor,omitempty"`
+	// Added with the bulk policy.
+	Sender string             `json:"sender,omitempty"`
+	Code   monitor.ReasonCode `json:"code,omitempty"`
 }
 
 type findingRecord struct {
@@ -51,6 +54,7 @@ func encodeTransition(t monitor.Transition) ([]byte, error) {
 	return json.Marshal(transitionRecord{
 		V: transitionVersion, AccountID: t.AccountID, At: t.At, From: t.From, To: t.To, Reason: t.Reason,
 		Findings: findingRecords(t.Findings), Recommendations: t.Recommendations, Actor: t.Actor,
+		Sender: t.Sender, Code: t.Code,
 	})
 }
 
@@ -65,6 +69,7 @@ func decodeTransition(v []byte) (monitor.Transition, error) {
 	return monitor.Transition{
 		AccountID: r.AccountID, At: r.At, From: r.From, To: r.To, Reason: r.Reason,
 		Findings: findingsFromRecords(r.Findings), Recommendations: r.Recommendations, Actor: r.Actor,
+		Sender: r.Sender, Code: r.Code,
 	}, nil
 }
 

@@ -50,7 +50,7 @@ func TestEventReaderNamesBadLine(t *testing.T) {
 		{"bad timestamp", "{\"event_id\":\"e1\"}\n\n{\"occurred_at\":\"yesterday\"}\n", 3},
 		{"not JSON", "{\"event_id\":\"e1\"}\nevent e2\n", 2},
 		{"unknown field", "{\"event\":\"e1\"}\n", 1},
-		{"unknown enum", "{\"type\":\"EVENT_TYPE_OPEN\"}\n", 1},
+		{"unknown enum", "{\"type\":\"EVENT_TYPE_READ_RECEIPT\"}\n", 1},
 		{"two objects", "{\"event_id\":\"e1\"} {\"event_id\":\"e2\"}\n", 1},
 	}
 	for _, tt := range tests {

@@ -32,6 +32,9 @@ type config struct {
 	Windows              windowsConf     `yaml:"windows"`
 	Suppression          suppressionConf `yaml:"suppression"`
 	Escalation           escalationConf  `yaml:"escalation"`
+	Bulk                 bulkConf        `yaml:"bulk"`
+	Quota                quotaConf       `yaml:"quota"`
+	Reputation           reputationConf  `yaml:"reputation"`
 	Auth                 authConf        `yaml:"auth"`
 	Notify               notifyConf      `yaml:"notify"`
 }
@@ -45,6 +48,35 @@ type escalationConf struct {
 	RepeatReinstatements       int      `yaml:"repeat_reinstatements"`
 	RepeatReinstatementsWindow duration `yaml:"repeat_reinstatements_window"`
 	RepeatApprovals            int      `yaml:"repeat_approvals"`
+}
+
+// bulkConf is the bulk policy of shared relays (see monitor.BulkPolicy).
+type bulkConf struct {
+	// Enabled is the default of accounts that UpdateAccount did not set.
+	Enabled      bool     `yaml:"enabled"`
+	Window       duration `yaml:"window"`
+	BaseLimit    int      `yaml:"base_limit"`
+	MinLimit     int      `yaml:"min_limit"`
+	BounceWeight float64  `yaml:"bounce_weight"`
+	ShareFloor   int      `yaml:"share_floor"`
+	BusyVolume   uint64   `yaml:"busy_volume"`
+}
+
+// quotaConf says how the phase lowers quotas (see monitor.QuotaPolicy).
+type quotaConf struct {
+	ReducedFactor float64 `yaml:"reduced_factor"`
+}
+
+// reputationConf shapes the score (see monitor.ReputationPolicy).
+type reputationConf struct {
+	Days       int            `yaml:"days"`
+	AlertBelow int            `yaml:"alert_below"`
+	Providers  []providerConf `yaml:"providers"`
+}
+
+type providerConf struct {
+	Name    string   `yaml:"name"`
+	Domains []string `yaml:"domains"`
 }
 
 // suppressionConf are the per-recipient rules (see monitor.SuppressionPolicy).
@@ -79,6 +111,9 @@ type scheduleConf struct {
 	// Digest emails the operators what needs them (with notify.smtp and
 	// notify.operator_emails).
 	Digest string `yaml:"digest"`
+	// Reputation records every account's score of the day; days are UTC,
+	// so the default runs near the end of the UTC day.
+	Reputation string `yaml:"reputation"`
 }
 
 type eventsConf struct {
@@ -114,9 +149,17 @@ type windowConf struct {
 // defaultConfig is what `go run ./cmd/dpmon` runs with.
 func defaultConfig() config {
 	p, l, s := monitor.DefaultPolicy(), monitor.DefaultLimits(), monitor.DefaultSuppressionPolicy()
-	e := p.Escalation
+	e, b, r := p.Escalation, p.Bulk, p.Reputation
+	var providers []providerConf
+	for _, pr := range r.Providers {
+		providers = append(providers, providerConf(pr))
+	}
 	return config{
-		Notify: defaultNotifyConf(),
+		Bulk: bulkConf{Enabled: b.Enabled, Window: duration(b.Window), BaseLimit: b.BaseLimit, MinLimit: b.MinLimit,
+			BounceWeight: b.BounceWeight, ShareFloor: b.ShareFloor, BusyVolume: b.BusyVolume},
+		Quota:      quotaConf{ReducedFactor: p.Quota.ReducedFactor},
+		Reputation: reputationConf{Days: r.Days, AlertBelow: r.AlertBelow, Providers: providers},
+		Notify:     defaultNotifyConf(),
 		Escalation: escalationConf{
 			AckDeadline: duration(e.AckDeadline), RepeatedWarnings: e.RepeatedWarnings,
 			RepeatedWarningsWindow: duration(e.RepeatedWarningsWindow), RepeatReinstatements: e.RepeatReinstatements,
@@ -133,7 +176,7 @@ func defaultConfig() config {
 		ShutdownTimeout:      duration(10 * time.Second),
 		MaxConcurrentStreams: 256,
 		MaxPendingEvents:     server.DefaultMaxPendingEvents,
-		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly", Digest: "@daily"},
+		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly", Digest: "@daily", Reputation: "CRON_TZ=UTC 55 23 * * *"},
 		Events:               eventsConf{DedupeHorizon: duration(l.DedupeHorizon), MaxClockSkew: duration(l.MaxClockSkew)},
 		Policy: policyConf{
 			HardBounceRate:  thresholdsConf(p.HardBounce),
@@ -190,7 +233,16 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 			RepeatedWarningsWindow: time.Duration(c.Escalation.RepeatedWarningsWindow), RepeatReinstatements: c.Escalation.RepeatReinstatements,
 			RepeatReinstatementsWindow: time.Duration(c.Escalation.RepeatReinstatementsWindow), RepeatApprovals: c.Escalation.RepeatApprovals,
 		},
+		Bulk: monitor.BulkPolicy{Enabled: c.Bulk.Enabled, Window: time.Duration(c.Bulk.Window), BaseLimit: c.Bulk.BaseLimit,
+			MinLimit: c.Bulk.MinLimit, BounceWeight: c.Bulk.BounceWeight, ShareFloor: c.Bulk.ShareFloor, BusyVolume: c.Bulk.BusyVolume},
+		Quota:      monitor.QuotaPolicy{ReducedFactor: c.Quota.ReducedFactor},
+		Reputation: monitor.ReputationPolicy{Days: c.Reputation.Days, AlertBelow: c.Reputation.AlertBelow},
 	}
+	var providers []monitor.Provider
+	for _, pr := range c.Reputation.Providers {
+		providers = append(providers, monitor.Provider(pr))
+	}
+	p.Reputation.SetProviders(providers)
 	for _, w := range []windowConf{c.Windows.Short, c.Windows.Long} {
 		length := time.Duration(w.Length)
 		p.Windows = append(p.Windows, monitor.Window{Name: monitor.DurationLabel(length), Length: length, MinSends: w.MinSends})
@@ -201,6 +253,9 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 	l := monitor.Limits{DedupeHorizon: time.Duration(c.Events.DedupeHorizon), MaxClockSkew: time.Duration(c.Events.MaxClockSkew)}
 	if l.DedupeHorizon <= p.Longest() {
 		return p, l, fmt.Errorf("config: events.dedupe_horizon %s must be longer than the long window %s", l.DedupeHorizon, p.Longest())
+	}
+	if errs := p.Reputation.Validate(l.DedupeHorizon); len(errs) > 0 {
+		return p, l, fmt.Errorf("config: %w", errs)
 	}
 	if c.MaxPendingEvents < server.MaxBatchEvents {
 		return p, l, fmt.Errorf("config: max_pending_events must be at least one full batch, %d", server.MaxBatchEvents)

@@ -223,6 +223,7 @@ func schedule(ctx context.Context, s scheduleConf, db *store.DB, n notifyConf, l
 			return err
 		}},
 		{"prune", s.Prune, func(now time.Time) error { return db.Prune(ctx, now) }},
+		{"reputation", s.Reputation, func(now time.Time) error { return db.RecordReputation(ctx, now) }},
 	}
 	if email, ok, err := n.SMTP.email(); err != nil {
 		return nil, err

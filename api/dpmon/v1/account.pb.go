@@ -24,6 +24,125 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ReasonCode names, for programs, why a transition happened when a phase
+// and a sentence are not enough.
+type ReasonCode int32
+
+const (
+	ReasonCode_REASON_CODE_UNSPECIFIED ReasonCode = 0
+	// A sender address mailed more distinct recipients within the bulk
+	// window than its limit allows.
+	ReasonCode_REASON_CODE_BULK_POLICY_VIOLATION ReasonCode = 1
+	// An admin lifted a sender's block, by hand or by approving its ticket.
+	ReasonCode_REASON_CODE_SENDER_UNBLOCKED ReasonCode = 2
+)
+
+// Enum value maps for ReasonCode.
+var (
+	ReasonCode_name = map[int32]string{
+		0: "REASON_CODE_UNSPECIFIED",
+		1: "REASON_CODE_BULK_POLICY_VIOLATION",
+		2: "REASON_CODE_SENDER_UNBLOCKED",
+	}
+	ReasonCode_value = map[string]int32{
+		"REASON_CODE_UNSPECIFIED":           0,
+		"REASON_CODE_BULK_POLICY_VIOLATION": 1,
+		"REASON_CODE_SENDER_UNBLOCKED":      2,
+	}
+)
+
+func (x ReasonCode) Enum() *ReasonCode {
+	p := new(ReasonCode)
+	*p = x
+	return p
+}
+
+func (x ReasonCode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReasonCode) Descriptor() protoreflect.EnumDescriptor {
+	return file_dpmon_v1_account_proto_enumTypes[0].Descriptor()
+}
+
+func (ReasonCode) Type() protoreflect.EnumType {
+	return &file_dpmon_v1_account_proto_enumTypes[0]
+}
+
+func (x ReasonCode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReasonCode.Descriptor instead.
+func (ReasonCode) EnumDescriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{0}
+}
+
+// ReputationFactor is one part of the reputation score.
+type ReputationFactor int32
+
+const (
+	ReputationFactor_REPUTATION_FACTOR_UNSPECIFIED        ReputationFactor = 0
+	ReputationFactor_REPUTATION_FACTOR_HARD_BOUNCE_RATE   ReputationFactor = 1
+	ReputationFactor_REPUTATION_FACTOR_COMPLAINT_RATE     ReputationFactor = 2
+	ReputationFactor_REPUTATION_FACTOR_BLOCK_RATE         ReputationFactor = 3
+	ReputationFactor_REPUTATION_FACTOR_SPAM_TRAP_HITS     ReputationFactor = 4
+	ReputationFactor_REPUTATION_FACTOR_BLOCKLIST_LISTINGS ReputationFactor = 5
+	ReputationFactor_REPUTATION_FACTOR_UNSUBSCRIBE_RATE   ReputationFactor = 6
+	ReputationFactor_REPUTATION_FACTOR_ENGAGEMENT         ReputationFactor = 7
+)
+
+// Enum value maps for ReputationFactor.
+var (
+	ReputationFactor_name = map[int32]string{
+		0: "REPUTATION_FACTOR_UNSPECIFIED",
+		1: "REPUTATION_FACTOR_HARD_BOUNCE_RATE",
+		2: "REPUTATION_FACTOR_COMPLAINT_RATE",
+		3: "REPUTATION_FACTOR_BLOCK_RATE",
+		4: "REPUTATION_FACTOR_SPAM_TRAP_HITS",
+		5: "REPUTATION_FACTOR_BLOCKLIST_LISTINGS",
+		6: "REPUTATION_FACTOR_UNSUBSCRIBE_RATE",
+		7: "REPUTATION_FACTOR_ENGAGEMENT",
+	}
+	ReputationFactor_value = map[string]int32{
+		"REPUTATION_FACTOR_UNSPECIFIED":        0,
+		"REPUTATION_FACTOR_HARD_BOUNCE_RATE":   1,
+		"REPUTATION_FACTOR_COMPLAINT_RATE":     2,
+		"REPUTATION_FACTOR_BLOCK_RATE":         3,
+		"REPUTATION_FACTOR_SPAM_TRAP_HITS":     4,
+		"REPUTATION_FACTOR_BLOCKLIST_LISTINGS": 5,
+		"REPUTATION_FACTOR_UNSUBSCRIBE_RATE":   6,
+		"REPUTATION_FACTOR_ENGAGEMENT":         7,
+	}
+)
+
+func (x ReputationFactor) Enum() *ReputationFactor {
+	p := new(ReputationFactor)
+	*p = x
+	return p
+}
+
+func (x ReputationFactor) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReputationFactor) Descriptor() protoreflect.EnumDescriptor {
+	return file_dpmon_v1_account_proto_enumTypes[1].Descriptor()
+}
+
+func (ReputationFactor) Type() protoreflect.EnumType {
+	return &file_dpmon_v1_account_proto_enumTypes[1]
+}
+
+func (x ReputationFactor) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReputationFactor.Descriptor instead.
+func (ReputationFactor) EnumDescriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{1}
+}
+
 // SuspensionCategory says why an admin suspended an account by hand.
 type SuspensionCategory int32
 
@@ -67,11 +186,11 @@ func (x SuspensionCategory) String() string {
 }
 
 func (SuspensionCategory) Descriptor() protoreflect.EnumDescriptor {
-	return file_dpmon_v1_account_proto_enumTypes[0].Descriptor()
+	return file_dpmon_v1_account_proto_enumTypes[2].Descriptor()
 }
 
 func (SuspensionCategory) Type() protoreflect.EnumType {
-	return &file_dpmon_v1_account_proto_enumTypes[0]
+	return &file_dpmon_v1_account_proto_enumTypes[2]
 }
 
 func (x SuspensionCategory) Number() protoreflect.EnumNumber {
@@ -80,7 +199,7 @@ func (x SuspensionCategory) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SuspensionCategory.Descriptor instead.
 func (SuspensionCategory) EnumDescriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{0}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{2}
 }
 
 // Phase is where an account stands.
@@ -127,11 +246,11 @@ func (x Phase) String() string {
 }
 
 func (Phase) Descriptor() protoreflect.EnumDescriptor {
-	return file_dpmon_v1_account_proto_enumTypes[1].Descriptor()
+	return file_dpmon_v1_account_proto_enumTypes[3].Descriptor()
 }
 
 func (Phase) Type() protoreflect.EnumType {
-	return &file_dpmon_v1_account_proto_enumTypes[1]
+	return &file_dpmon_v1_account_proto_enumTypes[3]
 }
 
 func (x Phase) Number() protoreflect.EnumNumber {
@@ -140,7 +259,7 @@ func (x Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Phase.Descriptor instead.
 func (Phase) EnumDescriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{1}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{3}
 }
 
 // Metric names a measured rate.
@@ -184,11 +303,11 @@ func (x Metric) String() string {
 }
 
 func (Metric) Descriptor() protoreflect.EnumDescriptor {
-	return file_dpmon_v1_account_proto_enumTypes[2].Descriptor()
+	return file_dpmon_v1_account_proto_enumTypes[4].Descriptor()
 }
 
 func (Metric) Type() protoreflect.EnumType {
-	return &file_dpmon_v1_account_proto_enumTypes[2]
+	return &file_dpmon_v1_account_proto_enumTypes[4]
 }
 
 func (x Metric) Number() protoreflect.EnumNumber {
@@ -197,7 +316,7 @@ func (x Metric) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Metric.Descriptor instead.
 func (Metric) EnumDescriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{4}
 }
 
 // Severity is how serious a finding is.
@@ -236,11 +355,11 @@ func (x Severity) String() string {
 }
 
 func (Severity) Descriptor() protoreflect.EnumDescriptor {
-	return file_dpmon_v1_account_proto_enumTypes[3].Descriptor()
+	return file_dpmon_v1_account_proto_enumTypes[5].Descriptor()
 }
 
 func (Severity) Type() protoreflect.EnumType {
-	return &file_dpmon_v1_account_proto_enumTypes[3]
+	return &file_dpmon_v1_account_proto_enumTypes[5]
 }
 
 func (x Severity) Number() protoreflect.EnumNumber {
@@ -249,7 +368,7 @@ func (x Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Severity.Descriptor instead.
 func (Severity) EnumDescriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{5}
 }
 
 // Decision says how a measured rate is compared with a threshold.
@@ -289,11 +408,11 @@ func (x Decision) String() string {
 }
 
 func (Decision) Descriptor() protoreflect.EnumDescriptor {
-	return file_dpmon_v1_account_proto_enumTypes[4].Descriptor()
+	return file_dpmon_v1_account_proto_enumTypes[6].Descriptor()
 }
 
 func (Decision) Type() protoreflect.EnumType {
-	return &file_dpmon_v1_account_proto_enumTypes[4]
+	return &file_dpmon_v1_account_proto_enumTypes[6]
 }
 
 func (x Decision) Number() protoreflect.EnumNumber {
@@ -302,7 +421,7 @@ func (x Decision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Decision.Descriptor instead.
 func (Decision) EnumDescriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{6}
 }
 
 // Account is a sending account as dpmon sees it.
@@ -337,7 +456,16 @@ type Account struct {
 	// Reinstatements within the last year.
 	RecentReinstatements uint32 `protobuf:"varint,17,opt,name=recent_reinstatements,json=recentReinstatements,proto3" json:"recent_reinstatements,omitempty"`
 	// The open reinstatement ticket, if any.
-	OpenTicketId  string `protobuf:"bytes,18,opt,name=open_ticket_id,json=openTicketId,proto3" json:"open_ticket_id,omitempty"`
+	OpenTicketId string `protobuf:"bytes,18,opt,name=open_ticket_id,json=openTicketId,proto3" json:"open_ticket_id,omitempty"`
+	// Whether distinct recipients are counted per sender address and a
+	// sender over its limit is blocked (shared relays), and the state.
+	BulkPolicy *BulkPolicyStatus `protobuf:"bytes,19,opt,name=bulk_policy,json=bulkPolicy,proto3" json:"bulk_policy,omitempty"`
+	// The sending quotas and their use.
+	Quota *Quota `protobuf:"bytes,20,opt,name=quota,proto3" json:"quota,omitempty"`
+	// The reputation score, with what it is made of.
+	Reputation *Reputation `protobuf:"bytes,21,opt,name=reputation,proto3" json:"reputation,omitempty"`
+	// The account's rates by mailbox provider over the reputation window.
+	Providers     []*ProviderStats `protobuf:"bytes,22,rep,name=providers,proto3" json:"providers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,6 +626,678 @@ func (x *Account) GetOpenTicketId() string {
 	return ""
 }
 
+func (x *Account) GetBulkPolicy() *BulkPolicyStatus {
+	if x != nil {
+		return x.BulkPolicy
+	}
+	return nil
+}
+
+func (x *Account) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+func (x *Account) GetReputation() *Reputation {
+	if x != nil {
+		return x.Reputation
+	}
+	return nil
+}
+
+func (x *Account) GetProviders() []*ProviderStats {
+	if x != nil {
+		return x.Providers
+	}
+	return nil
+}
+
+// BulkPolicyStatus is the bulk policy as it applies to one account.
+type BulkPolicyStatus struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Enabled bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// The rolling window distinct recipients are counted over.
+	Window *durationpb.Duration `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	// The limit before it is lowered, and the lowest it goes.
+	BaseLimit uint32 `protobuf:"varint,3,opt,name=base_limit,json=baseLimit,proto3" json:"base_limit,omitempty"`
+	MinLimit  uint32 `protobuf:"varint,4,opt,name=min_limit,json=minLimit,proto3" json:"min_limit,omitempty"`
+	// Sends of the whole platform in the window, and the factor that volume
+	// puts on every limit (1 when the platform is not busy).
+	PlatformSends uint64  `protobuf:"varint,5,opt,name=platform_sends,json=platformSends,proto3" json:"platform_sends,omitempty"`
+	VolumeFactor  float64 `protobuf:"fixed64,6,opt,name=volume_factor,json=volumeFactor,proto3" json:"volume_factor,omitempty"`
+	// The sender addresses counted now, blocked ones first.
+	Senders       []*SenderStatus `protobuf:"bytes,7,rep,name=senders,proto3" json:"senders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkPolicyStatus) Reset() {
+	*x = BulkPolicyStatus{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkPolicyStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkPolicyStatus) ProtoMessage() {}
+
+func (x *BulkPolicyStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkPolicyStatus.ProtoReflect.Descriptor instead.
+func (*BulkPolicyStatus) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BulkPolicyStatus) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *BulkPolicyStatus) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *BulkPolicyStatus) GetBaseLimit() uint32 {
+	if x != nil {
+		return x.BaseLimit
+	}
+	return 0
+}
+
+func (x *BulkPolicyStatus) GetMinLimit() uint32 {
+	if x != nil {
+		return x.MinLimit
+	}
+	return 0
+}
+
+func (x *BulkPolicyStatus) GetPlatformSends() uint64 {
+	if x != nil {
+		return x.PlatformSends
+	}
+	return 0
+}
+
+func (x *BulkPolicyStatus) GetVolumeFactor() float64 {
+	if x != nil {
+		return x.VolumeFactor
+	}
+	return 0
+}
+
+func (x *BulkPolicyStatus) GetSenders() []*SenderStatus {
+	if x != nil {
+		return x.Senders
+	}
+	return nil
+}
+
+// SenderStatus is one sender address under the bulk policy.
+type SenderStatus struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Sender     string                 `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
+	Blocked    bool                   `protobuf:"varint,2,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	ReasonCode ReasonCode             `protobuf:"varint,3,opt,name=reason_code,json=reasonCode,proto3,enum=dpmon.v1.ReasonCode" json:"reason_code,omitempty"`
+	// Why it is blocked and how to get unblocked, in words.
+	Reason    string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	BlockedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=blocked_at,json=blockedAt,proto3" json:"blocked_at,omitempty"`
+	// Distinct recipients in the window; counted exactly up to the base limit.
+	DistinctRecipients uint32 `protobuf:"varint,6,opt,name=distinct_recipients,json=distinctRecipients,proto3" json:"distinct_recipients,omitempty"`
+	// The limit in effect for this sender now.
+	Limit uint32 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	// The sender's bounces (hard and block) per send in the window.
+	BounceShare float64 `protobuf:"fixed64,8,opt,name=bounce_share,json=bounceShare,proto3" json:"bounce_share,omitempty"`
+	// The open ticket asking to unblock it, if any.
+	OpenTicketId  string `protobuf:"bytes,9,opt,name=open_ticket_id,json=openTicketId,proto3" json:"open_ticket_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderStatus) Reset() {
+	*x = SenderStatus{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderStatus) ProtoMessage() {}
+
+func (x *SenderStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderStatus.ProtoReflect.Descriptor instead.
+func (*SenderStatus) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SenderStatus) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *SenderStatus) GetBlocked() bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return false
+}
+
+func (x *SenderStatus) GetReasonCode() ReasonCode {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ReasonCode_REASON_CODE_UNSPECIFIED
+}
+
+func (x *SenderStatus) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SenderStatus) GetBlockedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BlockedAt
+	}
+	return nil
+}
+
+func (x *SenderStatus) GetDistinctRecipients() uint32 {
+	if x != nil {
+		return x.DistinctRecipients
+	}
+	return 0
+}
+
+func (x *SenderStatus) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *SenderStatus) GetBounceShare() float64 {
+	if x != nil {
+		return x.BounceShare
+	}
+	return 0
+}
+
+func (x *SenderStatus) GetOpenTicketId() string {
+	if x != nil {
+		return x.OpenTicketId
+	}
+	return ""
+}
+
+// Quota are an account's sending limits; zero is no limit.
+type Quota struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As set by an admin.
+	MaxSendsPerDay    uint64 `protobuf:"varint,1,opt,name=max_sends_per_day,json=maxSendsPerDay,proto3" json:"max_sends_per_day,omitempty"`
+	MaxSendsPerSecond uint32 `protobuf:"varint,2,opt,name=max_sends_per_second,json=maxSendsPerSecond,proto3" json:"max_sends_per_second,omitempty"`
+	// In effect now: lower than set while the account is warned or on probation.
+	EffectiveSendsPerDay    uint64 `protobuf:"varint,3,opt,name=effective_sends_per_day,json=effectiveSendsPerDay,proto3" json:"effective_sends_per_day,omitempty"`
+	EffectiveSendsPerSecond uint32 `protobuf:"varint,4,opt,name=effective_sends_per_second,json=effectiveSendsPerSecond,proto3" json:"effective_sends_per_second,omitempty"`
+	Reduced                 bool   `protobuf:"varint,5,opt,name=reduced,proto3" json:"reduced,omitempty"`
+	// Sends in the last 24 hours and in the current second.
+	SendsLast_24H   uint64 `protobuf:"varint,6,opt,name=sends_last_24h,json=sendsLast24h,proto3" json:"sends_last_24h,omitempty"`
+	SendsThisSecond uint32 `protobuf:"varint,7,opt,name=sends_this_second,json=sendsThisSecond,proto3" json:"sends_this_second,omitempty"`
+	// Set while a quota is used up: when sending may resume.
+	ResumesAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=resumes_at,json=resumesAt,proto3" json:"resumes_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Quota) Reset() {
+	*x = Quota{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quota) ProtoMessage() {}
+
+func (x *Quota) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quota.ProtoReflect.Descriptor instead.
+func (*Quota) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Quota) GetMaxSendsPerDay() uint64 {
+	if x != nil {
+		return x.MaxSendsPerDay
+	}
+	return 0
+}
+
+func (x *Quota) GetMaxSendsPerSecond() uint32 {
+	if x != nil {
+		return x.MaxSendsPerSecond
+	}
+	return 0
+}
+
+func (x *Quota) GetEffectiveSendsPerDay() uint64 {
+	if x != nil {
+		return x.EffectiveSendsPerDay
+	}
+	return 0
+}
+
+func (x *Quota) GetEffectiveSendsPerSecond() uint32 {
+	if x != nil {
+		return x.EffectiveSendsPerSecond
+	}
+	return 0
+}
+
+func (x *Quota) GetReduced() bool {
+	if x != nil {
+		return x.Reduced
+	}
+	return false
+}
+
+func (x *Quota) GetSendsLast_24H() uint64 {
+	if x != nil {
+		return x.SendsLast_24H
+	}
+	return 0
+}
+
+func (x *Quota) GetSendsThisSecond() uint32 {
+	if x != nil {
+		return x.SendsThisSecond
+	}
+	return 0
+}
+
+func (x *Quota) GetResumesAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResumesAt
+	}
+	return nil
+}
+
+// Reputation is a 0-100 score (100 is best) that mailbox providers' view of
+// the account would roughly agree with, and what it is made of.
+type Reputation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Score uint32                 `protobuf:"varint,1,opt,name=score,proto3" json:"score,omitempty"`
+	// One per factor: the score is 100 minus the sum of their penalties.
+	Components []*ReputationComponent `protobuf:"bytes,2,rep,name=components,proto3" json:"components,omitempty"`
+	// The window the score is measured over.
+	Window *durationpb.Duration `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	// The alert level, and whether the score is below it.
+	AlertBelow      uint32 `protobuf:"varint,4,opt,name=alert_below,json=alertBelow,proto3" json:"alert_below,omitempty"`
+	BelowAlertLevel bool   `protobuf:"varint,5,opt,name=below_alert_level,json=belowAlertLevel,proto3" json:"below_alert_level,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Reputation) Reset() {
+	*x = Reputation{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reputation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reputation) ProtoMessage() {}
+
+func (x *Reputation) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reputation.ProtoReflect.Descriptor instead.
+func (*Reputation) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Reputation) GetScore() uint32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *Reputation) GetComponents() []*ReputationComponent {
+	if x != nil {
+		return x.Components
+	}
+	return nil
+}
+
+func (x *Reputation) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *Reputation) GetAlertBelow() uint32 {
+	if x != nil {
+		return x.AlertBelow
+	}
+	return 0
+}
+
+func (x *Reputation) GetBelowAlertLevel() bool {
+	if x != nil {
+		return x.BelowAlertLevel
+	}
+	return false
+}
+
+// ReputationComponent is one factor of the score.
+type ReputationComponent struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Factor ReputationFactor       `protobuf:"varint,1,opt,name=factor,proto3,enum=dpmon.v1.ReputationFactor" json:"factor,omitempty"`
+	// The measure: a fraction for rates, a count for hits and listings.
+	Value float64 `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	// The most the factor can take off the score, and what it takes now.
+	Weight  float64 `protobuf:"fixed64,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	Penalty float64 `protobuf:"fixed64,4,opt,name=penalty,proto3" json:"penalty,omitempty"`
+	// False when the platform sends nothing for it (engagement without opens
+	// or clicks): the factor then takes nothing off.
+	Reported bool `protobuf:"varint,5,opt,name=reported,proto3" json:"reported,omitempty"`
+	// A sentence on what the figure means.
+	Explanation   string `protobuf:"bytes,6,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReputationComponent) Reset() {
+	*x = ReputationComponent{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReputationComponent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReputationComponent) ProtoMessage() {}
+
+func (x *ReputationComponent) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReputationComponent.ProtoReflect.Descriptor instead.
+func (*ReputationComponent) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReputationComponent) GetFactor() ReputationFactor {
+	if x != nil {
+		return x.Factor
+	}
+	return ReputationFactor_REPUTATION_FACTOR_UNSPECIFIED
+}
+
+func (x *ReputationComponent) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *ReputationComponent) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *ReputationComponent) GetPenalty() float64 {
+	if x != nil {
+		return x.Penalty
+	}
+	return 0
+}
+
+func (x *ReputationComponent) GetReported() bool {
+	if x != nil {
+		return x.Reported
+	}
+	return false
+}
+
+func (x *ReputationComponent) GetExplanation() string {
+	if x != nil {
+		return x.Explanation
+	}
+	return ""
+}
+
+// ProviderStats are an account's counts and rates at one mailbox provider.
+type ProviderStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// e.g. "gmail", "microsoft", "yahoo", "apple", or "other".
+	Provider       string  `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	Sends          uint64  `protobuf:"varint,2,opt,name=sends,proto3" json:"sends,omitempty"`
+	HardBounces    uint64  `protobuf:"varint,3,opt,name=hard_bounces,json=hardBounces,proto3" json:"hard_bounces,omitempty"`
+	Complaints     uint64  `protobuf:"varint,4,opt,name=complaints,proto3" json:"complaints,omitempty"`
+	Blocks         uint64  `protobuf:"varint,5,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	HardBounceRate float64 `protobuf:"fixed64,6,opt,name=hard_bounce_rate,json=hardBounceRate,proto3" json:"hard_bounce_rate,omitempty"`
+	ComplaintRate  float64 `protobuf:"fixed64,7,opt,name=complaint_rate,json=complaintRate,proto3" json:"complaint_rate,omitempty"`
+	BlockRate      float64 `protobuf:"fixed64,8,opt,name=block_rate,json=blockRate,proto3" json:"block_rate,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ProviderStats) Reset() {
+	*x = ProviderStats{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProviderStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProviderStats) ProtoMessage() {}
+
+func (x *ProviderStats) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProviderStats.ProtoReflect.Descriptor instead.
+func (*ProviderStats) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ProviderStats) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *ProviderStats) GetSends() uint64 {
+	if x != nil {
+		return x.Sends
+	}
+	return 0
+}
+
+func (x *ProviderStats) GetHardBounces() uint64 {
+	if x != nil {
+		return x.HardBounces
+	}
+	return 0
+}
+
+func (x *ProviderStats) GetComplaints() uint64 {
+	if x != nil {
+		return x.Complaints
+	}
+	return 0
+}
+
+func (x *ProviderStats) GetBlocks() uint64 {
+	if x != nil {
+		return x.Blocks
+	}
+	return 0
+}
+
+func (x *ProviderStats) GetHardBounceRate() float64 {
+	if x != nil {
+		return x.HardBounceRate
+	}
+	return 0
+}
+
+func (x *ProviderStats) GetComplaintRate() float64 {
+	if x != nil {
+		return x.ComplaintRate
+	}
+	return 0
+}
+
+func (x *ProviderStats) GetBlockRate() float64 {
+	if x != nil {
+		return x.BlockRate
+	}
+	return 0
+}
+
+// DailyScore is the reputation score recorded for one day (UTC).
+type DailyScore struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The day, as YYYY-MM-DD.
+	Date          string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	Score         uint32 `protobuf:"varint,2,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DailyScore) Reset() {
+	*x = DailyScore{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DailyScore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DailyScore) ProtoMessage() {}
+
+func (x *DailyScore) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DailyScore.ProtoReflect.Descriptor instead.
+func (*DailyScore) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DailyScore) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *DailyScore) GetScore() uint32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
 // ConfidenceInterval is a 95 % Wilson score interval of a rate.
 type ConfidenceInterval struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -509,7 +1309,7 @@ type ConfidenceInterval struct {
 
 func (x *ConfidenceInterval) Reset() {
 	*x = ConfidenceInterval{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[1]
+	mi := &file_dpmon_v1_account_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +1321,7 @@ func (x *ConfidenceInterval) String() string {
 func (*ConfidenceInterval) ProtoMessage() {}
 
 func (x *ConfidenceInterval) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[1]
+	mi := &file_dpmon_v1_account_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +1334,7 @@ func (x *ConfidenceInterval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfidenceInterval.ProtoReflect.Descriptor instead.
 func (*ConfidenceInterval) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{1}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfidenceInterval) GetLower() float64 {
@@ -578,7 +1378,7 @@ type WindowStats struct {
 
 func (x *WindowStats) Reset() {
 	*x = WindowStats{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[2]
+	mi := &file_dpmon_v1_account_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +1390,7 @@ func (x *WindowStats) String() string {
 func (*WindowStats) ProtoMessage() {}
 
 func (x *WindowStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[2]
+	mi := &file_dpmon_v1_account_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +1403,7 @@ func (x *WindowStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowStats.ProtoReflect.Descriptor instead.
 func (*WindowStats) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WindowStats) GetName() string {
@@ -730,7 +1530,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[3]
+	mi := &file_dpmon_v1_account_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +1542,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[3]
+	mi := &file_dpmon_v1_account_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +1555,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Finding) GetMetric() Metric {
@@ -839,7 +1639,7 @@ type Thresholds struct {
 
 func (x *Thresholds) Reset() {
 	*x = Thresholds{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[4]
+	mi := &file_dpmon_v1_account_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +1651,7 @@ func (x *Thresholds) String() string {
 func (*Thresholds) ProtoMessage() {}
 
 func (x *Thresholds) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[4]
+	mi := &file_dpmon_v1_account_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +1664,7 @@ func (x *Thresholds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Thresholds.ProtoReflect.Descriptor instead.
 func (*Thresholds) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Thresholds) GetWarn() float64 {
@@ -893,7 +1693,7 @@ type WindowPolicy struct {
 
 func (x *WindowPolicy) Reset() {
 	*x = WindowPolicy{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[5]
+	mi := &file_dpmon_v1_account_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1705,7 @@ func (x *WindowPolicy) String() string {
 func (*WindowPolicy) ProtoMessage() {}
 
 func (x *WindowPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[5]
+	mi := &file_dpmon_v1_account_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1718,7 @@ func (x *WindowPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowPolicy.ProtoReflect.Descriptor instead.
 func (*WindowPolicy) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{5}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WindowPolicy) GetName() string {
@@ -960,7 +1760,7 @@ type Policy struct {
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[6]
+	mi := &file_dpmon_v1_account_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1772,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[6]
+	mi := &file_dpmon_v1_account_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1785,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{6}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Policy) GetHardBounceRate() *Thresholds {
@@ -1051,7 +1851,7 @@ type PolicyOverrides struct {
 
 func (x *PolicyOverrides) Reset() {
 	*x = PolicyOverrides{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[7]
+	mi := &file_dpmon_v1_account_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1863,7 @@ func (x *PolicyOverrides) String() string {
 func (*PolicyOverrides) ProtoMessage() {}
 
 func (x *PolicyOverrides) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[7]
+	mi := &file_dpmon_v1_account_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1876,7 @@ func (x *PolicyOverrides) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyOverrides.ProtoReflect.Descriptor instead.
 func (*PolicyOverrides) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{7}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PolicyOverrides) GetHardBounceWarn() float64 {
@@ -1157,14 +1957,18 @@ type Transition struct {
 	Recommendations []string `protobuf:"bytes,7,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
 	// Who caused it, for changes made by a person: an admin's manual
 	// suspension or approval.
-	Actor         string `protobuf:"bytes,8,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,8,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Set when the change is a sender address's, not the account's: a block
+	// by the bulk policy (to SUSPENDED) or its lifting (to HEALTHY).
+	Sender        string     `protobuf:"bytes,9,opt,name=sender,proto3" json:"sender,omitempty"`
+	ReasonCode    ReasonCode `protobuf:"varint,10,opt,name=reason_code,json=reasonCode,proto3,enum=dpmon.v1.ReasonCode" json:"reason_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Transition) Reset() {
 	*x = Transition{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[8]
+	mi := &file_dpmon_v1_account_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1980,7 @@ func (x *Transition) String() string {
 func (*Transition) ProtoMessage() {}
 
 func (x *Transition) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[8]
+	mi := &file_dpmon_v1_account_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1993,7 @@ func (x *Transition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transition.ProtoReflect.Descriptor instead.
 func (*Transition) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{8}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Transition) GetAccountId() string {
@@ -1248,6 +2052,20 @@ func (x *Transition) GetActor() string {
 	return ""
 }
 
+func (x *Transition) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *Transition) GetReasonCode() ReasonCode {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ReasonCode_REASON_CODE_UNSPECIFIED
+}
+
 type GetAccountRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
@@ -1257,7 +2075,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[9]
+	mi := &file_dpmon_v1_account_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +2087,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[9]
+	mi := &file_dpmon_v1_account_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +2100,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{9}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetAccountRequest) GetAccountId() string {
@@ -1301,7 +2119,7 @@ type GetAccountResponse struct {
 
 func (x *GetAccountResponse) Reset() {
 	*x = GetAccountResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[10]
+	mi := &file_dpmon_v1_account_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +2131,7 @@ func (x *GetAccountResponse) String() string {
 func (*GetAccountResponse) ProtoMessage() {}
 
 func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[10]
+	mi := &file_dpmon_v1_account_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +2144,7 @@ func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetAccountResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{10}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetAccountResponse) GetAccount() *Account {
@@ -1349,7 +2167,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[11]
+	mi := &file_dpmon_v1_account_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +2179,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[11]
+	mi := &file_dpmon_v1_account_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +2192,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{11}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListAccountsRequest) GetPhase() Phase {
@@ -1409,7 +2227,7 @@ type ListAccountsResponse struct {
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[12]
+	mi := &file_dpmon_v1_account_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +2239,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[12]
+	mi := &file_dpmon_v1_account_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +2252,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{12}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*Account {
@@ -1457,15 +2275,23 @@ type UpdateAccountRequest struct {
 	DisplayName     string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	AdminEmails     []string               `protobuf:"bytes,3,rep,name=admin_emails,json=adminEmails,proto3" json:"admin_emails,omitempty"`
 	PolicyOverrides *PolicyOverrides       `protobuf:"bytes,4,opt,name=policy_overrides,json=policyOverrides,proto3" json:"policy_overrides,omitempty"`
-	// Which of display_name, admin_emails and policy_overrides to replace.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Which of display_name, admin_emails, policy_overrides,
+	// bulk_policy_enabled, max_sends_per_day and max_sends_per_second to
+	// replace.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Count distinct recipients per sender address and block a sender over
+	// its limit (admin only). Unset keeps the configured default.
+	BulkPolicyEnabled *bool `protobuf:"varint,6,opt,name=bulk_policy_enabled,json=bulkPolicyEnabled,proto3,oneof" json:"bulk_policy_enabled,omitempty"`
+	// Sending quotas (admin only); zero is no limit.
+	MaxSendsPerDay    *uint64 `protobuf:"varint,7,opt,name=max_sends_per_day,json=maxSendsPerDay,proto3,oneof" json:"max_sends_per_day,omitempty"`
+	MaxSendsPerSecond *uint32 `protobuf:"varint,8,opt,name=max_sends_per_second,json=maxSendsPerSecond,proto3,oneof" json:"max_sends_per_second,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *UpdateAccountRequest) Reset() {
 	*x = UpdateAccountRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[13]
+	mi := &file_dpmon_v1_account_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +2303,7 @@ func (x *UpdateAccountRequest) String() string {
 func (*UpdateAccountRequest) ProtoMessage() {}
 
 func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[13]
+	mi := &file_dpmon_v1_account_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +2316,7 @@ func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{13}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateAccountRequest) GetAccountId() string {
@@ -1528,6 +2354,27 @@ func (x *UpdateAccountRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateAccountRequest) GetBulkPolicyEnabled() bool {
+	if x != nil && x.BulkPolicyEnabled != nil {
+		return *x.BulkPolicyEnabled
+	}
+	return false
+}
+
+func (x *UpdateAccountRequest) GetMaxSendsPerDay() uint64 {
+	if x != nil && x.MaxSendsPerDay != nil {
+		return *x.MaxSendsPerDay
+	}
+	return 0
+}
+
+func (x *UpdateAccountRequest) GetMaxSendsPerSecond() uint32 {
+	if x != nil && x.MaxSendsPerSecond != nil {
+		return *x.MaxSendsPerSecond
+	}
+	return 0
+}
+
 type UpdateAccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -1537,7 +2384,7 @@ type UpdateAccountResponse struct {
 
 func (x *UpdateAccountResponse) Reset() {
 	*x = UpdateAccountResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[14]
+	mi := &file_dpmon_v1_account_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +2396,7 @@ func (x *UpdateAccountResponse) String() string {
 func (*UpdateAccountResponse) ProtoMessage() {}
 
 func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[14]
+	mi := &file_dpmon_v1_account_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +2409,7 @@ func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAccountResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{14}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateAccountResponse) GetAccount() *Account {
@@ -1584,7 +2431,7 @@ type ListAccountTransitionsRequest struct {
 
 func (x *ListAccountTransitionsRequest) Reset() {
 	*x = ListAccountTransitionsRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[15]
+	mi := &file_dpmon_v1_account_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +2443,7 @@ func (x *ListAccountTransitionsRequest) String() string {
 func (*ListAccountTransitionsRequest) ProtoMessage() {}
 
 func (x *ListAccountTransitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[15]
+	mi := &file_dpmon_v1_account_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +2456,7 @@ func (x *ListAccountTransitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountTransitionsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountTransitionsRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{15}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAccountTransitionsRequest) GetAccountId() string {
@@ -1643,7 +2490,7 @@ type ListAccountTransitionsResponse struct {
 
 func (x *ListAccountTransitionsResponse) Reset() {
 	*x = ListAccountTransitionsResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[16]
+	mi := &file_dpmon_v1_account_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +2502,7 @@ func (x *ListAccountTransitionsResponse) String() string {
 func (*ListAccountTransitionsResponse) ProtoMessage() {}
 
 func (x *ListAccountTransitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[16]
+	mi := &file_dpmon_v1_account_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +2515,7 @@ func (x *ListAccountTransitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountTransitionsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountTransitionsResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{16}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListAccountTransitionsResponse) GetTransitions() []*Transition {
@@ -1689,14 +2536,17 @@ type CheckSendRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// Optional: up to 1,000 addresses to answer for one by one.
-	Recipients    []string `protobuf:"bytes,2,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	Recipients []string `protobuf:"bytes,2,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	// Optional: the sender address about to send; a sender blocked by the
+	// bulk policy may not send.
+	Sender        string `protobuf:"bytes,3,opt,name=sender,proto3" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckSendRequest) Reset() {
 	*x = CheckSendRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[17]
+	mi := &file_dpmon_v1_account_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1708,7 +2558,7 @@ func (x *CheckSendRequest) String() string {
 func (*CheckSendRequest) ProtoMessage() {}
 
 func (x *CheckSendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[17]
+	mi := &file_dpmon_v1_account_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1721,7 +2571,7 @@ func (x *CheckSendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckSendRequest.ProtoReflect.Descriptor instead.
 func (*CheckSendRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{17}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CheckSendRequest) GetAccountId() string {
@@ -1738,6 +2588,13 @@ func (x *CheckSendRequest) GetRecipients() []string {
 	return nil
 }
 
+func (x *CheckSendRequest) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
 type CheckSendResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Allowed bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
@@ -1750,13 +2607,15 @@ type CheckSendResponse struct {
 	Recipients []*RecipientCheck `protobuf:"bytes,5,rep,name=recipients,proto3" json:"recipients,omitempty"`
 	// What the account should do about its phase (the banner).
 	Recommendations []string `protobuf:"bytes,6,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Set when a sender was given: its bulk-policy state.
+	Sender        *SenderStatus `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckSendResponse) Reset() {
 	*x = CheckSendResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[18]
+	mi := &file_dpmon_v1_account_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +2627,7 @@ func (x *CheckSendResponse) String() string {
 func (*CheckSendResponse) ProtoMessage() {}
 
 func (x *CheckSendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[18]
+	mi := &file_dpmon_v1_account_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +2640,7 @@ func (x *CheckSendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckSendResponse.ProtoReflect.Descriptor instead.
 func (*CheckSendResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{18}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CheckSendResponse) GetAllowed() bool {
@@ -1826,6 +2685,13 @@ func (x *CheckSendResponse) GetRecommendations() []string {
 	return nil
 }
 
+func (x *CheckSendResponse) GetSender() *SenderStatus {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
 type AcknowledgeWarningRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
@@ -1837,7 +2703,7 @@ type AcknowledgeWarningRequest struct {
 
 func (x *AcknowledgeWarningRequest) Reset() {
 	*x = AcknowledgeWarningRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[19]
+	mi := &file_dpmon_v1_account_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +2715,7 @@ func (x *AcknowledgeWarningRequest) String() string {
 func (*AcknowledgeWarningRequest) ProtoMessage() {}
 
 func (x *AcknowledgeWarningRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[19]
+	mi := &file_dpmon_v1_account_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2728,7 @@ func (x *AcknowledgeWarningRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeWarningRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeWarningRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{19}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AcknowledgeWarningRequest) GetAccountId() string {
@@ -1888,7 +2754,7 @@ type AcknowledgeWarningResponse struct {
 
 func (x *AcknowledgeWarningResponse) Reset() {
 	*x = AcknowledgeWarningResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[20]
+	mi := &file_dpmon_v1_account_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2766,7 @@ func (x *AcknowledgeWarningResponse) String() string {
 func (*AcknowledgeWarningResponse) ProtoMessage() {}
 
 func (x *AcknowledgeWarningResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[20]
+	mi := &file_dpmon_v1_account_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2779,7 @@ func (x *AcknowledgeWarningResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeWarningResponse.ProtoReflect.Descriptor instead.
 func (*AcknowledgeWarningResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{20}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AcknowledgeWarningResponse) GetAccount() *Account {
@@ -1935,7 +2801,7 @@ type SuspendAccountRequest struct {
 
 func (x *SuspendAccountRequest) Reset() {
 	*x = SuspendAccountRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[21]
+	mi := &file_dpmon_v1_account_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2813,7 @@ func (x *SuspendAccountRequest) String() string {
 func (*SuspendAccountRequest) ProtoMessage() {}
 
 func (x *SuspendAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[21]
+	mi := &file_dpmon_v1_account_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2826,7 @@ func (x *SuspendAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendAccountRequest.ProtoReflect.Descriptor instead.
 func (*SuspendAccountRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{21}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SuspendAccountRequest) GetAccountId() string {
@@ -1993,7 +2859,7 @@ type SuspendAccountResponse struct {
 
 func (x *SuspendAccountResponse) Reset() {
 	*x = SuspendAccountResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[22]
+	mi := &file_dpmon_v1_account_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2871,7 @@ func (x *SuspendAccountResponse) String() string {
 func (*SuspendAccountResponse) ProtoMessage() {}
 
 func (x *SuspendAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[22]
+	mi := &file_dpmon_v1_account_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2884,7 @@ func (x *SuspendAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendAccountResponse.ProtoReflect.Descriptor instead.
 func (*SuspendAccountResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{22}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SuspendAccountResponse) GetAccount() *Account {
@@ -2044,7 +2910,7 @@ type WatchTransitionsRequest struct {
 
 func (x *WatchTransitionsRequest) Reset() {
 	*x = WatchTransitionsRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[23]
+	mi := &file_dpmon_v1_account_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2056,7 +2922,7 @@ func (x *WatchTransitionsRequest) String() string {
 func (*WatchTransitionsRequest) ProtoMessage() {}
 
 func (x *WatchTransitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[23]
+	mi := &file_dpmon_v1_account_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2069,7 +2935,7 @@ func (x *WatchTransitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTransitionsRequest.ProtoReflect.Descriptor instead.
 func (*WatchTransitionsRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{23}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchTransitionsRequest) GetAccountId() string {
@@ -2104,7 +2970,7 @@ type WatchTransitionsResponse struct {
 
 func (x *WatchTransitionsResponse) Reset() {
 	*x = WatchTransitionsResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[24]
+	mi := &file_dpmon_v1_account_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2982,7 @@ func (x *WatchTransitionsResponse) String() string {
 func (*WatchTransitionsResponse) ProtoMessage() {}
 
 func (x *WatchTransitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[24]
+	mi := &file_dpmon_v1_account_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2995,7 @@ func (x *WatchTransitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTransitionsResponse.ProtoReflect.Descriptor instead.
 func (*WatchTransitionsResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{24}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchTransitionsResponse) GetTransition() *Transition {
@@ -2146,11 +3012,224 @@ func (x *WatchTransitionsResponse) GetCursor() string {
 	return ""
 }
 
+type UnblockSenderRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Sender    string                 `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"`
+	// Why, for the account and the audit record (required).
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockSenderRequest) Reset() {
+	*x = UnblockSenderRequest{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockSenderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockSenderRequest) ProtoMessage() {}
+
+func (x *UnblockSenderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockSenderRequest.ProtoReflect.Descriptor instead.
+func (*UnblockSenderRequest) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *UnblockSenderRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *UnblockSenderRequest) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *UnblockSenderRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type UnblockSenderResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sender        *SenderStatus          `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockSenderResponse) Reset() {
+	*x = UnblockSenderResponse{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockSenderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockSenderResponse) ProtoMessage() {}
+
+func (x *UnblockSenderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockSenderResponse.ProtoReflect.Descriptor instead.
+func (*UnblockSenderResponse) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *UnblockSenderResponse) GetSender() *SenderStatus {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
+type GetReputationHistoryRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// How many days back, at most 90 (default 90).
+	Days          int32 `protobuf:"varint,2,opt,name=days,proto3" json:"days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReputationHistoryRequest) Reset() {
+	*x = GetReputationHistoryRequest{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReputationHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReputationHistoryRequest) ProtoMessage() {}
+
+func (x *GetReputationHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReputationHistoryRequest.ProtoReflect.Descriptor instead.
+func (*GetReputationHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetReputationHistoryRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *GetReputationHistoryRequest) GetDays() int32 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
+type GetReputationHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first; days without a record (the account did not exist, or the
+	// server was down at the daily run) are missing.
+	Days []*DailyScore `protobuf:"bytes,1,rep,name=days,proto3" json:"days,omitempty"`
+	// The score now.
+	Current       *Reputation `protobuf:"bytes,2,opt,name=current,proto3" json:"current,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReputationHistoryResponse) Reset() {
+	*x = GetReputationHistoryResponse{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReputationHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReputationHistoryResponse) ProtoMessage() {}
+
+func (x *GetReputationHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReputationHistoryResponse.ProtoReflect.Descriptor instead.
+func (*GetReputationHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetReputationHistoryResponse) GetDays() []*DailyScore {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
+func (x *GetReputationHistoryResponse) GetCurrent() *Reputation {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
 var File_dpmon_v1_account_proto protoreflect.FileDescriptor
 
 const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x16dpmon/v1/account.proto\x12\bdpmon.v1\x1a\x1adpmon/v1/suppression.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\a\n" +
+	"\x16dpmon/v1/account.proto\x12\bdpmon.v1\x1a\x1adpmon/v1/suppression.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\t\n" +
 	"\aAccount\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12!\n" +
@@ -2173,7 +3252,78 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x0eacknowledge_by\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\racknowledgeBy\x12M\n" +
 	"\x13suspension_category\x18\x10 \x01(\x0e2\x1c.dpmon.v1.SuspensionCategoryR\x12suspensionCategory\x123\n" +
 	"\x15recent_reinstatements\x18\x11 \x01(\rR\x14recentReinstatements\x12$\n" +
-	"\x0eopen_ticket_id\x18\x12 \x01(\tR\fopenTicketId\"@\n" +
+	"\x0eopen_ticket_id\x18\x12 \x01(\tR\fopenTicketId\x12;\n" +
+	"\vbulk_policy\x18\x13 \x01(\v2\x1a.dpmon.v1.BulkPolicyStatusR\n" +
+	"bulkPolicy\x12%\n" +
+	"\x05quota\x18\x14 \x01(\v2\x0f.dpmon.v1.QuotaR\x05quota\x124\n" +
+	"\n" +
+	"reputation\x18\x15 \x01(\v2\x14.dpmon.v1.ReputationR\n" +
+	"reputation\x125\n" +
+	"\tproviders\x18\x16 \x03(\v2\x17.dpmon.v1.ProviderStatsR\tproviders\"\x99\x02\n" +
+	"\x10BulkPolicyStatus\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x121\n" +
+	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12\x1d\n" +
+	"\n" +
+	"base_limit\x18\x03 \x01(\rR\tbaseLimit\x12\x1b\n" +
+	"\tmin_limit\x18\x04 \x01(\rR\bminLimit\x12%\n" +
+	"\x0eplatform_sends\x18\x05 \x01(\x04R\rplatformSends\x12#\n" +
+	"\rvolume_factor\x18\x06 \x01(\x01R\fvolumeFactor\x120\n" +
+	"\asenders\x18\a \x03(\v2\x16.dpmon.v1.SenderStatusR\asenders\"\xda\x02\n" +
+	"\fSenderStatus\x12\x16\n" +
+	"\x06sender\x18\x01 \x01(\tR\x06sender\x12\x18\n" +
+	"\ablocked\x18\x02 \x01(\bR\ablocked\x125\n" +
+	"\vreason_code\x18\x03 \x01(\x0e2\x14.dpmon.v1.ReasonCodeR\n" +
+	"reasonCode\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"blocked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tblockedAt\x12/\n" +
+	"\x13distinct_recipients\x18\x06 \x01(\rR\x12distinctRecipients\x12\x14\n" +
+	"\x05limit\x18\a \x01(\rR\x05limit\x12!\n" +
+	"\fbounce_share\x18\b \x01(\x01R\vbounceShare\x12$\n" +
+	"\x0eopen_ticket_id\x18\t \x01(\tR\fopenTicketId\"\xfe\x02\n" +
+	"\x05Quota\x12)\n" +
+	"\x11max_sends_per_day\x18\x01 \x01(\x04R\x0emaxSendsPerDay\x12/\n" +
+	"\x14max_sends_per_second\x18\x02 \x01(\rR\x11maxSendsPerSecond\x125\n" +
+	"\x17effective_sends_per_day\x18\x03 \x01(\x04R\x14effectiveSendsPerDay\x12;\n" +
+	"\x1aeffective_sends_per_second\x18\x04 \x01(\rR\x17effectiveSendsPerSecond\x12\x18\n" +
+	"\areduced\x18\x05 \x01(\bR\areduced\x12$\n" +
+	"\x0esends_last_24h\x18\x06 \x01(\x04R\fsendsLast24h\x12*\n" +
+	"\x11sends_this_second\x18\a \x01(\rR\x0fsendsThisSecond\x129\n" +
+	"\n" +
+	"resumes_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tresumesAt\"\xe1\x01\n" +
+	"\n" +
+	"Reputation\x12\x14\n" +
+	"\x05score\x18\x01 \x01(\rR\x05score\x12=\n" +
+	"\n" +
+	"components\x18\x02 \x03(\v2\x1d.dpmon.v1.ReputationComponentR\n" +
+	"components\x121\n" +
+	"\x06window\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12\x1f\n" +
+	"\valert_below\x18\x04 \x01(\rR\n" +
+	"alertBelow\x12*\n" +
+	"\x11below_alert_level\x18\x05 \x01(\bR\x0fbelowAlertLevel\"\xcf\x01\n" +
+	"\x13ReputationComponent\x122\n" +
+	"\x06factor\x18\x01 \x01(\x0e2\x1a.dpmon.v1.ReputationFactorR\x06factor\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\x01R\x06weight\x12\x18\n" +
+	"\apenalty\x18\x04 \x01(\x01R\apenalty\x12\x1a\n" +
+	"\breported\x18\x05 \x01(\bR\breported\x12 \n" +
+	"\vexplanation\x18\x06 \x01(\tR\vexplanation\"\x8c\x02\n" +
+	"\rProviderStats\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
+	"\x05sends\x18\x02 \x01(\x04R\x05sends\x12!\n" +
+	"\fhard_bounces\x18\x03 \x01(\x04R\vhardBounces\x12\x1e\n" +
+	"\n" +
+	"complaints\x18\x04 \x01(\x04R\n" +
+	"complaints\x12\x16\n" +
+	"\x06blocks\x18\x05 \x01(\x04R\x06blocks\x12(\n" +
+	"\x10hard_bounce_rate\x18\x06 \x01(\x01R\x0ehardBounceRate\x12%\n" +
+	"\x0ecomplaint_rate\x18\a \x01(\x01R\rcomplaintRate\x12\x1d\n" +
+	"\n" +
+	"block_rate\x18\b \x01(\x01R\tblockRate\"6\n" +
+	"\n" +
+	"DailyScore\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\rR\x05score\"@\n" +
 	"\x12ConfidenceInterval\x12\x14\n" +
 	"\x05lower\x18\x01 \x01(\x01R\x05lower\x12\x14\n" +
 	"\x05upper\x18\x02 \x01(\x01R\x05upper\"\xd5\x04\n" +
@@ -2243,7 +3393,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x0f_complaint_warnB\x14\n" +
 	"\x12_complaint_suspendB\r\n" +
 	"\v_block_warnB\x10\n" +
-	"\x0e_block_suspend\"\xb5\x02\n" +
+	"\x0e_block_suspend\"\x84\x03\n" +
 	"\n" +
 	"Transition\x12\x1d\n" +
 	"\n" +
@@ -2255,7 +3405,11 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12-\n" +
 	"\bfindings\x18\x06 \x03(\v2\x11.dpmon.v1.FindingR\bfindings\x12(\n" +
 	"\x0frecommendations\x18\a \x03(\tR\x0frecommendations\x12\x14\n" +
-	"\x05actor\x18\b \x01(\tR\x05actor\"2\n" +
+	"\x05actor\x18\b \x01(\tR\x05actor\x12\x16\n" +
+	"\x06sender\x18\t \x01(\tR\x06sender\x125\n" +
+	"\vreason_code\x18\n" +
+	" \x01(\x0e2\x14.dpmon.v1.ReasonCodeR\n" +
+	"reasonCode\"2\n" +
 	"\x11GetAccountRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"A\n" +
@@ -2268,7 +3422,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"m\n" +
 	"\x14ListAccountsResponse\x12-\n" +
 	"\baccounts\x18\x01 \x03(\v2\x11.dpmon.v1.AccountR\baccounts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfe\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe0\x03\n" +
 	"\x14UpdateAccountRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12!\n" +
@@ -2276,7 +3430,13 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\fadmin_emails\x18\x03 \x03(\tR\vadminEmails\x12D\n" +
 	"\x10policy_overrides\x18\x04 \x01(\v2\x19.dpmon.v1.PolicyOverridesR\x0fpolicyOverrides\x12;\n" +
 	"\vupdate_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"D\n" +
+	"updateMask\x123\n" +
+	"\x13bulk_policy_enabled\x18\x06 \x01(\bH\x00R\x11bulkPolicyEnabled\x88\x01\x01\x12.\n" +
+	"\x11max_sends_per_day\x18\a \x01(\x04H\x01R\x0emaxSendsPerDay\x88\x01\x01\x124\n" +
+	"\x14max_sends_per_second\x18\b \x01(\rH\x02R\x11maxSendsPerSecond\x88\x01\x01B\x16\n" +
+	"\x14_bulk_policy_enabledB\x14\n" +
+	"\x12_max_sends_per_dayB\x17\n" +
+	"\x15_max_sends_per_second\"D\n" +
 	"\x15UpdateAccountResponse\x12+\n" +
 	"\aaccount\x18\x01 \x01(\v2\x11.dpmon.v1.AccountR\aaccount\"z\n" +
 	"\x1dListAccountTransitionsRequest\x12\x1d\n" +
@@ -2287,13 +3447,14 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x80\x01\n" +
 	"\x1eListAccountTransitionsResponse\x126\n" +
 	"\vtransitions\x18\x01 \x03(\v2\x14.dpmon.v1.TransitionR\vtransitions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Q\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"i\n" +
 	"\x10CheckSendRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1e\n" +
 	"\n" +
 	"recipients\x18\x02 \x03(\tR\n" +
-	"recipients\"\x81\x02\n" +
+	"recipients\x12\x16\n" +
+	"\x06sender\x18\x03 \x01(\tR\x06sender\"\xb1\x02\n" +
 	"\x11CheckSendResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12%\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x0f.dpmon.v1.PhaseR\x05phase\x12\x18\n" +
@@ -2302,7 +3463,8 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\n" +
 	"recipients\x18\x05 \x03(\v2\x18.dpmon.v1.RecipientCheckR\n" +
 	"recipients\x12(\n" +
-	"\x0frecommendations\x18\x06 \x03(\tR\x0frecommendations\"N\n" +
+	"\x0frecommendations\x18\x06 \x03(\tR\x0frecommendations\x12.\n" +
+	"\x06sender\x18\a \x01(\v2\x16.dpmon.v1.SenderStatusR\x06sender\"N\n" +
 	"\x19AcknowledgeWarningRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x12\n" +
@@ -2325,7 +3487,35 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\n" +
 	"transition\x18\x01 \x01(\v2\x14.dpmon.v1.TransitionR\n" +
 	"transition\x12\x16\n" +
-	"\x06cursor\x18\x02 \x01(\tR\x06cursor*\xff\x01\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"a\n" +
+	"\x14UnblockSenderRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x16\n" +
+	"\x06sender\x18\x02 \x01(\tR\x06sender\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"G\n" +
+	"\x15UnblockSenderResponse\x12.\n" +
+	"\x06sender\x18\x01 \x01(\v2\x16.dpmon.v1.SenderStatusR\x06sender\"P\n" +
+	"\x1bGetReputationHistoryRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x12\n" +
+	"\x04days\x18\x02 \x01(\x05R\x04days\"x\n" +
+	"\x1cGetReputationHistoryResponse\x12(\n" +
+	"\x04days\x18\x01 \x03(\v2\x14.dpmon.v1.DailyScoreR\x04days\x12.\n" +
+	"\acurrent\x18\x02 \x01(\v2\x14.dpmon.v1.ReputationR\acurrent*r\n" +
+	"\n" +
+	"ReasonCode\x12\x1b\n" +
+	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12%\n" +
+	"!REASON_CODE_BULK_POLICY_VIOLATION\x10\x01\x12 \n" +
+	"\x1cREASON_CODE_SENDER_UNBLOCKED\x10\x02*\xbf\x02\n" +
+	"\x10ReputationFactor\x12!\n" +
+	"\x1dREPUTATION_FACTOR_UNSPECIFIED\x10\x00\x12&\n" +
+	"\"REPUTATION_FACTOR_HARD_BOUNCE_RATE\x10\x01\x12$\n" +
+	" REPUTATION_FACTOR_COMPLAINT_RATE\x10\x02\x12 \n" +
+	"\x1cREPUTATION_FACTOR_BLOCK_RATE\x10\x03\x12$\n" +
+	" REPUTATION_FACTOR_SPAM_TRAP_HITS\x10\x04\x12(\n" +
+	"$REPUTATION_FACTOR_BLOCKLIST_LISTINGS\x10\x05\x12&\n" +
+	"\"REPUTATION_FACTOR_UNSUBSCRIBE_RATE\x10\x06\x12 \n" +
+	"\x1cREPUTATION_FACTOR_ENGAGEMENT\x10\a*\xff\x01\n" +
 	"\x12SuspensionCategory\x12#\n" +
 	"\x1fSUSPENSION_CATEGORY_UNSPECIFIED\x10\x00\x12(\n" +
 	"$SUSPENSION_CATEGORY_POLICY_VIOLATION\x10\x01\x12'\n" +
@@ -2351,7 +3541,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DECISION_MEASURED\x10\x01\x12\x16\n" +
-	"\x12DECISION_CONFIDENT\x10\x022\xc0\x05\n" +
+	"\x12DECISION_CONFIDENT\x10\x022\xf9\x06\n" +
 	"\x0eAccountService\x12G\n" +
 	"\n" +
 	"GetAccount\x12\x1b.dpmon.v1.GetAccountRequest\x1a\x1c.dpmon.v1.GetAccountResponse\x12M\n" +
@@ -2361,7 +3551,9 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\tCheckSend\x12\x1a.dpmon.v1.CheckSendRequest\x1a\x1b.dpmon.v1.CheckSendResponse\x12_\n" +
 	"\x12AcknowledgeWarning\x12#.dpmon.v1.AcknowledgeWarningRequest\x1a$.dpmon.v1.AcknowledgeWarningResponse\x12S\n" +
 	"\x0eSuspendAccount\x12\x1f.dpmon.v1.SuspendAccountRequest\x1a .dpmon.v1.SuspendAccountResponse\x12[\n" +
-	"\x10WatchTransitions\x12!.dpmon.v1.WatchTransitionsRequest\x1a\".dpmon.v1.WatchTransitionsResponse0\x01B-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
+	"\x10WatchTransitions\x12!.dpmon.v1.WatchTransitionsRequest\x1a\".dpmon.v1.WatchTransitionsResponse0\x01\x12P\n" +
+	"\rUnblockSender\x12\x1e.dpmon.v1.UnblockSenderRequest\x1a\x1f.dpmon.v1.UnblockSenderResponse\x12e\n" +
+	"\x14GetReputationHistory\x12%.dpmon.v1.GetReputationHistoryRequest\x1a&.dpmon.v1.GetReputationHistoryResponseB-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
 
 var (
 	file_dpmon_v1_account_proto_rawDescOnce sync.Once
@@ -2375,114 +3567,148 @@ func file_dpmon_v1_account_proto_rawDescGZIP() []byte {
 	return file_dpmon_v1_account_proto_rawDescData
 }
 
-var file_dpmon_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_dpmon_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_dpmon_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_dpmon_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_dpmon_v1_account_proto_goTypes = []any{
-	(SuspensionCategory)(0),                // 0: dpmon.v1.SuspensionCategory
-	(Phase)(0),                             // 1: dpmon.v1.Phase
-	(Metric)(0),                            // 2: dpmon.v1.Metric
-	(Severity)(0),                          // 3: dpmon.v1.Severity
-	(Decision)(0),                          // 4: dpmon.v1.Decision
-	(*Account)(nil),                        // 5: dpmon.v1.Account
-	(*ConfidenceInterval)(nil),             // 6: dpmon.v1.ConfidenceInterval
-	(*WindowStats)(nil),                    // 7: dpmon.v1.WindowStats
-	(*Finding)(nil),                        // 8: dpmon.v1.Finding
-	(*Thresholds)(nil),                     // 9: dpmon.v1.Thresholds
-	(*WindowPolicy)(nil),                   // 10: dpmon.v1.WindowPolicy
-	(*Policy)(nil),                         // 11: dpmon.v1.Policy
-	(*PolicyOverrides)(nil),                // 12: dpmon.v1.PolicyOverrides
-	(*Transition)(nil),                     // 13: dpmon.v1.Transition
-	(*GetAccountRequest)(nil),              // 14: dpmon.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),             // 15: dpmon.v1.GetAccountResponse
-	(*ListAccountsRequest)(nil),            // 16: dpmon.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),           // 17: dpmon.v1.ListAccountsResponse
-	(*UpdateAccountRequest)(nil),           // 18: dpmon.v1.UpdateAccountRequest
-	(*UpdateAccountResponse)(nil),          // 19: dpmon.v1.UpdateAccountResponse
-	(*ListAccountTransitionsRequest)(nil),  // 20: dpmon.v1.ListAccountTransitionsRequest
-	(*ListAccountTransitionsResponse)(nil), // 21: dpmon.v1.ListAccountTransitionsResponse
-	(*CheckSendRequest)(nil),               // 22: dpmon.v1.CheckSendRequest
-	(*CheckSendResponse)(nil),              // 23: dpmon.v1.CheckSendResponse
-	(*AcknowledgeWarningRequest)(nil),      // 24: dpmon.v1.AcknowledgeWarningRequest
-	(*AcknowledgeWarningResponse)(nil),     // 25: dpmon.v1.AcknowledgeWarningResponse
-	(*SuspendAccountRequest)(nil),          // 26: dpmon.v1.SuspendAccountRequest
-	(*SuspendAccountResponse)(nil),         // 27: dpmon.v1.SuspendAccountResponse
-	(*WatchTransitionsRequest)(nil),        // 28: dpmon.v1.WatchTransitionsRequest
-	(*WatchTransitionsResponse)(nil),       // 29: dpmon.v1.WatchTransitionsResponse
-	nil,                                    // 30: dpmon.v1.PolicyOverrides.MinSendsEntry
-	(*timestamppb.Timestamp)(nil),          // 31: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 32: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),          // 33: google.protobuf.FieldMask
-	(*RecipientCheck)(nil),                 // 34: dpmon.v1.RecipientCheck
+	(ReasonCode)(0),                        // 0: dpmon.v1.ReasonCode
+	(ReputationFactor)(0),                  // 1: dpmon.v1.ReputationFactor
+	(SuspensionCategory)(0),                // 2: dpmon.v1.SuspensionCategory
+	(Phase)(0),                             // 3: dpmon.v1.Phase
+	(Metric)(0),                            // 4: dpmon.v1.Metric
+	(Severity)(0),                          // 5: dpmon.v1.Severity
+	(Decision)(0),                          // 6: dpmon.v1.Decision
+	(*Account)(nil),                        // 7: dpmon.v1.Account
+	(*BulkPolicyStatus)(nil),               // 8: dpmon.v1.BulkPolicyStatus
+	(*SenderStatus)(nil),                   // 9: dpmon.v1.SenderStatus
+	(*Quota)(nil),                          // 10: dpmon.v1.Quota
+	(*Reputation)(nil),                     // 11: dpmon.v1.Reputation
+	(*ReputationComponent)(nil),            // 12: dpmon.v1.ReputationComponent
+	(*ProviderStats)(nil),                  // 13: dpmon.v1.ProviderStats
+	(*DailyScore)(nil),                     // 14: dpmon.v1.DailyScore
+	(*ConfidenceInterval)(nil),             // 15: dpmon.v1.ConfidenceInterval
+	(*WindowStats)(nil),                    // 16: dpmon.v1.WindowStats
+	(*Finding)(nil),                        // 17: dpmon.v1.Finding
+	(*Thresholds)(nil),                     // 18: dpmon.v1.Thresholds
+	(*WindowPolicy)(nil),                   // 19: dpmon.v1.WindowPolicy
+	(*Policy)(nil),                         // 20: dpmon.v1.Policy
+	(*PolicyOverrides)(nil),                // 21: dpmon.v1.PolicyOverrides
+	(*Transition)(nil),                     // 22: dpmon.v1.Transition
+	(*GetAccountRequest)(nil),              // 23: dpmon.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),             // 24: dpmon.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),            // 25: dpmon.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),           // 26: dpmon.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),           // 27: dpmon.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),          // 28: dpmon.v1.UpdateAccountResponse
+	(*ListAccountTransitionsRequest)(nil),  // 29: dpmon.v1.ListAccountTransitionsRequest
+	(*ListAccountTransitionsResponse)(nil), // 30: dpmon.v1.ListAccountTransitionsResponse
+	(*CheckSendRequest)(nil),               // 31: dpmon.v1.CheckSendRequest
+	(*CheckSendResponse)(nil),              // 32: dpmon.v1.CheckSendResponse
+	(*AcknowledgeWarningRequest)(nil),      // 33: dpmon.v1.AcknowledgeWarningRequest
+	(*AcknowledgeWarningResponse)(nil),     // 34: dpmon.v1.AcknowledgeWarningResponse
+	(*SuspendAccountRequest)(nil),          // 35: dpmon.v1.SuspendAccountRequest
+	(*SuspendAccountResponse)(nil),         // 36: dpmon.v1.SuspendAccountResponse
+	(*WatchTransitionsRequest)(nil),        // 37: dpmon.v1.WatchTransitionsRequest
+	(*WatchTransitionsResponse)(nil),       // 38: dpmon.v1.WatchTransitionsResponse
+	(*UnblockSenderRequest)(nil),           // 39: dpmon.v1.UnblockSenderRequest
+	(*UnblockSenderResponse)(nil),          // 40: dpmon.v1.UnblockSenderResponse
+	(*GetReputationHistoryRequest)(nil),    // 41: dpmon.v1.GetReputationHistoryRequest
+	(*GetReputationHistoryResponse)(nil),   // 42: dpmon.v1.GetReputationHistoryResponse
+	nil,                                    // 43: dpmon.v1.PolicyOverrides.MinSendsEntry
+	(*timestamppb.Timestamp)(nil),          // 44: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 45: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),          // 46: google.protobuf.FieldMask
+	(*RecipientCheck)(nil),                 // 47: dpmon.v1.RecipientCheck
 }
 var file_dpmon_v1_account_proto_depIdxs = []int32{
-	1,  // 0: dpmon.v1.Account.phase:type_name -> dpmon.v1.Phase
-	31, // 1: dpmon.v1.Account.phase_since:type_name -> google.protobuf.Timestamp
-	7,  // 2: dpmon.v1.Account.windows:type_name -> dpmon.v1.WindowStats
-	8,  // 3: dpmon.v1.Account.findings:type_name -> dpmon.v1.Finding
-	11, // 4: dpmon.v1.Account.policy:type_name -> dpmon.v1.Policy
-	12, // 5: dpmon.v1.Account.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
-	31, // 6: dpmon.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	31, // 7: dpmon.v1.Account.warning_acknowledged_at:type_name -> google.protobuf.Timestamp
-	31, // 8: dpmon.v1.Account.acknowledge_by:type_name -> google.protobuf.Timestamp
-	0,  // 9: dpmon.v1.Account.suspension_category:type_name -> dpmon.v1.SuspensionCategory
-	32, // 10: dpmon.v1.WindowStats.length:type_name -> google.protobuf.Duration
-	6,  // 11: dpmon.v1.WindowStats.hard_bounce_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
-	6,  // 12: dpmon.v1.WindowStats.complaint_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
-	6,  // 13: dpmon.v1.WindowStats.block_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
-	2,  // 14: dpmon.v1.Finding.metric:type_name -> dpmon.v1.Metric
-	6,  // 15: dpmon.v1.Finding.interval:type_name -> dpmon.v1.ConfidenceInterval
-	3,  // 16: dpmon.v1.Finding.severity:type_name -> dpmon.v1.Severity
-	4,  // 17: dpmon.v1.Finding.decision:type_name -> dpmon.v1.Decision
-	32, // 18: dpmon.v1.WindowPolicy.length:type_name -> google.protobuf.Duration
-	9,  // 19: dpmon.v1.Policy.hard_bounce_rate:type_name -> dpmon.v1.Thresholds
-	9,  // 20: dpmon.v1.Policy.complaint_rate:type_name -> dpmon.v1.Thresholds
-	4,  // 21: dpmon.v1.Policy.decision:type_name -> dpmon.v1.Decision
-	32, // 22: dpmon.v1.Policy.cool_down:type_name -> google.protobuf.Duration
-	10, // 23: dpmon.v1.Policy.windows:type_name -> dpmon.v1.WindowPolicy
-	9,  // 24: dpmon.v1.Policy.block_rate:type_name -> dpmon.v1.Thresholds
-	4,  // 25: dpmon.v1.PolicyOverrides.decision:type_name -> dpmon.v1.Decision
-	32, // 26: dpmon.v1.PolicyOverrides.cool_down:type_name -> google.protobuf.Duration
-	30, // 27: dpmon.v1.PolicyOverrides.min_sends:type_name -> dpmon.v1.PolicyOverrides.MinSendsEntry
-	31, // 28: dpmon.v1.Transition.occurred_at:type_name -> google.protobuf.Timestamp
-	1,  // 29: dpmon.v1.Transition.from:type_name -> dpmon.v1.Phase
-	1,  // 30: dpmon.v1.Transition.to:type_name -> dpmon.v1.Phase
-	8,  // 31: dpmon.v1.Transition.findings:type_name -> dpmon.v1.Finding
-	5,  // 32: dpmon.v1.GetAccountResponse.account:type_name -> dpmon.v1.Account
-	1,  // 33: dpmon.v1.ListAccountsRequest.phase:type_name -> dpmon.v1.Phase
-	5,  // 34: dpmon.v1.ListAccountsResponse.accounts:type_name -> dpmon.v1.Account
-	12, // 35: dpmon.v1.UpdateAccountRequest.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
-	33, // 36: dpmon.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 37: dpmon.v1.UpdateAccountResponse.account:type_name -> dpmon.v1.Account
-	13, // 38: dpmon.v1.ListAccountTransitionsResponse.transitions:type_name -> dpmon.v1.Transition
-	1,  // 39: dpmon.v1.CheckSendResponse.phase:type_name -> dpmon.v1.Phase
-	8,  // 40: dpmon.v1.CheckSendResponse.findings:type_name -> dpmon.v1.Finding
-	34, // 41: dpmon.v1.CheckSendResponse.recipients:type_name -> dpmon.v1.RecipientCheck
-	5,  // 42: dpmon.v1.AcknowledgeWarningResponse.account:type_name -> dpmon.v1.Account
-	0,  // 43: dpmon.v1.SuspendAccountRequest.category:type_name -> dpmon.v1.SuspensionCategory
-	5,  // 44: dpmon.v1.SuspendAccountResponse.account:type_name -> dpmon.v1.Account
-	1,  // 45: dpmon.v1.WatchTransitionsRequest.phase:type_name -> dpmon.v1.Phase
-	13, // 46: dpmon.v1.WatchTransitionsResponse.transition:type_name -> dpmon.v1.Transition
-	14, // 47: dpmon.v1.AccountService.GetAccount:input_type -> dpmon.v1.GetAccountRequest
-	16, // 48: dpmon.v1.AccountService.ListAccounts:input_type -> dpmon.v1.ListAccountsRequest
-	18, // 49: dpmon.v1.AccountService.UpdateAccount:input_type -> dpmon.v1.UpdateAccountRequest
-	20, // 50: dpmon.v1.AccountService.ListAccountTransitions:input_type -> dpmon.v1.ListAccountTransitionsRequest
-	22, // 51: dpmon.v1.AccountService.CheckSend:input_type -> dpmon.v1.CheckSendRequest
-	24, // 52: dpmon.v1.AccountService.AcknowledgeWarning:input_type -> dpmon.v1.AcknowledgeWarningRequest
-	26, // 53: dpmon.v1.AccountService.SuspendAccount:input_type -> dpmon.v1.SuspendAccountRequest
-	28, // 54: dpmon.v1.AccountService.WatchTransitions:input_type -> dpmon.v1.WatchTransitionsRequest
-	15, // 55: dpmon.v1.AccountService.GetAccount:output_type -> dpmon.v1.GetAccountResponse
-	17, // 56: dpmon.v1.AccountService.ListAccounts:output_type -> dpmon.v1.ListAccountsResponse
-	19, // 57: dpmon.v1.AccountService.UpdateAccount:output_type -> dpmon.v1.UpdateAccountResponse
-	21, // 58: dpmon.v1.AccountService.ListAccountTransitions:output_type -> dpmon.v1.ListAccountTransitionsResponse
-	23, // 59: dpmon.v1.AccountService.CheckSend:output_type -> dpmon.v1.CheckSendResponse
-	25, // 60: dpmon.v1.AccountService.AcknowledgeWarning:output_type -> dpmon.v1.AcknowledgeWarningResponse
-	27, // 61: dpmon.v1.AccountService.SuspendAccount:output_type -> dpmon.v1.SuspendAccountResponse
-	29, // 62: dpmon.v1.AccountService.WatchTransitions:output_type -> dpmon.v1.WatchTransitionsResponse
-	55, // [55:63] is the sub-list for method output_type
-	47, // [47:55] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	3,  // 0: dpmon.v1.Account.phase:type_name -> dpmon.v1.Phase
+	44, // 1: dpmon.v1.Account.phase_since:type_name -> google.protobuf.Timestamp
+	16, // 2: dpmon.v1.Account.windows:type_name -> dpmon.v1.WindowStats
+	17, // 3: dpmon.v1.Account.findings:type_name -> dpmon.v1.Finding
+	20, // 4: dpmon.v1.Account.policy:type_name -> dpmon.v1.Policy
+	21, // 5: dpmon.v1.Account.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
+	44, // 6: dpmon.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	44, // 7: dpmon.v1.Account.warning_acknowledged_at:type_name -> google.protobuf.Timestamp
+	44, // 8: dpmon.v1.Account.acknowledge_by:type_name -> google.protobuf.Timestamp
+	2,  // 9: dpmon.v1.Account.suspension_category:type_name -> dpmon.v1.SuspensionCategory
+	8,  // 10: dpmon.v1.Account.bulk_policy:type_name -> dpmon.v1.BulkPolicyStatus
+	10, // 11: dpmon.v1.Account.quota:type_name -> dpmon.v1.Quota
+	11, // 12: dpmon.v1.Account.reputation:type_name -> dpmon.v1.Reputation
+	13, // 13: dpmon.v1.Account.providers:type_name -> dpmon.v1.ProviderStats
+	45, // 14: dpmon.v1.BulkPolicyStatus.window:type_name -> google.protobuf.Duration
+	9,  // 15: dpmon.v1.BulkPolicyStatus.senders:type_name -> dpmon.v1.SenderStatus
+	0,  // 16: dpmon.v1.SenderStatus.reason_code:type_name -> dpmon.v1.ReasonCode
+	44, // 17: dpmon.v1.SenderStatus.blocked_at:type_name -> google.protobuf.Timestamp
+	44, // 18: dpmon.v1.Quota.resumes_at:type_name -> google.protobuf.Timestamp
+	12, // 19: dpmon.v1.Reputation.components:type_name -> dpmon.v1.ReputationComponent
+	45, // 20: dpmon.v1.Reputation.window:type_name -> google.protobuf.Duration
+	1,  // 21: dpmon.v1.ReputationComponent.factor:type_name -> dpmon.v1.ReputationFactor
+	45, // 22: dpmon.v1.WindowStats.length:type_name -> google.protobuf.Duration
+	15, // 23: dpmon.v1.WindowStats.hard_bounce_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
+	15, // 24: dpmon.v1.WindowStats.complaint_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
+	15, // 25: dpmon.v1.WindowStats.block_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
+	4,  // 26: dpmon.v1.Finding.metric:type_name -> dpmon.v1.Metric
+	15, // 27: dpmon.v1.Finding.interval:type_name -> dpmon.v1.ConfidenceInterval
+	5,  // 28: dpmon.v1.Finding.severity:type_name -> dpmon.v1.Severity
+	6,  // 29: dpmon.v1.Finding.decision:type_name -> dpmon.v1.Decision
+	45, // 30: dpmon.v1.WindowPolicy.length:type_name -> google.protobuf.Duration
+	18, // 31: dpmon.v1.Policy.hard_bounce_rate:type_name -> dpmon.v1.Thresholds
+	18, // 32: dpmon.v1.Policy.complaint_rate:type_name -> dpmon.v1.Thresholds
+	6,  // 33: dpmon.v1.Policy.decision:type_name -> dpmon.v1.Decision
+	45, // 34: dpmon.v1.Policy.cool_down:type_name -> google.protobuf.Duration
+	19, // 35: dpmon.v1.Policy.windows:type_name -> dpmon.v1.WindowPolicy
+	18, // 36: dpmon.v1.Policy.block_rate:type_name -> dpmon.v1.Thresholds
+	6,  // 37: dpmon.v1.PolicyOverrides.decision:type_name -> dpmon.v1.Decision
+	45, // 38: dpmon.v1.PolicyOverrides.cool_down:type_name -> google.protobuf.Duration
+	43, // 39: dpmon.v1.PolicyOverrides.min_sends:type_name -> dpmon.v1.PolicyOverrides.MinSendsEntry
+	44, // 40: dpmon.v1.Transition.occurred_at:type_name -> google.protobuf.Timestamp
+	3,  // 41: dpmon.v1.Transition.from:type_name -> dpmon.v1.Phase
+	3,  // 42: dpmon.v1.Transition.to:type_name -> dpmon.v1.Phase
+	17, // 43: dpmon.v1.Transition.findings:type_name -> dpmon.v1.Finding
+	0,  // 44: dpmon.v1.Transition.reason_code:type_name -> dpmon.v1.ReasonCode
+	7,  // 45: dpmon.v1.GetAccountResponse.account:type_name -> dpmon.v1.Account
+	3,  // 46: dpmon.v1.ListAccountsRequest.phase:type_name -> dpmon.v1.Phase
+	7,  // 47: dpmon.v1.ListAccountsResponse.accounts:type_name -> dpmon.v1.Account
+	21, // 48: dpmon.v1.UpdateAccountRequest.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
+	46, // 49: dpmon.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,  // 50: dpmon.v1.UpdateAccountResponse.account:type_name -> dpmon.v1.Account
+	22, // 51: dpmon.v1.ListAccountTransitionsResponse.transitions:type_name -> dpmon.v1.Transition
+	3,  // 52: dpmon.v1.CheckSendResponse.phase:type_name -> dpmon.v1.Phase
+	17, // 53: dpmon.v1.CheckSendResponse.findings:type_name -> dpmon.v1.Finding
+	47, // 54: dpmon.v1.CheckSendResponse.recipients:type_name -> dpmon.v1.RecipientCheck
+	9,  // 55: dpmon.v1.CheckSendResponse.sender:type_name -> dpmon.v1.SenderStatus
+	7,  // 56: dpmon.v1.AcknowledgeWarningResponse.account:type_name -> dpmon.v1.Account
+	2,  // 57: dpmon.v1.SuspendAccountRequest.category:type_name -> dpmon.v1.SuspensionCategory
+	7,  // 58: dpmon.v1.SuspendAccountResponse.account:type_name -> dpmon.v1.Account
+	3,  // 59: dpmon.v1.WatchTransitionsRequest.phase:type_name -> dpmon.v1.Phase
+	22, // 60: dpmon.v1.WatchTransitionsResponse.transition:type_name -> dpmon.v1.Transition
+	9,  // 61: dpmon.v1.UnblockSenderResponse.sender:type_name -> dpmon.v1.SenderStatus
+	14, // 62: dpmon.v1.GetReputationHistoryResponse.days:type_name -> dpmon.v1.DailyScore
+	11, // 63: dpmon.v1.GetReputationHistoryResponse.current:type_name -> dpmon.v1.Reputation
+	23, // 64: dpmon.v1.AccountService.GetAccount:input_type -> dpmon.v1.GetAccountRequest
+	25, // 65: dpmon.v1.AccountService.ListAccounts:input_type -> dpmon.v1.ListAccountsRequest
+	27, // 66: dpmon.v1.AccountService.UpdateAccount:input_type -> dpmon.v1.UpdateAccountRequest
+	29, // 67: dpmon.v1.AccountService.ListAccountTransitions:input_type -> dpmon.v1.ListAccountTransitionsRequest
+	31, // 68: dpmon.v1.AccountService.CheckSend:input_type -> dpmon.v1.CheckSendRequest
+	33, // 69: dpmon.v1.AccountService.AcknowledgeWarning:input_type -> dpmon.v1.AcknowledgeWarningRequest
+	35, // 70: dpmon.v1.AccountService.SuspendAccount:input_type -> dpmon.v1.SuspendAccountRequest
+	37, // 71: dpmon.v1.AccountService.WatchTransitions:input_type -> dpmon.v1.WatchTransitionsRequest
+	39, // 72: dpmon.v1.AccountService.UnblockSender:input_type -> dpmon.v1.UnblockSenderRequest
+	41, // 73: dpmon.v1.AccountService.GetReputationHistory:input_type -> dpmon.v1.GetReputationHistoryRequest
+	24, // 74: dpmon.v1.AccountService.GetAccount:output_type -> dpmon.v1.GetAccountResponse
+	26, // 75: dpmon.v1.AccountService.ListAccounts:output_type -> dpmon.v1.ListAccountsResponse
+	28, // 76: dpmon.v1.AccountService.UpdateAccount:output_type -> dpmon.v1.UpdateAccountResponse
+	30, // 77: dpmon.v1.AccountService.ListAccountTransitions:output_type -> dpmon.v1.ListAccountTransitionsResponse
+	32, // 78: dpmon.v1.AccountService.CheckSend:output_type -> dpmon.v1.CheckSendResponse
+	34, // 79: dpmon.v1.AccountService.AcknowledgeWarning:output_type -> dpmon.v1.AcknowledgeWarningResponse
+	36, // 80: dpmon.v1.AccountService.SuspendAccount:output_type -> dpmon.v1.SuspendAccountResponse
+	38, // 81: dpmon.v1.AccountService.WatchTransitions:output_type -> dpmon.v1.WatchTransitionsResponse
+	40, // 82: dpmon.v1.AccountService.UnblockSender:output_type -> dpmon.v1.UnblockSenderResponse
+	42, // 83: dpmon.v1.AccountService.GetReputationHistory:output_type -> dpmon.v1.GetReputationHistoryResponse
+	74, // [74:84] is the sub-list for method output_type
+	64, // [64:74] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_dpmon_v1_account_proto_init() }
@@ -2491,14 +3717,15 @@ func file_dpmon_v1_account_proto_init() {
 		return
 	}
 	file_dpmon_v1_suppression_proto_init()
-	file_dpmon_v1_account_proto_msgTypes[7].OneofWrappers = []any{}
+	file_dpmon_v1_account_proto_msgTypes[14].OneofWrappers = []any{}
+	file_dpmon_v1_account_proto_msgTypes[20].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpmon_v1_account_proto_rawDesc), len(file_dpmon_v1_account_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   26,
+			NumEnums:      7,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

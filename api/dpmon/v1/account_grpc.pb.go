@@ -27,6 +27,8 @@ const (
 	AccountService_AcknowledgeWarning_FullMethodName     = "/dpmon.v1.AccountService/AcknowledgeWarning"
 	AccountService_SuspendAccount_FullMethodName         = "/dpmon.v1.AccountService/SuspendAccount"
 	AccountService_WatchTransitions_FullMethodName       = "/dpmon.v1.AccountService/WatchTransitions"
+	AccountService_UnblockSender_FullMethodName          = "/dpmon.v1.AccountService/UnblockSender"
+	AccountService_GetReputationHistory_FullMethodName   = "/dpmon.v1.AccountService/GetReputationHistory"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -57,6 +59,10 @@ type AccountServiceClient interface {
 	// first. Pass back the cursor of the last one received to resume without
 	// missing any.
 	WatchTransitions(ctx context.Context, in *WatchTransitionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchTransitionsResponse], error)
+	// UnblockSender lifts a bulk-policy block of one sender address (admin).
+	UnblockSender(ctx context.Context, in *UnblockSenderRequest, opts ...grpc.CallOption) (*UnblockSenderResponse, error)
+	// GetReputationHistory returns the account's daily reputation scores.
+	GetReputationHistory(ctx context.Context, in *GetReputationHistoryRequest, opts ...grpc.CallOption) (*GetReputationHistoryResponse, error)
 }
 
 type accountServiceClient struct {
@@ -156,6 +162,26 @@ func (c *accountServiceClient) WatchTransitions(ctx context.Context, in *WatchTr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AccountService_WatchTransitionsClient = grpc.ServerStreamingClient[WatchTransitionsResponse]
 
+func (c *accountServiceClient) UnblockSender(ctx context.Context, in *UnblockSenderRequest, opts ...grpc.CallOption) (*UnblockSenderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnblockSenderResponse)
+	err := c.cc.Invoke(ctx, AccountService_UnblockSender_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) GetReputationHistory(ctx context.Context, in *GetReputationHistoryRequest, opts ...grpc.CallOption) (*GetReputationHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetReputationHistoryResponse)
+	err := c.cc.Invoke(ctx, AccountService_GetReputationHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
@@ -184,6 +210,10 @@ type AccountServiceServer interface {
 	// first. Pass back the cursor of the last one received to resume without
 	// missing any.
 	WatchTransitions(*WatchTransitionsRequest, grpc.ServerStreamingServer[WatchTransitionsResponse]) error
+	// UnblockSender lifts a bulk-policy block of one sender address (admin).
+	UnblockSender(context.Context, *UnblockSenderRequest) (*UnblockSenderResponse, error)
+	// GetReputationHistory returns the account's daily reputation scores.
+	GetReputationHistory(context.Context, *GetReputationHistoryRequest) (*GetReputationHistoryResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -217,6 +247,12 @@ func (UnimplementedAccountServiceServer) SuspendAccount(context.Context, *Suspen
 }
 func (UnimplementedAccountServiceServer) WatchTransitions(*WatchTransitionsRequest, grpc.ServerStreamingServer[WatchTransitionsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchTransitions not implemented")
+}
+func (UnimplementedAccountServiceServer) UnblockSender(context.Context, *UnblockSenderRequest) (*UnblockSenderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnblockSender not implemented")
+}
+func (UnimplementedAccountServiceServer) GetReputationHistory(context.Context, *GetReputationHistoryRequest) (*GetReputationHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetReputationHistory not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -376,6 +412,42 @@ func _AccountService_WatchTransitions_Handler(srv interface{}, stream grpc.Serve
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AccountService_WatchTransitionsServer = grpc.ServerStreamingServer[WatchTransitionsResponse]
 
+func _AccountService_UnblockSender_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnblockSenderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).UnblockSender(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_UnblockSender_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).UnblockSender(ctx, req.(*UnblockSenderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_GetReputationHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetReputationHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).GetReputationHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_GetReputationHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).GetReputationHistory(ctx, req.(*GetReputationHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -410,6 +482,14 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SuspendAccount",
 			Handler:    _AccountService_SuspendAccount_Handler,
+		},
+		{
+			MethodName: "UnblockSender",
+			Handler:    _AccountService_UnblockSender_Handler,
+		},
+		{
+			MethodName: "GetReputationHistory",
+			Handler:    _AccountService_GetReputationHistory_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

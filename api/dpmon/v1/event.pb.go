@@ -37,6 +37,16 @@ const (
 	EventType_EVENT_TYPE_COMPLAINT EventType = 4
 	// The recipient asked to receive no more mail from the account.
 	EventType_EVENT_TYPE_UNSUBSCRIBE EventType = 5
+	// Mail reached a spam trap (recipient is the trap address, which is
+	// suppressed for good). Reported by trap networks and some providers.
+	EventType_EVENT_TYPE_SPAM_TRAP_HIT EventType = 6
+	// A sending IP or domain of the account was listed on a blocklist; the
+	// listing field says where. No recipient is needed.
+	EventType_EVENT_TYPE_BLOCKLIST_LISTING EventType = 7
+	// The recipient opened the message (engagement, when the platform tracks it).
+	EventType_EVENT_TYPE_OPEN EventType = 8
+	// The recipient clicked a link in the message.
+	EventType_EVENT_TYPE_CLICK EventType = 9
 )
 
 // Enum value maps for EventType.
@@ -48,14 +58,22 @@ var (
 		3: "EVENT_TYPE_BOUNCE",
 		4: "EVENT_TYPE_COMPLAINT",
 		5: "EVENT_TYPE_UNSUBSCRIBE",
+		6: "EVENT_TYPE_SPAM_TRAP_HIT",
+		7: "EVENT_TYPE_BLOCKLIST_LISTING",
+		8: "EVENT_TYPE_OPEN",
+		9: "EVENT_TYPE_CLICK",
 	}
 	EventType_value = map[string]int32{
-		"EVENT_TYPE_UNSPECIFIED": 0,
-		"EVENT_TYPE_SEND":        1,
-		"EVENT_TYPE_DELIVERY":    2,
-		"EVENT_TYPE_BOUNCE":      3,
-		"EVENT_TYPE_COMPLAINT":   4,
-		"EVENT_TYPE_UNSUBSCRIBE": 5,
+		"EVENT_TYPE_UNSPECIFIED":       0,
+		"EVENT_TYPE_SEND":              1,
+		"EVENT_TYPE_DELIVERY":          2,
+		"EVENT_TYPE_BOUNCE":            3,
+		"EVENT_TYPE_COMPLAINT":         4,
+		"EVENT_TYPE_UNSUBSCRIBE":       5,
+		"EVENT_TYPE_SPAM_TRAP_HIT":     6,
+		"EVENT_TYPE_BLOCKLIST_LISTING": 7,
+		"EVENT_TYPE_OPEN":              8,
+		"EVENT_TYPE_CLICK":             9,
 	}
 )
 
@@ -154,16 +172,20 @@ type Event struct {
 	AccountId  string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	Type       EventType              `protobuf:"varint,3,opt,name=type,proto3,enum=dpmon.v1.EventType" json:"type,omitempty"`
 	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
-	// The recipient's address (addr-spec, no display name).
+	// The recipient's address (addr-spec, no display name). Required, except
+	// on EVENT_TYPE_BLOCKLIST_LISTING.
 	Recipient string `protobuf:"bytes,5,opt,name=recipient,proto3" json:"recipient,omitempty"`
-	// The sender's address (addr-spec), when known.
+	// The sender's address (addr-spec), when known. Accounts under the bulk
+	// policy are counted per sender, so their sends and bounces should carry it.
 	Sender string `protobuf:"bytes,6,opt,name=sender,proto3" json:"sender,omitempty"`
 	// The message's Message-ID, when known.
 	MessageId string `protobuf:"bytes,7,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	// Required for EVENT_TYPE_BOUNCE, not allowed otherwise.
 	Bounce *Bounce `protobuf:"bytes,8,opt,name=bounce,proto3" json:"bounce,omitempty"`
 	// Optional for EVENT_TYPE_COMPLAINT, not allowed otherwise.
-	Complaint     *Complaint `protobuf:"bytes,9,opt,name=complaint,proto3" json:"complaint,omitempty"`
+	Complaint *Complaint `protobuf:"bytes,9,opt,name=complaint,proto3" json:"complaint,omitempty"`
+	// Required for EVENT_TYPE_BLOCKLIST_LISTING, not allowed otherwise.
+	Listing       *Listing `protobuf:"bytes,10,opt,name=listing,proto3" json:"listing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -261,6 +283,68 @@ func (x *Event) GetComplaint() *Complaint {
 	return nil
 }
 
+func (x *Event) GetListing() *Listing {
+	if x != nil {
+		return x.Listing
+	}
+	return nil
+}
+
+// Listing says where a blocklist listed the account's mail.
+type Listing struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The blocklist, e.g. "zen.spamhaus.org" (required).
+	Blocklist string `protobuf:"bytes,1,opt,name=blocklist,proto3" json:"blocklist,omitempty"`
+	// What was listed: an IP address or a domain.
+	Listed        string `protobuf:"bytes,2,opt,name=listed,proto3" json:"listed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Listing) Reset() {
+	*x = Listing{}
+	mi := &file_dpmon_v1_event_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Listing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Listing) ProtoMessage() {}
+
+func (x *Listing) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_event_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Listing.ProtoReflect.Descriptor instead.
+func (*Listing) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Listing) GetBlocklist() string {
+	if x != nil {
+		return x.Blocklist
+	}
+	return ""
+}
+
+func (x *Listing) GetListed() string {
+	if x != nil {
+		return x.Listed
+	}
+	return ""
+}
+
 // Bounce is what the receiving server said.
 type Bounce struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -279,7 +363,7 @@ type Bounce struct {
 
 func (x *Bounce) Reset() {
 	*x = Bounce{}
-	mi := &file_dpmon_v1_event_proto_msgTypes[1]
+	mi := &file_dpmon_v1_event_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -291,7 +375,7 @@ func (x *Bounce) String() string {
 func (*Bounce) ProtoMessage() {}
 
 func (x *Bounce) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_event_proto_msgTypes[1]
+	mi := &file_dpmon_v1_event_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -304,7 +388,7 @@ func (x *Bounce) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bounce.ProtoReflect.Descriptor instead.
 func (*Bounce) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{1}
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Bounce) GetSmtpCode() uint32 {
@@ -348,7 +432,7 @@ type Complaint struct {
 
 func (x *Complaint) Reset() {
 	*x = Complaint{}
-	mi := &file_dpmon_v1_event_proto_msgTypes[2]
+	mi := &file_dpmon_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +444,7 @@ func (x *Complaint) String() string {
 func (*Complaint) ProtoMessage() {}
 
 func (x *Complaint) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_event_proto_msgTypes[2]
+	mi := &file_dpmon_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +457,7 @@ func (x *Complaint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Complaint.ProtoReflect.Descriptor instead.
 func (*Complaint) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Complaint) GetFeedbackType() string {
@@ -404,7 +488,7 @@ type EventError struct {
 
 func (x *EventError) Reset() {
 	*x = EventError{}
-	mi := &file_dpmon_v1_event_proto_msgTypes[3]
+	mi := &file_dpmon_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +500,7 @@ func (x *EventError) String() string {
 func (*EventError) ProtoMessage() {}
 
 func (x *EventError) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_event_proto_msgTypes[3]
+	mi := &file_dpmon_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +513,7 @@ func (x *EventError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventError.ProtoReflect.Descriptor instead.
 func (*EventError) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EventError) GetIndex() uint32 {
@@ -462,7 +546,7 @@ type IngestEventsRequest struct {
 
 func (x *IngestEventsRequest) Reset() {
 	*x = IngestEventsRequest{}
-	mi := &file_dpmon_v1_event_proto_msgTypes[4]
+	mi := &file_dpmon_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +558,7 @@ func (x *IngestEventsRequest) String() string {
 func (*IngestEventsRequest) ProtoMessage() {}
 
 func (x *IngestEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_event_proto_msgTypes[4]
+	mi := &file_dpmon_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +571,7 @@ func (x *IngestEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestEventsRequest.ProtoReflect.Descriptor instead.
 func (*IngestEventsRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *IngestEventsRequest) GetEvents() []*Event {
@@ -511,7 +595,7 @@ type IngestEventsResponse struct {
 
 func (x *IngestEventsResponse) Reset() {
 	*x = IngestEventsResponse{}
-	mi := &file_dpmon_v1_event_proto_msgTypes[5]
+	mi := &file_dpmon_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +607,7 @@ func (x *IngestEventsResponse) String() string {
 func (*IngestEventsResponse) ProtoMessage() {}
 
 func (x *IngestEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_event_proto_msgTypes[5]
+	mi := &file_dpmon_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +620,7 @@ func (x *IngestEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestEventsResponse.ProtoReflect.Descriptor instead.
 func (*IngestEventsResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *IngestEventsResponse) GetAccepted() uint32 {
@@ -571,7 +655,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_dpmon_v1_event_proto_msgTypes[6]
+	mi := &file_dpmon_v1_event_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +667,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_event_proto_msgTypes[6]
+	mi := &file_dpmon_v1_event_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +680,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StreamEventsRequest) GetBatchId() string {
@@ -625,7 +709,7 @@ type StreamEventsResponse struct {
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_dpmon_v1_event_proto_msgTypes[7]
+	mi := &file_dpmon_v1_event_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +721,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_event_proto_msgTypes[7]
+	mi := &file_dpmon_v1_event_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +734,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{7}
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StreamEventsResponse) GetBatchId() string {
@@ -685,7 +769,7 @@ var File_dpmon_v1_event_proto protoreflect.FileDescriptor
 
 const file_dpmon_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14dpmon/v1/event.proto\x12\bdpmon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x02\n" +
+	"\x14dpmon/v1/event.proto\x12\bdpmon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x03\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1d\n" +
 	"\n" +
@@ -698,7 +782,12 @@ const file_dpmon_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"message_id\x18\a \x01(\tR\tmessageId\x12(\n" +
 	"\x06bounce\x18\b \x01(\v2\x10.dpmon.v1.BounceR\x06bounce\x121\n" +
-	"\tcomplaint\x18\t \x01(\v2\x13.dpmon.v1.ComplaintR\tcomplaint\"\x9b\x01\n" +
+	"\tcomplaint\x18\t \x01(\v2\x13.dpmon.v1.ComplaintR\tcomplaint\x12+\n" +
+	"\alisting\x18\n" +
+	" \x01(\v2\x11.dpmon.v1.ListingR\alisting\"?\n" +
+	"\aListing\x12\x1c\n" +
+	"\tblocklist\x18\x01 \x01(\tR\tblocklist\x12\x16\n" +
+	"\x06listed\x18\x02 \x01(\tR\x06listed\"\x9b\x01\n" +
 	"\x06Bounce\x12\x1b\n" +
 	"\tsmtp_code\x18\x01 \x01(\rR\bsmtpCode\x12'\n" +
 	"\x0fenhanced_status\x18\x02 \x01(\tR\x0eenhancedStatus\x12\x1e\n" +
@@ -731,14 +820,18 @@ const file_dpmon_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\rR\n" +
 	"duplicates\x120\n" +
-	"\brejected\x18\x04 \x03(\v2\x14.dpmon.v1.EventErrorR\brejected*\xa2\x01\n" +
+	"\brejected\x18\x04 \x03(\v2\x14.dpmon.v1.EventErrorR\brejected*\x8d\x02\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fEVENT_TYPE_SEND\x10\x01\x12\x17\n" +
 	"\x13EVENT_TYPE_DELIVERY\x10\x02\x12\x15\n" +
 	"\x11EVENT_TYPE_BOUNCE\x10\x03\x12\x18\n" +
 	"\x14EVENT_TYPE_COMPLAINT\x10\x04\x12\x1a\n" +
-	"\x16EVENT_TYPE_UNSUBSCRIBE\x10\x05*\x90\x01\n" +
+	"\x16EVENT_TYPE_UNSUBSCRIBE\x10\x05\x12\x1c\n" +
+	"\x18EVENT_TYPE_SPAM_TRAP_HIT\x10\x06\x12 \n" +
+	"\x1cEVENT_TYPE_BLOCKLIST_LISTING\x10\a\x12\x13\n" +
+	"\x0fEVENT_TYPE_OPEN\x10\b\x12\x14\n" +
+	"\x10EVENT_TYPE_CLICK\x10\t*\x90\x01\n" +
 	"\vBounceClass\x12\x1c\n" +
 	"\x18BOUNCE_CLASS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11BOUNCE_CLASS_HARD\x10\x01\x12\x15\n" +
@@ -762,39 +855,41 @@ func file_dpmon_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_dpmon_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dpmon_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_dpmon_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_dpmon_v1_event_proto_goTypes = []any{
 	(EventType)(0),                // 0: dpmon.v1.EventType
 	(BounceClass)(0),              // 1: dpmon.v1.BounceClass
 	(*Event)(nil),                 // 2: dpmon.v1.Event
-	(*Bounce)(nil),                // 3: dpmon.v1.Bounce
-	(*Complaint)(nil),             // 4: dpmon.v1.Complaint
-	(*EventError)(nil),            // 5: dpmon.v1.EventError
-	(*IngestEventsRequest)(nil),   // 6: dpmon.v1.IngestEventsRequest
-	(*IngestEventsResponse)(nil),  // 7: dpmon.v1.IngestEventsResponse
-	(*StreamEventsRequest)(nil),   // 8: dpmon.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),  // 9: dpmon.v1.StreamEventsResponse
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*Listing)(nil),               // 3: dpmon.v1.Listing
+	(*Bounce)(nil),                // 4: dpmon.v1.Bounce
+	(*Complaint)(nil),             // 5: dpmon.v1.Complaint
+	(*EventError)(nil),            // 6: dpmon.v1.EventError
+	(*IngestEventsRequest)(nil),   // 7: dpmon.v1.IngestEventsRequest
+	(*IngestEventsResponse)(nil),  // 8: dpmon.v1.IngestEventsResponse
+	(*StreamEventsRequest)(nil),   // 9: dpmon.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),  // 10: dpmon.v1.StreamEventsResponse
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_dpmon_v1_event_proto_depIdxs = []int32{
 	0,  // 0: dpmon.v1.Event.type:type_name -> dpmon.v1.EventType
-	10, // 1: dpmon.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	3,  // 2: dpmon.v1.Event.bounce:type_name -> dpmon.v1.Bounce
-	4,  // 3: dpmon.v1.Event.complaint:type_name -> dpmon.v1.Complaint
-	1,  // 4: dpmon.v1.Bounce.class:type_name -> dpmon.v1.BounceClass
-	2,  // 5: dpmon.v1.IngestEventsRequest.events:type_name -> dpmon.v1.Event
-	5,  // 6: dpmon.v1.IngestEventsResponse.rejected:type_name -> dpmon.v1.EventError
-	2,  // 7: dpmon.v1.StreamEventsRequest.events:type_name -> dpmon.v1.Event
-	5,  // 8: dpmon.v1.StreamEventsResponse.rejected:type_name -> dpmon.v1.EventError
-	6,  // 9: dpmon.v1.EventService.IngestEvents:input_type -> dpmon.v1.IngestEventsRequest
-	8,  // 10: dpmon.v1.EventService.StreamEvents:input_type -> dpmon.v1.StreamEventsRequest
-	7,  // 11: dpmon.v1.EventService.IngestEvents:output_type -> dpmon.v1.IngestEventsResponse
-	9,  // 12: dpmon.v1.EventService.StreamEvents:output_type -> dpmon.v1.StreamEventsResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	11, // 1: dpmon.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	4,  // 2: dpmon.v1.Event.bounce:type_name -> dpmon.v1.Bounce
+	5,  // 3: dpmon.v1.Event.complaint:type_name -> dpmon.v1.Complaint
+	3,  // 4: dpmon.v1.Event.listing:type_name -> dpmon.v1.Listing
+	1,  // 5: dpmon.v1.Bounce.class:type_name -> dpmon.v1.BounceClass
+	2,  // 6: dpmon.v1.IngestEventsRequest.events:type_name -> dpmon.v1.Event
+	6,  // 7: dpmon.v1.IngestEventsResponse.rejected:type_name -> dpmon.v1.EventError
+	2,  // 8: dpmon.v1.StreamEventsRequest.events:type_name -> dpmon.v1.Event
+	6,  // 9: dpmon.v1.StreamEventsResponse.rejected:type_name -> dpmon.v1.EventError
+	7,  // 10: dpmon.v1.EventService.IngestEvents:input_type -> dpmon.v1.IngestEventsRequest
+	9,  // 11: dpmon.v1.EventService.StreamEvents:input_type -> dpmon.v1.StreamEventsRequest
+	8,  // 12: dpmon.v1.EventService.IngestEvents:output_type -> dpmon.v1.IngestEventsResponse
+	10, // 13: dpmon.v1.EventService.StreamEvents:output_type -> dpmon.v1.StreamEventsResponse
+	12, // [12:14] is the sub-list for method output_type
+	10, // [10:12] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_dpmon_v1_event_proto_init() }
@@ -808,7 +903,7 @@ func file_dpmon_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpmon_v1_event_proto_rawDesc), len(file_dpmon_v1_event_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

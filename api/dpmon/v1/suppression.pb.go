@@ -93,6 +93,8 @@ const (
 	SuppressionReason_SUPPRESSION_REASON_UNSUBSCRIBED SuppressionReason = 5
 	// An operator suppressed the address.
 	SuppressionReason_SUPPRESSION_REASON_MANUAL SuppressionReason = 6
+	// The address is a spam trap.
+	SuppressionReason_SUPPRESSION_REASON_SPAM_TRAP SuppressionReason = 7
 )
 
 // Enum value maps for SuppressionReason.
@@ -105,6 +107,7 @@ var (
 		4: "SUPPRESSION_REASON_COMPLAINT",
 		5: "SUPPRESSION_REASON_UNSUBSCRIBED",
 		6: "SUPPRESSION_REASON_MANUAL",
+		7: "SUPPRESSION_REASON_SPAM_TRAP",
 	}
 	SuppressionReason_value = map[string]int32{
 		"SUPPRESSION_REASON_UNSPECIFIED":           0,
@@ -114,6 +117,7 @@ var (
 		"SUPPRESSION_REASON_COMPLAINT":             4,
 		"SUPPRESSION_REASON_UNSUBSCRIBED":          5,
 		"SUPPRESSION_REASON_MANUAL":                6,
+		"SUPPRESSION_REASON_SPAM_TRAP":             7,
 	}
 )
 
@@ -157,6 +161,7 @@ const (
 	RecipientChangeKind_RECIPIENT_CHANGE_KIND_UNSUBSCRIBE   RecipientChangeKind = 5
 	RecipientChangeKind_RECIPIENT_CHANGE_KIND_MANUAL_ADD    RecipientChangeKind = 6
 	RecipientChangeKind_RECIPIENT_CHANGE_KIND_MANUAL_DELETE RecipientChangeKind = 7
+	RecipientChangeKind_RECIPIENT_CHANGE_KIND_SPAM_TRAP_HIT RecipientChangeKind = 8
 )
 
 // Enum value maps for RecipientChangeKind.
@@ -170,6 +175,7 @@ var (
 		5: "RECIPIENT_CHANGE_KIND_UNSUBSCRIBE",
 		6: "RECIPIENT_CHANGE_KIND_MANUAL_ADD",
 		7: "RECIPIENT_CHANGE_KIND_MANUAL_DELETE",
+		8: "RECIPIENT_CHANGE_KIND_SPAM_TRAP_HIT",
 	}
 	RecipientChangeKind_value = map[string]int32{
 		"RECIPIENT_CHANGE_KIND_UNSPECIFIED":   0,
@@ -180,6 +186,7 @@ var (
 		"RECIPIENT_CHANGE_KIND_UNSUBSCRIBE":   5,
 		"RECIPIENT_CHANGE_KIND_MANUAL_ADD":    6,
 		"RECIPIENT_CHANGE_KIND_MANUAL_DELETE": 7,
+		"RECIPIENT_CHANGE_KIND_SPAM_TRAP_HIT": 8,
 	}
 )
 
@@ -1269,7 +1276,7 @@ const file_dpmon_v1_suppression_proto_rawDesc = "" +
 	"\x1cRECIPIENT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17RECIPIENT_STATUS_ACTIVE\x10\x01\x12(\n" +
 	"$RECIPIENT_STATUS_TEMPORARILY_BLOCKED\x10\x02\x12\x1f\n" +
-	"\x1bRECIPIENT_STATUS_SUPPRESSED\x10\x03*\x93\x02\n" +
+	"\x1bRECIPIENT_STATUS_SUPPRESSED\x10\x03*\xb5\x02\n" +
 	"\x11SuppressionReason\x12\"\n" +
 	"\x1eSUPPRESSION_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eSUPPRESSION_REASON_HARD_BOUNCE\x10\x01\x12\"\n" +
@@ -1277,7 +1284,8 @@ const file_dpmon_v1_suppression_proto_rawDesc = "" +
 	"(SUPPRESSION_REASON_REPEATED_SOFT_BOUNCES\x10\x03\x12 \n" +
 	"\x1cSUPPRESSION_REASON_COMPLAINT\x10\x04\x12#\n" +
 	"\x1fSUPPRESSION_REASON_UNSUBSCRIBED\x10\x05\x12\x1d\n" +
-	"\x19SUPPRESSION_REASON_MANUAL\x10\x06*\xc9\x02\n" +
+	"\x19SUPPRESSION_REASON_MANUAL\x10\x06\x12 \n" +
+	"\x1cSUPPRESSION_REASON_SPAM_TRAP\x10\a*\xf2\x02\n" +
 	"\x13RecipientChangeKind\x12%\n" +
 	"!RECIPIENT_CHANGE_KIND_UNSPECIFIED\x10\x00\x12%\n" +
 	"!RECIPIENT_CHANGE_KIND_HARD_BOUNCE\x10\x01\x12%\n" +
@@ -1286,7 +1294,8 @@ const file_dpmon_v1_suppression_proto_rawDesc = "" +
 	"\x1fRECIPIENT_CHANGE_KIND_COMPLAINT\x10\x04\x12%\n" +
 	"!RECIPIENT_CHANGE_KIND_UNSUBSCRIBE\x10\x05\x12$\n" +
 	" RECIPIENT_CHANGE_KIND_MANUAL_ADD\x10\x06\x12'\n" +
-	"#RECIPIENT_CHANGE_KIND_MANUAL_DELETE\x10\a2\xac\x04\n" +
+	"#RECIPIENT_CHANGE_KIND_MANUAL_DELETE\x10\a\x12'\n" +
+	"#RECIPIENT_CHANGE_KIND_SPAM_TRAP_HIT\x10\b2\xac\x04\n" +
 	"\x12SuppressionService\x12V\n" +
 	"\x0fCheckRecipients\x12 .dpmon.v1.CheckRecipientsRequest\x1a!.dpmon.v1.CheckRecipientsResponse\x12Y\n" +
 	"\x10ListSuppressions\x12!.dpmon.v1.ListSuppressionsRequest\x1a\".dpmon.v1.ListSuppressionsResponse\x12M\n" +

@@ -310,8 +310,11 @@ type Ticket struct {
 	RecentReinstatements uint32                 `protobuf:"varint,11,opt,name=recent_reinstatements,json=recentReinstatements,proto3" json:"recent_reinstatements,omitempty"`
 	ClosedAt             *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=closed_at,json=closedAt,proto3" json:"closed_at,omitempty"`
 	// Who closed it, and the approval note or the rejection reason.
-	ClosedBy      string `protobuf:"bytes,13,opt,name=closed_by,json=closedBy,proto3" json:"closed_by,omitempty"`
-	Resolution    string `protobuf:"bytes,14,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	ClosedBy   string `protobuf:"bytes,13,opt,name=closed_by,json=closedBy,proto3" json:"closed_by,omitempty"`
+	Resolution string `protobuf:"bytes,14,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	// Set when the ticket asks to unblock one sender address of the account
+	// (blocked by the bulk policy) rather than to reinstate the account.
+	Sender        string `protobuf:"bytes,15,opt,name=sender,proto3" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -444,12 +447,22 @@ func (x *Ticket) GetResolution() string {
 	return ""
 }
 
+func (x *Ticket) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
 type CreateTicketRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// What the account changed, in its own words (at most 8,192 bytes).
-	Description   string     `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Checklist     *Checklist `protobuf:"bytes,3,opt,name=checklist,proto3" json:"checklist,omitempty"`
+	Description string     `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Checklist   *Checklist `protobuf:"bytes,3,opt,name=checklist,proto3" json:"checklist,omitempty"`
+	// Ask to unblock this sender address, blocked by the bulk policy, instead
+	// of reinstating the account.
+	Sender        string `protobuf:"bytes,4,opt,name=sender,proto3" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -503,6 +516,13 @@ func (x *CreateTicketRequest) GetChecklist() *Checklist {
 		return x.Checklist
 	}
 	return nil
+}
+
+func (x *CreateTicketRequest) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
 }
 
 type CreateTicketResponse struct {
@@ -1081,7 +1101,7 @@ const file_dpmon_v1_ticket_proto_rawDesc = "" +
 	"\vapproved_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"approvedAt\x12\x14\n" +
 	"\x05admin\x18\x02 \x01(\tR\x05admin\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\"\xe7\x04\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"\xff\x04\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x1d\n" +
 	"\n" +
@@ -1102,12 +1122,14 @@ const file_dpmon_v1_ticket_proto_rawDesc = "" +
 	"\tclosed_by\x18\r \x01(\tR\bclosedBy\x12\x1e\n" +
 	"\n" +
 	"resolution\x18\x0e \x01(\tR\n" +
-	"resolution\"\x89\x01\n" +
+	"resolution\x12\x16\n" +
+	"\x06sender\x18\x0f \x01(\tR\x06sender\"\xa1\x01\n" +
 	"\x13CreateTicketRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x121\n" +
-	"\tchecklist\x18\x03 \x01(\v2\x13.dpmon.v1.ChecklistR\tchecklist\"@\n" +
+	"\tchecklist\x18\x03 \x01(\v2\x13.dpmon.v1.ChecklistR\tchecklist\x12\x16\n" +
+	"\x06sender\x18\x04 \x01(\tR\x06sender\"@\n" +
 	"\x14CreateTicketResponse\x12(\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x10.dpmon.v1.TicketR\x06ticket\"/\n" +
 	"\x10GetTicketRequest\x12\x1b\n" +

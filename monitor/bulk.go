@@ -1,0 +1,485 @@
+package monitor
+
+import (
+	"cmp"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// BulkPolicy is the rule of shared outbound relays against mass mail: a
+// sender address that mails more distinct recipients within Window than
+// its limit allows is blocked until an admin lifts the block.
+//
+// The limit in effect for a sender is
+//
+//	limit = max(MinLimit, floor(BaseLimit × bounceFactor × volumeFactor))
+//	bounceFactor = max(0, 1 − BounceWeight × share)
+//	share        = bounces / max(sends, ShareFloor)   (the sender's, in Window)
+//	volumeFactor = 1 while the platform sent at most BusyVolume in Window,
+//	               else max(0.5, BusyVolume / platform sends)
+//
+// Bounces are the sender's hard bounces and blocks: both say it mails
+// addresses that do not want its mail. ShareFloor keeps a sender's first
+// bounce from flooring its limit. A busy platform is when a spam run
+// hurts most, so every limit tightens, but never below half.
+type BulkPolicy struct {
+	// Enabled is the default of accounts that do not choose.
+	Enabled      bool
+	Window       time.Duration
+	BaseLimit    int
+	MinLimit     int
+	BounceWeight float64
+	ShareFloor   int
+	BusyVolume   uint64
+}
+
+// DefaultBulkPolicy returns the rule used when the configuration names none.
+func DefaultBulkPolicy() BulkPolicy {
+	return BulkPolicy{Window: time.Hour, BaseLimit: 40, MinLimit: 10, BounceWeight: 4, ShareFloor: 10, BusyVolume: 500_000}
+}
+
+// maxBulkLimit bounds BaseLimit: the count is exact up to it, and each
+// step of it costs a slot per active sender.
+const maxBulkLimit = 1000
+
+// Validate checks the rule; field names are the configuration's.
+func (p BulkPolicy) Validate() FieldErrors {
+	var errs FieldErrors
+	check := func(ok bool, field, reason string) {
+		if !ok {
+			errs = append(errs, FieldError{"bulk." + field, reason})
+		}
+	}
+	check(p.Window >= senderBuckets*time.Second && p.Window <= 24*time.Hour, "window", "must be between 12s and 24h")
+	check(p.BaseLimit >= 1 && p.BaseLimit <= maxBulkLimit, "base_limit", "must be between 1 and "+strconv.Itoa(maxBulkLimit))
+	check(p.MinLimit >= 1 && p.MinLimit <= p.BaseLimit, "min_limit", "must be between 1 and base_limit")
+	check(p.BounceWeight >= 0 && p.BounceWeight <= 100, "bounce_weight", "must be between 0 and 100")
+	check(p.ShareFloor >= 1, "share_floor", "must be at least 1")
+	return errs
+}
+
+// VolumeFactor is what the platform's sends in the window do to every limit.
+func (p BulkPolicy) VolumeFactor(platformSends uint64) float64 {
+	if p.BusyVolume == 0 || platformSends <= p.BusyVolume {
+		return 1
+	}
+	return max(0.5, float64(p.BusyVolume)/float64(platformSends))
+}
+
+// Limit is the number of distinct recipients a sender with the given
+// sends and bounces in the window may mail, on a platform that sent
+// platformSends; see BulkPolicy for the formula.
+func (p BulkPolicy) Limit(sends, bounces, platformSends uint64) (limit int, share float64) {
+	share = float64(bounces) / float64(max(sends, uint64(p.ShareFloor)))
+	f := max(0, 1-p.BounceWeight*share) * p.VolumeFactor(platformSends)
+	return max(p.MinLimit, int(math.Floor(float64(p.BaseLimit)*f+1e-9))), share
+}
+
+// senderBuckets is how many buckets a sender's window is cut into.
+const senderBuckets = 12
+
+// senderTrack counts one sender address over the bulk window: the distinct
+// recipients it mailed (exactly, up to one more than the base limit: no
+// limit is higher) and its sends and bounces per bucket.
+type senderTrack struct {
+	sender string
+	// recent holds each recipient's hash and when it was last mailed, in
+	// unix nanoseconds; an entry older than the window is free for reuse.
+	recent  []recipientSeen
+	head    int64 // absolute bucket number of the newest bucket
+	buckets [senderBuckets]struct{ sends, bounces uint32 }
+	dirty   bool
+}
+
+type recipientSeen struct {
+	hash uint64
+	at   int64
+}
+
+// recipientSeed keys the recipient hashes. It is per process: the hashes
+// are never stored, the log is replayed into fresh tracks.
+var recipientSeed = maphash.MakeSeed()
+
+// recipientHash hashes an address as RecipientKey would normalise it
+// (domain in lower case), without allocating.
+func recipientHash(addr string) uint64 {
+	at := strings.LastIndexByte(addr, '@')
+	if !hasUpper(addr[at+1:]) {
+		return maphash.String(recipientSeed, addr)
+	}
+	return maphash.String(recipientSeed, RecipientKey(addr))
+}
+
+func (t *senderTrack) bucketSize(p BulkPolicy) int64 { return int64(p.Window) / senderBuckets }
+
+// count adds a send or a bounce at unix nanoseconds at to the buckets.
+func (t *senderTrack) count(at int64, send bool, p BulkPolicy) {
+	b := at / t.bucketSize(p)
+	switch {
+	case t.head == 0:
+		t.head = b
+	case b > t.head:
+		if b-t.head >= senderBuckets {
+			t.buckets = [senderBuckets]struct{ sends, bounces uint32 }{}
+		} else {
+			for i := t.head + 1; i <= b; i++ {
+				t.buckets[i%senderBuckets] = struct{ sends, bounces uint32 }{}
+			}
+		}
+		t.head = b
+	case b <= t.head-senderBuckets:
+		return // older than the window
+	}
+	if send {
+		t.buckets[b%senderBuckets].sends++
+	} else {
+		t.buckets[b%senderBuckets].bounces++
+	}
+}
+
+// mailed records a send to the recipient with hash h at unix nanoseconds at.
+func (t *senderTrack) mailed(h uint64, at int64, p BulkPolicy) {
+	t.count(at, true, p)
+	expired := at - int64(p.Window)
+	free := -1
+	for i := range t.recent {
+		e := &t.recent[i]
+		if e.hash == h {
+			e.at = max(e.at, at)
+			return
+		}
+		if free < 0 && e.at <= expired {
+			free = i
+		}
+	}
+	switch {
+	case free >= 0:
+		t.recent[free] = recipientSeen{h, at}
+	case len(t.recent) <= p.BaseLimit:
+		t.recent = append(t.recent, recipientSeen{h, at})
+	}
+	// Otherwise the sender already mailed more recipients than any limit
+	// allows; one more changes nothing.
+}
+
+// distinct counts the recipients mailed within the window before now.
+func (t *senderTrack) distinct(now time.Time, p BulkPolicy) int {
+	since := now.UnixNano() - int64(p.Window)
+	n := 0
+	for _, e := range t.recent {
+		if e.at > since {
+			n++
+		}
+	}
+	return n
+}
+
+// totals sums the sends and bounces of the buckets within the window.
+func (t *senderTrack) totals(now time.Time, p BulkPolicy) (sends, bounces uint64) {
+	nowB := now.UnixNano() / t.bucketSize(p)
+	for b := max(nowB-senderBuckets+1, t.head-senderBuckets+1); b <= min(nowB, t.head); b++ {
+		c := t.buckets[b%senderBuckets]
+		sends += uint64(c.sends)
+		bounces += uint64(c.bounces)
+	}
+	return sends, bounces
+}
+
+// idle reports whether nothing of the track lies within the window.
+func (t *senderTrack) idle(now time.Time, p BulkPolicy) bool {
+	return t.distinct(now, p) == 0 && now.UnixNano()/t.bucketSize(p) >= t.head+senderBuckets
+}
+
+// Sender is what is kept of a sender address the bulk policy blocked.
+type Sender struct {
+	Blocked bool
+	// Since is when it was blocked, or when the block was lifted.
+	Since  time.Time
+	Reason string
+	// The counts that blocked it.
+	Distinct    int
+	Limit       int
+	BounceShare float64
+	// OpenTicket is the id of the open ticket asking to unblock it.
+	OpenTicket string
+	// CountFrom is when the block was lifted: only what the sender mails
+	// after it counts, also when the log is replayed.
+	CountFrom time.Time
+}
+
+// SenderStatus is one sender address as the bulk policy sees it now.
+type SenderStatus struct {
+	Address  string
+	Distinct int
+	Limit    int
+	// BounceShare is the sender's bounces per send in the window.
+	BounceShare float64
+	Sender
+}
+
+// ReasonCode names why a transition happened, for programs.
+type ReasonCode uint8
+
+// The codes; the numbers match the wire enum.
+const (
+	CodeBulkPolicyViolation ReasonCode = 1
+	CodeSenderUnblocked     ReasonCode = 2
+)
+
+// SenderKey is how a sender address is counted: in lower case, local part
+// included, so that changing the case of a sender does not make a new one.
+func SenderKey(addr string) string {
+	if !hasUpper(addr) {
+		return addr
+	}
+	return strings.ToLower(addr)
+}
+
+// BulkEnabled reports whether the account is under the bulk policy.
+func (a *Account) BulkEnabled(p Policy) bool {
+	if a.Bulk != nil {
+		return *a.Bulk
+	}
+	return p.Bulk.Enabled
+}
+
+// observeSender counts a send or a sender's bounce of an account under the
+// bulk policy; at is when it counts (see Observe). It does not keep
+// e's strings: replay passes strings that point into the log.
+func (a *Account) observeSender(e *Event, at, acceptedAt time.Time, p BulkPolicy) {
+	send := e.Type == EventSend
+	if !send && !(e.Type == EventBounce && e.Bounce != nil && (e.Bounce.Verdict == BounceHard || e.Bounce.Verdict == BounceBlock)) {
+		return
+	}
+	key := SenderKey(e.Sender)
+	if s, ok := a.Senders[key]; ok && (at.Before(s.CountFrom) || acceptedAt.Before(s.CountFrom)) {
+		return
+	}
+	t := a.bulk[key]
+	if t == nil {
+		if a.bulk == nil {
+			a.bulk = make(map[string]*senderTrack)
+		}
+		key = strings.Clone(key)
+		t = &senderTrack{sender: key}
+		a.bulk[key] = t
+	}
+	if send {
+		t.mailed(recipientHash(e.Recipient), at.UnixNano(), p)
+	} else {
+		t.count(at.UnixNano(), false, p)
+	}
+	if !t.dirty {
+		t.dirty = true
+		a.dirtySenders = append(a.dirtySenders, t.sender)
+	}
+}
+
+// StepSenders judges the senders counted since the last call at now and
+// blocks each that mailed more distinct recipients than its limit, given
+// the platform's sends in the window. It returns the blocks made.
+func (a *Account) StepSenders(now time.Time, global Policy, platformSends uint64) []Transition {
+	if len(a.dirtySenders) == 0 {
+		return nil
+	}
+	p := global.Bulk
+	var made []Transition
+	for _, key := range a.dirtySenders {
+		t := a.bulk[key]
+		if t == nil {
+			continue
+		}
+		t.dirty = false
+		if s := a.Senders[key]; s != nil && s.Blocked {
+			continue
+		}
+		st := a.senderStatus(key, t, now, p, platformSends)
+		if st.Distinct <= st.Limit {
+			continue
+		}
+		made = append(made, a.blockSender(key, st, now, p))
+	}
+	a.dirtySenders = a.dirtySenders[:0]
+	return made
+}
+
+func (a *Account) blockSender(key string, st SenderStatus, now time.Time, p BulkPolicy) Transition {
+	limitNote := ""
+	if st.Limit < p.BaseLimit {
+		limitNote = fmt.Sprintf(" (lowered from %d by its bounce share of %s and the platform's volume)", p.BaseLimit, percent(st.BounceShare))
+	}
+	count := strconv.Itoa(st.Distinct)
+	if st.Distinct > p.BaseLimit {
+		count = "at least " + count // counted exactly only up to there
+	}
+	reason := fmt.Sprintf("Sender %s is blocked for bulk sending (BULK_POLICY_VIOLATION): it mailed %s distinct recipients within %s, more than its limit of %d%s. "+
+		"This relay does not carry mass mail, however it is split into messages.", key, count, DurationLabel(p.Window), st.Limit, limitNote)
+	s := &Sender{Blocked: true, Since: now, Reason: reason, Distinct: st.Distinct, Limit: st.Limit, BounceShare: st.BounceShare}
+	if old := a.Senders[key]; old != nil {
+		s.CountFrom = old.CountFrom
+	}
+	if a.Senders == nil {
+		a.Senders = make(map[string]*Sender)
+	}
+	a.Senders[key] = s
+	return Transition{
+		AccountID: a.ID, Sender: key, Code: CodeBulkPolicyViolation, At: now, From: PhaseHealthy, To: PhaseSuspended,
+		Reason: reason, Recommendations: bulkAdvice,
+	}
+}
+
+var bulkAdvice = []string{
+	"Send newsletters and other mail to many recipients through a bulk-sending service, not through this relay.",
+	"Open a reinstatement ticket naming the sender (CreateTicket with sender) that says what it sends and why, or ask an admin to unblock it (UnblockSender).",
+	"Remove addresses that bounced: bounces lower the sender's limit.",
+}
+
+// UnblockSender lifts the bulk-policy block of sender; it then counts
+// afresh from now. A block with an open ticket is lifted by approving the
+// ticket, so that the ticket does not stay open on a sender that may send.
+func (a *Account) UnblockSender(now time.Time, sender, note, actor string) (Transition, error) {
+	if errs := noteErrors("note", note); errs != nil {
+		return Transition{}, errs
+	}
+	return a.unblockSender(now, sender, note, actor, "")
+}
+
+func (a *Account) unblockSender(now time.Time, sender, note, actor, ticket string) (Transition, error) {
+	key := SenderKey(sender)
+	s := a.Senders[key]
+	switch {
+	case s == nil || !s.Blocked:
+		return Transition{}, fmt.Errorf("%w: sender %s of account %s is not blocked", ErrFailedPrecondition, key, a.ID)
+	case s.OpenTicket != "" && s.OpenTicket != ticket:
+		return Transition{}, fmt.Errorf("%w: sender %s has the open ticket %s; approve or reject it", ErrFailedPrecondition, key, s.OpenTicket)
+	}
+	reason := "Sender " + key + " is unblocked: it counts afresh from now."
+	if note != "" {
+		reason += " Note: " + note
+	}
+	a.Senders[key] = &Sender{Since: now, Reason: reason, CountFrom: now}
+	delete(a.bulk, key)
+	return Transition{
+		AccountID: a.ID, Sender: key, Code: CodeSenderUnblocked, At: now, From: PhaseSuspended, To: PhaseHealthy,
+		Reason: reason, Actor: actor,
+	}, nil
+}
+
+// SenderStatus returns how the bulk policy sees sender at now.
+func (a *Account) SenderStatus(sender string, now time.Time, global Policy, platformSends uint64) SenderStatus {
+	key := SenderKey(sender)
+	return a.senderStatus(key, a.bulk[key], now, global.Bulk, platformSends)
+}
+
+func (a *Account) senderStatus(key string, t *senderTrack, now time.Time, p BulkPolicy, platformSends uint64) SenderStatus {
+	st := SenderStatus{Address: key}
+	var sends, bounces uint64
+	if t != nil {
+		st.Distinct = t.distinct(now, p)
+		sends, bounces = t.totals(now, p)
+	}
+	st.Limit, st.BounceShare = p.Limit(sends, bounces, platformSends)
+	if s := a.Senders[key]; s != nil {
+		st.Sender = *s
+	}
+	return st
+}
+
+// maxListedSenders bounds the senders GetAccount shows.
+const maxListedSenders = 100
+
+// SenderStatuses lists the blocked senders, then the most active others,
+// at most maxListedSenders in all.
+func (a *Account) SenderStatuses(now time.Time, global Policy, platformSends uint64) []SenderStatus {
+	var out []SenderStatus
+	for key, s := range a.Senders {
+		if s.Blocked {
+			out = append(out, a.senderStatus(key, a.bulk[key], now, global.Bulk, platformSends))
+		}
+	}
+	for key, t := range a.bulk {
+		if s := a.Senders[key]; s != nil && s.Blocked {
+			continue
+		}
+		if st := a.senderStatus(key, t, now, global.Bulk, platformSends); st.Distinct > 0 {
+			out = append(out, st)
+		}
+	}
+	slices.SortFunc(out, func(x, y SenderStatus) int {
+		if x.Blocked != y.Blocked {
+			if x.Blocked {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(y.Distinct, x.Distinct), strings.Compare(x.Address, y.Address))
+	})
+	return out[:min(len(out), maxListedSenders)]
+}
+
+// ForgetIdleSenders drops the counts of senders with nothing in the window,
+// and lifted blocks that no longer matter, so that memory follows the
+// active senders. It runs on the sweep.
+func (a *Account) ForgetIdleSenders(now time.Time, global Policy) (changed bool) {
+	p := global.Bulk
+	for key, t := range a.bulk {
+		if !t.dirty && t.idle(now, p) {
+			delete(a.bulk, key)
+		}
+	}
+	for key, s := range a.Senders {
+		if !s.Blocked && s.OpenTicket == "" && !s.CountFrom.After(now.Add(-p.Window-p.Window/senderBuckets)) {
+			delete(a.Senders, key)
+			changed = true
+		}
+	}
+	if len(a.bulk) == 0 {
+		a.bulk = nil
+	}
+	return changed
+}
+
+// Volume counts the platform's sends over the bulk window, for the volume
+// factor of every sender's limit.
+type Volume struct {
+	head    int64
+	buckets [senderBuckets]uint64
+}
+
+// Add counts n sends at t.
+func (v *Volume) Add(t time.Time, n uint64, p BulkPolicy) {
+	size := int64(p.Window) / senderBuckets
+	b := t.UnixNano() / size
+	switch {
+	case v.head == 0:
+		v.head = b
+	case b > v.head:
+		if b-v.head >= senderBuckets {
+			v.buckets = [senderBuckets]uint64{}
+		} else {
+			for i := v.head + 1; i <= b; i++ {
+				v.buckets[i%senderBuckets] = 0
+			}
+		}
+		v.head = b
+	case b <= v.head-senderBuckets:
+		return
+	}
+	v.buckets[b%senderBuckets] += n
+}
+
+// Sum returns the sends within the window before now.
+func (v *Volume) Sum(now time.Time, p BulkPolicy) uint64 {
+	size := int64(p.Window) / senderBuckets
+	nowB := now.UnixNano() / size
+	var sum uint64
+	for b := max(nowB-senderBuckets+1, v.head-senderBuckets+1); b <= min(nowB, v.head); b++ {
+		sum += v.buckets[b%senderBuckets]
+	}
+	return sum
+}
