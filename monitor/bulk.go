@@ -87,18 +87,11 @@ const senderBuckets = 12
 // recipients it mailed (exactly, up to one more than the base limit: no
 // limit is higher) and its sends and bounces per bucket.
 type senderTrack struct {
-	sender string
-	// recent holds each recipient's hash and when it was last mailed, in
-	// unix nanoseconds; an entry older than the window is free for reuse.
-	recent  []recipientSeen
-	head    int64 // absolute bucket number of the newest bucket
-	buckets [senderBuckets]struct{ sends, bounces uint32 }
-	dirty   bool
-}
-
-type recipientSeen struct {
-	hash uint64
-	at   int64
+	sender     string
+	recipients recipientSet
+	head       int64 // absolute bucket number of the newest bucket
+	buckets    [senderBuckets]struct{ sends, bounces uint32 }
+	dirty      bool
 }
 
 // recipientSeed keys the recipient hashes. It is per process: the hashes
@@ -107,13 +100,16 @@ var recipientSeed = maphash.MakeSeed()
 
 // recipientHash hashes an address as RecipientKey would normalise it
 // (domain in lower case), without allocating.
-func recipientHash(addr string) uint64 {
+func recipientHash(addr string) uint32 {
 	at := strings.LastIndexByte(addr, '@')
 	if !hasUpper(addr[at+1:]) {
-		return maphash.String(recipientSeed, addr)
+		return uint32(maphash.String(recipientSeed, addr))
 	}
-	return maphash.String(recipientSeed, RecipientKey(addr))
+	return uint32(maphash.String(recipientSeed, RecipientKey(addr)))
 }
+
+// windowSeconds is the bulk window in whole seconds.
+func (p BulkPolicy) windowSeconds() uint32 { return uint32(p.Window / time.Second) }
 
 func (t *senderTrack) bucketSize(p BulkPolicy) int64 { return int64(p.Window) / senderBuckets }
 
@@ -142,41 +138,18 @@ func (t *senderTrack) count(at int64, send bool, p BulkPolicy) {
 	}
 }
 
-// mailed records a send to the recipient with hash h at unix nanoseconds at.
-func (t *senderTrack) mailed(h uint64, at int64, p BulkPolicy) {
+// mailed records a send to the recipient with hash h at unix nanoseconds
+// at. Past one more than the base limit the sender is over any limit, so
+// more recipients are not recorded.
+func (t *senderTrack) mailed(h uint32, at int64, p BulkPolicy) {
 	t.count(at, true, p)
-	expired := at - int64(p.Window)
-	free := -1
-	for i := range t.recent {
-		e := &t.recent[i]
-		if e.hash == h {
-			e.at = max(e.at, at)
-			return
-		}
-		if free < 0 && e.at <= expired {
-			free = i
-		}
-	}
-	switch {
-	case free >= 0:
-		t.recent[free] = recipientSeen{h, at}
-	case len(t.recent) <= p.BaseLimit:
-		t.recent = append(t.recent, recipientSeen{h, at})
-	}
-	// Otherwise the sender already mailed more recipients than any limit
-	// allows; one more changes nothing.
+	sec := uint32(at / int64(time.Second))
+	t.recipients.add(h, sec, sec-p.windowSeconds(), p.BaseLimit+1)
 }
 
 // distinct counts the recipients mailed within the window before now.
 func (t *senderTrack) distinct(now time.Time, p BulkPolicy) int {
-	since := now.UnixNano() - int64(p.Window)
-	n := 0
-	for _, e := range t.recent {
-		if e.at > since {
-			n++
-		}
-	}
-	return n
+	return t.recipients.live(uint32(now.Unix()) - p.windowSeconds())
 }
 
 // totals sums the sends and bounces of the buckets within the window.
@@ -260,7 +233,12 @@ func (a *Account) observeSender(e *Event, at, acceptedAt time.Time, p BulkPolicy
 	if s, ok := a.Senders[key]; ok && (at.Before(s.CountFrom) || acceptedAt.Before(s.CountFrom)) {
 		return
 	}
-	t := a.bulk[key]
+	// A run of events from one sender is common: remember the last track
+	// rather than hash the sender again.
+	t := a.lastTrack
+	if t == nil || t.sender != key {
+		t = a.bulk[key]
+	}
 	if t == nil {
 		if a.bulk == nil {
 			a.bulk = make(map[string]*senderTrack)
@@ -274,35 +252,43 @@ func (a *Account) observeSender(e *Event, at, acceptedAt time.Time, p BulkPolicy
 	} else {
 		t.count(at.UnixNano(), false, p)
 	}
+	a.lastTrack = t
 	if !t.dirty {
 		t.dirty = true
-		a.dirtySenders = append(a.dirtySenders, t.sender)
+		a.dirtySenders = append(a.dirtySenders, t)
 	}
 }
+
+// HasSendersToJudge reports whether senders were counted since the last
+// StepSenders.
+func (a *Account) HasSendersToJudge() bool { return len(a.dirtySenders) > 0 }
 
 // StepSenders judges the senders counted since the last call at now and
 // blocks each that mailed more distinct recipients than its limit, given
 // the platform's sends in the window. It returns the blocks made.
-func (a *Account) StepSenders(now time.Time, global Policy, platformSends uint64) []Transition {
+func (a *Account) StepSenders(now time.Time, global *Policy, platformSends uint64) []Transition {
 	if len(a.dirtySenders) == 0 {
 		return nil
 	}
 	p := global.Bulk
 	var made []Transition
-	for _, key := range a.dirtySenders {
-		t := a.bulk[key]
-		if t == nil {
-			continue
-		}
+	for i, t := range a.dirtySenders {
+		a.dirtySenders[i] = nil
 		t.dirty = false
-		if s := a.Senders[key]; s != nil && s.Blocked {
+		// Fewer recipients recorded than the lowest limit: nothing to
+		// judge. (Recorded ones include expired ones, so this is cheap
+		// and never wrong.)
+		if t.recipients.used <= p.MinLimit {
 			continue
 		}
-		st := a.senderStatus(key, t, now, p, platformSends)
+		if s := a.Senders[t.sender]; s != nil && s.Blocked {
+			continue
+		}
+		st := a.senderStatus(t.sender, t, now, p, platformSends)
 		if st.Distinct <= st.Limit {
 			continue
 		}
-		made = append(made, a.blockSender(key, st, now, p))
+		made = append(made, a.blockSender(t.sender, st, now, p))
 	}
 	a.dirtySenders = a.dirtySenders[:0]
 	return made
@@ -363,7 +349,10 @@ func (a *Account) unblockSender(now time.Time, sender, note, actor, ticket strin
 		reason += " Note: " + note
 	}
 	a.Senders[key] = &Sender{Since: now, Reason: reason, CountFrom: now}
-	delete(a.bulk, key)
+	if t := a.bulk[key]; t != nil {
+		// Emptied in place: the track may be in the list StepSenders reads.
+		*t = senderTrack{sender: key, dirty: t.dirty}
+	}
 	return Transition{
 		AccountID: a.ID, Sender: key, Code: CodeSenderUnblocked, At: now, From: PhaseSuspended, To: PhaseHealthy,
 		Reason: reason, Actor: actor,
@@ -432,6 +421,7 @@ func (a *Account) ForgetIdleSenders(now time.Time, global Policy) (changed bool)
 			delete(a.bulk, key)
 		}
 	}
+	a.lastTrack = nil
 	for key, s := range a.Senders {
 		if !s.Blocked && s.OpenTicket == "" && !s.CountFrom.After(now.Add(-p.Window-p.Window/senderBuckets)) {
 			delete(a.Senders, key)

@@ -40,14 +40,14 @@ func TestSplittingAMailingDoesNotEvadeTheBulkLimit(t *testing.T) {
 			for i := range 60 {
 				sendMail(a, p, "news@shop.example", fmt.Sprintf("r%d@example.com", i), t0)
 			}
-			return a.StepSenders(t0, p, 0)
+			return a.StepSenders(t0, &p, 0)
 		}},
 		{"60 one-recipient messages a minute apart", func(a *Account) []Transition {
 			var made []Transition
 			for i := range 60 {
 				at := t0.Add(time.Duration(i) * 30 * time.Second)
 				sendMail(a, p, "news@shop.example", fmt.Sprintf("r%d@example.com", i), at)
-				made = append(made, a.StepSenders(at, p, 0)...)
+				made = append(made, a.StepSenders(at, &p, 0)...)
 			}
 			return made
 		}},
@@ -59,7 +59,7 @@ func TestSplittingAMailingDoesNotEvadeTheBulkLimit(t *testing.T) {
 					sender = "News@SHOP.example"
 				}
 				sendMail(a, p, sender, fmt.Sprintf("r%d@example.com", i), t0)
-				made = append(made, a.StepSenders(t0, p, 0)...)
+				made = append(made, a.StepSenders(t0, &p, 0)...)
 			}
 			return made
 		}},
@@ -143,7 +143,7 @@ func TestTheBulkLimitCountsDistinctRecipientsInTheWindow(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			a := NewAccount("relay-1", t0, p)
 			now := c.mail(a)
-			made := a.StepSenders(now, p, 0)
+			made := a.StepSenders(now, &p, 0)
 			if got := len(made) > 0; got != c.blocked {
 				t.Errorf("got blocked %v, want %v", got, c.blocked)
 			}
@@ -188,14 +188,14 @@ func TestASenderThatBouncesIsBlockedSooner(t *testing.T) {
 	for i := range 20 {
 		sendMail(a, p, "s@x.example", fmt.Sprintf("r%d@example.com", i), t0)
 	}
-	if made := a.StepSenders(t0, p, 0); len(made) != 0 {
+	if made := a.StepSenders(t0, &p, 0); len(made) != 0 {
 		t.Fatalf("20 recipients without bounces blocked the sender")
 	}
 	for range 3 {
 		hardBounce(a, p, "s@x.example", t0.Add(time.Minute))
 	}
 	// 3 bounces of 20 sends: 15 %, so the limit is 40 * 0.4 = 16 < 20.
-	made := a.StepSenders(t0.Add(time.Minute), p, 0)
+	made := a.StepSenders(t0.Add(time.Minute), &p, 0)
 	if len(made) != 1 {
 		t.Fatalf("got %d blocks after the bounces, want 1", len(made))
 	}
@@ -210,7 +210,7 @@ func TestAnAccountOutsideTheBulkPolicyIsNotCounted(t *testing.T) {
 	for i := range 500 {
 		sendMail(a, p, "news@shop.example", fmt.Sprintf("r%d@example.com", i), t0)
 	}
-	if made := a.StepSenders(t0, p, 0); len(made) != 0 || len(a.bulk) != 0 {
+	if made := a.StepSenders(t0, &p, 0); len(made) != 0 || len(a.bulk) != 0 {
 		t.Errorf("got %d blocks and %d tracked senders for an account outside the bulk policy", len(made), len(a.bulk))
 	}
 	on := true
@@ -218,7 +218,7 @@ func TestAnAccountOutsideTheBulkPolicyIsNotCounted(t *testing.T) {
 	for i := range 50 {
 		sendMail(a, p, "news@shop.example", fmt.Sprintf("q%d@example.com", i), t0)
 	}
-	if made := a.StepSenders(t0, p, 0); len(made) != 1 {
+	if made := a.StepSenders(t0, &p, 0); len(made) != 1 {
 		t.Errorf("got %d blocks once the account chose the bulk policy, want 1", len(made))
 	}
 }
@@ -229,7 +229,7 @@ func TestUnblockingASender(t *testing.T) {
 	for i := range 50 {
 		sendMail(a, p, "s@x.example", fmt.Sprintf("r%d@example.com", i), t0)
 	}
-	if len(a.StepSenders(t0, p, 0)) != 1 {
+	if len(a.StepSenders(t0, &p, 0)) != 1 {
 		t.Fatal("the sender was not blocked")
 	}
 	if _, err := a.UnblockSender(t0, "other@x.example", "Reviewed.", "ops"); !errors.Is(err, ErrFailedPrecondition) {
@@ -274,14 +274,14 @@ func TestUnblockingASender(t *testing.T) {
 	for i := range 50 {
 		a.Observe(&Event{Type: EventSend, OccurredAt: t0, Sender: "s@x.example", Recipient: fmt.Sprintf("r%d@example.com", i)}, t0, p)
 	}
-	if made := a.StepSenders(at, p, 0); len(made) != 0 {
+	if made := a.StepSenders(at, &p, 0); len(made) != 0 {
 		t.Errorf("events from before the unblocking blocked the sender again")
 	}
 	// New bulk mail after it does.
 	for i := range 41 {
 		sendMail(a, p, "s@x.example", fmt.Sprintf("n%d@example.com", i), at.Add(time.Minute))
 	}
-	if made := a.StepSenders(at.Add(time.Minute), p, 0); len(made) != 1 {
+	if made := a.StepSenders(at.Add(time.Minute), &p, 0); len(made) != 1 {
 		t.Errorf("got %d blocks for new bulk mail after the unblocking, want 1", len(made))
 	}
 }
@@ -292,7 +292,7 @@ func TestIdleSendersAreForgotten(t *testing.T) {
 	for s := range 100 {
 		sendMail(a, p, fmt.Sprintf("s%d@x.example", s), "r@example.com", t0)
 	}
-	a.StepSenders(t0, p, 0)
+	a.StepSenders(t0, &p, 0)
 	a.ForgetIdleSenders(t0.Add(30*time.Minute), p)
 	if len(a.bulk) != 100 {
 		t.Fatalf("got %d senders within the window, want 100", len(a.bulk))

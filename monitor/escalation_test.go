@@ -27,7 +27,7 @@ func TestAnUnansweredWarningSuspends(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			tr, moved := a.Step(t0.Add(tc.after), p)
+			tr, moved := a.Step(t0.Add(tc.after), &p)
 			if a.State.Phase != tc.want {
 				t.Fatalf("got %s, want %s", a.State.Phase, tc.want)
 			}
@@ -49,7 +49,7 @@ func TestALateAcknowledgementIsRefused(t *testing.T) {
 	if err := a.Acknowledge(t0.Add(100*time.Hour), "Sorry, we were away.", p); !errors.Is(err, ErrFailedPrecondition) {
 		t.Fatalf("got %v, want ErrFailedPrecondition", err)
 	}
-	if tr, moved := a.Step(t0.Add(100*time.Hour), p); !moved || tr.To != PhaseSuspended {
+	if tr, moved := a.Step(t0.Add(100*time.Hour), &p); !moved || tr.To != PhaseSuspended {
 		t.Fatalf("after the deadline: %s, want suspended", a.State.Phase)
 	}
 }

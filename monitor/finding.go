@@ -89,7 +89,7 @@ var (
 // evaluate compares each window with the policy and returns the breaches,
 // at most one (the most severe) per window and metric. Windows below their
 // minimum volume produce none.
-func evaluate(stats []WindowStats, p Policy) []Finding {
+func evaluate(stats []WindowStats, p *Policy) []Finding {
 	var findings []Finding
 	for _, s := range stats {
 		if s.BelowMinVolume {
@@ -184,7 +184,7 @@ func worst(findings []Finding) Severity {
 
 // measure sums the ring for every window of p at now. The rates are left
 // to withRates: judging needs only the counts.
-func measure(r *Ring, now time.Time, p Policy) []WindowStats {
+func measure(r *Ring, now time.Time, p *Policy) []WindowStats {
 	nowBucket := bucketOf(now, p.Bucket)
 	stats := make([]WindowStats, len(p.Windows))
 	for i, w := range p.Windows {

@@ -97,7 +97,7 @@ type Transition struct {
 // only adds counts. Entering a warning takes one breach; leaving it takes a
 // whole cool-down without one, so an account near a threshold does not flap.
 // A suspension is never lifted here: only a reinstatement does that.
-func step(s *PhaseState, now time.Time, p Policy, findings []Finding) (Transition, bool) {
+func step(s *PhaseState, now time.Time, p *Policy, findings []Finding) (Transition, bool) {
 	severity := worst(findings)
 	switch s.Phase {
 	case PhaseHealthy:
@@ -111,7 +111,7 @@ func step(s *PhaseState, now time.Time, p Policy, findings []Finding) (Transitio
 		switch {
 		case severity == SeverityCritical:
 			return s.move(now, PhaseSuspended, breachReason(findings, SeverityCritical), findings), true
-		case !s.AckDue(p).IsZero() && !now.Before(s.AckDue(p)):
+		case !s.AckDue(*p).IsZero() && !now.Before(s.AckDue(*p)):
 			reason := fmt.Sprintf("Sending is suspended: the warning of %s was not acknowledged within %s. %s Fix the causes, then ask for reinstatement.",
 				s.Since.UTC().Format(time.RFC3339), DurationLabel(p.AckDeadline), findingMessages(s.Findings, SeverityWarning))
 			return s.move(now, PhaseSuspended, reason, s.Findings), true
@@ -141,7 +141,7 @@ func step(s *PhaseState, now time.Time, p Policy, findings []Finding) (Transitio
 // probationBreaches are the findings that suspend a probation account: any
 // breach of a rate that can suspend at all. A rate without a suspend
 // threshold (the block rate by default) only warns, in probation too.
-func probationBreaches(findings []Finding, p Policy) []Finding {
+func probationBreaches(findings []Finding, p *Policy) []Finding {
 	var out []Finding
 	for _, f := range findings {
 		if f.Severity == SeverityCritical || p.thresholds(f.Metric).Suspend > 0 {
@@ -153,7 +153,7 @@ func probationBreaches(findings []Finding, p Policy) []Finding {
 
 // warn moves a healthy account into a warning, or straight to a
 // suspension when it is one warning too many within the window.
-func (s *PhaseState) warn(now time.Time, p Policy, findings []Finding) Transition {
+func (s *PhaseState) warn(now time.Time, p *Policy, findings []Finding) Transition {
 	if p.RepeatedWarnings > 0 {
 		s.Warnings = slices.DeleteFunc(s.Warnings, func(t time.Time) bool { return !t.After(now.Add(-p.RepeatedWarningsWindow)) })
 		s.Warnings = append(s.Warnings, now)

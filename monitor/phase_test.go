@@ -41,7 +41,7 @@ func feed(a *Account, p Policy, b batch) (Transition, bool) {
 		e.Decide()
 		a.Observe(e, now, p)
 	}
-	return a.Step(now, p)
+	return a.Step(now, &p)
 }
 
 func TestStepScenarios(t *testing.T) {

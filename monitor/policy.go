@@ -159,8 +159,8 @@ func (p Policy) Validate() error {
 	errs = append(errs, p.Escalation.validate()...)
 	errs = append(errs, p.Bulk.Validate()...)
 	errs = append(errs, p.Quota.Validate()...)
-	if len(p.Windows) == 0 {
-		errs = append(errs, FieldError{"windows", "at least one window is required"})
+	if len(p.Windows) == 0 || len(p.Windows) > MaxWindows {
+		errs = append(errs, FieldError{"windows", "between one and " + strconv.Itoa(MaxWindows) + " windows are required"})
 	}
 	names := map[string]bool{}
 	for i, w := range p.Windows {
@@ -241,6 +241,12 @@ type Overrides struct {
 	CoolDown     time.Duration
 	// MinSends by window name.
 	MinSends map[string]uint64
+}
+
+// empty reports whether the overrides change nothing.
+func (o *Overrides) empty() bool {
+	return o.HardBounceWarn == nil && o.HardBounceSuspend == nil && o.ComplaintWarn == nil && o.ComplaintSuspend == nil &&
+		o.BlockWarn == nil && o.BlockSuspend == nil && o.Decision == 0 && o.CoolDown == 0 && len(o.MinSends) == 0
 }
 
 // With returns p with the overrides applied. It does not modify p.

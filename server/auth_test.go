@@ -286,6 +286,19 @@ func TestWhoMayCallWhat(t *testing.T) {
 			_, err := e.notes.RetryNotification(ctx, &pb.RetryNotificationRequest{NotificationId: "dpmon-0-1"})
 			return err
 		}},
+		// No sender of acme is blocked: an admin gets as far as that.
+		{"UnblockSender", want{denied, denied, codes.FailedPrecondition}, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.accounts.UnblockSender(ctx, &pb.UnblockSenderRequest{AccountId: "acme", Sender: "news@acme.example", Note: "Reviewed."})
+			return err
+		}},
+		{"GetReputationHistory", readers, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.accounts.GetReputationHistory(ctx, &pb.GetReputationHistoryRequest{AccountId: "acme"})
+			return err
+		}},
+		{"GetReputationHistory other", foreign, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.accounts.GetReputationHistory(ctx, &pb.GetReputationHistoryRequest{AccountId: "other"})
+			return err
+		}},
 		{"ListAuditEvents", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := e.audit.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{})
 			return err

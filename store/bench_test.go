@@ -36,12 +36,44 @@ func benchBatch(seq int64, size, accounts int, at time.Time) []monitor.Event {
 // concurrent callers, durably (fsync per commit group). One op is a batch.
 func BenchmarkIngest(b *testing.B) {
 	c := monitortest.New(t0)
-	db := testDB(b, b.TempDir(), c)
+	benchIngest(b, testDB(b, b.TempDir(), c), false)
+}
+
+// BenchmarkIngestSenders is BenchmarkIngest with a sender on every event
+// (10 senders per account, each mailing 30 recipients): the baseline of
+// BenchmarkIngestBulk, whose events are the same.
+func BenchmarkIngestSenders(b *testing.B) { benchIngestSenders(b, false) }
+
+// BenchmarkIngestBulk is BenchmarkIngestSenders with every account under
+// the bulk policy: each send also counts its sender's distinct recipients
+// (none goes over its limit).
+func BenchmarkIngestBulk(b *testing.B) { benchIngestSenders(b, true) }
+
+func benchIngestSenders(b *testing.B, bulk bool) {
+	c := monitortest.New(t0)
+	p := monitor.DefaultPolicy()
+	p.Bulk.Enabled = bulk
+	db, err := Open(b.TempDir(), Options{Policy: p, Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { closeAndCheck(b, db) })
+	benchIngest(b, db, true)
+}
+
+func benchIngest(b *testing.B, db *DB, senders bool) {
 	// Prepare the batches up front: building events is not what we measure.
 	const size = 1000
 	batches := make([][]monitor.Event, 256)
 	for i := range batches {
 		batches[i] = benchBatch(int64(i), size, 10000, t0)
+		if senders {
+			for j := range batches[i] {
+				e := &batches[i][j]
+				e.Sender = fmt.Sprintf("sender%d@%s.example", j%10, e.AccountID)
+				e.Recipient = fmt.Sprintf("r%d@example.com", (i+j)%30)
+			}
+		}
 	}
 	var seq atomic.Int64
 	b.SetParallelism(4) // callers per core: group commit needs company

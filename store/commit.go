@@ -212,16 +212,18 @@ func (db *DB) run(ops []*op) {
 // costs more than the judgement.
 func (db *DB) step(g *group, a *monitor.Account) {
 	clearSince := a.State.ClearSince
-	t, moved := a.Step(g.now, db.policy)
+	t, moved := a.Step(g.now, &db.policy)
 	if moved {
 		g.transitions = append(g.transitions, t)
 	}
 	if moved || !a.State.ClearSince.Equal(clearSince) {
 		g.saved[a.ID] = struct{}{}
 	}
-	if blocks := a.StepSenders(g.now, db.policy, uint64(db.platformSends(g))); len(blocks) > 0 {
-		g.transitions = append(g.transitions, blocks...)
-		g.saved[a.ID] = struct{}{}
+	if a.HasSendersToJudge() {
+		if blocks := a.StepSenders(g.now, &db.policy, uint64(db.platformSends(g))); len(blocks) > 0 {
+			g.transitions = append(g.transitions, blocks...)
+			g.saved[a.ID] = struct{}{}
+		}
 	}
 	if g.sweep {
 		db.sweepAccount(g, a)

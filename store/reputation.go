@@ -53,7 +53,7 @@ func (db *DB) RecordReputation(ctx context.Context, now time.Time) error {
 		o := &op{at: now, apply: func(g *group) error {
 			for _, id := range chunk {
 				if a, ok := db.accounts[id]; ok {
-					score := a.Reputation(g.now, db.policy).Score
+					score := a.ReputationScore(g.now, &db.policy)
 					g.reputation = append(g.reputation, dailyScore{accountID: id, day: dayNumber(g.now), score: uint8(score)})
 				}
 			}
