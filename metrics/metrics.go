@@ -24,6 +24,7 @@ type Metrics struct {
 	events      *prometheus.CounterVec
 	commits     prometheus.Histogram
 	transitions *prometheus.CounterVec
+	senders     *prometheus.CounterVec
 	attempts    *prometheus.CounterVec
 	// GRPC instruments the gRPC server (calls started, handled by code,
 	// handling time, stream messages).
@@ -53,6 +54,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "transitions_total",
 			Help: "Phase changes, by the phase left and the phase entered.",
 		}, []string{"from", "to"}),
+		senders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "sender_blocks_total",
+			Help: "Sender addresses blocked by the bulk policy (action blocked) and unblocked (action unblocked).",
+		}, []string{"action"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "notification_attempts_total",
 			Help: "Delivery attempts by receiver and the state they left the notification in: delivered, pending (to be retried) or failed (given up).",
@@ -62,7 +67,7 @@ func New() *Metrics {
 			grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramNamespace(namespace)),
 		),
 	}
-	m.registry.MustRegister(m.events, m.commits, m.transitions, m.attempts, m.GRPC,
+	m.registry.MustRegister(m.events, m.commits, m.transitions, m.senders, m.attempts, m.GRPC,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: namespace}))
 	for _, typ := range eventTypes {
 		for _, result := range []string{"accepted", "duplicate", "rejected"} {
@@ -140,7 +145,14 @@ func (m *Metrics) Events(t monitor.EventType, result string, n int) {
 func (m *Metrics) Committed(events int, took time.Duration, transitions []monitor.Transition) {
 	m.commits.Observe(took.Seconds())
 	for _, t := range transitions {
-		m.transitions.WithLabelValues(t.From.String(), t.To.String()).Inc()
+		switch {
+		case t.Sender == "":
+			m.transitions.WithLabelValues(t.From.String(), t.To.String()).Inc()
+		case t.To == monitor.PhaseSuspended:
+			m.senders.WithLabelValues("blocked").Inc()
+		default:
+			m.senders.WithLabelValues("unblocked").Inc()
+		}
 	}
 }
 

@@ -14,7 +14,9 @@ import (
 // runAccount implements "dpctl account get|list|history".
 func runAccount(ctx context.Context, e *env, args []string) error {
 	const synopsis = "usage: dpctl account get ID | list [--phase P] [--page-size N] [--all] | history ID [--limit N] |\n" +
-		"       suspend ID --category C --note TEXT | ack-warning ID --note TEXT"
+		"       suspend ID --category C --note TEXT | ack-warning ID --note TEXT |\n" +
+		"       update ID [--bulk-policy on|off|default] [--max-sends-per-day N] [--max-sends-per-second N] |\n" +
+		"       unblock-sender ID SENDER --note TEXT | reputation ID [--days N]"
 	if len(args) == 0 {
 		return usageError{fmt.Errorf("account: no subcommand given\n%s", synopsis)}
 	}
@@ -29,6 +31,12 @@ func runAccount(ctx context.Context, e *env, args []string) error {
 		return runAccountSuspend(ctx, e, args[1:])
 	case "ack-warning":
 		return runAccountAck(ctx, e, args[1:])
+	case "update":
+		return runAccountUpdate(ctx, e, args[1:])
+	case "unblock-sender":
+		return runUnblockSender(ctx, e, args[1:])
+	case "reputation":
+		return runReputation(ctx, e, args[1:])
 	case "-h", "-help", "--help":
 		fmt.Fprintln(e.stderr, synopsis)
 		return nil

@@ -42,6 +42,9 @@ func printAccount(w io.Writer, acc *dpmonv1.Account) error {
 	if n := acc.GetRecentReinstatements(); n > 0 {
 		fmt.Fprintf(tw, "reinstated\t%d times in the last year\n", n)
 	}
+	if r := acc.GetReputation(); r != nil {
+		fmt.Fprintf(tw, "reputation\t%d/100\n", r.GetScore())
+	}
 	if len(acc.GetWindows()) > 0 {
 		fmt.Fprintf(tw, "\nWINDOW\tSENDS\tHARD BOUNCES\tHARD-BOUNCE RATE (95%% CI)\tCOMPLAINTS\tCOMPLAINT RATE (95%% CI)\tBLOCKS\tBLOCK RATE (95%% CI)\tVOLUME\n")
 		for _, win := range acc.GetWindows() {
@@ -58,6 +61,9 @@ func printAccount(w io.Writer, acc *dpmonv1.Account) error {
 		}
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := printSending(w, acc); err != nil {
 		return err
 	}
 	if recs := acc.GetPhaseRecommendations(); len(recs) > 0 {

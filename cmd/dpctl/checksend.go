@@ -10,16 +10,18 @@ import (
 	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
 )
 
-// runCheckSend implements "dpctl check-send ID [ADDRESS...]". It succeeds
-// whether or not the account may send; scripts read "allowed" from -o json.
+// runCheckSend implements "dpctl check-send [--sender ADDR] ID [ADDRESS...]".
+// It succeeds whether or not the account may send; scripts read "allowed"
+// from -o json. A quota used up is an error that says when to retry.
 func runCheckSend(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "check-send", "ID [ADDRESS...]")
+	sender := fs.String("sender", "", "the sender address about to send (its bulk-policy state is checked)")
 	operands, err := fs.parseN(args, 1, 1001)
 	if err != nil {
 		return err
 	}
 	return unary(ctx, e, func(ctx context.Context, conn *grpc.ClientConn) (*dpmonv1.CheckSendResponse, error) {
-		return dpmonv1.NewAccountServiceClient(conn).CheckSend(ctx, &dpmonv1.CheckSendRequest{AccountId: operands[0], Recipients: operands[1:]})
+		return dpmonv1.NewAccountServiceClient(conn).CheckSend(ctx, &dpmonv1.CheckSendRequest{AccountId: operands[0], Recipients: operands[1:], Sender: *sender})
 	}, printCheckSend)
 }
 
@@ -39,6 +41,13 @@ func printCheckSend(w io.Writer, resp *dpmonv1.CheckSendResponse) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\n", label, text)
 		}
+	}
+	if s := resp.GetSender(); s != nil {
+		state := "may send"
+		if s.GetBlocked() {
+			state = "blocked for bulk sending"
+		}
+		fmt.Fprintf(tw, "sender\t%s: %s, %d distinct recipients in the window, limit %d\n", s.GetSender(), state, s.GetDistinctRecipients(), s.GetLimit())
 	}
 	if err := tw.Flush(); err != nil {
 		return err

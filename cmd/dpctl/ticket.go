@@ -46,12 +46,13 @@ func runTicketCreate(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&c.OptInMethod, "opt-in", "", "how recipients agreed to receive mail")
 	fs.StringVar(&c.ComplaintHandling, "complaints", "", "how complaints and unsubscribes are handled")
 	fs.StringVar(&c.Authentication, "authentication", "", "SPF, DKIM and DMARC as set up")
+	sender := fs.String("sender", "", "ask to unblock this sender address (blocked by the bulk policy) instead of the account")
 	operands, err := fs.parseN(args, 1, 1)
 	if err != nil {
 		return err
 	}
 	return unary(ctx, e, func(ctx context.Context, conn *grpc.ClientConn) (*dpmonv1.CreateTicketResponse, error) {
-		return dpmonv1.NewTicketServiceClient(conn).CreateTicket(ctx, &dpmonv1.CreateTicketRequest{AccountId: operands[0], Description: *description, Checklist: &c})
+		return dpmonv1.NewTicketServiceClient(conn).CreateTicket(ctx, &dpmonv1.CreateTicketRequest{AccountId: operands[0], Description: *description, Checklist: &c, Sender: *sender})
 	}, func(w io.Writer, r *dpmonv1.CreateTicketResponse) error { return printTicket(w, r.GetTicket()) })
 }
 
