@@ -28,6 +28,14 @@ func Subject(n monitor.Notification) string {
 		return fmt.Sprintf("[dpmon] %s passed probation", a)
 	case monitor.KindTicketOpened:
 		return fmt.Sprintf("[dpmon] Reinstatement ticket %s opened for %s", n.TicketID, a)
+	case monitor.KindSenderBlocked:
+		return fmt.Sprintf("[dpmon] Sender %s of %s blocked for bulk sending", n.Transition.Sender, a)
+	case monitor.KindSenderUnblocked:
+		return fmt.Sprintf("[dpmon] Sender %s of %s unblocked", n.Transition.Sender, a)
+	case monitor.KindReputationLow:
+		return fmt.Sprintf("[dpmon] Reputation of %s below the alert level", a)
+	case monitor.KindReputationRecovered:
+		return fmt.Sprintf("[dpmon] Reputation of %s recovered", a)
 	}
 	return fmt.Sprintf("[dpmon] %s: %s", a, n.Kind)
 }
@@ -43,6 +51,10 @@ func next(k monitor.NotificationKind) string {
 		return "Sending resumes under probation: until it ends, reaching any warn threshold suspends sending at once."
 	case monitor.KindTicketOpened:
 		return "An administrator reviews the ticket and approves or rejects it."
+	case monitor.KindSenderBlocked:
+		return "The account's other senders go on; this one may not send until an administrator unblocks it, on request in a ticket naming it."
+	case monitor.KindReputationLow:
+		return "Sending continues. The factors that cost most are named above: fix them before the rates reach the warn thresholds."
 	}
 	return "Nothing more is needed."
 }

@@ -33,6 +33,8 @@ type Payload struct {
 	Findings        []Finding `json:"findings,omitempty"`
 	Recommendations []string  `json:"recommendations,omitempty"`
 	TicketID        string    `json:"ticket_id,omitempty"`
+	// Sender is set for a sender's block or unblock under the bulk policy.
+	Sender string `json:"sender,omitempty"`
 }
 
 // Finding is one measured breach in a payload.
@@ -61,7 +63,7 @@ func payloadOf(n monitor.Notification) Payload {
 	p := Payload{
 		Version: PayloadVersion, ID: n.ID, Kind: string(n.Kind), Severity: severityName(n.Kind.Severity()),
 		AccountID: n.AccountID, OccurredAt: t.At.UTC(), From: t.From.String(), To: t.To.String(), Reason: t.Reason,
-		Recommendations: t.Recommendations, TicketID: n.TicketID,
+		Recommendations: t.Recommendations, TicketID: n.TicketID, Sender: t.Sender,
 	}
 	for _, f := range t.Findings {
 		p.Findings = append(p.Findings, Finding{Metric: f.Metric.String(), Window: f.Window, Value: f.Rate.Value,
