@@ -38,6 +38,9 @@ type Account struct {
 	State     PhaseState
 
 	bulk map[string]*senderTrack
+	// BulkSince is when the bulk policy last came to apply to the account:
+	// what was sent before does not count, also when the log is replayed.
+	BulkSince time.Time
 	// second and secondSends count the sends of the latest second.
 	second      int64
 	secondSends uint32
@@ -84,7 +87,9 @@ func (a *Account) Observe(e *Event, acceptedAt time.Time, p Policy) {
 		a.observeSender(e, at, acceptedAt, p.Bulk)
 	}
 	if e.Type == EventSend && a.Quota.PerSecond > 0 {
-		a.countSecond(at)
+		// By when dpmon learnt of the send: CheckSend asks about the
+		// current second, and sends are reported after they happen.
+		a.countSecond(acceptedAt)
 	}
 	// Events from before a reinstatement no longer count: by when they
 	// occurred, and by when they were accepted (an event stamped a little

@@ -89,6 +89,13 @@ const senderBuckets = 12
 type senderTrack struct {
 	sender     string
 	recipients recipientSet
+	// newest is the latest second a send was counted at: the window ends
+	// there, also for a send reported late.
+	newest uint32
+	// overflowed is set when a send found more than the base limit of
+	// recipients live: over every limit at that moment, even if some have
+	// expired by the time the sender is judged.
+	overflowed bool
 	head       int64 // absolute bucket number of the newest bucket
 	buckets    [senderBuckets]struct{ sends, bounces uint32 }
 	dirty      bool
@@ -144,7 +151,17 @@ func (t *senderTrack) count(at int64, send bool, p BulkPolicy) {
 func (t *senderTrack) mailed(h uint32, at int64, p BulkPolicy) {
 	t.count(at, true, p)
 	sec := uint32(at / int64(time.Second))
-	t.recipients.add(h, sec, sec-p.windowSeconds(), p.BaseLimit+1)
+	t.newest = max(t.newest, sec)
+	// Expiry is measured from the newest send, not from this one: a send
+	// reported late must not see long-expired recipients as live (and,
+	// finding the set full, be dropped).
+	expired := t.newest - p.windowSeconds()
+	if sec <= expired {
+		return // older than the window
+	}
+	if !t.recipients.add(h, sec, expired, p.BaseLimit+1) {
+		t.overflowed = true
+	}
 }
 
 // distinct counts the recipients mailed within the window before now.
@@ -221,12 +238,22 @@ func (a *Account) BulkEnabled(p Policy) bool {
 	return p.Bulk.Enabled
 }
 
+// BulkFrom starts counting senders afresh at now: the bulk policy has just
+// come to apply to the account, and mail sent before it was allowed.
+func (a *Account) BulkFrom(now time.Time) {
+	a.BulkSince = now
+	a.bulk, a.dirtySenders, a.lastTrack = nil, nil, nil
+}
+
 // observeSender counts a send or a sender's bounce of an account under the
 // bulk policy; at is when it counts (see Observe). It does not keep
 // e's strings: replay passes strings that point into the log.
 func (a *Account) observeSender(e *Event, at, acceptedAt time.Time, p BulkPolicy) {
 	send := e.Type == EventSend
 	if !send && !(e.Type == EventBounce && e.Bounce != nil && (e.Bounce.Verdict == BounceHard || e.Bounce.Verdict == BounceBlock)) {
+		return
+	}
+	if at.Before(a.BulkSince) || acceptedAt.Before(a.BulkSince) {
 		return
 	}
 	key := SenderKey(e.Sender)
@@ -278,13 +305,17 @@ func (a *Account) StepSenders(now time.Time, global *Policy, platformSends uint6
 		// Fewer recipients recorded than the lowest limit: nothing to
 		// judge. (Recorded ones include expired ones, so this is cheap
 		// and never wrong.)
-		if t.recipients.used <= p.MinLimit {
+		if t.recipients.used <= p.MinLimit && !t.overflowed {
 			continue
 		}
 		if s := a.Senders[t.sender]; s != nil && s.Blocked {
 			continue
 		}
 		st := a.senderStatus(t.sender, t, now, p, platformSends)
+		if t.overflowed {
+			st.Distinct = max(st.Distinct, p.BaseLimit+1)
+			t.overflowed = false
+		}
 		if st.Distinct <= st.Limit {
 			continue
 		}

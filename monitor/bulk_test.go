@@ -318,3 +318,25 @@ func TestPlatformVolume(t *testing.T) {
 		t.Errorf("got %d sends after the first left the window, want 700000", got)
 	}
 }
+
+// A send reported late counts in the window it belongs to: recipients that
+// expired before the newest send do not make the set look full.
+func TestALateSendStillCounts(t *testing.T) {
+	p := bulkPolicy()
+	a := NewAccount("relay", t0, p)
+	mailAt := func(prefix string, n int, at time.Time) {
+		for i := range n {
+			sendMail(a, p, "s@x.example", fmt.Sprintf("%s%d@example.com", prefix, i), at)
+		}
+	}
+	mailAt("a", 30, t0)
+	mailAt("b", 11, t0.Add(3000*time.Second))
+	// A send of 3,500 s reported at 3,700 s, when the a's have expired,
+	// then 29 more: at 3,700 s, 11 + 1 + 29 = 41 recipients are live.
+	now := t0.Add(3700 * time.Second)
+	a.Observe(&Event{Type: EventSend, OccurredAt: t0.Add(3500 * time.Second), Sender: "s@x.example", Recipient: "late@example.com"}, now, p)
+	mailAt("d", 29, now)
+	if made := a.StepSenders(now, &p, 0); len(made) != 1 {
+		t.Errorf("got %d blocks, want 1", len(made))
+	}
+}

@@ -119,3 +119,18 @@ func TestNoQuotaIsNeverExhausted(t *testing.T) {
 		t.Errorf("an account without quota is exhausted: %s", q.Reason)
 	}
 }
+
+// Sends are reported after they happen: the per-second quota counts them
+// in the second dpmon learns of them, the one CheckSend asks about.
+func TestPerSecondQuotaCountsLateReports(t *testing.T) {
+	p := DefaultPolicy()
+	a := NewAccount("acme", t0, p)
+	a.Quota = Quota{PerSecond: 5}
+	received := t0.Add(1500 * time.Millisecond)
+	for range 5 {
+		a.Observe(&Event{Type: EventSend, OccurredAt: t0, Recipient: "r@example.com"}, received, p)
+	}
+	if q := a.QuotaStatus(received, p); !q.Exhausted() {
+		t.Errorf("5 sends reported this second: %d counted, not exhausted", q.SendsSecond)
+	}
+}

@@ -22,8 +22,9 @@ type recipientSlot struct {
 const minRecipientSlots = 8
 
 // add records a mail to the recipient with hash h at unix second at;
-// entries at or before expired are free.
-func (s *recipientSet) add(h, at, expired uint32, limit int) {
+// entries at or before expired are free. It reports false when the
+// recipient is new and limit others are live: it is not recorded.
+func (s *recipientSet) add(h, at, expired uint32, limit int) bool {
 	if s.slots == nil {
 		s.slots = make([]recipientSlot, minRecipientSlots)
 	}
@@ -34,14 +35,13 @@ func (s *recipientSet) add(h, at, expired uint32, limit int) {
 		switch {
 		case e.hash == h && e.at != 0:
 			e.at = max(e.at, at)
-			return
+			return true
 		case e.at == 0:
 			if reuse >= 0 {
 				s.slots[reuse] = recipientSlot{h, at}
-				return
+				return true
 			}
-			s.insertEmpty(i, h, at, expired, limit)
-			return
+			return s.insertEmpty(i, h, at, expired, limit)
 		case reuse < 0 && e.at <= expired:
 			reuse = int(i)
 		}
@@ -52,16 +52,16 @@ func (s *recipientSet) add(h, at, expired uint32, limit int) {
 // is too full to probe quickly or holds limit entries: then it is rebuilt
 // first, or, full of live entries, left as it is. Live entries never
 // outnumber used ones, so the count stays exact up to limit.
-func (s *recipientSet) insertEmpty(i uint32, h, at, expired uint32, limit int) {
+func (s *recipientSet) insertEmpty(i uint32, h, at, expired uint32, limit int) bool {
 	if s.used < limit && (s.used+1)*3 <= len(s.slots)*2 {
 		s.slots[i] = recipientSlot{h, at}
 		s.used++
-		return
+		return true
 	}
 	if expired < s.fullUntil || !s.rebuild(expired, limit) {
-		return
+		return false
 	}
-	s.add(h, at, expired, limit)
+	return s.add(h, at, expired, limit)
 }
 
 // rebuild drops the expired entries and sizes the table for the live ones

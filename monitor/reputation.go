@@ -157,6 +157,9 @@ const oneDay = 24 * time.Hour
 // day returns the cells of day d, moving today forward; nil when d is
 // older than the window.
 func (r *reputationDays) day(d int64, days int) []uint32 {
+	if r.past == nil && days > 1 && d != r.head && r.head != 0 {
+		r.past = make([]uint32, (days-1)*dayCells)
+	}
 	switch {
 	case r.head == 0:
 		r.head = d
@@ -172,9 +175,6 @@ func (r *reputationDays) day(d int64, days int) []uint32 {
 // roll moves today to day d: today joins the past, days skipped are empty.
 func (r *reputationDays) roll(d int64, days int) {
 	if n := int64(days - 1); n > 0 {
-		if r.past == nil {
-			r.past = make([]uint32, n*dayCells)
-		}
 		copy(r.past[(r.head%n)*dayCells:], r.today[:])
 		for x := r.head + 1; x < d && x < r.head+n+1; x++ {
 			clear(r.past[(x%n)*dayCells : (x%n+1)*dayCells])

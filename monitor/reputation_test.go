@@ -184,3 +184,24 @@ func TestReputationAlertHasHysteresis(t *testing.T) {
 		t.Errorf("got %+v (%v), want a recovery", alert, ok)
 	}
 }
+
+// An event of an earlier day that arrives before the account's days ever
+// rolled still counts.
+func TestALateEventOfYesterdayCounts(t *testing.T) {
+	p := DefaultPolicy()
+	a := NewAccount("acme", t0, p)
+	today := t0.Truncate(24 * time.Hour).Add(time.Hour)
+	sends(a, p, 10, today)
+	yesterday := today.Add(-3 * time.Hour)
+	a.Observe(&Event{Type: EventSend, OccurredAt: yesterday, Recipient: "r@gmail.com"}, today, p)
+	hardBounce(a, p, "", yesterday)
+	r := a.Reputation(today, p)
+	var total Totals
+	for _, pr := range r.Providers {
+		total.Sends += pr.Sends
+		total.HardBounces += pr.HardBounces
+	}
+	if total.Sends != 11 || total.HardBounces != 1 {
+		t.Errorf("got %+v, want 11 sends and the hard bounce of yesterday", total)
+	}
+}

@@ -40,6 +40,7 @@ type accountRecord struct {
 	OpenTicket      string                     `json:"open_ticket,omitempty"`
 	// Added with the bulk policy, quotas and the reputation score.
 	Bulk          *bool                   `json:"bulk,omitempty"`
+	BulkSince     time.Time               `json:"bulk_since,omitzero"`
 	Senders       map[string]senderRecord `json:"senders,omitempty"`
 	QuotaPerDay   uint64                  `json:"quota_per_day,omitempty"`
 	QuotaPerSec   uint32                  `json:"quota_per_second,omitempty"`
@@ -86,7 +87,7 @@ func encodeAccount(a *monitor.Account) ([]byte, error) {
 		PhaseFindings:   findingRecords(a.State.Findings),
 		Recommendations: a.State.Recommendations, AckedAt: a.State.AckedAt, AckNote: a.State.AckNote,
 		Category: a.State.Category, Warnings: a.State.Warnings, Reinstatements: a.Reinstatements,
-		OpenTicket: a.OpenTicket, Bulk: a.Bulk, Senders: senderRecords(a.Senders),
+		OpenTicket: a.OpenTicket, Bulk: a.Bulk, BulkSince: a.BulkSince, Senders: senderRecords(a.Senders),
 		QuotaPerDay: a.Quota.PerDay, QuotaPerSec: a.Quota.PerSecond, ReputationLow: a.ReputationLow,
 	})
 }
@@ -126,7 +127,8 @@ func decodeAccount(v []byte, p monitor.Policy) (*monitor.Account, error) {
 		AckedAt: r.AckedAt, AckNote: r.AckNote, Category: r.Category, Warnings: r.Warnings,
 	}
 	a.Reinstatements, a.OpenTicket = r.Reinstatements, r.OpenTicket
-	a.Bulk, a.Quota, a.ReputationLow = r.Bulk, monitor.Quota{PerDay: r.QuotaPerDay, PerSecond: r.QuotaPerSec}, r.ReputationLow
+	a.Bulk, a.BulkSince = r.Bulk, r.BulkSince
+	a.Quota, a.ReputationLow = monitor.Quota{PerDay: r.QuotaPerDay, PerSecond: r.QuotaPerSec}, r.ReputationLow
 	for k, s := range r.Senders {
 		if a.Senders == nil {
 			a.Senders = make(map[string]*monitor.Sender, len(r.Senders))
@@ -232,9 +234,12 @@ func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account
 // is durable.
 func (db *DB) UpdateAccount(ctx context.Context, id string, who Actor, change func(a *monitor.Account) error) (*monitor.Account, error) {
 	return db.changeAccount(ctx, id, true, func(g *group, a *monitor.Account) (AuditEvent, error) {
-		before := a.State.Phase
+		before, bulkBefore := a.State.Phase, a.BulkEnabled(db.policy)
 		if err := change(a); err != nil {
 			return AuditEvent{}, err
+		}
+		if !bulkBefore && a.BulkEnabled(db.policy) {
+			a.BulkFrom(g.now)
 		}
 		return audited(g.now, who, "UpdateAccount", a, before, ""), nil
 	})

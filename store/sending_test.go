@@ -141,3 +141,23 @@ func TestReputationHistoryKeeps90Days(t *testing.T) {
 		t.Errorf("got %d days of the last 7", len(h))
 	}
 }
+
+// Mail sent while the bulk policy was off does not count once it is on,
+// not even when a restart replays it.
+func TestMailFromBeforeTheBulkPolicyDoesNotCount(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := testDB(t, dir, c)
+	ctx := context.Background()
+	ingest(t, db, sendsFrom("relay", "a", "s@x.example", 50, t0))
+	c.Set(t0.Add(time.Minute))
+	on := true
+	if _, err := db.UpdateAccount(ctx, "relay", admin, func(a *monitor.Account) error { a.Bulk = &on; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	db = reopen(t, db, dir, c)
+	ingest(t, db, sendsFrom("relay", "b", "s@x.example", 1, t0.Add(time.Minute)))
+	if n := transitionCount(t, db, "relay"); n != 0 {
+		t.Errorf("got %d transitions: mail from before the bulk policy counted after a restart", n)
+	}
+}
