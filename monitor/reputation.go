@@ -15,6 +15,13 @@ type ReputationPolicy struct {
 	// AlertBelow is the score under which the account's admins and the
 	// operators are alerted; 0 turns the alert off.
 	AlertBelow int
+	// AlertMinSends is the volume in the window below which a low score
+	// does not alert: a handful of sends with one complaint says little.
+	AlertMinSends uint64
+	// Engagement says the platform reports opens and clicks, so that
+	// engagement counts for every account. It is the platform's setting,
+	// not each account's: an account must not gain by reporting no opens.
+	Engagement bool
 	// Providers group recipient domains by mailbox provider; any other
 	// domain is "other". Set them with SetProviders.
 	Providers []Provider
@@ -54,7 +61,7 @@ func DefaultProviders() []Provider {
 // DefaultReputationPolicy returns the rules used when the configuration
 // names none.
 func DefaultReputationPolicy() ReputationPolicy {
-	p := ReputationPolicy{Days: 7, AlertBelow: 50}
+	p := ReputationPolicy{Days: 7, AlertBelow: 50, AlertMinSends: 500}
 	p.SetProviders(DefaultProviders())
 	return p
 }
@@ -334,11 +341,11 @@ func ratio(k, n uint64) float64 {
 // Score computes the 0-100 score from the counts of the window: 100 less
 // each factor's penalty, which grows linearly from nothing to its weight
 // at its full measure (see scoreWeights). Engagement counts only when the
-// platform reports opens or clicks; its penalty shrinks as they reach 10 %
-// of sends. Every penalty grows with its bad events, so more of them never
-// raise the score.
-func Score(t Totals, s Signals) (int, []Component) {
-	score, comps := penalties(t, s)
+// platform reports opens and clicks (engagement); its penalty shrinks as
+// they reach 10 % of sends. Every penalty grows with its bad events, so
+// more of them never raise the score, and more opens never lower it.
+func Score(t Totals, s Signals, engagement bool) (int, []Component) {
+	score, comps := penalties(t, s, engagement)
 	for i := range comps {
 		comps[i].Explanation = explainComponent(comps[i], t, s)
 	}
@@ -347,7 +354,7 @@ func Score(t Totals, s Signals) (int, []Component) {
 
 // penalties computes the score and its components without their words:
 // the sweep scores every account every minute, and shows none of them.
-func penalties(t Totals, s Signals) (int, [len(scoreWeights)]Component) {
+func penalties(t Totals, s Signals, engagement bool) (int, [len(scoreWeights)]Component) {
 	var comps [len(scoreWeights)]Component
 	total := 0.0
 	for i, w := range scoreWeights {
@@ -366,9 +373,8 @@ func penalties(t Totals, s Signals) (int, [len(scoreWeights)]Component) {
 		case FactorUnsubscribeRate:
 			c.Value = ratio(uint64(s.Unsubscribes), t.Sends)
 		case FactorEngagement:
-			engaged := uint64(s.Opens) + uint64(s.Clicks)
-			c.Reported = engaged > 0
-			c.Value = ratio(engaged, t.Sends)
+			c.Reported = engagement && t.Sends > 0
+			c.Value = ratio(uint64(s.Opens)+uint64(s.Clicks), t.Sends)
 		}
 		switch {
 		case !c.Reported:
@@ -406,7 +412,7 @@ func explainComponent(c Component, t Totals, s Signals) string {
 		return fmt.Sprintf("%s of sends led to an unsubscribe; the whole weight at %s.", percent(c.Value), percent(full))
 	case FactorEngagement:
 		if !c.Reported {
-			return "No opens or clicks are reported for this account; engagement takes nothing off."
+			return "Engagement is not counted: the platform does not report opens and clicks, or nothing was sent."
 		}
 		return fmt.Sprintf("Opens and clicks are %s of sends; nothing off at %s or more.", percent(c.Value), percent(full))
 	}
@@ -419,7 +425,7 @@ func (a *Account) Reputation(now time.Time, p Policy) Reputation {
 	byProvider := make([]Totals, len(p.Reputation.Providers)+1)
 	all, sig := a.reputationTotals(now, p.Reputation.Days, byProvider)
 	r := Reputation{Days: p.Reputation.Days, AlertBelow: p.Reputation.AlertBelow}
-	r.Score, r.Components = Score(all, sig)
+	r.Score, r.Components = Score(all, sig, p.Reputation.Engagement)
 	for i, t := range byProvider {
 		name := OtherProvider
 		if i < len(p.Reputation.Providers) {
@@ -432,7 +438,8 @@ func (a *Account) Reputation(now time.Time, p Policy) Reputation {
 
 // ReputationScore is the score alone, computed without allocating.
 func (a *Account) ReputationScore(now time.Time, p *Policy) int {
-	score, _ := penalties(a.reputationTotals(now, p.Reputation.Days, nil))
+	all, sig := a.reputationTotals(now, p.Reputation.Days, nil)
+	score, _ := penalties(all, sig, p.Reputation.Engagement)
 	return score
 }
 
@@ -444,8 +451,9 @@ type ReputationAlert struct {
 }
 
 // JudgeReputation compares the score at now with the alert level and
-// returns the crossing, if any: a fall below it, or a recovery to
-// alertHysteresis points above it.
+// returns the crossing, if any: a fall below it (with at least
+// AlertMinSends sends in the window), or a recovery to alertHysteresis
+// points above it. With the alert off, a low mark is cleared silently.
 func (a *Account) JudgeReputation(now time.Time, p Policy) (ReputationAlert, bool) {
 	level := p.Reputation.AlertBelow
 	if level <= 0 {
@@ -454,9 +462,10 @@ func (a *Account) JudgeReputation(now time.Time, p Policy) (ReputationAlert, boo
 		}
 		return ReputationAlert{}, false
 	}
-	score := a.ReputationScore(now, &p)
+	all, sig := a.reputationTotals(now, p.Reputation.Days, nil)
+	score, _ := penalties(all, sig, p.Reputation.Engagement)
 	switch {
-	case !a.ReputationLow && score < level:
+	case !a.ReputationLow && score < level && all.Sends >= p.Reputation.AlertMinSends:
 		r := a.Reputation(now, p)
 		a.ReputationLow = true
 		return ReputationAlert{Low: true, Score: r.Score, Message: fmt.Sprintf(

@@ -7,21 +7,21 @@ import (
 )
 
 func TestScoreBounds(t *testing.T) {
-	if got, _ := Score(Totals{}, Signals{}); got != 100 {
+	if got, _ := Score(Totals{}, Signals{}, true); got != 100 {
 		t.Errorf("nothing sent, nothing wrong: got %d, want 100", got)
 	}
-	if got, _ := Score(Totals{Sends: 1000}, Signals{}); got != 100 {
+	if got, _ := Score(Totals{Sends: 1000}, Signals{}, false); got != 100 {
 		t.Errorf("clean sending: got %d, want 100", got)
 	}
 	worst := Totals{Sends: 1000, HardBounces: 1000, Complaints: 1000, Blocks: 1000}
-	if got, _ := Score(worst, Signals{Unsubscribes: 100, TrapHits: 10, Listings: 10, Opens: 1}); got != 0 {
+	if got, _ := Score(worst, Signals{Unsubscribes: 100, TrapHits: 10, Listings: 10, Opens: 1}, true); got != 0 {
 		t.Errorf("everything wrong: got %d, want 0", got)
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 10000 {
 		tot := Totals{Sends: r.Uint64N(1e6), HardBounces: r.Uint64N(1e5), Complaints: r.Uint64N(1e4), Blocks: r.Uint64N(1e5)}
 		sig := Signals{Unsubscribes: r.Uint32N(1e4), TrapHits: r.Uint32N(5), Listings: r.Uint32N(4), Opens: r.Uint32N(1e5), Clicks: r.Uint32N(1e4)}
-		got, comps := Score(tot, sig)
+		got, comps := Score(tot, sig, r.IntN(2) == 0)
 		if got < 0 || got > 100 {
 			t.Fatalf("Score(%+v, %+v) = %d, out of 0-100", tot, sig, got)
 		}
@@ -54,11 +54,11 @@ func TestMoreBadEventsNeverRaiseTheScore(t *testing.T) {
 	}
 	for _, m := range more {
 		tot, s := base, sig
-		prev, _ := Score(tot, s)
+		prev, _ := Score(tot, s, true)
 		fell := false
 		for range 5000 {
 			m.add(&tot, &s)
-			got, _ := Score(tot, s)
+			got, _ := Score(tot, s, true)
 			if got > prev {
 				t.Fatalf("one more %s raised the score from %d to %d", m.name, prev, got)
 			}
@@ -69,21 +69,24 @@ func TestMoreBadEventsNeverRaiseTheScore(t *testing.T) {
 			t.Errorf("5000 more of %s never lowered the score", m.name)
 		}
 	}
-	// And engagement the other way: more opens never lower it.
-	tot, s := base, sig
-	prev, _ := Score(tot, s)
-	for range 1000 {
-		s.Opens++
-		got, _ := Score(tot, s)
-		if got < prev {
-			t.Fatalf("one more open lowered the score from %d to %d", prev, got)
+	// And engagement the other way: more opens never lower it, starting
+	// from none (an account cannot gain by reporting no opens).
+	for _, engagement := range []bool{true, false} {
+		tot, s := base, Signals{}
+		prev, _ := Score(tot, s, engagement)
+		for range 1000 {
+			s.Opens++
+			got, _ := Score(tot, s, engagement)
+			if got < prev {
+				t.Fatalf("engagement %v: one more open lowered the score from %d to %d", engagement, prev, got)
+			}
+			prev = got
 		}
-		prev = got
 	}
 }
 
 func TestScoreExplainsItself(t *testing.T) {
-	got, comps := Score(Totals{Sends: 1000, Complaints: 3}, Signals{})
+	got, comps := Score(Totals{Sends: 1000, Complaints: 3}, Signals{}, false)
 	if got != 70 {
 		t.Errorf("0.3 %% complaints: got %d, want 70 (the whole complaint weight, 30)", got)
 	}
@@ -92,7 +95,7 @@ func TestScoreExplainsItself(t *testing.T) {
 			t.Errorf("component %d has no explanation", c.Factor)
 		}
 		if c.Factor == FactorEngagement && (c.Reported || c.Penalty != 0) {
-			t.Errorf("engagement without opens or clicks: reported %v, penalty %v; want unreported and nothing off", c.Reported, c.Penalty)
+			t.Errorf("engagement on a platform that does not report it: reported %v, penalty %v; want unreported and nothing off", c.Reported, c.Penalty)
 		}
 	}
 }
@@ -203,5 +206,21 @@ func TestALateEventOfYesterdayCounts(t *testing.T) {
 	}
 	if total.Sends != 11 || total.HardBounces != 1 {
 		t.Errorf("got %+v, want 11 sends and the hard bounce of yesterday", total)
+	}
+}
+
+// A handful of sends with one complaint makes a low score, but not an
+// alert: below AlertMinSends the score says little.
+func TestALowScoreOnLittleVolumeDoesNotAlert(t *testing.T) {
+	p := DefaultPolicy()
+	a := NewAccount("acme", t0, p)
+	sends(a, p, 10, t0)
+	a.Observe(&Event{Type: EventComplaint, OccurredAt: t0, Recipient: "r@example.com"}, t0, p)
+	hardBounce(a, p, "", t0)
+	if score := a.ReputationScore(t0, &p); score >= p.Reputation.AlertBelow {
+		t.Fatalf("score %d is not low", score)
+	}
+	if alert, ok := a.JudgeReputation(t0, p); ok {
+		t.Errorf("10 sends alerted: %+v", alert)
 	}
 }

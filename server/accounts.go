@@ -26,7 +26,7 @@ func (s *Server) GetAccount(ctx context.Context, req *pb.GetAccountRequest) (*pb
 	if err != nil {
 		return nil, s.errorStatus(ctx, "GetAccount", err)
 	}
-	return &pb.GetAccountResponse{Account: s.accountProto(a, s.clock())}, nil
+	return &pb.GetAccountResponse{Account: s.accountProto(ctx, a, s.clock())}, nil
 }
 
 // ListAccounts pages through accounts in id order.
@@ -47,7 +47,7 @@ func (s *Server) ListAccounts(ctx context.Context, req *pb.ListAccountsRequest) 
 	now := s.clock()
 	resp := &pb.ListAccountsResponse{NextPageToken: next}
 	for _, a := range accounts {
-		resp.Accounts = append(resp.Accounts, s.accountProto(a, now))
+		resp.Accounts = append(resp.Accounts, s.accountProto(ctx, a, now))
 	}
 	return resp, nil
 }
@@ -131,7 +131,7 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 	if err != nil {
 		return nil, s.errorStatus(ctx, "UpdateAccount", err)
 	}
-	return &pb.UpdateAccountResponse{Account: s.accountProto(a, s.clock())}, nil
+	return &pb.UpdateAccountResponse{Account: s.accountProto(ctx, a, s.clock())}, nil
 }
 
 func checkAdminEmails(emails []string) monitor.FieldErrors {
@@ -259,7 +259,7 @@ func (s *Server) AcknowledgeWarning(ctx context.Context, req *pb.AcknowledgeWarn
 	if err != nil {
 		return nil, s.errorStatus(ctx, "AcknowledgeWarning", err)
 	}
-	return &pb.AcknowledgeWarningResponse{Account: s.accountProto(a, s.clock())}, nil
+	return &pb.AcknowledgeWarningResponse{Account: s.accountProto(ctx, a, s.clock())}, nil
 }
 
 // SuspendAccount suspends an account by an admin's hand.
@@ -272,5 +272,5 @@ func (s *Server) SuspendAccount(ctx context.Context, req *pb.SuspendAccountReque
 	if err != nil {
 		return nil, s.errorStatus(ctx, "SuspendAccount", err)
 	}
-	return &pb.SuspendAccountResponse{Account: s.accountProto(a, s.clock())}, nil
+	return &pb.SuspendAccountResponse{Account: s.accountProto(ctx, a, s.clock())}, nil
 }

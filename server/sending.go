@@ -78,7 +78,7 @@ func checkSender(sender string, required bool) error {
 
 // accountProto converts an account with everything measured at one
 // instant: rates, quota, senders, reputation.
-func (s *Server) accountProto(a *monitor.Account, now time.Time) *pb.Account {
+func (s *Server) accountProto(ctx context.Context, a *monitor.Account, now time.Time) *pb.Account {
 	policy := s.db.Policy()
 	out := accountToProto(a, a.Status(now, policy))
 	platform := s.db.PlatformSends(now)
@@ -87,6 +87,11 @@ func (s *Server) accountProto(a *monitor.Account, now time.Time) *pb.Account {
 		Enabled: a.BulkEnabled(policy), Window: durationpb.New(b.Window),
 		BaseLimit: uint32(b.BaseLimit), MinLimit: uint32(b.MinLimit),
 		PlatformSends: platform, VolumeFactor: b.VolumeFactor(platform),
+	}
+	if identity(ctx).Role == RoleSender {
+		// The platform's volume is every account's business but the
+		// sender's: it sees only what it does to its limits.
+		out.BulkPolicy.PlatformSends = 0
 	}
 	for _, st := range a.SenderStatuses(now, policy, platform) {
 		out.BulkPolicy.Senders = append(out.BulkPolicy.Senders, senderToProto(st))
@@ -145,7 +150,9 @@ func reputationToProto(r monitor.Reputation, low bool) *pb.Reputation {
 func (s *Server) senderVerdict(resp *pb.CheckSendResponse, a *monitor.Account, sender string, now time.Time, policy monitor.Policy) {
 	st := a.SenderStatus(sender, now, policy, s.db.PlatformSends(now))
 	resp.Sender = senderToProto(st)
-	if st.Blocked {
+	// A block is enforced while the bulk policy applies to the account;
+	// turned off, the account's senders may all send again.
+	if st.Blocked && a.BulkEnabled(policy) {
 		resp.Allowed = false
 		resp.Reasons = append(resp.Reasons, st.Reason)
 		way := "Open a reinstatement ticket for the sender (CreateTicket with sender " + st.Address + "), or ask an admin to unblock it (UnblockSender)."

@@ -76,6 +76,22 @@ func TestBulkPolicyEndToEnd(t *testing.T) {
 		}
 	}
 
+	// A watch for suspensions is about accounts: the senders' blocks, the
+	// first transitions kept, are not among them.
+	e.ingest(t, []*pb.Event{send("acme-bad", "x1")})
+	if _, err := e.accounts.SuspendAccount(ctx, &pb.SuspendAccountRequest{AccountId: "acme-bad", Category: pb.SuspensionCategory_SUSPENSION_CATEGORY_FRAUD, Note: "Phishing."}); err != nil {
+		t.Fatal(err)
+	}
+	watchCtx, cancel := context.WithCancel(ctx)
+	stream, err := e.accounts.WatchTransitions(watchCtx, &pb.WatchTransitionsRequest{Cursor: "0", Phase: pb.Phase_PHASE_SUSPENDED})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := stream.Recv(); err != nil || got.GetTransition().GetAccountId() != "acme-bad" || got.GetTransition().GetSender() != "" {
+		t.Errorf("first suspension watched: %v, %v; want acme-bad's", got, err)
+	}
+	cancel()
+
 	// The ways out: a ticket for the sender, approved; an admin's unblock.
 	tk, err := e.tickets.CreateTicket(ctx, &pb.CreateTicketRequest{AccountId: "relay-split", Sender: "news@shop.example", Description: "Order receipts, not a newsletter."})
 	if err != nil {
@@ -272,5 +288,27 @@ func TestReputationEndToEnd(t *testing.T) {
 	r := e.ingest(t, []*pb.Event{bad})
 	if len(r.GetRejected()) != 1 || r.GetRejected()[0].GetField() != "listing" {
 		t.Errorf("a listing without where: rejected %v, want the listing field named", r.GetRejected())
+	}
+}
+
+// A sender sees what the platform's volume does to its limits, not the
+// volume itself: that is every account's sending.
+func TestASenderDoesNotSeeThePlatformVolume(t *testing.T) {
+	e := newEnvWith(t, testAuth(t))
+	events := append(many(10, send, "other", "o"), many(5, send, "acme", "a")...)
+	if _, err := e.events.IngestEvents(as("ops-alice"), &pb.IngestEventsRequest{Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		token string
+		want  uint64
+	}{{"platform-a", 0}, {"ops-alice", 15}, {"auditor", 15}} {
+		resp, err := e.accounts.GetAccount(as(c.token), &pb.GetAccountRequest{AccountId: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.GetAccount().GetBulkPolicy().GetPlatformSends(); got != c.want {
+			t.Errorf("%s sees platform sends %d, want %d", c.token, got, c.want)
+		}
 	}
 }

@@ -104,7 +104,7 @@ func (s *Server) ApproveTicket(ctx context.Context, req *pb.ApproveTicketRequest
 	if err != nil {
 		return nil, s.errorStatus(ctx, "ApproveTicket", err)
 	}
-	return &pb.ApproveTicketResponse{Ticket: ticketToProto(t), Account: s.accountProto(a, s.clock())}, nil
+	return &pb.ApproveTicketResponse{Ticket: ticketToProto(t), Account: s.accountProto(ctx, a, s.clock())}, nil
 }
 
 // RejectTicket closes a ticket with a reason; the account stays suspended.

@@ -99,8 +99,10 @@ func (s *Server) watchFilter(req *pb.WatchTransitionsRequest, id Identity) (func
 			return nil, status.Errorf(codes.PermissionDenied, "%s may not use account %q", id.Name, account)
 		}
 	}
+	// A phase filter asks about accounts' phases: a sender's block, which
+	// is recorded as a move to suspended, is not one.
 	return func(t store.RecordedTransition) bool {
-		return (account == "" || t.AccountID == account) && (phase == 0 || t.To == phase) &&
+		return (account == "" || t.AccountID == account) && (phase == 0 || t.To == phase && t.Sender == "") &&
 			(id.accounts == nil || slices.Contains(id.accounts, t.AccountID))
 	}, nil
 }

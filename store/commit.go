@@ -246,11 +246,14 @@ func (db *DB) sweepAccount(g *group, a *monitor.Account) {
 	if a.ForgetIdleSenders(g.now, db.policy) {
 		g.saved[a.ID] = struct{}{}
 	}
+	low := a.ReputationLow
 	alert, ok := a.JudgeReputation(g.now, db.policy)
+	if a.ReputationLow != low {
+		g.saved[a.ID] = struct{}{}
+	}
 	if !ok {
 		return
 	}
-	g.saved[a.ID] = struct{}{}
 	kind := monitor.KindReputationRecovered
 	if alert.Low {
 		kind = monitor.KindReputationLow

@@ -69,9 +69,11 @@ type quotaConf struct {
 
 // reputationConf shapes the score (see monitor.ReputationPolicy).
 type reputationConf struct {
-	Days       int            `yaml:"days"`
-	AlertBelow int            `yaml:"alert_below"`
-	Providers  []providerConf `yaml:"providers"`
+	Days          int            `yaml:"days"`
+	AlertBelow    int            `yaml:"alert_below"`
+	AlertMinSends uint64         `yaml:"alert_min_sends"`
+	Engagement    bool           `yaml:"engagement"`
+	Providers     []providerConf `yaml:"providers"`
 }
 
 type providerConf struct {
@@ -158,7 +160,7 @@ func defaultConfig() config {
 		Bulk: bulkConf{Enabled: b.Enabled, Window: duration(b.Window), BaseLimit: b.BaseLimit, MinLimit: b.MinLimit,
 			BounceWeight: b.BounceWeight, ShareFloor: b.ShareFloor, BusyVolume: b.BusyVolume},
 		Quota:      quotaConf{ReducedFactor: p.Quota.ReducedFactor},
-		Reputation: reputationConf{Days: r.Days, AlertBelow: r.AlertBelow, Providers: providers},
+		Reputation: reputationConf{Days: r.Days, AlertBelow: r.AlertBelow, AlertMinSends: r.AlertMinSends, Engagement: r.Engagement, Providers: providers},
 		Notify:     defaultNotifyConf(),
 		Escalation: escalationConf{
 			AckDeadline: duration(e.AckDeadline), RepeatedWarnings: e.RepeatedWarnings,
@@ -235,8 +237,9 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 		},
 		Bulk: monitor.BulkPolicy{Enabled: c.Bulk.Enabled, Window: time.Duration(c.Bulk.Window), BaseLimit: c.Bulk.BaseLimit,
 			MinLimit: c.Bulk.MinLimit, BounceWeight: c.Bulk.BounceWeight, ShareFloor: c.Bulk.ShareFloor, BusyVolume: c.Bulk.BusyVolume},
-		Quota:      monitor.QuotaPolicy{ReducedFactor: c.Quota.ReducedFactor},
-		Reputation: monitor.ReputationPolicy{Days: c.Reputation.Days, AlertBelow: c.Reputation.AlertBelow},
+		Quota: monitor.QuotaPolicy{ReducedFactor: c.Quota.ReducedFactor},
+		Reputation: monitor.ReputationPolicy{Days: c.Reputation.Days, AlertBelow: c.Reputation.AlertBelow,
+			AlertMinSends: c.Reputation.AlertMinSends, Engagement: c.Reputation.Engagement},
 	}
 	var providers []monitor.Provider
 	for _, pr := range c.Reputation.Providers {

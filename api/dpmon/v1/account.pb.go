@@ -663,8 +663,9 @@ type BulkPolicyStatus struct {
 	// The limit before it is lowered, and the lowest it goes.
 	BaseLimit uint32 `protobuf:"varint,3,opt,name=base_limit,json=baseLimit,proto3" json:"base_limit,omitempty"`
 	MinLimit  uint32 `protobuf:"varint,4,opt,name=min_limit,json=minLimit,proto3" json:"min_limit,omitempty"`
-	// Sends of the whole platform in the window, and the factor that volume
-	// puts on every limit (1 when the platform is not busy).
+	// Sends of the whole platform in the window (not shown to a sender
+	// role: it is every account's sending), and the factor that volume puts
+	// on every limit (1 when the platform is not busy).
 	PlatformSends uint64  `protobuf:"varint,5,opt,name=platform_sends,json=platformSends,proto3" json:"platform_sends,omitempty"`
 	VolumeFactor  float64 `protobuf:"fixed64,6,opt,name=volume_factor,json=volumeFactor,proto3" json:"volume_factor,omitempty"`
 	// The sender addresses counted now, blocked ones first.
@@ -1061,8 +1062,8 @@ type ReputationComponent struct {
 	// The most the factor can take off the score, and what it takes now.
 	Weight  float64 `protobuf:"fixed64,3,opt,name=weight,proto3" json:"weight,omitempty"`
 	Penalty float64 `protobuf:"fixed64,4,opt,name=penalty,proto3" json:"penalty,omitempty"`
-	// False when the platform sends nothing for it (engagement without opens
-	// or clicks): the factor then takes nothing off.
+	// False when the factor is not counted: engagement, unless the server is
+	// configured to say the platform reports opens and clicks.
 	Reported bool `protobuf:"varint,5,opt,name=reported,proto3" json:"reported,omitempty"`
 	// A sentence on what the figure means.
 	Explanation   string `protobuf:"bytes,6,opt,name=explanation,proto3" json:"explanation,omitempty"`
@@ -2899,7 +2900,8 @@ type WatchTransitionsRequest struct {
 	// Only this account's transitions; every account the caller may see when
 	// empty.
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	// Only transitions into this phase; all when unspecified.
+	// Only accounts' transitions into this phase (not senders' blocks); all
+	// transitions when unspecified.
 	Phase Phase `protobuf:"varint,2,opt,name=phase,proto3,enum=dpmon.v1.Phase" json:"phase,omitempty"`
 	// Resume after this cursor, taken from a previous response; "0" replays
 	// every transition kept; empty starts from now.
