@@ -194,33 +194,42 @@ func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.C
 // send now. A suspension or a blocked sender is an answer; a quota used up
 // is RESOURCE_EXHAUSTED, since trying again later will do.
 func (s *Server) sendVerdict(ctx context.Context, id, sender string) (*pb.CheckSendResponse, error) {
-	a, err := s.db.Account(ctx, id)
-	if err != nil {
-		if errors.Is(err, monitor.ErrNotFound) {
-			return &pb.CheckSendResponse{Allowed: true, Phase: pb.Phase_PHASE_HEALTHY}, nil
-		}
-		return nil, s.errorStatus(ctx, "CheckSend", err)
-	}
 	now, policy := s.clock(), s.db.Policy()
-	st := a.Status(now, policy)
-	resp := &pb.CheckSendResponse{
-		Allowed:         a.State.Phase != monitor.PhaseSuspended,
-		Phase:           pb.Phase(a.State.Phase),
-		Findings:        findingsToProto(st.Findings),
-		Recommendations: slices.Clone(a.State.Recommendations),
-	}
-	if !resp.Allowed {
-		resp.Reasons = []string{a.State.Reason}
-		if len(resp.Findings) == 0 {
-			// The windows have drained since; the suspension still says why.
-			resp.Findings = findingsToProto(a.State.Findings)
-		}
-	}
+	var platform uint64
 	if sender != "" {
-		s.senderVerdict(resp, a, sender, now, policy)
+		platform = s.db.PlatformSends(now)
 	}
-	if q := a.QuotaStatus(now, policy); resp.Allowed && q.Exhausted() {
-		return nil, quotaExhausted(a.ID, q, now)
+	var resp *pb.CheckSendResponse
+	var quota monitor.QuotaStatus
+	// Read in place: a copy of an account with many senders would cost
+	// more than the whole answer.
+	err := s.db.ReadAccount(ctx, id, func(a *monitor.Account) {
+		st := a.Status(now, policy)
+		resp = &pb.CheckSendResponse{
+			Allowed:         a.State.Phase != monitor.PhaseSuspended,
+			Phase:           pb.Phase(a.State.Phase),
+			Findings:        findingsToProto(st.Findings),
+			Recommendations: slices.Clone(a.State.Recommendations),
+		}
+		if !resp.Allowed {
+			resp.Reasons = []string{a.State.Reason}
+			if len(resp.Findings) == 0 {
+				// The windows have drained since; the suspension still says why.
+				resp.Findings = findingsToProto(a.State.Findings)
+			}
+		}
+		if sender != "" {
+			senderVerdict(resp, a, sender, now, policy, platform)
+		}
+		quota = a.QuotaStatus(now, policy)
+	})
+	switch {
+	case errors.Is(err, monitor.ErrNotFound):
+		return &pb.CheckSendResponse{Allowed: true, Phase: pb.Phase_PHASE_HEALTHY}, nil
+	case err != nil:
+		return nil, s.errorStatus(ctx, "CheckSend", err)
+	case resp.Allowed && quota.Exhausted():
+		return nil, quotaExhausted(id, quota, now)
 	}
 	return resp, nil
 }

@@ -147,8 +147,8 @@ func reputationToProto(r monitor.Reputation, low bool) *pb.Reputation {
 }
 
 // senderVerdict adds the sender's bulk-policy state to a CheckSend answer.
-func (s *Server) senderVerdict(resp *pb.CheckSendResponse, a *monitor.Account, sender string, now time.Time, policy monitor.Policy) {
-	st := a.SenderStatus(sender, now, policy, s.db.PlatformSends(now))
+func senderVerdict(resp *pb.CheckSendResponse, a *monitor.Account, sender string, now time.Time, policy monitor.Policy, platformSends uint64) {
+	st := a.SenderStatus(sender, now, policy, platformSends)
 	resp.Sender = senderToProto(st)
 	// A block is enforced while the bulk policy applies to the account;
 	// turned off, the account's senders may all send again.

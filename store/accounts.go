@@ -164,6 +164,25 @@ func (db *DB) Account(ctx context.Context, id string) (*monitor.Account, error) 
 	return a.Clone(), nil
 }
 
+// ReadAccount calls read with the live account id under the read lock: for
+// an answer that needs a little of a large account (CheckSend, on every
+// message a platform sends) without the copy Account makes of all its
+// senders' counts. read must be quick, must not change a and must not
+// keep it or anything reachable from it.
+func (db *DB) ReadAccount(ctx context.Context, id string, read func(a *monitor.Account)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	a, ok := db.accounts[id]
+	if !ok {
+		return fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
+	}
+	read(a)
+	return nil
+}
+
 // AccountFilter selects accounts to list.
 type AccountFilter struct {
 	// Phase, when set, keeps only accounts in that phase.
