@@ -83,7 +83,7 @@ func (a *Account) Observe(e *Event, acceptedAt time.Time, p Policy) {
 		at = acceptedAt
 	}
 	a.observeReputation(e, c, at, &p.Reputation)
-	if e.Sender != "" && a.BulkEnabled(p) {
+	if e.Sender != "" && a.BulkEnabled(&p) {
 		a.observeSender(e, at, acceptedAt, p.Bulk)
 	}
 	if e.Type == EventSend && a.Quota.PerSecond > 0 {

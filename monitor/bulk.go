@@ -231,7 +231,7 @@ func SenderKey(addr string) string {
 }
 
 // BulkEnabled reports whether the account is under the bulk policy.
-func (a *Account) BulkEnabled(p Policy) bool {
+func (a *Account) BulkEnabled(p *Policy) bool {
 	if a.Bulk != nil {
 		return *a.Bulk
 	}
@@ -295,6 +295,15 @@ func (a *Account) HasSendersToJudge() bool { return len(a.dirtySenders) > 0 }
 // the platform's sends in the window. It returns the blocks made.
 func (a *Account) StepSenders(now time.Time, global *Policy, platformSends uint64) []Transition {
 	if len(a.dirtySenders) == 0 {
+		return nil
+	}
+	if !a.BulkEnabled(global) {
+		// Turned off since these were counted.
+		for _, t := range a.dirtySenders {
+			t.dirty = false
+		}
+		clear(a.dirtySenders)
+		a.dirtySenders = a.dirtySenders[:0]
 		return nil
 	}
 	p := global.Bulk

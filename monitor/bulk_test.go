@@ -340,3 +340,18 @@ func TestALateSendStillCounts(t *testing.T) {
 		t.Errorf("got %d blocks, want 1", len(made))
 	}
 }
+
+// Senders counted before the bulk policy was turned off for the account
+// are not judged after it.
+func TestTurningTheBulkPolicyOffStopsJudging(t *testing.T) {
+	p := bulkPolicy()
+	a := NewAccount("relay", t0, p)
+	for i := range 50 {
+		sendMail(a, p, "s@x.example", fmt.Sprintf("r%d@example.com", i), t0)
+	}
+	off := false
+	a.Bulk = &off
+	if made := a.StepSenders(t0, &p, 0); len(made) != 0 || a.HasSendersToJudge() {
+		t.Errorf("got %d blocks after the policy was turned off", len(made))
+	}
+}

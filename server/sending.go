@@ -84,7 +84,7 @@ func (s *Server) accountProto(ctx context.Context, a *monitor.Account, now time.
 	platform := s.db.PlatformSends(now)
 	b := policy.Bulk
 	out.BulkPolicy = &pb.BulkPolicyStatus{
-		Enabled: a.BulkEnabled(policy), Window: durationpb.New(b.Window),
+		Enabled: a.BulkEnabled(&policy), Window: durationpb.New(b.Window),
 		BaseLimit: uint32(b.BaseLimit), MinLimit: uint32(b.MinLimit),
 		PlatformSends: platform, VolumeFactor: b.VolumeFactor(platform),
 	}
@@ -152,7 +152,7 @@ func senderVerdict(resp *pb.CheckSendResponse, a *monitor.Account, sender string
 	resp.Sender = senderToProto(st)
 	// A block is enforced while the bulk policy applies to the account;
 	// turned off, the account's senders may all send again.
-	if st.Blocked && a.BulkEnabled(policy) {
+	if st.Blocked && a.BulkEnabled(&policy) {
 		resp.Allowed = false
 		resp.Reasons = append(resp.Reasons, st.Reason)
 		way := "Open a reinstatement ticket for the sender (CreateTicket with sender " + st.Address + "), or ask an admin to unblock it (UnblockSender)."

@@ -253,11 +253,11 @@ func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account
 // is durable.
 func (db *DB) UpdateAccount(ctx context.Context, id string, who Actor, change func(a *monitor.Account) error) (*monitor.Account, error) {
 	return db.changeAccount(ctx, id, true, func(g *group, a *monitor.Account) (AuditEvent, error) {
-		before, bulkBefore := a.State.Phase, a.BulkEnabled(db.policy)
+		before, bulkBefore := a.State.Phase, a.BulkEnabled(&db.policy)
 		if err := change(a); err != nil {
 			return AuditEvent{}, err
 		}
-		if !bulkBefore && a.BulkEnabled(db.policy) {
+		if !bulkBefore && a.BulkEnabled(&db.policy) {
 			a.BulkFrom(g.now)
 		}
 		return audited(g.now, who, "UpdateAccount", a, before, ""), nil
