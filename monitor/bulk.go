@@ -253,7 +253,10 @@ func (a *Account) observeSender(e *Event, at, acceptedAt time.Time, p BulkPolicy
 	if !send && !(e.Type == EventBounce && e.Bounce != nil && (e.Bounce.Verdict == BounceHard || e.Bounce.Verdict == BounceBlock)) {
 		return
 	}
-	if at.Before(a.BulkSince) || acceptedAt.Before(a.BulkSince) {
+	// By when dpmon received it: a replay must not count what arrived
+	// while the policy was off, but a send stamped a moment before it came
+	// on and received after is mail sent under it.
+	if acceptedAt.Before(a.BulkSince) {
 		return
 	}
 	key := SenderKey(e.Sender)

@@ -149,6 +149,9 @@ func printTicket(w io.Writer, t *dpmonv1.Ticket) error {
 	c := t.GetChecklist()
 	fmt.Fprintf(tw, "ticket\t%s\n", t.GetTicketId())
 	fmt.Fprintf(tw, "account\t%s\n", t.GetAccountId())
+	if s := t.GetSender(); s != "" {
+		fmt.Fprintf(tw, "sender\t%s (asks to unblock this sender, not the account)\n", s)
+	}
 	fmt.Fprintf(tw, "state\t%s\n", enumName(t.GetState().String(), "TICKET_STATE_"))
 	fmt.Fprintf(tw, "opened\t%s by %s\n", formatTime(t.GetCreatedAt()), t.GetCreatedBy())
 	fmt.Fprintf(tw, "approvals\t%d of %d required (%d reinstatements in the last year)\n",
