@@ -303,8 +303,8 @@ type Component struct {
 	Value   float64
 	Weight  float64
 	Penalty float64
-	// Reported is false when the platform sends nothing for the factor
-	// (engagement without opens or clicks); it then takes nothing off.
+	// Reported is false when the factor is not counted (engagement, unless
+	// the platform reports opens and clicks); it then takes nothing off.
 	Reported    bool
 	Explanation string
 }

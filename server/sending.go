@@ -90,8 +90,9 @@ func (s *Server) accountProto(ctx context.Context, a *monitor.Account, now time.
 	}
 	if identity(ctx).Role == RoleSender {
 		// The platform's volume is every account's business but the
-		// sender's: it sees only what it does to its limits.
-		out.BulkPolicy.PlatformSends = 0
+		// sender's: it sees only what it does to its limits, not the
+		// volume nor the factor it could be worked out from.
+		out.BulkPolicy.PlatformSends, out.BulkPolicy.VolumeFactor = 0, 0
 	}
 	for _, st := range a.SenderStatuses(now, policy, platform) {
 		out.BulkPolicy.Senders = append(out.BulkPolicy.Senders, senderToProto(st))

@@ -307,8 +307,12 @@ func TestASenderDoesNotSeeThePlatformVolume(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := resp.GetAccount().GetBulkPolicy().GetPlatformSends(); got != c.want {
+		bp := resp.GetAccount().GetBulkPolicy()
+		if got := bp.GetPlatformSends(); got != c.want {
 			t.Errorf("%s sees platform sends %d, want %d", c.token, got, c.want)
+		}
+		if hidden := bp.GetVolumeFactor() == 0; hidden != (c.want == 0) {
+			t.Errorf("%s sees volume factor %v", c.token, bp.GetVolumeFactor())
 		}
 	}
 }

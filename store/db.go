@@ -209,6 +209,7 @@ func Open(dir string, opts Options) (*DB, error) {
 
 // load creates the buckets and rebuilds the in-memory state.
 func (db *DB) load() error {
+	var bulkWasOn bool
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions, bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -222,15 +223,28 @@ func (db *DB) load() error {
 		if err := meta.Put([]byte("schema"), []byte{schemaVersion}); err != nil {
 			return err
 		}
+		bulkWasOn = len(meta.Get(metaBulkDefault)) == 1 && meta.Get(metaBulkDefault)[0] == 1
 		return db.loadOutbox(tx)
 	})
 	if err != nil {
 		return err
 	}
 	now := db.clock()
-	return db.bolt.View(func(tx *bbolt.Tx) error {
+	// Accounts that follow the configured default come under the bulk
+	// policy when it is turned on: what they sent before does not count,
+	// so they start counting now, before the replay would count it.
+	var bulkFrom []*monitor.Account
+	err = db.bolt.View(func(tx *bbolt.Tx) error {
 		if err := db.loadAccounts(tx); err != nil {
 			return err
+		}
+		if !bulkWasOn && db.policy.Bulk.Enabled {
+			for _, a := range db.accounts {
+				if a.Bulk == nil {
+					a.BulkFrom(now)
+					bulkFrom = append(bulkFrom, a)
+				}
+			}
 		}
 		if err := db.loadPending(tx); err != nil {
 			return err
@@ -245,6 +259,34 @@ func (db *DB) load() error {
 		db.replayed = ReplayStats{Accounts: len(db.accounts), Events: n, Took: time.Since(start)}
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	return db.bolt.Update(func(tx *bbolt.Tx) error { return db.saveBulkDefault(tx, bulkFrom) })
+}
+
+// metaBulkDefault records the configured default of the bulk policy, so
+// that Open sees when it was turned on.
+var metaBulkDefault = []byte("bulk_default")
+
+// saveBulkDefault records the bulk policy's default, with the accounts that
+// came under it at this start, in one transaction: should the start fail
+// before, the next one sees the change again.
+func (db *DB) saveBulkDefault(tx *bbolt.Tx, accounts []*monitor.Account) error {
+	for _, a := range accounts {
+		v, err := encodeAccount(a)
+		if err != nil {
+			return fmt.Errorf("save account %s: %w", a.ID, err)
+		}
+		if err := tx.Bucket(bucketAccounts).Put([]byte(a.ID), v); err != nil {
+			return fmt.Errorf("save account %s: %w", a.ID, err)
+		}
+	}
+	on := byte(0)
+	if db.policy.Bulk.Enabled {
+		on = 1
+	}
+	return tx.Bucket(bucketMeta).Put(metaBulkDefault, []byte{on})
 }
 
 // ReplayStats say what Open rebuilt from the log, for the operator's log.

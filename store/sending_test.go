@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -159,5 +160,44 @@ func TestMailFromBeforeTheBulkPolicyDoesNotCount(t *testing.T) {
 	ingest(t, db, sendsFrom("relay", "b", "s@x.example", 1, t0.Add(time.Minute)))
 	if n := transitionCount(t, db, "relay"); n != 0 {
 		t.Errorf("got %d transitions: mail from before the bulk policy counted after a restart", n)
+	}
+}
+
+// Turning the bulk policy's default on in the configuration does not count,
+// for the accounts that follow it, what they sent while it was off.
+func TestTurningTheDefaultOnCountsFromThen(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := testDB(t, dir, c)
+	ingest(t, db, sendsFrom("relay", "a", "s@x.example", 50, t0))
+	closeAndCheck(t, db)
+
+	c.Set(t0.Add(time.Minute))
+	p := monitor.DefaultPolicy()
+	p.Bulk.Enabled = true
+	for range 2 { // and a second start with it on changes nothing
+		db2, err := Open(dir, Options{Policy: p, Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ingest(t, db2, sendsFrom("relay", "b", "s@x.example", 1, t0.Add(time.Minute)))
+		if n := transitionCount(t, db2, "relay"); n != 0 {
+			t.Errorf("got %d transitions: mail from before the default was turned on counted", n)
+		}
+		closeAndCheck(t, db2)
+	}
+	// New mail under the policy counts.
+	db3, err := Open(dir, Options{Policy: p, Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAndCheck(t, db3)
+	evs := sendsFrom("relay", "c", "s@x.example", 45, t0.Add(time.Minute))
+	for i := range evs {
+		evs[i].Recipient = fmt.Sprintf("n%d@example.com", i)
+	}
+	ingest(t, db3, evs)
+	if n := transitionCount(t, db3, "relay"); n != 1 {
+		t.Errorf("got %d transitions for 45 new recipients under the policy, want the block", n)
 	}
 }

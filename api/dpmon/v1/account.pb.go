@@ -663,9 +663,9 @@ type BulkPolicyStatus struct {
 	// The limit before it is lowered, and the lowest it goes.
 	BaseLimit uint32 `protobuf:"varint,3,opt,name=base_limit,json=baseLimit,proto3" json:"base_limit,omitempty"`
 	MinLimit  uint32 `protobuf:"varint,4,opt,name=min_limit,json=minLimit,proto3" json:"min_limit,omitempty"`
-	// Sends of the whole platform in the window (not shown to a sender
-	// role: it is every account's sending), and the factor that volume puts
-	// on every limit (1 when the platform is not busy).
+	// Sends of the whole platform in the window, and the factor that volume
+	// puts on every limit (1 when the platform is not busy). Neither is shown
+	// to a sender role (zero): they are every account's sending.
 	PlatformSends uint64  `protobuf:"varint,5,opt,name=platform_sends,json=platformSends,proto3" json:"platform_sends,omitempty"`
 	VolumeFactor  float64 `protobuf:"fixed64,6,opt,name=volume_factor,json=volumeFactor,proto3" json:"volume_factor,omitempty"`
 	// The sender addresses counted now, blocked ones first.
