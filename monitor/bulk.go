@@ -96,10 +96,12 @@ type senderTrack struct {
 	// recipients live: over every limit at that moment, even if some have
 	// expired by the time the sender is judged.
 	overflowed bool
-	head       int64 // absolute bucket number of the newest bucket
-	buckets    [senderBuckets]struct{ sends, bounces uint32 }
+	counts     windowRing[senderCounts]
 	dirty      bool
 }
+
+// senderCounts are a sender's sends and bounces in one bucket.
+type senderCounts struct{ sends, bounces uint32 }
 
 // recipientSeed keys the recipient hashes. It is per process: the hashes
 // are never stored, the log is replayed into fresh tracks.
@@ -118,30 +120,15 @@ func recipientHash(addr string) uint32 {
 // windowSeconds is the bulk window in whole seconds.
 func (p BulkPolicy) windowSeconds() uint32 { return uint32(p.Window / time.Second) }
 
-func (t *senderTrack) bucketSize(p BulkPolicy) int64 { return int64(p.Window) / senderBuckets }
-
 // count adds a send or a bounce at unix nanoseconds at to the buckets.
 func (t *senderTrack) count(at int64, send bool, p BulkPolicy) {
-	b := at / t.bucketSize(p)
+	c := t.counts.at(at/p.bucketSize())
 	switch {
-	case t.head == 0:
-		t.head = b
-	case b > t.head:
-		if b-t.head >= senderBuckets {
-			t.buckets = [senderBuckets]struct{ sends, bounces uint32 }{}
-		} else {
-			for i := t.head + 1; i <= b; i++ {
-				t.buckets[i%senderBuckets] = struct{ sends, bounces uint32 }{}
-			}
-		}
-		t.head = b
-	case b <= t.head-senderBuckets:
-		return // older than the window
-	}
-	if send {
-		t.buckets[b%senderBuckets].sends++
-	} else {
-		t.buckets[b%senderBuckets].bounces++
+	case c == nil: // older than the window
+	case send:
+		c.sends++
+	default:
+		c.bounces++
 	}
 }
 
@@ -171,18 +158,16 @@ func (t *senderTrack) distinct(now time.Time, p BulkPolicy) int {
 
 // totals sums the sends and bounces of the buckets within the window.
 func (t *senderTrack) totals(now time.Time, p BulkPolicy) (sends, bounces uint64) {
-	nowB := now.UnixNano() / t.bucketSize(p)
-	for b := max(nowB-senderBuckets+1, t.head-senderBuckets+1); b <= min(nowB, t.head); b++ {
-		c := t.buckets[b%senderBuckets]
+	t.counts.each(now.UnixNano()/p.bucketSize(), func(c senderCounts) {
 		sends += uint64(c.sends)
 		bounces += uint64(c.bounces)
-	}
+	})
 	return sends, bounces
 }
 
 // idle reports whether nothing of the track lies within the window.
 func (t *senderTrack) idle(now time.Time, p BulkPolicy) bool {
-	return t.distinct(now, p) == 0 && now.UnixNano()/t.bucketSize(p) >= t.head+senderBuckets
+	return t.distinct(now, p) == 0 && now.UnixNano()/p.bucketSize() >= t.counts.head+senderBuckets
 }
 
 // Sender is what is kept of a sender address the bulk policy blocked.
@@ -480,39 +465,53 @@ func (a *Account) ForgetIdleSenders(now time.Time, global Policy) (changed bool)
 // Volume counts the platform's sends over the bulk window, for the volume
 // factor of every sender's limit.
 type Volume struct {
-	head    int64
-	buckets [senderBuckets]uint64
+	sends windowRing[uint64]
 }
 
 // Add counts n sends at t.
 func (v *Volume) Add(t time.Time, n uint64, p BulkPolicy) {
-	size := int64(p.Window) / senderBuckets
-	b := t.UnixNano() / size
-	switch {
-	case v.head == 0:
-		v.head = b
-	case b > v.head:
-		if b-v.head >= senderBuckets {
-			v.buckets = [senderBuckets]uint64{}
-		} else {
-			for i := v.head + 1; i <= b; i++ {
-				v.buckets[i%senderBuckets] = 0
-			}
-		}
-		v.head = b
-	case b <= v.head-senderBuckets:
-		return
+	if c := v.sends.at(t.UnixNano() / p.bucketSize()); c != nil {
+		*c += n
 	}
-	v.buckets[b%senderBuckets] += n
 }
 
 // Sum returns the sends within the window before now.
 func (v *Volume) Sum(now time.Time, p BulkPolicy) uint64 {
-	size := int64(p.Window) / senderBuckets
-	nowB := now.UnixNano() / size
 	var sum uint64
-	for b := max(nowB-senderBuckets+1, v.head-senderBuckets+1); b <= min(nowB, v.head); b++ {
-		sum += v.buckets[b%senderBuckets]
-	}
+	v.sends.each(now.UnixNano()/p.bucketSize(), func(n uint64) { sum += n })
 	return sum
+}
+
+// bucketSize is the length of one of the window's buckets, in nanoseconds.
+func (p BulkPolicy) bucketSize() int64 { return int64(p.Window) / senderBuckets }
+
+// windowRing is the bulk window cut into senderBuckets buckets of T.
+type windowRing[T any] struct {
+	head    int64 // absolute number of the newest bucket; 0 before the first
+	buckets [senderBuckets]T
+}
+
+// at returns bucket b, moving the ring forward to it; nil when b is older
+// than the window.
+func (r *windowRing[T]) at(b int64) *T {
+	switch {
+	case r.head == 0:
+		r.head = b
+	case b > r.head:
+		var zero T
+		for i := r.head + 1; i <= min(b, r.head+senderBuckets); i++ {
+			r.buckets[i%senderBuckets] = zero
+		}
+		r.head = b
+	case b <= r.head-senderBuckets:
+		return nil
+	}
+	return &r.buckets[b%senderBuckets]
+}
+
+// each calls fn with every bucket of the window that ends with bucket now.
+func (r *windowRing[T]) each(now int64, fn func(T)) {
+	for b := max(now-senderBuckets+1, r.head-senderBuckets+1); b <= min(now, r.head); b++ {
+		fn(r.buckets[b%senderBuckets])
+	}
 }
