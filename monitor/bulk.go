@@ -122,7 +122,7 @@ func (p BulkPolicy) windowSeconds() uint32 { return uint32(p.Window / time.Secon
 
 // count adds a send or a bounce at unix nanoseconds at to the buckets.
 func (t *senderTrack) count(at int64, send bool, p BulkPolicy) {
-	c := t.counts.at(at/p.bucketSize())
+	c := t.counts.at(at / p.bucketSize())
 	switch {
 	case c == nil: // older than the window
 	case send:
