@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/dpmon/dpmon/monitor/monitortest"
 )
 
 // BenchmarkObserve is the window update done for every accepted event.
@@ -133,7 +135,7 @@ func BenchmarkMemoryPerSender(b *testing.B) {
 	for i := range addrs {
 		addrs[i] = fmt.Sprintf("sender%05d@shop.example", i)
 	}
-	before := heapInUse()
+	before := monitortest.HeapInUse()
 	e := &Event{Type: EventSend, OccurredAt: t0}
 	for _, s := range addrs {
 		e.Sender = s
@@ -143,15 +145,7 @@ func BenchmarkMemoryPerSender(b *testing.B) {
 		}
 	}
 	a.StepSenders(t0, &p, 0)
-	after := heapInUse()
+	after := monitortest.HeapInUse()
 	b.ReportMetric(float64(after-before)/senders, "bytes/sender")
 	runtime.KeepAlive(a)
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }

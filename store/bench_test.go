@@ -104,7 +104,7 @@ func BenchmarkMemoryPerAccount(b *testing.B) {
 	const accounts = 1_000_000
 	c := monitortest.New(t0)
 	db := testDB(b, b.TempDir(), c)
-	before := heapInUse()
+	before := monitortest.HeapInUse()
 	const size = 10000
 	for start := 0; start < accounts; start += size {
 		evs := make([]monitor.Event, size)
@@ -118,17 +118,9 @@ func BenchmarkMemoryPerAccount(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	after := heapInUse()
+	after := monitortest.HeapInUse()
 	b.ReportMetric(float64(after-before)/accounts, "bytes/account")
 	runtime.KeepAlive(db)
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // BenchmarkSweep judges 100,000 accounts, as the schedule does every minute.
@@ -156,13 +148,13 @@ func BenchmarkMemoryPerEvent(b *testing.B) {
 	const events, size = 5_000_000, 10000
 	c := monitortest.New(t0)
 	db := testDB(b, b.TempDir(), c)
-	before := heapInUse()
+	before := monitortest.HeapInUse()
 	for start := 0; start < events; start += size {
 		if _, err := db.Ingest(context.Background(), benchBatch(int64(start/size), size, 1000, t0)); err != nil {
 			b.Fatal(err)
 		}
 	}
-	after := heapInUse()
+	after := monitortest.HeapInUse()
 	b.ReportMetric(float64(after-before)/events, "bytes/event")
 	runtime.KeepAlive(db)
 }
