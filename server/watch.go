@@ -36,8 +36,12 @@ func (s *Server) WatchTransitions(req *pb.WatchTransitionsRequest, stream grpc.S
 		if cursor, err = s.db.LastTransition(); err != nil {
 			return s.errorStatus(ctx, "WatchTransitions", err)
 		}
+	case "0":
 	default:
-		if cursor, err = strconv.ParseUint(c, 10, 64); err != nil {
+		// Cursors are opaque: a sender must not read from them how many
+		// transitions the whole platform makes.
+		var ok bool
+		if cursor, ok = s.db.CursorSeq(c); !ok {
 			return invalidArgument(monitor.FieldError{Field: "cursor", Reason: "is not a cursor this service returned"})
 		}
 		// A cursor ahead of the log (a store restored from a backup) would
@@ -47,12 +51,12 @@ func (s *Server) WatchTransitions(req *pb.WatchTransitionsRequest, stream grpc.S
 			return s.errorStatus(ctx, "WatchTransitions", err)
 		}
 		if cursor > last {
-			return status.Errorf(codes.FailedPrecondition, "cursor %d is ahead of the last transition, %d; watch from \"0\" or from now", cursor, last)
+			return status.Error(codes.FailedPrecondition, "the cursor is ahead of this server's log (was its store restored from a backup?); watch from \"0\" or from now")
 		}
 	}
 	// The starting cursor goes out at once in the header: a client that has
 	// it knows the watch is in place, and where it started.
-	if err := stream.SendHeader(metadata.Pairs(cursorHeader, strconv.FormatUint(cursor, 10))); err != nil {
+	if err := stream.SendHeader(metadata.Pairs(cursorHeader, s.db.Cursor(cursor))); err != nil {
 		return err
 	}
 	for {
@@ -66,7 +70,7 @@ func (s *Server) WatchTransitions(req *pb.WatchTransitionsRequest, stream grpc.S
 			if !match(t) {
 				continue
 			}
-			if err := stream.Send(&pb.WatchTransitionsResponse{Transition: transitionToProto(t.Transition), Cursor: strconv.FormatUint(t.Seq, 10)}); err != nil {
+			if err := stream.Send(&pb.WatchTransitionsResponse{Transition: transitionToProto(t.Transition), Cursor: s.db.Cursor(t.Seq)}); err != nil {
 				return err
 			}
 		}

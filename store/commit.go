@@ -284,7 +284,7 @@ func (db *DB) encode(g *group) (*job, error) {
 		if err != nil {
 			return j, err
 		}
-		seq, _ := notificationSeq(n.ID)
+		seq, _ := db.notificationSeq(n.ID)
 		j.outbox = append(j.outbox, outboxEntry{seq: seq, value: v})
 	}
 	for _, id := range g.savedTickets {

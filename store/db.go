@@ -103,8 +103,6 @@ type DB struct {
 	nextLogSeq uint64
 	nextTrSeq  uint64
 	groupSeq   uint64 // numbers the commit groups
-	// nextTicketSeq numbers the next ticket.
-	nextTicketSeq uint64
 
 	// pending is shared by the committer (adds) and the writer (removes).
 	pending *pendingSet
@@ -117,6 +115,8 @@ type DB struct {
 	// is owned by the committer.
 	instance      string
 	nextOutboxSeq uint64
+	// tokens seal the sequence numbers callers see.
+	tokens sealer
 	// outboxPending indexes the pending notifications; outboxCh is closed
 	// and replaced when new ones are committed.
 	outboxMu      sync.Mutex
@@ -189,7 +189,6 @@ func Open(dir string, opts Options) (*DB, error) {
 		maxGroupEvents: opts.MaxGroupEvents,
 		accounts:       make(map[string]*monitor.Account),
 		tickets:        make(map[string]*monitor.Ticket),
-		nextTicketSeq:  1,
 		seen:           newDedupeSet(),
 		ops:            make(chan *op, 256),
 		writes:         make(chan *job),
@@ -224,6 +223,10 @@ func (db *DB) load() error {
 			return err
 		}
 		bulkWasOn = len(meta.Get(metaBulkDefault)) == 1 && meta.Get(metaBulkDefault)[0] == 1
+		var err error
+		if db.tokens, err = loadSealer(tx); err != nil {
+			return err
+		}
 		return db.loadOutbox(tx)
 	})
 	if err != nil {

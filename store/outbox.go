@@ -73,11 +73,24 @@ func decodeNotification(v []byte) (monitor.Notification, error) {
 	}, nil
 }
 
-// notificationSeq reads the sequence number back from an id.
-func notificationSeq(id string) (uint64, bool) {
-	i := strings.LastIndexByte(id, '-')
-	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
-	return seq, err == nil && i > 0
+// notificationID names a notification: the installation, then its
+// sequence number sealed, since account admins read it in their emails
+// (see tokens.go).
+func (db *DB) notificationID(seq uint64) string {
+	return db.instance + "-" + db.tokens.seal(tokenNotification, seq)
+}
+
+// notificationSeq reads the sequence number back from an id; ids made
+// before they were sealed end in the plain number.
+func (db *DB) notificationSeq(id string) (uint64, bool) {
+	tail, ok := strings.CutPrefix(id, db.instance+"-")
+	if !ok {
+		return 0, false
+	}
+	if seq, err := strconv.ParseUint(tail, 10, 64); err == nil {
+		return seq, true
+	}
+	return db.tokens.open(tokenNotification, tail)
 }
 
 // notify queues the notifications of a change made in the group: one per
@@ -87,7 +100,7 @@ func (db *DB) notify(g *group, base monitor.Notification, adminEmails []string) 
 		return
 	}
 	for _, n := range db.route(base, adminEmails) {
-		n.ID = db.instance + "-" + strconv.FormatUint(db.nextOutboxSeq, 10)
+		n.ID = db.notificationID(db.nextOutboxSeq)
 		db.nextOutboxSeq++
 		g.outbox = append(g.outbox, n)
 	}
@@ -206,7 +219,7 @@ func (db *DB) DueNotifications(ctx context.Context, now time.Time, limit int) ([
 // record a delivery attempt or an operator's retry, and keeps the pending
 // index in step. It returns the result.
 func (db *DB) UpdateNotification(ctx context.Context, id string, change func(n *monitor.Notification) error) (monitor.Notification, error) {
-	seq, ok := notificationSeq(id)
+	seq, ok := db.notificationSeq(id)
 	if !ok {
 		return monitor.Notification{}, fmt.Errorf("notification %q: %w", id, monitor.ErrNotFound)
 	}

@@ -3,11 +3,14 @@ package store
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -101,9 +104,23 @@ func decodeTicket(v []byte) (*monitor.Ticket, error) {
 	return t, nil
 }
 
-// ticketID numbers tickets in the order they were opened; the fixed width
-// keeps the bucket's key order the same as that order.
-func ticketID(seq uint64) string { return fmt.Sprintf("tkt-%08d", seq) }
+// ticketIDs are random: a sender sees its tickets' ids, and numbered ones
+// would tell it how many tickets the whole platform has. The caller holds
+// the write lock.
+func (db *DB) newTicketID() (string, error) {
+	for {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("ticket id: %w", err)
+		}
+		id := "tkt-" + strings.ToLower(ticketIDEncoding.EncodeToString(b[:]))
+		if _, taken := db.tickets[id]; !taken {
+			return id, nil
+		}
+	}
+}
+
+var ticketIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func (db *DB) loadTickets(tx *bbolt.Tx) error {
 	return tx.Bucket(bucketTickets).ForEach(func(k, v []byte) error {
@@ -112,9 +129,6 @@ func (db *DB) loadTickets(tx *bbolt.Tx) error {
 			return fmt.Errorf("ticket %q: %w", k, err)
 		}
 		db.tickets[t.ID] = t
-		if n, err := strconv.ParseUint(strings.TrimPrefix(t.ID, "tkt-"), 10, 64); err == nil && n >= db.nextTicketSeq {
-			db.nextTicketSeq = n + 1
-		}
 		return nil
 	})
 }
@@ -123,11 +137,14 @@ func (db *DB) loadTickets(tx *bbolt.Tx) error {
 // with a sender, for a sender address the bulk policy blocked.
 func (db *DB) CreateTicket(ctx context.Context, accountID, sender, description string, c monitor.Checklist, who Actor) (*monitor.Ticket, error) {
 	return db.changeTicket(ctx, "CreateTicket", who, "", accountID, func(g *group, a *monitor.Account, _ *monitor.Ticket) (*monitor.Ticket, AuditEvent, error) {
-		t, err := monitor.OpenTicket(ticketID(db.nextTicketSeq), a, g.now, description, c, who.Name, sender, db.policy)
+		id, err := db.newTicketID()
 		if err != nil {
 			return nil, AuditEvent{}, err
 		}
-		db.nextTicketSeq++
+		t, err := monitor.OpenTicket(id, a, g.now, description, c, who.Name, sender, db.policy)
+		if err != nil {
+			return nil, AuditEvent{}, err
+		}
 		what := "Reinstatement ticket " + t.ID
 		if t.Sender != "" {
 			what += " for sender " + t.Sender
@@ -257,26 +274,57 @@ func (db *DB) Tickets(ctx context.Context, f TicketFilter, limit int, pageToken 
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
+	var after *monitor.Ticket // the last of the previous page
+	if pageToken != "" {
+		var ok bool
+		if after, ok = decodeTicketPage(pageToken); !ok {
+			return nil, "", errBadPageToken
+		}
+	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	var match []*monitor.Ticket
 	for _, t := range db.tickets {
 		if (f.Accounts == nil || slices.Contains(f.Accounts, t.AccountID)) && (f.State == 0 || t.State == f.State) &&
-			(pageToken == "" || t.ID < pageToken) {
+			(after == nil || ticketsNewestFirst(t, after) > 0) {
 			match = append(match, t)
 		}
 	}
-	slices.SortFunc(match, func(a, b *monitor.Ticket) int { return cmp.Compare(b.ID, a.ID) })
+	slices.SortFunc(match, ticketsNewestFirst)
 	next := ""
 	if len(match) > limit {
 		match = match[:limit]
-		next = match[limit-1].ID
+		next = encodeTicketPage(match[limit-1])
 	}
 	out := make([]*monitor.Ticket, len(match))
 	for i, t := range match {
 		out[i] = t.Clone()
 	}
 	return out, next, nil
+}
+
+// ticketsNewestFirst orders tickets by the time they were opened, newest first;
+// the id orders those opened in one commit.
+func ticketsNewestFirst(a, b *monitor.Ticket) int {
+	if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.ID, a.ID)
+}
+
+// A ticket page token is the opening time and id of the page's last
+// ticket: nothing the caller has not seen.
+func encodeTicketPage(t *monitor.Ticket) string {
+	b := binary.BigEndian.AppendUint64(nil, uint64(t.CreatedAt.UnixNano()))
+	return base64.RawURLEncoding.EncodeToString(append(b, t.ID...))
+}
+
+func decodeTicketPage(token string) (*monitor.Ticket, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) <= 8 {
+		return nil, false
+	}
+	return &monitor.Ticket{CreatedAt: time.Unix(0, int64(binary.BigEndian.Uint64(b))), ID: string(b[8:])}, true
 }
 
 // OpenTickets returns copies of the tickets waiting for an admin, newest

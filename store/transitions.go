@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -125,11 +124,11 @@ func (db *DB) Transitions(ctx context.Context, id string, pageSize int, pageToke
 	}
 	before := uint64(math.MaxUint64)
 	if pageToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(pageToken)
-		if err != nil || len(b) != 8 {
+		seq, ok := db.tokens.open(tokenTransitionPage, pageToken)
+		if !ok {
 			return nil, "", errBadPageToken
 		}
-		before = binary.BigEndian.Uint64(b)
+		before = seq
 	}
 	db.mu.RLock()
 	_, known := db.accounts[id]
@@ -138,7 +137,7 @@ func (db *DB) Transitions(ctx context.Context, id string, pageSize int, pageToke
 		return nil, "", fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
 	}
 	var out []monitor.Transition
-	var last []byte
+	var last uint64
 	next := ""
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		all := tx.Bucket(bucketTransitions)
@@ -156,7 +155,7 @@ func (db *DB) Transitions(ctx context.Context, id string, pageSize int, pageToke
 			}
 			if len(out) == pageSize {
 				// Continue below the last one returned.
-				next = base64.RawURLEncoding.EncodeToString(last)
+				next = db.tokens.seal(tokenTransitionPage, last)
 				return nil
 			}
 			seq := k[len(prefix):]
@@ -165,7 +164,7 @@ func (db *DB) Transitions(ctx context.Context, id string, pageSize int, pageToke
 				return fmt.Errorf("transition %x: %w", seq, err)
 			}
 			out = append(out, t)
-			last = append(last[:0], seq...)
+			last = decodeSeq(seq)
 		}
 		return nil
 	})

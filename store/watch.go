@@ -49,6 +49,13 @@ func (db *DB) LastTransition() (uint64, error) {
 	return last, err
 }
 
+// Cursor is the opaque form of a transition's sequence number that a
+// watcher is given (see tokens.go).
+func (db *DB) Cursor(seq uint64) string { return db.tokens.seal(tokenCursor, seq) }
+
+// CursorSeq reads back a cursor that Cursor made.
+func (db *DB) CursorSeq(cursor string) (uint64, bool) { return db.tokens.open(tokenCursor, cursor) }
+
 // TransitionsCommitted returns a channel that is closed when the next
 // commit with transitions is durable. Take it before reading, so that a
 // commit between the read and the wait is not missed.

@@ -28,7 +28,8 @@ func TestRunWatch(t *testing.T) {
 		}
 		return lines.Text()
 	}
-	if got := next(); !strings.HasPrefix(got, "1  2026-11-24T10:00:00Z  acme  healthy → suspended  Sending is suspended.") {
+	// Each line starts with its cursor, which is opaque.
+	if cursor, got, _ := strings.Cut(next(), "  "); cursor == "" || !strings.HasPrefix(got, "2026-11-24T10:00:00Z  acme  healthy → suspended  Sending is suspended.") {
 		t.Errorf("replayed: got %q", got)
 	}
 	d.suspend(t, "beta") // live, while watching
