@@ -85,7 +85,8 @@ func TestDigestThroughMailpit(t *testing.T) {
 	warn(t, db, "beta")
 	warn(t, db, "acme")
 	suspend(t, db, "gamma")
-	if _, err := db.CreateTicket(context.Background(), "gamma", "", "Removed the bought list.", monitor.Checklist{}, store.Actor{Name: "platform-a", Role: "sender"}); err != nil {
+	tk, err := db.CreateTicket(context.Background(), "gamma", "", "Removed the bought list.", monitor.Checklist{}, store.Actor{Name: "platform-a", Role: "sender"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	email := Email{Addr: mp.smtp, From: "dpmon@example.com", To: []string{"ops@example.com"}, Username: "dpmon", Password: "s3cret",
@@ -97,7 +98,7 @@ func TestDigestThroughMailpit(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].Subject != "[dpmon] Digest: 2 warned, 1 suspended, 1 tickets waiting" {
 		t.Fatalf("messages: %+v", msgs)
 	}
-	for _, want := range []string{"- gamma since 2026-11-24T10:00:00Z: Sending is suspended.", "- acme since", "(not acknowledged)", "- tkt-00000001 for gamma"} {
+	for _, want := range []string{"- gamma since 2026-11-24T10:00:00Z: Sending is suspended.", "- acme since", "(not acknowledged)", "- " + tk.ID + " for gamma"} {
 		if !strings.Contains(msgs[0].Text, want) {
 			t.Errorf("digest lacks %q:\n%s", want, msgs[0].Text)
 		}
