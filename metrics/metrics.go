@@ -26,6 +26,9 @@ type Metrics struct {
 	transitions *prometheus.CounterVec
 	senders     *prometheus.CounterVec
 	attempts    *prometheus.CounterVec
+	refused     *prometheus.CounterVec
+	connections prometheus.Counter
+	accounts    *prometheus.CounterVec
 	// GRPC instruments the gRPC server (calls started, handled by code,
 	// handling time, stream messages).
 	GRPC *grpcprom.ServerMetrics
@@ -62,12 +65,24 @@ func New() *Metrics {
 			Namespace: namespace, Name: "notification_attempts_total",
 			Help: "Delivery attempts by receiver and the state they left the notification in: delivered, pending (to be retried) or failed (given up).",
 		}, []string{"receiver", "state"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "calls_refused_total",
+			Help: "Calls refused from their headers, before their request was read, by reason: unauthenticated, permission_denied, starting, peer_streams, event_streams, unauthenticated_calls.",
+		}, []string{"reason"}),
+		connections: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "connections_refused_total",
+			Help: "Connections closed at once because their peer had limits.max_connections_per_peer open.",
+		}),
+		accounts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "accounts_refused_total",
+			Help: "Calls refused because they would create accounts, by reason: max_accounts (the server's limit), rate (the credential's pace) or not_allowed (its credential may not create accounts).",
+		}, []string{"reason"}),
 		GRPC: grpcprom.NewServerMetrics(
 			grpcprom.WithServerCounterOptions(grpcprom.WithNamespace(namespace)),
 			grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramNamespace(namespace)),
 		),
 	}
-	m.registry.MustRegister(m.events, m.commits, m.transitions, m.senders, m.attempts, m.GRPC,
+	m.registry.MustRegister(m.events, m.commits, m.transitions, m.senders, m.attempts, m.refused, m.connections, m.accounts, m.GRPC,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: namespace}))
 	for _, typ := range eventTypes {
 		for _, result := range []string{"accepted", "duplicate", "rejected"} {
@@ -88,6 +103,15 @@ func typeLabel(t monitor.EventType) string {
 	}
 	return eventTypes[0]
 }
+
+// CallRefused counts a call refused before its request was read.
+func (m *Metrics) CallRefused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+// ConnectionRefused counts a connection closed for its peer's limit.
+func (m *Metrics) ConnectionRefused() { m.connections.Inc() }
+
+// AccountRefused counts a call refused because it would create accounts.
+func (m *Metrics) AccountRefused(reason string) { m.accounts.WithLabelValues(reason).Inc() }
 
 // CountPhases reports the accounts by phase, read from phases at each
 // scrape. The store is opened with the Committed hook, so it comes after.

@@ -108,6 +108,9 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 	if len(fields) > 0 {
 		return nil, invalidArgument(fields...)
 	}
+	if err := s.mayCreate(ctx, s.db.Unknown([]string{req.GetAccountId()}), true); err != nil {
+		return nil, err
+	}
 	a, err := s.db.UpdateAccount(ctx, req.GetAccountId(), actor(ctx), func(a *monitor.Account) error {
 		for _, p := range paths {
 			switch p {

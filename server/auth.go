@@ -3,9 +3,10 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
-	"net"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -55,6 +56,11 @@ type Credential struct {
 	Role     Role
 	// Accounts scope a sender; empty means all accounts.
 	Accounts []string
+	// CreateAccounts lets a credential without Accounts create accounts by
+	// sending their first events; without it, such a credential may send
+	// events only for accounts that exist. A scoped sender creates its own
+	// accounts.
+	CreateAccounts bool
 }
 
 // Identity is an authenticated caller.
@@ -62,6 +68,9 @@ type Identity struct {
 	Name     string
 	Role     Role
 	accounts []string // nil: every account
+	// mayCreate is whether events may create accounts the identity does
+	// not list.
+	mayCreate bool
 }
 
 // mayUse reports whether the identity may read or write account id.
@@ -91,11 +100,13 @@ func NewAuthenticator(creds []Credential) (*Authenticator, error) {
 		case c.Accounts != nil && len(c.Accounts) == 0:
 			// Leave the key out for all accounts; an empty list is a mistake.
 			return nil, fmt.Errorf("%s (%s): accounts is empty; omit it to allow every account", where, c.Name)
+		case c.CreateAccounts && c.Accounts != nil:
+			return nil, fmt.Errorf("%s (%s): create_accounts is for a credential without accounts; a scoped sender creates its own", where, c.Name)
 		case (c.SHA256 == "") == (c.ClientCN == ""):
 			return nil, fmt.Errorf("%s (%s): give exactly one of sha256 and client_cn", where, c.Name)
 		}
 		names[c.Name] = true
-		id := Identity{Name: c.Name, Role: c.Role, accounts: slices.Clone(c.Accounts)}
+		id := Identity{Name: c.Name, Role: c.Role, accounts: slices.Clone(c.Accounts), mayCreate: c.CreateAccounts}
 		if c.ClientCN != "" {
 			if _, dup := a.certs[c.ClientCN]; dup {
 				return nil, fmt.Errorf("%s (%s): client_cn %q is given twice", where, c.Name, c.ClientCN)
@@ -122,19 +133,37 @@ func (a *Authenticator) UsesClientCertificates() bool { return len(a.certs) > 0 
 // authenticate returns the caller's identity: from a verified client
 // certificate, else from the bearer token.
 func (a *Authenticator) authenticate(ctx context.Context) (Identity, error) {
+	var chains [][]*x509.Certificate
 	if p, ok := peer.FromContext(ctx); ok {
-		if tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(tlsInfo.State.VerifiedChains) > 0 {
-			if id, ok := a.certs[tlsInfo.State.VerifiedChains[0][0].Subject.CommonName]; ok {
-				return id, nil
-			}
+		if tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+			chains = tlsInfo.State.VerifiedChains
 		}
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	values := md.Get("authorization")
-	if len(values) == 0 {
+	return a.identify(chains, md.Get("authorization"))
+}
+
+// AuthenticateHTTP returns the identity of an HTTP request, by the same
+// rules as a gRPC call's: a verified client certificate, else the bearer
+// token of its Authorization header.
+func (a *Authenticator) AuthenticateHTTP(r *http.Request) (Identity, error) {
+	var chains [][]*x509.Certificate
+	if r.TLS != nil {
+		chains = r.TLS.VerifiedChains
+	}
+	return a.identify(chains, r.Header.Values("Authorization"))
+}
+
+func (a *Authenticator) identify(verifiedChains [][]*x509.Certificate, authorization []string) (Identity, error) {
+	if len(verifiedChains) > 0 {
+		if id, ok := a.certs[verifiedChains[0][0].Subject.CommonName]; ok {
+			return id, nil
+		}
+	}
+	if len(authorization) == 0 {
 		return Identity{}, status.Error(codes.Unauthenticated, "missing credentials: send \"authorization: Bearer <token>\"")
 	}
-	scheme, token, ok := strings.Cut(values[0], " ")
+	scheme, token, ok := strings.Cut(authorization[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") { // the scheme is case-insensitive (RFC 7235)
 		return Identity{}, status.Error(codes.Unauthenticated, "the authorization header must be \"Bearer <token>\"")
 	}
@@ -227,51 +256,56 @@ func (a access) allows(r Role) bool {
 }
 
 // authorize authenticates the caller of method and checks its role; it
-// returns the context carrying the identity. Account scopes are checked by
-// the handlers, which know the account.
-func (s *Server) authorize(ctx context.Context, method string) (context.Context, error) {
+// returns the context carrying the identity, and whether the method needs
+// credentials at all (health checks and reflection do not). Account scopes
+// are checked by the handlers, which know the account.
+func (s *Server) authorize(ctx context.Context, method string) (context.Context, bool, error) {
 	need, listed := methodAccess[method]
 	if !listed {
 		if strings.HasPrefix(method, "/grpc.health.v1.Health/") || strings.HasPrefix(method, "/grpc.reflection.") {
-			return ctx, nil
+			return ctx, false, nil
 		}
-		return ctx, status.Errorf(codes.PermissionDenied, "%s is not open to callers", method)
+		return ctx, false, status.Errorf(codes.PermissionDenied, "%s is not open to callers", method)
+	}
+	if !s.ready.Load() {
+		return ctx, true, unavailable("dpmon is starting: it is rebuilding its state from disk", retryStarting)
 	}
 	var id Identity
 	if s.auth == nil {
 		// The host without the port: one person reconnecting must not count
 		// as two admins.
-		id = Identity{Name: "unauthenticated", Role: roleOpen}
-		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-			host, _, err := net.SplitHostPort(p.Addr.String())
-			if err != nil {
-				host = p.Addr.String()
-			}
-			id.Name = "unauthenticated caller at " + host
-		}
+		id = Identity{Name: "unauthenticated caller at " + peerHost(ctx), Role: roleOpen, mayCreate: true}
 	} else {
 		var err error
 		if id, err = s.auth.authenticate(ctx); err != nil {
-			return ctx, err
+			return ctx, false, err
 		}
 	}
 	if !need.allows(id.Role) {
-		return ctx, status.Errorf(codes.PermissionDenied, "%s (%s) may not call %s", id.Name, id.Role, method[strings.LastIndexByte(method, '/')+1:])
+		return ctx, true, status.Errorf(codes.PermissionDenied, "%s (%s) may not call %s", id.Name, id.Role, method[strings.LastIndexByte(method, '/')+1:])
 	}
-	return context.WithValue(ctx, identityKey{}, id), nil
+	return context.WithValue(ctx, identityKey{}, id), true, nil
 }
 
-// unaryAuth and streamAuth run authorize before every call.
+// unaryAuth and streamAuth authorize calls that did not pass the tap
+// (which sets the identity before the body is read): a server used
+// without it, as through ServeHTTP, still checks every call.
 func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	ctx, err := s.authorize(ctx, info.FullMethod)
-	if err != nil {
-		return nil, err
+	if _, tapped := ctx.Value(identityKey{}).(Identity); !tapped {
+		var err error
+		if ctx, _, err = s.authorize(ctx, info.FullMethod); err != nil {
+			return nil, err
+		}
 	}
 	return handler(ctx, req)
 }
 
 func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	ctx, err := s.authorize(ss.Context(), info.FullMethod)
+	ctx := ss.Context()
+	if _, tapped := ctx.Value(identityKey{}).(Identity); tapped {
+		return handler(srv, ss)
+	}
+	ctx, _, err := s.authorize(ctx, info.FullMethod)
 	if err != nil {
 		return err
 	}

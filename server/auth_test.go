@@ -32,7 +32,7 @@ func testAuth(t testing.TB) *Authenticator {
 	a, err := NewAuthenticator([]Credential{
 		{Name: "platform-a", SHA256: digest("platform-a"), Role: RoleSender, Accounts: []string{"acme", "beta", "gamma"}},
 		{Name: "auditor", SHA256: digest("auditor"), Role: RoleViewer},
-		{Name: "ops-alice", SHA256: digest("ops-alice"), Role: RoleAdmin},
+		{Name: "ops-alice", SHA256: digest("ops-alice"), Role: RoleAdmin, CreateAccounts: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -41,28 +41,61 @@ func (s *Server) errorStatus(ctx context.Context, method string, err error) erro
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, store.ErrClosed):
-		return status.Error(codes.Unavailable, "server is shutting down; retry on another connection")
+		return unavailable("server is shutting down; retry on another connection", retryShutdown)
 	case errors.Is(err, store.ErrFailed):
-		// Logged once by watchStore; health is already NOT_SERVING.
-		return status.Error(codes.Unavailable, "storage unavailable")
+		// Logged once by watchStore, which also turns health NOT_SERVING;
+		// done here too, so that probes know by the time the caller does.
+		s.health.Shutdown()
+		return unavailable("storage unavailable", retryStorage)
+	case errors.Is(err, store.ErrAccountLimit):
+		if s.accountsRefused != nil {
+			s.accountsRefused(AccountsRefusedLimit)
+		}
+		return quotaFailure(err.Error(), "accounts", "the server's limit of accounts (limits.max_accounts)")
 	}
 	s.log.ErrorContext(ctx, "internal error", "method", method, "err", err)
 	return status.Error(codes.Internal, "internal error")
+}
+
+// How long a client is told to wait before retrying an UNAVAILABLE call:
+// a restart takes seconds; a failed store needs an operator, so there is
+// no point in coming back sooner than that.
+const (
+	retryStarting = 2 * time.Second
+	retryShutdown = time.Second
+	retryStorage  = 30 * time.Second
+)
+
+// unavailable builds UNAVAILABLE with a google.rpc.RetryInfo saying when to
+// try again, so that clients back off instead of retrying in a loop.
+func unavailable(msg string, retryAfter time.Duration) error {
+	return withDetails(status.New(codes.Unavailable, msg), &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)})
+}
+
+// quotaFailure builds RESOURCE_EXHAUSTED for a limit that waiting does not
+// lift: a google.rpc.QuotaFailure names it, and no RetryInfo invites a
+// retry.
+func quotaFailure(msg, subject, description string) error {
+	return withDetails(status.New(codes.ResourceExhausted, msg),
+		&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: subject, Description: description}}})
+}
+
+func withDetails(st *status.Status, details ...protoadapt.MessageV1) error {
+	if withDetails, err := st.WithDetails(details...); err == nil {
+		st = withDetails
+	}
+	return st.Err()
 }
 
 // resourceExhausted builds RESOURCE_EXHAUSTED with a google.rpc.RetryInfo
 // saying when to try again and, for a quota, a google.rpc.QuotaFailure
 // saying which.
 func resourceExhausted(msg string, retryAfter time.Duration, quota ...*errdetails.QuotaFailure_Violation) error {
-	st := status.New(codes.ResourceExhausted, msg)
 	details := []protoadapt.MessageV1{&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}}
 	if len(quota) > 0 {
 		details = append(details, &errdetails.QuotaFailure{Violations: quota})
 	}
-	if withDetails, err := st.WithDetails(details...); err == nil {
-		st = withDetails
-	}
-	return st.Err()
+	return withDetails(status.New(codes.ResourceExhausted, msg), details...)
 }
 
 // invalidArgument builds INVALID_ARGUMENT with a google.rpc.BadRequest that
@@ -77,8 +110,5 @@ func invalidArgument(fields ...monitor.FieldError) error {
 	for _, f := range fields {
 		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: f.Field, Description: f.Reason})
 	}
-	if withDetails, err := st.WithDetails(br); err == nil {
-		st = withDetails
-	}
-	return st.Err()
+	return withDetails(st, br)
 }

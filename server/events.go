@@ -9,8 +9,6 @@ import (
 	"strconv"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
@@ -24,6 +22,9 @@ func (s *Server) IngestEvents(ctx context.Context, req *pb.IngestEventsRequest) 
 		return nil, err
 	}
 	if err := checkEventScopes(ctx, req.GetEvents()); err != nil {
+		return nil, err
+	}
+	if err := s.checkNewAccounts(ctx, req.GetEvents()); err != nil {
 		return nil, err
 	}
 	n := int64(len(req.GetEvents()))
@@ -154,6 +155,10 @@ loop:
 				end = err
 				break loop
 			}
+			if err := s.checkNewAccounts(ctx, req.GetEvents()); err != nil {
+				end = err
+				break loop
+			}
 			b := &streamBatch{id: req.GetBatchId(), done: make(chan struct{})}
 			select {
 			case inflight <- b:
@@ -186,7 +191,7 @@ loop:
 			}
 			break loop
 		case <-s.draining:
-			end = status.Error(codes.Unavailable, "server is shutting down; reconnect and resend the batches not acknowledged")
+			end = unavailable("server is shutting down; reconnect and resend the batches not acknowledged", retryShutdown)
 			break loop
 		case err := <-sendErr:
 			return err

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -30,8 +31,10 @@ import (
 const (
 	// MaxBatchEvents is the most events one request may carry.
 	MaxBatchEvents = 10000
-	// MaxRecvMsgSize fits a full batch of events with long diagnostics.
-	MaxRecvMsgSize = 64 << 20
+	// maxHeaderBytes bounds a call's headers, which grpc reads before the
+	// tap can look at the credentials in them; a bearer token and the
+	// usual metadata take a few hundred bytes.
+	maxHeaderBytes = 64 << 10
 	// DefaultPageSize and MaxPageSize bound list responses.
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
@@ -70,6 +73,14 @@ type Options struct {
 	Stream []grpc.StreamServerInterceptor
 	// Retry is how a notification retried by hand is scheduled.
 	Retry monitor.RetryPolicy
+	// Limits bound what callers may make the server hold.
+	Limits Limits
+	// Refused, when set, is told of every call refused before it was read
+	// (reasons Refused*), for metrics.
+	Refused func(reason string)
+	// RefusedAccount, when set, is told of every new account refused
+	// (reasons AccountsRefused*), for metrics.
+	RefusedAccount func(reason string)
 }
 
 // Server implements dpmon's gRPC services.
@@ -82,7 +93,10 @@ type Server struct {
 	pb.UnimplementedAuditServiceServer
 	pb.UnimplementedNotificationServiceServer
 
+	// db is set once by Ready, before ready turns true; calls pass the tap
+	// only after that.
 	db      *store.DB
+	ready   atomic.Bool
 	auth    *Authenticator
 	count   func(t monitor.EventType, result string, n int)
 	unary   []grpc.UnaryServerInterceptor
@@ -93,13 +107,29 @@ type Server struct {
 	streams uint32
 	pending *semaphore.Weighted
 	health  *health.Server
+	limits  Limits
+	admit   *admission
+	refused func(reason string)
+	// accountsRefused counts new accounts refused; creators paces the
+	// accounts each credential creates.
+	accountsRefused func(reason string)
+	creators        *creators
 
 	drainOnce sync.Once
 	draining  chan struct{}
 }
 
-// New returns a Server over db.
+// New returns a Server over db, ready to serve.
 func New(db *store.DB, opts Options) *Server {
+	s := Starting(opts)
+	s.Ready(db)
+	return s
+}
+
+// Starting returns a Server whose store is still opening, so that its port
+// can answer at once: health says NOT_SERVING and every other call is
+// answered UNAVAILABLE with a RetryInfo, until Ready.
+func Starting(opts Options) *Server {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
@@ -118,13 +148,24 @@ func New(db *store.DB, opts Options) *Server {
 	case opts.MaxPendingEvents < MaxBatchEvents:
 		opts.MaxPendingEvents = MaxBatchEvents // a full batch must fit
 	}
+	limits := opts.Limits.withDefaults()
 	s := &Server{
-		db: db, auth: opts.Auth, count: opts.CountEvents, unary: opts.Unary, stream: opts.Stream, retry: opts.Retry, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
+		auth: opts.Auth, count: opts.CountEvents, unary: opts.Unary, stream: opts.Stream, retry: opts.Retry, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
 		pending: semaphore.NewWeighted(opts.MaxPendingEvents),
 		health:  health.NewServer(), draining: make(chan struct{}),
+		limits: limits, admit: newAdmission(limits), refused: opts.Refused,
+		accountsRefused: opts.RefusedAccount, creators: newCreators(limits.NewAccountsPerMinute),
 	}
-	go s.watchStore()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	return s
+}
+
+// Ready gives the server its store: calls are served from now on.
+func (s *Server) Ready(db *store.DB) {
+	s.db = db
+	s.ready.Store(true)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	go s.watchStore()
 }
 
 // watchStore turns health NOT_SERVING as soon as the store stops writing,
@@ -150,13 +191,22 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	unary := append(slices.Clone(s.unary), recovery.UnaryServerInterceptor(onPanic), s.unaryAuth)
 	stream := append(slices.Clone(s.stream), recovery.StreamServerInterceptor(onPanic), s.streamAuth)
 	gs := grpc.NewServer(append([]grpc.ServerOption{
+		// Credentials and limits are checked from the headers, before grpc
+		// reads a request; see admission.go.
+		grpc.InTapHandle(s.tap),
+		grpc.StatsHandler(&decodeGate{budget: s.admit.decoding, reserve: requestCopies * int64(s.limits.MaxMessageBytes)}),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxRecvMsgSize(s.limits.MaxMessageBytes),
+		grpc.MaxHeaderListSize(maxHeaderBytes),
 		grpc.MaxConcurrentStreams(s.streams),
+		// A connection that has not finished its TLS and HTTP/2 handshake
+		// within this is closed: it holds a slot of its peer.
+		grpc.ConnectionTimeout(10 * time.Second),
 		// Find dead peers of long-lived streams; allow clients to ping
-		// every 10s, no more, even between streams.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		// every 10s, no more, even between streams. A connection without
+		// a call for a long while is closed; clients reconnect on demand.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second, MaxConnectionIdle: 15 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}, extra...)...)
 	pb.RegisterEventServiceServer(gs, s)

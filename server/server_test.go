@@ -58,12 +58,23 @@ func newEnvWith(t testing.TB, auth *Authenticator) *env {
 // newEnvRouted is newEnvWith with a route for notifications.
 func newEnvRouted(t testing.TB, auth *Authenticator, route func(monitor.Notification, []string) []monitor.Notification) *env {
 	t.Helper()
+	return newEnvOpts(t, func(o *store.Options) { o.Route = route }, func(o *Options) { o.Auth = auth })
+}
+
+// newEnvOpts is newEnv with options of the store and the server changed
+// by the functions given.
+func newEnvOpts(t testing.TB, storeOpts func(*store.Options), srvOpts func(*Options)) *env {
+	t.Helper()
 	c := monitortest.New(t0)
-	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now, Route: route})
+	so := store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now}
+	storeOpts(&so)
+	db, err := store.Open(t.TempDir(), so)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(db, Options{Clock: c.Now, Auth: auth})
+	opts := Options{Clock: c.Now}
+	srvOpts(&opts)
+	srv := New(db, opts)
 	gs := srv.GRPCServer()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

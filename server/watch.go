@@ -82,7 +82,7 @@ func (s *Server) WatchTransitions(req *pb.WatchTransitionsRequest, stream grpc.S
 		case <-ctx.Done():
 			return s.errorStatus(ctx, "WatchTransitions", ctx.Err())
 		case <-s.draining:
-			return status.Error(codes.Unavailable, "server is shutting down; reconnect with the last cursor")
+			return unavailable("server is shutting down; reconnect with the last cursor", retryShutdown)
 		}
 	}
 }

@@ -305,6 +305,20 @@ func (db *DB) UnblockSender(ctx context.Context, id, sender, note string, who Ac
 	return st, err
 }
 
+// Unknown returns the ids, of those given, of accounts the store does not
+// track (yet).
+func (db *DB) Unknown(ids []string) []string {
+	var out []string
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	for _, id := range ids {
+		if _, ok := db.accounts[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // PlatformSends returns the platform's sends in the bulk window before now.
 func (db *DB) PlatformSends(now time.Time) uint64 {
 	db.mu.RLock()
@@ -325,6 +339,9 @@ func (db *DB) changeAccount(ctx context.Context, id string, create bool, change 
 		case ok:
 			a = live.Clone()
 		case create:
+			if db.maxAccounts > 0 && len(db.accounts) >= db.maxAccounts {
+				return fmt.Errorf("account %q would be beyond the limit of %d accounts (limits.max_accounts): %w", id, db.maxAccounts, ErrAccountLimit)
+			}
 			a = monitor.NewAccount(id, g.now, db.policy)
 		default:
 			return fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)

@@ -32,6 +32,9 @@ var (
 	// ahead of the disk, so the store refuses further writes until it is
 	// reopened (and rebuilt from the disk).
 	ErrFailed = errors.New("store failed")
+	// ErrAccountLimit is returned when a change would create an account
+	// beyond Options.MaxAccounts; nothing of the change is applied.
+	ErrAccountLimit = errors.New("account limit reached")
 )
 
 // Bucket names.
@@ -71,6 +74,9 @@ type Options struct {
 	// events it wrote, how long its transaction took and the transitions
 	// it recorded. It runs on the writer goroutine and must be quick.
 	Committed func(events int, took time.Duration, transitions []monitor.Transition)
+	// MaxAccounts bounds the accounts the store tracks (each costs memory
+	// for as long as it is kept); 0 is no bound.
+	MaxAccounts int
 	// Route, when set, makes the notifications of a change: it gets one
 	// without a receiver and the account's admin emails, and returns a
 	// copy per receiver that wants it, due and with its deadline set.
@@ -88,6 +94,7 @@ type DB struct {
 	route          func(base monitor.Notification, adminEmails []string) []monitor.Notification
 	clock          func() time.Time
 	maxGroupEvents int
+	maxAccounts    int
 
 	// mu guards accounts and tickets (the maps and what is in them) against
 	// readers; the committer goroutine is the only writer.
@@ -187,6 +194,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		watchCh:        make(chan struct{}),
 		clock:          opts.Clock,
 		maxGroupEvents: opts.MaxGroupEvents,
+		maxAccounts:    opts.MaxAccounts,
 		accounts:       make(map[string]*monitor.Account),
 		tickets:        make(map[string]*monitor.Ticket),
 		seen:           newDedupeSet(),

@@ -32,6 +32,9 @@ type TypeCounts struct {
 func (db *DB) Ingest(ctx context.Context, events []monitor.Event) (IngestResult, error) {
 	var res IngestResult
 	o := &op{events: len(events), apply: func(g *group) error {
+		if err := db.roomFor(events); err != nil {
+			return err
+		}
 		res = db.ingest(g, events)
 		return nil
 	}}
@@ -64,6 +67,32 @@ func (db *DB) ingest(g *group, events []monitor.Event) IngestResult {
 		res.ByType[e.Type].Accepted++
 	}
 	return res
+}
+
+// roomFor refuses a batch that would create more accounts than the limit
+// allows, before any of it is applied: a producer that retries it loses
+// nothing, and an operator who raises the limit gets every event. The
+// caller holds the write lock.
+func (db *DB) roomFor(events []monitor.Event) error {
+	if db.maxAccounts == 0 {
+		return nil
+	}
+	var fresh map[string]struct{}
+	for i := range events {
+		id := events[i].AccountID
+		if _, ok := db.accounts[id]; ok {
+			continue
+		}
+		if fresh == nil {
+			fresh = make(map[string]struct{})
+		}
+		fresh[id] = struct{}{}
+		if len(db.accounts)+len(fresh) > db.maxAccounts {
+			return fmt.Errorf("account %q would be account %d, beyond the limit of %d (limits.max_accounts): %w",
+				id, len(db.accounts)+len(fresh), db.maxAccounts, ErrAccountLimit)
+		}
+	}
+	return nil
 }
 
 // account returns the live account id, creating it if it is new.

@@ -20,7 +20,7 @@ func tokenAuth(t *testing.T) *server.Authenticator {
 	digest := func(s string) string { d := sha256.Sum256([]byte(s)); return hex.EncodeToString(d[:]) }
 	a, err := server.NewAuthenticator([]server.Credential{
 		{Name: "platform-a", SHA256: digest("platform-a"), Role: server.RoleSender, Accounts: []string{"acme"}},
-		{Name: "ops-alice", SHA256: digest("ops-alice"), Role: server.RoleAdmin},
+		{Name: "ops-alice", SHA256: digest("ops-alice"), Role: server.RoleAdmin, CreateAccounts: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -36,27 +36,31 @@ type tokenFile struct {
 		ClientCN string   `yaml:"client_cn"`
 		Role     string   `yaml:"role"`
 		Accounts []string `yaml:"accounts"`
+		// CreateAccounts lets a credential without accounts create
+		// accounts by sending their first events.
+		CreateAccounts bool `yaml:"create_accounts"`
 	} `yaml:"tokens"`
 }
 
 // setup reads the token file and the TLS files, and checks that the server
-// may listen on listen with them.
-func (c authConf) setup(listen string, log *slog.Logger) (*server.Authenticator, []grpc.ServerOption, error) {
-	auth, err := loadAuthenticator(c.TokensFile)
+// may listen on listen with them. tlsCfg is nil for plaintext; the metrics
+// listener serves with it too.
+func (c authConf) setup(listen string, log *slog.Logger) (auth *server.Authenticator, tlsCfg *tls.Config, err error) {
+	auth, err = loadAuthenticator(c.TokensFile)
 	if err != nil {
 		return nil, nil, err
 	}
-	transport, err := c.transport()
+	tlsCfg, err = c.tlsConfig()
 	if err != nil {
 		return nil, nil, err
 	}
 	if auth != nil && auth.UsesClientCertificates() && c.TLSClientCA == "" {
 		return nil, nil, errors.New("auth: the token file names client certificates (client_cn) but no tls_client_ca verifies them")
 	}
-	if err := c.checkExposure(listen, auth, log); err != nil {
+	if err := c.checkExposure("listen", listen, auth, log); err != nil {
 		return nil, nil, err
 	}
-	return auth, transport, nil
+	return auth, tlsCfg, nil
 }
 
 // loadAuthenticator reads the token file; no file means no authentication.
@@ -79,7 +83,7 @@ func loadAuthenticator(path string) (*server.Authenticator, error) {
 	}
 	creds := make([]server.Credential, len(f.Tokens))
 	for i, t := range f.Tokens {
-		creds[i] = server.Credential{Name: t.Name, SHA256: t.SHA256, ClientCN: t.ClientCN, Role: server.Role(t.Role), Accounts: t.Accounts}
+		creds[i] = server.Credential{Name: t.Name, SHA256: t.SHA256, ClientCN: t.ClientCN, Role: server.Role(t.Role), Accounts: t.Accounts, CreateAccounts: t.CreateAccounts}
 	}
 	a, err := server.NewAuthenticator(creds)
 	if err != nil {
@@ -88,8 +92,8 @@ func loadAuthenticator(path string) (*server.Authenticator, error) {
 	return a, nil
 }
 
-// transport returns the server's TLS option, or none for plaintext.
-func (c authConf) transport() ([]grpc.ServerOption, error) {
+// tlsConfig returns the server's TLS configuration, or nil for plaintext.
+func (c authConf) tlsConfig() (*tls.Config, error) {
 	if c.TLSCert == "" && c.TLSKey == "" {
 		if c.TLSClientCA != "" {
 			return nil, errors.New("auth: tls_client_ca needs tls_cert and tls_key")
@@ -113,21 +117,31 @@ func (c authConf) transport() ([]grpc.ServerOption, error) {
 		// A client without a certificate may still present a token.
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
 	}
-	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg))}, nil
+	return cfg, nil
 }
 
-// checkExposure refuses to serve without authentication beyond loopback,
-// unless told to, and says loudly that it does.
-func (c authConf) checkExposure(listen string, auth *server.Authenticator, log *slog.Logger) error {
+// transport returns the gRPC server's TLS option, or none for plaintext.
+func transport(tlsCfg *tls.Config) []grpc.ServerOption {
+	if tlsCfg == nil {
+		return nil
+	}
+	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsCfg))}
+}
+
+// checkExposure refuses to do what ("listen" with the API or "serve
+// metrics") without
+// authentication beyond loopback, unless told to, and says loudly that it
+// does.
+func (c authConf) checkExposure(what, listen string, auth *server.Authenticator, log *slog.Logger) error {
 	if auth != nil {
 		if !loopback.Is(listen) && c.TLSCert == "" {
-			log.Warn("tokens travel in plaintext: give tls_cert and tls_key", "listen", listen)
+			log.Warn("tokens travel in plaintext: give tls_cert and tls_key", "to", what, "listen", listen)
 		}
 		return nil
 	}
 	if !loopback.Is(listen) && !c.Insecure {
-		return fmt.Errorf("refusing to listen on %s without authentication: give --tokens FILE, listen on loopback, or pass --insecure", listen)
+		return fmt.Errorf("refusing to %s on %s without authentication: give --tokens FILE, listen on loopback, or pass --insecure", what, listen)
 	}
-	log.Warn("NO AUTHENTICATION: every caller is treated as an admin; give --tokens FILE for production", "listen", listen)
+	log.Warn("NO AUTHENTICATION: every caller is treated as an admin; give --tokens FILE for production", "to", what, "listen", listen)
 	return nil
 }

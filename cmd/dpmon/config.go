@@ -26,6 +26,7 @@ type config struct {
 	MaxConcurrentStreams uint32          `yaml:"max_concurrent_streams"`
 	MaxPendingEvents     int64           `yaml:"max_pending_events"`
 	MetricsListen        string          `yaml:"metrics_listen"`
+	Limits               limitsConf      `yaml:"limits"`
 	Schedule             scheduleConf    `yaml:"schedule"`
 	Events               eventsConf      `yaml:"events"`
 	Policy               policyConf      `yaml:"policy"`
@@ -37,6 +38,69 @@ type config struct {
 	Reputation           reputationConf  `yaml:"reputation"`
 	Auth                 authConf        `yaml:"auth"`
 	Notify               notifyConf      `yaml:"notify"`
+}
+
+// limitsConf bound what callers may make the server hold (see
+// server.Limits and the README's limits table).
+type limitsConf struct {
+	// MaxAccounts bounds the accounts tracked; 0 is no bound.
+	MaxAccounts             int      `yaml:"max_accounts"`
+	NewAccountsPerMinute    int      `yaml:"new_accounts_per_minute"`
+	MaxMessageBytes         byteSize `yaml:"max_message_bytes"`
+	MaxDecodingBytes        byteSize `yaml:"max_decoding_bytes"`
+	MaxConnections          int      `yaml:"max_connections"`
+	MaxConnectionsPerPeer   int      `yaml:"max_connections_per_peer"`
+	MaxStreamsPerPeer       int      `yaml:"max_streams_per_peer"`
+	MaxEventStreams         int      `yaml:"max_event_streams"`
+	MaxUnauthenticatedCalls int      `yaml:"max_unauthenticated_calls"`
+}
+
+// Defaults of the limits the server package does not own.
+const (
+	defaultMaxAccounts           = 100_000
+	defaultMaxConnections        = 4096
+	defaultMaxConnectionsPerPeer = 256
+)
+
+func defaultLimitsConf() limitsConf {
+	return limitsConf{
+		MaxAccounts: defaultMaxAccounts, NewAccountsPerMinute: server.DefaultNewAccountsPerMinute,
+		MaxMessageBytes: server.DefaultMaxMessageBytes, MaxDecodingBytes: server.DefaultMaxDecodingBytes,
+		MaxConnections: defaultMaxConnections, MaxConnectionsPerPeer: defaultMaxConnectionsPerPeer,
+		MaxStreamsPerPeer: server.DefaultMaxStreamsPerPeer, MaxEventStreams: server.DefaultMaxEventStreams,
+		MaxUnauthenticatedCalls: server.DefaultMaxUnauthenticatedCalls,
+	}
+}
+
+// server returns the limits the server applies, once checked.
+func (c limitsConf) server() (server.Limits, error) {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"new_accounts_per_minute", int64(c.NewAccountsPerMinute)}, {"max_connections", int64(c.MaxConnections)},
+		{"max_connections_per_peer", int64(c.MaxConnectionsPerPeer)}, {"max_streams_per_peer", int64(c.MaxStreamsPerPeer)},
+		{"max_event_streams", int64(c.MaxEventStreams)}, {"max_unauthenticated_calls", int64(c.MaxUnauthenticatedCalls)},
+	} {
+		if f.v <= 0 {
+			return server.Limits{}, fmt.Errorf("config: limits.%s must be positive", f.name)
+		}
+	}
+	switch {
+	case c.MaxAccounts < 0:
+		return server.Limits{}, errors.New("config: limits.max_accounts must not be negative (0: no limit)")
+	case c.MaxMessageBytes < 64<<10 || c.MaxMessageBytes > 256<<20:
+		return server.Limits{}, errors.New("config: limits.max_message_bytes must be between 64KiB and 256MiB")
+	case c.MaxDecodingBytes < 3*c.MaxMessageBytes:
+		return server.Limits{}, errors.New("config: limits.max_decoding_bytes must hold one message of limits.max_message_bytes three times over (as it arrives, as grpc decodes it, decoded)")
+	case c.MaxConnectionsPerPeer > c.MaxConnections:
+		return server.Limits{}, errors.New("config: limits.max_connections_per_peer must not exceed limits.max_connections")
+	}
+	return server.Limits{
+		MaxMessageBytes: int(c.MaxMessageBytes), MaxDecodingBytes: int64(c.MaxDecodingBytes),
+		MaxStreamsPerPeer: c.MaxStreamsPerPeer, MaxEventStreams: c.MaxEventStreams,
+		MaxUnauthenticatedCalls: c.MaxUnauthenticatedCalls, NewAccountsPerMinute: c.NewAccountsPerMinute,
+	}, nil
 }
 
 // escalationConf are the rules for unanswered and repeated warnings and
@@ -172,6 +236,7 @@ func defaultConfig() config {
 			FirstBlock: duration(s.FirstBlock), BlockGrowth: s.BlockGrowth, MaxBlock: duration(s.MaxBlock),
 			PermanentAfter: s.PermanentAfter, HistoryLimit: s.HistoryLimit,
 		},
+		Limits:               defaultLimitsConf(),
 		Listen:               "127.0.0.1:7411",
 		DataDir:              "./dpmon-data",
 		LogLevel:             "info",
@@ -267,6 +332,49 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 		return p, l, errors.New("config: events.max_clock_skew must not be negative")
 	}
 	return p, l, nil
+}
+
+// byteSize is a number of bytes that YAML writes as 16MiB, 512KiB or 1GiB
+// (or a plain number).
+type byteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	factor int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = byteSize(v)
+	return nil
+}
+
+func (b byteSize) MarshalYAML() (any, error) {
+	for _, u := range byteUnits {
+		if int64(b) >= u.factor && int64(b)%u.factor == 0 {
+			return strconv.FormatInt(int64(b)/u.factor, 10) + u.suffix, nil
+		}
+	}
+	return strconv.FormatInt(int64(b), 10), nil
+}
+
+func parseByteSize(s string) (int64, error) {
+	factor := int64(1)
+	digits := s
+	for _, u := range byteUnits {
+		if d, ok := strings.CutSuffix(s, u.suffix); ok {
+			factor, digits = u.factor, d
+			break
+		}
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/factor {
+		return 0, fmt.Errorf("invalid size %q (want e.g. 16MiB, 512KiB or 1GiB)", s)
+	}
+	return n * factor, nil
 }
 
 // duration is a time.Duration that YAML writes as "90s", "24h" or "7d".

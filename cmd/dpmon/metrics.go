@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,24 +11,30 @@ import (
 	"time"
 
 	"github.com/dpmon/dpmon/metrics"
+	"github.com/dpmon/dpmon/server"
 )
 
 // serveMetrics serves /metrics on its own listener, apart from gRPC, and
-// returns the function that stops it.
-func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+// returns the function that stops it. With a token file, a scrape needs a
+// viewer's or an admin's credential: the metrics show the whole platform's
+// volume, which a sender is denied. It serves over TLS when tlsCfg is set.
+func serveMetrics(addr string, m *metrics.Metrics, auth *server.Authenticator, tlsCfg *tls.Config, log *slog.Logger) (stop func(), err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen: %w", err)
 	}
+	if tlsCfg != nil {
+		lis = tls.NewListener(lis, tlsCfg)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.Handle("GET /metrics", operatorsOnly(auth, m.Handler()))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 	go func() {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server", "err", err)
 		}
 	}()
-	log.Info("metrics serving", "addr", lis.Addr().String(), "path", "/metrics")
+	log.Info("metrics serving", "addr", lis.Addr().String(), "path", "/metrics", "tls", tlsCfg != nil, "authenticated", auth != nil)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -35,4 +42,24 @@ func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(
 			log.Warn("metrics server shutdown", "err", err)
 		}
 	}, nil
+}
+
+// operatorsOnly lets through the requests of viewers and admins; nil auth
+// lets every request through (an open server, on loopback or --insecure).
+func operatorsOnly(auth *server.Authenticator, next http.Handler) http.Handler {
+	if auth == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := auth.AuthenticateHTTP(r)
+		switch {
+		case err != nil:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dpmon"`)
+			http.Error(w, "a viewer's or an admin's credential is needed", http.StatusUnauthorized)
+		case id.Role != server.RoleViewer && id.Role != server.RoleAdmin:
+			http.Error(w, "metrics show the whole platform: a viewer's or an admin's credential is needed", http.StatusForbidden)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
 }

@@ -114,3 +114,57 @@ func warningBatch(account string) []*pb.Event {
 	}
 	return batch
 }
+
+// Metrics show the whole platform's volume: beyond loopback they are not
+// served without authentication unless told to, and with a token file a
+// scrape needs a viewer's or an admin's token, never a sender's.
+func TestMetricsAreForOperatorsOnly(t *testing.T) {
+	dir := t.TempDir()
+	err := run(context.Background(), []string{"--listen", "127.0.0.1:0", "--metrics-listen", "0.0.0.0:0", "--data-dir", dir},
+		func(string) string { return "" }, &strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), "refusing to serve metrics on 0.0.0.0:0 without authentication") {
+		t.Fatalf("open metrics beyond loopback: got %v, want a refusal", err)
+	}
+	open := startRun(t, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "0.0.0.0:0", "--insecure", "--data-dir", dir},
+		func(string) string { return "" })
+	if err := open.stop(t); err != nil {
+		t.Fatalf("with --insecure: %v", err)
+	}
+
+	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
+	if err := os.WriteFile(tokens, []byte("tokens:\n"+
+		"  - {name: platform-a, sha256: "+sha256Hex("sender-token")+", role: sender}\n"+
+		"  - {name: auditor, sha256: "+sha256Hex("viewer-token")+", role: viewer}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startRun(t, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--tokens", tokens, "--data-dir", filepath.Join(t.TempDir(), "data")},
+		func(string) string { return "" })
+	m := metricsAddrRE.FindStringSubmatch(srv.Log())
+	if m == nil {
+		t.Fatalf("no metrics address in the log:\n%s", srv.Log())
+	}
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", http.StatusUnauthorized}, {"wrong", http.StatusUnauthorized}, {"sender-token", http.StatusForbidden}, {"viewer-token", http.StatusOK}} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+m[1]+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("scrape with %q: status %d, want %d", c.token, resp.StatusCode, c.want)
+		}
+		if leaked := strings.Contains(string(body), "dpmon_events_total"); leaked != (c.want == http.StatusOK) {
+			t.Errorf("scrape with %q: metrics in the body: %v", c.token, leaked)
+		}
+	}
+}

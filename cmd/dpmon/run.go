@@ -41,25 +41,77 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	auth, transport, err := cfg.Auth.setup(cfg.Listen, log)
+	serverLimits, err := cfg.Limits.server()
 	if err != nil {
 		return err
+	}
+	auth, tlsCfg, err := cfg.Auth.setup(cfg.Listen, log)
+	if err != nil {
+		return err
+	}
+	if cfg.MetricsListen != "" {
+		if err := cfg.Auth.checkExposure("serve metrics", cfg.MetricsListen, auth, log); err != nil {
+			return err
+		}
 	}
 	notifier, retry, err := newNotifier(cfg.Notify, log)
 	if err != nil {
 		return err
 	}
-	storeOpts := store.Options{Policy: policy, Limits: limits, Suppression: suppression}
-	if notifier != nil {
-		storeOpts.Route = notifier.Route
-	}
 	var m *metrics.Metrics
 	if cfg.MetricsListen != "" {
 		m = metrics.New()
+	}
+
+	// The port opens before the store, whose replay may take a while:
+	// meanwhile health answers NOT_SERVING and calls UNAVAILABLE with a
+	// retry delay, instead of probes meeting a closed port.
+	opts := server.Options{
+		Logger:               log,
+		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
+		MaxPendingEvents:     cfg.MaxPendingEvents,
+		Auth:                 auth,
+		Retry:                retry,
+		Limits:               serverLimits,
+	}
+	if m != nil {
+		opts.CountEvents = m.Events
+		opts.Refused, opts.RefusedAccount = m.CallRefused, m.AccountRefused
+		opts.Unary = append(opts.Unary, m.GRPC.UnaryServerInterceptor())
+		opts.Stream = append(opts.Stream, m.GRPC.StreamServerInterceptor())
+	}
+	srv := server.Starting(opts)
+	gs := srv.GRPCServer(transport(tlsCfg)...)
+	if m != nil {
+		m.GRPC.InitializeMetrics(gs)
+	}
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var connRefused func()
+	if m != nil {
+		connRefused = m.ConnectionRefused
+	}
+	lis = server.LimitListener(lis, cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerPeer, connRefused)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	log.Info("dpmon listening; opening the store", "addr", lis.Addr().String())
+	stopServing := func() {
+		gs.Stop()
+		<-served
+	}
+
+	storeOpts := store.Options{Policy: policy, Limits: limits, Suppression: suppression, MaxAccounts: cfg.Limits.MaxAccounts}
+	if notifier != nil {
+		storeOpts.Route = notifier.Route
+	}
+	if m != nil {
 		storeOpts.Committed = m.Committed
 	}
 	db, err := store.Open(cfg.DataDir, storeOpts)
 	if err != nil {
+		stopServing()
 		return err
 	}
 	defer func() {
@@ -78,50 +130,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	if m != nil {
 		m.CountPhases(db)
-		stopMetrics, err := serveMetrics(cfg.MetricsListen, m, log)
+		stopMetrics, err := serveMetrics(cfg.MetricsListen, m, auth, tlsCfg, log)
 		if err != nil {
+			stopServing()
 			return err
 		}
 		defer stopMetrics()
 	}
 
-	opts := server.Options{
-		Logger:               log,
-		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
-		MaxPendingEvents:     cfg.MaxPendingEvents,
-		Auth:                 auth,
-		Retry:                retry,
-	}
-	if m != nil {
-		opts.CountEvents = m.Events
-		opts.Unary = append(opts.Unary, m.GRPC.UnaryServerInterceptor())
-		opts.Stream = append(opts.Stream, m.GRPC.StreamServerInterceptor())
-	}
-	srv := server.New(db, opts)
-	gs := srv.GRPCServer(transport...)
-	if m != nil {
-		m.GRPC.InitializeMetrics(gs)
-	}
-	lis, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-
 	jobs, err := schedule(ctx, cfg.Schedule, db, cfg.Notify, log)
 	if err != nil {
-		lis.Close()
+		stopServing()
 		return err
 	}
 	jobs.Start()
 
 	r := db.Replayed()
 	log.Info("state rebuilt from the event log", "accounts", r.Accounts, "events", r.Events, "took", r.Took.Round(time.Millisecond).String())
+	srv.Ready(db)
 	abs, _ := filepath.Abs(cfg.DataDir)
 	log.Info("dpmon serving", "addr", lis.Addr().String(), "data_dir", abs,
 		"windows", fmt.Sprintf("%s/%s", policy.Windows[0].Name, policy.Windows[1].Name), "decision", policy.Decision.String())
 
-	served := make(chan error, 1)
-	go func() { served <- gs.Serve(lis) }()
 	select {
 	case <-ctx.Done():
 	case err := <-served:

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+)
+
+// rawCodec sends bytes that are already a serialized message, so that a
+// flood of large calls shares one buffer in the test instead of a copy per
+// call: the memory measured is the server's.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*[]byte) = data.Materialize()
+	return nil
+}
+
+func (rawCodec) Name() string { return "proto" }
+
+// largeBatch is a valid IngestEventsRequest of about size bytes: events
+// with long diagnostics, which the server must read and decode whole
+// before it can judge them.
+func largeBatch(t *testing.T, size int) []byte {
+	t.Helper()
+	const perEvent = 1 << 20
+	req := &pb.IngestEventsRequest{}
+	for i := range size / perEvent {
+		req.Events = append(req.Events, &pb.Event{EventId: fmt.Sprint("big-", i), AccountId: "acme", Type: pb.EventType_EVENT_TYPE_BOUNCE,
+			OccurredAt: timestamppb.Now(), Recipient: "jane@example.com",
+			Bounce: &pb.Bounce{SmtpCode: 550, Diagnostic: strings.Repeat("x", perEvent-200)}})
+	}
+	b, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// flood sends calls IngestEvents requests of body at once, each from its
+// own connection, and returns their status codes.
+func flood(t *testing.T, addr, token string, body []byte, calls int) map[codes.Code]int {
+	t.Helper()
+	ctx := context.Background()
+	if token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	}
+	var mu sync.Mutex
+	got := map[codes.Code]int{}
+	var wg sync.WaitGroup
+	for range calls {
+		wg.Go(func() {
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			var reply []byte
+			err = conn.Invoke(ctx, pb.EventService_IngestEvents_FullMethodName, body, &reply, grpc.ForceCodecV2(rawCodec{}))
+			mu.Lock()
+			got[status.Code(err)]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return got
+}
+
+// memory reads a process's resident set now (VmRSS) and at its peak
+// (VmHWM), in bytes.
+func memory(t *testing.T, pid int) (rss, peak int64) {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc to read the server's memory from: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), ":")
+		kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		switch {
+		case err != nil:
+		case name == "VmRSS":
+			rss = kib << 10
+		case name == "VmHWM":
+			peak = kib << 10
+		}
+	}
+	return rss, peak
+}
+
+// built is the dpmon binary the memory tests measure, built once.
+var built struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// releaseBinary builds dpmon as it ships: the test binary may carry the
+// race detector, whose shadow memory would be most of what is measured.
+func releaseBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "dpmon-memory-test")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.path = filepath.Join(dir, "dpmon")
+		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.path
+}
+
+// releaseServer starts a release build of dpmon as its own process with
+// one admin token ("ops-token") and extra configuration, and returns its
+// address, its pid and its data directory.
+func releaseServer(t *testing.T, config string) (addr string, pid int, dataDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	dataDir = filepath.Join(dir, "data")
+	tokens := filepath.Join(dir, "tokens.yaml")
+	if err := os.WriteFile(tokens, []byte("tokens:\n  - {name: ops, sha256: "+sha256Hex("ops-token")+", role: admin, create_accounts: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "dpmon.yaml")
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(releaseBinary(t), "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--tokens", tokens, "--config", cfg)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return waitForAddr(t, stderr), cmd.Process.Pid, dataDir
+}
+
+// Unauthenticated calls cannot make the server read their bodies: 64
+// concurrent IngestEvents of 15 MiB each (960 MiB in all, each under the
+// message limit) are refused from their headers, and the server's peak
+// memory stays within 64 MiB of what it was before. Read before the
+// credentials were checked, they took gigabytes.
+func TestUnauthenticatedFloodCostsNoMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 960 MiB over loopback")
+	}
+	addr, pid, _ := releaseServer(t, "")
+	body := largeBatch(t, 15<<20)
+	idle, _ := memory(t, pid)
+	got := flood(t, addr, "", body, 64)
+	if got[codes.Unauthenticated] != 64 {
+		t.Fatalf("answers: %v, want 64 Unauthenticated", got)
+	}
+	_, peak := memory(t, pid)
+	t.Logf("idle RSS %d MiB, peak %d MiB", idle>>20, peak>>20)
+	if grew := peak - idle; grew > 64<<20 {
+		t.Errorf("the server's peak memory grew by %d MiB over its idle RSS, want at most 64 MiB", grew>>20)
+	}
+}
+
+// Authenticated callers are held to the decoding budget: with 96 MiB of
+// it, 64 concurrent 15 MiB batches are read two at a time (the others
+// wait, their clients held back by flow control), and the peak stays
+// within twice the budget (the garbage collector lets the heap grow to
+// twice what is live) plus 64 MiB. All read at once, they took gigabytes.
+func TestAuthenticatedFloodIsHeldToTheDecodingBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 960 MiB over loopback")
+	}
+	addr, pid, _ := releaseServer(t, "limits: {max_message_bytes: 16MiB, max_decoding_bytes: 96MiB}\n")
+	body := largeBatch(t, 15<<20)
+	idle, _ := memory(t, pid)
+	got := flood(t, addr, "ops-token", body, 64)
+	if got[codes.OK] != 64 {
+		t.Fatalf("answers: %v, want 64 OK (each event rejected on its own for its long diagnostic)", got)
+	}
+	_, peak := memory(t, pid)
+	t.Logf("idle RSS %d MiB, peak %d MiB", idle>>20, peak>>20)
+	if grew := peak - idle; grew > 2*96<<20+64<<20 {
+		t.Errorf("the server's peak memory grew by %d MiB over its idle RSS, want at most 256 MiB", grew>>20)
+	}
+}
+
+func sha256Hex(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
