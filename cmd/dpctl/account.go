@@ -47,7 +47,7 @@ func runAccount(ctx context.Context, e *env, args []string) error {
 // accountClient connects to the AccountService; the caller must call
 // closeConn when done.
 func accountClient(e *env) (client dpmonv1.AccountServiceClient, closeConn func(), err error) {
-	conn, err := dial(e.globals)
+	conn, err := e.dial()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -81,7 +81,7 @@ func runByID[R proto.Message](ctx context.Context, e *env, args []string, name s
 // unary connects, makes one call bounded by --timeout and prints its
 // answer with print, or as JSON with -o json.
 func unary[R proto.Message](ctx context.Context, e *env, call func(context.Context, *grpc.ClientConn) (R, error), print func(io.Writer, R) error) error {
-	conn, err := dial(e.globals)
+	conn, err := e.dial()
 	if err != nil {
 		return err
 	}

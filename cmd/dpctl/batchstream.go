@@ -21,6 +21,9 @@ type flight struct {
 	// lines are the input lines of the batch's events, for ingest; nil
 	// for generated events.
 	lines []int
+	// events are kept until the batch is acknowledged, to be sent again
+	// on a new stream should this one fail.
+	events []*dpmonv1.Event
 }
 
 // ackFunc is called, on the receiving goroutine, with each acknowledged
@@ -77,7 +80,7 @@ func (s *batchStream) Send(ctx context.Context, events []*dpmonv1.Event, lines [
 		return s.receiveErr()
 	}
 	s.seq++
-	f := flight{id: strconv.FormatUint(s.seq, 10), size: len(events), sent: time.Now(), lines: lines}
+	f := flight{id: strconv.FormatUint(s.seq, 10), size: len(events), sent: time.Now(), lines: lines, events: events}
 	s.pending <- f // never blocks: pending has as much room as slots
 	err := s.stream.Send(&dpmonv1.StreamEventsRequest{BatchId: f.id, Events: events})
 	if errors.Is(err, io.EOF) {
@@ -110,6 +113,21 @@ func (s *batchStream) Close(wait time.Duration) error {
 		s.cancel()
 		<-s.done
 		return fmt.Errorf("%d batches not acknowledged within %v", n, wait)
+	}
+}
+
+// unacknowledged returns, once the stream has ended, the batches it sent
+// without an answer, oldest first.
+func (s *batchStream) unacknowledged() []flight {
+	<-s.done
+	var out []flight
+	for {
+		select {
+		case f := <-s.pending:
+			out = append(out, f)
+		default:
+			return out
+		}
 	}
 }
 

@@ -55,7 +55,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	cfg.drain = e.timeout
 
-	conn, err := dial(e.globals)
+	conn, err := e.dial()
 	if err != nil {
 		return err
 	}

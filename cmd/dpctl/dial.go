@@ -64,14 +64,20 @@ func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
 // dial returns a client connection to the server at g.addr. It connects
 // lazily, on the first call; the caller must Close it.
-func dial(g globals) (*grpc.ClientConn, error) {
+func dial(g globals, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts, err := dialOptions(g)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(g.addr, opts...)
+	conn, err := grpc.NewClient(g.addr, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", g.addr, err)
 	}
 	return conn, nil
+}
+
+// dial connects as e's options say; unary calls are sent again when the
+// server asks to retry later (see retryAfter), as long as --timeout allows.
+func (e *env) dial() (*grpc.ClientConn, error) {
+	return dial(e.globals, grpc.WithChainUnaryInterceptor(retryUnary(e.stderr)))
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
 )
@@ -52,6 +54,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "ingest", "[FILE|-]")
 	batch := fs.Int("batch", 1000, fmt.Sprintf("events per batch, at most %d", maxBatch))
 	inflight := fs.Int("inflight", 4, "batches sent before their answer arrives")
+	giveUp := fs.Duration("give-up", 5*time.Minute, "stop resending when no batch has been acknowledged for this long")
 	operands, err := fs.parseN(args, 0, 1)
 	if err != nil {
 		return err
@@ -73,12 +76,12 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		in = f
 	}
 
-	conn, err := dial(e.globals)
+	conn, err := e.dial()
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	sum, err := ingest(ctx, dpmonv1.NewEventServiceClient(conn), newEventReader(in), *batch, *inflight)
+	sum, err := ingest(ctx, dpmonv1.NewEventServiceClient(conn), newEventReader(in), *batch, *inflight, *giveUp, e.stderr)
 	if sum != nil {
 		if werr := printIngestSummary(e, sum); err == nil {
 			err = werr
@@ -91,46 +94,78 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 // answers. When the input turns out to be bad halfway, the batches
 // already sent are still acknowledged and counted, and both the summary
 // and the error are returned; resending is safe, since dpmon deduplicates.
-// Only a nil summary means nothing is known about what was ingested.
-func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r *eventReader, size, inflight int) (*ingestSummary, error) {
+// When the server ends the stream asking to retry later (it is starting,
+// shutting down or too busy), ingest waits as asked and sends the batches
+// not acknowledged again on a new stream, until no batch has been
+// acknowledged for giveUp. Only a nil summary means nothing is known about
+// what was ingested.
+func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r *eventReader, size, inflight int, giveUp time.Duration, stderr io.Writer) (*ingestSummary, error) {
 	sum := &ingestSummary{Rejections: []rejection{}}
-	stream, err := openBatchStream(ctx, client, inflight, sum.add)
-	if err != nil {
-		return nil, err
+	var carried []flight
+	var readErr error
+	readAll := false
+	progress := time.Now()
+	for {
+		acked := sum.Batches
+		stream, err := openBatchStream(ctx, client, inflight, sum.add)
+		if err != nil {
+			return nil, err
+		}
+		var sendErr error
+		for _, f := range carried {
+			if sendErr = stream.Send(ctx, f.events, f.lines); sendErr != nil {
+				break
+			}
+		}
+		if sendErr == nil && !readAll {
+			readErr, sendErr = sendAll(ctx, stream, r, size)
+			readAll = sendErr == nil
+		}
+		closeErr := stream.Close(0)
+		if sendErr == nil && closeErr == nil {
+			return sum, readErr
+		}
+		if sum.Batches > acked {
+			progress = time.Now()
+		}
+		err = cmp.Or(closeErr, sendErr)
+		if time.Since(progress) > giveUp || !waitToRetry(ctx, err, stderr) {
+			if sum.Batches == 0 {
+				return nil, err
+			}
+			return sum, err
+		}
+		carried = stream.unacknowledged()
 	}
-	readErr := sendAll(ctx, stream, r, size)
-	closeErr := stream.Close(0)
-	if closeErr != nil {
-		return nil, closeErr
-	}
-	return sum, readErr
 }
 
-// sendAll reads r to its end and sends its events in batches of size.
-func sendAll(ctx context.Context, stream *batchStream, r *eventReader, size int) error {
+// sendAll reads r to its end and sends its events in batches of size. It
+// returns why reading stopped early (bad input) apart from why sending
+// failed (the stream).
+func sendAll(ctx context.Context, stream *batchStream, r *eventReader, size int) (readErr, sendErr error) {
 	for {
 		events := make([]*dpmonv1.Event, 0, size)
 		lines := make([]int, 0, size)
-		var readErr error
+		var err error
 		for len(events) < size {
-			ev, line, err := r.Read()
-			if err != nil {
-				readErr = err
+			ev, line, rerr := r.Read()
+			if rerr != nil {
+				err = rerr
 				break
 			}
 			events = append(events, ev)
 			lines = append(lines, line)
 		}
-		if readErr != nil && !errors.Is(readErr, io.EOF) {
-			return readErr // bad input: send nothing from the batch it is in
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err, nil // bad input: send nothing from the batch it is in
 		}
 		if len(events) > 0 {
-			if err := stream.Send(ctx, events, lines); err != nil {
-				return err
+			if serr := stream.Send(ctx, events, lines); serr != nil {
+				return nil, serr
 			}
 		}
-		if readErr != nil {
-			return nil
+		if err != nil {
+			return nil, nil
 		}
 	}
 }

@@ -37,7 +37,7 @@ func listing[L proto.Message](ctx context.Context, e *env, start string, all boo
 	fetch func(ctx context.Context, conn *grpc.ClientConn, token string) (string, error),
 	print func(io.Writer, L) error, noun string,
 ) error {
-	conn, err := dial(e.globals)
+	conn, err := e.dial()
 	if err != nil {
 		return err
 	}

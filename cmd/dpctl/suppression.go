@@ -193,7 +193,7 @@ func runSuppressionExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fs.usageErr(err.Error())
 	}
-	conn, err := dial(e.globals)
+	conn, err := e.dial()
 	if err != nil {
 		return err
 	}

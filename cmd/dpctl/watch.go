@@ -33,7 +33,7 @@ func runWatch(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fs.usageErr(err.Error())
 	}
-	conn, err := dial(e.globals)
+	conn, err := e.dial()
 	if err != nil {
 		return err
 	}
@@ -48,11 +48,15 @@ func runWatch(ctx context.Context, e *env, args []string) error {
 		case status.Code(err) != codes.Unavailable:
 			return err
 		}
-		fmt.Fprintf(e.stderr, "watch: %v; resuming after cursor %q\n", err, req.Cursor)
+		delay := reconnectDelay
+		if d, ok := retryAfter(err); ok {
+			delay = d // what the server asks for
+		}
+		fmt.Fprintf(e.stderr, "watch: %v; resuming after cursor %q in %v\n", err, req.Cursor, delay)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(reconnectDelay):
+		case <-time.After(delay):
 		}
 	}
 }
