@@ -99,7 +99,11 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 				fields = append(fields, fe...)
 			}
 			overrides = o
-		case "bulk_policy_enabled", "max_sends_per_day", "max_sends_per_second":
+		case "max_sends_per_day":
+			fields = append(fields, monitor.Quota{PerDay: req.GetMaxSendsPerDay()}.Validate()...)
+		case "max_sends_per_second":
+			fields = append(fields, monitor.Quota{PerSecond: req.GetMaxSendsPerSecond()}.Validate()...)
+		case "bulk_policy_enabled":
 		default:
 			fields = append(fields, monitor.FieldError{Field: "update_mask", Reason: "unknown path " + strconv.Quote(p) +
 				" (want display_name, admin_emails, policy_overrides, bulk_policy_enabled, max_sends_per_day or max_sends_per_second)"})

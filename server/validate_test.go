@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
@@ -187,5 +189,82 @@ func TestMalformedRequestsAnswerAlikeWhateverExists(t *testing.T) {
 				t.Errorf("violations %q, want one on each of %q", got, tc.fields)
 			}
 		})
+	}
+}
+
+// UpdateAccount names the windows as GetAccount shows them, and bounds
+// every override and quota to what a real platform may need, saying the
+// range; the boundaries themselves are accepted.
+func TestUpdateAccountBoundsOverridesAndQuotas(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	overrides := func(o *pb.PolicyOverrides) error {
+		_, err := e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", PolicyOverrides: o})
+		return err
+	}
+	for _, tc := range []struct {
+		name   string
+		err    error
+		field  string
+		reason []string
+	}{
+		{"the configuration's key for a window", overrides(&pb.PolicyOverrides{MinSends: map[string]uint64{"short": 10}}),
+			"policy_overrides.min_sends", []string{`"short"`, `"24h"`, `"7d"`}},
+		{"a minimum of 2^64-1", overrides(&pb.PolicyOverrides{MinSends: map[string]uint64{"24h": math.MaxUint64}}),
+			"policy_overrides.min_sends", []string{"from 1 to 10000000"}},
+		{"no minimum", overrides(&pb.PolicyOverrides{MinSends: map[string]uint64{"7d": 0}}),
+			"policy_overrides.min_sends", []string{"from 1 to 10000000"}},
+		{"a cool-down of a month and a second", overrides(&pb.PolicyOverrides{CoolDown: durationpb.New(30*24*time.Hour + time.Second)}),
+			"policy_overrides.cool_down", []string{"positive", "at most 30d"}},
+		// 10,000 years is a valid Duration but beyond what time.Duration holds.
+		{"the longest protobuf duration", overrides(&pb.PolicyOverrides{CoolDown: &durationpb.Duration{Seconds: 315_576_000_000}}),
+			"policy_overrides.cool_down", []string{"at most 30d"}},
+		{"a zero cool-down", overrides(&pb.PolicyOverrides{CoolDown: &durationpb.Duration{}}),
+			"policy_overrides.cool_down", []string{"positive"}},
+		{"an invalid duration", overrides(&pb.PolicyOverrides{CoolDown: &durationpb.Duration{Seconds: math.MaxInt64}}),
+			"policy_overrides.cool_down", []string{"not a valid duration"}},
+		{"a daily quota of 2^64-1", func() error {
+			_, err := e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", MaxSendsPerDay: ptr(uint64(math.MaxUint64))})
+			return err
+		}(), "max_sends_per_day", []string{"0 (no limit)", "from 1 to 10000000000"}},
+		{"a quota per second above the bound", func() error {
+			_, err := e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", MaxSendsPerSecond: ptr(uint32(100_001))})
+			return err
+		}(), "max_sends_per_second", []string{"0 (no limit)", "from 1 to 100000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := violations(t, tc.err)
+			if len(got) != 1 || !strings.HasPrefix(got[0], tc.field+": ") {
+				t.Fatalf("violations %q, want one on %s", got, tc.field)
+			}
+			for _, w := range tc.reason {
+				if !strings.Contains(got[0], w) {
+					t.Errorf("%q does not say %q", got[0], w)
+				}
+			}
+		})
+	}
+
+	resp, err := e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{
+		AccountId: "acme",
+		PolicyOverrides: &pb.PolicyOverrides{
+			MinSends: map[string]uint64{"24h": 1, "7d": 10_000_000},
+			CoolDown: durationpb.New(30 * 24 * time.Hour),
+		},
+		MaxSendsPerDay:    ptr(uint64(10_000_000_000)),
+		MaxSendsPerSecond: ptr(uint32(100_000)),
+	})
+	if err != nil {
+		t.Fatalf("the boundaries: %v", err)
+	}
+	a := resp.GetAccount()
+	if ws := a.GetWindows(); ws[0].GetName() != "24h" || ws[0].GetMinSends() != 1 || ws[1].GetName() != "7d" || ws[1].GetMinSends() != 10_000_000 {
+		t.Errorf("windows %v, want 24h at 1 and 7d at 10000000", ws)
+	}
+	if a.GetPolicy().GetCoolDown().AsDuration() != 30*24*time.Hour {
+		t.Errorf("cool-down %v, want 720h", a.GetPolicy().GetCoolDown())
+	}
+	if q := a.GetQuota(); q.GetMaxSendsPerDay() != 10_000_000_000 || q.GetMaxSendsPerSecond() != 100_000 {
+		t.Errorf("quota %v, want the bounds", q)
 	}
 }
