@@ -353,11 +353,32 @@ var bulkAdvice = []string{
 	"Remove addresses that bounced: bounces lower the sender's limit.",
 }
 
+// ValidateUnblock checks an admin's unblocking on its own, so that a
+// malformed one is refused alike whatever exists: which sender, and why.
+func ValidateUnblock(sender, note string) FieldErrors {
+	return append(SenderErrors(sender, true), noteErrors("note", note)...)
+}
+
+// SenderErrors names the field sender when it is not a plain address, or
+// when it is missing and required.
+func SenderErrors(sender string, required bool) FieldErrors {
+	switch {
+	case sender == "" && required:
+		return FieldErrors{{"sender", "is required"}}
+	case sender == "":
+		return nil
+	}
+	if reason := CheckAddress(sender); reason != "" {
+		return FieldErrors{{"sender", reason}}
+	}
+	return nil
+}
+
 // UnblockSender lifts the bulk-policy block of sender; it then counts
 // afresh from now. A block with an open ticket is lifted by approving the
 // ticket, so that the ticket does not stay open on a sender that may send.
 func (a *Account) UnblockSender(now time.Time, sender, note, actor string) (Transition, error) {
-	if errs := noteErrors("note", note); errs != nil {
+	if errs := ValidateUnblock(sender, note); errs != nil {
 		return Transition{}, errs
 	}
 	return a.unblockSender(now, sender, note, actor, "")

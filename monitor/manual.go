@@ -48,11 +48,26 @@ var categoryAdvice = map[SuspensionCategory][]string{
 	CategoryDirectComplaints: {"Find out why recipients complain to us directly, stop mailing them, and send only to recipients who asked for your mail."},
 }
 
+// ValidateAcknowledgement checks the answer to a warning on its own, so
+// that a malformed answer is refused alike whether the account exists or
+// not: the note must say what the account is changing.
+func ValidateAcknowledgement(note string) FieldErrors { return noteErrors("note", note) }
+
+// ValidateSuspension checks a manual suspension on its own: a known
+// category and a note, which the account's banner shows.
+func ValidateSuspension(category SuspensionCategory, note string) FieldErrors {
+	var errs FieldErrors
+	if !category.Valid() {
+		errs = append(errs, FieldError{"category", "must be one of the SUSPENSION_CATEGORY_ values other than UNSPECIFIED"})
+	}
+	return append(errs, noteErrors("note", note)...)
+}
+
 // Acknowledge records the account's answer to its warning, which stops the
 // deadline from suspending it. An answer after the deadline is too late:
 // the warning suspends the account at its next judgement.
 func (a *Account) Acknowledge(now time.Time, note string, p Policy) error {
-	if errs := noteErrors("note", note); errs != nil {
+	if errs := ValidateAcknowledgement(note); errs != nil {
 		return errs
 	}
 	if a.State.Phase != PhaseWarning {
@@ -71,12 +86,7 @@ func (a *Account) Acknowledge(now time.Time, note string, p Policy) error {
 // Suspend suspends the account by an admin's hand. Like every suspension,
 // only a reinstatement lifts it.
 func (a *Account) Suspend(now time.Time, category SuspensionCategory, note, actor string) (Transition, error) {
-	var errs FieldErrors
-	if !category.Valid() {
-		errs = append(errs, FieldError{"category", "must be one of the SUSPENSION_CATEGORY_ values other than UNSPECIFIED"})
-	}
-	errs = append(errs, noteErrors("note", note)...)
-	if len(errs) > 0 {
+	if errs := ValidateSuspension(category, note); errs != nil {
 		return Transition{}, errs
 	}
 	if a.State.Phase == PhaseSuspended {

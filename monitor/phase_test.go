@@ -3,6 +3,8 @@ package monitor
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -344,15 +346,24 @@ func TestOverridesValidate(t *testing.T) {
 	p := DefaultPolicy()
 	f := func(v float64) *float64 { return &v }
 	tests := []struct {
-		name  string
-		o     Overrides
-		field string
+		name   string
+		o      Overrides
+		field  string
+		reason []string // words the reason must say
 	}{
-		{"fraction above one", Overrides{HardBounceWarn: f(1.5)}, "policy_overrides.hard_bounce_warn"},
-		{"zero threshold", Overrides{ComplaintSuspend: f(0)}, "policy_overrides.complaint_suspend"},
-		{"warn above global suspend", Overrides{HardBounceWarn: f(0.09)}, "policy_overrides.hard_bounce_warn"},
-		{"unknown window", Overrides{MinSends: map[string]uint64{"1y": 5}}, "policy_overrides.min_sends"},
-		{"unknown decision", Overrides{Decision: 9}, "policy_overrides.decision"},
+		{"fraction above one", Overrides{HardBounceWarn: f(1.5)}, "policy_overrides.hard_bounce_warn", nil},
+		{"zero threshold", Overrides{ComplaintSuspend: f(0)}, "policy_overrides.complaint_suspend", nil},
+		{"warn above global suspend", Overrides{HardBounceWarn: f(0.09)}, "policy_overrides.hard_bounce_warn", nil},
+		{"unknown window", Overrides{MinSends: map[string]uint64{"1y": 5}}, "policy_overrides.min_sends", []string{`"1y"`, `"24h" and "7d"`}},
+		// The configuration's key is not the window's name.
+		{"window by its configuration key", Overrides{MinSends: map[string]uint64{"short": 10}}, "policy_overrides.min_sends", []string{`"short"`, `"24h" and "7d"`}},
+		{"no minimum", Overrides{MinSends: map[string]uint64{"24h": 0}}, "policy_overrides.min_sends", []string{`"24h"`, "from 1 to 10000000"}},
+		{"minimum above the bound", Overrides{MinSends: map[string]uint64{"7d": MaxMinSends + 1}}, "policy_overrides.min_sends", []string{`"7d"`, "from 1 to 10000000"}},
+		{"minimum of -1 as uint64", Overrides{MinSends: map[string]uint64{"24h": math.MaxUint64}}, "policy_overrides.min_sends", []string{"from 1 to 10000000"}},
+		{"unknown decision", Overrides{Decision: 9}, "policy_overrides.decision", nil},
+		{"negative cool-down", Overrides{CoolDown: -time.Hour}, "policy_overrides.cool_down", []string{"positive", "30d"}},
+		{"cool-down above the bound", Overrides{CoolDown: MaxCoolDown + time.Nanosecond}, "policy_overrides.cool_down", []string{"at most 30d"}},
+		{"cool-down saturated from the wire", Overrides{CoolDown: math.MaxInt64}, "policy_overrides.cool_down", []string{"at most 30d"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -361,10 +372,22 @@ func TestOverridesValidate(t *testing.T) {
 			if !errors.As(err, &fe) || fe[0].Field != tt.field || !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Validate = %v, want a field error on %s", err, tt.field)
 			}
+			for _, w := range tt.reason {
+				if !strings.Contains(fe[0].Reason, w) {
+					t.Errorf("reason %q does not say %q", fe[0].Reason, w)
+				}
+			}
 		})
 	}
-	if err := (Overrides{HardBounceWarn: f(0.03), HardBounceSuspend: f(0.05)}).Validate(p); err != nil {
-		t.Errorf("valid overrides: %v", err)
+	for _, o := range []Overrides{
+		{HardBounceWarn: f(0.03), HardBounceSuspend: f(0.05)},
+		{MinSends: map[string]uint64{"24h": 1, "7d": MaxMinSends}},
+		{CoolDown: time.Nanosecond},
+		{CoolDown: MaxCoolDown},
+	} {
+		if err := o.Validate(p); err != nil {
+			t.Errorf("valid overrides %+v: %v", o, err)
+		}
 	}
 }
 

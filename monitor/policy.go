@@ -1,7 +1,10 @@
 package monitor
 
 import (
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -227,6 +230,34 @@ func checkOptionalThresholds(field string, t Thresholds) FieldErrors {
 	return errs
 }
 
+// The bounds of an account's overrides. Values beyond them are mistakes
+// (2^64-1 is what -1 becomes in a uint64), and some would quietly exempt
+// the account from the policy.
+const (
+	// MaxMinSends bounds a window's minimum volume. The minimum keeps noise
+	// from moving a phase; at 10 million sends the 95 % interval of even
+	// the complaint rate's 0.1 % is a few thousandths of a percentage point
+	// wide, so a higher minimum no longer filters noise: it only spares an
+	// account that cannot reach it from ever being judged. The lower
+	// bound is 1: a zero, which keeps the global value everywhere else in
+	// the overrides, would here remove the minimum (small volumes are
+	// judged fairly with the confident decision instead).
+	MaxMinSends = 10_000_000
+	// MaxCoolDown bounds how long a warning takes to clear once the rates
+	// are clean: a month, the span in which repeated warnings suspend. A
+	// warning that cannot clear for longer is a suspension in disguise,
+	// and SuspendAccount says so honestly.
+	MaxCoolDown = 30 * 24 * time.Hour
+)
+
+// CheckCoolDown returns why d is not an account's cool-down, or "".
+func CheckCoolDown(d time.Duration) string {
+	if d <= 0 || d > MaxCoolDown {
+		return "must be positive and at most " + DurationLabel(MaxCoolDown)
+	}
+	return ""
+}
+
 // Overrides replace parts of the global policy for one account. Nil
 // pointers, zero values and absent map entries keep the global value.
 type Overrides struct {
@@ -304,12 +335,18 @@ func (o Overrides) Validate(global Policy) error {
 	if o.Decision != 0 && !o.Decision.Valid() {
 		errs = append(errs, FieldError{"policy_overrides.decision", "must be DECISION_MEASURED or DECISION_CONFIDENT"})
 	}
-	if o.CoolDown < 0 {
-		errs = append(errs, FieldError{"policy_overrides.cool_down", "must not be negative"})
+	if o.CoolDown != 0 {
+		if reason := CheckCoolDown(o.CoolDown); reason != "" {
+			errs = append(errs, FieldError{"policy_overrides.cool_down", reason})
+		}
 	}
-	for name := range o.MinSends {
-		if !global.hasWindow(name) {
-			errs = append(errs, FieldError{"policy_overrides.min_sends", "names no window: " + strconv.Quote(name)})
+	// Sorted, so that the same request always gets the same answer.
+	for _, name := range slices.Sorted(maps.Keys(o.MinSends)) {
+		switch v := o.MinSends[name]; {
+		case !global.hasWindow(name):
+			errs = append(errs, FieldError{"policy_overrides.min_sends", "names no window: " + strconv.Quote(name) + "; " + global.windowNames()})
+		case v < 1 || v > MaxMinSends:
+			errs = append(errs, FieldError{"policy_overrides.min_sends", strconv.Quote(name) + " must be from 1 to " + strconv.Itoa(MaxMinSends) + " sends"})
 		}
 	}
 	if len(errs) == 0 {
@@ -328,6 +365,19 @@ func (o Overrides) Validate(global Policy) error {
 		return errs
 	}
 	return nil
+}
+
+// windowNames says what the windows are called: by their length, as
+// GetAccount, findings and min_sends name them.
+func (p Policy) windowNames() string {
+	names := make([]string, len(p.Windows))
+	for i, w := range p.Windows {
+		names[i] = strconv.Quote(w.Name)
+	}
+	if len(names) == 1 {
+		return "the only window is " + names[0]
+	}
+	return "the windows are " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func (p Policy) hasWindow(name string) bool {

@@ -3,6 +3,7 @@ package monitor
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -10,6 +11,32 @@ import (
 type Quota struct {
 	PerDay    uint64
 	PerSecond uint32
+}
+
+// The bounds of the quotas an admin sets; zero is no limit. A quota above
+// them limits nothing, so it is a mistake (2^64-1 is what -1 becomes),
+// and zero says "no limit" plainly.
+const (
+	// MaxSendsPerDay is more than the largest sending platforms deliver in
+	// a day for all their customers together.
+	MaxSendsPerDay uint64 = 10_000_000_000
+	// MaxSendsPerSecond is several times the peak of a large campaign;
+	// a whole day at that pace, 8.64 billion sends, stays within
+	// MaxSendsPerDay.
+	MaxSendsPerSecond uint32 = 100_000
+)
+
+// Validate checks quotas an admin sets; field names are the wire names of
+// UpdateAccount.
+func (q Quota) Validate() FieldErrors {
+	var errs FieldErrors
+	if q.PerDay > MaxSendsPerDay {
+		errs = append(errs, FieldError{"max_sends_per_day", "must be 0 (no limit) or from 1 to " + strconv.FormatUint(MaxSendsPerDay, 10)})
+	}
+	if q.PerSecond > MaxSendsPerSecond {
+		errs = append(errs, FieldError{"max_sends_per_second", "must be 0 (no limit) or from 1 to " + strconv.FormatUint(uint64(MaxSendsPerSecond), 10)})
+	}
+	return errs
 }
 
 // QuotaPolicy says how the phase changes an account's quota.

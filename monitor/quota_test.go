@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -132,5 +133,28 @@ func TestPerSecondQuotaCountsLateReports(t *testing.T) {
 	}
 	if q := a.QuotaStatus(received, p); !q.Exhausted() {
 		t.Errorf("5 sends reported this second: %d counted, not exhausted", q.SendsSecond)
+	}
+}
+
+func TestQuotaValidate(t *testing.T) {
+	for _, q := range []Quota{{}, {PerDay: 1, PerSecond: 1}, {PerDay: MaxSendsPerDay, PerSecond: MaxSendsPerSecond}} {
+		if errs := q.Validate(); errs != nil {
+			t.Errorf("%+v: got %v, want valid", q, errs)
+		}
+	}
+	tests := []struct {
+		q      Quota
+		field  string
+		reason string
+	}{
+		{Quota{PerDay: MaxSendsPerDay + 1}, "max_sends_per_day", "must be 0 (no limit) or from 1 to 10000000000"},
+		{Quota{PerDay: math.MaxUint64}, "max_sends_per_day", "must be 0 (no limit) or from 1 to 10000000000"},
+		{Quota{PerSecond: MaxSendsPerSecond + 1}, "max_sends_per_second", "must be 0 (no limit) or from 1 to 100000"},
+		{Quota{PerSecond: math.MaxUint32}, "max_sends_per_second", "must be 0 (no limit) or from 1 to 100000"},
+	}
+	for _, tt := range tests {
+		if errs := tt.q.Validate(); len(errs) != 1 || errs[0] != (FieldError{tt.field, tt.reason}) {
+			t.Errorf("%+v: got %v, want %s: %s", tt.q, errs, tt.field, tt.reason)
+		}
 	}
 }

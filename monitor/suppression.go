@@ -378,6 +378,23 @@ func (r *Recipient) delivered(c *RecipientChange) bool {
 	return changed
 }
 
+// MaxManualNoteLen bounds the note of an operator's change to a recipient:
+// one line in the recipient's history.
+const MaxManualNoteLen = 1024
+
+// ValidateManualNote checks the note of an operator's suppression or lift
+// on its own: it is required, so that the recipient's history says why.
+func ValidateManualNote(note string) FieldErrors {
+	reason := CheckText(note, MaxManualNoteLen)
+	if note == "" {
+		reason = "is required: say why, for the recipient's history"
+	}
+	if reason != "" {
+		return FieldErrors{{"note", reason}}
+	}
+	return nil
+}
+
 // Suppress suppresses the address by an operator's hand, for good.
 func (r *Recipient) Suppress(now time.Time, actor, note string) (RecipientChange, error) {
 	if r.Status == RecipientSuppressed {

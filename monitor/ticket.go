@@ -83,12 +83,11 @@ type Ticket struct {
 // MaxComments bounds a ticket's comments, so that one record stays small.
 const MaxComments = 200
 
-// OpenTicket opens ticket id for account a at now. Only a suspended account
-// may open one, and only one at a time; with a sender, only for a sender
-// the bulk policy blocked, one at a time per sender.
-func OpenTicket(id string, a *Account, now time.Time, description string, c Checklist, author, sender string, p Policy) (*Ticket, error) {
-	var errs FieldErrors
-	errs = append(errs, noteErrors("description", description)...)
+// ValidateTicket checks a new ticket on its own, so that a malformed one is
+// refused alike whatever exists: a description, a checklist of texts
+// people write, and, when given, a sender that is a plain address.
+func ValidateTicket(description string, c Checklist, sender string) FieldErrors {
+	errs := noteErrors("description", description)
 	for _, f := range []struct{ field, text string }{
 		{"checklist.list_source", c.ListSource}, {"checklist.opt_in_method", c.OptInMethod},
 		{"checklist.complaint_handling", c.ComplaintHandling}, {"checklist.authentication", c.Authentication},
@@ -98,7 +97,30 @@ func OpenTicket(id string, a *Account, now time.Time, description string, c Chec
 		}
 		errs = append(errs, noteErrors(f.field, f.text)...)
 	}
-	if len(errs) > 0 {
+	return append(errs, SenderErrors(sender, false)...)
+}
+
+// ValidateComment checks a ticket's comment on its own.
+func ValidateComment(text string) FieldErrors { return noteErrors("text", text) }
+
+// ValidateApproval checks an approval's note on its own; the note is
+// optional.
+func ValidateApproval(note string) FieldErrors {
+	if note == "" {
+		return nil
+	}
+	return noteErrors("note", note)
+}
+
+// ValidateRejection checks a rejection on its own: the account is told
+// the reason, so it is required.
+func ValidateRejection(reason string) FieldErrors { return noteErrors("reason", reason) }
+
+// OpenTicket opens ticket id for account a at now. Only a suspended account
+// may open one, and only one at a time; with a sender, only for a sender
+// the bulk policy blocked, one at a time per sender.
+func OpenTicket(id string, a *Account, now time.Time, description string, c Checklist, author, sender string, p Policy) (*Ticket, error) {
+	if errs := ValidateTicket(description, c, sender); errs != nil {
 		return nil, errs
 	}
 	if sender != "" {
@@ -140,7 +162,7 @@ func openSenderTicket(id string, a *Account, now time.Time, description string, 
 
 // AddComment adds a comment to an open ticket.
 func (t *Ticket) AddComment(now time.Time, author, role, text string) error {
-	if errs := noteErrors("text", text); errs != nil {
+	if errs := ValidateComment(text); errs != nil {
 		return errs
 	}
 	if t.State != TicketOpen {
@@ -157,10 +179,8 @@ func (t *Ticket) AddComment(now time.Time, author, role, text string) error {
 // the ticket closes and the account is reinstated into probation; the
 // transition is returned with reinstated true.
 func (t *Ticket) Approve(now time.Time, admin, note string, a *Account, p Policy) (tr Transition, reinstated bool, err error) {
-	if note != "" {
-		if errs := noteErrors("note", note); errs != nil {
-			return Transition{}, false, errs
-		}
+	if errs := ValidateApproval(note); errs != nil {
+		return Transition{}, false, errs
 	}
 	if t.State != TicketOpen {
 		return Transition{}, false, fmt.Errorf("%w: ticket %s is %s", ErrFailedPrecondition, t.ID, t.State)
@@ -192,7 +212,7 @@ func (t *Ticket) Approve(now time.Time, admin, note string, a *Account, p Policy
 // Reject closes the ticket with a reason; the account stays suspended and
 // may open a new ticket.
 func (t *Ticket) Reject(now time.Time, admin, reason string, a *Account) error {
-	if errs := noteErrors("reason", reason); errs != nil {
+	if errs := ValidateRejection(reason); errs != nil {
 		return errs
 	}
 	if t.State != TicketOpen {

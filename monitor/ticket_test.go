@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -132,5 +134,36 @@ func TestRepeatOffendersNeedTwoAdmins(t *testing.T) {
 	}
 	if tk := reinstate(fourth.Add(400*24*time.Hour), "ops-alice"); tk.RequiredApprovals != 1 {
 		t.Errorf("more than a year later: %d approvals required, want 1", tk.RequiredApprovals)
+	}
+}
+
+func TestTicketRequestsAreValidatedAlone(t *testing.T) {
+	long := strings.Repeat("x", MaxNoteLen+1)
+	tests := []struct {
+		name string
+		errs FieldErrors
+		want []string
+	}{
+		{"good ticket", ValidateTicket("Fixed.", fixed, "news@acme.example"), nil},
+		{"bad ticket", ValidateTicket(" ", Checklist{Authentication: "dkim\x00"}, "news"), []string{"description", "checklist.authentication", "sender"}},
+		{"comment", ValidateComment(""), []string{"text"}},
+		{"approval without a note", ValidateApproval(""), nil},
+		{"approval with a long note", ValidateApproval(long), []string{"note"}},
+		{"rejection", ValidateRejection("\t"), []string{"reason"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, e := range tt.errs {
+			got = append(got, e.Field)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %v, want violations of %q", tt.name, tt.errs, tt.want)
+		}
+	}
+	// The write path refuses what the handler would have.
+	a := suspended(t, DefaultPolicy())
+	var fe FieldErrors
+	if _, err := OpenTicket("t1", a, t0, "Fixed.", fixed, "platform-a", "news", DefaultPolicy()); !errors.As(err, &fe) || fe[0].Field != "sender" {
+		t.Errorf("a sender ticket for a malformed sender: got %v, want a sender field error", err)
 	}
 }

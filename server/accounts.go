@@ -99,7 +99,11 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 				fields = append(fields, fe...)
 			}
 			overrides = o
-		case "bulk_policy_enabled", "max_sends_per_day", "max_sends_per_second":
+		case "max_sends_per_day":
+			fields = append(fields, monitor.Quota{PerDay: req.GetMaxSendsPerDay()}.Validate()...)
+		case "max_sends_per_second":
+			fields = append(fields, monitor.Quota{PerSecond: req.GetMaxSendsPerSecond()}.Validate()...)
+		case "bulk_policy_enabled":
 		default:
 			fields = append(fields, monitor.FieldError{Field: "update_mask", Reason: "unknown path " + strconv.Quote(p) +
 				" (want display_name, admin_emails, policy_overrides, bulk_policy_enabled, max_sends_per_day or max_sends_per_second)"})
@@ -174,18 +178,18 @@ func (s *Server) ListAccountTransitions(ctx context.Context, req *pb.ListAccount
 // which of the given recipients. An account dpmon has not seen yet may
 // send: it has no history that could stop it.
 func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.CheckSendResponse, error) {
-	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
-		return nil, err
-	}
-	if err := checkSender(req.GetSender(), false); err != nil {
+	// The recipients are checked before the verdict: an account over its
+	// quota would otherwise answer RESOURCE_EXHAUSTED to a malformed list.
+	keys, bad := recipientKeys(req.GetRecipients())
+	if err := checkAccount(ctx, req.GetAccountId(), monitor.SenderErrors(req.GetSender(), false), bad); err != nil {
 		return nil, err
 	}
 	resp, err := s.sendVerdict(ctx, req.GetAccountId(), req.GetSender())
 	if err != nil {
 		return nil, err
 	}
-	if len(req.GetRecipients()) > 0 {
-		resp.Recipients, err = s.checkRecipients(ctx, "CheckSend", req.GetAccountId(), req.GetRecipients(), resp.Allowed)
+	if len(keys) > 0 {
+		resp.Recipients, err = s.lookupRecipients(ctx, "CheckSend", req.GetAccountId(), req.GetRecipients(), keys, resp.Allowed)
 		if err != nil {
 			return nil, err
 		}
@@ -237,17 +241,32 @@ func (s *Server) sendVerdict(ctx context.Context, id, sender string) (*pb.CheckS
 	return resp, nil
 }
 
-// checkAccount validates an account id and checks the caller may use it.
-func checkAccount(ctx context.Context, id string) error {
-	if err := checkAccountID(id); err != nil {
+// checkAccount validates a request on account id, with the violations of
+// its other fields, and checks the caller may use the account. It looks
+// nothing up: a malformed request gets the same answer whether the
+// account exists or not.
+func checkAccount(ctx context.Context, id string, fields ...monitor.FieldErrors) error {
+	if err := checkRequest(idErrors("account_id", id), slices.Concat(fields...)); err != nil {
 		return err
 	}
 	return checkScope(ctx, id)
 }
 
-func checkAccountID(id string) error {
+func checkAccountID(id string) error { return checkRequest(idErrors("account_id", id)) }
+
+// idErrors names field when id is not a valid id.
+func idErrors(field, id string) monitor.FieldErrors {
 	if reason := monitor.CheckID(id); reason != "" {
-		return invalidArgument(monitor.FieldError{Field: "account_id", Reason: reason})
+		return monitor.FieldErrors{{Field: field, Reason: reason}}
+	}
+	return nil
+}
+
+// checkRequest is INVALID_ARGUMENT naming every violation of a request,
+// or nil when there is none.
+func checkRequest(violations ...monitor.FieldErrors) error {
+	if fields := slices.Concat(violations...); len(fields) > 0 {
+		return invalidArgument(fields...)
 	}
 	return nil
 }
@@ -264,7 +283,7 @@ func pageSize(n int32) (int, error) {
 
 // AcknowledgeWarning records the account's answer to its warning.
 func (s *Server) AcknowledgeWarning(ctx context.Context, req *pb.AcknowledgeWarningRequest) (*pb.AcknowledgeWarningResponse, error) {
-	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
+	if err := checkAccount(ctx, req.GetAccountId(), monitor.ValidateAcknowledgement(req.GetNote())); err != nil {
 		return nil, err
 	}
 	a, err := s.db.AcknowledgeWarning(ctx, req.GetAccountId(), req.GetNote(), actor(ctx))
@@ -276,10 +295,10 @@ func (s *Server) AcknowledgeWarning(ctx context.Context, req *pb.AcknowledgeWarn
 
 // SuspendAccount suspends an account by an admin's hand.
 func (s *Server) SuspendAccount(ctx context.Context, req *pb.SuspendAccountRequest) (*pb.SuspendAccountResponse, error) {
-	if err := checkAccountID(req.GetAccountId()); err != nil {
+	category := monitor.SuspensionCategory(clampEnum(int32(req.GetCategory())))
+	if err := checkRequest(idErrors("account_id", req.GetAccountId()), monitor.ValidateSuspension(category, req.GetNote())); err != nil {
 		return nil, err
 	}
-	category := monitor.SuspensionCategory(clampEnum(int32(req.GetCategory())))
 	a, err := s.db.SuspendAccount(ctx, req.GetAccountId(), category, req.GetNote(), actor(ctx))
 	if err != nil {
 		return nil, s.errorStatus(ctx, "SuspendAccount", err)

@@ -171,10 +171,16 @@ func overridesFromProto(p *pb.PolicyOverrides) (monitor.Overrides, error) {
 		}
 	}
 	if d := p.GetCoolDown(); d != nil {
-		if err := d.CheckValid(); err != nil || d.AsDuration() <= 0 {
-			return o, monitor.FieldErrors{{Field: "policy_overrides.cool_down", Reason: "must be a positive duration"}}
+		if err := d.CheckValid(); err != nil {
+			return o, monitor.FieldErrors{{Field: "policy_overrides.cool_down", Reason: "is not a valid duration"}}
 		}
+		// AsDuration saturates beyond the ±292 years a time.Duration holds
+		// instead of wrapping, so the bound refuses those too. A zero is
+		// refused here: in the domain it means "keep the global value".
 		o.CoolDown = d.AsDuration()
+		if reason := monitor.CheckCoolDown(o.CoolDown); reason != "" {
+			return o, monitor.FieldErrors{{Field: "policy_overrides.cool_down", Reason: reason}}
+		}
 	}
 	return o, nil
 }

@@ -20,10 +20,7 @@ import (
 
 // UnblockSender lifts the bulk-policy block of a sender address (admin).
 func (s *Server) UnblockSender(ctx context.Context, req *pb.UnblockSenderRequest) (*pb.UnblockSenderResponse, error) {
-	if err := checkAccountID(req.GetAccountId()); err != nil {
-		return nil, err
-	}
-	if err := checkSender(req.GetSender(), true); err != nil {
+	if err := checkRequest(idErrors("account_id", req.GetAccountId()), monitor.ValidateUnblock(req.GetSender(), req.GetNote())); err != nil {
 		return nil, err
 	}
 	st, err := s.db.UnblockSender(ctx, req.GetAccountId(), req.GetSender(), req.GetNote(), actor(ctx))
@@ -59,21 +56,6 @@ func (s *Server) GetReputationHistory(ctx context.Context, req *pb.GetReputation
 		resp.Days = append(resp.Days, &pb.DailyScore{Date: d.Day.Format("2006-01-02"), Score: uint32(d.Score)})
 	}
 	return resp, nil
-}
-
-// checkSender validates a sender address; required says whether it must
-// be given.
-func checkSender(sender string, required bool) error {
-	switch {
-	case sender == "" && required:
-		return invalidArgument(monitor.FieldError{Field: "sender", Reason: "is required"})
-	case sender == "":
-		return nil
-	}
-	if reason := monitor.CheckAddress(sender); reason != "" {
-		return invalidArgument(monitor.FieldError{Field: "sender", Reason: reason})
-	}
-	return nil
 }
 
 // accountProto converts an account with everything measured at one

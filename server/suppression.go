@@ -14,29 +14,28 @@ import (
 const (
 	// MaxRecipients is the most addresses one check may ask about.
 	MaxRecipients = 1000
-	maxNoteLen    = 1024
 	// exportPage is how many recipients one export message carries.
 	exportPage = 1000
 )
 
 // CheckRecipients answers, per address, whether the account may mail it now.
 func (s *Server) CheckRecipients(ctx context.Context, req *pb.CheckRecipientsRequest) (*pb.CheckRecipientsResponse, error) {
-	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
+	keys, bad := recipientKeys(req.GetRecipients())
+	if err := checkAccount(ctx, req.GetAccountId(), bad); err != nil {
 		return nil, err
 	}
-	checks, err := s.checkRecipients(ctx, "CheckRecipients", req.GetAccountId(), req.GetRecipients(), true)
+	checks, err := s.lookupRecipients(ctx, "CheckRecipients", req.GetAccountId(), req.GetRecipients(), keys, true)
 	if err != nil {
 		return nil, err
 	}
 	return &pb.CheckRecipientsResponse{Results: checks}, nil
 }
 
-// checkRecipients validates the addresses (all of them, so that a client
-// can fix a batch at once) and looks them up. accountAllowed is whether
-// the account itself may send: a recipient is allowed only if both are.
-func (s *Server) checkRecipients(ctx context.Context, method, accountID string, recipients []string, accountAllowed bool) ([]*pb.RecipientCheck, error) {
+// recipientKeys returns the keys of the addresses asked about, or the
+// violations of all of them, so that a client can fix a batch at once.
+func recipientKeys(recipients []string) ([]string, monitor.FieldErrors) {
 	if len(recipients) > MaxRecipients {
-		return nil, invalidArgument(monitor.FieldError{Field: "recipients", Reason: "at most " + strconv.Itoa(MaxRecipients) + " addresses, got " + strconv.Itoa(len(recipients))})
+		return nil, monitor.FieldErrors{{Field: "recipients", Reason: "at most " + strconv.Itoa(MaxRecipients) + " addresses, got " + strconv.Itoa(len(recipients))}}
 	}
 	keys := make([]string, len(recipients))
 	var fields monitor.FieldErrors
@@ -47,9 +46,13 @@ func (s *Server) checkRecipients(ctx context.Context, method, accountID string, 
 		}
 		keys[i] = monitor.RecipientKey(r)
 	}
-	if len(fields) > 0 {
-		return nil, invalidArgument(fields...)
-	}
+	return keys, fields
+}
+
+// lookupRecipients answers for each recipient, given its key from
+// recipientKeys. accountAllowed is whether the account itself may send: a
+// recipient is allowed only if both are.
+func (s *Server) lookupRecipients(ctx context.Context, method, accountID string, recipients, keys []string, accountAllowed bool) ([]*pb.RecipientCheck, error) {
 	states, err := s.db.CheckRecipients(ctx, accountID, keys)
 	if err != nil {
 		return nil, s.errorStatus(ctx, method, err)
@@ -214,16 +217,8 @@ func recipientViolations(accountID, recipient string) monitor.FieldErrors {
 // checkManual validates a manual change, which must say why; it reports
 // every violation at once.
 func checkManual(accountID, recipient, note string) (string, error) {
-	fields := recipientViolations(accountID, recipient)
-	reason := monitor.CheckText(note, maxNoteLen)
-	if note == "" {
-		reason = "is required: say why, for the recipient's history"
-	}
-	if reason != "" {
-		fields = append(fields, monitor.FieldError{Field: "note", Reason: reason})
-	}
-	if len(fields) > 0 {
-		return "", invalidArgument(fields...)
+	if err := checkRequest(recipientViolations(accountID, recipient), monitor.ValidateManualNote(note)); err != nil {
+		return "", err
 	}
 	return monitor.RecipientKey(recipient), nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
@@ -12,13 +13,11 @@ import (
 
 // CreateTicket opens a reinstatement ticket for a suspended account.
 func (s *Server) CreateTicket(ctx context.Context, req *pb.CreateTicketRequest) (*pb.CreateTicketResponse, error) {
-	if err := checkAccount(ctx, req.GetAccountId()); err != nil {
+	checklist := checklistFromProto(req.GetChecklist())
+	if err := checkAccount(ctx, req.GetAccountId(), monitor.ValidateTicket(req.GetDescription(), checklist, req.GetSender())); err != nil {
 		return nil, err
 	}
-	if err := checkSender(req.GetSender(), false); err != nil {
-		return nil, err
-	}
-	t, err := s.db.CreateTicket(ctx, req.GetAccountId(), req.GetSender(), req.GetDescription(), checklistFromProto(req.GetChecklist()), actor(ctx))
+	t, err := s.db.CreateTicket(ctx, req.GetAccountId(), req.GetSender(), req.GetDescription(), checklist, actor(ctx))
 	if err != nil {
 		return nil, s.errorStatus(ctx, "CreateTicket", err)
 	}
@@ -34,11 +33,13 @@ func (s *Server) GetTicket(ctx context.Context, req *pb.GetTicketRequest) (*pb.G
 	return &pb.GetTicketResponse{Ticket: ticketToProto(t)}, nil
 }
 
-// ticket looks up a ticket the caller may see: a sender sees only the
-// tickets of its accounts.
-func (s *Server) ticket(ctx context.Context, method, id string) (*monitor.Ticket, error) {
-	if reason := monitor.CheckID(id); reason != "" {
-		return nil, invalidArgument(monitor.FieldError{Field: "ticket_id", Reason: reason})
+// ticket validates a request on ticket id, with the violations of its
+// other fields, before it looks up the ticket (so that a malformed request
+// gets the same answer whatever exists); the caller must be able to see
+// the ticket: a sender sees only the tickets of its accounts.
+func (s *Server) ticket(ctx context.Context, method, id string, fields ...monitor.FieldErrors) (*monitor.Ticket, error) {
+	if err := checkRequest(idErrors("ticket_id", id), slices.Concat(fields...)); err != nil {
+		return nil, err
 	}
 	t, err := s.db.Ticket(ctx, id)
 	if err == nil && !identity(ctx).mayUse(t.AccountID) {
@@ -84,7 +85,7 @@ func (s *Server) ListTickets(ctx context.Context, req *pb.ListTicketsRequest) (*
 
 // AddTicketComment adds a comment by the account or an admin.
 func (s *Server) AddTicketComment(ctx context.Context, req *pb.AddTicketCommentRequest) (*pb.AddTicketCommentResponse, error) {
-	if _, err := s.ticket(ctx, "AddTicketComment", req.GetTicketId()); err != nil {
+	if _, err := s.ticket(ctx, "AddTicketComment", req.GetTicketId(), monitor.ValidateComment(req.GetText())); err != nil {
 		return nil, err
 	}
 	t, err := s.db.CommentTicket(ctx, req.GetTicketId(), req.GetText(), actor(ctx))
@@ -97,7 +98,7 @@ func (s *Server) AddTicketComment(ctx context.Context, req *pb.AddTicketCommentR
 // ApproveTicket records an admin's approval; with enough of them the
 // account enters probation.
 func (s *Server) ApproveTicket(ctx context.Context, req *pb.ApproveTicketRequest) (*pb.ApproveTicketResponse, error) {
-	if _, err := s.ticket(ctx, "ApproveTicket", req.GetTicketId()); err != nil {
+	if _, err := s.ticket(ctx, "ApproveTicket", req.GetTicketId(), monitor.ValidateApproval(req.GetNote())); err != nil {
 		return nil, err
 	}
 	t, a, err := s.db.ApproveTicket(ctx, req.GetTicketId(), req.GetNote(), actor(ctx))
@@ -109,7 +110,7 @@ func (s *Server) ApproveTicket(ctx context.Context, req *pb.ApproveTicketRequest
 
 // RejectTicket closes a ticket with a reason; the account stays suspended.
 func (s *Server) RejectTicket(ctx context.Context, req *pb.RejectTicketRequest) (*pb.RejectTicketResponse, error) {
-	if _, err := s.ticket(ctx, "RejectTicket", req.GetTicketId()); err != nil {
+	if _, err := s.ticket(ctx, "RejectTicket", req.GetTicketId(), monitor.ValidateRejection(req.GetReason())); err != nil {
 		return nil, err
 	}
 	t, err := s.db.RejectTicket(ctx, req.GetTicketId(), req.GetReason(), actor(ctx))

@@ -17,6 +17,11 @@ func runAccount(ctx context.Context, e *env, args []string) error {
 		"       suspend ID --category C --note TEXT | ack-warning ID --note TEXT |\n" +
 		"       update ID [--bulk-policy on|off|default] [--max-sends-per-day N] [--max-sends-per-second N] |\n" +
 		"       unblock-sender ID SENDER --note TEXT | reputation ID [--days N]"
+	// The configuration's keys are not the names the API uses, so the
+	// help says which is which.
+	const windows = "A window is named by its length (24h and 7d by default), as get shows it and as\n" +
+		"UpdateAccount's policy_overrides.min_sends names it; the server's configuration\n" +
+		"calls the same windows short and long."
 	if len(args) == 0 {
 		return usageError{fmt.Errorf("account: no subcommand given\n%s", synopsis)}
 	}
@@ -38,7 +43,7 @@ func runAccount(ctx context.Context, e *env, args []string) error {
 	case "reputation":
 		return runReputation(ctx, e, args[1:])
 	case "-h", "-help", "--help":
-		fmt.Fprintln(e.stderr, synopsis)
+		fmt.Fprintln(e.stderr, synopsis+"\n\n"+windows)
 		return nil
 	}
 	return usageError{fmt.Errorf("account: unknown subcommand %q\n%s", args[0], synopsis)}

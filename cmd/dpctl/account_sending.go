@@ -20,8 +20,8 @@ import (
 func runAccountUpdate(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "account update", "ID")
 	bulk := fs.String("bulk-policy", "", "on, off, or default (follow the server's configuration)")
-	perDay := fs.Uint64("max-sends-per-day", 0, "sends per rolling 24 hours; 0 is no limit")
-	perSecond := fs.Uint("max-sends-per-second", 0, "sends per second; 0 is no limit")
+	perDay := fs.Uint64("max-sends-per-day", 0, "sends per rolling 24 hours, at most 10000000000; 0 is no limit")
+	perSecond := fs.Uint("max-sends-per-second", 0, "sends per second, at most 100000; 0 is no limit")
 	operands, err := fs.parseN(args, 1, 1)
 	if err != nil {
 		return err

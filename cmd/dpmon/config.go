@@ -201,6 +201,10 @@ type thresholdsConf struct {
 	Suspend float64 `yaml:"suspend"`
 }
 
+// windowsConf configures the two windows. "short" and "long" are only
+// the keys of this file: everywhere else, in GetAccount's windows, in
+// findings and as the keys of policy_overrides.min_sends, a window is
+// named by its length (monitor.DurationLabel): "24h" and "7d" by default.
 type windowsConf struct {
 	Bucket duration   `yaml:"bucket"`
 	Short  windowConf `yaml:"short"`
