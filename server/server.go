@@ -147,8 +147,8 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 		s.log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	})
-	unary := append(slices.Clone(s.unary), recovery.UnaryServerInterceptor(onPanic), s.unaryAuth)
-	stream := append(slices.Clone(s.stream), recovery.StreamServerInterceptor(onPanic), s.streamAuth)
+	unary := append(slices.Clone(s.unary), recovery.UnaryServerInterceptor(onPanic), s.unaryAuth, unaryUTF8)
+	stream := append(slices.Clone(s.stream), recovery.StreamServerInterceptor(onPanic), s.streamAuth, streamUTF8)
 	gs := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),

@@ -1,0 +1,143 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"strconv"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// badString is one string field that a test fills with invalid UTF-8.
+type badString struct {
+	field string // its path, as a BadRequest should name it
+	set   func(protoreflect.Message)
+}
+
+// badStrings lists every string field reachable from md: its own, those of
+// nested messages, lists and maps (keys and values). Fields of type Event
+// are left out: events are judged one by one, not with their request. So
+// are the well-known types (update_mask's paths): they are proto3, so
+// protobuf itself checks their strings on both ends, and a Go client
+// cannot send a bad one.
+func badStrings(md protoreflect.MessageDescriptor) []badString {
+	var out []badString
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		name := string(fd.Name())
+		switch {
+		case fd.Message() != nil && fd.Message().FullName() == "dpmon.v1.Event":
+		case fd.Message() != nil && fd.Message().ParentFile().Package() == "google.protobuf":
+		case fd.IsMap():
+			key, val := fd.MapKey().Default(), fd.MapValue()
+			keyPath := key.String()
+			if fd.MapKey().Kind() == protoreflect.StringKind {
+				keyPath = strconv.Quote(keyPath)
+				out = append(out, badString{name + `["\xff"]`, func(m protoreflect.Message) {
+					mp := m.Mutable(fd).Map()
+					mp.Set(protoreflect.ValueOfString("\xff").MapKey(), mp.NewValue())
+				}})
+			}
+			switch val.Kind() {
+			case protoreflect.StringKind:
+				out = append(out, badString{name + "[" + keyPath + "]", func(m protoreflect.Message) {
+					m.Mutable(fd).Map().Set(key.MapKey(), protoreflect.ValueOfString("\xff"))
+				}})
+			case protoreflect.MessageKind:
+				for _, sub := range badStrings(val.Message()) {
+					out = append(out, badString{name + "[" + keyPath + "]." + sub.field, func(m protoreflect.Message) {
+						mp := m.Mutable(fd).Map()
+						v := mp.NewValue()
+						sub.set(v.Message())
+						mp.Set(key.MapKey(), v)
+					}})
+				}
+			}
+		case fd.IsList() && fd.Kind() == protoreflect.StringKind:
+			out = append(out, badString{name + "[0]", func(m protoreflect.Message) {
+				m.Mutable(fd).List().Append(protoreflect.ValueOfString("\xff"))
+			}})
+		case fd.IsList() && fd.Kind() == protoreflect.MessageKind:
+			for _, sub := range badStrings(fd.Message()) {
+				out = append(out, badString{name + "[0]." + sub.field, func(m protoreflect.Message) {
+					sub.set(m.Mutable(fd).List().AppendMutable().Message())
+				}})
+			}
+		case fd.Kind() == protoreflect.StringKind:
+			// Spoil what is there, so that the rest of a valid value stays.
+			out = append(out, badString{name, func(m protoreflect.Message) {
+				m.Set(fd, protoreflect.ValueOfString("\xff"+m.Get(fd).String()))
+			}})
+		case fd.Kind() == protoreflect.MessageKind:
+			for _, sub := range badStrings(fd.Message()) {
+				out = append(out, badString{name + "." + sub.field, func(m protoreflect.Message) {
+					sub.set(m.Mutable(fd).Message())
+				}})
+			}
+		}
+	}
+	return out
+}
+
+// Every string of every request of every dpmon method, found through the
+// descriptors so that no new method or field is left out, is answered
+// INVALID_ARGUMENT naming it when it is not UTF-8: neither INTERNAL, as
+// when protobuf refused to decode it, nor accepted.
+func TestEveryRequestStringMustBeUTF8(t *testing.T) {
+	e := newEnv(t)
+	cases := 0
+	protoregistry.GlobalFiles.RangeFilesByPackage("dpmon.v1", func(file protoreflect.FileDescriptor) bool {
+		for i := range file.Services().Len() {
+			sd := file.Services().Get(i)
+			for j := range sd.Methods().Len() {
+				md := sd.Methods().Get(j)
+				method := "/" + string(sd.FullName()) + "/" + string(md.Name())
+				for _, bs := range badStrings(md.Input()) {
+					cases++
+					t.Run(string(md.Name())+"/"+bs.field, func(t *testing.T) {
+						assertFieldViolation(t, callWith(t, e.conn, md, method, bs), bs.field)
+					})
+				}
+			}
+		}
+		return true
+	})
+	if cases == 0 {
+		t.Fatal("found no string in any request of package dpmon.v1")
+	}
+}
+
+// callWith calls method over gRPC with its generated request type, bs set
+// in it, and returns the call's error.
+func callWith(t *testing.T, conn *grpc.ClientConn, md protoreflect.MethodDescriptor, method string, bs badString) error {
+	t.Helper()
+	newMessage := func(name protoreflect.FullName) protoreflect.Message {
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mt.New()
+	}
+	req, resp := newMessage(md.Input().FullName()), newMessage(md.Output().FullName())
+	bs.set(req)
+	if !md.IsStreamingClient() && !md.IsStreamingServer() {
+		return conn.Invoke(t.Context(), method, req.Interface(), resp.Interface())
+	}
+	stream, err := conn.NewStream(t.Context(), &grpc.StreamDesc{ClientStreams: md.IsStreamingClient(), ServerStreams: md.IsStreamingServer()}, method)
+	if err != nil {
+		return err
+	}
+	// A server that has already ended the stream makes SendMsg return
+	// io.EOF; the status is what RecvMsg returns.
+	if err := stream.SendMsg(req.Interface()); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	return stream.RecvMsg(resp.Interface())
+}
