@@ -94,6 +94,40 @@ func TestCheckAddressAcceptsRealAddresses(t *testing.T) {
 	}
 }
 
+// Every string of an event that is refused is refused by name, with a
+// reason that says what is wrong with it.
+func TestValidateSaysWhyAStringIsRefused(t *testing.T) {
+	complaint := func(e *Event) { e.Type, e.Bounce, e.Complaint = EventComplaint, nil, &Complaint{} }
+	listing := func(e *Event) {
+		e.Type, e.Bounce, e.Recipient, e.Listing = EventBlocklistListing, nil, "", &Listing{Blocklist: "zen.spamhaus.org", Listed: "192.0.2.1"}
+	}
+	tests := []struct {
+		field, reason string
+		mutate        func(e *Event)
+	}{
+		{"event_id", "is not valid UTF-8", func(e *Event) { e.ID = "evt-\xff" }},
+		{"account_id", "is not valid UTF-8", func(e *Event) { e.AccountID = "\xc3(" }},
+		{"recipient", "has a local part that is not valid UTF-8", func(e *Event) { e.Recipient = "j\xffne@example.com" }},
+		{"recipient", "has a domain that is not valid UTF-8", func(e *Event) { e.Recipient = "jane@ex\xe2\x82ample.com" }},
+		{"sender", "has a local part that is not valid UTF-8", func(e *Event) { e.Sender = "\xffnews@acme.example" }},
+		{"message_id", "is not valid UTF-8", func(e *Event) { e.MessageID = "<\xff@acme.example>" }},
+		{"bounce.diagnostic", "is not valid UTF-8", func(e *Event) { e.Bounce.Diagnostic = "550 \xff" }},
+		{"complaint.feedback_type", "is not valid UTF-8", func(e *Event) { complaint(e); e.Complaint.FeedbackType = "\xff" }},
+		{"complaint.source", "is not valid UTF-8", func(e *Event) { complaint(e); e.Complaint.Source = "\xff" }},
+		{"listing.blocklist", "is not valid UTF-8", func(e *Event) { listing(e); e.Listing.Blocklist = "\xff" }},
+		{"listing.listed", "is not valid UTF-8", func(e *Event) { listing(e); e.Listing.Listed = "\xff" }},
+	}
+	for _, tt := range tests {
+		e := validEvent()
+		tt.mutate(&e)
+		err := e.Validate(now, DefaultLimits())
+		var fe FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field || fe.Reason != tt.reason {
+			t.Errorf("%+v: Validate = %v, want %s: %s", e, err, tt.field, tt.reason)
+		}
+	}
+}
+
 func FuzzValidate(f *testing.F) {
 	f.Add("evt-1", "acme", uint8(3), int64(-3600), "jane@example.com", "news@acme.example", 550, "5.1.1", "user unknown", uint8(1))
 	f.Add("", " ", uint8(0), int64(0), "a@b", "", 0, "", "", uint8(0))

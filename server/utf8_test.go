@@ -2,13 +2,17 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 )
 
 // badString is one string field that a test fills with invalid UTF-8.
@@ -140,4 +144,65 @@ func callWith(t *testing.T, conn *grpc.ClientConn, md protoreflect.MethodDescrip
 		return err
 	}
 	return stream.RecvMsg(resp.Interface())
+}
+
+func listing(account, id string) *pb.Event {
+	e := send(account, id)
+	e.Type, e.Recipient = pb.EventType_EVENT_TYPE_BLOCKLIST_LISTING, ""
+	e.Listing = &pb.Listing{Blocklist: "zen.spamhaus.org", Listed: "192.0.2.1"}
+	return e
+}
+
+// An event with a string that is not UTF-8 is rejected on its own, by its
+// index and the field's name, over IngestEvents and StreamEvents alike;
+// the events around it are accepted.
+func TestABadStringRejectsOnlyItsEvent(t *testing.T) {
+	e := newEnv(t)
+	stream, err := e.events.StreamEvents(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := badStrings((&pb.Event{}).ProtoReflect().Descriptor())
+	if len(cases) == 0 {
+		t.Fatal("found no string in Event")
+	}
+	for i, bs := range cases {
+		// An event with the message the field belongs to, valid but for it.
+		build := send
+		switch parent, _, _ := strings.Cut(bs.field, "."); parent {
+		case "bounce":
+			build = hardBounce
+		case "complaint":
+			build = complaint
+		case "listing":
+			build = listing
+		}
+		batch := func(prefix string) []*pb.Event {
+			bad := build("acme", fmt.Sprintf("%s%d-bad", prefix, i))
+			bs.set(bad.ProtoReflect())
+			return []*pb.Event{send("acme", fmt.Sprintf("%s%d-a", prefix, i)), bad, send("acme", fmt.Sprintf("%s%d-b", prefix, i))}
+		}
+		check := func(how string, accepted uint32, rejected []*pb.EventError) {
+			t.Helper()
+			if accepted != 2 || len(rejected) != 1 {
+				t.Fatalf("%s with a bad %s: accepted %d, rejected %v; want 2 and the bad one", how, bs.field, accepted, rejected)
+			}
+			r := rejected[0]
+			// An enhanced status has an ASCII syntax: its reason says which.
+			utf8Reason := bs.field == "bounce.enhanced_status" || strings.Contains(r.GetReason(), "not valid UTF-8")
+			if r.GetIndex() != 1 || r.GetField() != bs.field || !utf8Reason {
+				t.Errorf("%s: rejected %v, want index 1, field %s, a reason about UTF-8", how, r, bs.field)
+			}
+		}
+		r := e.ingest(t, batch("u"))
+		check("IngestEvents", r.GetAccepted(), r.GetRejected())
+		if err := stream.Send(&pb.StreamEventsRequest{BatchId: bs.field, Events: batch("s")}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("StreamEvents with a bad %s: %v", bs.field, err)
+		}
+		check("StreamEvents", resp.GetAccepted(), resp.GetRejected())
+	}
 }
