@@ -7,7 +7,8 @@ import (
 
 // CheckAddress returns why s is not a deliverable mailbox address in the
 // form platforms send (an RFC 5321 addr-spec with a dot-atom local part and
-// a host name, UTF-8 allowed as in RFC 6531), or "" when it is one.
+// a host name, UTF-8 allowed as in RFC 6531 but not what CheckName
+// refuses), or "" when it is one.
 //
 // It is stricter than RFC 5322 on purpose: display names, comments, quoted
 // local parts and address literals do not occur in the events of a sending
@@ -60,15 +61,14 @@ func checkDotAtom(s string) string {
 }
 
 // checkAddressRune returns why the non-ASCII rune r, decoded from size
-// bytes, may not be in an address, or "".
+// bytes, may not be in an address, or "". An address is a name people read
+// and compare by eye, so it allows what CheckName allows.
 func checkAddressRune(r rune, size int) string {
-	switch {
-	case r == utf8.RuneError && size == 1:
-		return "is not valid UTF-8"
-	case r == utf8.RuneError:
+	if reason := checkRune(r, size, true); reason != "" {
+		return reason
+	}
+	if r == utf8.RuneError {
 		return "contains U+FFFD, the replacement character"
-	case r < 0xa0:
-		return "contains a control character" // C1
 	}
 	return ""
 }

@@ -116,14 +116,70 @@ func TestValidateSaysWhyAStringIsRefused(t *testing.T) {
 		{"complaint.source", "is not valid UTF-8", func(e *Event) { complaint(e); e.Complaint.Source = "\xff" }},
 		{"listing.blocklist", "is not valid UTF-8", func(e *Event) { listing(e); e.Listing.Blocklist = "\xff" }},
 		{"listing.listed", "is not valid UTF-8", func(e *Event) { listing(e); e.Listing.Listed = "\xff" }},
+		{"account_id", "contains an invisible formatting character (U+202E)", func(e *Event) { e.AccountID = "acme\u202egnp.exe" }},
+		{"account_id", "contains an invisible formatting character (U+200B)", func(e *Event) { e.AccountID = "ac\u200bme" }},
+		{"account_id", "contains a line or paragraph separator (U+2028)", func(e *Event) { e.AccountID = "acme\u2028beta" }},
+		{"event_id", "contains an invisible formatting character (U+FEFF)", func(e *Event) { e.ID = "\ufeffevt-1" }},
+		{"recipient", "has a local part that contains an invisible formatting character (U+200B)", func(e *Event) { e.Recipient = "ja\u200bne@example.com" }},
+		{"sender", "has a domain that contains an invisible formatting character (U+200D)", func(e *Event) { e.Sender = "news@ac\u200dme.example" }},
+		{"message_id", "contains a line or paragraph separator (U+2029)", func(e *Event) { e.MessageID = "<a\u2029b@acme.example>" }},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		e := validEvent()
 		tt.mutate(&e)
 		err := e.Validate(now, DefaultLimits())
 		var fe FieldError
 		if !errors.As(err, &fe) || fe.Field != tt.field || fe.Reason != tt.reason {
-			t.Errorf("%+v: Validate = %v, want %s: %s", e, err, tt.field, tt.reason)
+			// Quoted: the characters under test would garble the output.
+			t.Errorf("case %d: Validate = %+q, want %s: %s", i, err, tt.field, tt.reason)
+		}
+	}
+}
+
+// Ids, names and addresses refuse what would make one look like another;
+// free text keeps the formatting characters that emoji and scripts need.
+func TestChecksOfWhatPeopleRead(t *testing.T) {
+	text := func(s string) string { return CheckText(s, 100) }
+	name := func(s string) string { return CheckName(s, 100) }
+	tests := []struct {
+		check, in, want string
+	}{
+		{"id", "acme", ""},
+		{"id", "société-générale", ""},
+		{"id", "مثال", ""},
+		{"id", "acme\u202e", "contains an invisible formatting character (U+202E)"},
+		{"id", "ac\u200bme", "contains an invisible formatting character (U+200B)"},
+		{"id", "\ufeffacme", "contains an invisible formatting character (U+FEFF)"},
+		{"id", "ac\u00adme", "contains an invisible formatting character (U+00AD)"},
+		{"id", "acme\u2028", "contains a line or paragraph separator (U+2028)"},
+		{"id", "acme\u2029", "contains a line or paragraph separator (U+2029)"},
+		{"id", "acme\u0085", "contains a control character"},
+		{"id", "acme\xff", "is not valid UTF-8"},
+		{"name", "Acme Corp.", ""},
+		{"name", "Acme \U0001F468\u200D\U0001F469", "contains an invisible formatting character (U+200D)"},
+		{"name", "Acme\u2066Corp", "contains an invisible formatting character (U+2066)"},
+		{"text", "Acme \U0001F468\u200D\U0001F469\u200D\U0001F467", ""},
+		{"text", "می\u200cخواهم", ""},
+		{"text", "550 user unknown\u2028250 ok", "contains a line or paragraph separator (U+2028)"},
+		{"text", "a\u2029b", "contains a line or paragraph separator (U+2029)"},
+		{"text", "a\tb", "contains a control character"},
+		{"text", "a\xe2\x80", "is not valid UTF-8"},
+		{"address", "jörg@bücher.de", ""},
+		{"address", "ja\u200bne@example.com", "has a local part that contains an invisible formatting character (U+200B)"},
+		{"address", "jane\u202e@example.com", "has a local part that contains an invisible formatting character (U+202E)"},
+		{"address", "jane@exa\u200bmple.com", "has a domain that contains an invisible formatting character (U+200B)"},
+		{"address", "jane@example\u2028.com", "has a domain that contains a line or paragraph separator (U+2028)"},
+		{"address", "ja\u0085ne@example.com", "has a local part that contains a control character"},
+		{"address", "j\xffne@example.com", "has a local part that is not valid UTF-8"},
+		{"address", "jane@\xffexample.com", "has a domain that is not valid UTF-8"},
+		{"address", "ja\ufffdne@example.com", "has a local part that contains U+FFFD, the replacement character"},
+		{"address", "ja ne@example.com", "has an invalid local part"},
+		{"address", "jane@exa_mple.com", "has an invalid domain"},
+	}
+	checks := map[string]func(string) string{"id": CheckID, "name": name, "text": text, "address": CheckAddress}
+	for _, tt := range tests {
+		if got := checks[tt.check](tt.in); got != tt.want {
+			t.Errorf("%s %+q: got %q, want %q", tt.check, tt.in, got, tt.want)
 		}
 	}
 }

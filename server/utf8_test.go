@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -205,4 +206,50 @@ func TestABadStringRejectsOnlyItsEvent(t *testing.T) {
 		}
 		check("StreamEvents", resp.GetAccepted(), resp.GetRejected())
 	}
+}
+
+// Account ids, display names and addresses with characters that make one
+// look like another are refused, naming the field and the character.
+func TestConfusableNamesAreRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	ids := []struct{ id, reason string }{
+		{"acme\u202egnp", "contains an invisible formatting character (U+202E)"},
+		{"ac\u200bme", "contains an invisible formatting character (U+200B)"},
+		{"\ufeffacme", "contains an invisible formatting character (U+FEFF)"},
+		{"acme\u2028", "contains a line or paragraph separator (U+2028)"},
+	}
+	events := []*pb.Event{send("acme", "ok-1")}
+	for i, tt := range ids {
+		events = append(events, send(tt.id, fmt.Sprint("confusable-", i)))
+	}
+	r := e.ingest(t, append(events, send("acme", "ok-2")))
+	if r.GetAccepted() != 2 || len(r.GetRejected()) != len(ids) {
+		t.Fatalf("accepted %d, rejected %v; want 2 and the %d confusable ids", r.GetAccepted(), r.GetRejected(), len(ids))
+	}
+	for i, rej := range r.GetRejected() {
+		if rej.GetIndex() != uint32(i+1) || rej.GetField() != "account_id" || rej.GetReason() != ids[i].reason {
+			t.Errorf("rejection %v, want index %d on account_id: %s", rej, i+1, ids[i].reason)
+		}
+	}
+
+	refused := func(err error, field, reason string) {
+		t.Helper()
+		assertFieldViolation(t, err, field)
+		if msg := status.Convert(err).Message(); !strings.Contains(msg, reason) {
+			t.Errorf("message %q does not say %q", msg, reason)
+		}
+	}
+	_, err := e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme\u202e", DisplayName: "Acme"})
+	refused(err, "account_id", "invisible formatting character (U+202E)")
+	_, err = e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", DisplayName: "Acme\u2028Corp"})
+	refused(err, "display_name", "line or paragraph separator (U+2028)")
+	_, err = e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", DisplayName: "Acme\u202eproC"})
+	refused(err, "display_name", "invisible formatting character (U+202E)")
+	_, err = e.accounts.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", AdminEmails: []string{"ops@acme.example", "op\u200bs@acme.example"}})
+	refused(err, "admin_emails[1]", "local part that contains an invisible formatting character (U+200B)")
+	_, err = e.suppress.CheckRecipients(ctx, &pb.CheckRecipientsRequest{AccountId: "acme", Recipients: []string{"ja\u200bne@example.com"}})
+	refused(err, "recipients[0]", "local part that contains an invisible formatting character (U+200B)")
+	_, err = e.suppress.AddSuppression(ctx, &pb.AddSuppressionRequest{AccountId: "acme", Recipient: "ja\u200bne@example.com", Note: "asked"})
+	refused(err, "recipient", "local part that contains an invisible formatting character (U+200B)")
 }
