@@ -7,7 +7,8 @@ import (
 
 // CheckAddress returns why s is not a deliverable mailbox address in the
 // form platforms send (an RFC 5321 addr-spec with a dot-atom local part and
-// a host name, UTF-8 allowed as in RFC 6531), or "" when it is one.
+// a host name, UTF-8 allowed as in RFC 6531 but not what CheckName
+// refuses), or "" when it is one.
 //
 // It is stricter than RFC 5322 on purpose: display names, comments, quoted
 // local parts and address literals do not occur in the events of a sending
@@ -28,35 +29,48 @@ func CheckAddress(s string) string {
 		return "has an empty local part"
 	case len(local) > 64:
 		return "has a local part longer than 64 bytes"
-	case !isDotAtom(local):
-		return "has an invalid local part"
-	case !isHostName(domain):
-		return "has an invalid domain"
 	}
-	return ""
+	if reason := checkDotAtom(local); reason != "" {
+		return reason
+	}
+	return checkHostName(domain)
 }
 
-// isDotAtom reports whether s is atoms of atext (or UTF-8) joined by single dots.
-func isDotAtom(s string) bool {
+// checkDotAtom returns why s is not atoms of atext (or UTF-8) joined by
+// single dots, or "".
+func checkDotAtom(s string) string {
 	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
+		return "has an invalid local part"
 	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError || r < 0xa0 { // invalid or C1 control
-				return false
+			if reason := checkAddressRune(r, size); reason != "" {
+				return "has a local part that " + reason
 			}
 			i += size
 			continue
 		}
 		if c != '.' && !isAtext(c) {
-			return false
+			return "has an invalid local part"
 		}
 		i++
 	}
-	return true
+	return ""
+}
+
+// checkAddressRune returns why the non-ASCII rune r, decoded from size
+// bytes, may not be in an address, or "". An address is a name people read
+// and compare by eye, so it allows what CheckName allows.
+func checkAddressRune(r rune, size int) string {
+	if reason := checkRune(r, size, true); reason != "" {
+		return reason
+	}
+	if r == utf8.RuneError {
+		return "contains U+FFFD, the replacement character"
+	}
+	return ""
 }
 
 // isAtext reports whether c is an RFC 5322 atext character.
@@ -70,40 +84,46 @@ func isAtext(c byte) bool {
 
 // isHostName reports whether s is a host name of at least two labels of
 // letters, digits and inner hyphens (UTF-8 letters allowed for IDNs).
-func isHostName(s string) bool {
+func isHostName(s string) bool { return checkHostName(s) == "" }
+
+// checkHostName returns why s is not a host name (see isHostName), or "".
+func checkHostName(s string) string {
 	if len(s) == 0 || len(s) > 253 {
-		return false
+		return "has an invalid domain"
 	}
 	labels := 0
 	for label := range strings.SplitSeq(s, ".") {
-		if !isLabel(label) {
-			return false
+		if reason := checkLabel(label); reason != "" {
+			return reason
 		}
 		labels++
 	}
-	return labels >= 2
+	if labels < 2 {
+		return "has an invalid domain"
+	}
+	return ""
 }
 
-func isLabel(s string) bool {
+func checkLabel(s string) string {
 	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
+		return "has an invalid domain"
 	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError || r < 0xa0 {
-				return false
+			if reason := checkAddressRune(r, size); reason != "" {
+				return "has a domain that " + reason
 			}
 			i += size
 			continue
 		}
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-			return false
+			return "has an invalid domain"
 		}
 		i++
 	}
-	return true
+	return ""
 }
 
 // RecipientKey returns the form in which addresses are compared: the domain

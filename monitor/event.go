@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -271,7 +272,7 @@ func CheckID(s string) string {
 	if s == "" {
 		return "is required"
 	}
-	if reason := CheckText(s, MaxIDLen); reason != "" {
+	if reason := CheckName(s, MaxIDLen); reason != "" {
 		return reason
 	}
 	if strings.TrimSpace(s) == "" {
@@ -280,10 +281,25 @@ func CheckID(s string) string {
 	return ""
 }
 
+// CheckName returns why s is not acceptable as a name of at most max bytes
+// that people tell apart by eye: ids, display names. It is CheckText
+// without invisible formatting characters (Unicode Cf) either: U+202E
+// reverses what follows it, U+200B and U+FEFF show as nothing, so that
+// one name could pass for another in lists, emails and Slack.
+func CheckName(s string, max int) string { return checkText(s, max, true) }
+
 // CheckText returns why s is not acceptable free text of at most max bytes:
 // it must be valid UTF-8 without control characters (tabs included: every
-// field here is a single line).
-func CheckText(s string, max int) string {
+// field here is a single line) and without line or paragraph separators
+// (U+2028, U+2029). Those break the line in some readers and not in
+// others, so that a single-line field could show a forged second line, as
+// a newline would. Notes, which noteErrors splits at '\n', keep to the
+// same rule: one kind of line break reads alike in mail, Slack and logs.
+// Invisible formatting characters are allowed here: emoji sequences need
+// U+200D, some scripts U+200C.
+func CheckText(s string, max int) string { return checkText(s, max, false) }
+
+func checkText(s string, max int, name bool) string {
 	if len(s) > max {
 		return "is longer than " + strconv.Itoa(max) + " bytes"
 	}
@@ -297,13 +313,26 @@ func CheckText(s string, max int) string {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			return "is not valid UTF-8"
-		}
-		if unicode.IsControl(r) {
-			return "contains a control character"
+		if reason := checkRune(r, size, name); reason != "" {
+			return reason
 		}
 		i += size
+	}
+	return ""
+}
+
+// checkRune returns why the non-ASCII rune r, decoded from size bytes, may
+// not be in a text, or in a name when name is set; "" when it may.
+func checkRune(r rune, size int, name bool) string {
+	switch {
+	case r == utf8.RuneError && size == 1:
+		return "is not valid UTF-8"
+	case unicode.IsControl(r):
+		return "contains a control character"
+	case r == '\u2028' || r == '\u2029': // categories Zl and Zp hold only these two
+		return fmt.Sprintf("contains a line or paragraph separator (U+%04X)", r)
+	case name && unicode.Is(unicode.Cf, r):
+		return fmt.Sprintf("contains an invisible formatting character (U+%04X)", r)
 	}
 	return ""
 }

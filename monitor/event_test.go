@@ -94,6 +94,96 @@ func TestCheckAddressAcceptsRealAddresses(t *testing.T) {
 	}
 }
 
+// Every string of an event that is refused is refused by name, with a
+// reason that says what is wrong with it.
+func TestValidateSaysWhyAStringIsRefused(t *testing.T) {
+	complaint := func(e *Event) { e.Type, e.Bounce, e.Complaint = EventComplaint, nil, &Complaint{} }
+	listing := func(e *Event) {
+		e.Type, e.Bounce, e.Recipient, e.Listing = EventBlocklistListing, nil, "", &Listing{Blocklist: "zen.spamhaus.org", Listed: "192.0.2.1"}
+	}
+	tests := []struct {
+		field, reason string
+		mutate        func(e *Event)
+	}{
+		{"event_id", "is not valid UTF-8", func(e *Event) { e.ID = "evt-\xff" }},
+		{"account_id", "is not valid UTF-8", func(e *Event) { e.AccountID = "\xc3(" }},
+		{"recipient", "has a local part that is not valid UTF-8", func(e *Event) { e.Recipient = "j\xffne@example.com" }},
+		{"recipient", "has a domain that is not valid UTF-8", func(e *Event) { e.Recipient = "jane@ex\xe2\x82ample.com" }},
+		{"sender", "has a local part that is not valid UTF-8", func(e *Event) { e.Sender = "\xffnews@acme.example" }},
+		{"message_id", "is not valid UTF-8", func(e *Event) { e.MessageID = "<\xff@acme.example>" }},
+		{"bounce.diagnostic", "is not valid UTF-8", func(e *Event) { e.Bounce.Diagnostic = "550 \xff" }},
+		{"complaint.feedback_type", "is not valid UTF-8", func(e *Event) { complaint(e); e.Complaint.FeedbackType = "\xff" }},
+		{"complaint.source", "is not valid UTF-8", func(e *Event) { complaint(e); e.Complaint.Source = "\xff" }},
+		{"listing.blocklist", "is not valid UTF-8", func(e *Event) { listing(e); e.Listing.Blocklist = "\xff" }},
+		{"listing.listed", "is not valid UTF-8", func(e *Event) { listing(e); e.Listing.Listed = "\xff" }},
+		{"account_id", "contains an invisible formatting character (U+202E)", func(e *Event) { e.AccountID = "acme\u202egnp.exe" }},
+		{"account_id", "contains an invisible formatting character (U+200B)", func(e *Event) { e.AccountID = "ac\u200bme" }},
+		{"account_id", "contains a line or paragraph separator (U+2028)", func(e *Event) { e.AccountID = "acme\u2028beta" }},
+		{"event_id", "contains an invisible formatting character (U+FEFF)", func(e *Event) { e.ID = "\ufeffevt-1" }},
+		{"recipient", "has a local part that contains an invisible formatting character (U+200B)", func(e *Event) { e.Recipient = "ja\u200bne@example.com" }},
+		{"sender", "has a domain that contains an invisible formatting character (U+200D)", func(e *Event) { e.Sender = "news@ac\u200dme.example" }},
+		{"message_id", "contains a line or paragraph separator (U+2029)", func(e *Event) { e.MessageID = "<a\u2029b@acme.example>" }},
+	}
+	for i, tt := range tests {
+		e := validEvent()
+		tt.mutate(&e)
+		err := e.Validate(now, DefaultLimits())
+		var fe FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field || fe.Reason != tt.reason {
+			// Quoted: the characters under test would garble the output.
+			t.Errorf("case %d: Validate = %+q, want %s: %s", i, err, tt.field, tt.reason)
+		}
+	}
+}
+
+// Ids, names and addresses refuse what would make one look like another;
+// free text keeps the formatting characters that emoji and scripts need.
+func TestChecksOfWhatPeopleRead(t *testing.T) {
+	text := func(s string) string { return CheckText(s, 100) }
+	name := func(s string) string { return CheckName(s, 100) }
+	tests := []struct {
+		check, in, want string
+	}{
+		{"id", "acme", ""},
+		{"id", "société-générale", ""},
+		{"id", "مثال", ""},
+		{"id", "acme\u202e", "contains an invisible formatting character (U+202E)"},
+		{"id", "ac\u200bme", "contains an invisible formatting character (U+200B)"},
+		{"id", "\ufeffacme", "contains an invisible formatting character (U+FEFF)"},
+		{"id", "ac\u00adme", "contains an invisible formatting character (U+00AD)"},
+		{"id", "acme\u2028", "contains a line or paragraph separator (U+2028)"},
+		{"id", "acme\u2029", "contains a line or paragraph separator (U+2029)"},
+		{"id", "acme\u0085", "contains a control character"},
+		{"id", "acme\xff", "is not valid UTF-8"},
+		{"name", "Acme Corp.", ""},
+		{"name", "Acme \U0001F468\u200D\U0001F469", "contains an invisible formatting character (U+200D)"},
+		{"name", "Acme\u2066Corp", "contains an invisible formatting character (U+2066)"},
+		{"text", "Acme \U0001F468\u200D\U0001F469\u200D\U0001F467", ""},
+		{"text", "می\u200cخواهم", ""},
+		{"text", "550 user unknown\u2028250 ok", "contains a line or paragraph separator (U+2028)"},
+		{"text", "a\u2029b", "contains a line or paragraph separator (U+2029)"},
+		{"text", "a\tb", "contains a control character"},
+		{"text", "a\xe2\x80", "is not valid UTF-8"},
+		{"address", "jörg@bücher.de", ""},
+		{"address", "ja\u200bne@example.com", "has a local part that contains an invisible formatting character (U+200B)"},
+		{"address", "jane\u202e@example.com", "has a local part that contains an invisible formatting character (U+202E)"},
+		{"address", "jane@exa\u200bmple.com", "has a domain that contains an invisible formatting character (U+200B)"},
+		{"address", "jane@example\u2028.com", "has a domain that contains a line or paragraph separator (U+2028)"},
+		{"address", "ja\u0085ne@example.com", "has a local part that contains a control character"},
+		{"address", "j\xffne@example.com", "has a local part that is not valid UTF-8"},
+		{"address", "jane@\xffexample.com", "has a domain that is not valid UTF-8"},
+		{"address", "ja\ufffdne@example.com", "has a local part that contains U+FFFD, the replacement character"},
+		{"address", "ja ne@example.com", "has an invalid local part"},
+		{"address", "jane@exa_mple.com", "has an invalid domain"},
+	}
+	checks := map[string]func(string) string{"id": CheckID, "name": name, "text": text, "address": CheckAddress}
+	for _, tt := range tests {
+		if got := checks[tt.check](tt.in); got != tt.want {
+			t.Errorf("%s %+q: got %q, want %q", tt.check, tt.in, got, tt.want)
+		}
+	}
+}
+
 func FuzzValidate(f *testing.F) {
 	f.Add("evt-1", "acme", uint8(3), int64(-3600), "jane@example.com", "news@acme.example", 550, "5.1.1", "user unknown", uint8(1))
 	f.Add("", " ", uint8(0), int64(0), "a@b", "", 0, "", "", uint8(0))

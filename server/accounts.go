@@ -84,7 +84,7 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 	for _, p := range paths {
 		switch p {
 		case "display_name":
-			if reason := monitor.CheckText(req.GetDisplayName(), maxDisplayNameLen); reason != "" {
+			if reason := monitor.CheckName(req.GetDisplayName(), maxDisplayNameLen); reason != "" {
 				fields = append(fields, monitor.FieldError{Field: "display_name", Reason: reason})
 			}
 		case "admin_emails":

@@ -188,8 +188,8 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 		s.log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	})
-	unary := append(slices.Clone(s.unary), recovery.UnaryServerInterceptor(onPanic), s.unaryAuth)
-	stream := append(slices.Clone(s.stream), recovery.StreamServerInterceptor(onPanic), s.streamAuth)
+	unary := append(slices.Clone(s.unary), recovery.UnaryServerInterceptor(onPanic), s.unaryAuth, unaryUTF8)
+	stream := append(slices.Clone(s.stream), recovery.StreamServerInterceptor(onPanic), s.streamAuth, streamUTF8)
 	gs := grpc.NewServer(append([]grpc.ServerOption{
 		// Credentials and limits are checked from the headers, before grpc
 		// reads a request; see admission.go.

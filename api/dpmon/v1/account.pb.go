@@ -427,45 +427,45 @@ func (Decision) EnumDescriptor() ([]byte, []int) {
 // Account is a sending account as dpmon sees it.
 type Account struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	AccountId   string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	AccountId   string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName" json:"display_name,omitempty"`
 	// Who receives this account's alerts.
-	AdminEmails []string               `protobuf:"bytes,3,rep,name=admin_emails,json=adminEmails,proto3" json:"admin_emails,omitempty"`
-	Phase       Phase                  `protobuf:"varint,4,opt,name=phase,proto3,enum=dpmon.v1.Phase" json:"phase,omitempty"`
-	PhaseSince  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=phase_since,json=phaseSince,proto3" json:"phase_since,omitempty"`
+	AdminEmails []string               `protobuf:"bytes,3,rep,name=admin_emails,json=adminEmails" json:"admin_emails,omitempty"`
+	Phase       Phase                  `protobuf:"varint,4,opt,name=phase,enum=dpmon.v1.Phase" json:"phase,omitempty"`
+	PhaseSince  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=phase_since,json=phaseSince" json:"phase_since,omitempty"`
 	// Why the account is in its phase, in words its owner understands.
-	PhaseReason string `protobuf:"bytes,6,opt,name=phase_reason,json=phaseReason,proto3" json:"phase_reason,omitempty"`
+	PhaseReason string `protobuf:"bytes,6,opt,name=phase_reason,json=phaseReason" json:"phase_reason,omitempty"`
 	// One entry per rolling window, shortest first.
-	Windows []*WindowStats `protobuf:"bytes,7,rep,name=windows,proto3" json:"windows,omitempty"`
+	Windows []*WindowStats `protobuf:"bytes,7,rep,name=windows" json:"windows,omitempty"`
 	// Every threshold the account currently breaches.
-	Findings []*Finding `protobuf:"bytes,8,rep,name=findings,proto3" json:"findings,omitempty"`
+	Findings []*Finding `protobuf:"bytes,8,rep,name=findings" json:"findings,omitempty"`
 	// The policy in force: the global policy with this account's overrides.
-	Policy          *Policy                `protobuf:"bytes,9,opt,name=policy,proto3" json:"policy,omitempty"`
-	PolicyOverrides *PolicyOverrides       `protobuf:"bytes,10,opt,name=policy_overrides,json=policyOverrides,proto3" json:"policy_overrides,omitempty"`
-	CreatedAt       *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Policy          *Policy                `protobuf:"bytes,9,opt,name=policy" json:"policy,omitempty"`
+	PolicyOverrides *PolicyOverrides       `protobuf:"bytes,10,opt,name=policy_overrides,json=policyOverrides" json:"policy_overrides,omitempty"`
+	CreatedAt       *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt" json:"created_at,omitempty"`
 	// What the account should do about its phase: the banner a suspended or
 	// warned sender sees, with phase_reason.
-	PhaseRecommendations []string `protobuf:"bytes,12,rep,name=phase_recommendations,json=phaseRecommendations,proto3" json:"phase_recommendations,omitempty"`
+	PhaseRecommendations []string `protobuf:"bytes,12,rep,name=phase_recommendations,json=phaseRecommendations" json:"phase_recommendations,omitempty"`
 	// In warning: when the account answered it, and what it said.
-	WarningAcknowledgedAt  *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=warning_acknowledged_at,json=warningAcknowledgedAt,proto3" json:"warning_acknowledged_at,omitempty"`
-	WarningAcknowledgement string                 `protobuf:"bytes,14,opt,name=warning_acknowledgement,json=warningAcknowledgement,proto3" json:"warning_acknowledgement,omitempty"`
+	WarningAcknowledgedAt  *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=warning_acknowledged_at,json=warningAcknowledgedAt" json:"warning_acknowledged_at,omitempty"`
+	WarningAcknowledgement string                 `protobuf:"bytes,14,opt,name=warning_acknowledgement,json=warningAcknowledgement" json:"warning_acknowledgement,omitempty"`
 	// In warning and unanswered: when the warning turns into a suspension.
-	AcknowledgeBy *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=acknowledge_by,json=acknowledgeBy,proto3" json:"acknowledge_by,omitempty"`
+	AcknowledgeBy *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=acknowledge_by,json=acknowledgeBy" json:"acknowledge_by,omitempty"`
 	// Set when an admin suspended the account by hand.
-	SuspensionCategory SuspensionCategory `protobuf:"varint,16,opt,name=suspension_category,json=suspensionCategory,proto3,enum=dpmon.v1.SuspensionCategory" json:"suspension_category,omitempty"`
+	SuspensionCategory SuspensionCategory `protobuf:"varint,16,opt,name=suspension_category,json=suspensionCategory,enum=dpmon.v1.SuspensionCategory" json:"suspension_category,omitempty"`
 	// Reinstatements within the last year.
-	RecentReinstatements uint32 `protobuf:"varint,17,opt,name=recent_reinstatements,json=recentReinstatements,proto3" json:"recent_reinstatements,omitempty"`
+	RecentReinstatements uint32 `protobuf:"varint,17,opt,name=recent_reinstatements,json=recentReinstatements" json:"recent_reinstatements,omitempty"`
 	// The open reinstatement ticket, if any.
-	OpenTicketId string `protobuf:"bytes,18,opt,name=open_ticket_id,json=openTicketId,proto3" json:"open_ticket_id,omitempty"`
+	OpenTicketId string `protobuf:"bytes,18,opt,name=open_ticket_id,json=openTicketId" json:"open_ticket_id,omitempty"`
 	// Whether distinct recipients are counted per sender address and a
 	// sender over its limit is blocked (shared relays), and the state.
-	BulkPolicy *BulkPolicyStatus `protobuf:"bytes,19,opt,name=bulk_policy,json=bulkPolicy,proto3" json:"bulk_policy,omitempty"`
+	BulkPolicy *BulkPolicyStatus `protobuf:"bytes,19,opt,name=bulk_policy,json=bulkPolicy" json:"bulk_policy,omitempty"`
 	// The sending quotas and their use.
-	Quota *Quota `protobuf:"bytes,20,opt,name=quota,proto3" json:"quota,omitempty"`
+	Quota *Quota `protobuf:"bytes,20,opt,name=quota" json:"quota,omitempty"`
 	// The reputation score, with what it is made of.
-	Reputation *Reputation `protobuf:"bytes,21,opt,name=reputation,proto3" json:"reputation,omitempty"`
+	Reputation *Reputation `protobuf:"bytes,21,opt,name=reputation" json:"reputation,omitempty"`
 	// The account's rates by mailbox provider over the reputation window.
-	Providers     []*ProviderStats `protobuf:"bytes,22,rep,name=providers,proto3" json:"providers,omitempty"`
+	Providers     []*ProviderStats `protobuf:"bytes,22,rep,name=providers" json:"providers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -657,19 +657,19 @@ func (x *Account) GetProviders() []*ProviderStats {
 // BulkPolicyStatus is the bulk policy as it applies to one account.
 type BulkPolicyStatus struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	Enabled bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Enabled bool                   `protobuf:"varint,1,opt,name=enabled" json:"enabled,omitempty"`
 	// The rolling window distinct recipients are counted over.
-	Window *durationpb.Duration `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	Window *durationpb.Duration `protobuf:"bytes,2,opt,name=window" json:"window,omitempty"`
 	// The limit before it is lowered, and the lowest it goes.
-	BaseLimit uint32 `protobuf:"varint,3,opt,name=base_limit,json=baseLimit,proto3" json:"base_limit,omitempty"`
-	MinLimit  uint32 `protobuf:"varint,4,opt,name=min_limit,json=minLimit,proto3" json:"min_limit,omitempty"`
+	BaseLimit uint32 `protobuf:"varint,3,opt,name=base_limit,json=baseLimit" json:"base_limit,omitempty"`
+	MinLimit  uint32 `protobuf:"varint,4,opt,name=min_limit,json=minLimit" json:"min_limit,omitempty"`
 	// Sends of the whole platform in the window, and the factor that volume
 	// puts on every limit (1 when the platform is not busy). Neither is shown
 	// to a sender role (zero): they are every account's sending.
-	PlatformSends uint64  `protobuf:"varint,5,opt,name=platform_sends,json=platformSends,proto3" json:"platform_sends,omitempty"`
-	VolumeFactor  float64 `protobuf:"fixed64,6,opt,name=volume_factor,json=volumeFactor,proto3" json:"volume_factor,omitempty"`
+	PlatformSends uint64  `protobuf:"varint,5,opt,name=platform_sends,json=platformSends" json:"platform_sends,omitempty"`
+	VolumeFactor  float64 `protobuf:"fixed64,6,opt,name=volume_factor,json=volumeFactor" json:"volume_factor,omitempty"`
 	// The sender addresses counted now, blocked ones first.
-	Senders       []*SenderStatus `protobuf:"bytes,7,rep,name=senders,proto3" json:"senders,omitempty"`
+	Senders       []*SenderStatus `protobuf:"bytes,7,rep,name=senders" json:"senders,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -756,20 +756,20 @@ func (x *BulkPolicyStatus) GetSenders() []*SenderStatus {
 // SenderStatus is one sender address under the bulk policy.
 type SenderStatus struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	Sender     string                 `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
-	Blocked    bool                   `protobuf:"varint,2,opt,name=blocked,proto3" json:"blocked,omitempty"`
-	ReasonCode ReasonCode             `protobuf:"varint,3,opt,name=reason_code,json=reasonCode,proto3,enum=dpmon.v1.ReasonCode" json:"reason_code,omitempty"`
+	Sender     string                 `protobuf:"bytes,1,opt,name=sender" json:"sender,omitempty"`
+	Blocked    bool                   `protobuf:"varint,2,opt,name=blocked" json:"blocked,omitempty"`
+	ReasonCode ReasonCode             `protobuf:"varint,3,opt,name=reason_code,json=reasonCode,enum=dpmon.v1.ReasonCode" json:"reason_code,omitempty"`
 	// Why it is blocked and how to get unblocked, in words.
-	Reason    string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	BlockedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=blocked_at,json=blockedAt,proto3" json:"blocked_at,omitempty"`
+	Reason    string                 `protobuf:"bytes,4,opt,name=reason" json:"reason,omitempty"`
+	BlockedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=blocked_at,json=blockedAt" json:"blocked_at,omitempty"`
 	// Distinct recipients in the window; counted exactly up to the base limit.
-	DistinctRecipients uint32 `protobuf:"varint,6,opt,name=distinct_recipients,json=distinctRecipients,proto3" json:"distinct_recipients,omitempty"`
+	DistinctRecipients uint32 `protobuf:"varint,6,opt,name=distinct_recipients,json=distinctRecipients" json:"distinct_recipients,omitempty"`
 	// The limit in effect for this sender now.
-	Limit uint32 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit uint32 `protobuf:"varint,7,opt,name=limit" json:"limit,omitempty"`
 	// The sender's bounces (hard and block) per send in the window.
-	BounceShare float64 `protobuf:"fixed64,8,opt,name=bounce_share,json=bounceShare,proto3" json:"bounce_share,omitempty"`
+	BounceShare float64 `protobuf:"fixed64,8,opt,name=bounce_share,json=bounceShare" json:"bounce_share,omitempty"`
 	// The open ticket asking to unblock it, if any.
-	OpenTicketId  string `protobuf:"bytes,9,opt,name=open_ticket_id,json=openTicketId,proto3" json:"open_ticket_id,omitempty"`
+	OpenTicketId  string `protobuf:"bytes,9,opt,name=open_ticket_id,json=openTicketId" json:"open_ticket_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -871,17 +871,17 @@ func (x *SenderStatus) GetOpenTicketId() string {
 type Quota struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// As set by an admin.
-	MaxSendsPerDay    uint64 `protobuf:"varint,1,opt,name=max_sends_per_day,json=maxSendsPerDay,proto3" json:"max_sends_per_day,omitempty"`
-	MaxSendsPerSecond uint32 `protobuf:"varint,2,opt,name=max_sends_per_second,json=maxSendsPerSecond,proto3" json:"max_sends_per_second,omitempty"`
+	MaxSendsPerDay    uint64 `protobuf:"varint,1,opt,name=max_sends_per_day,json=maxSendsPerDay" json:"max_sends_per_day,omitempty"`
+	MaxSendsPerSecond uint32 `protobuf:"varint,2,opt,name=max_sends_per_second,json=maxSendsPerSecond" json:"max_sends_per_second,omitempty"`
 	// In effect now: lower than set while the account is warned or on probation.
-	EffectiveSendsPerDay    uint64 `protobuf:"varint,3,opt,name=effective_sends_per_day,json=effectiveSendsPerDay,proto3" json:"effective_sends_per_day,omitempty"`
-	EffectiveSendsPerSecond uint32 `protobuf:"varint,4,opt,name=effective_sends_per_second,json=effectiveSendsPerSecond,proto3" json:"effective_sends_per_second,omitempty"`
-	Reduced                 bool   `protobuf:"varint,5,opt,name=reduced,proto3" json:"reduced,omitempty"`
+	EffectiveSendsPerDay    uint64 `protobuf:"varint,3,opt,name=effective_sends_per_day,json=effectiveSendsPerDay" json:"effective_sends_per_day,omitempty"`
+	EffectiveSendsPerSecond uint32 `protobuf:"varint,4,opt,name=effective_sends_per_second,json=effectiveSendsPerSecond" json:"effective_sends_per_second,omitempty"`
+	Reduced                 bool   `protobuf:"varint,5,opt,name=reduced" json:"reduced,omitempty"`
 	// Sends in the last 24 hours and in the current second.
-	SendsLast_24H   uint64 `protobuf:"varint,6,opt,name=sends_last_24h,json=sendsLast24h,proto3" json:"sends_last_24h,omitempty"`
-	SendsThisSecond uint32 `protobuf:"varint,7,opt,name=sends_this_second,json=sendsThisSecond,proto3" json:"sends_this_second,omitempty"`
+	SendsLast_24H   uint64 `protobuf:"varint,6,opt,name=sends_last_24h,json=sendsLast24h" json:"sends_last_24h,omitempty"`
+	SendsThisSecond uint32 `protobuf:"varint,7,opt,name=sends_this_second,json=sendsThisSecond" json:"sends_this_second,omitempty"`
 	// Set while a quota is used up: when sending may resume.
-	ResumesAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=resumes_at,json=resumesAt,proto3" json:"resumes_at,omitempty"`
+	ResumesAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=resumes_at,json=resumesAt" json:"resumes_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -976,14 +976,14 @@ func (x *Quota) GetResumesAt() *timestamppb.Timestamp {
 // the account would roughly agree with, and what it is made of.
 type Reputation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Score uint32                 `protobuf:"varint,1,opt,name=score,proto3" json:"score,omitempty"`
+	Score uint32                 `protobuf:"varint,1,opt,name=score" json:"score,omitempty"`
 	// One per factor: the score is 100 minus the sum of their penalties.
-	Components []*ReputationComponent `protobuf:"bytes,2,rep,name=components,proto3" json:"components,omitempty"`
+	Components []*ReputationComponent `protobuf:"bytes,2,rep,name=components" json:"components,omitempty"`
 	// The window the score is measured over.
-	Window *durationpb.Duration `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	Window *durationpb.Duration `protobuf:"bytes,3,opt,name=window" json:"window,omitempty"`
 	// The alert level, and whether the score is below it.
-	AlertBelow      uint32 `protobuf:"varint,4,opt,name=alert_below,json=alertBelow,proto3" json:"alert_below,omitempty"`
-	BelowAlertLevel bool   `protobuf:"varint,5,opt,name=below_alert_level,json=belowAlertLevel,proto3" json:"below_alert_level,omitempty"`
+	AlertBelow      uint32 `protobuf:"varint,4,opt,name=alert_below,json=alertBelow" json:"alert_below,omitempty"`
+	BelowAlertLevel bool   `protobuf:"varint,5,opt,name=below_alert_level,json=belowAlertLevel" json:"below_alert_level,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1056,17 +1056,17 @@ func (x *Reputation) GetBelowAlertLevel() bool {
 // ReputationComponent is one factor of the score.
 type ReputationComponent struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
-	Factor ReputationFactor       `protobuf:"varint,1,opt,name=factor,proto3,enum=dpmon.v1.ReputationFactor" json:"factor,omitempty"`
+	Factor ReputationFactor       `protobuf:"varint,1,opt,name=factor,enum=dpmon.v1.ReputationFactor" json:"factor,omitempty"`
 	// The measure: a fraction for rates, a count for hits and listings.
-	Value float64 `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	Value float64 `protobuf:"fixed64,2,opt,name=value" json:"value,omitempty"`
 	// The most the factor can take off the score, and what it takes now.
-	Weight  float64 `protobuf:"fixed64,3,opt,name=weight,proto3" json:"weight,omitempty"`
-	Penalty float64 `protobuf:"fixed64,4,opt,name=penalty,proto3" json:"penalty,omitempty"`
+	Weight  float64 `protobuf:"fixed64,3,opt,name=weight" json:"weight,omitempty"`
+	Penalty float64 `protobuf:"fixed64,4,opt,name=penalty" json:"penalty,omitempty"`
 	// False when the factor is not counted: engagement, unless the server is
 	// configured to say the platform reports opens and clicks.
-	Reported bool `protobuf:"varint,5,opt,name=reported,proto3" json:"reported,omitempty"`
+	Reported bool `protobuf:"varint,5,opt,name=reported" json:"reported,omitempty"`
 	// A sentence on what the figure means.
-	Explanation   string `protobuf:"bytes,6,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	Explanation   string `protobuf:"bytes,6,opt,name=explanation" json:"explanation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1147,14 +1147,14 @@ func (x *ReputationComponent) GetExplanation() string {
 type ProviderStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// e.g. "gmail", "microsoft", "yahoo", "apple", or "other".
-	Provider       string  `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
-	Sends          uint64  `protobuf:"varint,2,opt,name=sends,proto3" json:"sends,omitempty"`
-	HardBounces    uint64  `protobuf:"varint,3,opt,name=hard_bounces,json=hardBounces,proto3" json:"hard_bounces,omitempty"`
-	Complaints     uint64  `protobuf:"varint,4,opt,name=complaints,proto3" json:"complaints,omitempty"`
-	Blocks         uint64  `protobuf:"varint,5,opt,name=blocks,proto3" json:"blocks,omitempty"`
-	HardBounceRate float64 `protobuf:"fixed64,6,opt,name=hard_bounce_rate,json=hardBounceRate,proto3" json:"hard_bounce_rate,omitempty"`
-	ComplaintRate  float64 `protobuf:"fixed64,7,opt,name=complaint_rate,json=complaintRate,proto3" json:"complaint_rate,omitempty"`
-	BlockRate      float64 `protobuf:"fixed64,8,opt,name=block_rate,json=blockRate,proto3" json:"block_rate,omitempty"`
+	Provider       string  `protobuf:"bytes,1,opt,name=provider" json:"provider,omitempty"`
+	Sends          uint64  `protobuf:"varint,2,opt,name=sends" json:"sends,omitempty"`
+	HardBounces    uint64  `protobuf:"varint,3,opt,name=hard_bounces,json=hardBounces" json:"hard_bounces,omitempty"`
+	Complaints     uint64  `protobuf:"varint,4,opt,name=complaints" json:"complaints,omitempty"`
+	Blocks         uint64  `protobuf:"varint,5,opt,name=blocks" json:"blocks,omitempty"`
+	HardBounceRate float64 `protobuf:"fixed64,6,opt,name=hard_bounce_rate,json=hardBounceRate" json:"hard_bounce_rate,omitempty"`
+	ComplaintRate  float64 `protobuf:"fixed64,7,opt,name=complaint_rate,json=complaintRate" json:"complaint_rate,omitempty"`
+	BlockRate      float64 `protobuf:"fixed64,8,opt,name=block_rate,json=blockRate" json:"block_rate,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1249,8 +1249,8 @@ func (x *ProviderStats) GetBlockRate() float64 {
 type DailyScore struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The day, as YYYY-MM-DD.
-	Date          string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
-	Score         uint32 `protobuf:"varint,2,opt,name=score,proto3" json:"score,omitempty"`
+	Date          string `protobuf:"bytes,1,opt,name=date" json:"date,omitempty"`
+	Score         uint32 `protobuf:"varint,2,opt,name=score" json:"score,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1302,8 +1302,8 @@ func (x *DailyScore) GetScore() uint32 {
 // ConfidenceInterval is a 95 % Wilson score interval of a rate.
 type ConfidenceInterval struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Lower         float64                `protobuf:"fixed64,1,opt,name=lower,proto3" json:"lower,omitempty"`
-	Upper         float64                `protobuf:"fixed64,2,opt,name=upper,proto3" json:"upper,omitempty"`
+	Lower         float64                `protobuf:"fixed64,1,opt,name=lower" json:"lower,omitempty"`
+	Upper         float64                `protobuf:"fixed64,2,opt,name=upper" json:"upper,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1356,23 +1356,23 @@ func (x *ConfidenceInterval) GetUpper() float64 {
 type WindowStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The window's name, e.g. "24h" or "7d".
-	Name        string               `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Length      *durationpb.Duration `protobuf:"bytes,2,opt,name=length,proto3" json:"length,omitempty"`
-	Sends       uint64               `protobuf:"varint,3,opt,name=sends,proto3" json:"sends,omitempty"`
-	HardBounces uint64               `protobuf:"varint,4,opt,name=hard_bounces,json=hardBounces,proto3" json:"hard_bounces,omitempty"`
-	Complaints  uint64               `protobuf:"varint,5,opt,name=complaints,proto3" json:"complaints,omitempty"`
+	Name        string               `protobuf:"bytes,1,opt,name=name" json:"name,omitempty"`
+	Length      *durationpb.Duration `protobuf:"bytes,2,opt,name=length" json:"length,omitempty"`
+	Sends       uint64               `protobuf:"varint,3,opt,name=sends" json:"sends,omitempty"`
+	HardBounces uint64               `protobuf:"varint,4,opt,name=hard_bounces,json=hardBounces" json:"hard_bounces,omitempty"`
+	Complaints  uint64               `protobuf:"varint,5,opt,name=complaints" json:"complaints,omitempty"`
 	// Fractions: 0.02 is 2 %.
-	HardBounceRate   float64             `protobuf:"fixed64,6,opt,name=hard_bounce_rate,json=hardBounceRate,proto3" json:"hard_bounce_rate,omitempty"`
-	HardBounceRateCi *ConfidenceInterval `protobuf:"bytes,7,opt,name=hard_bounce_rate_ci,json=hardBounceRateCi,proto3" json:"hard_bounce_rate_ci,omitempty"`
-	ComplaintRate    float64             `protobuf:"fixed64,8,opt,name=complaint_rate,json=complaintRate,proto3" json:"complaint_rate,omitempty"`
-	ComplaintRateCi  *ConfidenceInterval `protobuf:"bytes,9,opt,name=complaint_rate_ci,json=complaintRateCi,proto3" json:"complaint_rate_ci,omitempty"`
+	HardBounceRate   float64             `protobuf:"fixed64,6,opt,name=hard_bounce_rate,json=hardBounceRate" json:"hard_bounce_rate,omitempty"`
+	HardBounceRateCi *ConfidenceInterval `protobuf:"bytes,7,opt,name=hard_bounce_rate_ci,json=hardBounceRateCi" json:"hard_bounce_rate_ci,omitempty"`
+	ComplaintRate    float64             `protobuf:"fixed64,8,opt,name=complaint_rate,json=complaintRate" json:"complaint_rate,omitempty"`
+	ComplaintRateCi  *ConfidenceInterval `protobuf:"bytes,9,opt,name=complaint_rate_ci,json=complaintRateCi" json:"complaint_rate_ci,omitempty"`
 	// Below this many sends the window cannot move the phase.
-	MinSends       uint64 `protobuf:"varint,10,opt,name=min_sends,json=minSends,proto3" json:"min_sends,omitempty"`
-	BelowMinVolume bool   `protobuf:"varint,11,opt,name=below_min_volume,json=belowMinVolume,proto3" json:"below_min_volume,omitempty"`
+	MinSends       uint64 `protobuf:"varint,10,opt,name=min_sends,json=minSends" json:"min_sends,omitempty"`
+	BelowMinVolume bool   `protobuf:"varint,11,opt,name=below_min_volume,json=belowMinVolume" json:"below_min_volume,omitempty"`
 	// Bounces of class BLOCK: the receiver refused the sender, not the address.
-	Blocks        uint64              `protobuf:"varint,12,opt,name=blocks,proto3" json:"blocks,omitempty"`
-	BlockRate     float64             `protobuf:"fixed64,13,opt,name=block_rate,json=blockRate,proto3" json:"block_rate,omitempty"`
-	BlockRateCi   *ConfidenceInterval `protobuf:"bytes,14,opt,name=block_rate_ci,json=blockRateCi,proto3" json:"block_rate_ci,omitempty"`
+	Blocks        uint64              `protobuf:"varint,12,opt,name=blocks" json:"blocks,omitempty"`
+	BlockRate     float64             `protobuf:"fixed64,13,opt,name=block_rate,json=blockRate" json:"block_rate,omitempty"`
+	BlockRateCi   *ConfidenceInterval `protobuf:"bytes,14,opt,name=block_rate_ci,json=blockRateCi" json:"block_rate_ci,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1508,23 +1508,23 @@ func (x *WindowStats) GetBlockRateCi() *ConfidenceInterval {
 // Finding is one threshold breach, with what to do about it.
 type Finding struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
-	Metric Metric                 `protobuf:"varint,1,opt,name=metric,proto3,enum=dpmon.v1.Metric" json:"metric,omitempty"`
+	Metric Metric                 `protobuf:"varint,1,opt,name=metric,enum=dpmon.v1.Metric" json:"metric,omitempty"`
 	// The window's name, e.g. "24h".
-	Window string `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	Window string `protobuf:"bytes,2,opt,name=window" json:"window,omitempty"`
 	// The measured rate.
-	Value    float64             `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
-	Interval *ConfidenceInterval `protobuf:"bytes,4,opt,name=interval,proto3" json:"interval,omitempty"`
+	Value    float64             `protobuf:"fixed64,3,opt,name=value" json:"value,omitempty"`
+	Interval *ConfidenceInterval `protobuf:"bytes,4,opt,name=interval" json:"interval,omitempty"`
 	// The threshold reached.
-	Threshold float64  `protobuf:"fixed64,5,opt,name=threshold,proto3" json:"threshold,omitempty"`
-	Severity  Severity `protobuf:"varint,6,opt,name=severity,proto3,enum=dpmon.v1.Severity" json:"severity,omitempty"`
+	Threshold float64  `protobuf:"fixed64,5,opt,name=threshold" json:"threshold,omitempty"`
+	Severity  Severity `protobuf:"varint,6,opt,name=severity,enum=dpmon.v1.Severity" json:"severity,omitempty"`
 	// How the rate was compared with the threshold.
-	Decision Decision `protobuf:"varint,7,opt,name=decision,proto3,enum=dpmon.v1.Decision" json:"decision,omitempty"`
+	Decision Decision `protobuf:"varint,7,opt,name=decision,enum=dpmon.v1.Decision" json:"decision,omitempty"`
 	// Sends in the window: the rate's denominator.
-	Sends uint64 `protobuf:"varint,8,opt,name=sends,proto3" json:"sends,omitempty"`
+	Sends uint64 `protobuf:"varint,8,opt,name=sends" json:"sends,omitempty"`
 	// A sentence for the account's owner.
-	Message string `protobuf:"bytes,9,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,9,opt,name=message" json:"message,omitempty"`
 	// Concrete steps that bring the rate down.
-	Recommendations []string `protobuf:"bytes,10,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
+	Recommendations []string `protobuf:"bytes,10,rep,name=recommendations" json:"recommendations,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1632,8 +1632,8 @@ func (x *Finding) GetRecommendations() []string {
 // Thresholds are the warn and suspend levels of one rate, as fractions.
 type Thresholds struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Warn          float64                `protobuf:"fixed64,1,opt,name=warn,proto3" json:"warn,omitempty"`
-	Suspend       float64                `protobuf:"fixed64,2,opt,name=suspend,proto3" json:"suspend,omitempty"`
+	Warn          float64                `protobuf:"fixed64,1,opt,name=warn" json:"warn,omitempty"`
+	Suspend       float64                `protobuf:"fixed64,2,opt,name=suspend" json:"suspend,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1685,9 +1685,9 @@ func (x *Thresholds) GetSuspend() float64 {
 // WindowPolicy describes one rolling window.
 type WindowPolicy struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Length        *durationpb.Duration   `protobuf:"bytes,2,opt,name=length,proto3" json:"length,omitempty"`
-	MinSends      uint64                 `protobuf:"varint,3,opt,name=min_sends,json=minSends,proto3" json:"min_sends,omitempty"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name" json:"name,omitempty"`
+	Length        *durationpb.Duration   `protobuf:"bytes,2,opt,name=length" json:"length,omitempty"`
+	MinSends      uint64                 `protobuf:"varint,3,opt,name=min_sends,json=minSends" json:"min_sends,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1746,15 +1746,15 @@ func (x *WindowPolicy) GetMinSends() uint64 {
 // Policy is the full set of rules applied to an account.
 type Policy struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	HardBounceRate *Thresholds            `protobuf:"bytes,1,opt,name=hard_bounce_rate,json=hardBounceRate,proto3" json:"hard_bounce_rate,omitempty"`
-	ComplaintRate  *Thresholds            `protobuf:"bytes,2,opt,name=complaint_rate,json=complaintRate,proto3" json:"complaint_rate,omitempty"`
-	Decision       Decision               `protobuf:"varint,3,opt,name=decision,proto3,enum=dpmon.v1.Decision" json:"decision,omitempty"`
+	HardBounceRate *Thresholds            `protobuf:"bytes,1,opt,name=hard_bounce_rate,json=hardBounceRate" json:"hard_bounce_rate,omitempty"`
+	ComplaintRate  *Thresholds            `protobuf:"bytes,2,opt,name=complaint_rate,json=complaintRate" json:"complaint_rate,omitempty"`
+	Decision       Decision               `protobuf:"varint,3,opt,name=decision,enum=dpmon.v1.Decision" json:"decision,omitempty"`
 	// How long every rate must stay below its warn threshold before a
 	// warning clears.
-	CoolDown *durationpb.Duration `protobuf:"bytes,4,opt,name=cool_down,json=coolDown,proto3" json:"cool_down,omitempty"`
-	Windows  []*WindowPolicy      `protobuf:"bytes,5,rep,name=windows,proto3" json:"windows,omitempty"`
+	CoolDown *durationpb.Duration `protobuf:"bytes,4,opt,name=cool_down,json=coolDown" json:"cool_down,omitempty"`
+	Windows  []*WindowPolicy      `protobuf:"bytes,5,rep,name=windows" json:"windows,omitempty"`
 	// A zero threshold is off; by default the block rate only warns.
-	BlockRate     *Thresholds `protobuf:"bytes,6,opt,name=block_rate,json=blockRate,proto3" json:"block_rate,omitempty"`
+	BlockRate     *Thresholds `protobuf:"bytes,6,opt,name=block_rate,json=blockRate" json:"block_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1835,17 +1835,17 @@ func (x *Policy) GetBlockRate() *Thresholds {
 // unset fields keep the global value.
 type PolicyOverrides struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
-	HardBounceWarn    *float64               `protobuf:"fixed64,1,opt,name=hard_bounce_warn,json=hardBounceWarn,proto3,oneof" json:"hard_bounce_warn,omitempty"`
-	HardBounceSuspend *float64               `protobuf:"fixed64,2,opt,name=hard_bounce_suspend,json=hardBounceSuspend,proto3,oneof" json:"hard_bounce_suspend,omitempty"`
-	ComplaintWarn     *float64               `protobuf:"fixed64,3,opt,name=complaint_warn,json=complaintWarn,proto3,oneof" json:"complaint_warn,omitempty"`
-	ComplaintSuspend  *float64               `protobuf:"fixed64,4,opt,name=complaint_suspend,json=complaintSuspend,proto3,oneof" json:"complaint_suspend,omitempty"`
-	Decision          Decision               `protobuf:"varint,5,opt,name=decision,proto3,enum=dpmon.v1.Decision" json:"decision,omitempty"`
-	CoolDown          *durationpb.Duration   `protobuf:"bytes,6,opt,name=cool_down,json=coolDown,proto3" json:"cool_down,omitempty"`
+	HardBounceWarn    *float64               `protobuf:"fixed64,1,opt,name=hard_bounce_warn,json=hardBounceWarn" json:"hard_bounce_warn,omitempty"`
+	HardBounceSuspend *float64               `protobuf:"fixed64,2,opt,name=hard_bounce_suspend,json=hardBounceSuspend" json:"hard_bounce_suspend,omitempty"`
+	ComplaintWarn     *float64               `protobuf:"fixed64,3,opt,name=complaint_warn,json=complaintWarn" json:"complaint_warn,omitempty"`
+	ComplaintSuspend  *float64               `protobuf:"fixed64,4,opt,name=complaint_suspend,json=complaintSuspend" json:"complaint_suspend,omitempty"`
+	Decision          Decision               `protobuf:"varint,5,opt,name=decision,enum=dpmon.v1.Decision" json:"decision,omitempty"`
+	CoolDown          *durationpb.Duration   `protobuf:"bytes,6,opt,name=cool_down,json=coolDown" json:"cool_down,omitempty"`
 	// Minimum sends per window, by window name.
-	MinSends map[string]uint64 `protobuf:"bytes,7,rep,name=min_sends,json=minSends,proto3" json:"min_sends,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	MinSends map[string]uint64 `protobuf:"bytes,7,rep,name=min_sends,json=minSends" json:"min_sends,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// Zero turns the threshold off.
-	BlockWarn     *float64 `protobuf:"fixed64,8,opt,name=block_warn,json=blockWarn,proto3,oneof" json:"block_warn,omitempty"`
-	BlockSuspend  *float64 `protobuf:"fixed64,9,opt,name=block_suspend,json=blockSuspend,proto3,oneof" json:"block_suspend,omitempty"`
+	BlockWarn     *float64 `protobuf:"fixed64,8,opt,name=block_warn,json=blockWarn" json:"block_warn,omitempty"`
+	BlockSuspend  *float64 `protobuf:"fixed64,9,opt,name=block_suspend,json=blockSuspend" json:"block_suspend,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1946,23 +1946,23 @@ func (x *PolicyOverrides) GetBlockSuspend() float64 {
 // Transition is one recorded phase change.
 type Transition struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	AccountId  string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
-	From       Phase                  `protobuf:"varint,3,opt,name=from,proto3,enum=dpmon.v1.Phase" json:"from,omitempty"`
-	To         Phase                  `protobuf:"varint,4,opt,name=to,proto3,enum=dpmon.v1.Phase" json:"to,omitempty"`
+	AccountId  string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt" json:"occurred_at,omitempty"`
+	From       Phase                  `protobuf:"varint,3,opt,name=from,enum=dpmon.v1.Phase" json:"from,omitempty"`
+	To         Phase                  `protobuf:"varint,4,opt,name=to,enum=dpmon.v1.Phase" json:"to,omitempty"`
 	// Why, in words the account's owner understands.
-	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,5,opt,name=reason" json:"reason,omitempty"`
 	// The measurements that caused it (metric, window, value, threshold).
-	Findings []*Finding `protobuf:"bytes,6,rep,name=findings,proto3" json:"findings,omitempty"`
+	Findings []*Finding `protobuf:"bytes,6,rep,name=findings" json:"findings,omitempty"`
 	// What the account should do now.
-	Recommendations []string `protobuf:"bytes,7,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
+	Recommendations []string `protobuf:"bytes,7,rep,name=recommendations" json:"recommendations,omitempty"`
 	// Who caused it, for changes made by a person: an admin's manual
 	// suspension or approval.
-	Actor string `protobuf:"bytes,8,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,8,opt,name=actor" json:"actor,omitempty"`
 	// Set when the change is a sender address's, not the account's: a block
 	// by the bulk policy (to SUSPENDED) or its lifting (to HEALTHY).
-	Sender        string     `protobuf:"bytes,9,opt,name=sender,proto3" json:"sender,omitempty"`
-	ReasonCode    ReasonCode `protobuf:"varint,10,opt,name=reason_code,json=reasonCode,proto3,enum=dpmon.v1.ReasonCode" json:"reason_code,omitempty"`
+	Sender        string     `protobuf:"bytes,9,opt,name=sender" json:"sender,omitempty"`
+	ReasonCode    ReasonCode `protobuf:"varint,10,opt,name=reason_code,json=reasonCode,enum=dpmon.v1.ReasonCode" json:"reason_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2069,7 +2069,7 @@ func (x *Transition) GetReasonCode() ReasonCode {
 
 type GetAccountRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2113,7 +2113,7 @@ func (x *GetAccountRequest) GetAccountId() string {
 
 type GetAccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Account       *Account               `protobuf:"bytes,1,opt,name=account" json:"account,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2158,10 +2158,10 @@ func (x *GetAccountResponse) GetAccount() *Account {
 type ListAccountsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only accounts in this phase; all when unspecified.
-	Phase Phase `protobuf:"varint,1,opt,name=phase,proto3,enum=dpmon.v1.Phase" json:"phase,omitempty"`
+	Phase Phase `protobuf:"varint,1,opt,name=phase,enum=dpmon.v1.Phase" json:"phase,omitempty"`
 	// At most this many accounts (default 100, at most 1000).
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2219,9 +2219,9 @@ func (x *ListAccountsRequest) GetPageToken() string {
 
 type ListAccountsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
-	Accounts []*Account             `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	Accounts []*Account             `protobuf:"bytes,1,rep,name=accounts" json:"accounts,omitempty"`
 	// Empty on the last page.
-	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2272,20 +2272,20 @@ func (x *ListAccountsResponse) GetNextPageToken() string {
 
 type UpdateAccountRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
-	AccountId       string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	DisplayName     string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	AdminEmails     []string               `protobuf:"bytes,3,rep,name=admin_emails,json=adminEmails,proto3" json:"admin_emails,omitempty"`
-	PolicyOverrides *PolicyOverrides       `protobuf:"bytes,4,opt,name=policy_overrides,json=policyOverrides,proto3" json:"policy_overrides,omitempty"`
+	AccountId       string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	DisplayName     string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName" json:"display_name,omitempty"`
+	AdminEmails     []string               `protobuf:"bytes,3,rep,name=admin_emails,json=adminEmails" json:"admin_emails,omitempty"`
+	PolicyOverrides *PolicyOverrides       `protobuf:"bytes,4,opt,name=policy_overrides,json=policyOverrides" json:"policy_overrides,omitempty"`
 	// Which of display_name, admin_emails, policy_overrides,
 	// bulk_policy_enabled, max_sends_per_day and max_sends_per_second to
 	// replace.
-	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,5,opt,name=update_mask,json=updateMask" json:"update_mask,omitempty"`
 	// Count distinct recipients per sender address and block a sender over
 	// its limit (admin only). Unset keeps the configured default.
-	BulkPolicyEnabled *bool `protobuf:"varint,6,opt,name=bulk_policy_enabled,json=bulkPolicyEnabled,proto3,oneof" json:"bulk_policy_enabled,omitempty"`
+	BulkPolicyEnabled *bool `protobuf:"varint,6,opt,name=bulk_policy_enabled,json=bulkPolicyEnabled" json:"bulk_policy_enabled,omitempty"`
 	// Sending quotas (admin only); zero is no limit.
-	MaxSendsPerDay    *uint64 `protobuf:"varint,7,opt,name=max_sends_per_day,json=maxSendsPerDay,proto3,oneof" json:"max_sends_per_day,omitempty"`
-	MaxSendsPerSecond *uint32 `protobuf:"varint,8,opt,name=max_sends_per_second,json=maxSendsPerSecond,proto3,oneof" json:"max_sends_per_second,omitempty"`
+	MaxSendsPerDay    *uint64 `protobuf:"varint,7,opt,name=max_sends_per_day,json=maxSendsPerDay" json:"max_sends_per_day,omitempty"`
+	MaxSendsPerSecond *uint32 `protobuf:"varint,8,opt,name=max_sends_per_second,json=maxSendsPerSecond" json:"max_sends_per_second,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -2378,7 +2378,7 @@ func (x *UpdateAccountRequest) GetMaxSendsPerSecond() uint32 {
 
 type UpdateAccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Account       *Account               `protobuf:"bytes,1,opt,name=account" json:"account,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2422,10 +2422,10 @@ func (x *UpdateAccountResponse) GetAccount() *Account {
 
 type ListAccountTransitionsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// At most this many transitions (default 100, at most 1000).
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2483,8 +2483,8 @@ func (x *ListAccountTransitionsRequest) GetPageToken() string {
 
 type ListAccountTransitionsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Transitions   []*Transition          `protobuf:"bytes,1,rep,name=transitions,proto3" json:"transitions,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Transitions   []*Transition          `protobuf:"bytes,1,rep,name=transitions" json:"transitions,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2535,12 +2535,12 @@ func (x *ListAccountTransitionsResponse) GetNextPageToken() string {
 
 type CheckSendRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// Optional: up to 1,000 addresses to answer for one by one.
-	Recipients []string `protobuf:"bytes,2,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	Recipients []string `protobuf:"bytes,2,rep,name=recipients" json:"recipients,omitempty"`
 	// Optional: the sender address about to send; a sender blocked by the
 	// bulk policy may not send.
-	Sender        string `protobuf:"bytes,3,opt,name=sender,proto3" json:"sender,omitempty"`
+	Sender        string `protobuf:"bytes,3,opt,name=sender" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2598,18 +2598,18 @@ func (x *CheckSendRequest) GetSender() string {
 
 type CheckSendResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	Allowed bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
-	Phase   Phase                  `protobuf:"varint,2,opt,name=phase,proto3,enum=dpmon.v1.Phase" json:"phase,omitempty"`
+	Allowed bool                   `protobuf:"varint,1,opt,name=allowed" json:"allowed,omitempty"`
+	Phase   Phase                  `protobuf:"varint,2,opt,name=phase,enum=dpmon.v1.Phase" json:"phase,omitempty"`
 	// Why sending is not allowed, in words the account's owner understands.
-	Reasons  []string   `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
-	Findings []*Finding `protobuf:"bytes,4,rep,name=findings,proto3" json:"findings,omitempty"`
+	Reasons  []string   `protobuf:"bytes,3,rep,name=reasons" json:"reasons,omitempty"`
+	Findings []*Finding `protobuf:"bytes,4,rep,name=findings" json:"findings,omitempty"`
 	// One per requested recipient, in order. A recipient is allowed only
 	// when the account may send and the address is active.
-	Recipients []*RecipientCheck `protobuf:"bytes,5,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	Recipients []*RecipientCheck `protobuf:"bytes,5,rep,name=recipients" json:"recipients,omitempty"`
 	// What the account should do about its phase (the banner).
-	Recommendations []string `protobuf:"bytes,6,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
+	Recommendations []string `protobuf:"bytes,6,rep,name=recommendations" json:"recommendations,omitempty"`
 	// Set when a sender was given: its bulk-policy state.
-	Sender        *SenderStatus `protobuf:"bytes,7,opt,name=sender,proto3" json:"sender,omitempty"`
+	Sender        *SenderStatus `protobuf:"bytes,7,opt,name=sender" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2695,9 +2695,9 @@ func (x *CheckSendResponse) GetSender() *SenderStatus {
 
 type AcknowledgeWarningRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// What the account is doing about the warning (required).
-	Note          string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	Note          string `protobuf:"bytes,2,opt,name=note" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2748,7 +2748,7 @@ func (x *AcknowledgeWarningRequest) GetNote() string {
 
 type AcknowledgeWarningResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Account       *Account               `protobuf:"bytes,1,opt,name=account" json:"account,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2792,10 +2792,10 @@ func (x *AcknowledgeWarningResponse) GetAccount() *Account {
 
 type SuspendAccountRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	Category  SuspensionCategory     `protobuf:"varint,2,opt,name=category,proto3,enum=dpmon.v1.SuspensionCategory" json:"category,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	Category  SuspensionCategory     `protobuf:"varint,2,opt,name=category,enum=dpmon.v1.SuspensionCategory" json:"category,omitempty"`
 	// Why, for the account and the audit record (required).
-	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	Note          string `protobuf:"bytes,3,opt,name=note" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2853,7 +2853,7 @@ func (x *SuspendAccountRequest) GetNote() string {
 
 type SuspendAccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Account       *Account               `protobuf:"bytes,1,opt,name=account" json:"account,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2899,13 +2899,13 @@ type WatchTransitionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only this account's transitions; every account the caller may see when
 	// empty.
-	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// Only accounts' transitions into this phase (not senders' blocks); all
 	// transitions when unspecified.
-	Phase Phase `protobuf:"varint,2,opt,name=phase,proto3,enum=dpmon.v1.Phase" json:"phase,omitempty"`
+	Phase Phase `protobuf:"varint,2,opt,name=phase,enum=dpmon.v1.Phase" json:"phase,omitempty"`
 	// Resume after this cursor, taken from a previous response; "0" replays
 	// every transition kept; empty starts from now.
-	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor" json:"cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2963,9 +2963,9 @@ func (x *WatchTransitionsRequest) GetCursor() string {
 
 type WatchTransitionsResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	Transition *Transition            `protobuf:"bytes,1,opt,name=transition,proto3" json:"transition,omitempty"`
+	Transition *Transition            `protobuf:"bytes,1,opt,name=transition" json:"transition,omitempty"`
 	// Pass it back to resume after this transition.
-	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor" json:"cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3016,10 +3016,10 @@ func (x *WatchTransitionsResponse) GetCursor() string {
 
 type UnblockSenderRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	Sender    string                 `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	Sender    string                 `protobuf:"bytes,2,opt,name=sender" json:"sender,omitempty"`
 	// Why, for the account and the audit record (required).
-	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	Note          string `protobuf:"bytes,3,opt,name=note" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3077,7 +3077,7 @@ func (x *UnblockSenderRequest) GetNote() string {
 
 type UnblockSenderResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sender        *SenderStatus          `protobuf:"bytes,1,opt,name=sender,proto3" json:"sender,omitempty"`
+	Sender        *SenderStatus          `protobuf:"bytes,1,opt,name=sender" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3121,9 +3121,9 @@ func (x *UnblockSenderResponse) GetSender() *SenderStatus {
 
 type GetReputationHistoryRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// How many days back, at most 90 (default 90).
-	Days          int32 `protobuf:"varint,2,opt,name=days,proto3" json:"days,omitempty"`
+	Days          int32 `protobuf:"varint,2,opt,name=days" json:"days,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3176,9 +3176,9 @@ type GetReputationHistoryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Oldest first; days without a record (the account did not exist, or the
 	// server was down at the daily run) are missing.
-	Days []*DailyScore `protobuf:"bytes,1,rep,name=days,proto3" json:"days,omitempty"`
+	Days []*DailyScore `protobuf:"bytes,1,rep,name=days" json:"days,omitempty"`
 	// The score now.
-	Current       *Reputation `protobuf:"bytes,2,opt,name=current,proto3" json:"current,omitempty"`
+	Current       *Reputation `protobuf:"bytes,2,opt,name=current" json:"current,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3375,27 +3375,21 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\tcool_down\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bcoolDown\x120\n" +
 	"\awindows\x18\x05 \x03(\v2\x16.dpmon.v1.WindowPolicyR\awindows\x123\n" +
 	"\n" +
-	"block_rate\x18\x06 \x01(\v2\x14.dpmon.v1.ThresholdsR\tblockRate\"\x83\x05\n" +
-	"\x0fPolicyOverrides\x12-\n" +
-	"\x10hard_bounce_warn\x18\x01 \x01(\x01H\x00R\x0ehardBounceWarn\x88\x01\x01\x123\n" +
-	"\x13hard_bounce_suspend\x18\x02 \x01(\x01H\x01R\x11hardBounceSuspend\x88\x01\x01\x12*\n" +
-	"\x0ecomplaint_warn\x18\x03 \x01(\x01H\x02R\rcomplaintWarn\x88\x01\x01\x120\n" +
-	"\x11complaint_suspend\x18\x04 \x01(\x01H\x03R\x10complaintSuspend\x88\x01\x01\x12.\n" +
+	"block_rate\x18\x06 \x01(\v2\x14.dpmon.v1.ThresholdsR\tblockRate\"\x98\x04\n" +
+	"\x0fPolicyOverrides\x12/\n" +
+	"\x10hard_bounce_warn\x18\x01 \x01(\x01B\x05\xaa\x01\x02\b\x01R\x0ehardBounceWarn\x125\n" +
+	"\x13hard_bounce_suspend\x18\x02 \x01(\x01B\x05\xaa\x01\x02\b\x01R\x11hardBounceSuspend\x12,\n" +
+	"\x0ecomplaint_warn\x18\x03 \x01(\x01B\x05\xaa\x01\x02\b\x01R\rcomplaintWarn\x122\n" +
+	"\x11complaint_suspend\x18\x04 \x01(\x01B\x05\xaa\x01\x02\b\x01R\x10complaintSuspend\x12.\n" +
 	"\bdecision\x18\x05 \x01(\x0e2\x12.dpmon.v1.DecisionR\bdecision\x126\n" +
 	"\tcool_down\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bcoolDown\x12D\n" +
-	"\tmin_sends\x18\a \x03(\v2'.dpmon.v1.PolicyOverrides.MinSendsEntryR\bminSends\x12\"\n" +
+	"\tmin_sends\x18\a \x03(\v2'.dpmon.v1.PolicyOverrides.MinSendsEntryR\bminSends\x12$\n" +
 	"\n" +
-	"block_warn\x18\b \x01(\x01H\x04R\tblockWarn\x88\x01\x01\x12(\n" +
-	"\rblock_suspend\x18\t \x01(\x01H\x05R\fblockSuspend\x88\x01\x01\x1a;\n" +
+	"block_warn\x18\b \x01(\x01B\x05\xaa\x01\x02\b\x01R\tblockWarn\x12*\n" +
+	"\rblock_suspend\x18\t \x01(\x01B\x05\xaa\x01\x02\b\x01R\fblockSuspend\x1a;\n" +
 	"\rMinSendsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01B\x13\n" +
-	"\x11_hard_bounce_warnB\x16\n" +
-	"\x14_hard_bounce_suspendB\x11\n" +
-	"\x0f_complaint_warnB\x14\n" +
-	"\x12_complaint_suspendB\r\n" +
-	"\v_block_warnB\x10\n" +
-	"\x0e_block_suspend\"\x84\x03\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x84\x03\n" +
 	"\n" +
 	"Transition\x12\x1d\n" +
 	"\n" +
@@ -3424,7 +3418,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"m\n" +
 	"\x14ListAccountsResponse\x12-\n" +
 	"\baccounts\x18\x01 \x03(\v2\x11.dpmon.v1.AccountR\baccounts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe0\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9f\x03\n" +
 	"\x14UpdateAccountRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12!\n" +
@@ -3432,13 +3426,10 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\fadmin_emails\x18\x03 \x03(\tR\vadminEmails\x12D\n" +
 	"\x10policy_overrides\x18\x04 \x01(\v2\x19.dpmon.v1.PolicyOverridesR\x0fpolicyOverrides\x12;\n" +
 	"\vupdate_mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\x123\n" +
-	"\x13bulk_policy_enabled\x18\x06 \x01(\bH\x00R\x11bulkPolicyEnabled\x88\x01\x01\x12.\n" +
-	"\x11max_sends_per_day\x18\a \x01(\x04H\x01R\x0emaxSendsPerDay\x88\x01\x01\x124\n" +
-	"\x14max_sends_per_second\x18\b \x01(\rH\x02R\x11maxSendsPerSecond\x88\x01\x01B\x16\n" +
-	"\x14_bulk_policy_enabledB\x14\n" +
-	"\x12_max_sends_per_dayB\x17\n" +
-	"\x15_max_sends_per_second\"D\n" +
+	"updateMask\x125\n" +
+	"\x13bulk_policy_enabled\x18\x06 \x01(\bB\x05\xaa\x01\x02\b\x01R\x11bulkPolicyEnabled\x120\n" +
+	"\x11max_sends_per_day\x18\a \x01(\x04B\x05\xaa\x01\x02\b\x01R\x0emaxSendsPerDay\x126\n" +
+	"\x14max_sends_per_second\x18\b \x01(\rB\x05\xaa\x01\x02\b\x01R\x11maxSendsPerSecond\"D\n" +
 	"\x15UpdateAccountResponse\x12+\n" +
 	"\aaccount\x18\x01 \x01(\v2\x11.dpmon.v1.AccountR\aaccount\"z\n" +
 	"\x1dListAccountTransitionsRequest\x12\x1d\n" +
@@ -3555,7 +3546,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x0eSuspendAccount\x12\x1f.dpmon.v1.SuspendAccountRequest\x1a .dpmon.v1.SuspendAccountResponse\x12[\n" +
 	"\x10WatchTransitions\x12!.dpmon.v1.WatchTransitionsRequest\x1a\".dpmon.v1.WatchTransitionsResponse0\x01\x12P\n" +
 	"\rUnblockSender\x12\x1e.dpmon.v1.UnblockSenderRequest\x1a\x1f.dpmon.v1.UnblockSenderResponse\x12e\n" +
-	"\x14GetReputationHistory\x12%.dpmon.v1.GetReputationHistoryRequest\x1a&.dpmon.v1.GetReputationHistoryResponseB-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
+	"\x14GetReputationHistory\x12%.dpmon.v1.GetReputationHistoryRequest\x1a&.dpmon.v1.GetReputationHistoryResponseB4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_dpmon_v1_account_proto_rawDescOnce sync.Once
@@ -3719,8 +3710,6 @@ func file_dpmon_v1_account_proto_init() {
 		return
 	}
 	file_dpmon_v1_suppression_proto_init()
-	file_dpmon_v1_account_proto_msgTypes[14].OneofWrappers = []any{}
-	file_dpmon_v1_account_proto_msgTypes[20].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -25,20 +25,20 @@ const (
 // AuditEvent is one state-changing call.
 type AuditEvent struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=occurred_at,json=occurredAt" json:"occurred_at,omitempty"`
 	// Who called: the token's or certificate's name, and its role.
-	Actor string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
-	Role  string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	Actor string `protobuf:"bytes,2,opt,name=actor" json:"actor,omitempty"`
+	Role  string `protobuf:"bytes,3,opt,name=role" json:"role,omitempty"`
 	// The method, e.g. "ApproveTicket".
-	Action    string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
-	AccountId string `protobuf:"bytes,5,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	TicketId  string `protobuf:"bytes,6,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	Action    string `protobuf:"bytes,4,opt,name=action" json:"action,omitempty"`
+	AccountId string `protobuf:"bytes,5,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	TicketId  string `protobuf:"bytes,6,opt,name=ticket_id,json=ticketId" json:"ticket_id,omitempty"`
 	// The account's phase or the ticket's state before and after, when the
 	// call changed one, e.g. "suspended" and "probation".
-	Before string `protobuf:"bytes,7,opt,name=before,proto3" json:"before,omitempty"`
-	After  string `protobuf:"bytes,8,opt,name=after,proto3" json:"after,omitempty"`
+	Before string `protobuf:"bytes,7,opt,name=before" json:"before,omitempty"`
+	After  string `protobuf:"bytes,8,opt,name=after" json:"after,omitempty"`
 	// What else the call said, e.g. the note or the recipient.
-	Detail        string `protobuf:"bytes,9,opt,name=detail,proto3" json:"detail,omitempty"`
+	Detail        string `protobuf:"bytes,9,opt,name=detail" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -139,15 +139,15 @@ func (x *AuditEvent) GetDetail() string {
 type ListAuditEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only events of this account; all when empty.
-	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// Only events by this actor; all when empty.
-	Actor string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,2,opt,name=actor" json:"actor,omitempty"`
 	// Only events at or after since and before until, when set.
-	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
-	Until *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=until,proto3" json:"until,omitempty"`
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since" json:"since,omitempty"`
+	Until *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=until" json:"until,omitempty"`
 	// At most this many (default 100, at most 1000).
-	PageSize      int32  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize      int32  `protobuf:"varint,5,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -226,8 +226,8 @@ func (x *ListAuditEventsRequest) GetPageToken() string {
 
 type ListAuditEventsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events" json:"events,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -307,7 +307,7 @@ const file_dpmon_v1_audit_proto_rawDesc = "" +
 	"\x06events\x18\x01 \x03(\v2\x14.dpmon.v1.AuditEventR\x06events\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2f\n" +
 	"\fAuditService\x12V\n" +
-	"\x0fListAuditEvents\x12 .dpmon.v1.ListAuditEventsRequest\x1a!.dpmon.v1.ListAuditEventsResponseB-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
+	"\x0fListAuditEvents\x12 .dpmon.v1.ListAuditEventsRequest\x1a!.dpmon.v1.ListAuditEventsResponseB4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_dpmon_v1_audit_proto_rawDescOnce sync.Once

@@ -165,11 +165,11 @@ func (BounceReason) EnumDescriptor() ([]byte, []int) {
 type ClassifyBounceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The SMTP failure reply code, 4yz or 5yz; 0 when unknown.
-	SmtpCode uint32 `protobuf:"varint,1,opt,name=smtp_code,json=smtpCode,proto3" json:"smtp_code,omitempty"`
+	SmtpCode uint32 `protobuf:"varint,1,opt,name=smtp_code,json=smtpCode" json:"smtp_code,omitempty"`
 	// The RFC 3463 enhanced status code, e.g. "5.1.1"; empty when unknown.
-	EnhancedStatus string `protobuf:"bytes,2,opt,name=enhanced_status,json=enhancedStatus,proto3" json:"enhanced_status,omitempty"`
+	EnhancedStatus string `protobuf:"bytes,2,opt,name=enhanced_status,json=enhancedStatus" json:"enhanced_status,omitempty"`
 	// The server's reply text, at most 4096 bytes.
-	Diagnostic    string `protobuf:"bytes,3,opt,name=diagnostic,proto3" json:"diagnostic,omitempty"`
+	Diagnostic    string `protobuf:"bytes,3,opt,name=diagnostic" json:"diagnostic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -227,11 +227,11 @@ func (x *ClassifyBounceRequest) GetDiagnostic() string {
 
 type ClassifyBounceResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
-	Class  BounceClass            `protobuf:"varint,1,opt,name=class,proto3,enum=dpmon.v1.BounceClass" json:"class,omitempty"`
-	Reason BounceReason           `protobuf:"varint,2,opt,name=reason,proto3,enum=dpmon.v1.BounceReason" json:"reason,omitempty"`
+	Class  BounceClass            `protobuf:"varint,1,opt,name=class,enum=dpmon.v1.BounceClass" json:"class,omitempty"`
+	Reason BounceReason           `protobuf:"varint,2,opt,name=reason,enum=dpmon.v1.BounceReason" json:"reason,omitempty"`
 	// The rule that decided, e.g. `text:blocklist "spamhaus"` or `status:5.1.1`,
 	// so that every verdict can be explained.
-	Rule          string `protobuf:"bytes,3,opt,name=rule,proto3" json:"rule,omitempty"`
+	Rule          string `protobuf:"bytes,3,opt,name=rule" json:"rule,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -331,7 +331,7 @@ const file_dpmon_v1_bounce_proto_rawDesc = "" +
 	"\x1eBOUNCE_REASON_CONTENT_REJECTED\x10\x18\x12\x1f\n" +
 	"\x1bBOUNCE_REASON_NOT_ACCEPTING\x10\x192d\n" +
 	"\rBounceService\x12S\n" +
-	"\x0eClassifyBounce\x12\x1f.dpmon.v1.ClassifyBounceRequest\x1a .dpmon.v1.ClassifyBounceResponseB-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
+	"\x0eClassifyBounce\x12\x1f.dpmon.v1.ClassifyBounceRequest\x1a .dpmon.v1.ClassifyBounceResponseB4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_dpmon_v1_bounce_proto_rawDescOnce sync.Once

@@ -168,24 +168,24 @@ func (BounceClass) EnumDescriptor() ([]byte, []int) {
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Producer-assigned, unique per account: the deduplication key.
-	EventId    string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	AccountId  string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	Type       EventType              `protobuf:"varint,3,opt,name=type,proto3,enum=dpmon.v1.EventType" json:"type,omitempty"`
-	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	EventId    string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId" json:"event_id,omitempty"`
+	AccountId  string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	Type       EventType              `protobuf:"varint,3,opt,name=type,enum=dpmon.v1.EventType" json:"type,omitempty"`
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occurred_at,json=occurredAt" json:"occurred_at,omitempty"`
 	// The recipient's address (addr-spec, no display name). Required, except
 	// on EVENT_TYPE_BLOCKLIST_LISTING.
-	Recipient string `protobuf:"bytes,5,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	Recipient string `protobuf:"bytes,5,opt,name=recipient" json:"recipient,omitempty"`
 	// The sender's address (addr-spec), when known. Accounts under the bulk
 	// policy are counted per sender, so their sends and bounces should carry it.
-	Sender string `protobuf:"bytes,6,opt,name=sender,proto3" json:"sender,omitempty"`
+	Sender string `protobuf:"bytes,6,opt,name=sender" json:"sender,omitempty"`
 	// The message's Message-ID, when known.
-	MessageId string `protobuf:"bytes,7,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	MessageId string `protobuf:"bytes,7,opt,name=message_id,json=messageId" json:"message_id,omitempty"`
 	// Required for EVENT_TYPE_BOUNCE, not allowed otherwise.
-	Bounce *Bounce `protobuf:"bytes,8,opt,name=bounce,proto3" json:"bounce,omitempty"`
+	Bounce *Bounce `protobuf:"bytes,8,opt,name=bounce" json:"bounce,omitempty"`
 	// Optional for EVENT_TYPE_COMPLAINT, not allowed otherwise.
-	Complaint *Complaint `protobuf:"bytes,9,opt,name=complaint,proto3" json:"complaint,omitempty"`
+	Complaint *Complaint `protobuf:"bytes,9,opt,name=complaint" json:"complaint,omitempty"`
 	// Required for EVENT_TYPE_BLOCKLIST_LISTING, not allowed otherwise.
-	Listing       *Listing `protobuf:"bytes,10,opt,name=listing,proto3" json:"listing,omitempty"`
+	Listing       *Listing `protobuf:"bytes,10,opt,name=listing" json:"listing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -294,9 +294,9 @@ func (x *Event) GetListing() *Listing {
 type Listing struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The blocklist, e.g. "zen.spamhaus.org" (required).
-	Blocklist string `protobuf:"bytes,1,opt,name=blocklist,proto3" json:"blocklist,omitempty"`
+	Blocklist string `protobuf:"bytes,1,opt,name=blocklist" json:"blocklist,omitempty"`
 	// What was listed: an IP address or a domain.
-	Listed        string `protobuf:"bytes,2,opt,name=listed,proto3" json:"listed,omitempty"`
+	Listed        string `protobuf:"bytes,2,opt,name=listed" json:"listed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -350,13 +350,13 @@ type Bounce struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The SMTP failure reply code (RFC 5321): 4yz or 5yz with y 0-5; 0 when
 	// unknown.
-	SmtpCode uint32 `protobuf:"varint,1,opt,name=smtp_code,json=smtpCode,proto3" json:"smtp_code,omitempty"`
+	SmtpCode uint32 `protobuf:"varint,1,opt,name=smtp_code,json=smtpCode" json:"smtp_code,omitempty"`
 	// The enhanced status code (RFC 3463), e.g. "5.1.1"; empty when unknown.
-	EnhancedStatus string `protobuf:"bytes,2,opt,name=enhanced_status,json=enhancedStatus,proto3" json:"enhanced_status,omitempty"`
+	EnhancedStatus string `protobuf:"bytes,2,opt,name=enhanced_status,json=enhancedStatus" json:"enhanced_status,omitempty"`
 	// The server's reply text, at most 4096 bytes.
-	Diagnostic string `protobuf:"bytes,3,opt,name=diagnostic,proto3" json:"diagnostic,omitempty"`
+	Diagnostic string `protobuf:"bytes,3,opt,name=diagnostic" json:"diagnostic,omitempty"`
 	// The producer's own classification, a hint.
-	Class         BounceClass `protobuf:"varint,4,opt,name=class,proto3,enum=dpmon.v1.BounceClass" json:"class,omitempty"`
+	Class         BounceClass `protobuf:"varint,4,opt,name=class,enum=dpmon.v1.BounceClass" json:"class,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -423,9 +423,9 @@ func (x *Bounce) GetClass() BounceClass {
 type Complaint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The ARF Feedback-Type (RFC 5965), e.g. "abuse".
-	FeedbackType string `protobuf:"bytes,1,opt,name=feedback_type,json=feedbackType,proto3" json:"feedback_type,omitempty"`
+	FeedbackType string `protobuf:"bytes,1,opt,name=feedback_type,json=feedbackType" json:"feedback_type,omitempty"`
 	// Where the complaint came from, e.g. a mailbox provider's feedback loop.
-	Source        string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	Source        string `protobuf:"bytes,2,opt,name=source" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -478,10 +478,10 @@ func (x *Complaint) GetSource() string {
 type EventError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The event's position in the batch, from 0.
-	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Index uint32 `protobuf:"varint,1,opt,name=index" json:"index,omitempty"`
 	// The offending field, e.g. "occurred_at" or "bounce.smtp_code".
-	Field         string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Field         string `protobuf:"bytes,2,opt,name=field" json:"field,omitempty"`
+	Reason        string `protobuf:"bytes,3,opt,name=reason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -539,7 +539,7 @@ func (x *EventError) GetReason() string {
 
 type IngestEventsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -585,10 +585,10 @@ func (x *IngestEventsRequest) GetEvents() []*Event {
 // accepted + duplicates + len(rejected) equals the batch size.
 type IngestEventsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
-	Accepted uint32                 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Accepted uint32                 `protobuf:"varint,1,opt,name=accepted" json:"accepted,omitempty"`
 	// Events whose event_id was already accepted for their account.
-	Duplicates    uint32        `protobuf:"varint,2,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
-	Rejected      []*EventError `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	Duplicates    uint32        `protobuf:"varint,2,opt,name=duplicates" json:"duplicates,omitempty"`
+	Rejected      []*EventError `protobuf:"bytes,3,rep,name=rejected" json:"rejected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -647,8 +647,8 @@ func (x *IngestEventsResponse) GetRejected() []*EventError {
 type StreamEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Chosen by the client; echoed in the response for this batch.
-	BatchId       string   `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	Events        []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	BatchId       string   `protobuf:"bytes,1,opt,name=batch_id,json=batchId" json:"batch_id,omitempty"`
+	Events        []*Event `protobuf:"bytes,2,rep,name=events" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -699,10 +699,10 @@ func (x *StreamEventsRequest) GetEvents() []*Event {
 
 type StreamEventsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	BatchId       string                 `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	Accepted      uint32                 `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	Duplicates    uint32                 `protobuf:"varint,3,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
-	Rejected      []*EventError          `protobuf:"bytes,4,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	BatchId       string                 `protobuf:"bytes,1,opt,name=batch_id,json=batchId" json:"batch_id,omitempty"`
+	Accepted      uint32                 `protobuf:"varint,2,opt,name=accepted" json:"accepted,omitempty"`
+	Duplicates    uint32                 `protobuf:"varint,3,opt,name=duplicates" json:"duplicates,omitempty"`
+	Rejected      []*EventError          `protobuf:"bytes,4,rep,name=rejected" json:"rejected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -840,7 +840,7 @@ const file_dpmon_v1_event_proto_rawDesc = "" +
 	"\x19BOUNCE_CLASS_UNDETERMINED\x10\x042\xb0\x01\n" +
 	"\fEventService\x12M\n" +
 	"\fIngestEvents\x12\x1d.dpmon.v1.IngestEventsRequest\x1a\x1e.dpmon.v1.IngestEventsResponse\x12Q\n" +
-	"\fStreamEvents\x12\x1d.dpmon.v1.StreamEventsRequest\x1a\x1e.dpmon.v1.StreamEventsResponse(\x010\x01B-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
+	"\fStreamEvents\x12\x1d.dpmon.v1.StreamEventsRequest\x1a\x1e.dpmon.v1.StreamEventsResponse(\x010\x01B4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_dpmon_v1_event_proto_rawDescOnce sync.Once

@@ -81,21 +81,21 @@ func (NotificationState) EnumDescriptor() ([]byte, []int) {
 type Notification struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The idempotency key: the same on every attempt.
-	NotificationId string `protobuf:"bytes,1,opt,name=notification_id,json=notificationId,proto3" json:"notification_id,omitempty"`
-	Receiver       string `protobuf:"bytes,2,opt,name=receiver,proto3" json:"receiver,omitempty"`
+	NotificationId string `protobuf:"bytes,1,opt,name=notification_id,json=notificationId" json:"notification_id,omitempty"`
+	Receiver       string `protobuf:"bytes,2,opt,name=receiver" json:"receiver,omitempty"`
 	// What happened, e.g. "warning_raised", "suspended", "ticket_opened".
-	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	AccountId     string                 `protobuf:"bytes,4,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	Transition    *Transition            `protobuf:"bytes,5,opt,name=transition,proto3" json:"transition,omitempty"`
-	TicketId      string                 `protobuf:"bytes,6,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
-	Recipients    []string               `protobuf:"bytes,7,rep,name=recipients,proto3" json:"recipients,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	State         NotificationState      `protobuf:"varint,9,opt,name=state,proto3,enum=dpmon.v1.NotificationState" json:"state,omitempty"`
-	Attempts      uint32                 `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_attempt_at,json=nextAttemptAt,proto3" json:"next_attempt_at,omitempty"`
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=deadline,proto3" json:"deadline,omitempty"`
-	LastError     string                 `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	DeliveredAt   *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind" json:"kind,omitempty"`
+	AccountId     string                 `protobuf:"bytes,4,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	Transition    *Transition            `protobuf:"bytes,5,opt,name=transition" json:"transition,omitempty"`
+	TicketId      string                 `protobuf:"bytes,6,opt,name=ticket_id,json=ticketId" json:"ticket_id,omitempty"`
+	Recipients    []string               `protobuf:"bytes,7,rep,name=recipients" json:"recipients,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt" json:"created_at,omitempty"`
+	State         NotificationState      `protobuf:"varint,9,opt,name=state,enum=dpmon.v1.NotificationState" json:"state,omitempty"`
+	Attempts      uint32                 `protobuf:"varint,10,opt,name=attempts" json:"attempts,omitempty"`
+	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_attempt_at,json=nextAttemptAt" json:"next_attempt_at,omitempty"`
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=deadline" json:"deadline,omitempty"`
+	LastError     string                 `protobuf:"bytes,13,opt,name=last_error,json=lastError" json:"last_error,omitempty"`
+	DeliveredAt   *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=delivered_at,json=deliveredAt" json:"delivered_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -230,12 +230,12 @@ func (x *Notification) GetDeliveredAt() *timestamppb.Timestamp {
 
 type ListNotificationsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	State     NotificationState      `protobuf:"varint,1,opt,name=state,proto3,enum=dpmon.v1.NotificationState" json:"state,omitempty"`
-	Receiver  string                 `protobuf:"bytes,2,opt,name=receiver,proto3" json:"receiver,omitempty"`
-	AccountId string                 `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	State     NotificationState      `protobuf:"varint,1,opt,name=state,enum=dpmon.v1.NotificationState" json:"state,omitempty"`
+	Receiver  string                 `protobuf:"bytes,2,opt,name=receiver" json:"receiver,omitempty"`
+	AccountId string                 `protobuf:"bytes,3,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// At most this many (default 100, at most 1000).
-	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -307,8 +307,8 @@ func (x *ListNotificationsRequest) GetPageToken() string {
 
 type ListNotificationsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Notifications []*Notification        `protobuf:"bytes,1,rep,name=notifications,proto3" json:"notifications,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Notifications []*Notification        `protobuf:"bytes,1,rep,name=notifications" json:"notifications,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -359,7 +359,7 @@ func (x *ListNotificationsResponse) GetNextPageToken() string {
 
 type RetryNotificationRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
-	NotificationId string                 `protobuf:"bytes,1,opt,name=notification_id,json=notificationId,proto3" json:"notification_id,omitempty"`
+	NotificationId string                 `protobuf:"bytes,1,opt,name=notification_id,json=notificationId" json:"notification_id,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -403,7 +403,7 @@ func (x *RetryNotificationRequest) GetNotificationId() string {
 
 type RetryNotificationResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Notification  *Notification          `protobuf:"bytes,1,opt,name=notification,proto3" json:"notification,omitempty"`
+	Notification  *Notification          `protobuf:"bytes,1,opt,name=notification" json:"notification,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -495,7 +495,7 @@ const file_dpmon_v1_notification_proto_rawDesc = "" +
 	"\x19NOTIFICATION_STATE_FAILED\x10\x032\xd1\x01\n" +
 	"\x13NotificationService\x12\\\n" +
 	"\x11ListNotifications\x12\".dpmon.v1.ListNotificationsRequest\x1a#.dpmon.v1.ListNotificationsResponse\x12\\\n" +
-	"\x11RetryNotification\x12\".dpmon.v1.RetryNotificationRequest\x1a#.dpmon.v1.RetryNotificationResponseB-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
+	"\x11RetryNotification\x12\".dpmon.v1.RetryNotificationRequest\x1a#.dpmon.v1.RetryNotificationResponseB4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_dpmon_v1_notification_proto_rawDescOnce sync.Once

@@ -220,20 +220,20 @@ func (RecipientChangeKind) EnumDescriptor() ([]byte, []int) {
 // Recipient is what dpmon knows of one address for one account.
 type Recipient struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// The address as compared: the domain in lower case.
-	Recipient string          `protobuf:"bytes,2,opt,name=recipient,proto3" json:"recipient,omitempty"`
-	Status    RecipientStatus `protobuf:"varint,3,opt,name=status,proto3,enum=dpmon.v1.RecipientStatus" json:"status,omitempty"`
+	Recipient string          `protobuf:"bytes,2,opt,name=recipient" json:"recipient,omitempty"`
+	Status    RecipientStatus `protobuf:"varint,3,opt,name=status,enum=dpmon.v1.RecipientStatus" json:"status,omitempty"`
 	// Why the address is not active; unspecified when it is.
-	Reason SuppressionReason `protobuf:"varint,4,opt,name=reason,proto3,enum=dpmon.v1.SuppressionReason" json:"reason,omitempty"`
+	Reason SuppressionReason `protobuf:"varint,4,opt,name=reason,enum=dpmon.v1.SuppressionReason" json:"reason,omitempty"`
 	// Since when the status holds.
-	Since *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	Since *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since" json:"since,omitempty"`
 	// When a temporary block ends.
-	Until *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
+	Until *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until" json:"until,omitempty"`
 	// Temporary blocks in a row, since the last delivery.
-	SoftBlocks uint32 `protobuf:"varint,7,opt,name=soft_blocks,json=softBlocks,proto3" json:"soft_blocks,omitempty"`
+	SoftBlocks uint32 `protobuf:"varint,7,opt,name=soft_blocks,json=softBlocks" json:"soft_blocks,omitempty"`
 	// Hard bounces counted toward suppression within the counting period.
-	HardBounces   uint32 `protobuf:"varint,8,opt,name=hard_bounces,json=hardBounces,proto3" json:"hard_bounces,omitempty"`
+	HardBounces   uint32 `protobuf:"varint,8,opt,name=hard_bounces,json=hardBounces" json:"hard_bounces,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -327,24 +327,24 @@ func (x *Recipient) GetHardBounces() uint32 {
 // RecipientChange is one entry of a recipient's history.
 type RecipientChange struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
-	Kind       RecipientChangeKind    `protobuf:"varint,2,opt,name=kind,proto3,enum=dpmon.v1.RecipientChangeKind" json:"kind,omitempty"`
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=occurred_at,json=occurredAt" json:"occurred_at,omitempty"`
+	Kind       RecipientChangeKind    `protobuf:"varint,2,opt,name=kind,enum=dpmon.v1.RecipientChangeKind" json:"kind,omitempty"`
 	// The status and reason after the change.
-	Status RecipientStatus        `protobuf:"varint,3,opt,name=status,proto3,enum=dpmon.v1.RecipientStatus" json:"status,omitempty"`
-	Reason SuppressionReason      `protobuf:"varint,4,opt,name=reason,proto3,enum=dpmon.v1.SuppressionReason" json:"reason,omitempty"`
-	Until  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until,proto3" json:"until,omitempty"`
+	Status RecipientStatus        `protobuf:"varint,3,opt,name=status,enum=dpmon.v1.RecipientStatus" json:"status,omitempty"`
+	Reason SuppressionReason      `protobuf:"varint,4,opt,name=reason,enum=dpmon.v1.SuppressionReason" json:"reason,omitempty"`
+	Until  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until" json:"until,omitempty"`
 	// The event that caused it; empty for manual changes.
-	EventId string `protobuf:"bytes,6,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	EventId string `protobuf:"bytes,6,opt,name=event_id,json=eventId" json:"event_id,omitempty"`
 	// The server's full reply, for bounces.
-	Bounce       *Bounce      `protobuf:"bytes,7,opt,name=bounce,proto3" json:"bounce,omitempty"`
-	BounceReason BounceReason `protobuf:"varint,8,opt,name=bounce_reason,json=bounceReason,proto3,enum=dpmon.v1.BounceReason" json:"bounce_reason,omitempty"`
+	Bounce       *Bounce      `protobuf:"bytes,7,opt,name=bounce" json:"bounce,omitempty"`
+	BounceReason BounceReason `protobuf:"varint,8,opt,name=bounce_reason,json=bounceReason,enum=dpmon.v1.BounceReason" json:"bounce_reason,omitempty"`
 	// The rule that classified the bounce.
-	BounceRule string `protobuf:"bytes,9,opt,name=bounce_rule,json=bounceRule,proto3" json:"bounce_rule,omitempty"`
+	BounceRule string `protobuf:"bytes,9,opt,name=bounce_rule,json=bounceRule" json:"bounce_rule,omitempty"`
 	// Who made a manual change, and why.
-	Actor string `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
-	Note  string `protobuf:"bytes,11,opt,name=note,proto3" json:"note,omitempty"`
+	Actor string `protobuf:"bytes,10,opt,name=actor" json:"actor,omitempty"`
+	Note  string `protobuf:"bytes,11,opt,name=note" json:"note,omitempty"`
 	// The change in words.
-	Description   string `protobuf:"bytes,12,opt,name=description,proto3" json:"description,omitempty"`
+	Description   string `protobuf:"bytes,12,opt,name=description" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -466,12 +466,12 @@ func (x *RecipientChange) GetDescription() string {
 // RecipientCheck answers for one address.
 type RecipientCheck struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	Recipient string                 `protobuf:"bytes,1,opt,name=recipient,proto3" json:"recipient,omitempty"`
-	Allowed   bool                   `protobuf:"varint,2,opt,name=allowed,proto3" json:"allowed,omitempty"`
-	Status    RecipientStatus        `protobuf:"varint,3,opt,name=status,proto3,enum=dpmon.v1.RecipientStatus" json:"status,omitempty"`
-	Reason    SuppressionReason      `protobuf:"varint,4,opt,name=reason,proto3,enum=dpmon.v1.SuppressionReason" json:"reason,omitempty"`
+	Recipient string                 `protobuf:"bytes,1,opt,name=recipient" json:"recipient,omitempty"`
+	Allowed   bool                   `protobuf:"varint,2,opt,name=allowed" json:"allowed,omitempty"`
+	Status    RecipientStatus        `protobuf:"varint,3,opt,name=status,enum=dpmon.v1.RecipientStatus" json:"status,omitempty"`
+	Reason    SuppressionReason      `protobuf:"varint,4,opt,name=reason,enum=dpmon.v1.SuppressionReason" json:"reason,omitempty"`
 	// When a temporary block ends.
-	Until         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until,proto3" json:"until,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until" json:"until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -543,9 +543,9 @@ func (x *RecipientCheck) GetUntil() *timestamppb.Timestamp {
 
 type CheckRecipientsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// Up to 1,000 addresses (addr-spec).
-	Recipients    []string `protobuf:"bytes,2,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	Recipients    []string `protobuf:"bytes,2,rep,name=recipients" json:"recipients,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -597,7 +597,7 @@ func (x *CheckRecipientsRequest) GetRecipients() []string {
 type CheckRecipientsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One result per requested address, in the order asked.
-	Results       []*RecipientCheck `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Results       []*RecipientCheck `protobuf:"bytes,1,rep,name=results" json:"results,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -641,14 +641,14 @@ func (x *CheckRecipientsResponse) GetResults() []*RecipientCheck {
 
 type ListSuppressionsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// Only this status; both blocked and suppressed when unspecified.
-	Status RecipientStatus `protobuf:"varint,2,opt,name=status,proto3,enum=dpmon.v1.RecipientStatus" json:"status,omitempty"`
+	Status RecipientStatus `protobuf:"varint,2,opt,name=status,enum=dpmon.v1.RecipientStatus" json:"status,omitempty"`
 	// Only this reason; all when unspecified.
-	Reason SuppressionReason `protobuf:"varint,3,opt,name=reason,proto3,enum=dpmon.v1.SuppressionReason" json:"reason,omitempty"`
+	Reason SuppressionReason `protobuf:"varint,3,opt,name=reason,enum=dpmon.v1.SuppressionReason" json:"reason,omitempty"`
 	// At most this many (default 100, at most 1000).
-	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -720,9 +720,9 @@ func (x *ListSuppressionsRequest) GetPageToken() string {
 
 type ListSuppressionsResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
-	Recipients []*Recipient           `protobuf:"bytes,1,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	Recipients []*Recipient           `protobuf:"bytes,1,rep,name=recipients" json:"recipients,omitempty"`
 	// Empty on the last page.
-	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -773,8 +773,8 @@ func (x *ListSuppressionsResponse) GetNextPageToken() string {
 
 type GetRecipientRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	Recipient     string                 `protobuf:"bytes,2,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	Recipient     string                 `protobuf:"bytes,2,opt,name=recipient" json:"recipient,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -825,9 +825,9 @@ func (x *GetRecipientRequest) GetRecipient() string {
 
 type GetRecipientResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	Recipient *Recipient             `protobuf:"bytes,1,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	Recipient *Recipient             `protobuf:"bytes,1,opt,name=recipient" json:"recipient,omitempty"`
 	// Oldest first; the most recent entries are kept.
-	History       []*RecipientChange `protobuf:"bytes,2,rep,name=history,proto3" json:"history,omitempty"`
+	History       []*RecipientChange `protobuf:"bytes,2,rep,name=history" json:"history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -878,10 +878,10 @@ func (x *GetRecipientResponse) GetHistory() []*RecipientChange {
 
 type AddSuppressionRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	Recipient string                 `protobuf:"bytes,2,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	Recipient string                 `protobuf:"bytes,2,opt,name=recipient" json:"recipient,omitempty"`
 	// Why; recorded in the history.
-	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	Note          string `protobuf:"bytes,3,opt,name=note" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -939,7 +939,7 @@ func (x *AddSuppressionRequest) GetNote() string {
 
 type AddSuppressionResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Recipient     *Recipient             `protobuf:"bytes,1,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	Recipient     *Recipient             `protobuf:"bytes,1,opt,name=recipient" json:"recipient,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -983,10 +983,10 @@ func (x *AddSuppressionResponse) GetRecipient() *Recipient {
 
 type DeleteSuppressionRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	Recipient string                 `protobuf:"bytes,2,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	Recipient string                 `protobuf:"bytes,2,opt,name=recipient" json:"recipient,omitempty"`
 	// Why; recorded in the history.
-	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	Note          string `protobuf:"bytes,3,opt,name=note" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1044,7 +1044,7 @@ func (x *DeleteSuppressionRequest) GetNote() string {
 
 type DeleteSuppressionResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Recipient     *Recipient             `protobuf:"bytes,1,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	Recipient     *Recipient             `protobuf:"bytes,1,opt,name=recipient" json:"recipient,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1088,9 +1088,9 @@ func (x *DeleteSuppressionResponse) GetRecipient() *Recipient {
 
 type ExportSuppressionsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// Only this status; both when unspecified.
-	Status        RecipientStatus `protobuf:"varint,2,opt,name=status,proto3,enum=dpmon.v1.RecipientStatus" json:"status,omitempty"`
+	Status        RecipientStatus `protobuf:"varint,2,opt,name=status,enum=dpmon.v1.RecipientStatus" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1142,7 +1142,7 @@ func (x *ExportSuppressionsRequest) GetStatus() RecipientStatus {
 type ExportSuppressionsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Up to 1,000 recipients per message, in address order.
-	Recipients    []*Recipient `protobuf:"bytes,1,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	Recipients    []*Recipient `protobuf:"bytes,1,rep,name=recipients" json:"recipients,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1302,7 +1302,7 @@ const file_dpmon_v1_suppression_proto_rawDesc = "" +
 	"\fGetRecipient\x12\x1d.dpmon.v1.GetRecipientRequest\x1a\x1e.dpmon.v1.GetRecipientResponse\x12S\n" +
 	"\x0eAddSuppression\x12\x1f.dpmon.v1.AddSuppressionRequest\x1a .dpmon.v1.AddSuppressionResponse\x12\\\n" +
 	"\x11DeleteSuppression\x12\".dpmon.v1.DeleteSuppressionRequest\x1a#.dpmon.v1.DeleteSuppressionResponse\x12a\n" +
-	"\x12ExportSuppressions\x12#.dpmon.v1.ExportSuppressionsRequest\x1a$.dpmon.v1.ExportSuppressionsResponse0\x01B-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
+	"\x12ExportSuppressions\x12#.dpmon.v1.ExportSuppressionsRequest\x1a$.dpmon.v1.ExportSuppressionsResponse0\x01B4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_dpmon_v1_suppression_proto_rawDescOnce sync.Once

@@ -82,15 +82,15 @@ func (TicketState) EnumDescriptor() ([]byte, []int) {
 type Checklist struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Every address that bounced hard has been removed from the lists.
-	BouncedAddressesRemoved bool `protobuf:"varint,1,opt,name=bounced_addresses_removed,json=bouncedAddressesRemoved,proto3" json:"bounced_addresses_removed,omitempty"`
+	BouncedAddressesRemoved bool `protobuf:"varint,1,opt,name=bounced_addresses_removed,json=bouncedAddressesRemoved" json:"bounced_addresses_removed,omitempty"`
 	// Where the addresses come from.
-	ListSource string `protobuf:"bytes,2,opt,name=list_source,json=listSource,proto3" json:"list_source,omitempty"`
+	ListSource string `protobuf:"bytes,2,opt,name=list_source,json=listSource" json:"list_source,omitempty"`
 	// How recipients agreed to receive mail (e.g. confirmed opt-in).
-	OptInMethod string `protobuf:"bytes,3,opt,name=opt_in_method,json=optInMethod,proto3" json:"opt_in_method,omitempty"`
+	OptInMethod string `protobuf:"bytes,3,opt,name=opt_in_method,json=optInMethod" json:"opt_in_method,omitempty"`
 	// How complaints and unsubscribes are handled now.
-	ComplaintHandling string `protobuf:"bytes,4,opt,name=complaint_handling,json=complaintHandling,proto3" json:"complaint_handling,omitempty"`
+	ComplaintHandling string `protobuf:"bytes,4,opt,name=complaint_handling,json=complaintHandling" json:"complaint_handling,omitempty"`
 	// SPF, DKIM and DMARC as set up now.
-	Authentication string `protobuf:"bytes,5,opt,name=authentication,proto3" json:"authentication,omitempty"`
+	Authentication string `protobuf:"bytes,5,opt,name=authentication" json:"authentication,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -163,11 +163,11 @@ func (x *Checklist) GetAuthentication() string {
 // TicketComment is one comment on a ticket.
 type TicketComment struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=created_at,json=createdAt" json:"created_at,omitempty"`
 	// Who wrote it: the caller's name and role.
-	Author        string `protobuf:"bytes,2,opt,name=author,proto3" json:"author,omitempty"`
-	Role          string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
-	Text          string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
+	Author        string `protobuf:"bytes,2,opt,name=author" json:"author,omitempty"`
+	Role          string `protobuf:"bytes,3,opt,name=role" json:"role,omitempty"`
+	Text          string `protobuf:"bytes,4,opt,name=text" json:"text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -233,9 +233,9 @@ func (x *TicketComment) GetText() string {
 // TicketApproval is one admin's approval.
 type TicketApproval struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	ApprovedAt    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=approved_at,json=approvedAt,proto3" json:"approved_at,omitempty"`
-	Admin         string                 `protobuf:"bytes,2,opt,name=admin,proto3" json:"admin,omitempty"`
-	Note          string                 `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	ApprovedAt    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=approved_at,json=approvedAt" json:"approved_at,omitempty"`
+	Admin         string                 `protobuf:"bytes,2,opt,name=admin" json:"admin,omitempty"`
+	Note          string                 `protobuf:"bytes,3,opt,name=note" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -294,27 +294,27 @@ func (x *TicketApproval) GetNote() string {
 // Ticket is a reinstatement request.
 type Ticket struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
-	TicketId    string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
-	AccountId   string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	State       TicketState            `protobuf:"varint,3,opt,name=state,proto3,enum=dpmon.v1.TicketState" json:"state,omitempty"`
-	Description string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
-	Checklist   *Checklist             `protobuf:"bytes,5,opt,name=checklist,proto3" json:"checklist,omitempty"`
-	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	CreatedBy   string                 `protobuf:"bytes,7,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	Comments    []*TicketComment       `protobuf:"bytes,8,rep,name=comments,proto3" json:"comments,omitempty"`
-	Approvals   []*TicketApproval      `protobuf:"bytes,9,rep,name=approvals,proto3" json:"approvals,omitempty"`
+	TicketId    string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId" json:"ticket_id,omitempty"`
+	AccountId   string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	State       TicketState            `protobuf:"varint,3,opt,name=state,enum=dpmon.v1.TicketState" json:"state,omitempty"`
+	Description string                 `protobuf:"bytes,4,opt,name=description" json:"description,omitempty"`
+	Checklist   *Checklist             `protobuf:"bytes,5,opt,name=checklist" json:"checklist,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt" json:"created_at,omitempty"`
+	CreatedBy   string                 `protobuf:"bytes,7,opt,name=created_by,json=createdBy" json:"created_by,omitempty"`
+	Comments    []*TicketComment       `protobuf:"bytes,8,rep,name=comments" json:"comments,omitempty"`
+	Approvals   []*TicketApproval      `protobuf:"bytes,9,rep,name=approvals" json:"approvals,omitempty"`
 	// How many different admins must approve.
-	RequiredApprovals uint32 `protobuf:"varint,10,opt,name=required_approvals,json=requiredApprovals,proto3" json:"required_approvals,omitempty"`
+	RequiredApprovals uint32 `protobuf:"varint,10,opt,name=required_approvals,json=requiredApprovals" json:"required_approvals,omitempty"`
 	// The account's reinstatements in the year before the ticket was opened:
 	// a repeat offender needs more approvals.
-	RecentReinstatements uint32                 `protobuf:"varint,11,opt,name=recent_reinstatements,json=recentReinstatements,proto3" json:"recent_reinstatements,omitempty"`
-	ClosedAt             *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=closed_at,json=closedAt,proto3" json:"closed_at,omitempty"`
+	RecentReinstatements uint32                 `protobuf:"varint,11,opt,name=recent_reinstatements,json=recentReinstatements" json:"recent_reinstatements,omitempty"`
+	ClosedAt             *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=closed_at,json=closedAt" json:"closed_at,omitempty"`
 	// Who closed it, and the approval note or the rejection reason.
-	ClosedBy   string `protobuf:"bytes,13,opt,name=closed_by,json=closedBy,proto3" json:"closed_by,omitempty"`
-	Resolution string `protobuf:"bytes,14,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	ClosedBy   string `protobuf:"bytes,13,opt,name=closed_by,json=closedBy" json:"closed_by,omitempty"`
+	Resolution string `protobuf:"bytes,14,opt,name=resolution" json:"resolution,omitempty"`
 	// Set when the ticket asks to unblock one sender address of the account
 	// (blocked by the bulk policy) rather than to reinstate the account.
-	Sender        string `protobuf:"bytes,15,opt,name=sender,proto3" json:"sender,omitempty"`
+	Sender        string `protobuf:"bytes,15,opt,name=sender" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -456,13 +456,13 @@ func (x *Ticket) GetSender() string {
 
 type CreateTicketRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// What the account changed, in its own words (at most 8,192 bytes).
-	Description string     `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Checklist   *Checklist `protobuf:"bytes,3,opt,name=checklist,proto3" json:"checklist,omitempty"`
+	Description string     `protobuf:"bytes,2,opt,name=description" json:"description,omitempty"`
+	Checklist   *Checklist `protobuf:"bytes,3,opt,name=checklist" json:"checklist,omitempty"`
 	// Ask to unblock this sender address, blocked by the bulk policy, instead
 	// of reinstating the account.
-	Sender        string `protobuf:"bytes,4,opt,name=sender,proto3" json:"sender,omitempty"`
+	Sender        string `protobuf:"bytes,4,opt,name=sender" json:"sender,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -527,7 +527,7 @@ func (x *CreateTicketRequest) GetSender() string {
 
 type CreateTicketResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket" json:"ticket,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -571,7 +571,7 @@ func (x *CreateTicketResponse) GetTicket() *Ticket {
 
 type GetTicketRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	TicketId      string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	TicketId      string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId" json:"ticket_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -615,7 +615,7 @@ func (x *GetTicketRequest) GetTicketId() string {
 
 type GetTicketResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket" json:"ticket,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -660,12 +660,12 @@ func (x *GetTicketResponse) GetTicket() *Ticket {
 type ListTicketsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only this account's tickets; all when empty.
-	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
 	// Only tickets in this state; all when unspecified.
-	State TicketState `protobuf:"varint,2,opt,name=state,proto3,enum=dpmon.v1.TicketState" json:"state,omitempty"`
+	State TicketState `protobuf:"varint,2,opt,name=state,enum=dpmon.v1.TicketState" json:"state,omitempty"`
 	// At most this many (default 100, at most 1000).
-	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -730,8 +730,8 @@ func (x *ListTicketsRequest) GetPageToken() string {
 
 type ListTicketsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tickets       []*Ticket              `protobuf:"bytes,1,rep,name=tickets,proto3" json:"tickets,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Tickets       []*Ticket              `protobuf:"bytes,1,rep,name=tickets" json:"tickets,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -782,8 +782,8 @@ func (x *ListTicketsResponse) GetNextPageToken() string {
 
 type AddTicketCommentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	TicketId      string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
-	Text          string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	TicketId      string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId" json:"ticket_id,omitempty"`
+	Text          string                 `protobuf:"bytes,2,opt,name=text" json:"text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -834,7 +834,7 @@ func (x *AddTicketCommentRequest) GetText() string {
 
 type AddTicketCommentResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket" json:"ticket,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -878,8 +878,8 @@ func (x *AddTicketCommentResponse) GetTicket() *Ticket {
 
 type ApproveTicketRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	TicketId      string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
-	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	TicketId      string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId" json:"ticket_id,omitempty"`
+	Note          string                 `protobuf:"bytes,2,opt,name=note" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -930,10 +930,10 @@ func (x *ApproveTicketRequest) GetNote() string {
 
 type ApproveTicketResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
-	Ticket *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Ticket *Ticket                `protobuf:"bytes,1,opt,name=ticket" json:"ticket,omitempty"`
 	// The account after the approval: in probation once enough admins
 	// approved, still suspended before.
-	Account       *Account `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Account       *Account `protobuf:"bytes,2,opt,name=account" json:"account,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -984,9 +984,9 @@ func (x *ApproveTicketResponse) GetAccount() *Account {
 
 type RejectTicketRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
-	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId" json:"ticket_id,omitempty"`
 	// Required: the account reads it.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason        string `protobuf:"bytes,2,opt,name=reason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1037,7 +1037,7 @@ func (x *RejectTicketRequest) GetReason() string {
 
 type RejectTicketResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Ticket        *Ticket                `protobuf:"bytes,1,opt,name=ticket" json:"ticket,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1173,7 +1173,7 @@ const file_dpmon_v1_ticket_proto_rawDesc = "" +
 	"\vListTickets\x12\x1c.dpmon.v1.ListTicketsRequest\x1a\x1d.dpmon.v1.ListTicketsResponse\x12Y\n" +
 	"\x10AddTicketComment\x12!.dpmon.v1.AddTicketCommentRequest\x1a\".dpmon.v1.AddTicketCommentResponse\x12P\n" +
 	"\rApproveTicket\x12\x1e.dpmon.v1.ApproveTicketRequest\x1a\x1f.dpmon.v1.ApproveTicketResponse\x12M\n" +
-	"\fRejectTicket\x12\x1d.dpmon.v1.RejectTicketRequest\x1a\x1e.dpmon.v1.RejectTicketResponseB-Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1b\x06proto3"
+	"\fRejectTicket\x12\x1d.dpmon.v1.RejectTicketRequest\x1a\x1e.dpmon.v1.RejectTicketResponseB4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_dpmon_v1_ticket_proto_rawDescOnce sync.Once
