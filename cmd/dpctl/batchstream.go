@@ -45,6 +45,8 @@ type batchStream struct {
 	pending chan flight   // batches in flight, oldest first
 	done    chan struct{} // closed when the receiver stops
 	err     error         // why the receiver stopped; read after done
+	// unsent is the batch Send was given after the stream had ended.
+	unsent []flight
 }
 
 // openBatchStream starts a StreamEvents call that allows inflight batches
@@ -77,6 +79,7 @@ func (s *batchStream) Send(ctx context.Context, events []*dpmonv1.Event, lines [
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.done:
+		s.unsent = append(s.unsent, flight{size: len(events), lines: lines, events: events})
 		return s.receiveErr()
 	}
 	s.seq++
@@ -116,8 +119,8 @@ func (s *batchStream) Close(wait time.Duration) error {
 	}
 }
 
-// unacknowledged returns, once the stream has ended, the batches it sent
-// without an answer, oldest first.
+// unacknowledged returns, once the stream has ended, the batches given to
+// Send that were not answered, oldest first.
 func (s *batchStream) unacknowledged() []flight {
 	<-s.done
 	var out []flight
@@ -126,7 +129,7 @@ func (s *batchStream) unacknowledged() []flight {
 		case f := <-s.pending:
 			out = append(out, f)
 		default:
-			return out
+			return append(out, s.unsent...)
 		}
 	}
 }
