@@ -58,12 +58,20 @@ func newEnvWith(t testing.TB, auth *Authenticator) *env {
 // newEnvRouted is newEnvWith with a route for notifications.
 func newEnvRouted(t testing.TB, auth *Authenticator, route func(monitor.Notification, []string) []monitor.Notification) *env {
 	t.Helper()
+	return newEnvIn(t, t.TempDir(), Options{Auth: auth}, route)
+}
+
+// newEnvIn is newEnvRouted with the store in dir and the server's options
+// (but its clock, which is the env's).
+func newEnvIn(t testing.TB, dir string, opts Options, route func(monitor.Notification, []string) []monitor.Notification) *env {
+	t.Helper()
 	c := monitortest.New(t0)
-	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now, Route: route})
+	db, err := store.Open(dir, store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now, Route: route})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(db, Options{Clock: c.Now, Auth: auth})
+	opts.Clock = c.Now
+	srv := New(db, opts)
 	gs := srv.GRPCServer()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
