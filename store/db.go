@@ -224,6 +224,9 @@ func (db *DB) load() error {
 			return err
 		}
 		bulkWasOn = len(meta.Get(metaBulkDefault)) == 1 && meta.Get(metaBulkDefault)[0] == 1
+		if err := scrubOutbox(tx); err != nil {
+			return err
+		}
 		return db.loadOutbox(tx)
 	})
 	if err != nil {
