@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/dpmon/dpmon/monitor"
@@ -104,12 +105,20 @@ type Slack struct {
 
 // Deliver implements Receiver.
 func (s Slack) Deliver(ctx context.Context, n monitor.Notification) (bool, error) {
-	body, err := json.Marshal(map[string]string{"text": fmt.Sprintf("*%s* — %s\n%s", Subject(n), n.ID, n.Transition.Reason)})
+	esc := slackEscaper.Replace
+	text := fmt.Sprintf("*%s* — %s\n%s", esc(Subject(n)), esc(n.ID), esc(n.Transition.Reason))
+	body, err := json.Marshal(map[string]string{"text": text})
 	if err != nil {
 		return false, err
 	}
 	return post(ctx, s.Client, s.URL, body, nil)
 }
+
+// slackEscaper escapes what Slack reads as markup in a message's text:
+// "<" opens a link or a mention (<!channel>, <https://...|label>) and "&"
+// an entity. Account ids and reasons are typed by users, and must reach
+// the channel as they were typed, not as a ping or a disguised link.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // NoRedirects makes client answer a redirect as it is: followed, a POST
 // would turn into a GET without the body, and its 200 would pass for a

@@ -246,26 +246,39 @@ func TestARefusedWebhookIsNotRetried(t *testing.T) {
 	}
 }
 
+// hostile is an account id a sender may choose (ids accept "<", ">", "!",
+// "|" and spaces), written to ping a whole Slack channel and show it a
+// phishing link.
+const hostile = "<!channel> <https://evil.example/login|Click here to restore sending>"
+
+// A Slack message is markup: what dpmon writes is bold, what users wrote
+// (account ids, reasons carrying tickets' and admins' notes) arrives as
+// text, with "&", "<" and ">" escaped as Slack asks.
 func TestSlackMessage(t *testing.T) {
 	var got map[string]string
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = nil
 		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
 			t.Error(err)
 		}
-	})}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
+	}))
 	defer srv.Close()
-	n := monitor.Notification{ID: "dpmon-x-9", Kind: monitor.KindSuspended, AccountID: "acme",
-		Transition: monitor.Transition{Reason: "Sending is suspended."}}
-	if _, err := (Slack{URL: "http://" + lis.Addr().String()}).Deliver(context.Background(), n); err != nil {
-		t.Fatal(err)
-	}
-	if want := "*[dpmon] Sending suspended for acme* — dpmon-x-9\nSending is suspended."; got["text"] != want {
-		t.Errorf("got %q, want %q", got["text"], want)
+	for _, tc := range []struct {
+		account, reason, want string
+	}{
+		{"acme", "Sending is suspended.", "*[dpmon] Sending suspended for acme* — dpmon-x-9\nSending is suspended."},
+		{hostile, "Admin's note: <!here> & <https://evil.example|restore>",
+			"*[dpmon] Sending suspended for &lt;!channel&gt; &lt;https://evil.example/login|Click here to restore sending&gt;* — dpmon-x-9\n" +
+				"Admin's note: &lt;!here&gt; &amp; &lt;https://evil.example|restore&gt;"},
+	} {
+		n := monitor.Notification{ID: "dpmon-x-9", Kind: monitor.KindSuspended, AccountID: tc.account,
+			Transition: monitor.Transition{Reason: tc.reason}}
+		if _, err := (Slack{URL: srv.URL}).Deliver(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+		if got["text"] != tc.want {
+			t.Errorf("got %q, want %q", got["text"], tc.want)
+		}
 	}
 }
 
