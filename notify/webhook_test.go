@@ -282,6 +282,27 @@ func TestSlackMessage(t *testing.T) {
 	}
 }
 
+// A webhook's body is JSON: an account id or a reason written to look
+// like markup, or like more JSON, arrives as the string it was.
+func TestAWebhookCarriesHostileValuesAsData(t *testing.T) {
+	var got Payload
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Error(err)
+		}
+	}))
+	defer srv.Close()
+	reason := "Admin's note: <!here> & <b>restore</b>\n\", \"kind\": \"probation_passed"
+	n := monitor.Notification{ID: "dpmon-x-9", Kind: monitor.KindSuspended, AccountID: hostile,
+		Transition: monitor.Transition{AccountID: hostile, Reason: reason}}
+	if _, err := (Webhook{URL: srv.URL, Secret: []byte("k")}).Deliver(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	if got.AccountID != hostile || got.Reason != reason || got.Kind != string(monitor.KindSuspended) {
+		t.Errorf("got account %q, reason %q, kind %q; want %q, %q, suspended", got.AccountID, got.Reason, got.Kind, hostile, reason)
+	}
+}
+
 func TestFilter(t *testing.T) {
 	for _, tc := range []struct {
 		f    Filter
