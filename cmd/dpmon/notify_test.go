@@ -5,9 +5,6 @@ import (
 	"testing"
 )
 
-// The secret parts a receiver's URL may hold, in the URLs of these tests.
-var urlSecrets = []string{"hunter2", "XXXXSECRET", "s3cret"}
-
 // An unnamed receiver is named by a short hash of its URL: the name is a
 // metrics label, in the log and shown to viewers, so it holds nothing of
 // the URL; and it stays what it was, or the notifications queued for the
@@ -39,7 +36,7 @@ func TestARefusedURLIsNotQuoted(t *testing.T) {
 			t.Errorf("checkURL(%q) = %v, want an error naming notify.slack[0]", raw, err)
 			continue
 		}
-		for _, secret := range urlSecrets {
+		for _, secret := range []string{"hunter2", "XXXXSECRET", "s3cret"} {
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("checkURL(%q) = %q: holds %q", raw, err, secret)
 			}
