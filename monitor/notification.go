@@ -139,14 +139,16 @@ type Notification struct {
 // Attempted records a delivery attempt at now: err is nil on success;
 // retry says whether the failure may pass (a timeout, a 5xx) or not (a
 // 4xx). jitter in [0, 1) spreads retries so that receivers coming back
-// are not hit by every sender at once.
+// are not hit by every sender at once. The error is kept with its URLs
+// redacted: viewers read it and it is stored, and a receiver's URL may be
+// its secret.
 func (n *Notification) Attempted(now time.Time, err error, retry bool, p RetryPolicy, jitter float64) {
 	n.Attempts++
 	if err == nil {
 		n.State, n.DeliveredAt, n.LastError = NotificationDelivered, now, ""
 		return
 	}
-	n.LastError = err.Error()
+	n.LastError = RedactURLs(err.Error())
 	wait := p.Backoff(n.Attempts)
 	wait = wait/2 + time.Duration(jitter*float64(wait/2))
 	if !retry || !now.Add(wait).Before(n.Deadline) {

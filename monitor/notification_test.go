@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,6 +49,22 @@ func TestAFailureNotWorthRetryingGivesUp(t *testing.T) {
 	n.Attempted(t0, errors.New("404 Not Found"), false, p, 0.5)
 	if n.State != NotificationFailed {
 		t.Fatalf("got %s, want failed", n.State)
+	}
+}
+
+// Whatever error a receiver returns, the attempt keeps no secret of its
+// URL: the last error is read by viewers and stored.
+func TestAnAttemptKeepsNoSecretOfTheURL(t *testing.T) {
+	p := DefaultRetryPolicy()
+	n := Notification{State: NotificationPending, CreatedAt: t0, Deadline: t0.Add(p.GiveUpAfter)}
+	n.Attempted(t0, errors.New(`Post "https://user:hunter2@hooks.example.com/services/T000/B000/XXXXSECRET?token=s3cret": i/o timeout`), true, p, 0)
+	if want := `Post "https://hooks.example.com": i/o timeout`; n.LastError != want {
+		t.Errorf("last error %q, want %q", n.LastError, want)
+	}
+	for _, secret := range []string{"hunter2", "XXXXSECRET", "s3cret"} {
+		if strings.Contains(n.LastError, secret) {
+			t.Errorf("last error %q holds %q", n.LastError, secret)
+		}
 	}
 }
 

@@ -137,7 +137,14 @@ func (e Email) send(ctx context.Context, to []string, msg []byte) error {
 }
 
 // message builds a multipart/alternative message: plain text and HTML.
+// The subject is encoded; the other header values must be single lines,
+// for a line break in one would start a header of its own (a Bcc, say).
 func message(from string, to []string, subject, id, text, html string) ([]byte, error) {
+	for _, v := range append([]string{from, id}, to...) {
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("header value %q holds a line break", v)
+		}
+	}
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
 	header := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }

@@ -1,9 +1,15 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/mail"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +122,88 @@ func suspend(t *testing.T, db *store.DB, account string) {
 	}
 	if _, err := db.Ingest(context.Background(), evs); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An email carries what users typed as text: an account id or a reason
+// with a line break adds no header line (a Bcc, say), the subject decodes
+// to what it was, and the HTML part shows markup rather than running it.
+func TestAnEmailCarriesHostileValuesAsText(t *testing.T) {
+	n := suspension()
+	n.AccountID = hostile + "\r\nBcc: victim@example.com"
+	n.Transition.Reason = "Admin's note: <script>alert(1)</script>\r\nBcc: victim@example.com"
+	text, html, err := Bodies(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := message("dpmon@example.com", []string{"owner@acme.example"}, Subject(n), n.ID, text, html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range msg.Header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if want := []string{"Content-Type", "Date", "From", "Message-Id", "Mime-Version", "Subject", "To", "X-Dpmon-Delivery"}; !slices.Equal(keys, want) {
+		t.Errorf("headers %v, want %v", keys, want)
+	}
+	if subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil || subject != Subject(n) {
+		t.Errorf("subject %q (%v), want %q", subject, err, Subject(n))
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := map[string]string{}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart() // undoes the quoted-printable encoding
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts[p.Header.Get("Content-Type")] = string(b)
+	}
+	if got := parts["text/plain; charset=utf-8"]; !strings.Contains(got, n.Transition.Reason) || !strings.Contains(got, "Account: "+n.AccountID) {
+		t.Errorf("the text part lacks the reason or the account as typed:\n%s", got)
+	}
+	got := parts["text/html; charset=utf-8"]
+	for _, want := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;!channel&gt; &lt;https://evil.example/login|Click here to restore sending&gt;"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the HTML part lacks %q:\n%s", want, got)
+		}
+	}
+	for _, markup := range []string{"<script>", "<!channel>", "<https://"} {
+		if strings.Contains(got, markup) {
+			t.Errorf("the HTML part holds %q as markup:\n%s", markup, got)
+		}
+	}
+}
+
+// Addresses and ids are checked before they reach an email, but a line
+// break in one must not reach its header either: it would start a header
+// of its own.
+func TestAHeaderValueCannotBreakItsLine(t *testing.T) {
+	for _, tc := range []struct {
+		from, to, id string
+	}{
+		{"dpmon@example.com\r\nBcc: victim@example.com", "owner@acme.example", "dpmon-x-9"},
+		{"dpmon@example.com", "owner@acme.example\r\nBcc: victim@example.com", "dpmon-x-9"},
+		{"dpmon@example.com", "owner@acme.example", "dpmon-x-9\nBcc: victim@example.com"},
+	} {
+		if _, err := message(tc.from, []string{tc.to}, "Hi", tc.id, "text", "<p>html</p>"); err == nil {
+			t.Errorf("from %q to %q id %q: built, want an error", tc.from, tc.to, tc.id)
+		}
 	}
 }

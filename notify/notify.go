@@ -170,11 +170,13 @@ func (n *Notifier) attempt(ctx context.Context, outbox Outbox, note monitor.Noti
 	if n.Attempted != nil {
 		n.Attempted(note.Receiver, updated.State)
 	}
+	// The log says what was recorded, not derr: the record's error is
+	// redacted of any secret a receiver's error may quote.
 	switch updated.State {
 	case monitor.NotificationFailed:
-		n.log.Warn("notification given up", "id", note.ID, "receiver", note.Receiver, "attempts", updated.Attempts, "err", derr)
+		n.log.Warn("notification given up", "id", note.ID, "receiver", note.Receiver, "attempts", updated.Attempts, "err", updated.LastError)
 	case monitor.NotificationPending:
-		n.log.Info("notification will be retried", "id", note.ID, "receiver", note.Receiver, "at", updated.NextAttempt, "err", derr)
+		n.log.Info("notification will be retried", "id", note.ID, "receiver", note.Receiver, "at", updated.NextAttempt, "err", updated.LastError)
 	}
 	return updated.State == monitor.NotificationDelivered, nil
 }

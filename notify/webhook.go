@@ -7,9 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/dpmon/dpmon/monitor"
@@ -102,12 +105,20 @@ type Slack struct {
 
 // Deliver implements Receiver.
 func (s Slack) Deliver(ctx context.Context, n monitor.Notification) (bool, error) {
-	body, err := json.Marshal(map[string]string{"text": fmt.Sprintf("*%s* — %s\n%s", Subject(n), n.ID, n.Transition.Reason)})
+	esc := slackEscaper.Replace
+	text := fmt.Sprintf("*%s* — %s\n%s", esc(Subject(n)), esc(n.ID), esc(n.Transition.Reason))
+	body, err := json.Marshal(map[string]string{"text": text})
 	if err != nil {
 		return false, err
 	}
 	return post(ctx, s.Client, s.URL, body, nil)
 }
+
+// slackEscaper escapes what Slack reads as markup in a message's text:
+// "<" opens a link or a mention (<!channel>, <https://...|label>) and "&"
+// an entity. Account ids and reasons are typed by users, and must reach
+// the channel as they were typed, not as a ping or a disguised link.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // NoRedirects makes client answer a redirect as it is: followed, a POST
 // would turn into a GET without the body, and its 200 would pass for a
@@ -119,10 +130,11 @@ func NoRedirects(client *http.Client) *http.Client {
 
 // post sends a JSON body and says whether a failure is worth retrying:
 // network errors, timeouts, 408, 429 and 5xx are; other refusals are not.
-func post(ctx context.Context, client *http.Client, url string, body []byte, headers map[string]string) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+func post(ctx context.Context, client *http.Client, rawURL string, body []byte, headers map[string]string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
-		return false, err
+		// Not wrapped: the parser's error quotes the URL, or parts of it.
+		return false, errors.New("the receiver's URL does not parse")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "dpmon")
@@ -132,8 +144,17 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, hea
 	if client == nil {
 		client = NoRedirects(&http.Client{Timeout: 10 * time.Second})
 	}
+	// Errors name the receiver by origin only: the userinfo, path and
+	// query may each be its secret.
+	where := req.URL.Scheme + "://" + req.URL.Host
 	resp, err := client.Do(req)
 	if err != nil {
+		// Do's *url.Error quotes the whole URL (only a password is
+		// masked): keep the error, with the origin in its place.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			uerr.URL = where
+		}
 		return true, err
 	}
 	defer resp.Body.Close()
@@ -142,7 +163,7 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, hea
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return false, nil
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
-		return true, fmt.Errorf("%s: %s", url, resp.Status)
+		return true, fmt.Errorf("%s: %s", where, resp.Status)
 	}
-	return false, fmt.Errorf("%s refused the notification: %s", url, resp.Status)
+	return false, fmt.Errorf("%s refused the notification: %s", where, resp.Status)
 }

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -11,7 +12,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,26 +246,60 @@ func TestARefusedWebhookIsNotRetried(t *testing.T) {
 	}
 }
 
+// hostile is an account id a sender may choose (ids accept "<", ">", "!",
+// "|" and spaces), written to ping a whole Slack channel and show it a
+// phishing link.
+const hostile = "<!channel> <https://evil.example/login|Click here to restore sending>"
+
+// A Slack message is markup: what dpmon writes is bold, what users wrote
+// (account ids, reasons carrying tickets' and admins' notes) arrives as
+// text, with "&", "<" and ">" escaped as Slack asks.
 func TestSlackMessage(t *testing.T) {
 	var got map[string]string
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = nil
 		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
 			t.Error(err)
 		}
-	})}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
+	}))
 	defer srv.Close()
-	n := monitor.Notification{ID: "dpmon-x-9", Kind: monitor.KindSuspended, AccountID: "acme",
-		Transition: monitor.Transition{Reason: "Sending is suspended."}}
-	if _, err := (Slack{URL: "http://" + lis.Addr().String()}).Deliver(context.Background(), n); err != nil {
+	for _, tc := range []struct {
+		account, reason, want string
+	}{
+		{"acme", "Sending is suspended.", "*[dpmon] Sending suspended for acme* — dpmon-x-9\nSending is suspended."},
+		{hostile, "Admin's note: <!here> & <https://evil.example|restore>",
+			"*[dpmon] Sending suspended for &lt;!channel&gt; &lt;https://evil.example/login|Click here to restore sending&gt;* — dpmon-x-9\n" +
+				"Admin's note: &lt;!here&gt; &amp; &lt;https://evil.example|restore&gt;"},
+	} {
+		n := monitor.Notification{ID: "dpmon-x-9", Kind: monitor.KindSuspended, AccountID: tc.account,
+			Transition: monitor.Transition{Reason: tc.reason}}
+		if _, err := (Slack{URL: srv.URL}).Deliver(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+		if got["text"] != tc.want {
+			t.Errorf("got %q, want %q", got["text"], tc.want)
+		}
+	}
+}
+
+// A webhook's body is JSON: an account id or a reason written to look
+// like markup, or like more JSON, arrives as the string it was.
+func TestAWebhookCarriesHostileValuesAsData(t *testing.T) {
+	var got Payload
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Error(err)
+		}
+	}))
+	defer srv.Close()
+	reason := "Admin's note: <!here> & <b>restore</b>\n\", \"kind\": \"probation_passed"
+	n := monitor.Notification{ID: "dpmon-x-9", Kind: monitor.KindSuspended, AccountID: hostile,
+		Transition: monitor.Transition{AccountID: hostile, Reason: reason}}
+	if _, err := (Webhook{URL: srv.URL, Secret: []byte("k")}).Deliver(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
-	if want := "*[dpmon] Sending suspended for acme* — dpmon-x-9\nSending is suspended."; got["text"] != want {
-		t.Errorf("got %q, want %q", got["text"], want)
+	if got.AccountID != hostile || got.Reason != reason || got.Kind != string(monitor.KindSuspended) {
+		t.Errorf("got account %q, reason %q, kind %q; want %q, %q, suspended", got.AccountID, got.Reason, got.Kind, hostile, reason)
 	}
 }
 
@@ -346,4 +384,104 @@ func openStore(t *testing.T, route func(monitor.Notification, []string) []monito
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// secretURL is a receiver's URL on addr with a secret in each place a URL
+// can hold one: a password, a path (a Slack webhook's) and a query.
+func secretURL(addr string) string {
+	return "http://user:hunter2@" + addr + "/services/T000/B000/XXXXSECRET?token=s3cret"
+}
+
+// A failed delivery names the receiver's host and port, never the rest of
+// its URL: the error is logged, stored and shown to viewers.
+func TestAFailureKeepsTheURLsSecrets(t *testing.T) {
+	const hang = 0 // answer nothing until the test ends
+	var status atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if status.Load() == hang {
+			<-release
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	defer close(release)
+	host := srv.Listener.Addr().String()
+	gone := freeAddr(t) // nothing listens there: the connection is refused
+	client := NoRedirects(&http.Client{Timeout: 100 * time.Millisecond})
+	n := monitor.Notification{ID: "dpmon-x-9", Kind: monitor.KindSuspended, AccountID: "acme"}
+	for _, tc := range []struct {
+		name   string
+		addr   string
+		status int
+		retry  bool
+	}{
+		{"a 500", host, http.StatusInternalServerError, true},
+		{"a 400", host, http.StatusBadRequest, false},
+		{"a timeout", host, hang, true},
+		{"a refused connection", gone, http.StatusOK, true},
+	} {
+		status.Store(int32(tc.status))
+		for _, r := range []struct {
+			kind string
+			recv Receiver
+		}{
+			{"webhook", Webhook{URL: secretURL(tc.addr), Secret: []byte("k"), Client: client}},
+			{"slack", Slack{URL: secretURL(tc.addr), Client: client}},
+		} {
+			retry, err := r.recv.Deliver(context.Background(), n)
+			if err == nil || retry != tc.retry {
+				t.Errorf("%s, %s: retry %v, %v; want retry %v and an error", r.kind, tc.name, retry, err, tc.retry)
+				continue
+			}
+			if !strings.Contains(err.Error(), "http://"+tc.addr) {
+				t.Errorf("%s, %s: %q does not name the receiver http://%s", r.kind, tc.name, err, tc.addr)
+			}
+			for _, secret := range []string{"user", "hunter2", "XXXXSECRET", "services", "s3cret"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("%s, %s: %q holds %q", r.kind, tc.name, err, secret)
+				}
+			}
+		}
+	}
+}
+
+// leakyReceiver fails with an error that quotes its whole URL, as a
+// careless receiver would.
+type leakyReceiver struct{ url string }
+
+func (l leakyReceiver) Deliver(context.Context, monitor.Notification) (bool, error) {
+	return true, fmt.Errorf("Post %q: connection reset by peer", l.url)
+}
+
+// Whatever a receiver's error says, the log and the outbox keep only the
+// origin of a URL in it.
+func TestTheLogKeepsTheURLsSecrets(t *testing.T) {
+	var log bytes.Buffer
+	n, err := New([]Route{{Name: "ops", Receiver: leakyReceiver{url: secretURL("hooks.example.com")}}},
+		monitor.DefaultRetryPolicy(), nil, slog.New(slog.NewTextHandler(&log, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openStore(t, n.Route)
+	warn(t, db, "acme")
+	if _, err := n.DeliverDue(context.Background(), db, t0); err != nil {
+		t.Fatal(err)
+	}
+	all, _, err := db.Notifications(context.Background(), store.NotificationFilter{}, 10, "")
+	if err != nil || len(all) != 1 {
+		t.Fatalf("notifications: %+v, %v; want one", all, err)
+	}
+	if want := `Post "http://hooks.example.com": connection reset by peer`; all[0].LastError != want {
+		t.Errorf("last error %q, want %q", all[0].LastError, want)
+	}
+	if !strings.Contains(log.String(), "hooks.example.com") {
+		t.Errorf("the log does not name the receiver's host:\n%s", &log)
+	}
+	for _, secret := range []string{"hunter2", "XXXXSECRET", "s3cret"} {
+		if strings.Contains(log.String(), secret) {
+			t.Errorf("the log holds %q:\n%s", secret, &log)
+		}
+	}
 }

@@ -65,10 +65,16 @@ func newEnvRouted(t testing.TB, auth *Authenticator, route func(monitor.Notifica
 // by the functions given.
 func newEnvOpts(t testing.TB, storeOpts func(*store.Options), srvOpts func(*Options)) *env {
 	t.Helper()
+	return newEnvAt(t, t.TempDir(), storeOpts, srvOpts)
+}
+
+// newEnvAt is newEnvOpts with the store in dir.
+func newEnvAt(t testing.TB, dir string, storeOpts func(*store.Options), srvOpts func(*Options)) *env {
+	t.Helper()
 	c := monitortest.New(t0)
 	so := store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now}
 	storeOpts(&so)
-	db, err := store.Open(t.TempDir(), so)
+	db, err := store.Open(dir, so)
 	if err != nil {
 		t.Fatal(err)
 	}

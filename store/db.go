@@ -235,6 +235,9 @@ func (db *DB) load() error {
 		if db.tokens, err = loadSealer(tx); err != nil {
 			return err
 		}
+		if err := scrubOutbox(tx); err != nil {
+			return err
+		}
 		return db.loadOutbox(tx)
 	})
 	if err != nil {

@@ -162,6 +162,51 @@ func (db *DB) loadOutbox(tx *bbolt.Tx) error {
 	})
 }
 
+// metaOutboxScrubbed marks a file whose outbox scrubOutbox has been
+// through.
+var metaOutboxScrubbed = []byte("outbox_scrubbed")
+
+// scrubOutbox redacts, once, the URLs in the last errors of the stored
+// notifications. Releases before Attempted redacted them kept receivers'
+// URLs there whole, and a URL may be a secret (a Slack webhook's path) or
+// hold one (a password, a token), which ListNotifications would show to
+// any viewer. It runs in Open's first transaction, so the marker, which
+// spares later starts a pass over the outbox, is set with the records.
+func scrubOutbox(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(metaOutboxScrubbed) != nil {
+		return nil
+	}
+	var scrubbed []outboxEntry
+	err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		// The record, not the notification: the transition stays as it
+		// was stored.
+		var r notificationRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("notification %x: %w", k, err)
+		}
+		redacted := monitor.RedactURLs(r.LastError)
+		if redacted == r.LastError {
+			return nil
+		}
+		r.LastError = redacted
+		clean, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("notification %x: %w", k, err)
+		}
+		scrubbed = append(scrubbed, outboxEntry{seq: decodeSeq(k), value: clean})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scrub the outbox's errors: %w", err)
+	}
+	// Put after ForEach: a bucket must not change under its cursor.
+	if err := putOutbox(tx, scrubbed); err != nil {
+		return fmt.Errorf("scrub the outbox's errors: %w", err)
+	}
+	return meta.Put(metaOutboxScrubbed, []byte{1})
+}
+
 // outboxCommitted indexes newly committed notifications and wakes the
 // notifier.
 func (db *DB) outboxCommitted(entries []outboxEntry) {

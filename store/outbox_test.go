@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/monitor/monitortest"
@@ -120,5 +123,68 @@ func TestATicketOpenedIsNotified(t *testing.T) {
 	all, _, err := db.Notifications(ctx, NotificationFilter{}, 10, "")
 	if err != nil || len(all) != 2 || all[0].Kind != monitor.KindTicketOpened || all[0].TicketID != tk.ID || all[1].Kind != monitor.KindSuspended {
 		t.Fatalf("notifications, newest first: %+v, %v", all, err)
+	}
+}
+
+// An error with a receiver's URL whole, as releases before the redaction
+// stored it.
+const leakyError = "http://user:hunter2@hooks.example.com/services/T000/B000/XXXXSECRET?token=s3cret refused the notification: 400 Bad Request"
+
+// setLastError stores a last error as is, as an earlier release did.
+func setLastError(t *testing.T, db *DB, id, lastError string) {
+	t.Helper()
+	if _, err := db.UpdateNotification(context.Background(), id, func(n *monitor.Notification) error {
+		n.Attempts, n.State, n.LastError = 1, monitor.NotificationFailed, lastError
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func lastError(t *testing.T, db *DB) string {
+	t.Helper()
+	all, _, err := db.Notifications(context.Background(), NotificationFilter{Receiver: "ops"}, 10, "")
+	if err != nil || len(all) != 1 {
+		t.Fatalf("ops' notifications: %+v, %v; want one", all, err)
+	}
+	return all[0].LastError
+}
+
+// Open scrubs, once, the receivers' secrets that earlier releases left in
+// the outbox's last errors: a viewer would read them.
+func TestOpenScrubsTheSecretsOfEarlierReleases(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := openWithRoute(t, dir, c)
+	ingest(t, db, events("acme", "s", monitor.EventSend, 1000, t0))
+	ingest(t, db, events("acme", "b", monitor.EventBounce, 25, t0))
+	due, err := db.DueNotifications(context.Background(), t0, 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("due: %+v, %v; want the warning for ops", due, err)
+	}
+	setLastError(t, db, due[0].ID, leakyError)
+	closeAndCheck(t, db)
+	// The file as an earlier release left it: never scrubbed.
+	raw, err := bbolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Delete(metaOutboxScrubbed) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openWithRoute(t, dir, c)
+	if got, want := lastError(t, db), "http://hooks.example.com refused the notification: 400 Bad Request"; got != want {
+		t.Fatalf("after the upgrade: last error %q, want %q", got, want)
+	}
+	// Once scrubbed, a file is not gone through again at every start.
+	setLastError(t, db, due[0].ID, leakyError)
+	closeAndCheck(t, db)
+	db = openWithRoute(t, dir, c)
+	if got := lastError(t, db); got != leakyError {
+		t.Errorf("at the next start: last error %q, want it untouched by a second pass", got)
 	}
 }

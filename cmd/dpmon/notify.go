@@ -197,7 +197,9 @@ func (c notifyConf) routes() ([]notify.Route, error) {
 
 // orName names a receiver without a name by its URL, not its place in the
 // list: notifications already queued for it must not go to another
-// receiver when the list is reordered.
+// receiver when the list is reordered. The name is a label in metrics and
+// shown to viewers, so it is a hash of the URL, never a part: a Slack
+// webhook's path is its secret.
 func orName(name, kind, url string) string {
 	if name != "" {
 		return name
@@ -206,10 +208,13 @@ func orName(name, kind, url string) string {
 	return kind + "-" + hex.EncodeToString(sum[:4])
 }
 
+// checkURL refuses anything but an http(s) URL with a host. The error does
+// not quote the URL, nor the parser's error (which would): it goes to the
+// log, and the URL may be a secret, or hold one.
 func checkURL(where, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("config: %s: url must be an http(s) URL, got %q", where, raw)
+		return fmt.Errorf("config: %s: url must be an http(s) URL with a host", where)
 	}
 	return nil
 }
