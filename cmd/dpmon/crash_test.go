@@ -56,6 +56,13 @@ func startServer(t *testing.T, dataDir string, args ...string) (string, *exec.Cm
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "DPMON_LISTEN=127.0.0.1:0", "DPMON_DATA_DIR="+dataDir,
 		childArgs+"="+strings.Join(args, "\n"))
+	return startProcess(t, cmd), cmd
+}
+
+// startProcess starts a dpmon process, kills it when the test ends, and
+// returns the address it serves on.
+func startProcess(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +74,7 @@ func startServer(t *testing.T, dataDir string, args ...string) (string, *exec.Cm
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	return waitForAddr(t, stderr), cmd
+	return waitForAddr(t, stderr)
 }
 
 // TestStopDuringStreamLosesNothingAcknowledged streams batches into a
