@@ -112,7 +112,8 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 	if len(fields) > 0 {
 		return nil, invalidArgument(fields...)
 	}
-	if err := s.mayCreate(ctx, s.db.Unknown([]string{req.GetAccountId()}), true); err != nil {
+	undo, err := s.mayCreate(ctx, s.db.Unknown([]string{req.GetAccountId()}), true)
+	if err != nil {
 		return nil, err
 	}
 	a, err := s.db.UpdateAccount(ctx, req.GetAccountId(), actor(ctx), func(a *monitor.Account) error {
@@ -136,6 +137,7 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 		return nil
 	})
 	if err != nil {
+		undo()
 		return nil, s.errorStatus(ctx, "UpdateAccount", err)
 	}
 	return &pb.UpdateAccountResponse{Account: s.accountProto(ctx, a, s.clock())}, nil

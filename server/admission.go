@@ -2,14 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
@@ -20,79 +21,9 @@ import (
 // request is handled. grpc-go reads a unary request whole before any
 // interceptor runs, so these checks run earlier: in the transport's tap,
 // which sees only the headers (credentials are checked there, before a
-// byte of the body is read), and in a stats handler, whose Begin runs on
-// the call's own goroutine just before grpc reads the request.
-
-// Limits bound what callers may make the server hold; a zero field takes
-// its default.
-type Limits struct {
-	// MaxMessageBytes is the largest request message grpc reads; a larger
-	// one is refused from its length prefix, before it is read.
-	MaxMessageBytes int
-	// MaxDecodingBytes bounds the memory of the requests being read,
-	// decoded and handled at once, each counted requestCopies times. A
-	// call reserves that for MaxMessageBytes before its request is read
-	// (it does not know the size sooner) and keeps it for the actual size
-	// once the request is decoded, until the call ends; a call that finds
-	// no room waits, and HTTP/2 flow control keeps its client from sending
-	// more than one window meanwhile.
-	MaxDecodingBytes int64
-	// MaxStreamsPerPeer bounds the calls in progress from one IP address,
-	// over all its connections.
-	MaxStreamsPerPeer int
-	// MaxEventStreams bounds the open StreamEvents calls. A stream reads
-	// each batch when its client sends it, which may be long after the
-	// stream opened, so its batches cannot wait on the decoding budget
-	// without an idle stream holding it: each holds at most one batch in
-	// the reading, and this bounds how many do.
-	MaxEventStreams int
-	// MaxUnauthenticatedCalls bounds the calls in progress that need no
-	// credentials: health checks and reflection.
-	MaxUnauthenticatedCalls int
-	// NewAccountsPerMinute is how many accounts one credential may create
-	// in a minute (and at once); an open server's callers are not limited.
-	NewAccountsPerMinute int
-}
-
-// requestCopies is how many times a request is in memory at its peak: the
-// HTTP/2 frames as they arrive, the contiguous copy grpc decodes from,
-// and the decoded message (protobuf copies its strings out).
-const requestCopies = 3
-
-// Default limits.
-const (
-	DefaultMaxMessageBytes         = 16 << 20
-	DefaultMaxDecodingBytes        = 256 << 20
-	DefaultMaxStreamsPerPeer       = 1024
-	DefaultMaxEventStreams         = 32
-	DefaultMaxUnauthenticatedCalls = 8
-	DefaultNewAccountsPerMinute    = 10_000
-)
-
-// withDefaults fills the zero fields.
-func (l Limits) withDefaults() Limits {
-	if l.MaxMessageBytes <= 0 {
-		l.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if l.MaxDecodingBytes <= 0 {
-		l.MaxDecodingBytes = DefaultMaxDecodingBytes
-	}
-	// A message must fit in the budget, or it would wait for ever.
-	l.MaxDecodingBytes = max(l.MaxDecodingBytes, requestCopies*int64(l.MaxMessageBytes))
-	if l.MaxStreamsPerPeer <= 0 {
-		l.MaxStreamsPerPeer = DefaultMaxStreamsPerPeer
-	}
-	if l.MaxEventStreams <= 0 {
-		l.MaxEventStreams = DefaultMaxEventStreams
-	}
-	if l.MaxUnauthenticatedCalls <= 0 {
-		l.MaxUnauthenticatedCalls = DefaultMaxUnauthenticatedCalls
-	}
-	if l.NewAccountsPerMinute <= 0 {
-		l.NewAccountsPerMinute = DefaultNewAccountsPerMinute
-	}
-	return l
-}
+// byte of the body is read), and in a stats handler (decodegate.go), whose
+// Begin runs on the call's own goroutine just before grpc reads the
+// request.
 
 // Reasons a call is refused before it is read, for metrics.
 const (
@@ -101,48 +32,80 @@ const (
 	RefusedStarting        = "starting"
 	RefusedPeerStreams     = "peer_streams"
 	RefusedEventStreams    = "event_streams"
-	// RefusedUnauthenticatedCalls: too many health checks and reflection
-	// calls, which need no credentials, at once.
+	// RefusedUnauthenticatedCalls: too many health checks at once, in all
+	// or from one address.
 	RefusedUnauthenticatedCalls = "unauthenticated_calls"
 )
-
-// admission counts the calls in progress that the limits bound.
-type admission struct {
-	limits   Limits
-	decoding *semaphore.Weighted
-	unauth   *semaphore.Weighted
-	events   *semaphore.Weighted
-
-	mu      sync.Mutex
-	perPeer map[string]int
-}
-
-func newAdmission(l Limits) *admission {
-	return &admission{
-		limits:   l,
-		decoding: semaphore.NewWeighted(l.MaxDecodingBytes),
-		unauth:   semaphore.NewWeighted(int64(l.MaxUnauthenticatedCalls)),
-		events:   semaphore.NewWeighted(int64(l.MaxEventStreams)),
-		perPeer:  make(map[string]int),
-	}
-}
 
 // retryBusy is the retry delay suggested to a call refused for being one
 // too many: calls end quickly.
 const retryBusy = time.Second
 
+// errSlowRequest cuts off a call whose request does not arrive in time.
+var errSlowRequest = errors.New("the request did not arrive in time")
+
+// admission counts the calls in progress that the limits bound.
+type admission struct {
+	limits Limits
+	// decoding is the budget of authenticated requests; healthDecoding
+	// that of health checks: one largest request at a time, so that
+	// nobody unauthenticated can hold much or crowd out the others.
+	decoding, healthDecoding *semaphore.Weighted
+	// Health checks and health watches (which last) have slots of their
+	// own, so that watches cannot lock probes out.
+	checks, watches *semaphore.Weighted
+	events          *semaphore.Weighted
+	// ban, when set, cuts an address off for a while.
+	ban func(host string, d time.Duration)
+	// requestTimeout and healthTimeout are how long a call's request may
+	// take to arrive (see decodeGate).
+	requestTimeout, healthTimeout time.Duration
+
+	mu    sync.Mutex
+	peers map[string]*peerState
+}
+
+// peerState is what one address has in progress, and how often its calls
+// were refused lately.
+type peerState struct {
+	calls           int
+	checks, watches int // health checks and watches, part of calls
+	refusals        int
+	refusedSince    time.Time
+}
+
+func newAdmission(l Limits, ban func(host string, d time.Duration)) *admission {
+	return &admission{
+		limits:         l,
+		decoding:       semaphore.NewWeighted(l.MaxDecodingBytes),
+		healthDecoding: semaphore.NewWeighted(RequestCopies * int64(l.MaxMessageBytes)),
+		checks:         semaphore.NewWeighted(int64(l.MaxUnauthenticatedCalls)),
+		watches:        semaphore.NewWeighted(int64(l.MaxUnauthenticatedCalls)),
+		events:         semaphore.NewWeighted(int64(l.MaxEventStreams)),
+		ban:            ban,
+		requestTimeout: requestTimeout,
+		healthTimeout:  healthRequestTimeout,
+		peers:          make(map[string]*peerState),
+	}
+}
+
 // tap runs in the connection's reader goroutine when a call's headers
 // arrive, before grpc reads anything of its body: it authenticates and
 // authorizes the caller and counts the call against the limits. It must
-// not block. The slots it takes are given back when the call's context
-// ends, which grpc does for every call, however it ends.
+// not block. What the call takes is given back when its context ends,
+// which grpc does for every call it accepts, however it ends.
 func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	host := peerHost(ctx)
 	ctx, authenticated, err := s.authorize(ctx, info.FullMethodName)
 	if err != nil {
-		s.refuse(refusalReason(err))
+		reason := refusalReason(err)
+		s.refuse(reason)
+		if reason == RefusedUnauthenticated || reason == RefusedPermission {
+			s.admit.refusedCredentials(host, s.clock())
+		}
 		return ctx, err
 	}
-	release, reason, err := s.admit.take(ctx, info.FullMethodName, authenticated)
+	ctx, release, reason, err := s.admit.take(ctx, host, info.FullMethodName, authenticated)
 	if err != nil {
 		s.refuse(reason)
 		return ctx, err
@@ -168,41 +131,110 @@ func refusalReason(err error) string {
 	return RefusedUnauthenticated
 }
 
-// take counts a new call from its peer against the limits, and returns
-// the function that gives its slots back (once, however often called).
-func (a *admission) take(ctx context.Context, method string, authenticated bool) (release func(), reason string, err error) {
-	host := peerHost(ctx)
+// refusedCredentials counts a call from host refused for its credentials;
+// past the limit in a minute, host is cut off. grpc-go keeps a call it
+// refuses before reading it until the deadline the caller gave (about half
+// a kilobyte, as long as the caller likes), so refusals are bounded too.
+func (a *admission) refusedCredentials(host string, now time.Time) {
 	a.mu.Lock()
-	if a.perPeer[host] >= a.limits.MaxStreamsPerPeer {
-		a.mu.Unlock()
-		return nil, RefusedPeerStreams, resourceExhausted("too many calls in progress from "+host+"; wait for some to end", retryBusy)
+	p := a.peer(host)
+	if now.Sub(p.refusedSince) > time.Minute {
+		p.refusals, p.refusedSince = 0, now
 	}
-	a.perPeer[host]++
+	p.refusals++
+	ban := p.refusals >= a.limits.MaxRefusalsPerPeer
+	if ban {
+		p.refusals = 0
+	}
+	a.forget(host, p)
+	a.mu.Unlock()
+	if ban && a.ban != nil {
+		a.ban(host, banFor)
+	}
+}
+
+// peer returns host's state, new if it has none; the caller holds mu.
+func (a *admission) peer(host string) *peerState {
+	p, ok := a.peers[host]
+	if !ok {
+		p = &peerState{}
+		a.peers[host] = p
+	}
+	return p
+}
+
+// forget drops the state of a host that has nothing in progress and no
+// refusal to remember; the caller holds mu.
+func (a *admission) forget(host string, p *peerState) {
+	if p.calls == 0 && p.refusals == 0 {
+		delete(a.peers, host)
+	}
+}
+
+// take counts a new call from host against the limits. It returns the
+// call's context, carrying what the decode gate needs, and the function
+// that gives everything back (once, however often called).
+func (a *admission) take(ctx context.Context, host, method string, authenticated bool) (_ context.Context, release func(), reason string, err error) {
+	health := !authenticated
+	// A health call counts as a check or as a watch (which lasts), each
+	// bounded apart, so that watches cannot lock probes out.
+	var mine *int
+	var slots *semaphore.Weighted // a second slot, for the calls bounded on their own
+	a.mu.Lock()
+	p := a.peer(host)
+	switch {
+	case health && strings.HasSuffix(method, "/Watch"):
+		mine, slots = &p.watches, a.watches
+	case health:
+		mine, slots = &p.checks, a.checks
+	case method == pb.EventService_StreamEvents_FullMethodName:
+		slots = a.events
+	}
+	switch {
+	case p.calls >= a.limits.MaxStreamsPerPeer:
+		reason, err = RefusedPeerStreams, resourceExhausted("too many calls in progress from "+host+"; wait for some to end", retryBusy)
+	case mine != nil && *mine >= unauthenticatedPerPeer:
+		reason, err = RefusedUnauthenticatedCalls, resourceExhausted("too many health calls in progress from "+host, retryBusy)
+	}
+	if err != nil {
+		a.forget(host, p)
+		a.mu.Unlock()
+		return ctx, nil, reason, err
+	}
+	p.calls++
+	if mine != nil {
+		*mine++
+	}
 	a.mu.Unlock()
 	leave := func() {
 		a.mu.Lock()
-		if a.perPeer[host]--; a.perPeer[host] == 0 {
-			delete(a.perPeer, host)
+		p.calls--
+		if mine != nil {
+			*mine--
 		}
+		a.forget(host, p)
 		a.mu.Unlock()
 	}
-	// A second slot, for the calls whose number is bounded on its own.
-	var slots *semaphore.Weighted
+
 	switch {
-	case !authenticated:
-		slots, reason = a.unauth, RefusedUnauthenticatedCalls
-		err = resourceExhausted("too many health checks and reflection calls in progress", retryBusy)
-	case method == pb.EventService_StreamEvents_FullMethodName:
-		slots, reason = a.events, RefusedEventStreams
-		err = resourceExhausted("too many event streams are open; send over an open one or retry later", retryBusy)
+	case health:
+		reason, err = RefusedUnauthenticatedCalls, resourceExhausted("too many health calls in progress", retryBusy)
+	case slots != nil:
+		reason, err = RefusedEventStreams, resourceExhausted("too many event streams are open; send over an open one or retry later", retryBusy)
 	}
 	if slots != nil && !slots.TryAcquire(1) {
 		leave()
-		return nil, reason, err
+		return ctx, nil, reason, err
 	}
+	c := &call{budget: a.decoding, timeout: a.requestTimeout}
+	if health {
+		c.budget, c.timeout = a.healthDecoding, a.healthTimeout
+	}
+	ctx, c.cancel = context.WithCancelCause(ctx)
 	var once sync.Once
-	return func() {
+	return context.WithValue(ctx, callKey{}, c), func() {
 		once.Do(func() {
+			c.cancel(context.Canceled) // the call has ended: frees the child context
 			if slots != nil {
 				slots.Release(1)
 			}
@@ -211,7 +243,7 @@ func (a *admission) take(ctx context.Context, method string, authenticated bool)
 	}, "", nil
 }
 
-// peerHost is the caller's IP address without the port.
+// peerHost is the caller's address as the limits count it: see hostOf.
 func peerHost(ctx context.Context) string {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
@@ -220,55 +252,17 @@ func peerHost(ctx context.Context) string {
 	return hostOf(p.Addr)
 }
 
-// decodeGate is the stats handler that holds a call back until its request
-// fits in the decoding budget. Its Begin runs on the call's goroutine just
-// before grpc reads the request, so waiting there is back-pressure on that
-// call only, never on its connection. A request counts requestCopies
-// times: a call reserves that for the largest message before it is read,
-// and once decoded keeps it for the message's actual size until it ends,
-// since the decoded request lives as long as its handler.
-type decodeGate struct {
-	budget  *semaphore.Weighted
-	reserve int64
-}
-
-type reservationKey struct{}
-
-// reservation is what one call holds of the budget.
-type reservation struct{ held atomic.Int64 }
-
-func (g *decodeGate) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
-	return context.WithValue(ctx, reservationKey{}, &reservation{})
-}
-
-func (g *decodeGate) HandleRPC(ctx context.Context, st stats.RPCStats) {
-	r, _ := ctx.Value(reservationKey{}).(*reservation)
-	if r == nil {
-		return
+// hostOf is the address a connection comes from, as the per-peer limits
+// count it: the IP without the port, and for IPv6 the /64, which one
+// subscriber usually holds whole.
+func hostOf(a net.Addr) string {
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		host = a.String()
 	}
-	switch st := st.(type) {
-	case *stats.Begin:
-		// A client stream's messages come when its client sends them; see
-		// Limits.MaxEventStreams. Every other call's request follows its
-		// headers at once.
-		if st.IsClientStream {
-			return
-		}
-		if g.budget.Acquire(ctx, g.reserve) == nil {
-			r.held.Store(g.reserve)
-		}
-	case *stats.InPayload:
-		keep := min(requestCopies*int64(st.Length), g.reserve)
-		if held := r.held.Load(); held > keep && r.held.CompareAndSwap(held, keep) {
-			g.budget.Release(held - keep)
-		}
-	case *stats.End:
-		if n := r.held.Swap(0); n > 0 {
-			g.budget.Release(n)
-		}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() != nil {
+		return host
 	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
-
-func (g *decodeGate) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
-
-func (g *decodeGate) HandleConn(context.Context, stats.ConnStats) {}

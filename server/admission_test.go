@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
@@ -97,9 +101,10 @@ func TestEventStreamsAreCapped(t *testing.T) {
 	}
 }
 
-// Calls that need no credentials (health checks, reflection) are bounded
-// apart, so that anyone's calls cannot crowd them out or grow without end.
-func TestUnauthenticatedCallsAreCapped(t *testing.T) {
+// Health checks, which need no credentials, are bounded apart: watches
+// (which last) and checks each have their own slots, so that watches
+// cannot lock probes out, and one address may hold two of each.
+func TestHealthCallsAreCapped(t *testing.T) {
 	e := newEnvOpts(t, func(*store.Options) {}, func(o *Options) {
 		o.Auth, o.Limits = testAuth(t), Limits{MaxUnauthenticatedCalls: 1}
 	})
@@ -112,12 +117,95 @@ func TestUnauthenticatedCallsAreCapped(t *testing.T) {
 	if _, err := watch.Recv(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.health.Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.ResourceExhausted {
-		t.Fatalf("a second health call: got %v, want RESOURCE_EXHAUSTED", err)
+	second, err := e.health.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Recv(); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a second health watch: got %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if _, err := e.health.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("a health check beside the watch: %v", err)
 	}
 	// Authenticated calls have their own limits.
 	if _, err := e.accounts.ListAccounts(as("auditor"), &pb.ListAccountsRequest{}); err != nil {
 		t.Errorf("an authenticated call beside it: %v", err)
+	}
+}
+
+// A call whose request does not arrive in time is cut off, and gives back
+// what it held: here two health checks that send their headers and
+// nothing more take an address's two slots until they are cut off.
+func TestAStalledRequestIsCutOff(t *testing.T) {
+	e := newEnv(t)
+	e.srv.admit.healthTimeout = 300 * time.Millisecond
+	ctx := context.Background()
+	for range 2 {
+		stalled, err := e.conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, "/grpc.health.v1.Health/Check")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The headers go out with the stream; no request follows.
+		defer stalled.CloseSend()
+	}
+	check := func() error {
+		_, err := e.health.Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	}
+	if !eventually(func() bool { return status.Code(check()) == codes.ResourceExhausted }) {
+		t.Fatal("the stalled health checks do not hold the address's slots")
+	}
+	if !eventually(func() bool { return check() == nil }) {
+		t.Fatal("the address's health checks are still refused after the stalled ones were cut off")
+	}
+}
+
+// Reflection describes the API to anyone with a credential, and to nobody
+// without one when there is a token file.
+func TestReflectionNeedsACredential(t *testing.T) {
+	e := newEnvWith(t, testAuth(t))
+	list := func(ctx context.Context) error {
+		stream, err := reflectionpb.NewServerReflectionClient(e.conn).ServerReflectionInfo(ctx)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+			return err
+		}
+		_, err = stream.Recv()
+		return err
+	}
+	if err := list(context.Background()); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("reflection without a token: got %v, want UNAUTHENTICATED", err)
+	}
+	if err := list(as("platform-a")); err != nil {
+		t.Errorf("reflection with a sender's token: %v", err)
+	}
+}
+
+// An address whose calls keep being refused for their credentials is cut
+// off: grpc keeps each such call until its deadline, so their number must
+// be bounded.
+func TestRepeatedRefusalsBanTheAddress(t *testing.T) {
+	var banned []string
+	var mu sync.Mutex
+	e := newEnvOpts(t, func(*store.Options) {}, func(o *Options) {
+		o.Auth, o.Limits = testAuth(t), Limits{MaxRefusalsPerPeer: 3}
+		o.Ban = func(host string, d time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			banned = append(banned, fmt.Sprint(host, " for ", d))
+		}
+	})
+	for range 7 {
+		if _, err := e.accounts.GetAccount(as("no-such-token"), &pb.GetAccountRequest{AccountId: "acme"}); status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("a bad token: got %v, want UNAUTHENTICATED", err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"127.0.0.1 for 1m0s", "127.0.0.1 for 1m0s"}; !slices.Equal(banned, want) {
+		t.Errorf("bans: %v, want %v (one per 3 refusals)", banned, want)
 	}
 }
 
@@ -254,4 +342,66 @@ func openStore(t *testing.T) *store.DB {
 		}
 	})
 	return db
+}
+
+// The per-peer limits count an IPv6 subscriber's whole /64 as one
+// address, and IPv4 addresses one by one.
+func TestHostOf(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.7:4411":              "192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:4411": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:bbbb::9]:80":   "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.7]:4411":     "192.0.2.7",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hostOf(a); got != want {
+			t.Errorf("hostOf(%s) = %s, want %s", addr, got, want)
+		}
+	}
+}
+
+// A banned address's connections are closed and its new ones refused
+// until the ban runs out; other addresses are untouched.
+func TestABanClosesAndRefuses(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	lis := LimitListener(raw, 10, 10, nil)
+	lis.now = func() time.Time { return now }
+	defer lis.Close()
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	open := dial()
+	<-accepted
+	lis.Ban("127.0.0.1", time.Minute)
+	if _, err := open.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("an open connection of a banned address: read %v, want EOF", err)
+	}
+	if _, err := dial().Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("a new connection of a banned address: read %v, want EOF", err)
+	}
+	now = now.Add(time.Minute)
+	dial()
+	<-accepted // taken again once the ban ran out
 }

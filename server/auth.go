@@ -207,9 +207,10 @@ const (
 	admins
 )
 
-// methodAccess says who may call each method. Health checks and reflection
-// need no credentials, so that probes and tools work; any other method
-// not listed is refused, so that a new method is never public by mistake.
+// methodAccess says who may call each method. Health checks need no
+// credentials, so that probes work, and reflection any (see authorize);
+// any other method not listed is refused, so that a new method is never
+// public by mistake.
 var methodAccess = map[string]access{
 	pb.EventService_IngestEvents_FullMethodName:             writers,
 	pb.EventService_StreamEvents_FullMethodName:             writers,
@@ -261,13 +262,17 @@ func (a access) allows(r Role) bool {
 // are checked by the handlers, which know the account.
 func (s *Server) authorize(ctx context.Context, method string) (context.Context, bool, error) {
 	need, listed := methodAccess[method]
-	if !listed {
-		if strings.HasPrefix(method, "/grpc.health.v1.Health/") || strings.HasPrefix(method, "/grpc.reflection.") {
-			return ctx, false, nil
-		}
+	switch {
+	case strings.HasPrefix(method, "/grpc.health.v1.Health/"):
+		// Probes carry no credentials; admission bounds what they hold.
+		return ctx, false, nil
+	case strings.HasPrefix(method, "/grpc.reflection."):
+		// It describes the API to anyone with a credential. Without one it
+		// would be a stream of requests that nobody vouches for.
+		need = anyRole
+	case !listed:
 		return ctx, false, status.Errorf(codes.PermissionDenied, "%s is not open to callers", method)
-	}
-	if !s.ready.Load() {
+	case !s.ready.Load():
 		return ctx, true, unavailable("dpmon is starting: it is rebuilding its state from disk", retryStarting)
 	}
 	var id Identity

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
 )
 
@@ -39,8 +38,9 @@ func newCreators(perMinute int) *creators {
 
 // take accounts for n new accounts by name at now; when they do not fit,
 // it takes nothing and says how long to wait (0: they never will, n is
-// more than a minute's worth).
-func (c *creators) take(name string, n int, now time.Time) (wait time.Duration, ok bool) {
+// more than a minute's worth). Calling undo gives them back, for accounts
+// that were not created after all.
+func (c *creators) take(name string, n int, now time.Time) (undo func(), wait time.Duration, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l, found := c.limiters[name]
@@ -50,33 +50,37 @@ func (c *creators) take(name string, n int, now time.Time) (wait time.Duration, 
 	}
 	r := l.ReserveN(now, n)
 	if !r.OK() {
-		return 0, false
+		return nil, 0, false
 	}
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return d, false
+		return nil, d, false
 	}
-	return 0, true
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		r.Cancel()
+	}, 0, true
 }
 
-// checkNewAccounts refuses events that would create accounts their caller
-// may not create, or more than its pace allows. Only a credential that may
+// checkNewAccounts refuses valid events that would create accounts their
+// caller may not create, or more than its pace allows; undo gives the
+// pace back should the events not be committed. Only a credential that may
 // use every account can create accounts without bound: a scoped sender
 // creates only the few it lists, and an open server serves loopback only.
-func (s *Server) checkNewAccounts(ctx context.Context, events []*pb.Event) error {
+func (s *Server) checkNewAccounts(ctx context.Context, events []monitor.Event) (undo func(), err error) {
 	id := identity(ctx)
 	if id.Role == roleOpen || id.accounts != nil {
-		return nil
+		return func() {}, nil
 	}
 	var ids []string
 	seen := make(map[string]struct{})
-	for _, e := range events {
-		a := e.GetAccountId()
-		if _, dup := seen[a]; dup || monitor.CheckID(a) != "" {
-			continue
+	for i := range events {
+		a := events[i].AccountID
+		if _, dup := seen[a]; !dup {
+			seen[a] = struct{}{}
+			ids = append(ids, a)
 		}
-		seen[a] = struct{}{}
-		ids = append(ids, a)
 	}
 	return s.mayCreate(ctx, s.db.Unknown(ids), false)
 }
@@ -84,28 +88,25 @@ func (s *Server) checkNewAccounts(ctx context.Context, events []*pb.Event) error
 // mayCreate checks that the caller may create the accounts named, and
 // takes them from its pace. An admin's explicit creation (UpdateAccount)
 // needs no create_accounts: only events create accounts by the way.
-func (s *Server) mayCreate(ctx context.Context, accounts []string, explicit bool) error {
-	if len(accounts) == 0 {
-		return nil
-	}
+func (s *Server) mayCreate(ctx context.Context, accounts []string, explicit bool) (undo func(), err error) {
 	id := identity(ctx)
-	if id.Role == roleOpen {
-		return nil
+	if len(accounts) == 0 || id.Role == roleOpen {
+		return func() {}, nil
 	}
 	if !id.mayCreate && !explicit {
 		s.refuseAccount(AccountsRefusedNotAllowed)
-		return status.Errorf(codes.PermissionDenied, "%s may not create accounts (%q is new): give its credential create_accounts: true, or have an admin create the account", id.Name, accounts[0])
+		return nil, status.Errorf(codes.PermissionDenied, "%s may not create accounts (%q is new): give its credential create_accounts: true, or have an admin create the account", id.Name, accounts[0])
 	}
-	wait, ok := s.creators.take(id.Name, len(accounts), s.clock())
+	undo, wait, ok := s.creators.take(id.Name, len(accounts), s.clock())
 	if !ok {
 		s.refuseAccount(AccountsRefusedRate)
 		msg := id.Name + " creates accounts faster than " + strconv.Itoa(s.limits.NewAccountsPerMinute) + " a minute (limits.new_accounts_per_minute)"
 		if wait == 0 {
-			return status.Error(codes.ResourceExhausted, msg+"; send the first events of fewer new accounts at once")
+			return nil, status.Error(codes.ResourceExhausted, msg+"; send the first events of fewer new accounts at once")
 		}
-		return resourceExhausted(msg+"; retry later", wait)
+		return nil, resourceExhausted(msg+"; retry later", wait)
 	}
-	return nil
+	return undo, nil
 }
 
 func (s *Server) refuseAccount(reason string) {

@@ -70,6 +70,9 @@ func TestTheServerHoldsAtMostMaxAccounts(t *testing.T) {
 	if _, ok := retryDelay(err); ok {
 		t.Error("the account limit carries a RetryInfo, but waiting does not lift it")
 	}
+	if msg := status.Convert(err).Message(); strings.ContainsAny(msg, "0123456789") {
+		t.Errorf("the refusal %q has numbers: a sender would learn how many accounts the platform has", msg)
+	}
 	// Nothing of the refused batch was applied: acme's event is new.
 	if resp := e.ingest(t, []*pb.Event{send("acme", "2")}); resp.GetAccepted() != 1 {
 		t.Errorf("acme's event of the refused batch: accepted %d, want 1 (new)", resp.GetAccepted())

@@ -19,6 +19,9 @@ import (
 // statuses. Anything it does not know is logged and sent as a generic
 // INTERNAL, so no internal detail leaks to clients.
 func (s *Server) errorStatus(ctx context.Context, method string, err error) error {
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		return err // already a status: a refusal decided in this package
+	}
 	var fields monitor.FieldErrors
 	var field monitor.FieldError
 	switch {
@@ -51,7 +54,9 @@ func (s *Server) errorStatus(ctx context.Context, method string, err error) erro
 		if s.accountsRefused != nil {
 			s.accountsRefused(AccountsRefusedLimit)
 		}
-		return quotaFailure(err.Error(), "accounts", "the server's limit of accounts (limits.max_accounts)")
+		// The sentinel's own words: the wrapping names counts a sender
+		// need not see.
+		return quotaFailure("a new account is refused: "+store.ErrAccountLimit.Error(), "accounts", "the server's limit of accounts (limits.max_accounts)")
 	}
 	s.log.ErrorContext(ctx, "internal error", "method", method, "err", err)
 	return status.Error(codes.Internal, "internal error")

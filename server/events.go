@@ -7,8 +7,10 @@ import (
 	"io"
 	"runtime/debug"
 	"strconv"
+	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
@@ -22,9 +24,6 @@ func (s *Server) IngestEvents(ctx context.Context, req *pb.IngestEventsRequest) 
 		return nil, err
 	}
 	if err := checkEventScopes(ctx, req.GetEvents()); err != nil {
-		return nil, err
-	}
-	if err := s.checkNewAccounts(ctx, req.GetEvents()); err != nil {
 		return nil, err
 	}
 	n := int64(len(req.GetEvents()))
@@ -89,8 +88,14 @@ func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, e
 	}
 	var res store.IngestResult
 	if len(valid) > 0 {
-		var err error
+		// The pace of new accounts counts only valid events, and only
+		// those that are committed.
+		undo, err := s.checkNewAccounts(ctx, valid)
+		if err != nil {
+			return r, err
+		}
 		if res, err = s.db.Ingest(ctx, valid); err != nil {
+			undo()
 			return r, err
 		}
 	}
@@ -121,22 +126,9 @@ type streamBatch struct {
 // has, and ends with UNAVAILABLE.
 func (s *Server) StreamEvents(stream grpc.BidiStreamingServer[pb.StreamEventsRequest, pb.StreamEventsResponse]) error {
 	ctx := stream.Context()
-	reqs := make(chan *pb.StreamEventsRequest)
+	reqs := make(chan received)
 	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			req, err := stream.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	go s.receiveBatches(stream, reqs, recvErr)
 
 	inflight := make(chan *streamBatch, streamInflight)
 	sendErr := make(chan error, 1)
@@ -146,16 +138,15 @@ func (s *Server) StreamEvents(stream grpc.BidiStreamingServer[pb.StreamEventsReq
 loop:
 	for {
 		select {
-		case req := <-reqs:
+		case in := <-reqs:
+			req := in.req
 			if err := checkBatchSize(req.GetEvents()); err != nil {
+				in.release()
 				end = err
 				break loop
 			}
 			if err := checkEventScopes(ctx, req.GetEvents()); err != nil {
-				end = err
-				break loop
-			}
-			if err := s.checkNewAccounts(ctx, req.GetEvents()); err != nil {
+				in.release()
 				end = err
 				break loop
 			}
@@ -163,18 +154,21 @@ loop:
 			select {
 			case inflight <- b:
 			case err := <-sendErr:
+				in.release()
 				return err
 			}
 			// Waiting for room here stops the stream from reading: the
 			// client feels the push back instead of an error.
 			n := int64(len(req.GetEvents()))
 			if err := s.pending.Acquire(ctx, n); err != nil {
+				in.release()
 				b.err = err
 				close(b.done)
 				continue
 			}
 			go func() {
 				defer close(b.done)
+				defer in.release()
 				defer s.pending.Release(n)
 				// Interceptors do not reach this goroutine: a panic here is
 				// turned into an error that ends the stream.
@@ -202,6 +196,40 @@ loop:
 		return err
 	}
 	return end
+}
+
+// received is a batch read from a stream, with what it holds of the
+// decoding budget until it is committed.
+type received struct {
+	req     *pb.StreamEventsRequest
+	release func()
+}
+
+// receiveBatches reads the stream's batches and hands them on. Each batch
+// read is reserved in the decoding budget until it is done with, and the
+// next is read only once there is room: a stream holds at most one batch
+// beyond the budget, the one it is reading.
+func (s *Server) receiveBatches(stream grpc.BidiStreamingServer[pb.StreamEventsRequest, pb.StreamEventsResponse], reqs chan<- received, recvErr chan<- error) {
+	ctx := stream.Context()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			recvErr <- err
+			return
+		}
+		n := min(RequestCopies*int64(proto.Size(req)), s.limits.MaxDecodingBytes)
+		if err := s.admit.decoding.Acquire(ctx, n); err != nil {
+			return // the stream has ended
+		}
+		var once sync.Once
+		in := received{req: req, release: func() { once.Do(func() { s.admit.decoding.Release(n) }) }}
+		select {
+		case reqs <- in:
+		case <-ctx.Done():
+			in.release()
+			return
+		}
+	}
 }
 
 // sendAcks answers the batches in the order they arrived.

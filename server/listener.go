@@ -3,66 +3,102 @@ package server
 import (
 	"net"
 	"sync"
+	"time"
 
 	"golang.org/x/net/netutil"
 )
 
-// LimitListener bounds the connections l accepts: at most total at once
+// Listener bounds the connections it accepts: at most total at once
 // (Accept waits for one to close, leaving the others in the kernel's
-// backlog) and at most perPeer from one IP address (a further one is
-// closed at once, so that one peer cannot take every slot). refused, when
-// set, is told of each connection closed for its peer.
-func LimitListener(l net.Listener, total, perPeer int, refused func()) net.Listener {
-	return &peerLimitListener{Listener: netutil.LimitListener(l, total), perPeer: perPeer, refused: refused, open: make(map[string]int)}
-}
-
-type peerLimitListener struct {
+// backlog) and at most perPeer from one address (see hostOf; a further one
+// is closed at once, so that one peer cannot take every slot). An address
+// can be cut off for a while with Ban.
+type Listener struct {
 	net.Listener
 	perPeer int
 	refused func()
+	now     func() time.Time
 
-	mu   sync.Mutex
-	open map[string]int
+	mu     sync.Mutex
+	open   map[string]map[*peerConn]struct{}
+	banned map[string]time.Time // until when
 }
 
-func (l *peerLimitListener) Accept() (net.Conn, error) {
+// LimitListener wraps l; refused, when set, is told of each connection
+// closed at once for its peer.
+func LimitListener(l net.Listener, total, perPeer int, refused func()) *Listener {
+	return &Listener{Listener: netutil.LimitListener(l, total), perPeer: perPeer, refused: refused, now: time.Now,
+		open: make(map[string]map[*peerConn]struct{}), banned: make(map[string]time.Time)}
+}
+
+// Accept returns the next connection its peer may open.
+func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
 		host := hostOf(c.RemoteAddr())
-		l.mu.Lock()
-		full := l.open[host] >= l.perPeer
-		if !full {
-			l.open[host]++
+		if pc, ok := l.admit(host, c); ok {
+			return pc, nil
 		}
-		l.mu.Unlock()
-		if full {
-			_ = c.Close()
-			if l.refused != nil {
-				l.refused()
-			}
-			continue
+		_ = c.Close()
+		if l.refused != nil {
+			l.refused()
 		}
-		return &peerConn{Conn: c, leave: func() { l.leave(host) }}, nil
 	}
 }
 
-func (l *peerLimitListener) leave(host string) {
+func (l *Listener) admit(host string, c net.Conn) (*peerConn, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open[host]--; l.open[host] <= 0 {
+	if until, ok := l.banned[host]; ok {
+		if l.now().Before(until) {
+			return nil, false
+		}
+		delete(l.banned, host)
+	}
+	conns := l.open[host]
+	if len(conns) >= l.perPeer {
+		return nil, false
+	}
+	if conns == nil {
+		conns = make(map[*peerConn]struct{})
+		l.open[host] = conns
+	}
+	pc := &peerConn{Conn: c}
+	pc.leave = func() { l.leave(host, pc) }
+	conns[pc] = struct{}{}
+	return pc, true
+}
+
+func (l *Listener) leave(host string, pc *peerConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.open[host], pc)
+	if len(l.open[host]) == 0 {
 		delete(l.open, host)
 	}
 }
 
-func hostOf(a net.Addr) string {
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
+// Ban closes the connections of host and refuses its new ones for d.
+func (l *Listener) Ban(host string, d time.Duration) {
+	l.mu.Lock()
+	now := l.now()
+	l.banned[host] = now.Add(d)
+	for h, until := range l.banned { // forget the bans that have run out
+		if !now.Before(until) {
+			delete(l.banned, h)
+		}
 	}
-	return host
+	var conns []*peerConn
+	for pc := range l.open[host] {
+		conns = append(conns, pc)
+	}
+	l.mu.Unlock()
+	for _, pc := range conns {
+		_ = pc.Close()
+	}
 }
 
 // peerConn gives its peer's slot back on its first Close.

@@ -34,7 +34,7 @@ const (
 	// maxHeaderBytes bounds a call's headers, which grpc reads before the
 	// tap can look at the credentials in them; a bearer token and the
 	// usual metadata take a few hundred bytes.
-	maxHeaderBytes = 64 << 10
+	maxHeaderBytes = 16 << 10
 	// DefaultPageSize and MaxPageSize bound list responses.
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
@@ -67,8 +67,10 @@ type Options struct {
 	// had accepted, as duplicates and rejected (result "accepted",
 	// "duplicate", "rejected"), for metrics.
 	CountEvents func(t monitor.EventType, result string, n int)
-	// Unary and Stream interceptors run before all others on every call,
-	// so that they see refused calls too (e.g. metrics).
+	// Unary and Stream interceptors run before all others on every call
+	// that passes the tap, so that they see the calls refused by the
+	// interceptors and handlers too (e.g. metrics); the tap's own
+	// refusals are told to Refused.
 	Unary  []grpc.UnaryServerInterceptor
 	Stream []grpc.StreamServerInterceptor
 	// Retry is how a notification retried by hand is scheduled.
@@ -78,6 +80,10 @@ type Options struct {
 	// Refused, when set, is told of every call refused before it was read
 	// (reasons Refused*), for metrics.
 	Refused func(reason string)
+	// Ban, when set, cuts an address off for d: it is called when calls
+	// from it are refused for their credentials more than
+	// Limits.MaxRefusalsPerPeer times in a minute (LimitListener's Ban).
+	Ban func(host string, d time.Duration)
 	// RefusedAccount, when set, is told of every new account refused
 	// (reasons AccountsRefused*), for metrics.
 	RefusedAccount func(reason string)
@@ -153,7 +159,7 @@ func Starting(opts Options) *Server {
 		auth: opts.Auth, count: opts.CountEvents, unary: opts.Unary, stream: opts.Stream, retry: opts.Retry, clock: opts.Clock, log: opts.Logger, streams: opts.MaxConcurrentStreams,
 		pending: semaphore.NewWeighted(opts.MaxPendingEvents),
 		health:  health.NewServer(), draining: make(chan struct{}),
-		limits: limits, admit: newAdmission(limits), refused: opts.Refused,
+		limits: limits, admit: newAdmission(limits, opts.Ban), refused: opts.Refused,
 		accountsRefused: opts.RefusedAccount, creators: newCreators(limits.NewAccountsPerMinute),
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -194,7 +200,7 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 		// Credentials and limits are checked from the headers, before grpc
 		// reads a request; see admission.go.
 		grpc.InTapHandle(s.tap),
-		grpc.StatsHandler(&decodeGate{budget: s.admit.decoding, reserve: requestCopies * int64(s.limits.MaxMessageBytes)}),
+		grpc.StatsHandler(&decodeGate{largest: RequestCopies * int64(s.limits.MaxMessageBytes)}),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(s.limits.MaxMessageBytes),

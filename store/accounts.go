@@ -340,7 +340,7 @@ func (db *DB) changeAccount(ctx context.Context, id string, create bool, change 
 			a = live.Clone()
 		case create:
 			if db.maxAccounts > 0 && len(db.accounts) >= db.maxAccounts {
-				return fmt.Errorf("account %q would be beyond the limit of %d accounts (limits.max_accounts): %w", id, db.maxAccounts, ErrAccountLimit)
+				return fmt.Errorf("account %q is new: %w", id, ErrAccountLimit)
 			}
 			a = monitor.NewAccount(id, g.now, db.policy)
 		default:

@@ -33,8 +33,10 @@ var (
 	// reopened (and rebuilt from the disk).
 	ErrFailed = errors.New("store failed")
 	// ErrAccountLimit is returned when a change would create an account
-	// beyond Options.MaxAccounts; nothing of the change is applied.
-	ErrAccountLimit = errors.New("account limit reached")
+	// beyond Options.MaxAccounts; nothing of the change is applied. Its
+	// text says no numbers: a sender must not learn how many accounts the
+	// platform has.
+	ErrAccountLimit = errors.New("the server already holds as many accounts as limits.max_accounts allows")
 )
 
 // Bucket names.
@@ -74,6 +76,9 @@ type Options struct {
 	// events it wrote, how long its transaction took and the transitions
 	// it recorded. It runs on the writer goroutine and must be quick.
 	Committed func(events int, took time.Duration, transitions []monitor.Transition)
+	// LockTimeout is how long Open waits for another process to let go of
+	// the file (a server still shutting down); a second by default.
+	LockTimeout time.Duration
 	// MaxAccounts bounds the accounts the store tracks (each costs memory
 	// for as long as it is kept); 0 is no bound.
 	MaxAccounts int
@@ -160,6 +165,9 @@ func Open(dir string, opts Options) (*DB, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = time.Second
+	}
 	if opts.MaxGroupEvents <= 0 {
 		opts.MaxGroupEvents = 32 * 1024
 	}
@@ -168,7 +176,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	path := filepath.Join(dir, FileName)
 	bolt, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout: time.Second, // another process holds the file: fail, do not hang
+		Timeout: opts.LockTimeout, // another process holds the file: fail, do not hang
 		// The freelist is rebuilt on open instead of written on every commit,
 		// which keeps commits small under a steady stream of appends.
 		NoFreelistSync: true,

@@ -90,8 +90,7 @@ func (db *DB) roomFor(events []monitor.Event) error {
 		}
 		fresh[id] = struct{}{}
 		if len(db.accounts)+len(fresh) > db.maxAccounts {
-			return fmt.Errorf("account %q would be account %d, beyond the limit of %d (limits.max_accounts): %w",
-				id, len(db.accounts)+len(fresh), db.maxAccounts, ErrAccountLimit)
+			return fmt.Errorf("account %q is new: %w", id, ErrAccountLimit)
 		}
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 type config struct {
 	Listen               string          `yaml:"listen"`
 	DataDir              string          `yaml:"data_dir"`
+	LockTimeout          duration        `yaml:"lock_timeout"`
 	LogLevel             string          `yaml:"log_level"`
 	ShutdownTimeout      duration        `yaml:"shutdown_timeout"`
 	MaxConcurrentStreams uint32          `yaml:"max_concurrent_streams"`
@@ -53,6 +54,7 @@ type limitsConf struct {
 	MaxStreamsPerPeer       int      `yaml:"max_streams_per_peer"`
 	MaxEventStreams         int      `yaml:"max_event_streams"`
 	MaxUnauthenticatedCalls int      `yaml:"max_unauthenticated_calls"`
+	MaxRefusalsPerPeer      int      `yaml:"max_refusals_per_peer"`
 }
 
 // Defaults of the limits the server package does not own.
@@ -68,39 +70,30 @@ func defaultLimitsConf() limitsConf {
 		MaxMessageBytes: server.DefaultMaxMessageBytes, MaxDecodingBytes: server.DefaultMaxDecodingBytes,
 		MaxConnections: defaultMaxConnections, MaxConnectionsPerPeer: defaultMaxConnectionsPerPeer,
 		MaxStreamsPerPeer: server.DefaultMaxStreamsPerPeer, MaxEventStreams: server.DefaultMaxEventStreams,
-		MaxUnauthenticatedCalls: server.DefaultMaxUnauthenticatedCalls,
+		MaxUnauthenticatedCalls: server.DefaultMaxUnauthenticatedCalls, MaxRefusalsPerPeer: server.DefaultMaxRefusalsPerPeer,
 	}
 }
 
 // server returns the limits the server applies, once checked.
 func (c limitsConf) server() (server.Limits, error) {
-	for _, f := range []struct {
-		name string
-		v    int64
-	}{
-		{"new_accounts_per_minute", int64(c.NewAccountsPerMinute)}, {"max_connections", int64(c.MaxConnections)},
-		{"max_connections_per_peer", int64(c.MaxConnectionsPerPeer)}, {"max_streams_per_peer", int64(c.MaxStreamsPerPeer)},
-		{"max_event_streams", int64(c.MaxEventStreams)}, {"max_unauthenticated_calls", int64(c.MaxUnauthenticatedCalls)},
-	} {
-		if f.v <= 0 {
-			return server.Limits{}, fmt.Errorf("config: limits.%s must be positive", f.name)
-		}
-	}
 	switch {
 	case c.MaxAccounts < 0:
 		return server.Limits{}, errors.New("config: limits.max_accounts must not be negative (0: no limit)")
-	case c.MaxMessageBytes < 64<<10 || c.MaxMessageBytes > 256<<20:
-		return server.Limits{}, errors.New("config: limits.max_message_bytes must be between 64KiB and 256MiB")
-	case c.MaxDecodingBytes < 3*c.MaxMessageBytes:
-		return server.Limits{}, errors.New("config: limits.max_decoding_bytes must hold one message of limits.max_message_bytes three times over (as it arrives, as grpc decodes it, decoded)")
+	case c.MaxConnections <= 0 || c.MaxConnectionsPerPeer <= 0:
+		return server.Limits{}, errors.New("config: limits.max_connections and max_connections_per_peer must be positive")
 	case c.MaxConnectionsPerPeer > c.MaxConnections:
 		return server.Limits{}, errors.New("config: limits.max_connections_per_peer must not exceed limits.max_connections")
 	}
-	return server.Limits{
+	l := server.Limits{
 		MaxMessageBytes: int(c.MaxMessageBytes), MaxDecodingBytes: int64(c.MaxDecodingBytes),
 		MaxStreamsPerPeer: c.MaxStreamsPerPeer, MaxEventStreams: c.MaxEventStreams,
-		MaxUnauthenticatedCalls: c.MaxUnauthenticatedCalls, NewAccountsPerMinute: c.NewAccountsPerMinute,
-	}, nil
+		MaxUnauthenticatedCalls: c.MaxUnauthenticatedCalls, MaxRefusalsPerPeer: c.MaxRefusalsPerPeer,
+		NewAccountsPerMinute: c.NewAccountsPerMinute,
+	}
+	if err := l.Validate(); err != nil {
+		return l, fmt.Errorf("config: %w", err)
+	}
+	return l, nil
 }
 
 // escalationConf are the rules for unanswered and repeated warnings and
@@ -243,6 +236,7 @@ func defaultConfig() config {
 		Limits:               defaultLimitsConf(),
 		Listen:               "127.0.0.1:7411",
 		DataDir:              "./dpmon-data",
+		LockTimeout:          duration(time.Second),
 		LogLevel:             "info",
 		ShutdownTimeout:      duration(10 * time.Second),
 		MaxConcurrentStreams: 256,

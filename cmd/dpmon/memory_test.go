@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -61,9 +62,9 @@ func largeBatch(t *testing.T, size int) []byte {
 	return b
 }
 
-// flood sends calls IngestEvents requests of body at once, each from its
-// own connection, and returns their status codes.
-func flood(t *testing.T, addr, token string, body []byte, calls int) map[codes.Code]int {
+// flood sends calls requests of body to method at once, each from its own
+// connection, and returns their status codes.
+func flood(t *testing.T, addr, method, token string, body []byte, calls int) map[codes.Code]int {
 	t.Helper()
 	ctx := context.Background()
 	if token != "" {
@@ -81,7 +82,7 @@ func flood(t *testing.T, addr, token string, body []byte, calls int) map[codes.C
 			}
 			defer conn.Close()
 			var reply []byte
-			err = conn.Invoke(ctx, pb.EventService_IngestEvents_FullMethodName, body, &reply, grpc.ForceCodecV2(rawCodec{}))
+			err = conn.Invoke(ctx, method, body, &reply, grpc.ForceCodecV2(rawCodec{}))
 			mu.Lock()
 			got[status.Code(err)]++
 			mu.Unlock()
@@ -173,26 +174,41 @@ func releaseServer(t *testing.T, config string) (addr string, pid int, dataDir s
 //   - with them, against a decoding budget of 96 MiB, twice the budget
 //     (the garbage collector lets the heap grow to twice what is live)
 //     and 64 MiB: the calls are read two at a time, the others wait with
-//     their clients held back by flow control (read at once, 785 MiB).
+//     their clients held back by flow control (read at once, 785 MiB);
+//   - as health checks, which need no credentials, 128 MiB: an address
+//     may have two at once, the others are refused unread, and they are
+//     read one at a time, from a budget of their own.
 func TestFloodsOfLargeCallsStayWithinMemoryBounds(t *testing.T) {
 	if testing.Short() {
-		t.Skip("sends 2 × 960 MiB over loopback")
+		t.Skip("sends 3 × 960 MiB over loopback")
 	}
-	body := largeBatch(t, 15<<20)
+	batch := largeBatch(t, 15<<20)
+	health, err := proto.Marshal(&healthpb.HealthCheckRequest{Service: strings.Repeat("x", 15<<20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest := pb.EventService_IngestEvents_FullMethodName
 	for _, c := range []struct {
-		name, config, token string
-		want                codes.Code // every call's answer
-		bound               int64
+		name, config, method, token string
+		body                        []byte
+		want                        map[codes.Code]bool // the answers the calls may get
+		bound                       int64
 	}{
-		{"unauthenticated", "", "", codes.Unauthenticated, 64 << 20},
+		{"unauthenticated", "", ingest, "", batch, map[codes.Code]bool{codes.Unauthenticated: true}, 64 << 20},
 		// OK: each event is rejected on its own for its long diagnostic.
-		{"authenticated", "limits: {max_message_bytes: 16MiB, max_decoding_bytes: 96MiB}\n", "ops-token", codes.OK, 2*96<<20 + 64<<20},
+		{"authenticated", "limits: {max_message_bytes: 16MiB, max_decoding_bytes: 96MiB}\n", ingest, "ops-token", batch,
+			map[codes.Code]bool{codes.OK: true}, 2*96<<20 + 64<<20},
+		// NotFound: no such service; ResourceExhausted: more than two at once.
+		{"health checks", "", "/grpc.health.v1.Health/Check", "", health,
+			map[codes.Code]bool{codes.NotFound: true, codes.ResourceExhausted: true}, 128 << 20},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			addr, pid, _ := releaseServer(t, c.config)
 			idle, _ := memory(t, pid)
-			if got := flood(t, addr, c.token, body, 64); got[c.want] != 64 {
-				t.Fatalf("answers: %v, want 64 %v", got, c.want)
+			for code, n := range flood(t, addr, c.method, c.token, c.body, 64) {
+				if !c.want[code] {
+					t.Fatalf("%d calls answered %v, want only %v", n, code, c.want)
+				}
 			}
 			_, peak := memory(t, pid)
 			t.Logf("idle RSS %d MiB, peak %d MiB", idle>>20, peak>>20)

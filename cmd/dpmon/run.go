@@ -66,6 +66,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// The port opens before the store, whose replay may take a while:
 	// meanwhile health answers NOT_SERVING and calls UNAVAILABLE with a
 	// retry delay, instead of probes meeting a closed port.
+	raw, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var connRefused func()
+	if m != nil {
+		connRefused = m.ConnectionRefused
+	}
+	lis := server.LimitListener(raw, cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerPeer, connRefused)
 	opts := server.Options{
 		Logger:               log,
 		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
@@ -73,6 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Auth:                 auth,
 		Retry:                retry,
 		Limits:               serverLimits,
+		Ban:                  lis.Ban,
 	}
 	if m != nil {
 		opts.CountEvents = m.Events
@@ -85,15 +95,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if m != nil {
 		m.GRPC.InitializeMetrics(gs)
 	}
-	lis, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	var connRefused func()
-	if m != nil {
-		connRefused = m.ConnectionRefused
-	}
-	lis = server.LimitListener(lis, cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerPeer, connRefused)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
 	log.Info("dpmon listening; opening the store", "addr", lis.Addr().String())
@@ -102,7 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		<-served
 	}
 
-	storeOpts := store.Options{Policy: policy, Limits: limits, Suppression: suppression, MaxAccounts: cfg.Limits.MaxAccounts}
+	storeOpts := store.Options{Policy: policy, Limits: limits, Suppression: suppression, MaxAccounts: cfg.Limits.MaxAccounts,
+		LockTimeout: time.Duration(cfg.LockTimeout)}
 	if notifier != nil {
 		storeOpts.Route = notifier.Route
 	}
@@ -147,10 +149,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	r := db.Replayed()
 	log.Info("state rebuilt from the event log", "accounts", r.Accounts, "events", r.Events, "took", r.Took.Round(time.Millisecond).String())
-	srv.Ready(db)
-	abs, _ := filepath.Abs(cfg.DataDir)
-	log.Info("dpmon serving", "addr", lis.Addr().String(), "data_dir", abs,
-		"windows", fmt.Sprintf("%s/%s", policy.Windows[0].Name, policy.Windows[1].Name), "decision", policy.Decision.String())
+	// A signal during the replay shuts the server down without serving.
+	if ctx.Err() == nil {
+		srv.Ready(db)
+		abs, _ := filepath.Abs(cfg.DataDir)
+		log.Info("dpmon serving", "addr", lis.Addr().String(), "data_dir", abs,
+			"windows", fmt.Sprintf("%s/%s", policy.Windows[0].Name, policy.Windows[1].Name), "decision", policy.Decision.String())
+	}
 
 	select {
 	case <-ctx.Done():
@@ -187,6 +192,7 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 	configPath := fs.String("config", "", "YAML configuration `file` (flags win over it)")
 	listen := fs.String("listen", cfg.Listen, "gRPC listen `address` (env DPMON_LISTEN)")
 	dataDir := fs.String("data-dir", cfg.DataDir, "`directory` of the bbolt file (env DPMON_DATA_DIR)")
+	lockTimeout := fs.Duration("lock-timeout", time.Duration(cfg.LockTimeout), "how long to wait for another dpmon to let go of the data directory")
 	logLevel := fs.String("log-level", cfg.LogLevel, "debug, info, warn or error")
 	metricsListen := fs.String("metrics-listen", cfg.MetricsListen, "serve Prometheus metrics at http://`address`/metrics (off when empty)")
 	tokens := fs.String("tokens", cfg.Auth.TokensFile, "token `file` (YAML); without one every caller is an admin, on loopback only")
@@ -217,6 +223,8 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 			cfg.Listen = *listen
 		case "data-dir":
 			cfg.DataDir = *dataDir
+		case "lock-timeout":
+			cfg.LockTimeout = duration(*lockTimeout)
 		case "log-level":
 			cfg.LogLevel = *logLevel
 		case "metrics-listen":
