@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"regexp"
 	"strconv"
 	"strings"
@@ -46,13 +47,13 @@ func TestSealedNumbersAreOpaque(t *testing.T) {
 
 // Ticket ids, transition page tokens and notification ids, which senders
 // see, carry no count of the platform's tickets, transitions or
-// notifications.
+// notifications: ticket ids are random, the others sealed numbers.
 func TestIDsSendersSeeCountNothing(t *testing.T) {
 	c := monitortest.New(t0)
 	db := openWithRoute(t, t.TempDir(), c)
 	ctx := context.Background()
-	numbered := regexp.MustCompile(`[0-9]{3,}`)
-	var ids []string
+	ticketID := regexp.MustCompile(`^tkt-[a-z2-7]{13}$`)
+	var numbers []uint64
 	for _, acc := range []string{"acme", "beta"} {
 		ingest(t, db, events(acc, "s", monitor.EventSend, 1000, t0))
 		ingest(t, db, events(acc, "b", monitor.EventBounce, 25, t0))  // warned
@@ -61,28 +62,47 @@ func TestIDsSendersSeeCountNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if numbered.MatchString(tk.ID) || !regexp.MustCompile(`^tkt-[a-z2-7]{13}$`).MatchString(tk.ID) {
-			t.Errorf("ticket id %q: want tkt- and 13 random characters", tk.ID)
+		if !ticketID.MatchString(tk.ID) {
+			t.Fatalf("ticket id %q: want tkt- and 13 base32 characters", tk.ID)
 		}
-		ids = append(ids, tk.ID)
+		b, err := ticketIDEncoding.DecodeString(strings.ToUpper(strings.TrimPrefix(tk.ID, "tkt-")))
+		if err != nil || len(b) != 8 {
+			t.Fatalf("ticket id %q does not decode to 8 bytes: %v", tk.ID, err)
+		}
+		numbers = append(numbers, binary.BigEndian.Uint64(b))
 	}
-	if ids[0] == ids[1] {
-		t.Fatalf("two tickets share the id %q", ids[0])
+	// Read as base32 numbers, two tickets opened one after the other are
+	// not neighbours (random ones are, once in 2^63).
+	if d := numbers[1] - numbers[0]; d == 0 || d == 1 || d == ^uint64(0) {
+		t.Errorf("the tickets' ids read as %d and %d: want unrelated numbers", numbers[0], numbers[1])
 	}
-	_, next, err := db.Transitions(ctx, "acme", 1, "")
-	if err != nil || next == "" {
-		t.Fatalf("transitions: next %q, %v", next, err)
+
+	// A page token is a sealed page position: it opens as nothing else.
+	_, page, err := db.Transitions(ctx, "acme", 1, "")
+	if err != nil || page == "" {
+		t.Fatalf("transitions: next %q, %v", page, err)
 	}
-	if _, err := strconv.ParseUint(next, 10, 64); err == nil || len(next) != 22 {
-		t.Errorf("page token %q: want an opaque token", next)
+	if _, ok := db.tokens.open(tokenTransitionPage, page); !ok {
+		t.Errorf("page token %q does not open as a page token", page)
 	}
+	if _, ok := db.CursorSeq(page); ok {
+		t.Errorf("page token %q opens as a cursor", page)
+	}
+
 	due, err := db.DueNotifications(ctx, t0, 100)
 	if err != nil || len(due) == 0 {
 		t.Fatalf("notifications: %d, %v", len(due), err)
 	}
 	for _, n := range due {
-		if tail := strings.TrimPrefix(n.ID, db.instance+"-"); numbered.MatchString(tail) && len(tail) < 22 {
-			t.Errorf("notification id %q ends in a count", n.ID)
+		tail, ok := strings.CutPrefix(n.ID, db.instance+"-")
+		if !ok {
+			t.Errorf("notification id %q does not name the installation %q", n.ID, db.instance)
+		}
+		if _, err := strconv.ParseUint(tail, 10, 64); err == nil {
+			t.Errorf("notification id %q ends in a plain number", n.ID)
+		}
+		if _, ok := db.tokens.open(tokenNotification, tail); !ok {
+			t.Errorf("notification id %q does not end in a sealed number", n.ID)
 		}
 		if _, err := db.UpdateNotification(ctx, n.ID, func(*monitor.Notification) error { return nil }); err != nil {
 			t.Errorf("notification %q is not found by its id: %v", n.ID, err)
