@@ -60,3 +60,62 @@ func TestASenderSeesNoPlatformCounts(t *testing.T) {
 		t.Errorf("the sender's own ticket %q: %v", scene.own, err)
 	}
 }
+
+// A sender that opens a watch from now again and again learns nothing
+// from the x-dpmon-cursor header: it differs each time, whether or not
+// another account changed phase in between. It still resumes a watch at
+// the point it names.
+func TestWatchFromNowTellsNothing(t *testing.T) {
+	e := newEnvWith(t, testAuth(t))
+	authScene(t, e)
+
+	quiet1 := fromNow(t, e)
+	quiet2 := fromNow(t, e) // nothing happened in between
+	// delta, which platform-a may not use, changes phase.
+	if _, err := e.accounts.SuspendAccount(as("ops-alice"), &pb.SuspendAccountRequest{AccountId: "delta",
+		Category: pb.SuspensionCategory_SUSPENSION_CATEGORY_POLICY_VIOLATION, Note: "Bought list."}); err != nil {
+		t.Fatal(err)
+	}
+	after := fromNow(t, e)
+	headers := []string{quiet1, quiet2, after}
+	for i := range headers {
+		for j := range i {
+			if headers[i] == headers[j] {
+				t.Errorf("the headers of watches %d and %d from now are both %q", j+1, i+1, headers[i])
+			}
+		}
+	}
+
+	// beta, the sender's own, changes phase after the last header: a
+	// watch from that header receives it first, and nothing from before.
+	if _, err := e.accounts.SuspendAccount(as("ops-alice"), &pb.SuspendAccountRequest{AccountId: "beta",
+		Category: pb.SuspensionCategory_SUSPENSION_CATEGORY_POLICY_VIOLATION, Note: "Bought list."}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(as("platform-a"))
+	defer cancel()
+	stream, err := e.accounts.WatchTransitions(ctx, &pb.WatchTransitionsRequest{Cursor: after})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := moved(recvTransition(t, stream)); got != "beta PHASE_WARNING->PHASE_SUSPENDED" {
+		t.Errorf("resumed from the header %q: got %s, want beta's suspension", after, got)
+	}
+}
+
+// fromNow opens a watch from now as platform-a and returns the cursor of
+// its header.
+func fromNow(t *testing.T, e *env) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(as("platform-a"))
+	defer cancel()
+	stream, err := e.accounts.WatchTransitions(ctx, &pb.WatchTransitionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := stream.Header()
+	if err != nil || len(md.Get(cursorHeader)) != 1 {
+		t.Fatalf("header: %v, %v; want one cursor", md, err)
+	}
+	return md.Get(cursorHeader)[0]
+}

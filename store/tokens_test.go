@@ -12,37 +12,53 @@ import (
 	"github.com/dpmon/dpmon/monitor/monitortest"
 )
 
-// What callers see of the store's sequence numbers says nothing of how
-// many there are, and reads back only as what it was made for, also after
-// a restart.
-func TestSealedNumbersAreOpaque(t *testing.T) {
+// The same number sealed twice gives two tokens, so that a caller cannot
+// tell whether the number changed; each opens to it, also after a
+// restart. A token of another kind, another store's, a made-up one or one
+// with any character changed opens to nothing.
+func TestSealingIsRandomizedAndAuthenticated(t *testing.T) {
 	dir := t.TempDir()
 	c := monitortest.New(t0)
 	db := testDB(t, dir, c)
-	first, second := db.Cursor(1), db.Cursor(2)
-	for _, tok := range []string{first, second} {
-		if strings.ContainsAny(tok, "=/+") || len(tok) != 22 {
-			t.Errorf("cursor %q: want 22 URL-safe characters", tok)
+	first, again := db.Cursor(2), db.Cursor(2)
+	if first == again {
+		t.Errorf("Cursor(2) twice gave %q both times, want two tokens", first)
+	}
+	for _, tok := range []string{first, again} {
+		if seq, ok := db.CursorSeq(tok); !ok || seq != 2 {
+			t.Errorf("CursorSeq(%q) = %d, %v; want 2, true", tok, seq, ok)
 		}
 	}
-	if common := commonPrefix(first, second); common > 4 {
-		t.Errorf("the cursors of 1 and 2 share %d leading characters: %q, %q", common, first, second)
+
+	bad := map[string]string{
+		"a page token":         db.tokens.seal(tokenTransitionPage, 2),
+		"a notification token": db.tokens.seal(tokenNotification, 2),
+		"another store's":      testDB(t, t.TempDir(), c).Cursor(2),
+		"a number":             "2",
+		"empty":                "",
+		"made up":              strings.Repeat("A", len(first)),
 	}
-	if seq, ok := db.CursorSeq(second); !ok || seq != 2 {
-		t.Errorf("CursorSeq(Cursor(2)) = %d, %v", seq, ok)
+	for i := range first {
+		b := []byte(first)
+		b[i] = next(b[i])
+		bad["changed at "+strconv.Itoa(i)] = string(b)
 	}
-	// Another kind of token, a decimal number, or a cursor with one
-	// character changed are not cursors.
-	page := db.tokens.seal(tokenTransitionPage, 2)
-	for _, bad := range []string{page, "2", "", strings.Repeat("A", 22), flip(second)} {
-		if seq, ok := db.CursorSeq(bad); ok {
-			t.Errorf("CursorSeq(%q) = %d, true; want it refused", bad, seq)
+	for what, tok := range bad {
+		if seq, ok := db.CursorSeq(tok); ok {
+			t.Errorf("%s: CursorSeq(%q) = %d, true; want it refused", what, tok, seq)
 		}
 	}
+
 	db = reopen(t, db, dir, c)
-	if seq, ok := db.CursorSeq(second); !ok || seq != 2 {
-		t.Errorf("after a restart, CursorSeq(Cursor(2)) = %d, %v", seq, ok)
+	if seq, ok := db.CursorSeq(first); !ok || seq != 2 {
+		t.Errorf("after a restart, CursorSeq of a cursor made before = %d, %v; want 2, true", seq, ok)
 	}
+}
+
+// next returns another character of the base64url alphabet than b.
+func next(b byte) byte {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	return alphabet[(strings.IndexByte(alphabet, b)+1)%len(alphabet)]
 }
 
 // Ticket ids, transition page tokens and notification ids, which senders
@@ -108,23 +124,4 @@ func TestIDsSendersSeeCountNothing(t *testing.T) {
 			t.Errorf("notification %q is not found by its id: %v", n.ID, err)
 		}
 	}
-}
-
-func commonPrefix(a, b string) int {
-	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] {
-		n++
-	}
-	return n
-}
-
-// flip changes the token's middle character.
-func flip(tok string) string {
-	b := []byte(tok)
-	if b[10] == 'A' {
-		b[10] = 'B'
-	} else {
-		b[10] = 'A'
-	}
-	return string(b)
 }
