@@ -101,7 +101,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 // what was ingested.
 func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r *eventReader, size, inflight int, giveUp time.Duration, stderr io.Writer) (*ingestSummary, error) {
 	sum := &ingestSummary{Rejections: []rejection{}}
-	var carried []flight
+	var carried []flight // not acknowledged on an earlier stream, oldest first
 	var readErr error
 	readAll := false
 	progress := time.Now()
@@ -111,12 +111,7 @@ func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r *eventRead
 		if err != nil {
 			return nil, err
 		}
-		var sendErr error
-		for _, f := range carried {
-			if sendErr = stream.Send(ctx, f.events, f.lines); sendErr != nil {
-				break
-			}
-		}
+		rest, sendErr := sendEach(ctx, stream, carried)
 		if sendErr == nil && !readAll {
 			readErr, sendErr = sendAll(ctx, stream, r, size)
 			readAll = sendErr == nil
@@ -135,8 +130,21 @@ func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r *eventRead
 			}
 			return sum, err
 		}
-		carried = stream.unacknowledged()
+		// A batch is carried until it is acknowledged: those the stream
+		// did not answer, and those it never got.
+		carried = append(stream.unacknowledged(), rest...)
 	}
+}
+
+// sendEach sends the batches fs on stream, oldest first, up to the first
+// that fails, and returns those it did not give to the stream.
+func sendEach(ctx context.Context, stream *batchStream, fs []flight) ([]flight, error) {
+	for i, f := range fs {
+		if err := stream.Send(ctx, f.events, f.lines); err != nil {
+			return fs[i+1:], err
+		}
+	}
+	return nil, nil
 }
 
 // sendAll reads r to its end and sends its events in batches of size. It
