@@ -13,7 +13,9 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -36,6 +38,19 @@ func TestIngestResendsEveryBatchAfterAFailedResend(t *testing.T) {
 	p.ackedOnce(t, sum, 10)
 }
 
+// A server that asked to be called again and refuses the connection
+// meanwhile, restarting, is called again: the batches it acknowledged
+// before are reported, and the others are sent.
+func TestIngestReopensWhenTheServerRestarts(t *testing.T) {
+	p := &plannedEvents{plan: []streamPlan{{read: 2, ack: 2, down: true}}}
+	sum, err := ingest(context.Background(), dialPlanned(t, p), newEventReader(strings.NewReader(strings.Join(sends("acme", "e", 6, t0), "\n"))),
+		1, 2, time.Hour, io.Discard)
+	if err != nil {
+		t.Fatalf("ingest: %v (summary %+v)", err, sum)
+	}
+	p.ackedOnce(t, sum, 6)
+}
+
 // plannedEvents is an EventService whose streams end as its plan says,
 // with UNAVAILABLE and a RetryInfo of 1ms, as dpmon's do when it shuts
 // down; the streams beyond the plan answer every batch. It commits a
@@ -49,15 +64,19 @@ type plannedEvents struct {
 	served  int            // streams the server has begun
 	opened  int            // streams the client has opened
 	answers map[string]int // times each event id was answered
+	net     network
 }
 
 // streamPlan is how one stream ends. The server reads read batches,
 // answers the first ack of them and ends the stream. holdSend, when not
 // 0, is the client's send (counted from 1) that waits until the client
-// has seen the stream end, as a slow client's would.
+// has seen the stream end, as a slow client's would. down makes the
+// server unreachable once the client has seen the end, until the client
+// has failed to open a stream: a restart.
 type streamPlan struct {
 	read, ack int
 	holdSend  int
+	down      bool
 }
 
 func (p *plannedEvents) StreamEvents(stream grpc.BidiStreamingServer[dpmonv1.StreamEventsRequest, dpmonv1.StreamEventsResponse]) error {
@@ -137,7 +156,10 @@ func dialPlanned(t *testing.T, p *plannedEvents) dpmonv1.EventServiceClient {
 	go func() { _ = gs.Serve(lis) }()
 	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStreamInterceptor(p.intercept))
+		grpc.WithContextDialer(p.net.dial),
+		grpc.WithStreamInterceptor(p.intercept),
+		// Reconnect at once when the server is back.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: time.Millisecond, Multiplier: 1, MaxDelay: time.Millisecond}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +174,7 @@ func dialPlanned(t *testing.T, p *plannedEvents) dpmonv1.EventServiceClient {
 func (p *plannedEvents) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	cs, err := streamer(ctx, desc, cc, method, opts...)
 	if err != nil {
+		p.net.up() // the client has found the server away: it is back
 		return nil, err
 	}
 	p.mu.Lock()
@@ -161,13 +184,16 @@ func (p *plannedEvents) intercept(ctx context.Context, desc *grpc.StreamDesc, cc
 	if n >= len(p.plan) {
 		return cs, nil
 	}
-	return &plannedStream{ClientStream: cs, plan: p.plan[n], ended: make(chan struct{})}, nil
+	return &plannedStream{ClientStream: cs, plan: p.plan[n], cc: cc, net: &p.net, ended: make(chan struct{})}, nil
 }
 
-// plannedStream is a client stream that holds a send as its plan says.
+// plannedStream is a client stream that holds a send or takes the server
+// away as its plan says.
 type plannedStream struct {
 	grpc.ClientStream
 	plan  streamPlan
+	cc    *grpc.ClientConn
+	net   *network
 	sends int
 	ended chan struct{} // closed when RecvMsg has returned the stream's end
 	once  sync.Once
@@ -184,7 +210,51 @@ func (s *plannedStream) SendMsg(m any) error {
 func (s *plannedStream) RecvMsg(m any) error {
 	err := s.ClientStream.RecvMsg(m)
 	if err != nil {
+		if s.plan.down {
+			s.net.down()
+			// No new stream may find the closed connection still ready.
+			for st := s.cc.GetState(); st == connectivity.Ready; st = s.cc.GetState() {
+				s.cc.WaitForStateChange(context.Background(), st)
+			}
+		}
 		s.once.Do(func() { close(s.ended) })
 	}
 	return err
+}
+
+// network is the client's way to the server; it can refuse connections
+// and close those it made, as a server's restart does.
+type network struct {
+	mu      sync.Mutex
+	refused bool
+	conns   []net.Conn
+}
+
+func (n *network) dial(ctx context.Context, addr string) (net.Conn, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.refused {
+		return nil, errors.New("connection refused: the server is restarting")
+	}
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err == nil {
+		n.conns = append(n.conns, c)
+	}
+	return c, err
+}
+
+func (n *network) down() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.refused = true
+	for _, c := range n.conns {
+		c.Close()
+	}
+	n.conns = nil
+}
+
+func (n *network) up() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.refused = false
 }
