@@ -75,7 +75,9 @@ func decodeNotification(v []byte) (monitor.Notification, error) {
 
 // notificationID names a notification: the installation, then its
 // sequence number sealed, since account admins read it in their emails
-// (see tokens.go).
+// (see tokens.go). Sealing is randomized, so the id is made once, stored
+// with the notification and never made again from the number: only its
+// sealed number is read back (notificationSeq).
 func (db *DB) notificationID(seq uint64) string {
 	return db.instance + "-" + db.tokens.seal(tokenNotification, seq)
 }

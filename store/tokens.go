@@ -14,10 +14,17 @@ import (
 // Sequence numbers count what the whole platform does: transitions,
 // notifications. A sender sees some of them, as watch cursors, page tokens
 // and notification ids, and must not learn from them how much the other
-// accounts do. So they leave the store sealed: one AES block holding the
-// number and a tag naming its kind, under a key made at the first start and
-// kept in the file (a restored backup keeps its cursors valid). A token of
-// another kind, or a made-up one, fails the tag (a chance of 2^-64).
+// accounts do. So they leave the store sealed with AES-GCM, under a key
+// made at the first start and kept in the file (a restored backup keeps
+// its cursors valid).
+//
+// Each token has a fresh random nonce: the same number sealed twice gives
+// two unrelated tokens, so a sender that asks twice where "now" is cannot
+// tell whether anything happened in between. The number is always eight
+// bytes, so a token's length says nothing of its size either. The kind is
+// the additional data: a page token does not open as a cursor, and a
+// made-up or changed token fails authentication. Random 96-bit nonces are
+// safe for about 2^32 tokens under one key (NIST SP 800-38D).
 
 // tokenKind names what a sealed number counts.
 type tokenKind byte
@@ -28,12 +35,12 @@ const (
 	tokenNotification
 )
 
-// tokenTag fills the block's second half; only the kind byte varies.
-var tokenTag = [7]byte{'d', 'p', 'm', 'o', 'n', 0, 1}
-
 var metaTokenKey = []byte("token_key")
 
-type sealer struct{ block cipher.Block }
+// tokenLen is the length of a token: nonce, number and tag, in base64.
+var tokenLen = base64.RawURLEncoding.EncodedLen(12 + 8 + 16)
+
+type sealer struct{ aead cipher.AEAD }
 
 // loadSealer reads the token key, making it on the first start.
 func loadSealer(tx *bbolt.Tx) (sealer, error) {
@@ -52,30 +59,34 @@ func loadSealer(tx *bbolt.Tx) (sealer, error) {
 	if err != nil {
 		return sealer{}, fmt.Errorf("token key: %w", err)
 	}
-	return sealer{block}, nil
+	// The library draws each nonce and puts it in front of the sealed
+	// number, so that no caller can repeat one.
+	aead, err := cipher.NewGCMWithRandomNonce(block)
+	if err != nil {
+		return sealer{}, fmt.Errorf("token key: %w", err)
+	}
+	return sealer{aead}, nil
 }
 
 func (s sealer) seal(kind tokenKind, seq uint64) string {
-	var b [aes.BlockSize]byte
-	binary.BigEndian.PutUint64(b[:8], seq)
-	b[8] = byte(kind)
-	copy(b[9:], tokenTag[:])
-	s.block.Encrypt(b[:], b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], seq)
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nil, nil, n[:], []byte{byte(kind)}))
 }
 
-// open returns the number sealed in token, if it is a token of kind.
+// open returns the number sealed in token, if it is a token of kind that
+// this store made.
 func (s sealer) open(kind tokenKind, token string) (uint64, bool) {
-	var b [aes.BlockSize]byte
-	if base64.RawURLEncoding.DecodedLen(len(token)) != len(b) {
+	if len(token) != tokenLen {
 		return 0, false
 	}
-	if n, err := base64.RawURLEncoding.Decode(b[:], []byte(token)); err != nil || n != len(b) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
 		return 0, false
 	}
-	s.block.Decrypt(b[:], b[:])
-	if b[8] != byte(kind) || [7]byte(b[9:]) != tokenTag {
+	n, err := s.aead.Open(nil, nil, b, []byte{byte(kind)})
+	if err != nil || len(n) != 8 {
 		return 0, false
 	}
-	return binary.BigEndian.Uint64(b[:8]), true
+	return binary.BigEndian.Uint64(n), true
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,48 +12,64 @@ import (
 	"github.com/dpmon/dpmon/monitor/monitortest"
 )
 
-// What callers see of the store's sequence numbers says nothing of how
-// many there are, and reads back only as what it was made for, also after
-// a restart.
-func TestSealedNumbersAreOpaque(t *testing.T) {
+// The same number sealed twice gives two tokens, so that a caller cannot
+// tell whether the number changed; each opens to it, also after a
+// restart. A token of another kind, another store's, a made-up one or one
+// with any character changed opens to nothing.
+func TestSealingIsRandomizedAndAuthenticated(t *testing.T) {
 	dir := t.TempDir()
 	c := monitortest.New(t0)
 	db := testDB(t, dir, c)
-	first, second := db.Cursor(1), db.Cursor(2)
-	for _, tok := range []string{first, second} {
-		if strings.ContainsAny(tok, "=/+") || len(tok) != 22 {
-			t.Errorf("cursor %q: want 22 URL-safe characters", tok)
+	first, again := db.Cursor(2), db.Cursor(2)
+	if first == again {
+		t.Errorf("Cursor(2) twice gave %q both times, want two tokens", first)
+	}
+	for _, tok := range []string{first, again} {
+		if seq, ok := db.CursorSeq(tok); !ok || seq != 2 {
+			t.Errorf("CursorSeq(%q) = %d, %v; want 2, true", tok, seq, ok)
 		}
 	}
-	if common := commonPrefix(first, second); common > 4 {
-		t.Errorf("the cursors of 1 and 2 share %d leading characters: %q, %q", common, first, second)
+
+	bad := map[string]string{
+		"a page token":         db.tokens.seal(tokenTransitionPage, 2),
+		"a notification token": db.tokens.seal(tokenNotification, 2),
+		"another store's":      testDB(t, t.TempDir(), c).Cursor(2),
+		"a number":             "2",
+		"empty":                "",
+		"made up":              strings.Repeat("A", len(first)),
 	}
-	if seq, ok := db.CursorSeq(second); !ok || seq != 2 {
-		t.Errorf("CursorSeq(Cursor(2)) = %d, %v", seq, ok)
+	for i := range first {
+		b := []byte(first)
+		b[i] = next(b[i])
+		bad["changed at "+strconv.Itoa(i)] = string(b)
 	}
-	// Another kind of token, a decimal number, or a cursor with one
-	// character changed are not cursors.
-	page := db.tokens.seal(tokenTransitionPage, 2)
-	for _, bad := range []string{page, "2", "", strings.Repeat("A", 22), flip(second)} {
-		if seq, ok := db.CursorSeq(bad); ok {
-			t.Errorf("CursorSeq(%q) = %d, true; want it refused", bad, seq)
+	for what, tok := range bad {
+		if seq, ok := db.CursorSeq(tok); ok {
+			t.Errorf("%s: CursorSeq(%q) = %d, true; want it refused", what, tok, seq)
 		}
 	}
+
 	db = reopen(t, db, dir, c)
-	if seq, ok := db.CursorSeq(second); !ok || seq != 2 {
-		t.Errorf("after a restart, CursorSeq(Cursor(2)) = %d, %v", seq, ok)
+	if seq, ok := db.CursorSeq(first); !ok || seq != 2 {
+		t.Errorf("after a restart, CursorSeq of a cursor made before = %d, %v; want 2, true", seq, ok)
 	}
+}
+
+// next returns another character of the base64url alphabet than b.
+func next(b byte) byte {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	return alphabet[(strings.IndexByte(alphabet, b)+1)%len(alphabet)]
 }
 
 // Ticket ids, transition page tokens and notification ids, which senders
 // see, carry no count of the platform's tickets, transitions or
-// notifications.
+// notifications: ticket ids are random, the others sealed numbers.
 func TestIDsSendersSeeCountNothing(t *testing.T) {
 	c := monitortest.New(t0)
 	db := openWithRoute(t, t.TempDir(), c)
 	ctx := context.Background()
-	numbered := regexp.MustCompile(`[0-9]{3,}`)
-	var ids []string
+	ticketID := regexp.MustCompile(`^tkt-[a-z2-7]{13}$`)
+	var numbers []uint64
 	for _, acc := range []string{"acme", "beta"} {
 		ingest(t, db, events(acc, "s", monitor.EventSend, 1000, t0))
 		ingest(t, db, events(acc, "b", monitor.EventBounce, 25, t0))  // warned
@@ -61,50 +78,50 @@ func TestIDsSendersSeeCountNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if numbered.MatchString(tk.ID) || !regexp.MustCompile(`^tkt-[a-z2-7]{13}$`).MatchString(tk.ID) {
-			t.Errorf("ticket id %q: want tkt- and 13 random characters", tk.ID)
+		if !ticketID.MatchString(tk.ID) {
+			t.Fatalf("ticket id %q: want tkt- and 13 base32 characters", tk.ID)
 		}
-		ids = append(ids, tk.ID)
+		b, err := ticketIDEncoding.DecodeString(strings.ToUpper(strings.TrimPrefix(tk.ID, "tkt-")))
+		if err != nil || len(b) != 8 {
+			t.Fatalf("ticket id %q does not decode to 8 bytes: %v", tk.ID, err)
+		}
+		numbers = append(numbers, binary.BigEndian.Uint64(b))
 	}
-	if ids[0] == ids[1] {
-		t.Fatalf("two tickets share the id %q", ids[0])
+	// Read as base32 numbers, two tickets opened one after the other are
+	// not neighbours (random ones are, once in 2^63).
+	if d := numbers[1] - numbers[0]; d == 0 || d == 1 || d == ^uint64(0) {
+		t.Errorf("the tickets' ids read as %d and %d: want unrelated numbers", numbers[0], numbers[1])
 	}
-	_, next, err := db.Transitions(ctx, "acme", 1, "")
-	if err != nil || next == "" {
-		t.Fatalf("transitions: next %q, %v", next, err)
+
+	// A page token is a sealed page position: it opens as nothing else.
+	_, page, err := db.Transitions(ctx, "acme", 1, "")
+	if err != nil || page == "" {
+		t.Fatalf("transitions: next %q, %v", page, err)
 	}
-	if _, err := strconv.ParseUint(next, 10, 64); err == nil || len(next) != 22 {
-		t.Errorf("page token %q: want an opaque token", next)
+	if _, ok := db.tokens.open(tokenTransitionPage, page); !ok {
+		t.Errorf("page token %q does not open as a page token", page)
 	}
+	if _, ok := db.CursorSeq(page); ok {
+		t.Errorf("page token %q opens as a cursor", page)
+	}
+
 	due, err := db.DueNotifications(ctx, t0, 100)
 	if err != nil || len(due) == 0 {
 		t.Fatalf("notifications: %d, %v", len(due), err)
 	}
 	for _, n := range due {
-		if tail := strings.TrimPrefix(n.ID, db.instance+"-"); numbered.MatchString(tail) && len(tail) < 22 {
-			t.Errorf("notification id %q ends in a count", n.ID)
+		tail, ok := strings.CutPrefix(n.ID, db.instance+"-")
+		if !ok {
+			t.Errorf("notification id %q does not name the installation %q", n.ID, db.instance)
+		}
+		if _, err := strconv.ParseUint(tail, 10, 64); err == nil {
+			t.Errorf("notification id %q ends in a plain number", n.ID)
+		}
+		if _, ok := db.tokens.open(tokenNotification, tail); !ok {
+			t.Errorf("notification id %q does not end in a sealed number", n.ID)
 		}
 		if _, err := db.UpdateNotification(ctx, n.ID, func(*monitor.Notification) error { return nil }); err != nil {
 			t.Errorf("notification %q is not found by its id: %v", n.ID, err)
 		}
 	}
-}
-
-func commonPrefix(a, b string) int {
-	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] {
-		n++
-	}
-	return n
-}
-
-// flip changes the token's middle character.
-func flip(tok string) string {
-	b := []byte(tok)
-	if b[10] == 'A' {
-		b[10] = 'B'
-	} else {
-		b[10] = 'A'
-	}
-	return string(b)
 }

@@ -96,27 +96,24 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 // and the error are returned; resending is safe, since dpmon deduplicates.
 // When the server ends the stream asking to retry later (it is starting,
 // shutting down or too busy), ingest waits as asked and sends the batches
-// not acknowledged again on a new stream, until no batch has been
-// acknowledged for giveUp. Only a nil summary means nothing is known about
-// what was ingested.
+// not acknowledged again on a new stream, as retrier says. Only a nil
+// summary means nothing is known about what was ingested.
 func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r *eventReader, size, inflight int, giveUp time.Duration, stderr io.Writer) (*ingestSummary, error) {
 	sum := &ingestSummary{Rejections: []rejection{}}
-	var carried []flight
+	retry := retrier{giveUp: giveUp, stderr: stderr, progress: time.Now()}
+	var carried []flight // not acknowledged on an earlier stream, oldest first
 	var readErr error
 	readAll := false
-	progress := time.Now()
 	for {
 		acked := sum.Batches
 		stream, err := openBatchStream(ctx, client, inflight, sum.add)
 		if err != nil {
-			return nil, err
-		}
-		var sendErr error
-		for _, f := range carried {
-			if sendErr = stream.Send(ctx, f.events, f.lines); sendErr != nil {
-				break
+			if retry.reopen(ctx, err) {
+				continue
 			}
+			return known(sum), err
 		}
+		rest, sendErr := sendEach(ctx, stream, carried)
 		if sendErr == nil && !readAll {
 			readErr, sendErr = sendAll(ctx, stream, r, size)
 			readAll = sendErr == nil
@@ -125,18 +122,33 @@ func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r *eventRead
 		if sendErr == nil && closeErr == nil {
 			return sum, readErr
 		}
-		if sum.Batches > acked {
-			progress = time.Now()
-		}
+		// A batch is carried until it is acknowledged: those the stream
+		// did not answer, and those it never got.
+		carried = append(stream.unacknowledged(), rest...)
 		err = cmp.Or(closeErr, sendErr)
-		if time.Since(progress) > giveUp || !waitToRetry(ctx, err, stderr) {
-			if sum.Batches == 0 {
-				return nil, err
-			}
-			return sum, err
+		if !retry.again(ctx, err, sum.Batches > acked) {
+			return known(sum), err
 		}
-		carried = stream.unacknowledged()
 	}
+}
+
+// known returns sum, or nil when no batch was acknowledged.
+func known(sum *ingestSummary) *ingestSummary {
+	if sum.Batches == 0 {
+		return nil
+	}
+	return sum
+}
+
+// sendEach sends the batches fs on stream, oldest first, up to the first
+// that fails, and returns those it did not give to the stream.
+func sendEach(ctx context.Context, stream *batchStream, fs []flight) ([]flight, error) {
+	for i, f := range fs {
+		if err := stream.Send(ctx, f.events, f.lines); err != nil {
+			return fs[i+1:], err
+		}
+	}
+	return nil, nil
 }
 
 // sendAll reads r to its end and sends its events in batches of size. It
