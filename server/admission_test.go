@@ -19,6 +19,7 @@ import (
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/monitor/monitortest"
 	"github.com/dpmon/dpmon/store"
 )
 
@@ -370,9 +371,9 @@ func TestABanClosesAndRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
+	clock := monitortest.New(time.Now())
 	lis := LimitListener(raw, 10, 10, nil)
-	lis.now = func() time.Time { return now }
+	lis.now = clock.Now
 	defer lis.Close()
 	accepted := make(chan net.Conn, 10)
 	go func() {
@@ -401,7 +402,7 @@ func TestABanClosesAndRefuses(t *testing.T) {
 	if _, err := dial().Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("a new connection of a banned address: read %v, want EOF", err)
 	}
-	now = now.Add(time.Minute)
+	clock.Set(clock.Now().Add(time.Minute))
 	dial()
 	<-accepted // taken again once the ban ran out
 }
