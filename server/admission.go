@@ -100,7 +100,9 @@ func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, erro
 	if err != nil {
 		reason := refusalReason(err)
 		s.refuse(reason)
-		if reason == RefusedUnauthenticated || reason == RefusedPermission {
+		// Only the callers without a valid credential: one with a wrong
+		// role is known, and its credential can be revoked.
+		if reason == RefusedUnauthenticated {
 			s.admit.refusedCredentials(host, s.clock())
 		}
 		return ctx, err
@@ -147,6 +149,9 @@ func (a *admission) refusedCredentials(host string, now time.Time) {
 		p.refusals = 0
 	}
 	a.forget(host, p)
+	if len(a.peers) > maxRemembered {
+		a.forgetStale(now)
+	}
 	a.mu.Unlock()
 	if ban && a.ban != nil {
 		a.ban(host, banFor)
@@ -168,6 +173,21 @@ func (a *admission) peer(host string) *peerState {
 func (a *admission) forget(host string, p *peerState) {
 	if p.calls == 0 && p.refusals == 0 {
 		delete(a.peers, host)
+	}
+}
+
+// maxRemembered is how many addresses may be remembered before those
+// whose refusals are over a minute old and that have nothing in progress
+// are forgotten: refusals from ever new addresses must not grow the map.
+const maxRemembered = 10_000
+
+// forgetStale forgets the addresses that have nothing in progress and no
+// refusal within the last minute; the caller holds mu.
+func (a *admission) forgetStale(now time.Time) {
+	for host, p := range a.peers {
+		if p.calls == 0 && now.Sub(p.refusedSince) > time.Minute {
+			delete(a.peers, host)
+		}
 	}
 }
 

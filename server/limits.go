@@ -31,9 +31,9 @@ type Limits struct {
 	// token file). They are kept apart from the decoding budget, so that
 	// nobody unauthenticated can hold it; each reads at most one message.
 	MaxUnauthenticatedCalls int
-	// MaxRefusalsPerPeer is how many calls from one address may be refused
-	// for their credentials in a minute before the address is cut off for
-	// a minute (see Options.Ban).
+	// MaxRefusalsPerPeer is how many calls from one address may come
+	// without a valid credential in a minute before the address is cut off
+	// for a minute (see Options.Ban).
 	MaxRefusalsPerPeer int
 	// NewAccountsPerMinute is how many accounts one credential may create
 	// in a minute (and at once); an open server's callers are not limited.

@@ -80,9 +80,9 @@ type Options struct {
 	// Refused, when set, is told of every call refused before it was read
 	// (reasons Refused*), for metrics.
 	Refused func(reason string)
-	// Ban, when set, cuts an address off for d: it is called when calls
-	// from it are refused for their credentials more than
-	// Limits.MaxRefusalsPerPeer times in a minute (LimitListener's Ban).
+	// Ban, when set, cuts an address off for d: it is called when more
+	// than Limits.MaxRefusalsPerPeer calls from it come without a valid
+	// credential in a minute (Listener.Ban).
 	Ban func(host string, d time.Duration)
 	// RefusedAccount, when set, is told of every new account refused
 	// (reasons AccountsRefused*), for metrics.
