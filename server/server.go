@@ -200,6 +200,7 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 		// Credentials and limits are checked from the headers, before grpc
 		// reads a request; see admission.go.
 		grpc.InTapHandle(s.tap),
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.StatsHandler(&decodeGate{largest: RequestCopies * int64(s.limits.MaxMessageBytes)}),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),

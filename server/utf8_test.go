@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +10,10 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -25,9 +29,9 @@ type badString struct {
 // badStrings lists every string field reachable from md: its own, those of
 // nested messages, lists and maps (keys and values). Fields of type Event
 // are left out: events are judged one by one, not with their request. So
-// are the well-known types (update_mask's paths): they are proto3, so
-// protobuf itself checks their strings on both ends, and a Go client
-// cannot send a bad one.
+// are the well-known types (update_mask's paths): they are proto3, so a
+// Go client cannot send a bad one (TestAnUpdateMaskThatIsNotUTF8IsInvalid
+// writes one by hand).
 func badStrings(md protoreflect.MessageDescriptor) []badString {
 	var out []badString
 	fields := md.Fields()
@@ -253,3 +257,41 @@ func TestConfusableNamesAreRefused(t *testing.T) {
 	_, err = e.suppress.AddSuppression(ctx, &pb.AddSuppressionRequest{AccountId: "acme", Recipient: "ja\u200bne@example.com", Note: "asked"})
 	refused(err, "recipient", "local part that contains an invisible formatting character (U+200B)")
 }
+
+// An update mask is a google.protobuf.FieldMask, which protobuf checks for
+// UTF-8 as grpc decodes it; a path that is not UTF-8 is still refused as
+// INVALID_ARGUMENT naming update_mask, not INTERNAL. A Go client cannot
+// send one, so the request is written by hand.
+func TestAnUpdateMaskThatIsNotUTF8IsInvalid(t *testing.T) {
+	e := newEnv(t)
+	var mask []byte
+	mask = protowire.AppendTag(mask, 1, protowire.BytesType)
+	mask = protowire.AppendString(mask, "display_\xffname")
+	var req []byte
+	req = protowire.AppendTag(req, 1, protowire.BytesType)
+	req = protowire.AppendString(req, "acme")
+	req = protowire.AppendTag(req, 2, protowire.BytesType)
+	req = protowire.AppendString(req, "Acme")
+	req = protowire.AppendTag(req, updateMaskField, protowire.BytesType)
+	req = protowire.AppendBytes(req, mask)
+	var reply []byte
+	err := e.conn.Invoke(context.Background(), pb.AccountService_UpdateAccount_FullMethodName, req, &reply, grpc.ForceCodecV2(rawCodec{}))
+	assertFieldViolation(t, err, "update_mask")
+	if _, err := e.accounts.GetAccount(context.Background(), &pb.GetAccountRequest{AccountId: "acme"}); status.Code(err) != codes.NotFound {
+		t.Errorf("the refused update created the account: %v", err)
+	}
+}
+
+// rawCodec sends bytes that are already a serialized message.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*[]byte) = data.Materialize()
+	return nil
+}
+
+func (rawCodec) Name() string { return "proto" }

@@ -1,0 +1,95 @@
+package server
+
+import (
+	"strings"
+
+	"google.golang.org/grpc/encoding"
+	protocodec "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+)
+
+// codec is grpc's proto codec with one repair. dpmon's protos leave UTF-8
+// to the service (see utf8.go), but an update mask is a
+// google.protobuf.FieldMask, whose own proto3 file has protobuf refuse a
+// path that is not UTF-8 while grpc decodes, which grpc answers INTERNAL
+// before any check of ours runs. When that happens, the codec decodes the
+// request again with the mask's bad bytes replaced by U+FFFD: the mask is
+// then refused like any unknown path, INVALID_ARGUMENT naming update_mask.
+type codec struct{ encoding.CodecV2 }
+
+func newCodec() codec { return codec{encoding.GetCodecV2(protocodec.Name)} }
+
+// updateMaskField is update_mask's field number in UpdateAccountRequest.
+var updateMaskField = (&pb.UpdateAccountRequest{}).ProtoReflect().Descriptor().Fields().ByName("update_mask").Number()
+
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	err := c.CodecV2.Unmarshal(data, v)
+	req, ok := v.(*pb.UpdateAccountRequest)
+	if err == nil || !ok {
+		return err
+	}
+	repaired, ok := repairMask(data.Materialize(), updateMaskField)
+	if !ok {
+		return err
+	}
+	return proto.Unmarshal(repaired, req)
+}
+
+// repairMask copies the wire form of a message, replacing what is not
+// UTF-8 in the paths (field 1) of its FieldMask field number by U+FFFD;
+// ok is false when the bytes do not parse.
+func repairMask(b []byte, field protoreflect.FieldNumber) (out []byte, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return nil, false
+		}
+		if num != field || typ != protowire.BytesType {
+			out = append(out, b[:n+m]...)
+			b = b[n+m:]
+			continue
+		}
+		mask, _ := protowire.ConsumeBytes(b[n:])
+		fixed, ok := fixedPaths(mask)
+		if !ok {
+			return nil, false
+		}
+		out = protowire.AppendTag(out, num, typ)
+		out = protowire.AppendBytes(out, fixed)
+		b = b[n+m:]
+	}
+	return out, true
+}
+
+// fixedPaths rewrites the paths (field 1) of a FieldMask's wire form as
+// valid UTF-8; ok is false when the form does not parse.
+func fixedPaths(b []byte) (out []byte, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return nil, false
+		}
+		if num == 1 && typ == protowire.BytesType {
+			path, _ := protowire.ConsumeBytes(b[n:])
+			out = protowire.AppendTag(out, num, typ)
+			out = protowire.AppendString(out, strings.ToValidUTF8(string(path), "\uFFFD"))
+		} else {
+			out = append(out, b[:n+m]...)
+		}
+		b = b[n+m:]
+	}
+	return out, true
+}
