@@ -213,31 +213,8 @@ func TestRepeatedRefusalsBanTheAddress(t *testing.T) {
 // LimitListener closes at once a connection from a peer that already has
 // its share open, and takes the peer's next one when one closes.
 func TestConnectionsPerPeerAreCapped(t *testing.T) {
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	refused := make(chan struct{}, 10)
-	lis := LimitListener(raw, 10, 2, func() { refused <- struct{}{} })
-	defer lis.Close()
-	accepted := make(chan net.Conn, 10)
-	go func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", raw.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	_, accepted, dial := limitedListener(t, 2, func() { refused <- struct{}{} }, time.Now)
 	first, _ := dial(), dial()
 	server1, server2 := <-accepted, <-accepted
 	third := dial()
@@ -367,32 +344,8 @@ func TestHostOf(t *testing.T) {
 // A banned address's connections are closed and its new ones refused
 // until the ban runs out; other addresses are untouched.
 func TestABanClosesAndRefuses(t *testing.T) {
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := monitortest.New(time.Now())
-	lis := LimitListener(raw, 10, 10, nil)
-	lis.now = clock.Now
-	defer lis.Close()
-	accepted := make(chan net.Conn, 10)
-	go func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", raw.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	lis, accepted, dial := limitedListener(t, 10, nil, clock.Now)
 	open := dial()
 	<-accepted
 	lis.Ban("127.0.0.1", time.Minute)
@@ -405,4 +358,36 @@ func TestABanClosesAndRefuses(t *testing.T) {
 	clock.Set(clock.Now().Add(time.Minute))
 	dial()
 	<-accepted // taken again once the ban ran out
+}
+
+// limitedListener serves a Listener on loopback (10 connections, perPeer
+// from one address, bans judged by now): the connections it accepts arrive
+// on accepted, and dial opens one more to it.
+func limitedListener(t *testing.T, perPeer int, refused func(), now func() time.Time) (lis *Listener, accepted chan net.Conn, dial func() net.Conn) {
+	t.Helper()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis = LimitListener(raw, 10, perPeer, refused)
+	lis.now = now
+	t.Cleanup(func() { lis.Close() })
+	accepted = make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	return lis, accepted, func() net.Conn {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
 }

@@ -44,52 +44,36 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 // UTF-8 in the paths (field 1) of its FieldMask field number by U+FFFD;
 // ok is false when the bytes do not parse.
 func repairMask(b []byte, field protoreflect.FieldNumber) (out []byte, ok bool) {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, false
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return nil, false
-		}
-		if num != field || typ != protowire.BytesType {
-			out = append(out, b[:n+m]...)
-			b = b[n+m:]
-			continue
-		}
-		mask, _ := protowire.ConsumeBytes(b[n:])
-		fixed, ok := fixedPaths(mask)
-		if !ok {
-			return nil, false
-		}
-		out = protowire.AppendTag(out, num, typ)
-		out = protowire.AppendBytes(out, fixed)
-		b = b[n+m:]
-	}
-	return out, true
+	return rewriteField(b, field, func(mask []byte) ([]byte, bool) {
+		return rewriteField(mask, 1, func(path []byte) ([]byte, bool) {
+			return []byte(strings.ToValidUTF8(string(path), "\uFFFD")), true
+		})
+	})
 }
 
-// fixedPaths rewrites the paths (field 1) of a FieldMask's wire form as
-// valid UTF-8; ok is false when the form does not parse.
-func fixedPaths(b []byte) (out []byte, ok bool) {
+// rewriteField copies the wire form of a message with the value of each
+// length-delimited field num replaced by what rewrite makes of it; ok is
+// false when the bytes, or rewrite, do not parse.
+func rewriteField(b []byte, num protoreflect.FieldNumber, rewrite func([]byte) ([]byte, bool)) (out []byte, ok bool) {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+		n, typ, tagLen := protowire.ConsumeTag(b)
+		if tagLen < 0 {
 			return nil, false
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
+		valueLen := protowire.ConsumeFieldValue(n, typ, b[tagLen:])
+		if valueLen < 0 {
 			return nil, false
 		}
-		if num == 1 && typ == protowire.BytesType {
-			path, _ := protowire.ConsumeBytes(b[n:])
-			out = protowire.AppendTag(out, num, typ)
-			out = protowire.AppendString(out, strings.ToValidUTF8(string(path), "\uFFFD"))
+		if n != num || typ != protowire.BytesType {
+			out = append(out, b[:tagLen+valueLen]...)
 		} else {
-			out = append(out, b[:n+m]...)
+			value, _ := protowire.ConsumeBytes(b[tagLen:])
+			if value, ok = rewrite(value); !ok {
+				return nil, false
+			}
+			out = protowire.AppendBytes(protowire.AppendTag(out, n, typ), value)
 		}
-		b = b[n+m:]
+		b = b[tagLen+valueLen:]
 	}
 	return out, true
 }
