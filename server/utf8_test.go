@@ -11,13 +11,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/internal/rawproto"
 )
 
 // badString is one string field that a test fills with invalid UTF-8.
@@ -275,23 +275,9 @@ func TestAnUpdateMaskThatIsNotUTF8IsInvalid(t *testing.T) {
 	req = protowire.AppendTag(req, updateMaskField, protowire.BytesType)
 	req = protowire.AppendBytes(req, mask)
 	var reply []byte
-	err := e.conn.Invoke(context.Background(), pb.AccountService_UpdateAccount_FullMethodName, req, &reply, grpc.ForceCodecV2(rawCodec{}))
+	err := e.conn.Invoke(context.Background(), pb.AccountService_UpdateAccount_FullMethodName, req, &reply, grpc.ForceCodecV2(rawproto.Codec{}))
 	assertFieldViolation(t, err, "update_mask")
 	if _, err := e.accounts.GetAccount(context.Background(), &pb.GetAccountRequest{AccountId: "acme"}); status.Code(err) != codes.NotFound {
 		t.Errorf("the refused update created the account: %v", err)
 	}
 }
-
-// rawCodec sends bytes that are already a serialized message.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	*v.(*[]byte) = data.Materialize()
-	return nil
-}
-
-func (rawCodec) Name() string { return "proto" }

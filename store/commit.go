@@ -45,7 +45,7 @@ type group struct {
 	// savedTickets are the tickets whose record must be written.
 	savedTickets []string
 	// outbox are the notifications of the group's changes.
-	outbox []monitor.Notification
+	outbox []queuedNotification
 	// sweep is set for a sweep's group: it also forgets idle senders and
 	// judges reputation scores.
 	sweep bool
@@ -279,13 +279,12 @@ func (db *DB) encode(g *group) (*job, error) {
 		}
 		j.accounts[id] = v
 	}
-	for _, n := range g.outbox {
-		v, err := encodeNotification(n)
+	for _, q := range g.outbox {
+		v, err := encodeNotification(q.n)
 		if err != nil {
 			return j, err
 		}
-		seq, _ := db.notificationSeq(n.ID)
-		j.outbox = append(j.outbox, outboxEntry{seq: seq, value: v})
+		j.outbox = append(j.outbox, outboxEntry{seq: q.seq, value: v})
 	}
 	for _, id := range g.savedTickets {
 		v, err := encodeTicket(db.tickets[id])

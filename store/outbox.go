@@ -73,6 +73,13 @@ func decodeNotification(v []byte) (monitor.Notification, error) {
 	}, nil
 }
 
+// queuedNotification is a notification made in a commit group, with the
+// number it is stored under.
+type queuedNotification struct {
+	seq uint64
+	n   monitor.Notification
+}
+
 // notificationID names a notification: the installation, then its
 // sequence number sealed, since account admins read it in their emails
 // (see tokens.go). Sealing is randomized, so the id is made once, stored
@@ -103,8 +110,8 @@ func (db *DB) notify(g *group, base monitor.Notification, adminEmails []string) 
 	}
 	for _, n := range db.route(base, adminEmails) {
 		n.ID = db.notificationID(db.nextOutboxSeq)
+		g.outbox = append(g.outbox, queuedNotification{seq: db.nextOutboxSeq, n: n})
 		db.nextOutboxSeq++
-		g.outbox = append(g.outbox, n)
 	}
 }
 

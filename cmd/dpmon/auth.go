@@ -129,9 +129,8 @@ func transport(tlsCfg *tls.Config) []grpc.ServerOption {
 }
 
 // checkExposure refuses to do what ("listen" with the API or "serve
-// metrics") without
-// authentication beyond loopback, unless told to, and says loudly that it
-// does.
+// metrics") without authentication beyond loopback, unless told to, and
+// says loudly that it does.
 func (c authConf) checkExposure(what, listen string, auth *server.Authenticator, log *slog.Logger) error {
 	if auth != nil {
 		if !loopback.Is(listen) && c.TLSCert == "" {

@@ -18,30 +18,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/internal/rawproto"
 )
-
-// rawCodec sends bytes that are already a serialized message, so that a
-// flood of large calls shares one buffer in the test instead of a copy per
-// call: the memory measured is the server's.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	*v.(*[]byte) = data.Materialize()
-	return nil
-}
-
-func (rawCodec) Name() string { return "proto" }
 
 // largeBatch is a valid IngestEventsRequest of about size bytes: events
 // with long diagnostics, which the server must read and decode whole
@@ -82,7 +66,7 @@ func flood(t *testing.T, addr, method, token string, body []byte, calls int) map
 			}
 			defer conn.Close()
 			var reply []byte
-			err = conn.Invoke(ctx, method, body, &reply, grpc.ForceCodecV2(rawCodec{}))
+			err = conn.Invoke(ctx, method, body, &reply, grpc.ForceCodecV2(rawproto.Codec{}))
 			mu.Lock()
 			got[status.Code(err)]++
 			mu.Unlock()
