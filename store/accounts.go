@@ -353,6 +353,7 @@ func (db *DB) changeAccount(ctx context.Context, id string, create bool, change 
 		db.accounts[id] = a
 		g.saved[id] = struct{}{}
 		g.touched[id] = struct{}{}
+		g.markTallied(id)
 		g.audit = append(g.audit, e)
 		result = a
 		return nil

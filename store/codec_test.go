@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"reflect"
 	"testing"
 	"time"
@@ -21,10 +23,14 @@ func TestEventRoundTrip(t *testing.T) {
 	for i := range events {
 		buf = appendEvent(buf, &events[i])
 	}
-	rec := encodeLogRecord(at, len(events), buf)
-	acceptedAt, n, rest, err := decodeLogHeader(rec)
-	if err != nil || n != len(events) || !acceptedAt.Equal(at) {
-		t.Fatalf("header = %v, %d, %v; want %v, %d", acceptedAt, n, err, at, len(events))
+	var hashes []byte
+	for i := range events {
+		hashes = binary.LittleEndian.AppendUint64(hashes, uint64(i)<<40|7)
+	}
+	rec := encodeLogRecord(at, len(events), hashes, buf)
+	acceptedAt, n, gotHashes, rest, err := decodeLogHeader(rec)
+	if err != nil || n != len(events) || !acceptedAt.Equal(at) || !bytes.Equal(gotHashes, hashes) {
+		t.Fatalf("header = %v, %d, %x, %v; want %v, %d, %x", acceptedAt, n, gotHashes, err, at, len(events), hashes)
 	}
 	skimRest := rest
 	for i, want := range events {
@@ -53,10 +59,11 @@ func TestEventRoundTrip(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	e := monitor.Event{ID: "b1", AccountID: "acme", Type: monitor.EventBounce, OccurredAt: time.Unix(1e9, 0),
 		Recipient: "b@example.com", Bounce: &monitor.Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1"}}
-	f.Add(encodeLogRecord(time.Unix(1e9, 0), 1, appendEvent(nil, &e)))
+	f.Add(encodeLogRecord(time.Unix(1e9, 0), 1, make([]byte, 8), appendEvent(nil, &e)))
 	f.Add([]byte{logVersion, 0x80})
+	f.Add([]byte{logVersion, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		_, n, rest, err := decodeLogHeader(rec)
+		_, n, _, rest, err := decodeLogHeader(rec)
 		if err != nil {
 			return
 		}

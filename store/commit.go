@@ -20,21 +20,38 @@ type op struct {
 	events int
 	// at, when set, is the instant the op is judged at; such an op is
 	// committed in a group of its own (sweeps and tests pass their own now).
-	at   time.Time
-	err  error
-	done chan struct{}
+	at time.Time
+	// final marks the last op of a closing store, which saves a checkpoint
+	// so that the next start replays nothing.
+	final bool
+	err   error
+	done  chan struct{}
 	// transitions is how many transitions the op's group made.
 	transitions int
 }
 
 // group collects the effects of the ops committed together.
 type group struct {
-	seq     uint64
-	now     time.Time
-	log     []byte // encoded events, see appendEvent
-	logN    int
-	touched map[string]struct{} // accounts to step at the end of the group
-	saved   map[string]struct{} // accounts whose record must be written
+	seq  uint64
+	now  time.Time
+	log  []byte // encoded events, see appendEvent
+	logN int
+	// logSeq is the number of the log record the group's events go to.
+	logSeq uint64
+	// hashes are the events' dedupe hashes, 8 bytes each, logged with them.
+	hashes []byte
+	// cands is scratch for the dedupe lookups; own holds the keys of the
+	// group's events once a lookup needed them (see ownKeys).
+	cands []uint32
+	own   map[string]struct{}
+	// tallied are the accounts whose tallies must be saved with the group:
+	// a change reset them, and a restart must not count from the old ones.
+	tallied map[string]struct{}
+	// checkpoint is set when the group saves the tallies of every account
+	// counted since the last checkpoint.
+	checkpoint bool
+	touched    map[string]struct{} // accounts to step at the end of the group
+	saved      map[string]struct{} // accounts whose record must be written
 	// transitions made in this group, in the order they were made.
 	transitions []monitor.Transition
 	pruneBefore time.Time // log records accepted before this are deleted
@@ -74,6 +91,12 @@ type job struct {
 	tickets     map[string][]byte
 	outbox      []outboxEntry
 	reputation  []dailyScore
+	// logSeq numbers the group's record when it has one (log != nil).
+	logSeq uint64
+	// tallies are the accounts' tallies to save; checkpoint, when set, is
+	// the checkpoint record that goes with them.
+	tallies    map[string][]byte
+	checkpoint []byte
 	// cleared are the recipient keys the job left no longer pending;
 	// filled in by put.
 	cleared [][]byte
@@ -136,6 +159,8 @@ func (db *DB) commit(writerDone chan struct{}) {
 					case o := <-db.ops:
 						db.run([]*op{o})
 					default:
+						final := &op{final: true, apply: func(*group) error { return nil }, done: make(chan struct{})}
+						db.run([]*op{final})
 						return
 					}
 				}
@@ -177,7 +202,7 @@ func (db *DB) run(ops []*op) {
 		now = db.clock()
 	}
 	db.groupSeq++
-	g := &group{seq: db.groupSeq, now: now, touched: map[string]struct{}{}, saved: map[string]struct{}{}, platformSends: -1}
+	g := &group{seq: db.groupSeq, now: now, logSeq: db.nextLogSeq, touched: map[string]struct{}{}, saved: map[string]struct{}{}, platformSends: -1}
 	db.mu.Lock()
 	db.pending.mu.Lock()
 	for _, o := range ops {
@@ -190,6 +215,7 @@ func (db *DB) run(ops []*op) {
 		}
 	}
 	db.notifyTransitions(g)
+	db.planTallies(g, len(ops) == 1 && ops[0].final)
 	db.mu.Unlock()
 	for _, o := range ops {
 		o.transitions = len(g.transitions)
@@ -201,7 +227,10 @@ func (db *DB) run(ops []*op) {
 		// Encoding our own records cannot fail short of a bug; the memory
 		// is ahead of the disk now, so stop writing.
 		db.fail(fmt.Errorf("encode commit group: %w", err))
-		j.log, j.accounts, j.transitions = nil, nil, nil
+		j.log, j.accounts, j.transitions, j.tallies, j.checkpoint = nil, nil, nil, nil, nil
+	}
+	if j.log != nil {
+		db.inflight.add(j.logSeq, j.log)
 	}
 	db.writes <- j
 }
@@ -245,6 +274,7 @@ func (db *DB) platformSends(g *group) int64 {
 func (db *DB) sweepAccount(g *group, a *monitor.Account) {
 	if a.ForgetIdleSenders(g.now, db.policy) {
 		g.saved[a.ID] = struct{}{}
+		db.dirty[a.ID] = struct{}{}
 	}
 	low := a.ReputationLow
 	alert, ok := a.JudgeReputation(g.now, db.policy)
@@ -268,9 +298,13 @@ func (db *DB) encode(g *group) (*job, error) {
 	j := &job{seq: g.seq, now: g.now, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN, reputation: g.reputation,
 		accounts: make(map[string][]byte, len(g.saved))}
 	if g.logN > 0 {
-		j.logKey = seqKey(db.nextLogSeq)
+		j.logSeq, j.logKey = g.logSeq, seqKey(g.logSeq)
 		db.nextLogSeq++
-		j.log = encodeLogRecord(g.now, g.logN, g.log)
+		j.log = encodeLogRecord(g.now, g.logN, g.hashes, g.log)
+		db.spans.add(g.logSeq, g.now)
+	}
+	if err := db.encodeTallies(g, j); err != nil {
+		return j, err
 	}
 	for id := range g.saved {
 		v, err := encodeAccount(db.accounts[id])
@@ -321,7 +355,11 @@ func (db *DB) write(done chan struct{}) {
 		err := db.Err()
 		if err == nil && !j.empty() {
 			start := time.Now()
-			if err = db.bolt.Update(func(tx *bbolt.Tx) error { return db.put(tx, j) }); err != nil {
+			err = db.bolt.Update(func(tx *bbolt.Tx) error { return db.put(tx, j) })
+			if j.log != nil {
+				db.inflight.remove(j.logSeq)
+			}
+			if err != nil {
 				db.fail(err)
 				err = db.Err()
 			} else {
@@ -350,7 +388,7 @@ func (db *DB) write(done chan struct{}) {
 // changed nothing: it needs no transaction and no fsync.
 func (j *job) empty() bool {
 	return j.log == nil && len(j.accounts) == 0 && len(j.transitions) == 0 && j.pruneBefore.IsZero() &&
-		len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0 && len(j.outbox) == 0 && len(j.reputation) == 0
+		len(j.tallies) == 0 && j.checkpoint == nil && len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0 && len(j.outbox) == 0 && len(j.reputation) == 0
 }
 
 // put writes a job inside one transaction.
@@ -365,6 +403,9 @@ func (db *DB) put(tx *bbolt.Tx, j *job) error {
 		if err := accounts.Put([]byte(id), v); err != nil {
 			return fmt.Errorf("save account %s: %w", id, err)
 		}
+	}
+	if err := putTallies(tx, j); err != nil {
+		return err
 	}
 	if err := putTransitions(tx, j.transitions); err != nil {
 		return err

@@ -12,6 +12,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -54,6 +55,10 @@ var (
 	bucketReputation         = []byte("reputation")
 )
 
+// buckets are all the top-level buckets, which Open creates.
+var buckets = [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions,
+	bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation, bucketTallies}
+
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
 const schemaVersion = 1
 
@@ -82,6 +87,11 @@ type Options struct {
 	// MaxAccounts bounds the accounts the store tracks (each costs memory
 	// for as long as it is kept); 0 is no bound.
 	MaxAccounts int
+	// CheckpointEvents and CheckpointInterval say how often the tallies
+	// are saved (see checkpoint.go): after that many events or that long,
+	// whichever comes first. A start replays at most that much of the log.
+	CheckpointEvents   int
+	CheckpointInterval time.Duration
 	// Route, when set, makes the notifications of a change: it gets one
 	// without a receiver and the account's admin emails, and returns a
 	// copy per receiver that wants it, due and with its deadline set.
@@ -115,6 +125,17 @@ type DB struct {
 	nextLogSeq uint64
 	nextTrSeq  uint64
 	groupSeq   uint64 // numbers the commit groups
+	spans      logSpans
+	keyCache   keyCache
+	// dirty are the accounts counted since their tallies were last saved.
+	dirty              map[string]struct{}
+	sinceCheckpoint    int // events
+	lastCheckpoint     time.Time
+	checkpointEvents   int
+	checkpointInterval time.Duration
+
+	// inflight are the log records the writer has not committed yet.
+	inflight inflightRecords
 
 	// pending is shared by the committer (adds) and the writer (removes).
 	pending *pendingSet
@@ -138,6 +159,8 @@ type DB struct {
 	outboxUpdateMu sync.Mutex
 
 	replayed ReplayStats
+	// dropped is why the saved tallies could not be used, if they could not.
+	dropped error
 
 	ops     chan *op
 	writes  chan *job
@@ -171,6 +194,12 @@ func Open(dir string, opts Options) (*DB, error) {
 	if opts.MaxGroupEvents <= 0 {
 		opts.MaxGroupEvents = 32 * 1024
 	}
+	if opts.CheckpointEvents <= 0 {
+		opts.CheckpointEvents = defaultCheckpointEvents
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = defaultCheckpointInterval
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -189,28 +218,30 @@ func Open(dir string, opts Options) (*DB, error) {
 	// steps, each a truncate and an fsync, rather than bbolt's 16 MiB.
 	bolt.AllocSize = 128 << 20
 	db := &DB{
-		path:           path,
-		bolt:           bolt,
-		policy:         opts.Policy,
-		limits:         opts.Limits,
-		suppression:    opts.Suppression,
-		committed:      opts.Committed,
-		route:          opts.Route,
-		outboxPending:  make(map[uint64]struct{}),
-		outboxCh:       make(chan struct{}),
-		pending:        newPendingSet(),
-		watchCh:        make(chan struct{}),
-		clock:          opts.Clock,
-		maxGroupEvents: opts.MaxGroupEvents,
-		maxAccounts:    opts.MaxAccounts,
-		accounts:       make(map[string]*monitor.Account),
-		tickets:        make(map[string]*monitor.Ticket),
-		seen:           newDedupeSet(),
-		ops:            make(chan *op, 256),
-		writes:         make(chan *job),
-		closing:        make(chan struct{}),
-		stopped:        make(chan struct{}),
-		failedCh:       make(chan struct{}),
+		path:               path,
+		bolt:               bolt,
+		policy:             opts.Policy,
+		limits:             opts.Limits,
+		suppression:        opts.Suppression,
+		committed:          opts.Committed,
+		route:              opts.Route,
+		outboxPending:      make(map[uint64]struct{}),
+		outboxCh:           make(chan struct{}),
+		pending:            newPendingSet(),
+		watchCh:            make(chan struct{}),
+		clock:              opts.Clock,
+		maxGroupEvents:     opts.MaxGroupEvents,
+		maxAccounts:        opts.MaxAccounts,
+		accounts:           make(map[string]*monitor.Account),
+		tickets:            make(map[string]*monitor.Ticket),
+		dirty:              make(map[string]struct{}),
+		checkpointEvents:   opts.CheckpointEvents,
+		checkpointInterval: opts.CheckpointInterval,
+		ops:                make(chan *op, 256),
+		writes:             make(chan *job),
+		closing:            make(chan struct{}),
+		stopped:            make(chan struct{}),
+		failedCh:           make(chan struct{}),
 	}
 	if err := db.load(); err != nil {
 		_ = bolt.Close()
@@ -226,7 +257,7 @@ func Open(dir string, opts Options) (*DB, error) {
 func (db *DB) load() error {
 	var bulkWasOn bool
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions, bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation} {
+		for _, name := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -239,7 +270,14 @@ func (db *DB) load() error {
 			return err
 		}
 		bulkWasOn = len(meta.Get(metaBulkDefault)) == 1 && meta.Get(metaBulkDefault)[0] == 1
-		var err error
+		if err := resetTalliesOfAnotherShape(tx, db.policy); err != nil {
+			return err
+		}
+		seed, err := dedupeSeed(tx)
+		if err != nil {
+			return err
+		}
+		db.seen = newDedupeSet(seed)
 		if db.tokens, err = loadSealer(tx); err != nil {
 			return err
 		}
@@ -252,12 +290,18 @@ func (db *DB) load() error {
 		return err
 	}
 	now := db.clock()
+	db.lastCheckpoint = now
 	// Accounts that follow the configured default come under the bulk
 	// policy when it is turned on: what they sent before does not count,
 	// so they start counting now, before the replay would count it.
 	var bulkFrom []*monitor.Account
 	err = db.bolt.View(func(tx *bbolt.Tx) error {
+		start := time.Now()
 		if err := db.loadAccounts(tx); err != nil {
+			return err
+		}
+		checkpoint, included, err := db.restoreTallies(tx)
+		if err != nil {
 			return err
 		}
 		if !bulkWasOn && db.policy.Bulk.Enabled {
@@ -276,9 +320,8 @@ func (db *DB) load() error {
 		}
 		db.nextTrSeq = lastSeq(tx.Bucket(bucketTransitions)) + 1
 		db.nextLogSeq = lastSeq(tx.Bucket(bucketEvents)) + 1
-		start := time.Now()
-		n, err := db.replay(tx, now)
-		db.replayed = ReplayStats{Accounts: len(db.accounts), Events: n, Took: time.Since(start)}
+		n, ids, err := db.replayLog(tx, now, checkpoint, included)
+		db.replayed = ReplayStats{Accounts: len(db.accounts), Events: n, IDs: ids, Took: time.Since(start), Dropped: db.dropped}
 		return err
 	})
 	if err != nil {
@@ -303,6 +346,12 @@ func (db *DB) saveBulkDefault(tx *bbolt.Tx, accounts []*monitor.Account) error {
 		if err := tx.Bucket(bucketAccounts).Put([]byte(a.ID), v); err != nil {
 			return fmt.Errorf("save account %s: %w", a.ID, err)
 		}
+		// Their tallies were reset: save them as they are now, with every
+		// record of the log (the replay counted them).
+		t := a.AppendTallies(binary.AppendUvarint([]byte{tallyVersion}, db.nextLogSeq-1))
+		if err := tx.Bucket(bucketTallies).Put([]byte(a.ID), t); err != nil {
+			return fmt.Errorf("save tallies of %s: %w", a.ID, err)
+		}
 	}
 	on := byte(0)
 	if db.policy.Bulk.Enabled {
@@ -311,11 +360,17 @@ func (db *DB) saveBulkDefault(tx *bbolt.Tx, accounts []*monitor.Account) error {
 	return tx.Bucket(bucketMeta).Put(metaBulkDefault, []byte{on})
 }
 
-// ReplayStats say what Open rebuilt from the log, for the operator's log.
+// ReplayStats say what Open rebuilt, for the operator's log.
 type ReplayStats struct {
 	Accounts int
-	Events   int
-	Took     time.Duration
+	// Events are the events counted from the log after the saved tallies.
+	Events int
+	// IDs are the event ids the dedupe index was loaded with.
+	IDs  int
+	Took time.Duration
+	// Dropped, when set, is why the saved tallies could not be used (the
+	// whole log was counted instead).
+	Dropped error
 }
 
 // Replayed returns what Open rebuilt from the log.

@@ -1,41 +1,74 @@
 package store
 
-import "hash/maphash"
+import (
+	"github.com/cespare/xxhash/v2"
+)
 
 // dedupeShards splits the remembered ids so that growing a table or
 // forgetting old ids holds up ingestion for one small shard at a time: a
 // shard of 100,000 ids moves in a few milliseconds.
 const dedupeShards = 256
 
-// dedupeSet remembers a 64-bit hash of (account, event id) for every event
-// of the dedupe horizon, with the hour the event occurred. It belongs to the
-// committer goroutine.
+// dedupeSet is the in-memory index of the event ids in the log's horizon:
+// for each logged event, 31 bits of a hash of (account, event id) and the
+// log record that holds the event. It is a filter, not the record: a match
+// only names the records to read to be sure, so no event is ever taken for
+// a duplicate unless the log holds one with the same account and id (see
+// DB.duplicate). It belongs to the committer goroutine.
 //
 // It is the largest structure dpmon keeps and is touched by every event, in
-// random order, so each access is a cache miss. A Go map costs about 40
-// bytes and two misses per key here; the open-addressing tables below cost
-// 11 to 21 bytes (8 a slot, 3/8 to 3/4 full) and usually one miss.
+// random order, so each access is a cache miss. The open-addressing tables
+// below cost 8 bytes a slot, 3/8 to 3/4 full: 11 to 21 bytes an id, and
+// usually one miss.
 type dedupeSet struct {
-	hash   maphash.Hash
+	// seed keys the hash; it is kept with the data, since the hashes are
+	// logged with the events and read back at start.
+	seed   uint64
+	digest *xxhash.Digest
 	shards [dedupeShards]dedupeTable
 }
 
-func newDedupeSet() *dedupeSet {
-	s := &dedupeSet{}
-	s.hash.SetSeed(maphash.MakeSeed())
+func newDedupeSet(seed uint64) *dedupeSet {
+	s := &dedupeSet{seed: seed, digest: xxhash.NewWithSeed(seed)}
 	for i := range s.shards {
 		s.shards[i] = newDedupeTable(0)
 	}
 	return s
 }
 
-// add remembers key and reports whether it was new. The shard is chosen by
-// the key's low bits, the place in the shard by its high bits.
-func (s *dedupeSet) add(key uint64, hour uint32) bool {
-	return s.shards[key%dedupeShards].add(key, hour)
+// key hashes an account and an event id; ids cannot hold control
+// characters, so a NUL separates them unambiguously.
+func (s *dedupeSet) key(account, id string) uint64 {
+	s.digest.ResetWithSeed(s.seed)
+	_, _ = s.digest.WriteString(account)
+	_, _ = s.digest.Write([]byte{0})
+	_, _ = s.digest.WriteString(id)
+	return s.digest.Sum64()
 }
 
-// reserve makes room for n keys in all, before a replay.
+// keyBytes is key for fields read in place from the log.
+func (s *dedupeSet) keyBytes(account, id []byte) uint64 {
+	s.digest.ResetWithSeed(s.seed)
+	_, _ = s.digest.Write(account)
+	_, _ = s.digest.Write([]byte{0})
+	_, _ = s.digest.Write(id)
+	return s.digest.Sum64()
+}
+
+// add remembers that the record seq holds an event with key, unless the
+// set holds events whose hashes match it: then it appends their records
+// to cands and remembers nothing. The caller reads those records and, if
+// none holds the event, calls insert.
+func (s *dedupeSet) add(key uint64, seq uint32, cands []uint32) []uint32 {
+	return s.shards[key%dedupeShards].add(key, seq, cands)
+}
+
+// insert remembers key in record seq, matches or not.
+func (s *dedupeSet) insert(key uint64, seq uint32) {
+	s.shards[key%dedupeShards].insert(key, seq)
+}
+
+// reserve makes room for n keys in all, before a load.
 func (s *dedupeSet) reserve(n int) {
 	for i := range s.shards {
 		if s.shards[i].n == 0 {
@@ -44,10 +77,10 @@ func (s *dedupeSet) reserve(n int) {
 	}
 }
 
-// forget drops from one shard the keys of events that occurred before the
-// hour oldest.
-func (s *dedupeSet) forget(shard int, oldest uint32) {
-	s.shards[shard] = s.shards[shard].without(oldest)
+// forget drops from one shard the keys whose record lies outside
+// [first, next): records pruned from the log.
+func (s *dedupeSet) forget(shard int, first, next uint64) {
+	s.shards[shard] = s.shards[shard].without(uint32(first), uint32(next-first))
 }
 
 // len is how many keys are remembered.
@@ -59,42 +92,31 @@ func (s *dedupeSet) len() int {
 	return n
 }
 
-// key hashes an account and an event id; ids cannot hold control
-// characters, so a NUL separates them unambiguously.
-func (s *dedupeSet) key(account, id string) uint64 {
-	s.hash.Reset()
-	s.hash.WriteString(account)
-	s.hash.WriteByte(0)
-	s.hash.WriteString(id)
-	return s.hash.Sum64()
-}
-
-// keyBytes is key for fields read in place from the log.
-func (s *dedupeSet) keyBytes(account, id []byte) uint64 {
-	s.hash.Reset()
-	s.hash.Write(account)
-	s.hash.WriteByte(0)
-	s.hash.Write(id)
-	return s.hash.Sum64()
+// bytes is the memory the tables take.
+func (s *dedupeSet) bytes() int {
+	n := 0
+	for i := range s.shards {
+		n += 8 * len(s.shards[i].slots)
+	}
+	return n
 }
 
 // dedupeTable is a hash set with linear probing. Each slot packs a key's
-// fingerprint, its top 47 bits, and the hour its event occurred modulo 2^16
-// (7 years: far more than any horizon), with the top bit set so that no slot
-// is 0. A slot's place comes from the fingerprint too, so the table can grow
-// and shrink without the full keys. Within a shard (chosen by a key's low
-// bits) two different keys are taken for one only if they agree on 55 of
-// their 64 bits (8 of the shard, 47 of the fingerprint) and meet on a
-// probe: less than once in 10^16 comparisons.
+// fingerprint, its top 31 bits, and the low 32 bits of the number of the
+// log record that holds the event, with the top bit set so that no slot is
+// 0. A slot's place comes from the fingerprint too, so the table can grow
+// and shrink without the full keys. Two keys of one shard (chosen by the
+// low 8 bits) match when their fingerprints agree: about once in 2^31
+// lookups, and then the log settles it.
 type dedupeTable struct {
 	slots []uint64
 	n     int
 }
 
 const (
-	hourBits     = 16
-	hourMask     = 1<<hourBits - 1
-	fpBits       = 47
+	seqBits      = 32
+	seqMask      = 1<<seqBits - 1
+	fpBits       = 31
 	fpMask       = 1<<fpBits - 1
 	occupied     = 1 << 63
 	minTableSize = 1 << 10
@@ -115,61 +137,74 @@ func tableSize(keys int) int {
 
 func fingerprint(key uint64) uint64 { return key >> (64 - fpBits) }
 
-func slotFingerprint(s uint64) uint64 { return (s >> hourBits) & fpMask }
+func slotFingerprint(s uint64) uint64 { return (s >> seqBits) & fpMask }
 
-// add inserts key and reports whether it was new.
-func (t *dedupeTable) add(key uint64, hour uint32) bool {
+func slotSeq(s uint64) uint32 { return uint32(s) }
+
+func (t *dedupeTable) add(key uint64, seq uint32, cands []uint32) []uint32 {
 	if (t.n+1)*4 > len(t.slots)*3 {
-		t.resize(len(t.slots)*2, 0, false)
+		t.resize(len(t.slots) * 2)
 	}
 	fp := fingerprint(key)
 	mask := uint64(len(t.slots) - 1)
+	found := len(cands)
 	for i := fp & mask; ; i = (i + 1) & mask {
 		switch s := t.slots[i]; {
 		case s == 0:
-			t.slots[i] = occupied | fp<<hourBits | uint64(hour&hourMask)
-			t.n++
-			return true
+			if len(cands) == found {
+				t.slots[i] = occupied | fp<<seqBits | uint64(seq)
+				t.n++
+			}
+			return cands
 		case slotFingerprint(s) == fp:
-			return false
+			cands = append(cands, slotSeq(s))
 		}
 	}
 }
 
-// without returns the table without the entries whose hour is before
-// oldest (compared modulo 2^16), sized for what is left.
-func (t dedupeTable) without(oldest uint32) dedupeTable {
-	keep := 0
+func (t *dedupeTable) insert(key uint64, seq uint32) {
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.resize(len(t.slots) * 2)
+	}
+	t.place(occupied | fingerprint(key)<<seqBits | uint64(seq))
+}
+
+// place puts slot value s in the first free slot of its probe.
+func (t *dedupeTable) place(s uint64) {
+	mask := uint64(len(t.slots) - 1)
+	for i := slotFingerprint(s) & mask; ; i = (i + 1) & mask {
+		if t.slots[i] == 0 {
+			t.slots[i] = s
+			t.n++
+			return
+		}
+	}
+}
+
+// without returns the table without the entries whose record is not in
+// the span of records [first, first+span), compared modulo 2^32, sized for
+// what is left.
+func (t dedupeTable) without(first, span uint32) dedupeTable {
+	keep := make([]uint64, 0, t.n)
 	for _, s := range t.slots {
-		if s != 0 && !hourBefore(s, oldest) {
-			keep++
+		if s != 0 && slotSeq(s)-first < span {
+			keep = append(keep, s)
 		}
 	}
-	t.resize(tableSize(keep), oldest, true)
-	return t
+	out := newDedupeTable(len(keep))
+	for _, s := range keep {
+		out.place(s)
+	}
+	return out
 }
 
-// resize moves the entries into size slots, leaving out those before
-// oldest when filter is set.
-func (t *dedupeTable) resize(size int, oldest uint32, filter bool) {
+// resize moves the entries into size slots.
+func (t *dedupeTable) resize(size int) {
 	old := t.slots
 	t.slots, t.n = make([]uint64, size), 0
-	mask := uint64(size - 1)
 	for _, s := range old {
-		if s == 0 || (filter && hourBefore(s, oldest)) {
-			continue
-		}
-		for i := slotFingerprint(s) & mask; ; i = (i + 1) & mask {
-			if t.slots[i] == 0 {
-				t.slots[i] = s
-				t.n++
-				break
-			}
+		if s != 0 {
+			t.place(s)
 		}
 	}
-}
-
-// hourBefore reports whether slot s holds an hour before oldest, modulo 2^16.
-func hourBefore(s uint64, oldest uint32) bool {
-	return (uint32(s)-oldest)&hourMask >= 1<<(hourBits-1)
 }

@@ -2,40 +2,48 @@ package store
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
 // TestDedupeSetAgreesWithAMap runs the set and a plain map side by side
-// through growth, duplicates and pruning.
+// through growth, duplicates and pruning: every key remembered is found in
+// the record that holds it, and nothing forgotten is.
 func TestDedupeSetAgreesWithAMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
-	s := newDedupeSet()
-	want := map[uint64]uint32{}
+	s := newDedupeSet(1)
+	want := map[uint64]uint64{} // key -> record
 	var keys []uint64
-	hour := uint32(65500) // the hour counter wraps modulo 2^16 on the way
+	seq := uint64(1<<32 - 50) // the record numbers' low 32 bits wrap on the way
+	first := seq
 	for step := range 300_000 {
 		if step%1000 == 0 {
-			hour++
+			seq++
 		}
 		key := rng.Uint64()
 		if len(keys) > 0 && rng.IntN(4) == 0 {
 			key = keys[rng.IntN(len(keys))] // a retry
 		}
-		_, seen := want[key]
-		if got := s.add(key, hour); got == seen {
-			t.Fatalf("step %d: add(%x) = %v, want %v", step, key, got, !seen)
+		rec, seen := want[key]
+		cands := s.add(key, uint32(seq), nil)
+		switch {
+		case seen && !slices.Contains(cands, uint32(rec)):
+			t.Fatalf("step %d: key %x of record %d not found (candidates %v)", step, key, rec, cands)
+		case !seen && len(cands) > 0:
+			// Another key with the same fingerprint: the log settles it.
+			s.insert(key, uint32(seq))
 		}
 		if !seen {
-			want[key] = hour
+			want[key] = seq
 			keys = append(keys, key)
 		}
 		if step%50_000 == 49_999 {
-			oldest := hour - 100
+			first = seq - 100
 			for shard := range dedupeShards {
-				s.forget(shard, oldest)
+				s.forget(shard, first, seq+1)
 			}
-			for k, h := range want {
-				if h < oldest {
+			for k, r := range want {
+				if r < first {
 					delete(want, k)
 				}
 			}
@@ -48,17 +56,34 @@ func TestDedupeSetAgreesWithAMap(t *testing.T) {
 			t.Fatalf("step %d: len %d, want %d", step, s.len(), len(want))
 		}
 	}
-	// Everything remembered is still a duplicate; after a full prune nothing is.
-	for _, k := range keys {
-		if s.add(k, hour) {
-			t.Fatalf("remembered key %x taken as new", k)
-		}
-	}
 	for shard := range dedupeShards {
-		s.forget(shard, hour+1)
+		s.forget(shard, seq+1, seq+1)
 	}
 	if s.len() != 0 {
 		t.Errorf("after forgetting everything: len %d", s.len())
+	}
+}
+
+// TestDedupeFingerprintsThatMatchAreAllCandidates: keys that differ only in
+// the bits the index does not keep share a slot's fingerprint; each lookup
+// must name every record that may hold the key.
+func TestDedupeFingerprintsThatMatchAreAllCandidates(t *testing.T) {
+	s := newDedupeSet(1)
+	base := uint64(0x5ead_beef) << 33
+	for i := range uint64(5) {
+		key := base | i<<8 | 3 // same shard (3), same top 31 bits
+		cands := s.add(key, uint32(10+i), nil)
+		if len(cands) != int(i) {
+			t.Fatalf("key %d: %d candidates, want %d", i, len(cands), i)
+		}
+		if i > 0 {
+			s.insert(key, uint32(10+i))
+		}
+	}
+	got := s.add(base|99<<8|3, 20, nil)
+	slices.Sort(got)
+	if want := []uint32{10, 11, 12, 13, 14}; !slices.Equal(got, want) {
+		t.Errorf("candidates %v, want %v", got, want)
 	}
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -35,8 +36,13 @@ func (db *DB) Ingest(ctx context.Context, events []monitor.Event) (IngestResult,
 		if err := db.roomFor(events); err != nil {
 			return err
 		}
-		res = db.ingest(g, events)
-		return nil
+		var err error
+		if res, err = db.ingest(g, events); err != nil {
+			// Part of the batch is applied in memory and cannot be
+			// taken back: stop writing, so that a restart rebuilds.
+			db.fail(err)
+		}
+		return err
 	}}
 	if err := db.submit(ctx, o); err != nil {
 		return IngestResult{}, fmt.Errorf("ingest %d events: %w", len(events), err)
@@ -44,15 +50,24 @@ func (db *DB) Ingest(ctx context.Context, events []monitor.Event) (IngestResult,
 	return res, nil
 }
 
-func (db *DB) ingest(g *group, events []monitor.Event) IngestResult {
+func (db *DB) ingest(g *group, events []monitor.Event) (IngestResult, error) {
 	var res IngestResult
 	for i := range events {
 		e := &events[i]
-		if !db.seen.add(db.seen.key(e.AccountID, e.ID), hourOf(e.OccurredAt)) {
-			res.Duplicates++
-			res.ByType[e.Type].Duplicates++
-			continue
+		key := db.seen.key(e.AccountID, e.ID)
+		if g.cands = db.seen.add(key, uint32(g.logSeq), g.cands[:0]); len(g.cands) > 0 {
+			dup, err := db.duplicate(g, e.AccountID, e.ID, g.cands)
+			if err != nil {
+				return res, err
+			}
+			if dup {
+				res.Duplicates++
+				res.ByType[e.Type].Duplicates++
+				continue
+			}
+			db.seen.insert(key, uint32(g.logSeq))
 		}
+		g.remember(e.AccountID, e.ID)
 		e.Decide()
 		if e.Type == monitor.EventSend {
 			db.volume.Add(g.now, 1, db.policy.Bulk)
@@ -62,11 +77,12 @@ func (db *DB) ingest(g *group, events []monitor.Event) IngestResult {
 		db.queueRecipient(g, e)
 		g.touched[a.ID] = struct{}{}
 		g.log = appendEvent(g.log, e)
+		g.hashes = binary.LittleEndian.AppendUint64(g.hashes, key)
 		g.logN++
 		res.Accepted++
 		res.ByType[e.Type].Accepted++
 	}
-	return res
+	return res, nil
 }
 
 // roomFor refuses a batch that would create more accounts than the limit
@@ -108,20 +124,22 @@ func (db *DB) account(g *group, id string) *monitor.Account {
 	return a
 }
 
-func hourOf(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
-
 // Prune forgets what lies beyond the dedupe horizon at now: log records that
 // can only hold events older than it, and their dedupe keys. Events that old
 // are refused at ingest, so nothing they could match can arrive. It works
 // one dedupe shard per commit group, so ingestion goes on in between.
 func (db *DB) Prune(ctx context.Context, now time.Time) error {
-	horizon := now.Add(-db.limits.DedupeHorizon)
+	// An event accepted at t occurred at most MaxClockSkew after t.
+	cutoff := now.Add(-db.limits.DedupeHorizon).Add(-db.limits.MaxClockSkew)
+	var first uint64
 	for shard := range dedupeShards {
 		o := &op{at: now, apply: func(g *group) error {
-			db.seen.forget(shard, hourOf(horizon))
+			if shard == 0 {
+				first = db.spans.prune(cutoff)
+			}
+			db.seen.forget(shard, first, g.logSeq)
 			if shard == dedupeShards-1 {
-				// An event accepted at t occurred at most MaxClockSkew after t.
-				g.pruneBefore = horizon.Add(-db.limits.MaxClockSkew)
+				g.pruneBefore = cutoff
 			}
 			return nil
 		}}
@@ -132,62 +150,14 @@ func (db *DB) Prune(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// replay rebuilds the windows and the dedupe set from the log and returns
-// how many events it counted. It is the whole of start-up time, so it reads
-// the log in place without allocating per event.
-func (db *DB) replay(tx *bbolt.Tx, now time.Time) (int, error) {
-	horizon := now.Add(-db.limits.DedupeHorizon).UnixNano()
-	events := tx.Bucket(bucketEvents)
-	// Size the dedupe set once from the record headers instead of letting
-	// it grow (and rehash) through tens of millions of inserts.
-	total := 0
-	if err := events.ForEach(func(k, v []byte) error {
-		_, n, _, err := decodeLogHeader(v)
-		total += n
-		return err
-	}); err != nil {
-		return 0, fmt.Errorf("count logged events: %w", err)
-	}
-	db.seen.reserve(total)
-	var s skimmedEvent
-	count := 0
-	err := events.ForEach(func(k, v []byte) error {
-		acceptedAt, n, rest, err := decodeLogHeader(v)
-		if err != nil {
-			return fmt.Errorf("log record %x: %w", k, err)
-		}
-		for range n {
-			if rest, err = skimEvent(rest, &s); err != nil {
-				return fmt.Errorf("log record %x: %w", k, err)
-			}
-			if s.event.OccurredAt.UnixNano() < horizon {
-				continue
-			}
-			db.seen.add(db.seen.keyBytes(s.accountID, s.id), hourOf(s.event.OccurredAt))
-			a, ok := db.accounts[string(s.accountID)]
-			if !ok {
-				// Every account record is written with its first event;
-				// recreate it rather than lose the counts.
-				a = monitor.NewAccount(string(s.accountID), acceptedAt, db.policy)
-				db.accounts[a.ID] = a
-			}
-			if s.event.Type == monitor.EventSend {
-				db.volume.Add(acceptedAt, 1, db.policy.Bulk)
-			}
-			a.Observe(&s.event, acceptedAt, db.policy)
-			count++
-		}
-		return nil
-	})
-	return count, err
-}
-
-// pruneLog deletes the log records accepted before cutoff; the log is in
+// pruneLog deletes the log records accepted before cutoff, but never the
+// newest, whose number the next start continues from. The log is in
 // acceptance order, so it stops at the first younger record.
 func pruneLog(tx *bbolt.Tx, cutoff time.Time) error {
 	c := tx.Bucket(bucketEvents).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		acceptedAt, _, _, err := decodeLogHeader(v)
+	last, _ := c.Last()
+	for k, v := c.First(); k != nil && !bytes.Equal(k, last); k, v = c.Next() {
+		acceptedAt, _, _, _, err := decodeLogHeader(v)
 		if err != nil {
 			return fmt.Errorf("prune log record %x: %w", k, err)
 		}
@@ -202,25 +172,43 @@ func pruneLog(tx *bbolt.Tx, cutoff time.Time) error {
 }
 
 // The log record: a version byte, the acceptance time (unix nanoseconds,
-// varint), the number of events (uvarint), then the events.
-const logVersion = 1
+// varint), the number of events n (uvarint); from version 2 the dedupe
+// hash of each event, n little-endian uint64s, so that a start rebuilds the
+// dedupe index without reading the events; then the events.
+const (
+	logVersion1 = 1
+	logVersion  = 2
+)
 
 var errCorrupt = errors.New("corrupt record")
 
-func encodeLogRecord(acceptedAt time.Time, n int, events []byte) []byte {
-	buf := make([]byte, 0, len(events)+1+2*binary.MaxVarintLen64)
+func encodeLogRecord(acceptedAt time.Time, n int, hashes, events []byte) []byte {
+	buf := make([]byte, 0, len(hashes)+len(events)+1+2*binary.MaxVarintLen64)
 	buf = append(buf, logVersion)
 	buf = binary.AppendVarint(buf, acceptedAt.UnixNano())
 	buf = binary.AppendUvarint(buf, uint64(n))
+	buf = append(buf, hashes...)
 	return append(buf, events...)
 }
 
-func decodeLogHeader(v []byte) (acceptedAt time.Time, n int, rest []byte, err error) {
-	if len(v) == 0 || v[0] != logVersion {
-		return time.Time{}, 0, nil, fmt.Errorf("%w: unknown log version", errCorrupt)
+// decodeLogHeader reads a record's header. hashes is nil in a version 1
+// record, which has none.
+func decodeLogHeader(v []byte) (acceptedAt time.Time, n int, hashes, rest []byte, err error) {
+	if len(v) == 0 || (v[0] != logVersion && v[0] != logVersion1) {
+		return time.Time{}, 0, nil, nil, fmt.Errorf("%w: unknown log version", errCorrupt)
 	}
 	d := decoder{buf: v[1:]}
 	acceptedAt = time.Unix(0, d.varint()).UTC()
-	n = int(d.uvarint())
-	return acceptedAt, n, d.buf, d.err
+	count := d.uvarint()
+	if d.err != nil {
+		return time.Time{}, 0, nil, nil, d.err
+	}
+	rest = d.buf
+	if v[0] == logVersion {
+		if count > uint64(len(rest))/8 {
+			return time.Time{}, 0, nil, nil, fmt.Errorf("%w: %d hashes in %d bytes", errCorrupt, count, len(rest))
+		}
+		hashes, rest = rest[:8*count], rest[8*count:]
+	}
+	return acceptedAt, int(count), hashes, rest, nil
 }

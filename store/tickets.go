@@ -234,6 +234,7 @@ func (db *DB) changeTicket(ctx context.Context, action string, who Actor, id, ac
 		g.savedTickets = append(g.savedTickets, t.ID)
 		g.saved[a.ID] = struct{}{}
 		g.touched[a.ID] = struct{}{}
+		g.markTallied(a.ID)
 		e.At, e.Actor, e.Action, e.AccountID, e.TicketID = g.now, who, action, a.ID, t.ID
 		g.audit = append(g.audit, e)
 		result = t

@@ -178,6 +178,10 @@ type scheduleConf struct {
 type eventsConf struct {
 	DedupeHorizon duration `yaml:"dedupe_horizon"`
 	MaxClockSkew  duration `yaml:"max_clock_skew"`
+	// CheckpointEvents and CheckpointInterval pace the saving of the
+	// accounts' counts: a start replays at most that much of the log.
+	CheckpointEvents   int      `yaml:"checkpoint_events"`
+	CheckpointInterval duration `yaml:"checkpoint_interval"`
 }
 
 type policyConf struct {
@@ -242,7 +246,8 @@ func defaultConfig() config {
 		MaxConcurrentStreams: 256,
 		MaxPendingEvents:     server.DefaultMaxPendingEvents,
 		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly", Digest: "@daily", Reputation: "CRON_TZ=UTC 55 23 * * *"},
-		Events:               eventsConf{DedupeHorizon: duration(l.DedupeHorizon), MaxClockSkew: duration(l.MaxClockSkew)},
+		Events: eventsConf{DedupeHorizon: duration(l.DedupeHorizon), MaxClockSkew: duration(l.MaxClockSkew),
+			CheckpointEvents: 1 << 20, CheckpointInterval: duration(30 * time.Second)},
 		Policy: policyConf{
 			HardBounceRate:  thresholdsConf(p.HardBounce),
 			ComplaintRate:   thresholdsConf(p.Complaint),
@@ -325,6 +330,9 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 	}
 	if c.MaxPendingEvents < server.MaxBatchEvents {
 		return p, l, fmt.Errorf("config: max_pending_events must be at least one full batch, %d", server.MaxBatchEvents)
+	}
+	if c.Events.CheckpointEvents < 1 || c.Events.CheckpointInterval <= 0 {
+		return p, l, errors.New("config: events.checkpoint_events and events.checkpoint_interval must be positive")
 	}
 	if l.MaxClockSkew < 0 {
 		return p, l, errors.New("config: events.max_clock_skew must not be negative")

@@ -86,11 +86,26 @@ func TestStopDuringStreamLosesNothingAcknowledged(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) { stopDuringStream(t, sig) })
 	}
+	// Saving the accounts' counts every few hundred events, nearly every
+	// commit the kill can land in is a checkpoint's.
+	t.Run("SIGKILL while checkpointing", func(t *testing.T) {
+		stopDuringStream(t, syscall.SIGKILL, "--config", writeFile(t, "events:\n  checkpoint_events: 300\n"))
+	})
 }
 
-func stopDuringStream(t *testing.T, sig syscall.Signal) {
+// writeFile writes text to a new file in a temp dir and returns its path.
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func stopDuringStream(t *testing.T, sig syscall.Signal, args ...string) {
 	dataDir := t.TempDir()
-	addr, proc := startServer(t, dataDir)
+	addr, proc := startServer(t, dataDir, args...)
 	conn := dial(t, addr)
 	stream, err := pb.NewEventServiceClient(conn).StreamEvents(context.Background())
 	if err != nil {
@@ -165,7 +180,7 @@ func stopDuringStream(t *testing.T, sig syscall.Signal) {
 	}
 	t.Logf("stopped after %d acknowledged of %d sent batches", len(acked), len(batches))
 
-	addr, _ = startServer(t, dataDir)
+	addr, _ = startServer(t, dataDir, args...)
 	conn = dial(t, addr)
 	events := pb.NewEventServiceClient(conn)
 	ctx := context.Background()
@@ -190,6 +205,67 @@ func stopDuringStream(t *testing.T, sig syscall.Signal) {
 		want := uint64(len(batches) * batchSize / accounts)
 		if got := resp.GetAccount().GetWindows()[0].GetSends(); got != want {
 			t.Errorf("acct-%d counts %d sends, want each of the %d distinct events once", a, got, want)
+		}
+	}
+}
+
+// TestKillDuringTheTailReplay kills a server that has a long tail of events
+// after its last checkpoint, then kills it again and again while a start
+// replays that tail: the start that finishes counts every acknowledged
+// event exactly once and still knows every id.
+func TestKillDuringTheTailReplay(t *testing.T) {
+	dataDir := t.TempDir()
+	cfg := writeFile(t, "events:\n  checkpoint_events: 100000000\n  checkpoint_interval: 24h\n")
+	addr, proc := startServer(t, dataDir, "--config", cfg)
+	ctx := context.Background()
+	events := pb.NewEventServiceClient(dial(t, addr))
+
+	const accounts, batchSize, batches = 5, 1000, 120
+	now := time.Now()
+	var sent []*pb.IngestEventsRequest
+	for b := range batches {
+		req := &pb.IngestEventsRequest{}
+		for i := range batchSize {
+			req.Events = append(req.Events, &pb.Event{
+				EventId: fmt.Sprintf("b%d-e%d", b, i), AccountId: fmt.Sprintf("acct-%d", i%accounts),
+				Type: pb.EventType_EVENT_TYPE_SEND, OccurredAt: timestamppb.New(now), Recipient: fmt.Sprintf("r%d@example.com", i),
+			})
+		}
+		if resp, err := events.IngestEvents(ctx, req); err != nil || resp.GetAccepted() != batchSize {
+			t.Fatalf("batch %d: %v, %v", b, resp, err)
+		}
+		sent = append(sent, req)
+	}
+	_ = proc.Process.Kill()
+	_ = proc.Wait()
+
+	for _, delay := range []time.Duration{0, 30 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
+		_, p := startServer(t, dataDir, "--config", cfg)
+		time.Sleep(delay)
+		_ = p.Process.Kill()
+		_ = p.Wait()
+	}
+
+	addr, _ = startServer(t, dataDir, "--config", cfg)
+	conn := dial(t, addr)
+	events = pb.NewEventServiceClient(conn)
+	for b, req := range sent {
+		resp, err := events.IngestEvents(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetDuplicates() != batchSize {
+			t.Fatalf("acknowledged batch %d came back with %d duplicates, want %d", b, resp.GetDuplicates(), batchSize)
+		}
+	}
+	accountsClient := pb.NewAccountServiceClient(conn)
+	for a := range accounts {
+		resp, err := accountsClient.GetAccount(ctx, &pb.GetAccountRequest{AccountId: fmt.Sprintf("acct-%d", a)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := resp.GetAccount().GetWindows()[0].GetSends(), uint64(batches*batchSize/accounts); got != want {
+			t.Errorf("acct-%d counts %d sends, want %d", a, got, want)
 		}
 	}
 }

@@ -104,7 +104,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 
 	storeOpts := store.Options{Policy: policy, Limits: limits, Suppression: suppression, MaxAccounts: cfg.Limits.MaxAccounts,
-		LockTimeout: time.Duration(cfg.LockTimeout)}
+		LockTimeout: time.Duration(cfg.LockTimeout), CheckpointEvents: cfg.Events.CheckpointEvents,
+		CheckpointInterval: time.Duration(cfg.Events.CheckpointInterval)}
 	if notifier != nil {
 		storeOpts.Route = notifier.Route
 	}
@@ -148,7 +149,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	jobs.Start()
 
 	r := db.Replayed()
-	log.Info("state rebuilt from the event log", "accounts", r.Accounts, "events", r.Events, "took", r.Took.Round(time.Millisecond).String())
+	if r.Dropped != nil {
+		log.Warn("the saved counts could not be used; counted the whole event log instead", "reason", r.Dropped.Error())
+	}
+	log.Info("state loaded", "accounts", r.Accounts, "events_replayed", r.Events, "ids_indexed", r.IDs,
+		"took", r.Took.Round(time.Millisecond).String())
 	// A signal during the replay shuts the server down without serving.
 	if ctx.Err() == nil {
 		srv.Ready(db)
