@@ -150,36 +150,37 @@ func (db *DB) loadAccounts(tx *bbolt.Tx) error {
 	})
 }
 
-// Account returns a copy of the account id.
+// Account returns a copy of the account id, as it is durably.
 func (db *DB) Account(ctx context.Context, id string) (*monitor.Account, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	a, ok := db.accounts[id]
-	if !ok {
-		return nil, fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
-	}
-	return a.Clone(), nil
+	var out *monitor.Account
+	err := db.ReadAccount(ctx, id, func(a *monitor.Account) { out = a.Clone() })
+	return out, err
 }
 
 // ReadAccount calls read with the live account id under the read lock: for
 // an answer that needs a little of a large account (CheckSend, on every
 // message a platform sends) without the copy Account makes of all its
 // senders' counts. read must be quick, must not change a and must not
-// keep it or anything reachable from it.
+// keep it or anything reachable from it. An account whose record a commit
+// not yet durable changed is read once that commit is (see settled.go).
 func (db *DB) ReadAccount(ctx context.Context, id string, read func(a *monitor.Account)) error {
-	if err := ctx.Err(); err != nil {
+	found := false
+	err := db.settledRead(ctx, func() uint64 {
+		if seq := db.pendingSeq(unsettledAccount(id)); seq != 0 {
+			return seq
+		}
+		a, ok := db.accounts[id]
+		if found = ok; ok {
+			read(a)
+		}
+		return 0
+	})
+	if err != nil {
 		return err
 	}
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	a, ok := db.accounts[id]
-	if !ok {
+	if !found {
 		return fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
 	}
-	read(a)
 	return nil
 }
 
@@ -222,13 +223,22 @@ func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account
 			}
 			// Lock per account: a long scan for a rare phase must not hold
 			// up the committer.
-			db.mu.RLock()
-			a, ok := db.accounts[string(k)]
-			match := ok && (f.Phase == 0 || a.State.Phase == f.Phase) && (f.IDs == nil || slices.Contains(f.IDs, a.ID))
-			if match && len(out) < f.PageSize {
-				a = a.Clone()
+			var a *monitor.Account
+			var match bool
+			err := db.settledRead(ctx, func() uint64 {
+				if seq := db.pendingSeq(unsettledAccount(string(k))); seq != 0 {
+					return seq
+				}
+				live, ok := db.accounts[string(k)]
+				match = ok && (f.Phase == 0 || live.State.Phase == f.Phase) && (f.IDs == nil || slices.Contains(f.IDs, live.ID))
+				if a = live; match && len(out) < f.PageSize {
+					a = live.Clone()
+				}
+				return 0
+			})
+			if err != nil {
+				return err
 			}
-			db.mu.RUnlock()
 			if !match {
 				continue
 			}
@@ -312,7 +322,8 @@ func (db *DB) Unknown(ids []string) []string {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	for _, id := range ids {
-		if _, ok := db.accounts[id]; !ok {
+		// An account not yet durable is not known yet either.
+		if _, ok := db.accounts[id]; !ok || db.pendingSeq(unsettledNew(id)) != 0 {
 			out = append(out, id)
 		}
 	}
@@ -343,6 +354,7 @@ func (db *DB) changeAccount(ctx context.Context, id string, create bool, change 
 				return fmt.Errorf("account %q is new: %w", id, ErrAccountLimit)
 			}
 			a = monitor.NewAccount(id, g.now, db.policy)
+			g.created = append(g.created, id)
 		default:
 			return fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
 		}

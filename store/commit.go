@@ -59,6 +59,8 @@ type group struct {
 	recipients []recipientWork
 	// audit are the state-changing calls the group carries out.
 	audit []AuditEvent
+	// created are the accounts the group created.
+	created []string
 	// savedTickets are the tickets whose record must be written.
 	savedTickets []string
 	// outbox are the notifications of the group's changes.
@@ -216,6 +218,7 @@ func (db *DB) run(ops []*op) {
 	}
 	db.notifyTransitions(g)
 	db.planTallies(g, len(ops) == 1 && ops[0].final)
+	db.settle(g)
 	db.mu.Unlock()
 	for _, o := range ops {
 		o.transitions = len(g.transitions)
@@ -354,6 +357,9 @@ func (db *DB) write(done chan struct{}) {
 	for j := range db.writes {
 		err := db.Err()
 		if err == nil && !j.empty() {
+			if db.beforePut != nil {
+				db.beforePut()
+			}
 			start := time.Now()
 			err = db.bolt.Update(func(tx *bbolt.Tx) error { return db.put(tx, j) })
 			if j.log != nil {
@@ -374,6 +380,9 @@ func (db *DB) write(done chan struct{}) {
 					db.committed(j.events, time.Since(start), j.made)
 				}
 			}
+		}
+		if err == nil {
+			db.committedGroup(j.seq)
 		}
 		for _, o := range j.ops {
 			if err != nil {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -96,6 +97,9 @@ type Options struct {
 	// without a receiver and the account's admin emails, and returns a
 	// copy per receiver that wants it, due and with its deadline set.
 	Route func(base monitor.Notification, adminEmails []string) []monitor.Notification
+
+	// beforePut, for tests, runs on the writer before each transaction.
+	beforePut func()
 }
 
 // DB is dpmon's storage: a bbolt file and the in-memory state rebuilt from it.
@@ -136,6 +140,17 @@ type DB struct {
 
 	// inflight are the log records the writer has not committed yet.
 	inflight inflightRecords
+
+	// unsettled holds the commit groups that wrote records readers must
+	// not see before they are durable (see settled.go); guarded by mu.
+	unsettled map[string]uint64
+	// durable is the last commit group written; durableCh is closed and
+	// replaced when it advances.
+	durable   atomic.Uint64
+	durableMu sync.Mutex
+	durableCh chan struct{}
+	// beforePut, set by tests, runs on the writer before each transaction.
+	beforePut func()
 
 	// pending is shared by the committer (adds) and the writer (removes).
 	pending *pendingSet
@@ -235,6 +250,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		accounts:           make(map[string]*monitor.Account),
 		tickets:            make(map[string]*monitor.Ticket),
 		dirty:              make(map[string]struct{}),
+		unsettled:          make(map[string]uint64),
+		durableCh:          make(chan struct{}),
+		beforePut:          opts.beforePut,
 		checkpointEvents:   opts.CheckpointEvents,
 		checkpointInterval: opts.CheckpointInterval,
 		ops:                make(chan *op, 256),

@@ -120,6 +120,7 @@ func (db *DB) account(g *group, id string) *monitor.Account {
 		a = monitor.NewAccount(id, g.now, db.policy)
 		db.accounts[id] = a
 		g.saved[id] = struct{}{}
+		g.created = append(g.created, id)
 	}
 	return a
 }

@@ -250,16 +250,23 @@ func (db *DB) changeTicket(ctx context.Context, action string, who Actor, id, ac
 
 // Ticket returns a copy of ticket id.
 func (db *DB) Ticket(ctx context.Context, id string) (*monitor.Ticket, error) {
-	if err := ctx.Err(); err != nil {
+	var out *monitor.Ticket
+	err := db.settledRead(ctx, func() uint64 {
+		if seq := db.pendingSeq(unsettledTicket(id)); seq != 0 {
+			return seq
+		}
+		if t, ok := db.tickets[id]; ok {
+			out = t.Clone()
+		}
+		return 0
+	})
+	if err != nil {
 		return nil, err
 	}
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	t, ok := db.tickets[id]
-	if !ok {
+	if out == nil {
 		return nil, fmt.Errorf("ticket %q: %w", id, monitor.ErrNotFound)
 	}
-	return t.Clone(), nil
+	return out, nil
 }
 
 // TicketFilter selects tickets; zero fields select all.
@@ -282,24 +289,34 @@ func (db *DB) Tickets(ctx context.Context, f TicketFilter, limit int, pageToken 
 			return nil, "", errBadPageToken
 		}
 	}
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	var match []*monitor.Ticket
-	for _, t := range db.tickets {
-		if (f.Accounts == nil || slices.Contains(f.Accounts, t.AccountID)) && (f.State == 0 || t.State == f.State) &&
-			(after == nil || ticketsNewestFirst(t, after) > 0) {
-			match = append(match, t)
-		}
-	}
-	slices.SortFunc(match, ticketsNewestFirst)
+	var out []*monitor.Ticket
 	next := ""
-	if len(match) > limit {
-		match = match[:limit]
-		next = encodeTicketPage(match[limit-1])
-	}
-	out := make([]*monitor.Ticket, len(match))
-	for i, t := range match {
-		out[i] = t.Clone()
+	err := db.settledRead(ctx, func() uint64 {
+		var match []*monitor.Ticket
+		var need uint64
+		for id, t := range db.tickets {
+			need = max(need, db.pendingSeq(unsettledTicket(id)))
+			if (f.Accounts == nil || slices.Contains(f.Accounts, t.AccountID)) && (f.State == 0 || t.State == f.State) &&
+				(after == nil || ticketsNewestFirst(t, after) > 0) {
+				match = append(match, t)
+			}
+		}
+		if need != 0 {
+			return need
+		}
+		slices.SortFunc(match, ticketsNewestFirst)
+		if len(match) > limit {
+			match = match[:limit]
+			next = encodeTicketPage(match[limit-1])
+		}
+		out = make([]*monitor.Ticket, len(match))
+		for i, t := range match {
+			out[i] = t.Clone()
+		}
+		return 0
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	return out, next, nil
 }
