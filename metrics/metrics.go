@@ -125,8 +125,8 @@ func (m *Metrics) NotificationAttempted(receiver string, state monitor.Notificat
 	m.attempts.WithLabelValues(receiver, state.String()).Inc()
 }
 
-// CountNotifications reports the notifications by receiver and state, read
-// from outbox at each scrape.
+// CountNotifications reports the notifications by receiver and state, as
+// outbox counts them (the store keeps the counts as it commits).
 func (m *Metrics) CountNotifications(outbox OutboxCounter) {
 	m.registry.MustRegister(outboxCollector{outbox})
 }
@@ -185,9 +185,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
 
-// phaseCollector reads the accounts by phase at scrape time: a gauge kept
-// up to date on every transition would need the store to count phases on
-// its hot path.
+// phaseCollector reads the accounts by phase at scrape time from the
+// counts the store keeps as it commits.
 type phaseCollector struct{ phases PhaseCounter }
 
 var accountsDesc = prometheus.NewDesc(namespace+"_accounts", "Accounts by phase.", []string{"phase"}, nil)

@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -354,13 +356,15 @@ func (db *DB) changeAccount(ctx context.Context, id string, create bool, change 
 				return fmt.Errorf("account %q is new: %w", id, ErrAccountLimit)
 			}
 			a = monitor.NewAccount(id, g.now, db.policy)
-			g.created = append(g.created, id)
 		default:
 			return fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
 		}
 		e, err := change(g, a)
 		if err != nil {
 			return err
+		}
+		if _, ok := db.accounts[id]; !ok {
+			g.created = append(g.created, id)
 		}
 		db.accounts[id] = a
 		g.saved[id] = struct{}{}
@@ -411,15 +415,43 @@ func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return made, nil
 }
 
-// PhaseCounts counts the accounts in each phase, for metrics.
-func (db *DB) PhaseCounts() map[monitor.Phase]int {
-	counts := make(map[monitor.Phase]int, 4)
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	for _, a := range db.accounts {
-		counts[a.State.Phase]++
+// PhaseCounts counts the accounts in each phase, for metrics. The counts
+// follow the commits, so a scrape does not walk the accounts.
+func (db *DB) PhaseCounts() map[monitor.Phase]int { return db.phases.read() }
+
+// phaseCounts counts durable accounts by phase: loaded at start, then
+// moved by each commit's accounts and transitions, on the writer.
+type phaseCounts struct {
+	mu sync.Mutex
+	n  map[monitor.Phase]int
+}
+
+func (c *phaseCounts) load(accounts map[string]*monitor.Account) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n = make(map[monitor.Phase]int, 4)
+	for _, a := range accounts {
+		c.n[a.State.Phase]++
 	}
-	return counts
+}
+
+// committed counts the accounts a commit created, healthy, then its moves.
+func (c *phaseCounts) committed(created int, made []monitor.Transition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[monitor.PhaseHealthy] += created
+	for _, t := range made {
+		if t.Sender == "" && t.From != t.To {
+			c.n[t.From]--
+			c.n[t.To]++
+		}
+	}
+}
+
+func (c *phaseCounts) read() map[monitor.Phase]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }
 
 // AccountsInPhase returns copies of every account in phase p, in id order.

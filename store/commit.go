@@ -93,6 +93,8 @@ type job struct {
 	tickets     map[string][]byte
 	outbox      []outboxEntry
 	reputation  []dailyScore
+	// created is how many accounts the group created.
+	created int
 	// logSeq numbers the group's record when it has one (log != nil).
 	logSeq uint64
 	// tallies are the accounts' tallies to save; checkpoint, when set, is
@@ -298,7 +300,7 @@ func (db *DB) sweepAccount(g *group, a *monitor.Account) {
 // encode turns a group into the bytes the writer puts. Only the committer
 // writes accounts, so it may read them without the lock.
 func (db *DB) encode(g *group) (*job, error) {
-	j := &job{seq: g.seq, now: g.now, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN, reputation: g.reputation,
+	j := &job{seq: g.seq, now: g.now, created: len(g.created), pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN, reputation: g.reputation,
 		accounts: make(map[string][]byte, len(g.saved))}
 	if g.logN > 0 {
 		j.logSeq, j.logKey = g.logSeq, seqKey(g.logSeq)
@@ -321,7 +323,7 @@ func (db *DB) encode(g *group) (*job, error) {
 		if err != nil {
 			return j, err
 		}
-		j.outbox = append(j.outbox, outboxEntry{seq: q.seq, value: v})
+		j.outbox = append(j.outbox, outboxEntry{seq: q.seq, value: v, receiver: q.n.Receiver})
 	}
 	for _, id := range g.savedTickets {
 		v, err := encodeTicket(db.tickets[id])
@@ -376,6 +378,7 @@ func (db *DB) write(done chan struct{}) {
 				if len(j.outbox) > 0 {
 					db.outboxCommitted(j.outbox)
 				}
+				db.phases.committed(j.created, j.made)
 				if db.committed != nil {
 					db.committed(j.events, time.Since(start), j.made)
 				}

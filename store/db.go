@@ -151,6 +151,8 @@ type DB struct {
 	durableCh chan struct{}
 	// beforePut, set by tests, runs on the writer before each transaction.
 	beforePut func()
+	// phases counts the durable accounts by phase, for metrics.
+	phases phaseCounts
 
 	// pending is shared by the committer (adds) and the writer (removes).
 	pending *pendingSet
@@ -169,6 +171,7 @@ type DB struct {
 	// and replaced when new ones are committed.
 	outboxMu      sync.Mutex
 	outboxPending map[uint64]struct{}
+	outboxCounts  outboxCounts
 	outboxCh      chan struct{}
 	// outboxUpdateMu serialises UpdateNotification.
 	outboxUpdateMu sync.Mutex
@@ -241,6 +244,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		committed:          opts.Committed,
 		route:              opts.Route,
 		outboxPending:      make(map[uint64]struct{}),
+		outboxCounts:       make(outboxCounts),
 		outboxCh:           make(chan struct{}),
 		pending:            newPendingSet(),
 		watchCh:            make(chan struct{}),
@@ -339,6 +343,7 @@ func (db *DB) load() error {
 		db.nextTrSeq = lastSeq(tx.Bucket(bucketTransitions)) + 1
 		db.nextLogSeq = lastSeq(tx.Bucket(bucketEvents)) + 1
 		n, ids, err := db.replayLog(tx, now, checkpoint, included)
+		db.phases.load(db.accounts)
 		db.replayed = ReplayStats{Accounts: len(db.accounts), Events: n, IDs: ids, Took: time.Since(start), Dropped: db.dropped}
 		return err
 	})

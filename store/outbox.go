@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,8 +138,9 @@ func putOutbox(tx *bbolt.Tx, entries []outboxEntry) error {
 }
 
 type outboxEntry struct {
-	seq   uint64
-	value []byte
+	seq      uint64
+	value    []byte
+	receiver string
 }
 
 // loadOutbox reads the instance id (made once, so that ids stay unique
@@ -167,6 +169,7 @@ func (db *DB) loadOutbox(tx *bbolt.Tx) error {
 		if n.State == monitor.NotificationPending {
 			db.outboxPending[decodeSeq(k)] = struct{}{}
 		}
+		db.outboxCounts.add(n.Receiver, n.State, 1)
 		return nil
 	})
 }
@@ -222,6 +225,7 @@ func (db *DB) outboxCommitted(entries []outboxEntry) {
 	db.outboxMu.Lock()
 	for _, e := range entries {
 		db.outboxPending[e.seq] = struct{}{}
+		db.outboxCounts.add(e.receiver, monitor.NotificationPending, 1)
 	}
 	close(db.outboxCh)
 	db.outboxCh = make(chan struct{})
@@ -283,6 +287,7 @@ func (db *DB) UpdateNotification(ctx context.Context, id string, change func(n *
 	db.outboxUpdateMu.Lock()
 	defer db.outboxUpdateMu.Unlock()
 	var n monitor.Notification
+	var before monitor.NotificationState
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)
 		v := b.Get(seqKey(seq))
@@ -293,6 +298,7 @@ func (db *DB) UpdateNotification(ctx context.Context, id string, change func(n *
 		if n, err = decodeNotification(v); err != nil {
 			return err
 		}
+		before = n.State
 		if n.ID != id {
 			return fmt.Errorf("notification %q: %w", id, monitor.ErrNotFound)
 		}
@@ -314,6 +320,8 @@ func (db *DB) UpdateNotification(ctx context.Context, id string, change func(n *
 	} else {
 		delete(db.outboxPending, seq)
 	}
+	db.outboxCounts.add(n.Receiver, before, -1)
+	db.outboxCounts.add(n.Receiver, n.State, 1)
 	db.outboxMu.Unlock()
 	return n, nil
 }
@@ -353,24 +361,28 @@ func (db *DB) Notifications(ctx context.Context, f NotificationFilter, limit int
 }
 
 // OutboxCounts counts the notifications by receiver and state, for
-// metrics.
+// metrics. The counts are kept as notifications are committed, updated and
+// pruned, so a scrape reads no records.
 func (db *DB) OutboxCounts(ctx context.Context) (map[string]map[monitor.NotificationState]int, error) {
-	counts := map[string]map[monitor.NotificationState]int{}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
-			var r struct {
-				Receiver string                    `json:"receiver"`
-				State    monitor.NotificationState `json:"state"`
-			}
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("notification %x: %w", k, err)
-			}
-			if counts[r.Receiver] == nil {
-				counts[r.Receiver] = map[monitor.NotificationState]int{}
-			}
-			counts[r.Receiver][r.State]++
-			return nil
-		})
-	})
-	return counts, err
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	db.outboxMu.Lock()
+	defer db.outboxMu.Unlock()
+	out := make(map[string]map[monitor.NotificationState]int, len(db.outboxCounts))
+	for receiver, byState := range db.outboxCounts {
+		out[receiver] = maps.Clone(byState)
+	}
+	return out, nil
+}
+
+// outboxCounts counts notifications by receiver and state; guarded by
+// DB.outboxMu.
+type outboxCounts map[string]map[monitor.NotificationState]int
+
+func (c outboxCounts) add(receiver string, state monitor.NotificationState, n int) {
+	if c[receiver] == nil {
+		c[receiver] = make(map[monitor.NotificationState]int, 3)
+	}
+	c[receiver][state] += n
 }
