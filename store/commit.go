@@ -61,8 +61,10 @@ type group struct {
 	audit []AuditEvent
 	// created are the accounts the group created.
 	created []string
-	// savedTickets are the tickets whose record must be written.
-	savedTickets []string
+	// savedTickets are the tickets whose record must be written, and
+	// deletedTickets those whose record must go.
+	savedTickets   []string
+	deletedTickets []string
 	// outbox are the notifications of the group's changes.
 	outbox []queuedNotification
 	// sweep is set for a sweep's group: it also forgets idle senders and
@@ -91,8 +93,10 @@ type job struct {
 	recipients  []recipientWork
 	audit       [][]byte
 	tickets     map[string][]byte
-	outbox      []outboxEntry
-	reputation  []dailyScore
+	// deletedTickets are the tickets whose records go.
+	deletedTickets []string
+	outbox         []outboxEntry
+	reputation     []dailyScore
 	// created is how many accounts the group created.
 	created int
 	// logSeq numbers the group's record when it has one (log != nil).
@@ -300,7 +304,7 @@ func (db *DB) sweepAccount(g *group, a *monitor.Account) {
 // encode turns a group into the bytes the writer puts. Only the committer
 // writes accounts, so it may read them without the lock.
 func (db *DB) encode(g *group) (*job, error) {
-	j := &job{seq: g.seq, now: g.now, created: len(g.created), pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN, reputation: g.reputation,
+	j := &job{seq: g.seq, now: g.now, created: len(g.created), deletedTickets: g.deletedTickets, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN, reputation: g.reputation,
 		accounts: make(map[string][]byte, len(g.saved))}
 	if g.logN > 0 {
 		j.logSeq, j.logKey = g.logSeq, seqKey(g.logSeq)
@@ -400,7 +404,7 @@ func (db *DB) write(done chan struct{}) {
 // changed nothing: it needs no transaction and no fsync.
 func (j *job) empty() bool {
 	return j.log == nil && len(j.accounts) == 0 && len(j.transitions) == 0 && j.pruneBefore.IsZero() &&
-		len(j.tallies) == 0 && j.checkpoint == nil && len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0 && len(j.outbox) == 0 && len(j.reputation) == 0
+		len(j.tallies) == 0 && j.checkpoint == nil && len(j.deletedTickets) == 0 && len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0 && len(j.outbox) == 0 && len(j.reputation) == 0
 }
 
 // put writes a job inside one transaction.
@@ -438,6 +442,11 @@ func (db *DB) put(tx *bbolt.Tx, j *job) error {
 	for id, v := range j.tickets {
 		if err := tickets.Put([]byte(id), v); err != nil {
 			return fmt.Errorf("save ticket %s: %w", id, err)
+		}
+	}
+	for _, id := range j.deletedTickets {
+		if err := tickets.Delete([]byte(id)); err != nil {
+			return fmt.Errorf("delete ticket %s: %w", id, err)
 		}
 	}
 	if !j.pruneBefore.IsZero() {

@@ -38,6 +38,9 @@ func (db *DB) settle(g *group) {
 	for _, id := range g.savedTickets {
 		db.unsettled[unsettledTicket(id)] = g.seq
 	}
+	for _, id := range g.deletedTickets {
+		db.unsettled[unsettledTicket(id)] = g.seq
+	}
 }
 
 // pendingSeq returns the group that last wrote the record of key if it is

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/server"
+	"github.com/dpmon/dpmon/store"
 )
 
 // config is the whole of dpmon's configuration: defaults, overlaid by the
@@ -30,6 +31,7 @@ type config struct {
 	Limits               limitsConf      `yaml:"limits"`
 	Schedule             scheduleConf    `yaml:"schedule"`
 	Events               eventsConf      `yaml:"events"`
+	Retention            retentionConf   `yaml:"retention"`
 	Policy               policyConf      `yaml:"policy"`
 	Windows              windowsConf     `yaml:"windows"`
 	Suppression          suppressionConf `yaml:"suppression"`
@@ -175,6 +177,17 @@ type scheduleConf struct {
 	Reputation string `yaml:"reputation"`
 }
 
+// retentionConf says how long settled records are kept (store.Retention).
+type retentionConf struct {
+	Notifications duration `yaml:"notifications"`
+	Tickets       duration `yaml:"tickets"`
+	Audit         duration `yaml:"audit"`
+}
+
+func (r retentionConf) retention() store.Retention {
+	return store.Retention{Notifications: time.Duration(r.Notifications), Tickets: time.Duration(r.Tickets), Audit: time.Duration(r.Audit)}
+}
+
 type eventsConf struct {
 	DedupeHorizon duration `yaml:"dedupe_horizon"`
 	MaxClockSkew  duration `yaml:"max_clock_skew"`
@@ -217,6 +230,7 @@ type windowConf struct {
 func defaultConfig() config {
 	p, l, s := monitor.DefaultPolicy(), monitor.DefaultLimits(), monitor.DefaultSuppressionPolicy()
 	e, b, r := p.Escalation, p.Bulk, p.Reputation
+	rt := store.DefaultRetention()
 	var providers []providerConf
 	for _, pr := range r.Providers {
 		providers = append(providers, providerConf(pr))
@@ -237,7 +251,9 @@ func defaultConfig() config {
 			FirstBlock: duration(s.FirstBlock), BlockGrowth: s.BlockGrowth, MaxBlock: duration(s.MaxBlock),
 			PermanentAfter: s.PermanentAfter, HistoryLimit: s.HistoryLimit,
 		},
-		Limits:               defaultLimitsConf(),
+		Limits: defaultLimitsConf(),
+		Retention: retentionConf{Notifications: duration(rt.Notifications), Tickets: duration(rt.Tickets),
+			Audit: duration(rt.Audit)},
 		Listen:               "127.0.0.1:7411",
 		DataDir:              "./dpmon-data",
 		LockTimeout:          duration(time.Second),
@@ -330,6 +346,9 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 	}
 	if c.MaxPendingEvents < server.MaxBatchEvents {
 		return p, l, fmt.Errorf("config: max_pending_events must be at least one full batch, %d", server.MaxBatchEvents)
+	}
+	if c.Retention.Notifications <= 0 || c.Retention.Tickets <= 0 || c.Retention.Audit <= 0 {
+		return p, l, errors.New("config: retention.notifications, retention.tickets and retention.audit must be positive")
 	}
 	if c.Events.CheckpointEvents < 1 || c.Events.CheckpointInterval <= 0 {
 		return p, l, errors.New("config: events.checkpoint_events and events.checkpoint_interval must be positive")

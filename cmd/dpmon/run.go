@@ -141,7 +141,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer stopMetrics()
 	}
 
-	jobs, err := schedule(ctx, cfg.Schedule, db, cfg.Notify, log)
+	jobs, err := schedule(ctx, cfg.Schedule, db, cfg.Notify, cfg.Retention.retention(), log)
 	if err != nil {
 		stopServing()
 		return err
@@ -251,7 +251,7 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 
 // schedule registers the periodic jobs; each body is one exported store
 // method that tests call directly.
-func schedule(ctx context.Context, s scheduleConf, db *store.DB, n notifyConf, log *slog.Logger) (*cron.Cron, error) {
+func schedule(ctx context.Context, s scheduleConf, db *store.DB, n notifyConf, retention store.Retention, log *slog.Logger) (*cron.Cron, error) {
 	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
 	type job struct {
 		name, spec string
@@ -265,7 +265,16 @@ func schedule(ctx context.Context, s scheduleConf, db *store.DB, n notifyConf, l
 			}
 			return err
 		}},
-		{"prune", s.Prune, func(now time.Time) error { return db.Prune(ctx, now) }},
+		{"prune", s.Prune, func(now time.Time) error {
+			if err := db.Prune(ctx, now); err != nil {
+				return err
+			}
+			r, err := db.Retain(ctx, now, retention)
+			if r != (store.Retained{}) {
+				log.Info("pruned settled records", "notifications", r.Notifications, "tickets", r.Tickets, "audit", r.Audit)
+			}
+			return err
+		}},
 		{"reputation", s.Reputation, func(now time.Time) error { return db.RecordReputation(ctx, now) }},
 	}
 	if email, ok, err := n.SMTP.email(); err != nil {
