@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -141,17 +142,6 @@ func decodeAccount(v []byte, p monitor.Policy) (*monitor.Account, error) {
 	return a, nil
 }
 
-func (db *DB) loadAccounts(tx *bbolt.Tx) error {
-	return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
-		a, err := decodeAccount(v, db.policy)
-		if err != nil {
-			return fmt.Errorf("account %q: %w", k, err)
-		}
-		db.accounts[a.ID] = a
-		return nil
-	})
-}
-
 // Account returns a copy of the account id, as it is durably.
 func (db *DB) Account(ctx context.Context, id string) (*monitor.Account, error) {
 	var out *monitor.Account
@@ -177,12 +167,19 @@ func (db *DB) ReadAccount(ctx context.Context, id string, read func(a *monitor.A
 		}
 		return 0
 	})
-	if err != nil {
+	if err != nil || found {
 		return err
 	}
-	if !found {
+	// Not in memory: dormant, or unknown. A dormant account is durable
+	// as it is on disk; one woken since reads the same.
+	a, err := db.readStored(id)
+	switch {
+	case err != nil:
+		return err
+	case a == nil:
 		return fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
 	}
+	read(a)
 	return nil
 }
 
@@ -211,51 +208,60 @@ func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account
 	if f.PageSize <= 0 {
 		f.PageSize = 100
 	}
+	matches := func(a *monitor.Account) bool {
+		return (f.Phase == 0 || a.State.Phase == f.Phase) && (f.IDs == nil || slices.Contains(f.IDs, a.ID))
+	}
 	var out []*monitor.Account
-	next := ""
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketAccounts).Cursor()
-		k, _ := c.Seek(after)
-		if k != nil && len(after) > 0 && bytes.Equal(k, after) {
-			k, _ = c.Next()
+	for {
+		// The ids come a chunk per read transaction, and each account is
+		// read after it: a read that waits for a commit must not hold a
+		// transaction, which the commit may wait for (to grow the file).
+		ids, err := db.accountIDs(after, 1000)
+		if err != nil {
+			return nil, "", fmt.Errorf("list accounts: %w", err)
 		}
-		for ; k != nil; k, _ = c.Next() {
+		for _, id := range ids {
 			if err := ctx.Err(); err != nil {
-				return err
+				return nil, "", err
 			}
-			// Lock per account: a long scan for a rare phase must not hold
-			// up the committer.
 			var a *monitor.Account
-			var match bool
-			err := db.settledRead(ctx, func() uint64 {
-				if seq := db.pendingSeq(unsettledAccount(string(k))); seq != 0 {
-					return seq
-				}
-				live, ok := db.accounts[string(k)]
-				match = ok && (f.Phase == 0 || live.State.Phase == f.Phase) && (f.IDs == nil || slices.Contains(f.IDs, live.ID))
-				if a = live; match && len(out) < f.PageSize {
+			if err := db.ReadAccount(ctx, id, func(live *monitor.Account) {
+				if matches(live) {
 					a = live.Clone()
 				}
-				return 0
-			})
-			if err != nil {
-				return err
+			}); err != nil && !errors.Is(err, monitor.ErrNotFound) {
+				return nil, "", fmt.Errorf("list accounts: %w", err)
 			}
-			if !match {
+			if a == nil {
 				continue
 			}
 			if len(out) == f.PageSize {
-				next = base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1].ID))
-				return nil
+				return out, base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1].ID)), nil
 			}
 			out = append(out, a)
 		}
+		if len(ids) == 0 {
+			return out, "", nil
+		}
+		after = []byte(ids[len(ids)-1])
+	}
+}
+
+// accountIDs returns up to n account ids after the id after, in order.
+func (db *DB) accountIDs(after []byte, n int) ([]string, error) {
+	var ids []string
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketAccounts).Cursor()
+		k, _ := c.Seek(after)
+		if k != nil && bytes.Equal(k, after) {
+			k, _ = c.Next()
+		}
+		for ; k != nil && len(ids) < n; k, _ = c.Next() {
+			ids = append(ids, string(k))
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, "", fmt.Errorf("list accounts: %w", err)
-	}
-	return out, next, nil
+	return ids, err
 }
 
 // UpdateAccount changes the settings of account id, creating it if it does
@@ -325,7 +331,10 @@ func (db *DB) Unknown(ids []string) []string {
 	defer db.mu.RUnlock()
 	for _, id := range ids {
 		// An account not yet durable is not known yet either.
-		if _, ok := db.accounts[id]; !ok || db.pendingSeq(unsettledNew(id)) != 0 {
+		if _, ok := db.accounts[id]; ok && db.pendingSeq(unsettledNew(id)) == 0 {
+			continue
+		}
+		if _, ok := db.accounts[id]; ok || !db.stored(id) {
 			out = append(out, id)
 		}
 	}
@@ -348,11 +357,14 @@ func (db *DB) changeAccount(ctx context.Context, id string, create bool, change 
 	var result *monitor.Account
 	o := &op{apply: func(g *group) error {
 		var a *monitor.Account
-		switch live, ok := db.accounts[id]; {
+		live, ok, err := db.live(g, id)
+		switch {
+		case err != nil:
+			return err
 		case ok:
 			a = live.Clone()
 		case create:
-			if db.maxAccounts > 0 && len(db.accounts) >= db.maxAccounts {
+			if db.maxAccounts > 0 && db.known() >= db.maxAccounts {
 				return fmt.Errorf("account %q is new: %w", id, ErrAccountLimit)
 			}
 			a = monitor.NewAccount(id, g.now, db.policy)
@@ -415,8 +427,9 @@ func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return made, nil
 }
 
-// PhaseCounts counts the accounts in each phase, for metrics. The counts
-// follow the commits, so a scrape does not walk the accounts.
+// PhaseCounts counts the accounts in each phase, dormant ones included, for
+// metrics. The counts follow the commits, so a scrape does not walk the
+// accounts.
 func (db *DB) PhaseCounts() map[monitor.Phase]int { return db.phases.read() }
 
 // phaseCounts counts durable accounts by phase: loaded at start, then
@@ -426,10 +439,10 @@ type phaseCounts struct {
 	n  map[monitor.Phase]int
 }
 
-func (c *phaseCounts) load(accounts map[string]*monitor.Account) {
+func (c *phaseCounts) load(accounts map[string]*monitor.Account, dormant map[monitor.Phase]int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.n = make(map[monitor.Phase]int, 4)
+	c.n = maps.Clone(dormant)
 	for _, a := range accounts {
 		c.n[a.State.Phase]++
 	}

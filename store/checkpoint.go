@@ -176,16 +176,18 @@ func (db *DB) restoreTallies(tx *bbolt.Tx) (checkpoint uint64, included map[stri
 	meta := tx.Bucket(bucketMeta)
 	included = make(map[string]uint64)
 	err = tx.Bucket(bucketTallies).ForEach(func(k, v []byte) error {
-		a, ok := db.accounts[string(k)]
-		if !ok {
-			return nil
-		}
 		if len(v) == 0 || v[0] != tallyVersion {
 			return fmt.Errorf("tallies of %q: %w", k, errCorrupt)
 		}
 		seq, n := binary.Uvarint(v[1:])
 		if n <= 0 {
 			return fmt.Errorf("tallies of %q: %w", k, errCorrupt)
+		}
+		a, ok := db.accounts[string(k)]
+		if !ok {
+			// Dormant: a replay that meets its events loads it with these.
+			included[string(k)] = seq
+			return nil
 		}
 		if err := a.RestoreTallies(v[1+n:], db.policy); err != nil {
 			return err
@@ -202,7 +204,7 @@ func (db *DB) restoreTallies(tx *bbolt.Tx) (checkpoint uint64, included map[stri
 		// Count from the log instead: slower, never wrong.
 		db.accounts = make(map[string]*monitor.Account)
 		db.volume = monitor.Volume{}
-		if lerr := db.loadAccounts(tx); lerr != nil {
+		if lerr := db.loadAccounts(tx, make(map[monitor.Phase]int)); lerr != nil {
 			return 0, nil, lerr
 		}
 		db.dropped = err
@@ -280,10 +282,9 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, checkpoint uint64, included
 			}
 			a, ok := db.accounts[string(s.accountID)]
 			if !ok {
-				// Every account record is written with its first event;
-				// recreate it rather than lose the counts.
-				a = monitor.NewAccount(string(s.accountID), acceptedAt, db.policy)
-				db.accounts[a.ID] = a
+				if a, err = db.replayAccount(tx, s.accountID, acceptedAt); err != nil {
+					return err
+				}
 			}
 			if s.event.Type == monitor.EventSend {
 				db.volume.Add(acceptedAt, 1, db.policy.Bulk)
@@ -296,6 +297,27 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, checkpoint uint64, included
 	})
 	idx.flush()
 	return counted, ids, err
+}
+
+// replayAccount returns the account a replayed event of a missing account
+// counts in: a dormant one, loaded (its mark lifted with the start), or,
+// since every account record is written with its first event, a new one
+// rather than lose the counts.
+func (db *DB) replayAccount(tx *bbolt.Tx, id []byte, acceptedAt time.Time) (*monitor.Account, error) {
+	a, err := db.storedAccount(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if a != nil && tx.Bucket(bucketDormant).Get(id) != nil {
+		db.dormant--
+		db.dormantPhases[a.State.Phase]--
+		db.loadWoken = append(db.loadWoken, a.ID)
+	}
+	if a == nil {
+		a = monitor.NewAccount(string(id), acceptedAt, db.policy)
+	}
+	db.accounts[a.ID] = a
+	return a, nil
 }
 
 // indexLoader fills the dedupe index at a start. Inserting tens of

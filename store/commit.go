@@ -59,8 +59,10 @@ type group struct {
 	recipients []recipientWork
 	// audit are the state-changing calls the group carries out.
 	audit []AuditEvent
-	// created are the accounts the group created.
-	created []string
+	// created are the accounts the group created; rested those it put to
+	// rest (dormant) and woken those it loaded from disk again.
+	created, woken []string
+	rested         []restedAccount
 	// savedTickets are the tickets whose record must be written, and
 	// deletedTickets those whose record must go.
 	savedTickets   []string
@@ -99,6 +101,9 @@ type job struct {
 	reputation     []dailyScore
 	// created is how many accounts the group created.
 	created int
+	// rested and woken are the accounts to mark and unmark dormant.
+	rested []restedAccount
+	woken  []string
 	// logSeq numbers the group's record when it has one (log != nil).
 	logSeq uint64
 	// tallies are the accounts' tallies to save; checkpoint, when set, is
@@ -265,6 +270,7 @@ func (db *DB) step(g *group, a *monitor.Account) {
 	}
 	if g.sweep {
 		db.sweepAccount(g, a)
+		db.rest(g, a, moved)
 	}
 }
 
@@ -304,7 +310,7 @@ func (db *DB) sweepAccount(g *group, a *monitor.Account) {
 // encode turns a group into the bytes the writer puts. Only the committer
 // writes accounts, so it may read them without the lock.
 func (db *DB) encode(g *group) (*job, error) {
-	j := &job{seq: g.seq, now: g.now, created: len(g.created), deletedTickets: g.deletedTickets, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN, reputation: g.reputation,
+	j := &job{seq: g.seq, now: g.now, created: len(g.created), rested: g.rested, woken: g.woken, deletedTickets: g.deletedTickets, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN, reputation: g.reputation,
 		accounts: make(map[string][]byte, len(g.saved))}
 	if g.logN > 0 {
 		j.logSeq, j.logKey = g.logSeq, seqKey(g.logSeq)
@@ -404,7 +410,7 @@ func (db *DB) write(done chan struct{}) {
 // changed nothing: it needs no transaction and no fsync.
 func (j *job) empty() bool {
 	return j.log == nil && len(j.accounts) == 0 && len(j.transitions) == 0 && j.pruneBefore.IsZero() &&
-		len(j.tallies) == 0 && j.checkpoint == nil && len(j.deletedTickets) == 0 && len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0 && len(j.outbox) == 0 && len(j.reputation) == 0
+		len(j.tallies) == 0 && j.checkpoint == nil && len(j.deletedTickets) == 0 && len(j.rested) == 0 && len(j.woken) == 0 && len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0 && len(j.outbox) == 0 && len(j.reputation) == 0
 }
 
 // put writes a job inside one transaction.
@@ -421,6 +427,9 @@ func (db *DB) put(tx *bbolt.Tx, j *job) error {
 		}
 	}
 	if err := putTallies(tx, j); err != nil {
+		return err
+	}
+	if err := putDormant(tx, j); err != nil {
 		return err
 	}
 	if err := putTransitions(tx, j.transitions); err != nil {

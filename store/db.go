@@ -58,7 +58,7 @@ var (
 
 // buckets are all the top-level buckets, which Open creates.
 var buckets = [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions,
-	bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation, bucketTallies}
+	bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation, bucketTallies, bucketDormant}
 
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
 const schemaVersion = 1
@@ -119,6 +119,12 @@ type DB struct {
 	// readers; the committer goroutine is the only writer.
 	mu       sync.RWMutex
 	accounts map[string]*monitor.Account
+	// dormant counts the accounts kept on disk only (see dormant.go);
+	// loadWoken are those a start's replay loaded, whose marks it lifts.
+	dormant   int
+	loadWoken []string
+	// dormantPhases counts the dormant accounts by phase while Open loads.
+	dormantPhases map[monitor.Phase]int
 	// volume counts the platform's sends over the bulk window; written by
 	// the committer under mu.
 	volume  monitor.Volume
@@ -317,9 +323,10 @@ func (db *DB) load() error {
 	// policy when it is turned on: what they sent before does not count,
 	// so they start counting now, before the replay would count it.
 	var bulkFrom []*monitor.Account
+	db.dormantPhases = make(map[monitor.Phase]int)
 	err = db.bolt.View(func(tx *bbolt.Tx) error {
 		start := time.Now()
-		if err := db.loadAccounts(tx); err != nil {
+		if err := db.loadAccounts(tx, db.dormantPhases); err != nil {
 			return err
 		}
 		checkpoint, included, err := db.restoreTallies(tx)
@@ -343,8 +350,8 @@ func (db *DB) load() error {
 		db.nextTrSeq = lastSeq(tx.Bucket(bucketTransitions)) + 1
 		db.nextLogSeq = lastSeq(tx.Bucket(bucketEvents)) + 1
 		n, ids, err := db.replayLog(tx, now, checkpoint, included)
-		db.phases.load(db.accounts)
-		db.replayed = ReplayStats{Accounts: len(db.accounts), Events: n, IDs: ids, Took: time.Since(start), Dropped: db.dropped}
+		db.phases.load(db.accounts, db.dormantPhases)
+		db.replayed = ReplayStats{Accounts: len(db.accounts), Dormant: db.dormant, Events: n, IDs: ids, Took: time.Since(start), Dropped: db.dropped}
 		return err
 	})
 	if err != nil {
@@ -376,6 +383,11 @@ func (db *DB) saveBulkDefault(tx *bbolt.Tx, accounts []*monitor.Account) error {
 			return fmt.Errorf("save tallies of %s: %w", a.ID, err)
 		}
 	}
+	for _, id := range db.loadWoken {
+		if err := tx.Bucket(bucketDormant).Delete([]byte(id)); err != nil {
+			return fmt.Errorf("unmark dormant account %s: %w", id, err)
+		}
+	}
 	on := byte(0)
 	if db.policy.Bulk.Enabled {
 		on = 1
@@ -385,7 +397,8 @@ func (db *DB) saveBulkDefault(tx *bbolt.Tx, accounts []*monitor.Account) error {
 
 // ReplayStats say what Open rebuilt, for the operator's log.
 type ReplayStats struct {
-	Accounts int
+	// Accounts are loaded in memory; Dormant are kept on disk only.
+	Accounts, Dormant int
 	// Events are the events counted from the log after the saved tallies.
 	Events int
 	// IDs are the event ids the dedupe index was loaded with.

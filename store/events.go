@@ -72,7 +72,10 @@ func (db *DB) ingest(g *group, events []monitor.Event) (IngestResult, error) {
 		if e.Type == monitor.EventSend {
 			db.volume.Add(g.now, 1, db.policy.Bulk)
 		}
-		a := db.account(g, e.AccountID)
+		a, err := db.account(g, e.AccountID)
+		if err != nil {
+			return res, err
+		}
 		a.Observe(e, g.now, db.policy)
 		db.queueRecipient(g, e)
 		g.touched[a.ID] = struct{}{}
@@ -92,20 +95,23 @@ func (db *DB) ingest(g *group, events []monitor.Event) (IngestResult, error) {
 func (db *DB) roomFor(events []monitor.Event) error {
 	// Far from the limit no batch can reach it: spare the committer a look
 	// at every event.
-	if db.maxAccounts == 0 || len(db.accounts)+len(events) <= db.maxAccounts {
+	if db.maxAccounts == 0 || db.known()+len(events) <= db.maxAccounts {
 		return nil
 	}
 	var fresh map[string]struct{}
 	for i := range events {
 		id := events[i].AccountID
-		if _, ok := db.accounts[id]; ok {
+		if _, ok := fresh[id]; ok {
+			continue
+		}
+		if _, ok := db.accounts[id]; ok || db.stored(id) {
 			continue
 		}
 		if fresh == nil {
 			fresh = make(map[string]struct{})
 		}
 		fresh[id] = struct{}{}
-		if len(db.accounts)+len(fresh) > db.maxAccounts {
+		if db.known()+len(fresh) > db.maxAccounts {
 			return fmt.Errorf("account %q is new: %w", id, ErrAccountLimit)
 		}
 	}
@@ -114,15 +120,16 @@ func (db *DB) roomFor(events []monitor.Event) error {
 
 // account returns the live account id, creating it if it is new.
 // The caller holds the write lock.
-func (db *DB) account(g *group, id string) *monitor.Account {
-	a, ok := db.accounts[id]
-	if !ok {
-		a = monitor.NewAccount(id, g.now, db.policy)
-		db.accounts[id] = a
-		g.saved[id] = struct{}{}
-		g.created = append(g.created, id)
+func (db *DB) account(g *group, id string) (*monitor.Account, error) {
+	a, ok, err := db.live(g, id)
+	if err != nil || ok {
+		return a, err
 	}
-	return a
+	a = monitor.NewAccount(id, g.now, db.policy)
+	db.accounts[id] = a
+	g.saved[id] = struct{}{}
+	g.created = append(g.created, id)
+	return a, nil
 }
 
 // Prune forgets what lies beyond the dedupe horizon at now: log records that

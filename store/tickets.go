@@ -221,7 +221,10 @@ func (db *DB) changeTicket(ctx context.Context, action string, who Actor, id, ac
 			}
 			t, accountID = live.Clone(), live.AccountID
 		}
-		live, ok := db.accounts[accountID]
+		live, ok, err := db.live(g, accountID)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return fmt.Errorf("account %q: %w", accountID, monitor.ErrNotFound)
 		}

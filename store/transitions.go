@@ -133,7 +133,7 @@ func (db *DB) Transitions(ctx context.Context, id string, pageSize int, pageToke
 	db.mu.RLock()
 	_, known := db.accounts[id]
 	db.mu.RUnlock()
-	if !known {
+	if !known && !db.stored(id) {
 		return nil, "", fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
 	}
 	var out []monitor.Transition
