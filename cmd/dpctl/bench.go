@@ -23,10 +23,15 @@ type benchConfig struct {
 	duration    time.Duration
 	rate        int           // events per second over all streams; 0: unlimited
 	drain       time.Duration // how long to wait for the last answers
+	// checkSendRate is how many CheckSend calls a second go beside the
+	// streams; 0: none.
+	checkSendRate int
 }
 
 // runBench implements "dpctl bench". Its output is for people, except its
-// last line, "events/s=N p50=D p99=D", which is for scripts; -o is ignored.
+// last line, "events/s=N p50=D p99=D", and with --check-send-rate the line
+// before, "check-send calls/s=N p50=D p99=D", which are for scripts; -o is
+// ignored.
 func runBench(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench", "")
 	cfg := benchConfig{}
@@ -36,6 +41,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.inflight, "inflight", 4, "batches in flight per stream")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to send")
 	fs.IntVar(&cfg.rate, "rate", 0, "target `events` per second over all streams (0: as fast as possible)")
+	fs.IntVar(&cfg.checkSendRate, "check-send-rate", 0, "CheckSend `calls` per second beside the streams, each for one recipient (0: none)")
 	if _, err := fs.parseN(args, 0, 0); err != nil {
 		return err
 	}
@@ -52,6 +58,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return fs.usageErr("--duration must be positive")
 	case cfg.rate < 0:
 		return fs.usageErr("--rate must not be negative")
+	case cfg.checkSendRate < 0 || cfg.checkSendRate > 1_000_000:
+		return fs.usageErr("--check-send-rate must be between 0 and 1000000")
 	}
 	cfg.drain = e.timeout
 
@@ -60,9 +68,19 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer conn.Close()
+	var checks *checkSendStats
+	var wg sync.WaitGroup
+	if cfg.checkSendRate > 0 {
+		checkCtx, cancel := context.WithTimeout(ctx, cfg.duration)
+		defer cancel()
+		wg.Go(func() {
+			checks = checkSends(checkCtx, dpmonv1.NewAccountServiceClient(conn), cfg.checkSendRate, benchAccounts(cfg.accounts))
+		})
+	}
 	res, err := bench(ctx, dpmonv1.NewEventServiceClient(conn), cfg)
+	wg.Wait()
 	if res != nil {
-		printBench(e.stdout, cfg, res)
+		printBench(e.stdout, cfg, res, checks)
 	}
 	return err
 }
@@ -242,7 +260,7 @@ func (a *ackStats) merge(b *ackStats) {
 }
 
 // printBench writes a short report; the last line is the one scripts read.
-func printBench(w io.Writer, cfg benchConfig, res *benchResult) {
+func printBench(w io.Writer, cfg benchConfig, res *benchResult, checks *checkSendStats) {
 	rate := "unlimited"
 	if cfg.rate > 0 {
 		rate = fmt.Sprintf("%d events/s", cfg.rate)
@@ -261,6 +279,9 @@ func printBench(w io.Writer, cfg benchConfig, res *benchResult) {
 		fmt.Fprintf(w, "batch latency: min=%v p50=%v p90=%v p99=%v max=%v\n",
 			roundDuration(lat[0]), roundDuration(percentile(lat, 50)), roundDuration(percentile(lat, 90)),
 			roundDuration(percentile(lat, 99)), roundDuration(lat[len(lat)-1]))
+	}
+	if checks != nil {
+		checks.print(w)
 	}
 	perSec := 0
 	if res.elapsed > 0 {

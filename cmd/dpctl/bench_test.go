@@ -115,3 +115,33 @@ func TestRunBenchRate(t *testing.T) {
 		t.Errorf("got %+v, want every event sent accepted", got)
 	}
 }
+
+// TestRunBenchCheckSend: beside the streams, --check-send-rate calls
+// CheckSend and reports its own line, before the events line scripts read.
+func TestRunBenchCheckSend(t *testing.T) {
+	d := startDpmon(t, time.Now())
+	stdout, _, err := runDpctl(t, "bench", "--addr", d.addr, "--duration", "500ms", "--accounts", "10",
+		"--batch", "100", "--concurrency", "2", "--check-send-rate", "200")
+	if err != nil {
+		t.Fatalf("%v; output:\n%s", err, stdout)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) < 2 || !benchLastLine.MatchString(lines[len(lines)-1]) {
+		t.Fatalf("output does not end with the events line:\n%s", stdout)
+	}
+	m := regexp.MustCompile(`^check-send calls/s=(\d+) p50=(\S+) p99=(\S+)$`).FindStringSubmatch(lines[len(lines)-2])
+	if m == nil {
+		t.Fatalf("no check-send line before the events line:\n%s", stdout)
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 50 {
+		t.Errorf("check-send calls/s=%d, want about 200:\n%s", n, stdout)
+	}
+	p50, err50 := time.ParseDuration(m[2])
+	p99, err99 := time.ParseDuration(m[3])
+	if err50 != nil || err99 != nil || p50 <= 0 || p99 < p50 {
+		t.Errorf("check-send p50=%s p99=%s: want durations with 0 < p50 <= p99", m[2], m[3])
+	}
+	if strings.Contains(stdout, "calls failed") {
+		t.Errorf("failed CheckSend calls:\n%s", stdout)
+	}
+}
