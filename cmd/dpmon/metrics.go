@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/dpmon/dpmon/metrics"
@@ -28,6 +29,10 @@ func serveMetrics(addr string, m *metrics.Metrics, auth *server.Authenticator, t
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", operatorsOnly(auth, m.Handler()))
+	// Profiles, for finding where time goes under load; admins only, as
+	// they show the program's insides.
+	mux.Handle("GET /debug/pprof/", adminsOnly(auth, http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/profile", adminsOnly(auth, http.HandlerFunc(pprof.Profile)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 	go func() {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -42,6 +47,26 @@ func serveMetrics(addr string, m *metrics.Metrics, auth *server.Authenticator, t
 			log.Warn("metrics server shutdown", "err", err)
 		}
 	}, nil
+}
+
+// adminsOnly lets through the requests of admins; nil auth lets every
+// request through (an open server, on loopback or --insecure).
+func adminsOnly(auth *server.Authenticator, next http.Handler) http.Handler {
+	if auth == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := auth.AuthenticateHTTP(r)
+		switch {
+		case err != nil:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dpmon"`)
+			http.Error(w, "an admin's credential is needed", http.StatusUnauthorized)
+		case id.Role != server.RoleAdmin:
+			http.Error(w, "profiles show the program's insides: an admin's credential is needed", http.StatusForbidden)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
 }
 
 // operatorsOnly lets through the requests of viewers and admins; nil auth

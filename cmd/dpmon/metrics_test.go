@@ -134,7 +134,8 @@ func TestMetricsAreForOperatorsOnly(t *testing.T) {
 	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
 	if err := os.WriteFile(tokens, []byte("tokens:\n"+
 		"  - {name: platform-a, sha256: "+sha256Hex("sender-token")+", role: sender}\n"+
-		"  - {name: auditor, sha256: "+sha256Hex("viewer-token")+", role: viewer}\n"), 0o600); err != nil {
+		"  - {name: auditor, sha256: "+sha256Hex("viewer-token")+", role: viewer}\n"+
+		"  - {name: ops, sha256: "+sha256Hex("admin-token")+", role: admin}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	srv := startRun(t, []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--tokens", tokens, "--data-dir", filepath.Join(t.TempDir(), "data")},
@@ -143,27 +144,38 @@ func TestMetricsAreForOperatorsOnly(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no metrics address in the log:\n%s", srv.Log())
 	}
-	for _, c := range []struct {
-		token string
-		want  int
-	}{{"", http.StatusUnauthorized}, {"wrong", http.StatusUnauthorized}, {"sender-token", http.StatusForbidden}, {"viewer-token", http.StatusOK}} {
-		req, err := http.NewRequest(http.MethodGet, "http://"+m[1]+"/metrics", nil)
+	get := func(path, token string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+m[1]+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.token != "" {
-			req.Header.Set("Authorization", "Bearer "+c.token)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != c.want {
-			t.Errorf("scrape with %q: status %d, want %d", c.token, resp.StatusCode, c.want)
+		return resp.StatusCode, string(body)
+	}
+	// Profiles show the program's insides: admins only.
+	for token, want := range map[string]int{"": http.StatusUnauthorized, "viewer-token": http.StatusForbidden, "admin-token": http.StatusOK} {
+		if code, _ := get("/debug/pprof/", token); code != want {
+			t.Errorf("profiles with %q: status %d, want %d", token, code, want)
 		}
-		if leaked := strings.Contains(string(body), "dpmon_events_total"); leaked != (c.want == http.StatusOK) {
+	}
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", http.StatusUnauthorized}, {"wrong", http.StatusUnauthorized}, {"sender-token", http.StatusForbidden}, {"viewer-token", http.StatusOK}} {
+		code, body := get("/metrics", c.token)
+		if code != c.want {
+			t.Errorf("scrape with %q: status %d, want %d", c.token, code, c.want)
+		}
+		if leaked := strings.Contains(body, "dpmon_events_total"); leaked != (c.want == http.StatusOK) {
 			t.Errorf("scrape with %q: metrics in the body: %v", c.token, leaked)
 		}
 	}
