@@ -194,7 +194,7 @@ func (a *Account) Clone() *Account {
 	c.State.Warnings = slices.Clone(a.State.Warnings)
 	c.Reinstatements = slices.Clone(a.Reinstatements)
 	c.Overrides.MinSends = maps.Clone(a.Overrides.MinSends)
-	c.ring.buckets = slices.Clone(a.ring.buckets)
+	c.ring.used = slices.Clone(a.ring.used)
 	if a.Bulk != nil {
 		v := *a.Bulk
 		c.Bulk = &v

@@ -13,7 +13,7 @@ func (a *Account) Dormant(now time.Time, p Policy) bool {
 	case a.State.Phase != PhaseHealthy && a.State.Phase != PhaseSuspended,
 		a.ReputationLow, len(a.bulk) > 0, len(a.dirtySenders) > 0:
 		return false
-	case a.ring.head != 0 && bucketOf(now, p.Bucket)-a.ring.head < int64(len(a.ring.buckets)):
+	case !a.ring.empty(bucketOf(now, p.Bucket)):
 		return false
 	case a.rep.head != 0 && now.UnixNano()/int64(oneDay)-a.rep.head < int64(p.Reputation.Days):
 		return false

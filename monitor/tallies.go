@@ -102,12 +102,14 @@ var errCorruptTallies = errors.New("corrupt tallies")
 
 func (r *Ring) appendTo(buf []byte) []byte {
 	buf = binary.AppendVarint(buf, r.head)
-	buf = binary.AppendUvarint(buf, uint64(len(r.buckets)))
+	buf = binary.AppendUvarint(buf, uint64(r.n))
 	for _, s := range r.spans {
 		buf = binary.AppendUvarint(buf, uint64(s))
 	}
-	for _, c := range r.buckets {
-		buf = appendCounts(buf, c)
+	buf = binary.AppendUvarint(buf, uint64(len(r.used)))
+	for _, e := range r.used {
+		buf = binary.AppendUvarint(buf, uint64(r.head-e.b)) // how old: small
+		buf = appendCounts(buf, e.c)
 	}
 	// The running totals follow from the buckets and spans; they are
 	// recomputed rather than trusted.
@@ -116,7 +118,7 @@ func (r *Ring) appendTo(buf []byte) []byte {
 
 func (r *Ring) readFrom(d *talliesDecoder) error {
 	head := d.varint()
-	if n := d.uvarint(); n != uint64(len(r.buckets)) {
+	if n := d.uvarint(); n != uint64(r.n) {
 		return ErrTalliesShape
 	}
 	for _, s := range r.spans {
@@ -124,24 +126,23 @@ func (r *Ring) readFrom(d *talliesDecoder) error {
 			return ErrTalliesShape
 		}
 	}
-	for i := range r.buckets {
-		r.buckets[i] = readCounts(d)
-	}
-	if d.err != nil {
+	used := d.uvarint()
+	if d.err != nil || used > uint64(r.n) {
 		return errCorruptTallies
 	}
 	r.head = head
-	if head == 0 {
-		return nil
-	}
-	n := int64(len(r.buckets))
-	for k, span := range r.spans {
-		if span == 0 {
-			break
+	for range used {
+		age := d.uvarint()
+		c := readCounts(d)
+		b := head - int64(age)
+		// Oldest first, within the ring: anything else is damage.
+		if d.err != nil || age >= uint64(r.n) || (len(r.used) > 0 && r.used[len(r.used)-1].b >= b) {
+			return errCorruptTallies
 		}
-		for b := head - int64(span) + 1; b <= head; b++ {
-			if b > head-n {
-				r.totals[k].add(r.buckets[b%n])
+		r.used = append(r.used, bucketCounts{b: b, c: c})
+		for k, span := range r.spans {
+			if span != 0 && b > head-int64(span) {
+				r.totals[k].add(c)
 			}
 		}
 	}

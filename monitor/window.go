@@ -1,7 +1,9 @@
 package monitor
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -52,22 +54,35 @@ type Window struct {
 	MinSends uint64
 }
 
-// Ring is a fixed ring of count buckets that covers the longest window. An
-// event is counted in the bucket of the time it occurred, so windows slide
-// by one bucket. Besides the buckets, the ring keeps a running total for
-// each window span, so that judging an account after every batch does not
+// Ring counts events in buckets over the longest window. An event is
+// counted in the bucket of the time it occurred, so windows slide by one
+// bucket. Besides the buckets, the ring keeps a running total for each
+// window span, so that judging an account after every batch does not
 // re-add every bucket of every window.
+//
+// Only the buckets with counts take memory: an account that sends a few
+// times a day uses a handful of its 168 hourly buckets, and accounts like
+// that are most of a platform's. A full week costs 24 bytes a bucket.
 type Ring struct {
 	// head is the absolute number of the newest bucket (time / bucket size);
 	// 0 means nothing was added yet.
-	head    int64
-	buckets []Counts
+	head int64
+	// n is how many buckets the ring covers: (head-n, head].
+	n int32
 	// spans are the window lengths in buckets, 0 past the last window;
 	// totals[k] is the sum of the buckets (head-spans[k], head]. Both are
 	// kept in the ring itself, not in slices of their own: every event
 	// updates them, and one memory access less per event shows.
 	spans  [MaxWindows]int32
 	totals [MaxWindows]Totals
+	// used are the buckets with counts, oldest first.
+	used []bucketCounts
+}
+
+// bucketCounts are the counts of bucket b.
+type bucketCounts struct {
+	b int64
+	c Counts
 }
 
 // MaxWindows is how many windows a policy may have.
@@ -76,7 +91,7 @@ const MaxWindows = 2
 // NewRing returns a ring of n buckets that keeps running totals for the
 // given window spans (each at most n buckets).
 func NewRing(n int, spans []int) Ring {
-	r := Ring{buckets: make([]Counts, n)}
+	r := Ring{n: int32(n)}
 	for k, s := range spans {
 		r.spans[k] = int32(s)
 	}
@@ -86,17 +101,16 @@ func NewRing(n int, spans []int) Ring {
 // Add counts c in the bucket with absolute number b. Buckets older than the
 // ring holds are ignored; a newer bucket moves the ring forward.
 func (r *Ring) Add(b int64, c Counts) {
-	n := int64(len(r.buckets))
 	if r.head == 0 {
 		r.head = b
 	}
 	if b > r.head {
 		r.advance(b)
 	}
-	if b <= r.head-n {
+	if b <= r.head-int64(r.n) {
 		return
 	}
-	r.buckets[b%n].add(c)
+	r.bucket(b).add(c)
 	for k, span := range r.spans {
 		if span == 0 {
 			break
@@ -107,30 +121,58 @@ func (r *Ring) Add(b int64, c Counts) {
 	}
 }
 
+// bucket returns the counts of bucket b, adding it in its place if it has
+// none yet. Events come mostly in time order: b is mostly the newest.
+func (r *Ring) bucket(b int64) *Counts {
+	last := len(r.used) - 1
+	switch {
+	case last >= 0 && r.used[last].b == b:
+		return &r.used[last].c
+	case last < 0 || r.used[last].b < b:
+		r.used = append(r.used, bucketCounts{b: b})
+		return &r.used[last+1].c
+	}
+	i, found := slices.BinarySearchFunc(r.used, b, func(e bucketCounts, b int64) int { return cmp.Compare(e.b, b) })
+	if !found {
+		r.used = slices.Insert(r.used, i, bucketCounts{b: b})
+	}
+	return &r.used[i].c
+}
+
 // advance moves the head to bucket b: each bucket that slides out of a
-// window leaves its total, and each bucket passed starts empty.
+// window leaves its total, and the buckets that leave the ring are dropped.
 func (r *Ring) advance(b int64) {
-	n := int64(len(r.buckets))
-	if b-r.head >= n {
+	if b-r.head >= int64(r.n) {
 		r.reset()
 		r.head = b
 		return
 	}
-	for i := r.head + 1; i <= b; i++ {
+	for _, e := range r.used {
 		for k, span := range r.spans {
 			if span == 0 {
 				break
 			}
-			r.totals[k].sub(r.buckets[(i-int64(span))%n])
+			// In the span before the move, not after it.
+			if e.b > r.head-int64(span) && e.b <= b-int64(span) {
+				r.totals[k].sub(e.c)
+			}
 		}
-		r.buckets[i%n] = Counts{}
+	}
+	oldest := b - int64(r.n)
+	drop := 0
+	for drop < len(r.used) && r.used[drop].b <= oldest {
+		drop++
+	}
+	if drop > 0 {
+		// Moved down in place, so that the slice keeps its capacity.
+		r.used = r.used[:copy(r.used, r.used[drop:])]
 	}
 	r.head = b
 }
 
 // reset empties the ring.
 func (r *Ring) reset() {
-	clear(r.buckets)
+	r.used = r.used[:0]
 	r.totals = [MaxWindows]Totals{}
 }
 
@@ -147,30 +189,42 @@ func (r *Ring) Sum(now int64, span int) Totals {
 			}
 		}
 	}
-	n := int64(len(r.buckets))
-	hi := min(now, r.head)
-	lo := max(now-int64(span)+1, r.head-n+1)
-	for b := lo; b <= hi; b++ {
-		sum.add(r.buckets[b%n])
+	lo, hi := r.bounds(now, span)
+	for _, e := range r.used {
+		if e.b >= lo && e.b <= hi {
+			sum.add(e.c)
+		}
 	}
 	return sum
+}
+
+// bounds are the first and last buckets the ring holds of the span
+// buckets that end with bucket now.
+func (r *Ring) bounds(now int64, span int) (lo, hi int64) {
+	return max(now-int64(span)+1, r.head-int64(r.n)+1), min(now, r.head)
 }
 
 // sendsBelow returns the bucket number from whose start the sends of the
 // span buckets ending with bucket now stay below limit, as the oldest
 // buckets leave the span. The caller knows they reach limit now.
 func (r *Ring) sendsBelow(now int64, span int, limit uint64) int64 {
-	n := int64(len(r.buckets))
-	hi := min(now, r.head)
-	lo := max(now-int64(span)+1, r.head-n+1)
+	lo, hi := r.bounds(now, span)
 	total := r.Sum(now, span).Sends
-	for b := lo; b <= hi; b++ {
-		total -= uint64(r.buckets[b%n].Sends)
+	for _, e := range r.used {
+		if e.b < lo || e.b > hi {
+			continue
+		}
+		total -= uint64(e.c.Sends)
 		if total < limit {
-			return b + int64(span)
+			return e.b + int64(span)
 		}
 	}
 	return now + 1
+}
+
+// empty reports whether nothing the ring counted is left at bucket now.
+func (r *Ring) empty(now int64) bool {
+	return r.head == 0 || now-r.head >= int64(r.n)
 }
 
 // bucketOf returns the absolute number of the bucket that holds t.

@@ -65,6 +65,8 @@ func TestRingTotalsMatchTheBuckets(t *testing.T) {
 	spans := []int{3, 24}
 	r := NewRing(24, spans)
 	now := int64(1000)
+	model := map[int64]Counts{}
+	head := int64(0)
 	for step := range 20000 {
 		switch x := rng.IntN(100); {
 		case x < 5:
@@ -73,21 +75,45 @@ func TestRingTotalsMatchTheBuckets(t *testing.T) {
 			now++
 		}
 		b := now - int64(rng.IntN(30)) // late events, some too late
-		r.Add(b, Counts{Sends: uint32(rng.IntN(5)), HardBounces: uint32(rng.IntN(2)), Complaints: uint32(rng.IntN(2))})
+		c := Counts{Sends: uint32(rng.IntN(5)), HardBounces: uint32(rng.IntN(2)), Complaints: uint32(rng.IntN(2))}
+		r.Add(b, c)
+		// The model: every add in a map, the ring's window computed apart.
+		if b > head {
+			head = b
+		}
+		if b > head-24 {
+			model[b] = addCounts(model[b], c)
+		}
 		for _, span := range spans {
 			fast := r.Sum(r.head, span)
 			var slow Totals
-			for b := r.head - int64(span) + 1; b <= r.head; b++ {
-				if b > r.head-int64(len(r.buckets)) {
-					slow.add(r.buckets[b%int64(len(r.buckets))])
+			for mb, mc := range model {
+				if mb > head-int64(span) && mb <= head {
+					slow.add(mc)
 				}
 			}
 			if fast != slow {
 				t.Fatalf("step %d, span %d: running total %+v, bucket sum %+v", step, span, fast, slow)
 			}
+			// A sum that is not the head's walks the buckets.
+			at := head - int64(rng.IntN(5))
+			var slowAt Totals
+			for mb, mc := range model {
+				if mb > at-int64(span) && mb <= at && mb > head-24 {
+					slowAt.add(mc)
+				}
+			}
+			if got := r.Sum(at, span); got != slowAt {
+				t.Fatalf("step %d, span %d at %d: sum %+v, want %+v", step, span, at, got, slowAt)
+			}
+		}
+		if len(r.used) > 24 {
+			t.Fatalf("step %d: %d buckets kept, more than the ring covers", step, len(r.used))
 		}
 	}
 }
+
+func addCounts(a, b Counts) Counts { a.add(b); return a }
 
 func TestDurationLabel(t *testing.T) {
 	for d, want := range map[time.Duration]string{
