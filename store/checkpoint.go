@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,15 +18,19 @@ import (
 
 // The tallies (what accounts counted from events: see monitor's
 // AppendTallies) are saved beside the log, each with the number of the last
-// log record it includes. Every CheckpointEvents events or
-// CheckpointInterval, a commit group saves the tallies of every account
-// counted since the last checkpoint, with the platform's volume; a change
-// that resets an account's tallies (a reinstatement, the bulk policy coming
-// to apply) saves them in its own group. Both go in the same transaction
-// as the group's events, so a checkpoint is never ahead of or behind the
-// log it describes. A start loads the tallies and counts only the events
-// of later records; the dedupe index is rebuilt from the hashes each
-// record carries in its header.
+// log record it includes, in the same transaction as a commit group, so
+// they are never ahead of or behind the log they describe. An account
+// counted since its tallies were saved is dirty; the committer keeps the
+// dirty accounts in the order they became so. Every CheckpointEvents events
+// or CheckpointInterval, whichever comes first, the accounts dirty by then
+// are due; each group saves up to checkpointChunk of them, oldest first, so
+// that no commit stalls on a million accounts. A change that resets an
+// account's tallies (a reinstatement, the bulk policy coming to apply)
+// saves them in its own group. Each group that saves tallies also records
+// where a start must replay the log from (the oldest dirty account's first
+// unsaved record) and the platform's volume. A start loads the tallies and
+// counts only the events of later records; the dedupe index is rebuilt
+// from the hashes each record carries in its header.
 
 var (
 	bucketTallies = []byte("tallies")
@@ -40,11 +46,46 @@ var (
 
 const tallyVersion = 1
 
-// Checkpoint defaults: a start replays at most this much of the log.
+// Checkpoint defaults: a start replays about this much of the log at most.
 const (
 	defaultCheckpointEvents   = 1 << 20
 	defaultCheckpointInterval = 30 * time.Second
 )
+
+// checkpointChunk is how many due accounts one commit group saves.
+const checkpointChunk = 4096
+
+// dirtyAccount is an account in the order accounts became dirty: since is
+// the first log record its saved tallies do not include.
+type dirtyAccount struct {
+	id    string
+	since uint64
+}
+
+// markDirty notes that account id counted events from record since on.
+func (db *DB) markDirty(id string, since uint64) {
+	if _, ok := db.dirty[id]; ok {
+		return
+	}
+	db.dirty[id] = since
+	db.dirtyOrder = append(db.dirtyOrder, dirtyAccount{id, since})
+}
+
+// oldestDirty returns the first record a start must replay: the oldest
+// dirty account's since, or next if none is dirty. It drops the entries of
+// accounts saved (or put to rest) since they were queued.
+func (db *DB) oldestDirty(next uint64) uint64 {
+	for len(db.dirtyOrder) > 0 {
+		e := db.dirtyOrder[0]
+		if since, ok := db.dirty[e.id]; ok && since == e.since {
+			return e.since
+		}
+		db.dirtyOrder[0] = dirtyAccount{}
+		db.dirtyOrder = db.dirtyOrder[1:]
+	}
+	db.dirtyOrder = nil // let go of the array that slid by
+	return next
+}
 
 // tallyShape names what the encoding of tallies depends on in a policy.
 func tallyShape(p monitor.Policy) []byte {
@@ -56,35 +97,38 @@ func tallyShape(p monitor.Policy) []byte {
 		p.RingLen(), p.Spans(), p.Bucket, p.Bulk.Window, p.Reputation.Days, names)
 }
 
-// planTallies decides, at the end of a group, which tallies it saves. The
-// committer calls it with the accounts write-locked.
+// planTallies notes, at the end of a group, the accounts it counted, and
+// makes the accounts dirty by now due every CheckpointEvents events or
+// CheckpointInterval. The committer calls it with the accounts
+// write-locked.
 func (db *DB) planTallies(g *group, final bool) {
 	if !g.sweep {
 		for id := range g.touched {
-			db.dirty[id] = struct{}{}
+			db.markDirty(id, g.logSeq)
 		}
 	}
 	db.sinceCheckpoint += g.logN
-	due := final || db.sinceCheckpoint >= db.checkpointEvents || g.now.Sub(db.lastCheckpoint) >= db.checkpointInterval
-	if due && len(db.dirty) > 0 {
-		g.checkpoint = true
+	if final || db.sinceCheckpoint >= db.checkpointEvents || g.now.Sub(db.lastCheckpoint) >= db.checkpointInterval {
+		db.checkpointDue = g.logSeq + 1
 		db.sinceCheckpoint, db.lastCheckpoint = 0, g.now
 	}
+	g.saveAllTallies = final
 }
 
-// encodeTallies puts in j the tallies g saves.
+// encodeTallies puts in j the tallies g saves: those of the accounts it
+// reset, and of up to checkpointChunk due accounts (every dirty one when
+// the store closes).
 func (db *DB) encodeTallies(g *group, j *job) error {
-	if !g.checkpoint && len(g.tallied) == 0 {
-		return nil
-	}
 	// The last record the tallies include: the group's own, if it has one.
 	seq := g.logSeq
 	if g.logN == 0 {
 		seq--
 	}
-	j.tallies = make(map[string][]byte)
 	save := func(id string) {
 		if a, ok := db.accounts[id]; ok {
+			if j.tallies == nil {
+				j.tallies = make(map[string][]byte)
+			}
 			v := binary.AppendUvarint([]byte{tallyVersion}, seq)
 			j.tallies[id] = a.AppendTallies(v)
 		}
@@ -93,13 +137,18 @@ func (db *DB) encodeTallies(g *group, j *job) error {
 	for id := range g.tallied {
 		save(id)
 	}
-	if !g.checkpoint {
+	for n := 0; g.saveAllTallies || n < checkpointChunk; n++ {
+		since := db.oldestDirty(0)
+		if since == 0 || (since >= db.checkpointDue && !g.saveAllTallies) {
+			break
+		}
+		save(db.dirtyOrder[0].id)
+	}
+	if j.tallies == nil && !g.saveAllTallies {
 		return nil
 	}
-	for id := range db.dirty {
-		save(id)
-	}
-	cp := binary.AppendUvarint([]byte{tallyVersion}, seq)
+	cp := binary.AppendUvarint([]byte{tallyVersion}, db.oldestDirty(seq+1))
+	cp = binary.AppendUvarint(cp, seq)
 	cp, err := db.volume.AppendBinary(cp)
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
@@ -108,14 +157,16 @@ func (db *DB) encodeTallies(g *group, j *job) error {
 	return nil
 }
 
-// putTallies writes a job's tallies and checkpoint.
+// putTallies writes a job's tallies, in key order (bbolt inserts each key
+// into a sorted node: random order costs a move of the node's tail per key,
+// quadratic in a large first checkpoint), and its checkpoint record.
 func putTallies(tx *bbolt.Tx, j *job) error {
 	if len(j.tallies) == 0 && j.checkpoint == nil {
 		return nil
 	}
 	b := tx.Bucket(bucketTallies)
-	for id, v := range j.tallies {
-		if err := b.Put([]byte(id), v); err != nil {
+	for _, id := range slices.Sorted(maps.Keys(j.tallies)) {
+		if err := b.Put([]byte(id), j.tallies[id]); err != nil {
 			return fmt.Errorf("save tallies of %s: %w", id, err)
 		}
 	}
@@ -169,10 +220,10 @@ func resetTalliesOfAnotherShape(tx *bbolt.Tx, p monitor.Policy) error {
 }
 
 // restoreTallies loads the saved tallies into the accounts and returns the
-// record numbers each includes, and the last checkpoint's. Tallies that do
-// not decode are dropped, with the reason in db.dropped: the whole log is
-// counted again.
-func (db *DB) restoreTallies(tx *bbolt.Tx) (checkpoint uint64, included map[string]uint64, err error) {
+// record numbers each includes, and the checkpoint: the first record to
+// replay and the last the volume includes. Tallies that do not decode are
+// dropped, with the reason in db.dropped: the whole log is counted again.
+func (db *DB) restoreTallies(tx *bbolt.Tx) (cp checkpoint, included map[string]uint64, err error) {
 	meta := tx.Bucket(bucketMeta)
 	included = make(map[string]uint64)
 	err = tx.Bucket(bucketTallies).ForEach(func(k, v []byte) error {
@@ -197,7 +248,7 @@ func (db *DB) restoreTallies(tx *bbolt.Tx) (checkpoint uint64, included map[stri
 	})
 	if err == nil {
 		if v := meta.Get(metaCheckpoint); v != nil {
-			checkpoint, err = decodeCheckpoint(v, &db.volume)
+			cp, err = decodeCheckpoint(v, &db.volume)
 		}
 	}
 	if err != nil {
@@ -205,33 +256,41 @@ func (db *DB) restoreTallies(tx *bbolt.Tx) (checkpoint uint64, included map[stri
 		db.accounts = make(map[string]*monitor.Account)
 		db.volume = monitor.Volume{}
 		if lerr := db.loadAccounts(tx, make(map[monitor.Phase]int)); lerr != nil {
-			return 0, nil, lerr
+			return checkpoint{}, nil, lerr
 		}
 		db.dropped = err
-		return 0, nil, nil
+		return checkpoint{}, nil, nil
 	}
-	return checkpoint, included, nil
+	return cp, included, nil
 }
 
-func decodeCheckpoint(v []byte, volume *monitor.Volume) (uint64, error) {
-	if len(v) == 0 || v[0] != tallyVersion {
-		return 0, fmt.Errorf("checkpoint: %w", errCorrupt)
+// checkpoint says where a start replays the log from: the first record
+// some account's saved tallies do not include, and the last record the
+// saved volume includes. The zero checkpoint replays everything.
+type checkpoint struct {
+	replayFrom, volume uint64
+}
+
+func decodeCheckpoint(v []byte, volume *monitor.Volume) (checkpoint, error) {
+	d := decoder{buf: v}
+	if d.byte() != tallyVersion {
+		return checkpoint{}, fmt.Errorf("checkpoint: %w", errCorrupt)
 	}
-	seq, n := binary.Uvarint(v[1:])
-	if n <= 0 {
-		return 0, fmt.Errorf("checkpoint: %w", errCorrupt)
+	cp := checkpoint{replayFrom: d.uvarint(), volume: d.uvarint()}
+	if d.err != nil {
+		return checkpoint{}, fmt.Errorf("checkpoint: %w", errCorrupt)
 	}
-	if err := volume.UnmarshalBinary(v[1+n:]); err != nil {
-		return 0, fmt.Errorf("checkpoint: %w", err)
+	if err := volume.UnmarshalBinary(d.buf); err != nil {
+		return checkpoint{}, fmt.Errorf("checkpoint: %w", err)
 	}
-	return seq, nil
+	return cp, nil
 }
 
 // replayLog reads the log at a start: every record's dedupe hashes into the
 // index, and the events of records later than an account's tallies into
 // its counts. It returns how many events it counted and how many ids it
 // indexed.
-func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, checkpoint uint64, included map[string]uint64) (counted, ids int, err error) {
+func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map[string]uint64) (counted, ids int, err error) {
 	horizon := now.Add(-db.limits.DedupeHorizon).UnixNano()
 	events := tx.Bucket(bucketEvents)
 	// Size the index once from the headers instead of letting it grow
@@ -262,7 +321,7 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, checkpoint uint64, included
 				idx.add(binary.LittleEndian.Uint64(hashes[8*i:]), uint32(seq))
 			}
 			ids += n
-			if seq <= checkpoint {
+			if seq < cp.replayFrom {
 				return nil
 			}
 		}
@@ -274,8 +333,11 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, checkpoint uint64, included
 				idx.add(db.seen.keyBytes(s.accountID, s.id), uint32(seq))
 				ids++
 			}
-			if seq <= checkpoint || s.event.OccurredAt.UnixNano() < horizon {
+			if seq < cp.replayFrom || s.event.OccurredAt.UnixNano() < horizon {
 				continue
+			}
+			if s.event.Type == monitor.EventSend && seq > cp.volume {
+				db.volume.Add(acceptedAt, 1, db.policy.Bulk)
 			}
 			if seq <= included[string(s.accountID)] {
 				continue
@@ -286,11 +348,8 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, checkpoint uint64, included
 					return err
 				}
 			}
-			if s.event.Type == monitor.EventSend {
-				db.volume.Add(acceptedAt, 1, db.policy.Bulk)
-			}
 			a.Observe(&s.event, acceptedAt, db.policy)
-			db.dirty[a.ID] = struct{}{}
+			db.markDirty(a.ID, seq)
 			counted++
 		}
 		return nil
@@ -336,9 +395,16 @@ type indexEntry struct {
 }
 
 // indexChunk is how many keys the loader gathers before it inserts them.
-const indexChunk = 1 << 22
+const indexChunk = 1 << 20
 
-func newIndexLoader(set *dedupeSet) *indexLoader { return &indexLoader{set: set} }
+func newIndexLoader(set *dedupeSet) *indexLoader {
+	l := &indexLoader{set: set}
+	for i := range l.pending {
+		// A shard's share and some, so that the buffers rarely grow.
+		l.pending[i] = make([]indexEntry, 0, indexChunk/dedupeShards*5/4)
+	}
+	return l
+}
 
 func (l *indexLoader) add(key uint64, seq uint32) {
 	sh := key % dedupeShards
@@ -354,8 +420,10 @@ func (l *indexLoader) flush() {
 	for w := range workers {
 		wg.Go(func() {
 			for sh := w; sh < dedupeShards; sh += workers {
+				t := &l.set.shards[sh]
+				t.grow(len(l.pending[sh]))
 				for _, e := range l.pending[sh] {
-					l.set.shards[sh].insert(e.key, e.seq)
+					t.place(occupied | fingerprint(e.key)<<seqBits | uint64(e.seq))
 				}
 				l.pending[sh] = l.pending[sh][:0]
 			}

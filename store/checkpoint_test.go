@@ -285,3 +285,59 @@ func TestIdsThatShareAFingerprintAreNotDuplicates(t *testing.T) {
 		t.Errorf("after a restart, all four again: %+v, want 4 duplicates", res)
 	}
 }
+
+// TestAStartSavesWhatItReplayed: a server that crashes again and again must
+// not replay a longer tail each time. What a start counted is due at once.
+func TestAStartSavesWhatItReplayed(t *testing.T) {
+	c := monitortest.New(t0)
+	p := monitor.DefaultPolicy()
+	db := openOpts(t, t.TempDir(), c, p, 1<<30)
+	rng := rand.New(rand.NewPCG(9, 9))
+	ingest(t, db, mixedBatch(rng, "a", 2000, t0))
+	re := openOpts(t, crashCopy(t, db), c, p, 1<<30)
+	if n := re.Replayed().Events; n != 2000 {
+		t.Fatalf("first start replayed %d events, want 2000", n)
+	}
+	ingest(t, re, mixedBatch(rng, "b", 10, t0))
+	again := openOpts(t, crashCopy(t, re), c, p, 1<<30)
+	// The next commit saved the accounts the start counted (with the 10
+	// events it brought them): at most those 10 are left to replay.
+	if n := again.Replayed().Events; n > 10 {
+		t.Errorf("the start after replayed %d events, want at most the 10 that came after the first start", n)
+	}
+	sameTallies(t, tallies(again), tallies(re))
+}
+
+// TestACheckpointIsSavedAChunkAtATime: with more accounts due than one
+// commit saves, each commit saves the oldest chunk, and the tail a start
+// replays shrinks commit by commit.
+func TestACheckpointIsSavedAChunkAtATime(t *testing.T) {
+	c := monitortest.New(t0)
+	p := monitor.DefaultPolicy()
+	db := openOpts(t, t.TempDir(), c, p, 1<<30)
+	accounts := 2*checkpointChunk + 100
+	for start := 0; start < accounts; start += 1000 {
+		var batch []monitor.Event
+		for i := start; i < min(start+1000, accounts); i++ {
+			batch = append(batch, monitor.Event{ID: "e", AccountID: fmt.Sprintf("acct-%05d", i), Type: monitor.EventSend, OccurredAt: t0, Recipient: "r@example.com"})
+		}
+		ingest(t, db, batch)
+	}
+	// The interval has passed: everything dirty is due, a chunk a commit.
+	c.Set(t0.Add(25 * time.Hour))
+	want := tallies(db)
+	replayed := []int{}
+	for i := range 4 {
+		ingest(t, db, events("tick", fmt.Sprint("t", i), monitor.EventSend, 1, c.Now()))
+		re := openOpts(t, crashCopy(t, db), c, p, 1<<30)
+		replayed = append(replayed, re.Replayed().Events)
+		if i == 3 {
+			want["tick"] = tallies(db)["tick"]
+			sameTallies(t, tallies(re), want)
+		}
+	}
+	// First commit: the oldest chunk; then the next; then the rest.
+	if replayed[0] >= accounts || replayed[1] >= replayed[0] || replayed[2] > 2 || replayed[3] > 1 {
+		t.Errorf("events replayed after each commit: %v, want a tail shrinking to nothing", replayed)
+	}
+}

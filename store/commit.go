@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -47,11 +49,11 @@ type group struct {
 	// tallied are the accounts whose tallies must be saved with the group:
 	// a change reset them, and a restart must not count from the old ones.
 	tallied map[string]struct{}
-	// checkpoint is set when the group saves the tallies of every account
-	// counted since the last checkpoint.
-	checkpoint bool
-	touched    map[string]struct{} // accounts to step at the end of the group
-	saved      map[string]struct{} // accounts whose record must be written
+	// saveAllTallies is set on the last group of a closing store, which
+	// saves the tallies of every dirty account.
+	saveAllTallies bool
+	touched        map[string]struct{} // accounts to step at the end of the group
+	saved          map[string]struct{} // accounts whose record must be written
 	// transitions made in this group, in the order they were made.
 	transitions []monitor.Transition
 	pruneBefore time.Time // log records accepted before this are deleted
@@ -289,7 +291,7 @@ func (db *DB) platformSends(g *group) int64 {
 func (db *DB) sweepAccount(g *group, a *monitor.Account) {
 	if a.ForgetIdleSenders(g.now, db.policy) {
 		g.saved[a.ID] = struct{}{}
-		db.dirty[a.ID] = struct{}{}
+		db.markDirty(a.ID, g.logSeq)
 	}
 	low := a.ReputationLow
 	alert, ok := a.JudgeReputation(g.now, db.policy)
@@ -421,7 +423,9 @@ func (db *DB) put(tx *bbolt.Tx, j *job) error {
 		}
 	}
 	accounts := tx.Bucket(bucketAccounts)
-	for id, v := range j.accounts {
+	// In key order: see putTallies.
+	for _, id := range slices.Sorted(maps.Keys(j.accounts)) {
+		v := j.accounts[id]
 		if err := accounts.Put([]byte(id), v); err != nil {
 			return fmt.Errorf("save account %s: %w", id, err)
 		}

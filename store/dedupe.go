@@ -163,10 +163,15 @@ func (t *dedupeTable) add(key uint64, seq uint32, cands []uint32) []uint32 {
 }
 
 func (t *dedupeTable) insert(key uint64, seq uint32) {
-	if (t.n+1)*4 > len(t.slots)*3 {
-		t.resize(len(t.slots) * 2)
-	}
+	t.grow(1)
 	t.place(occupied | fingerprint(key)<<seqBits | uint64(seq))
+}
+
+// grow makes room for n more keys, at most 3/4 full.
+func (t *dedupeTable) grow(n int) {
+	if (t.n+n)*4 > len(t.slots)*3 {
+		t.resize(tableSize(t.n + n))
+	}
 }
 
 // place puts slot value s in the first free slot of its probe.
