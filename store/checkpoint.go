@@ -34,8 +34,8 @@ import (
 
 var (
 	bucketTallies = []byte("tallies")
-	// metaCheckpoint holds the last checkpoint: its record number and the
-	// platform's volume.
+	// metaCheckpoint holds the last checkpoint: the first log record a
+	// start replays, the last the saved volume includes, and the volume.
 	metaCheckpoint = []byte("checkpoint")
 	// metaTallyShape is the policy shape the saved tallies were counted
 	// under; tallies of another shape are dropped and the log replayed.
