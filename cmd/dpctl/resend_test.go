@@ -158,8 +158,13 @@ func dialPlanned(t *testing.T, p *plannedEvents) dpmonv1.EventServiceClient {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(p.net.dial),
 		grpc.WithStreamInterceptor(p.intercept),
-		// Reconnect at once when the server is back.
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: time.Millisecond, Multiplier: 1, MaxDelay: time.Millisecond}}))
+		// Reconnect at once when the server is back. A connection attempt
+		// is given max(MinConnectTimeout, backoff): left at zero, that is
+		// the 1ms backoff, which a slow machine (or -race) misses.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: time.Millisecond, Multiplier: 1, MaxDelay: time.Millisecond},
+			MinConnectTimeout: 10 * time.Second,
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
