@@ -376,10 +376,10 @@ func (db *DB) changeAccount(ctx context.Context, id string, create bool, change 
 			return err
 		}
 		if _, ok := db.accounts[id]; !ok {
-			g.created = append(g.created, id)
+			db.createAccount(g, id)
 		}
 		db.accounts[id] = a
-		g.saved[id] = struct{}{}
+		db.saveAccount(g, id)
 		g.touched[id] = struct{}{}
 		g.markTallied(id)
 		g.audit = append(g.audit, e)

@@ -218,20 +218,35 @@ func (db *DB) run(ops []*op) {
 	}
 	db.groupSeq++
 	g := &group{seq: db.groupSeq, now: now, logSeq: db.nextLogSeq, touched: map[string]struct{}{}, saved: map[string]struct{}{}, platformSends: -1}
+	// The write lock is taken an op, or a chunk of judgements, at a time:
+	// a group of 30,000 events holds it for tens of milliseconds, and
+	// readers (CheckSend, on every message a platform sends) must not wait
+	// that long. A reader may see some of a group's counts before the
+	// rest; what it must not see before the commit (a phase, a new
+	// account) is marked unsettled as it is made (see settled.go).
 	db.mu.Lock()
-	db.pending.mu.Lock()
+	db.forgetSettled()
+	db.mu.Unlock()
 	for _, o := range ops {
+		db.mu.Lock()
+		db.pending.mu.Lock()
 		o.err = o.apply(g)
+		db.pending.mu.Unlock()
+		db.mu.Unlock()
 	}
-	db.pending.mu.Unlock()
-	for id := range g.touched {
-		if a, ok := db.accounts[id]; ok {
-			db.step(g, a)
+	touched := slices.Collect(maps.Keys(g.touched))
+	for chunk := range slices.Chunk(touched, stepChunk) {
+		db.mu.Lock()
+		for _, id := range chunk {
+			if a, ok := db.accounts[id]; ok {
+				db.step(g, a)
+			}
 		}
+		db.mu.Unlock()
 	}
+	db.mu.Lock()
 	db.notifyTransitions(g)
 	db.planTallies(g, len(ops) == 1 && ops[0].final)
-	db.settle(g)
 	db.mu.Unlock()
 	for _, o := range ops {
 		o.transitions = len(g.transitions)
@@ -251,6 +266,9 @@ func (db *DB) run(ops []*op) {
 	db.writes <- j
 }
 
+// stepChunk is how many accounts are judged under one hold of the lock.
+const stepChunk = 512
+
 // step judges one account at the group's instant and records what changed.
 // Besides a move, Step changes only the cool-down's start, so that is all
 // it compares: copying the whole state of every account a batch touches
@@ -262,12 +280,12 @@ func (db *DB) step(g *group, a *monitor.Account) {
 		g.transitions = append(g.transitions, t)
 	}
 	if moved || !a.State.ClearSince.Equal(clearSince) {
-		g.saved[a.ID] = struct{}{}
+		db.saveAccount(g, a.ID)
 	}
 	if a.HasSendersToJudge() {
 		if blocks := a.StepSenders(g.now, &db.policy, uint64(db.platformSends(g))); len(blocks) > 0 {
 			g.transitions = append(g.transitions, blocks...)
-			g.saved[a.ID] = struct{}{}
+			db.saveAccount(g, a.ID)
 		}
 	}
 	if g.sweep {
@@ -290,13 +308,13 @@ func (db *DB) platformSends(g *group) int64 {
 // alert level.
 func (db *DB) sweepAccount(g *group, a *monitor.Account) {
 	if a.ForgetIdleSenders(g.now, db.policy) {
-		g.saved[a.ID] = struct{}{}
+		db.saveAccount(g, a.ID)
 		db.markDirty(a.ID, g.logSeq)
 	}
 	low := a.ReputationLow
 	alert, ok := a.JudgeReputation(g.now, db.policy)
 	if a.ReputationLow != low {
-		g.saved[a.ID] = struct{}{}
+		db.saveAccount(g, a.ID)
 	}
 	if !ok {
 		return

@@ -127,8 +127,7 @@ func (db *DB) account(g *group, id string) (*monitor.Account, error) {
 	}
 	a = monitor.NewAccount(id, g.now, db.policy)
 	db.accounts[id] = a
-	g.saved[id] = struct{}{}
-	g.created = append(g.created, id)
+	db.createAccount(g, id)
 	return a, nil
 }
 

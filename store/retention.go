@@ -127,7 +127,7 @@ func (db *DB) retainTickets(ctx context.Context, now, cutoff time.Time) (int, er
 		for id, t := range db.tickets {
 			if t.State != monitor.TicketOpen && t.ClosedAt.Before(cutoff) && len(g.deletedTickets) < retainChunk {
 				delete(db.tickets, id)
-				g.deletedTickets = append(g.deletedTickets, id)
+				db.deleteTicket(g, id)
 			}
 		}
 		n = len(g.deletedTickets)

@@ -20,27 +20,41 @@ func unsettledAccount(id string) string { return "a" + id }
 func unsettledTicket(id string) string  { return "t" + id }
 func unsettledNew(id string) string     { return "n" + id }
 
-// settle notes the records group g writes, and forgets the notes of groups
-// already durable. The committer calls it with the write lock held.
-func (db *DB) settle(g *group) {
+// forgetSettled drops the notes of groups already durable. The committer
+// calls it with the write lock held.
+func (db *DB) forgetSettled() {
 	durable := db.durable.Load()
 	for k, seq := range db.unsettled {
 		if seq <= durable {
 			delete(db.unsettled, k)
 		}
 	}
-	for id := range g.saved {
-		db.unsettled[unsettledAccount(id)] = g.seq
-	}
-	for _, id := range g.created {
-		db.unsettled[unsettledNew(id)] = g.seq
-	}
-	for _, id := range g.savedTickets {
-		db.unsettled[unsettledTicket(id)] = g.seq
-	}
-	for _, id := range g.deletedTickets {
-		db.unsettled[unsettledTicket(id)] = g.seq
-	}
+}
+
+// saveAccount has g write account id's record, which readers must not see
+// before g is durable. The caller holds the write lock.
+func (db *DB) saveAccount(g *group, id string) {
+	g.saved[id] = struct{}{}
+	db.unsettled[unsettledAccount(id)] = g.seq
+}
+
+// createAccount notes that g creates account id (and writes its record).
+func (db *DB) createAccount(g *group, id string) {
+	g.created = append(g.created, id)
+	db.unsettled[unsettledNew(id)] = g.seq
+	db.saveAccount(g, id)
+}
+
+// saveTicket has g write ticket id's record.
+func (db *DB) saveTicket(g *group, id string) {
+	g.savedTickets = append(g.savedTickets, id)
+	db.unsettled[unsettledTicket(id)] = g.seq
+}
+
+// deleteTicket has g delete ticket id's record.
+func (db *DB) deleteTicket(g *group, id string) {
+	g.deletedTickets = append(g.deletedTickets, id)
+	db.unsettled[unsettledTicket(id)] = g.seq
 }
 
 // pendingSeq returns the group that last wrote the record of key if it is

@@ -234,8 +234,8 @@ func (db *DB) changeTicket(ctx context.Context, action string, who Actor, id, ac
 			return err
 		}
 		db.tickets[t.ID], db.accounts[a.ID] = t, a
-		g.savedTickets = append(g.savedTickets, t.ID)
-		g.saved[a.ID] = struct{}{}
+		db.saveTicket(g, t.ID)
+		db.saveAccount(g, a.ID)
 		g.touched[a.ID] = struct{}{}
 		g.markTallied(a.ID)
 		e.At, e.Actor, e.Action, e.AccountID, e.TicketID = g.now, who, action, a.ID, t.ID
