@@ -290,7 +290,9 @@ func decodeCheckpoint(v []byte, volume *monitor.Volume) (checkpoint, error) {
 // index, and the events of records later than an account's tallies into
 // its counts. It returns how many events it counted and how many ids it
 // indexed.
-func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map[string]uint64) (counted, ids int, err error) {
+// With indexed set the index is loaded already (from its file): only the
+// counts are replayed.
+func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map[string]uint64, indexed bool) (counted, ids int, err error) {
 	horizon := now.Add(-db.limits.DedupeHorizon).UnixNano()
 	events := tx.Bucket(bucketEvents)
 	// Size the index once from the headers instead of letting it grow
@@ -307,8 +309,13 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map
 	}); err != nil {
 		return 0, 0, err
 	}
-	db.seen.reserve(total)
-	idx := newIndexLoader(db.seen)
+	var idx *indexLoader
+	if indexed {
+		ids = db.seen.len()
+	} else {
+		db.seen.reserve(total)
+		idx = newIndexLoader(db.seen)
+	}
 	var s skimmedEvent
 	err = events.ForEach(func(k, v []byte) error {
 		seq := decodeSeq(k)
@@ -316,11 +323,13 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map
 		if err != nil {
 			return fmt.Errorf("log record %x: %w", k, err)
 		}
-		if hashes != nil {
-			for i := range n {
-				idx.add(binary.LittleEndian.Uint64(hashes[8*i:]), uint32(seq))
+		if hashes != nil || indexed {
+			if !indexed {
+				for i := range n {
+					idx.add(binary.LittleEndian.Uint64(hashes[8*i:]), uint32(seq))
+				}
+				ids += n
 			}
-			ids += n
 			if seq < cp.replayFrom {
 				return nil
 			}
@@ -329,7 +338,7 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map
 			if rest, err = skimEvent(rest, &s); err != nil {
 				return fmt.Errorf("log record %x: %w", k, err)
 			}
-			if hashes == nil {
+			if hashes == nil && !indexed {
 				idx.add(db.seen.keyBytes(s.accountID, s.id), uint32(seq))
 				ids++
 			}
@@ -354,7 +363,9 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map
 		}
 		return nil
 	})
-	idx.flush()
+	if idx != nil {
+		idx.flush()
+	}
 	return counted, ids, err
 }
 

@@ -188,14 +188,17 @@ type DB struct {
 	outboxUpdateMu sync.Mutex
 
 	replayed ReplayStats
-	// dropped is why the saved tallies could not be used, if they could not.
-	dropped error
+	// dropped is why the saved tallies could not be used, if they could not;
+	// indexFileRefused why the index file could not.
+	dropped          error
+	indexFileRefused error
 
-	ops     chan *op
-	writes  chan *job
-	closing chan struct{}
-	stopped chan struct{}
-	closeMu sync.Once
+	ops      chan *op
+	writes   chan *job
+	closing  chan struct{}
+	stopped  chan struct{}
+	closeMu  sync.Once
+	closeErr error
 
 	failMu   sync.Mutex
 	failed   error
@@ -291,6 +294,7 @@ func Open(dir string, opts Options) (*DB, error) {
 // load creates the buckets and rebuilds the in-memory state.
 func (db *DB) load() error {
 	var bulkWasOn bool
+	var next uint64 // the log's next record
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
 		for _, name := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -313,6 +317,7 @@ func (db *DB) load() error {
 			return err
 		}
 		db.seen = newDedupeSet(seed)
+		next = lastSeq(tx.Bucket(bucketEvents)) + 1
 		if db.tokens, err = loadSealer(tx); err != nil {
 			return err
 		}
@@ -324,6 +329,11 @@ func (db *DB) load() error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
+	indexed, err := db.readIndexFile(next)
+	if err != nil {
+		return err
+	}
 	now := db.clock()
 	db.lastCheckpoint = now
 	// Accounts that follow the configured default come under the bulk
@@ -332,7 +342,6 @@ func (db *DB) load() error {
 	var bulkFrom []*monitor.Account
 	db.dormantPhases = make(map[monitor.Phase]int)
 	err = db.bolt.View(func(tx *bbolt.Tx) error {
-		start := time.Now()
 		if err := db.loadAccounts(tx, db.dormantPhases); err != nil {
 			return err
 		}
@@ -356,12 +365,13 @@ func (db *DB) load() error {
 		}
 		db.nextTrSeq = lastSeq(tx.Bucket(bucketTransitions)) + 1
 		db.nextLogSeq = lastSeq(tx.Bucket(bucketEvents)) + 1
-		n, ids, err := db.replayLog(tx, now, cp, included)
+		n, ids, err := db.replayLog(tx, now, cp, included, indexed)
 		// What the replay counted is saved soon: a server that keeps
 		// crashing must not replay a longer tail each time.
 		db.checkpointDue = db.nextLogSeq
 		db.phases.load(db.accounts, db.dormantPhases)
-		db.replayed = ReplayStats{Accounts: len(db.accounts), Dormant: db.dormant, Events: n, IDs: ids, Took: time.Since(start), Dropped: db.dropped}
+		db.replayed = ReplayStats{Accounts: len(db.accounts), Dormant: db.dormant, Events: n, IDs: ids, IndexFile: indexed,
+			Took: time.Since(start), Dropped: db.dropped, IndexFileRefused: db.indexFileRefused}
 		return err
 	})
 	if err != nil {
@@ -411,12 +421,17 @@ type ReplayStats struct {
 	Accounts, Dormant int
 	// Events are the events counted from the log after the saved tallies.
 	Events int
-	// IDs are the event ids the dedupe index was loaded with.
-	IDs  int
-	Took time.Duration
+	// IDs are the event ids the dedupe index was loaded with; IndexFile
+	// says it was read from the file a clean shutdown wrote.
+	IDs       int
+	IndexFile bool
+	Took      time.Duration
 	// Dropped, when set, is why the saved tallies could not be used (the
 	// whole log was counted instead).
 	Dropped error
+	// IndexFileRefused, when set, is why an index file was not used (the
+	// index was rebuilt from the log).
+	IndexFileRefused error
 }
 
 // Replayed returns what Open rebuilt from the log.
@@ -450,10 +465,21 @@ func (db *DB) Failed() <-chan struct{} { return db.failedCh }
 
 // Close finishes the writes already queued, then closes the file.
 func (db *DB) Close() error {
-	db.closeMu.Do(func() { close(db.closing) })
-	<-db.stopped
-	if err := db.bolt.Close(); err != nil {
-		return fmt.Errorf("close store: %w", err)
-	}
-	return nil
+	db.closeMu.Do(func() {
+		close(db.closing)
+		<-db.stopped
+		// The committer and the writer are done: the index is still, and
+		// the log ends at nextLogSeq. A store that failed may be ahead of
+		// its disk, so it leaves the next start to rebuild.
+		var indexErr error
+		if db.Err() == nil {
+			indexErr = db.writeIndexFile(db.nextLogSeq)
+		}
+		if err := db.bolt.Close(); err != nil {
+			db.closeErr = fmt.Errorf("close store: %w", err)
+		} else if indexErr != nil {
+			db.closeErr = fmt.Errorf("close store: %w (the next start rebuilds the index)", indexErr)
+		}
+	})
+	return db.closeErr
 }

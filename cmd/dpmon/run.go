@@ -152,8 +152,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if r.Dropped != nil {
 		log.Warn("the saved counts could not be used; counted the whole event log instead", "reason", r.Dropped.Error())
 	}
-	log.Info("state loaded", "accounts", r.Accounts, "events_replayed", r.Events, "ids_indexed", r.IDs,
-		"took", r.Took.Round(time.Millisecond).String())
+	if r.IndexFileRefused != nil {
+		log.Warn("the dedupe index file could not be used; rebuilt the index from the log", "reason", r.IndexFileRefused.Error())
+	}
+	log.Info("state loaded", "accounts", r.Accounts, "dormant_accounts", r.Dormant, "events_replayed", r.Events,
+		"ids_indexed", r.IDs, "index_from_file", r.IndexFile, "took", r.Took.Round(time.Millisecond).String())
 	// A signal during the replay shuts the server down without serving.
 	if ctx.Err() == nil {
 		srv.Ready(db)

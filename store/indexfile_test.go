@@ -1,0 +1,74 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/monitor/monitortest"
+)
+
+// TestACleanShutdownSavesTheIndex: a start after a clean shutdown reads the
+// dedupe index from its file and removes it; an index file that does not
+// end where the log does, or that is damaged, is refused and the index
+// rebuilt from the log. Duplicates are found either way.
+func TestACleanShutdownSavesTheIndex(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := testDB(t, dir, c)
+	first := events("acme", "a", monitor.EventSend, 50, t0)
+	ingest(t, db, first)
+	path := filepath.Join(dir, IndexFileName)
+
+	db = reopen(t, db, dir, c)
+	if r := db.Replayed(); !r.IndexFile || r.IDs != 50 || r.IndexFileRefused != nil {
+		t.Fatalf("a start after a clean shutdown: %+v, want the 50 ids from the index file", r)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the index file is still there after the start: %v", err)
+	}
+	if res := ingest(t, db, first); res.Duplicates != 50 {
+		t.Fatalf("resending after a start from the index file: %+v, want duplicates", res)
+	}
+
+	// Keep this shutdown's file, then let the log grow past it.
+	closeAndCheck(t, db)
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = testDB(t, dir, c)
+	second := events("acme", "b", monitor.EventSend, 30, t0)
+	ingest(t, db, second)
+	closeAndCheck(t, db)
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db = testDB(t, dir, c)
+	if r := db.Replayed(); r.IndexFile || !errors.Is(r.IndexFileRefused, errStaleIndex) || r.IDs != 80 {
+		t.Fatalf("a start with an index file older than the log: %+v, want it refused and 80 ids rebuilt", r)
+	}
+	if res := ingest(t, db, append(first, second...)); res.Duplicates != 80 {
+		t.Fatalf("resending after the rebuild: %+v, want 80 duplicates", res)
+	}
+
+	// A damaged file is refused by its checksum.
+	closeAndCheck(t, db)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db = testDB(t, dir, c)
+	if r := db.Replayed(); r.IndexFile || !errors.Is(r.IndexFileRefused, errCorrupt) || r.IDs != 80 {
+		t.Fatalf("a start with a damaged index file: %+v, want it refused and 80 ids rebuilt", r)
+	}
+	if res := ingest(t, db, append(first, second...)); res.Duplicates != 80 {
+		t.Fatalf("resending after the rebuild: %+v, want 80 duplicates", res)
+	}
+}
