@@ -298,16 +298,18 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map
 	// Size the index once from the headers instead of letting it grow
 	// (and rehash) through tens of millions of inserts.
 	total := 0
-	if err := events.ForEach(func(k, v []byte) error {
-		acceptedAt, n, _, _, err := decodeLogHeader(v)
-		if err != nil {
-			return fmt.Errorf("log record %x: %w", k, err)
+	if !indexed { // else the index file brought the spans
+		if err := events.ForEach(func(k, v []byte) error {
+			acceptedAt, n, _, _, err := decodeLogHeader(v)
+			if err != nil {
+				return fmt.Errorf("log record %x: %w", k, err)
+			}
+			db.spans.add(decodeSeq(k), acceptedAt)
+			total += n
+			return nil
+		}); err != nil {
+			return 0, 0, err
 		}
-		db.spans.add(decodeSeq(k), acceptedAt)
-		total += n
-		return nil
-	}); err != nil {
-		return 0, 0, err
 	}
 	var idx *indexLoader
 	if indexed {
@@ -317,7 +319,11 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map
 		idx = newIndexLoader(db.seen)
 	}
 	var s skimmedEvent
-	err = events.ForEach(func(k, v []byte) error {
+	from := []byte(nil) // every record, to index them
+	if indexed {
+		from = seqKey(cp.replayFrom) // only those to count
+	}
+	err = forEachFrom(events, from, func(k, v []byte) error {
 		seq := decodeSeq(k)
 		acceptedAt, n, hashes, rest, err := decodeLogHeader(v)
 		if err != nil {
@@ -388,6 +394,22 @@ func (db *DB) replayAccount(tx *bbolt.Tx, id []byte, acceptedAt time.Time) (*mon
 	}
 	db.accounts[a.ID] = a
 	return a, nil
+}
+
+// forEachFrom calls fn with each key of b from the key from on (all of
+// them for nil).
+func forEachFrom(b *bbolt.Bucket, from []byte, fn func(k, v []byte) error) error {
+	c := b.Cursor()
+	k, v := c.First()
+	if from != nil {
+		k, v = c.Seek(from)
+	}
+	for ; k != nil; k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // indexLoader fills the dedupe index at a start. Inserting tens of

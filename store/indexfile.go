@@ -22,7 +22,8 @@ import (
 //
 // Layout, little-endian: the magic, the hash seed, the next log record
 // number, then for each shard its slot count and key count, then every
-// shard's slots, then a CRC-32C of all that.
+// shard's slots, then the log's spans (their count, then first record,
+// start and last of each), then a CRC-32C of all that.
 
 // IndexFileName is the dedupe index's file inside the data directory.
 const IndexFileName = "dedupe.idx"
@@ -67,6 +68,17 @@ func (db *DB) writeIndexFile(next uint64) error {
 		}
 	}
 	if err == nil {
+		// The log's spans, which a start would otherwise read from every
+		// record's header.
+		buf = binary.LittleEndian.AppendUint64(buf[:0], uint64(len(db.spans)))
+		for _, sp := range db.spans {
+			buf = binary.LittleEndian.AppendUint64(buf, sp.first)
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(sp.start))
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(sp.last))
+		}
+		_, err = w.Write(buf)
+	}
+	if err == nil {
 		err = w.Flush()
 	}
 	if err == nil {
@@ -106,12 +118,12 @@ func (db *DB) readIndexFile(next uint64) (bool, error) {
 	if err := os.Remove(path); err != nil {
 		return false, fmt.Errorf("remove index file: %w", err)
 	}
-	shards, err := readIndex(f, db.seen.seed, next)
+	shards, spans, err := readIndex(f, db.seen.seed, next)
 	if err != nil {
 		db.indexFileRefused = err
 		return false, nil
 	}
-	db.seen.shards = *shards
+	db.seen.shards, db.spans = *shards, spans
 	return true, nil
 }
 
@@ -119,8 +131,9 @@ func (db *DB) readIndexFile(next uint64) (bool, error) {
 // by at a time.
 const indexChunkSlots = 1 << 16
 
-// readIndex reads an index file's shards, checking its header and CRC.
-func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, error) {
+// readIndex reads an index file's shards and the log's spans, checking its
+// header and CRC.
+func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, logSpans, error) {
 	r := bufio.NewReaderSize(f, 1<<20)
 	var crc uint32
 	read := func(b []byte) error {
@@ -132,20 +145,20 @@ func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, erro
 	}
 	head := make([]byte, 8+8+8+16*dedupeShards)
 	if err := read(head); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if [8]byte(head[:8]) != indexMagic {
-		return nil, fmt.Errorf("index file: %w", errCorrupt)
+		return nil, nil, fmt.Errorf("index file: %w", errCorrupt)
 	}
 	if binary.LittleEndian.Uint64(head[8:]) != seed || binary.LittleEndian.Uint64(head[16:]) != next {
-		return nil, errStaleIndex
+		return nil, nil, errStaleIndex
 	}
 	var shards [dedupeShards]dedupeTable
 	for i := range shards {
 		size := binary.LittleEndian.Uint64(head[24+16*i:])
 		n := binary.LittleEndian.Uint64(head[32+16*i:])
 		if size < minTableSize || size&(size-1) != 0 || size > 1<<32 || n*4 > size*3 {
-			return nil, fmt.Errorf("index file shard %d: %w", i, errCorrupt)
+			return nil, nil, fmt.Errorf("index file shard %d: %w", i, errCorrupt)
 		}
 		shards[i] = dedupeTable{slots: make([]uint64, size), n: int(n)}
 	}
@@ -154,22 +167,39 @@ func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, erro
 		for chunk := range slices.Chunk(shards[i].slots, indexChunkSlots) {
 			b := buf[:8*len(chunk)]
 			if err := read(b); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			for j := range chunk {
 				chunk[j] = binary.LittleEndian.Uint64(b[8*j:])
 			}
 		}
 	}
+	count := make([]byte, 8)
+	if err := read(count); err != nil {
+		return nil, nil, err
+	}
+	n := binary.LittleEndian.Uint64(count)
+	if n > 1<<24 {
+		return nil, nil, fmt.Errorf("index file spans: %w", errCorrupt)
+	}
+	b := make([]byte, 24*n)
+	if err := read(b); err != nil {
+		return nil, nil, err
+	}
+	spans := make(logSpans, n)
+	for i := range spans {
+		spans[i] = logSpan{first: binary.LittleEndian.Uint64(b[24*i:]), start: int64(binary.LittleEndian.Uint64(b[24*i+8:])),
+			last: int64(binary.LittleEndian.Uint64(b[24*i+16:]))}
+	}
 	want := crc
 	sum := make([]byte, 4)
 	if err := read(sum); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if binary.LittleEndian.Uint32(sum) != want {
-		return nil, fmt.Errorf("index file checksum: %w", errCorrupt)
+		return nil, nil, fmt.Errorf("index file checksum: %w", errCorrupt)
 	}
-	return &shards, nil
+	return &shards, spans, nil
 }
 
 var castagnoliTable = crc32.MakeTable(crc32.Castagnoli)

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/monitor/monitortest"
@@ -70,5 +72,32 @@ func TestACleanShutdownSavesTheIndex(t *testing.T) {
 	}
 	if res := ingest(t, db, append(first, second...)); res.Duplicates != 80 {
 		t.Fatalf("resending after the rebuild: %+v, want 80 duplicates", res)
+	}
+}
+
+// TestAStartFromTheIndexFilePrunesAsAnother: the log's spans come with the
+// index file, so a prune after such a start forgets what it should.
+func TestAStartFromTheIndexFilePrunesAsAnother(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := testDB(t, dir, c)
+	ingest(t, db, events("acme", "old", monitor.EventSend, 10, t0))
+	c.Set(t0.Add(5 * 24 * time.Hour))
+	young := events("acme", "new", monitor.EventSend, 10, c.Now())
+	ingest(t, db, young)
+	db = reopen(t, db, dir, c)
+	if !db.Replayed().IndexFile {
+		t.Fatalf("%+v: the start did not use the index file", db.Replayed())
+	}
+	later := t0.Add(8*24*time.Hour + time.Hour)
+	if err := db.Prune(context.Background(), later); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.seen.len(); n != 10 {
+		t.Errorf("%d ids after the prune, want the 10 young ones", n)
+	}
+	c.Set(later)
+	if res := ingest(t, db, young); res.Duplicates != 10 {
+		t.Errorf("resending the young events: %+v, want duplicates", res)
 	}
 }
