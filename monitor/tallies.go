@@ -48,22 +48,24 @@ func (a *Account) AppendTallies(buf []byte) []byte {
 // RestoreTallies replaces the account's tallies with those encoded in b
 // under policy p. On an error the account's tallies are left empty.
 func (a *Account) RestoreTallies(b []byte, p Policy) error {
-	a.ring = NewRing(p.RingLen(), p.Spans())
-	a.rep = reputationDays{}
-	a.bulk, a.dirtySenders, a.lastTrack = nil, nil, nil
-	a.second, a.secondSends = 0, 0
+	a.clearTallies(p)
 	d := talliesDecoder{buf: b}
 	if d.byte() != talliesVersion {
 		return fmt.Errorf("account %s: %w: unknown version", a.ID, ErrTalliesShape)
 	}
 	if err := a.restore(&d, p); err != nil {
-		a.ring = NewRing(p.RingLen(), p.Spans())
-		a.rep = reputationDays{}
-		a.bulk, a.dirtySenders = nil, nil
-		a.second, a.secondSends = 0, 0
+		a.clearTallies(p)
 		return fmt.Errorf("account %s: %w", a.ID, err)
 	}
 	return nil
+}
+
+// clearTallies empties the account's tallies, shaped by p.
+func (a *Account) clearTallies(p Policy) {
+	a.ring = NewRing(p.RingLen(), p.Spans())
+	a.rep = reputationDays{}
+	a.bulk, a.dirtySenders, a.lastTrack = nil, nil, nil
+	a.second, a.secondSends = 0, 0
 }
 
 func (a *Account) restore(d *talliesDecoder, p Policy) error {

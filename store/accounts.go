@@ -330,11 +330,10 @@ func (db *DB) Unknown(ids []string) []string {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	for _, id := range ids {
-		// An account not yet durable is not known yet either.
-		if _, ok := db.accounts[id]; ok && db.pendingSeq(unsettledNew(id)) == 0 {
-			continue
-		}
-		if _, ok := db.accounts[id]; ok || !db.stored(id) {
+		// An account not yet durable is not known yet either; a dormant one
+		// is known from its record.
+		_, resident := db.accounts[id]
+		if resident && db.pendingSeq(unsettledNew(id)) != 0 || !resident && !db.stored(id) {
 			out = append(out, id)
 		}
 	}

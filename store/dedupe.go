@@ -92,15 +92,6 @@ func (s *dedupeSet) len() int {
 	return n
 }
 
-// bytes is the memory the tables take.
-func (s *dedupeSet) bytes() int {
-	n := 0
-	for i := range s.shards {
-		n += 8 * len(s.shards[i].slots)
-	}
-	return n
-}
-
 // dedupeTable is a hash set with linear probing. Each slot packs a key's
 // fingerprint, its top 31 bits, and the low 32 bits of the number of the
 // log record that holds the event, with the top bit set so that no slot is

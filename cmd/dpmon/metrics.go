@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"time"
 
 	"github.com/dpmon/dpmon/metrics"
@@ -52,26 +53,20 @@ func serveMetrics(addr string, m *metrics.Metrics, auth *server.Authenticator, t
 // adminsOnly lets through the requests of admins; nil auth lets every
 // request through (an open server, on loopback or --insecure).
 func adminsOnly(auth *server.Authenticator, next http.Handler) http.Handler {
-	if auth == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := auth.AuthenticateHTTP(r)
-		switch {
-		case err != nil:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="dpmon"`)
-			http.Error(w, "an admin's credential is needed", http.StatusUnauthorized)
-		case id.Role != server.RoleAdmin:
-			http.Error(w, "profiles show the program's insides: an admin's credential is needed", http.StatusForbidden)
-		default:
-			next.ServeHTTP(w, r)
-		}
-	})
+	return onlyRoles(auth, next, "an admin's credential is needed",
+		"profiles show the program's insides", server.RoleAdmin)
 }
 
 // operatorsOnly lets through the requests of viewers and admins; nil auth
 // lets every request through (an open server, on loopback or --insecure).
 func operatorsOnly(auth *server.Authenticator, next http.Handler) http.Handler {
+	return onlyRoles(auth, next, "a viewer's or an admin's credential is needed",
+		"metrics show the whole platform", server.RoleViewer, server.RoleAdmin)
+}
+
+// onlyRoles lets through the requests whose credential has one of roles:
+// 401 without a valid one, 403 (saying why) with another role's.
+func onlyRoles(auth *server.Authenticator, next http.Handler, needed, why string, roles ...server.Role) http.Handler {
 	if auth == nil {
 		return next
 	}
@@ -80,9 +75,9 @@ func operatorsOnly(auth *server.Authenticator, next http.Handler) http.Handler {
 		switch {
 		case err != nil:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dpmon"`)
-			http.Error(w, "a viewer's or an admin's credential is needed", http.StatusUnauthorized)
-		case id.Role != server.RoleViewer && id.Role != server.RoleAdmin:
-			http.Error(w, "metrics show the whole platform: a viewer's or an admin's credential is needed", http.StatusForbidden)
+			http.Error(w, needed, http.StatusUnauthorized)
+		case !slices.Contains(roles, id.Role):
+			http.Error(w, why+": "+needed, http.StatusForbidden)
 		default:
 			next.ServeHTTP(w, r)
 		}
