@@ -186,12 +186,12 @@ func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.C
 	if err := checkAccount(ctx, req.GetAccountId(), monitor.SenderErrors(req.GetSender(), false), bad); err != nil {
 		return nil, err
 	}
-	resp, err := s.sendVerdict(ctx, req.GetAccountId(), req.GetSender())
+	resp, verdict, err := s.sendVerdict(ctx, req.GetAccountId(), req.GetSender())
 	if err != nil {
 		return nil, err
 	}
 	if len(keys) > 0 {
-		resp.Recipients, err = s.lookupRecipients(ctx, "CheckSend", req.GetAccountId(), req.GetRecipients(), keys, resp.Allowed)
+		resp.Recipients, err = s.lookupRecipients(ctx, "CheckSend", req.GetAccountId(), req.GetRecipients(), keys, verdict)
 		if err != nil {
 			return nil, err
 		}
@@ -200,47 +200,30 @@ func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.C
 }
 
 // sendVerdict answers whether the account, and its sender when given, may
-// send now. A suspension or a blocked sender is an answer; a quota used up
-// is RESOURCE_EXHAUSTED, since trying again later will do.
-func (s *Server) sendVerdict(ctx context.Context, id, sender string) (*pb.CheckSendResponse, error) {
+// send now: monitor decides, this converts. A suspension or a blocked
+// sender is an answer; a quota used up is RESOURCE_EXHAUSTED, since trying
+// again later will do.
+func (s *Server) sendVerdict(ctx context.Context, id, sender string) (*pb.CheckSendResponse, monitor.SendVerdict, error) {
 	now, policy := s.clock(), s.db.Policy()
 	var platform uint64
 	if sender != "" {
 		platform = s.db.PlatformSends(now)
 	}
-	var resp *pb.CheckSendResponse
-	var quota monitor.QuotaStatus
+	var v monitor.SendVerdict
 	// Read in place: a copy of an account with many senders would cost
 	// more than the whole answer.
 	err := s.db.ReadAccount(ctx, id, func(a *monitor.Account) {
-		st := a.Status(now, policy)
-		resp = &pb.CheckSendResponse{
-			Allowed:         a.State.Phase != monitor.PhaseSuspended,
-			Phase:           pb.Phase(a.State.Phase),
-			Findings:        findingsToProto(st.Findings),
-			Recommendations: slices.Clone(a.State.Recommendations),
-		}
-		if !resp.Allowed {
-			resp.Reasons = []string{a.State.Reason}
-			if len(resp.Findings) == 0 {
-				// The windows have drained since; the suspension still says why.
-				resp.Findings = findingsToProto(a.State.Findings)
-			}
-		}
-		if sender != "" {
-			senderVerdict(resp, a, sender, now, policy, platform)
-		}
-		quota = a.QuotaStatus(now, policy)
+		v = a.Verdict(now, policy, sender, platform)
 	})
 	switch {
 	case errors.Is(err, monitor.ErrNotFound):
-		return &pb.CheckSendResponse{Allowed: true, Phase: pb.Phase_PHASE_HEALTHY}, nil
+		v = monitor.UnknownAccountVerdict()
 	case err != nil:
-		return nil, s.errorStatus(ctx, "CheckSend", err)
-	case resp.Allowed && quota.Exhausted():
-		return nil, quotaExhausted(id, quota, now)
+		return nil, v, s.errorStatus(ctx, "CheckSend", err)
+	case v.QuotaExhausted():
+		return nil, v, quotaExhausted(id, v.Quota, now)
 	}
-	return resp, nil
+	return verdictToProto(v), v, nil
 }
 
 // checkAccount validates a request on account id, with the violations of

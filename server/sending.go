@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -129,21 +128,16 @@ func reputationToProto(r monitor.Reputation, low bool) *pb.Reputation {
 	return out
 }
 
-// senderVerdict adds the sender's bulk-policy state to a CheckSend answer.
-func senderVerdict(resp *pb.CheckSendResponse, a *monitor.Account, sender string, now time.Time, policy monitor.Policy, platformSends uint64) {
-	st := a.SenderStatus(sender, now, policy, platformSends)
-	resp.Sender = senderToProto(st)
-	// A block is enforced while the bulk policy applies to the account;
-	// turned off, the account's senders may all send again.
-	if st.Blocked && a.BulkEnabled(&policy) {
-		resp.Allowed = false
-		resp.Reasons = append(resp.Reasons, st.Reason)
-		way := "Open a reinstatement ticket for the sender (CreateTicket with sender " + st.Address + "), or ask an admin to unblock it (UnblockSender)."
-		if st.OpenTicket != "" {
-			way = "Ticket " + st.OpenTicket + " asks to unblock the sender; an admin will decide it."
-		}
-		resp.Recommendations = append(slices.Clone(resp.Recommendations), way)
+// verdictToProto converts CheckSend's answer, but for its recipients.
+func verdictToProto(v monitor.SendVerdict) *pb.CheckSendResponse {
+	resp := &pb.CheckSendResponse{
+		Allowed: v.Allowed, Phase: pb.Phase(v.Phase), Findings: findingsToProto(v.Findings),
+		Reasons: v.Reasons, Recommendations: v.Recommendations,
 	}
+	if v.Sender != nil {
+		resp.Sender = senderToProto(*v.Sender)
+	}
+	return resp
 }
 
 // quotaExhausted is CheckSend's answer for an account over its quota:

@@ -24,7 +24,8 @@ func (s *Server) CheckRecipients(ctx context.Context, req *pb.CheckRecipientsReq
 	if err := checkAccount(ctx, req.GetAccountId(), bad); err != nil {
 		return nil, err
 	}
-	checks, err := s.lookupRecipients(ctx, "CheckRecipients", req.GetAccountId(), req.GetRecipients(), keys, true)
+	// The recipients alone: whether the account may send is CheckSend's.
+	checks, err := s.lookupRecipients(ctx, "CheckRecipients", req.GetAccountId(), req.GetRecipients(), keys, monitor.SendVerdict{Allowed: true})
 	if err != nil {
 		return nil, err
 	}
@@ -50,9 +51,8 @@ func recipientKeys(recipients []string) ([]string, monitor.FieldErrors) {
 }
 
 // lookupRecipients answers for each recipient, given its key from
-// recipientKeys. accountAllowed is whether the account itself may send: a
-// recipient is allowed only if both are.
-func (s *Server) lookupRecipients(ctx context.Context, method, accountID string, recipients, keys []string, accountAllowed bool) ([]*pb.RecipientCheck, error) {
+// recipientKeys, under the account's verdict v.
+func (s *Server) lookupRecipients(ctx context.Context, method, accountID string, recipients, keys []string, v monitor.SendVerdict) ([]*pb.RecipientCheck, error) {
 	states, err := s.db.CheckRecipients(ctx, accountID, keys)
 	if err != nil {
 		return nil, s.errorStatus(ctx, method, err)
@@ -63,7 +63,7 @@ func (s *Server) lookupRecipients(ctx context.Context, method, accountID string,
 		r := st.At(now)
 		out[i] = &pb.RecipientCheck{
 			Recipient: recipients[i],
-			Allowed:   accountAllowed && r.Status == monitor.RecipientActive,
+			Allowed:   v.MaySendTo(st, now),
 			Status:    pb.RecipientStatus(r.Status),
 			Reason:    pb.SuppressionReason(r.Reason),
 			Until:     timestamp(r.Until),
