@@ -19,31 +19,37 @@ type batch struct {
 	ack                     bool // the account acknowledges its warning first
 }
 
-// feed observes a batch the way the store does: events then one Step.
+// feed decides a batch as the store does, in one Decider: the
+// acknowledgement, the events, then the judgement. It returns the
+// account's move, if any.
 func feed(a *Account, p Policy, b batch) (Transition, bool) {
 	now := t0.Add(b.at)
+	d := NewDecider(now, &p, &Volume{})
 	if b.ack {
-		if err := a.Acknowledge(now, "Removing the bounced addresses.", p); err != nil {
+		if err := d.Acknowledge(a, Actor{Name: a.ID, Role: "sender"}, "Removing the bounced addresses."); err != nil {
 			panic(err)
 		}
 	}
 	for i := 0; i < b.sends; i++ {
-		a.Observe(&Event{Type: EventSend, OccurredAt: now}, now, p)
+		d.Count(a, &Event{Type: EventSend, OccurredAt: now})
 	}
 	for i := 0; i < b.hard; i++ {
 		e := &Event{Type: EventBounce, OccurredAt: now, Bounce: &Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1"}}
 		e.Decide()
-		a.Observe(e, now, p)
+		d.Count(a, e)
 	}
 	for i := 0; i < b.complaints; i++ {
-		a.Observe(&Event{Type: EventComplaint, OccurredAt: now}, now, p)
+		d.Count(a, &Event{Type: EventComplaint, OccurredAt: now})
 	}
 	for i := 0; i < b.blocks; i++ {
 		e := &Event{Type: EventBounce, OccurredAt: now, Bounce: &Bounce{SMTPCode: 554, EnhancedStatus: "5.7.1", Diagnostic: "Service unavailable; client host blocked using zen.spamhaus.org"}}
 		e.Decide()
-		a.Observe(e, now, p)
+		d.Count(a, e)
 	}
-	return a.Step(now, &p)
+	if !d.Judge(a, false).Moved {
+		return Transition{}, false
+	}
+	return d.Transitions[len(d.Transitions)-1], true
 }
 
 func TestStepScenarios(t *testing.T) {

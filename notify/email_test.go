@@ -91,7 +91,7 @@ func TestDigestThroughMailpit(t *testing.T) {
 	warn(t, db, "beta")
 	warn(t, db, "acme")
 	suspend(t, db, "gamma")
-	tk, err := db.CreateTicket(context.Background(), "gamma", "", "Removed the bought list.", monitor.Checklist{}, store.Actor{Name: "platform-a", Role: "sender"})
+	tk, err := db.CreateTicket(context.Background(), "gamma", "", "Removed the bought list.", monitor.Checklist{}, monitor.Actor{Name: "platform-a", Role: "sender"})
 	if err != nil {
 		t.Fatal(err)
 	}

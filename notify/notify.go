@@ -94,17 +94,18 @@ func New(routes []Route, retry monitor.RetryPolicy, clock func() time.Time, log 
 // Route makes, from a change, one notification per receiver that wants
 // it, due at once: the store's Route hook. A change of an account without
 // admin emails is not mailed to its admins.
-func (n *Notifier) Route(base monitor.Notification, adminEmails []string) []monitor.Notification {
+func (n *Notifier) Route(base monitor.Notification) []monitor.Notification {
 	var out []monitor.Notification
 	for _, r := range n.routes {
-		if !r.Filter.Wants(base.Kind) || r.Admins && len(adminEmails) == 0 {
+		if !r.Filter.Wants(base.Kind) || r.Admins && len(base.Recipients) == 0 {
 			continue
 		}
 		c := base
 		c.Receiver, c.State = r.Name, monitor.NotificationPending
 		c.NextAttempt, c.Deadline = base.CreatedAt, base.CreatedAt.Add(n.retry.GiveUpAfter)
-		if r.Admins {
-			c.Recipients = adminEmails
+		if !r.Admins {
+			// Only the admins' route mails the admins.
+			c.Recipients = nil
 		}
 		out = append(out, c)
 	}

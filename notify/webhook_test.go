@@ -375,7 +375,7 @@ func TestAHangingReceiverDelaysOnlyItsOwn(t *testing.T) {
 }
 
 // openStore opens a real store at t0 whose changes are routed by route.
-func openStore(t *testing.T, route func(monitor.Notification, []string) []monitor.Notification) *store.DB {
+func openStore(t *testing.T, route func(monitor.Notification) []monitor.Notification) *store.DB {
 	t.Helper()
 	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
 		Suppression: monitor.DefaultSuppressionPolicy(), Clock: monitortest.New(t0).Now, Route: route})

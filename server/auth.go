@@ -19,7 +19,6 @@ import (
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
-	"github.com/dpmon/dpmon/store"
 )
 
 // Role is what a caller may do.
@@ -185,9 +184,9 @@ func identity(ctx context.Context) Identity {
 }
 
 // actor names the caller for histories and the audit log.
-func actor(ctx context.Context) store.Actor {
+func actor(ctx context.Context) monitor.Actor {
 	id := identity(ctx)
-	return store.Actor{Name: id.Name, Role: string(id.Role)}
+	return monitor.Actor{Name: id.Name, Role: string(id.Role)}
 }
 
 // access is who may call a method.

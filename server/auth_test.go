@@ -17,7 +17,6 @@ import (
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
-	"github.com/dpmon/dpmon/store"
 )
 
 func digest(token string) string {
@@ -80,7 +79,7 @@ func authScene(t *testing.T, e *env) sceneTickets {
 		account string
 		id      *string
 	}{{"acme", &tickets.own}, {"other", &tickets.other}} {
-		tk, err := e.db.CreateTicket(ctx, tc.account, "", "Fixed.", monitor.Checklist{}, store.Actor{Name: "ops-alice", Role: "admin"})
+		tk, err := e.db.CreateTicket(ctx, tc.account, "", "Fixed.", monitor.Checklist{}, monitor.Actor{Name: "ops-alice", Role: "admin"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,6 @@ import (
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
-	"github.com/dpmon/dpmon/store"
 )
 
 // Paired converters between wire and domain types. The numbers of the wire
@@ -236,7 +235,7 @@ func checklistFromProto(c *pb.Checklist) monitor.Checklist {
 	}
 }
 
-func auditToProto(e store.AuditEvent) *pb.AuditEvent {
+func auditToProto(e monitor.AuditEntry) *pb.AuditEvent {
 	return &pb.AuditEvent{
 		OccurredAt: timestamp(e.At), Actor: e.Actor.Name, Role: e.Actor.Role, Action: e.Action,
 		AccountId: e.AccountID, TicketId: e.TicketID, Before: e.Before, After: e.After, Detail: e.Detail,

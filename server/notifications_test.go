@@ -24,8 +24,8 @@ import (
 )
 
 // toOps routes every change to one receiver, "ops".
-func toOps(base monitor.Notification, _ []string) []monitor.Notification {
-	base.Receiver, base.State = "ops", monitor.NotificationPending
+func toOps(base monitor.Notification) []monitor.Notification {
+	base.Receiver, base.State, base.Recipients = "ops", monitor.NotificationPending, nil
 	base.NextAttempt, base.Deadline = base.CreatedAt, base.CreatedAt.Add(time.Hour)
 	return []monitor.Notification{base}
 }

@@ -56,7 +56,7 @@ func newEnvWith(t testing.TB, auth *Authenticator) *env {
 }
 
 // newEnvRouted is newEnvWith with a route for notifications.
-func newEnvRouted(t testing.TB, auth *Authenticator, route func(monitor.Notification, []string) []monitor.Notification) *env {
+func newEnvRouted(t testing.TB, auth *Authenticator, route func(monitor.Notification) []monitor.Notification) *env {
 	t.Helper()
 	return newEnvOpts(t, func(o *store.Options) { o.Route = route }, func(o *Options) { o.Auth = auth })
 }

@@ -269,56 +269,34 @@ func (db *DB) accountIDs(after []byte, n int) ([]string, error) {
 // everything as it was. The account is judged again at once, since new
 // thresholds may move its phase. It returns a copy of the result once it
 // is durable.
-func (db *DB) UpdateAccount(ctx context.Context, id string, who Actor, change func(a *monitor.Account) error) (*monitor.Account, error) {
-	return db.changeAccount(ctx, id, true, func(g *group, a *monitor.Account) (AuditEvent, error) {
-		before, bulkBefore := a.State.Phase, a.BulkEnabled(&db.policy)
-		if err := change(a); err != nil {
-			return AuditEvent{}, err
-		}
-		if !bulkBefore && a.BulkEnabled(&db.policy) {
-			a.BulkFrom(g.now)
-		}
-		return audited(g.now, who, "UpdateAccount", a, before, ""), nil
+func (db *DB) UpdateAccount(ctx context.Context, id string, who monitor.Actor, change func(a *monitor.Account) error) (*monitor.Account, error) {
+	return db.changeAccount(ctx, id, true, func(g *group, a *monitor.Account) error {
+		return g.d.Update(a, who, change)
 	})
 }
 
 // AcknowledgeWarning records the account's answer to its warning, which
 // stops the warning's deadline.
-func (db *DB) AcknowledgeWarning(ctx context.Context, id, note string, who Actor) (*monitor.Account, error) {
-	return db.changeAccount(ctx, id, false, func(g *group, a *monitor.Account) (AuditEvent, error) {
-		if err := a.Acknowledge(g.now, note, db.policy); err != nil {
-			return AuditEvent{}, err
-		}
-		return audited(g.now, who, "AcknowledgeWarning", a, a.State.Phase, note), nil
+func (db *DB) AcknowledgeWarning(ctx context.Context, id, note string, who monitor.Actor) (*monitor.Account, error) {
+	return db.changeAccount(ctx, id, false, func(g *group, a *monitor.Account) error {
+		return g.d.Acknowledge(a, who, note)
 	})
 }
 
 // SuspendAccount suspends an account by an admin's hand.
-func (db *DB) SuspendAccount(ctx context.Context, id string, c monitor.SuspensionCategory, note string, who Actor) (*monitor.Account, error) {
-	return db.changeAccount(ctx, id, false, func(g *group, a *monitor.Account) (AuditEvent, error) {
-		before := a.State.Phase
-		t, err := a.Suspend(g.now, c, note, who.Name)
-		if err != nil {
-			return AuditEvent{}, err
-		}
-		g.transitions = append(g.transitions, t)
-		return audited(g.now, who, "SuspendAccount", a, before, c.String()+": "+note), nil
+func (db *DB) SuspendAccount(ctx context.Context, id string, c monitor.SuspensionCategory, note string, who monitor.Actor) (*monitor.Account, error) {
+	return db.changeAccount(ctx, id, false, func(g *group, a *monitor.Account) error {
+		return g.d.Suspend(a, who, c, note)
 	})
 }
 
 // UnblockSender lifts the bulk-policy block of one sender address of the
 // account by an admin's hand.
-func (db *DB) UnblockSender(ctx context.Context, id, sender, note string, who Actor) (monitor.SenderStatus, error) {
+func (db *DB) UnblockSender(ctx context.Context, id, sender, note string, who monitor.Actor) (monitor.SenderStatus, error) {
 	var st monitor.SenderStatus
-	_, err := db.changeAccount(ctx, id, false, func(g *group, a *monitor.Account) (AuditEvent, error) {
-		t, err := a.UnblockSender(g.now, sender, note, who.Name)
-		if err != nil {
-			return AuditEvent{}, err
-		}
-		g.transitions = append(g.transitions, t)
-		st = a.SenderStatus(sender, g.now, db.policy, uint64(db.platformSends(g)))
-		return AuditEvent{At: g.now, Actor: who, Action: "UnblockSender", AccountID: a.ID,
-			Before: "sender " + t.Sender + " blocked", After: "sender " + t.Sender + " unblocked", Detail: note}, nil
+	_, err := db.changeAccount(ctx, id, false, func(g *group, a *monitor.Account) (err error) {
+		st, err = g.d.UnblockSender(a, who, sender, note)
+		return err
 	})
 	return st, err
 }
@@ -349,10 +327,11 @@ func (db *DB) PlatformSends(now time.Time) uint64 {
 
 // changeAccount is the write path of a call that changes one account: the
 // change gets a copy of the account (a new one if create is set and it
-// does not exist, else monitor.ErrNotFound) and its outcome replaces the
-// live account only if it succeeds, with its audit event, in one commit.
-// The account is then judged at the commit's instant.
-func (db *DB) changeAccount(ctx context.Context, id string, create bool, change func(g *group, a *monitor.Account) (AuditEvent, error)) (*monitor.Account, error) {
+// does not exist, else monitor.ErrNotFound), and hands it to the group's
+// Decider; the copy replaces the live account only if the call succeeds,
+// and the Decider's outcome of it is written in the same commit. The
+// account is then judged at the commit's instant.
+func (db *DB) changeAccount(ctx context.Context, id string, create bool, change func(g *group, a *monitor.Account) error) (*monitor.Account, error) {
 	var result *monitor.Account
 	o := &op{apply: func(g *group) error {
 		var a *monitor.Account
@@ -370,8 +349,7 @@ func (db *DB) changeAccount(ctx context.Context, id string, create bool, change 
 		default:
 			return fmt.Errorf("account %q: %w", id, monitor.ErrNotFound)
 		}
-		e, err := change(g, a)
-		if err != nil {
+		if err := change(g, a); err != nil {
 			return err
 		}
 		if _, ok := db.accounts[id]; !ok {
@@ -381,7 +359,6 @@ func (db *DB) changeAccount(ctx context.Context, id string, create bool, change 
 		db.saveAccount(g, id)
 		g.touched[id] = struct{}{}
 		g.markTallied(id)
-		g.audit = append(g.audit, e)
 		result = a
 		return nil
 	}}

@@ -11,28 +11,6 @@ import (
 	"github.com/dpmon/dpmon/monitor"
 )
 
-// Actor is who made a call: the name of its token or certificate, and its
-// role.
-type Actor struct {
-	Name string
-	Role string
-}
-
-// AuditEvent is one state-changing call, recorded in the transaction of
-// the change it made, so that the record and the state never disagree.
-type AuditEvent struct {
-	Seq       uint64 // set when read back
-	At        time.Time
-	Actor     Actor
-	Action    string // the call, e.g. "ApproveTicket"
-	AccountID string
-	TicketID  string
-	// Before and After are the account's phase or the ticket's state, when
-	// the call changed one.
-	Before, After string
-	Detail        string
-}
-
 type auditRecord struct {
 	V         int       `json:"v"`
 	At        time.Time `json:"at"`
@@ -48,22 +26,22 @@ type auditRecord struct {
 
 const auditVersion = 1
 
-func encodeAudit(e AuditEvent) ([]byte, error) {
+func encodeAudit(e monitor.AuditEntry) ([]byte, error) {
 	return json.Marshal(auditRecord{
 		V: auditVersion, At: e.At.UTC(), Actor: e.Actor.Name, Role: e.Actor.Role, Action: e.Action,
 		AccountID: e.AccountID, TicketID: e.TicketID, Before: e.Before, After: e.After, Detail: e.Detail,
 	})
 }
 
-func decodeAudit(seq uint64, v []byte) (AuditEvent, error) {
+func decodeAudit(seq uint64, v []byte) (monitor.AuditEntry, error) {
 	var r auditRecord
 	if err := json.Unmarshal(v, &r); err != nil {
-		return AuditEvent{}, err
+		return monitor.AuditEntry{}, err
 	}
 	if r.V != auditVersion {
-		return AuditEvent{}, fmt.Errorf("%w: audit record version %d", errCorrupt, r.V)
+		return monitor.AuditEntry{}, fmt.Errorf("%w: audit record version %d", errCorrupt, r.V)
 	}
-	return AuditEvent{Seq: seq, At: r.At, Actor: Actor{Name: r.Actor, Role: r.Role}, Action: r.Action,
+	return monitor.AuditEntry{Seq: seq, At: r.At, Actor: monitor.Actor{Name: r.Actor, Role: r.Role}, Action: r.Action,
 		AccountID: r.AccountID, TicketID: r.TicketID, Before: r.Before, After: r.After, Detail: r.Detail}, nil
 }
 
@@ -83,7 +61,7 @@ func putAudit(tx *bbolt.Tx, events [][]byte) error {
 }
 
 // putAuditEvent appends one audit event inside tx.
-func putAuditEvent(tx *bbolt.Tx, e AuditEvent) error {
+func putAuditEvent(tx *bbolt.Tx, e monitor.AuditEntry) error {
 	v, err := encodeAudit(e)
 	if err != nil {
 		return fmt.Errorf("encode audit event: %w", err)
@@ -99,15 +77,15 @@ type AuditFilter struct {
 	Until     time.Time // before
 }
 
-func (f AuditFilter) match(e AuditEvent) bool {
+func (f AuditFilter) match(e monitor.AuditEntry) bool {
 	return (f.AccountID == "" || e.AccountID == f.AccountID) && (f.Actor == "" || e.Actor.Name == f.Actor) &&
 		(f.Since.IsZero() || !e.At.Before(f.Since)) && (f.Until.IsZero() || e.At.Before(f.Until))
 }
 
 // Audit returns up to limit audit events matching f, newest first, from
 // before the page token on, and the token of the next page ("" at the end).
-func (db *DB) Audit(ctx context.Context, f AuditFilter, limit int, pageToken string) ([]AuditEvent, string, error) {
-	var out []AuditEvent
+func (db *DB) Audit(ctx context.Context, f AuditFilter, limit int, pageToken string) ([]monitor.AuditEntry, string, error) {
+	var out []monitor.AuditEntry
 	var next string
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		var err error
@@ -131,13 +109,4 @@ func (db *DB) Audit(ctx context.Context, f AuditFilter, limit int, pageToken str
 		return nil, "", fmt.Errorf("audit: %w", err)
 	}
 	return out, next, nil
-}
-
-// audited returns the audit event of a change to account a by who.
-func audited(now time.Time, who Actor, action string, a *monitor.Account, before monitor.Phase, detail string) AuditEvent {
-	e := AuditEvent{At: now, Actor: who, Action: action, AccountID: a.ID, Detail: detail}
-	if before != a.State.Phase {
-		e.Before, e.After = before.String(), a.State.Phase.String()
-	}
-	return e
 }

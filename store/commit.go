@@ -52,15 +52,14 @@ type group struct {
 	// saveAllTallies is set on the last group of a closing store, which
 	// saves the tallies of every dirty account.
 	saveAllTallies bool
-	touched        map[string]struct{} // accounts to step at the end of the group
+	touched        map[string]struct{} // accounts to judge at the end of the group
 	saved          map[string]struct{} // accounts whose record must be written
-	// transitions made in this group, in the order they were made.
-	transitions []monitor.Transition
+	// d decides what the group's events and calls change and who is told:
+	// its Outcome is what the group writes besides the events.
+	d           *monitor.Decider
 	pruneBefore time.Time // log records accepted before this are deleted
 	// recipients are the per-recipient changes, in the order they came.
 	recipients []recipientWork
-	// audit are the state-changing calls the group carries out.
-	audit []AuditEvent
 	// created are the accounts the group created; rested those it put to
 	// rest (dormant) and woken those it loaded from disk again.
 	created, woken []string
@@ -69,14 +68,9 @@ type group struct {
 	// deletedTickets those whose record must go.
 	savedTickets   []string
 	deletedTickets []string
-	// outbox are the notifications of the group's changes.
-	outbox []queuedNotification
 	// sweep is set for a sweep's group: it also forgets idle senders and
 	// judges reputation scores.
 	sweep bool
-	// platformSends is the platform's sends in the bulk window, read once
-	// per group when a sender is judged (-1 until then).
-	platformSends int64
 	// reputation are the daily scores to record.
 	reputation []dailyScore
 }
@@ -217,7 +211,8 @@ func (db *DB) run(ops []*op) {
 		now = db.clock()
 	}
 	db.groupSeq++
-	g := &group{seq: db.groupSeq, now: now, logSeq: db.nextLogSeq, touched: map[string]struct{}{}, saved: map[string]struct{}{}, platformSends: -1}
+	g := &group{seq: db.groupSeq, now: now, logSeq: db.nextLogSeq, touched: map[string]struct{}{}, saved: map[string]struct{}{},
+		d: monitor.NewDecider(now, &db.policy, &db.volume)}
 	// The write lock is taken an op, or a chunk of judgements, at a time:
 	// a group of 30,000 events holds it for tens of milliseconds, and
 	// readers (CheckSend, on every message a platform sends) must not wait
@@ -245,11 +240,10 @@ func (db *DB) run(ops []*op) {
 		db.mu.Unlock()
 	}
 	db.mu.Lock()
-	db.notifyTransitions(g)
 	db.planTallies(g, len(ops) == 1 && ops[0].final)
 	db.mu.Unlock()
 	for _, o := range ops {
-		o.transitions = len(g.transitions)
+		o.transitions = len(g.d.Transitions)
 	}
 
 	j, err := db.encode(g)
@@ -269,68 +263,25 @@ func (db *DB) run(ops []*op) {
 // stepChunk is how many accounts are judged under one hold of the lock.
 const stepChunk = 512
 
-// step judges one account at the group's instant and records what changed.
-// Besides a move, Step changes only the cool-down's start, so that is all
-// it compares: copying the whole state of every account a batch touches
-// costs more than the judgement.
+// step judges one account at the group's instant and records what must
+// be saved of it.
 func (db *DB) step(g *group, a *monitor.Account) {
-	clearSince := a.State.ClearSince
-	t, moved := a.Step(g.now, &db.policy)
-	if moved {
-		g.transitions = append(g.transitions, t)
-	}
-	if moved || !a.State.ClearSince.Equal(clearSince) {
+	j := g.d.Judge(a, g.sweep)
+	if j.Changed {
 		db.saveAccount(g, a.ID)
 	}
-	if a.HasSendersToJudge() {
-		if blocks := a.StepSenders(g.now, &db.policy, uint64(db.platformSends(g))); len(blocks) > 0 {
-			g.transitions = append(g.transitions, blocks...)
-			db.saveAccount(g, a.ID)
-		}
-	}
-	if g.sweep {
-		db.sweepAccount(g, a)
-		db.rest(g, a, moved)
-	}
-}
-
-// platformSends returns the platform's sends in the bulk window at the
-// group's instant.
-func (db *DB) platformSends(g *group) int64 {
-	if g.platformSends < 0 {
-		g.platformSends = int64(db.volume.Sum(g.now, db.policy.Bulk))
-	}
-	return g.platformSends
-}
-
-// sweepAccount does what a sweep does besides judging the phase: forget
-// senders that went idle, and alert when the reputation score crosses the
-// alert level.
-func (db *DB) sweepAccount(g *group, a *monitor.Account) {
-	if a.ForgetIdleSenders(g.now, db.policy) {
-		db.saveAccount(g, a.ID)
+	if j.Forgot {
 		db.markDirty(a.ID, g.logSeq)
 	}
-	low := a.ReputationLow
-	alert, ok := a.JudgeReputation(g.now, db.policy)
-	if a.ReputationLow != low {
-		db.saveAccount(g, a.ID)
+	if g.sweep {
+		db.rest(g, a, j.Moved)
 	}
-	if !ok {
-		return
-	}
-	kind := monitor.KindReputationRecovered
-	if alert.Low {
-		kind = monitor.KindReputationLow
-	}
-	db.notify(g, monitor.Notification{Kind: kind, AccountID: a.ID, CreatedAt: g.now,
-		Transition: monitor.Transition{AccountID: a.ID, At: g.now, From: a.State.Phase, To: a.State.Phase, Reason: alert.Message}}, a.AdminEmails)
 }
 
 // encode turns a group into the bytes the writer puts. Only the committer
 // writes accounts, so it may read them without the lock.
 func (db *DB) encode(g *group) (*job, error) {
-	j := &job{seq: g.seq, now: g.now, created: len(g.created), rested: g.rested, woken: g.woken, deletedTickets: g.deletedTickets, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.transitions, events: g.logN, reputation: g.reputation,
+	j := &job{seq: g.seq, now: g.now, created: len(g.created), rested: g.rested, woken: g.woken, deletedTickets: g.deletedTickets, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.d.Transitions, events: g.logN, reputation: g.reputation,
 		accounts: make(map[string][]byte, len(g.saved))}
 	if g.logN > 0 {
 		j.logSeq, j.logKey = g.logSeq, seqKey(g.logSeq)
@@ -348,12 +299,13 @@ func (db *DB) encode(g *group) (*job, error) {
 		}
 		j.accounts[id] = v
 	}
-	for _, q := range g.outbox {
-		v, err := encodeNotification(q.n)
+	for _, n := range db.routed(g.d.Notifications) {
+		v, err := encodeNotification(n)
 		if err != nil {
 			return j, err
 		}
-		j.outbox = append(j.outbox, outboxEntry{seq: q.seq, value: v, receiver: q.n.Receiver})
+		j.outbox = append(j.outbox, outboxEntry{seq: db.nextOutboxSeq, value: v, receiver: n.Receiver})
+		db.nextOutboxSeq++
 	}
 	for _, id := range g.savedTickets {
 		v, err := encodeTicket(db.tickets[id])
@@ -365,14 +317,14 @@ func (db *DB) encode(g *group) (*job, error) {
 		}
 		j.tickets[id] = v
 	}
-	for _, e := range g.audit {
+	for _, e := range g.d.Audit {
 		v, err := encodeAudit(e)
 		if err != nil {
 			return j, err
 		}
 		j.audit = append(j.audit, v)
 	}
-	for _, t := range g.transitions {
+	for _, t := range g.d.Transitions {
 		v, err := encodeTransition(t)
 		if err != nil {
 			return j, err

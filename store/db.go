@@ -93,10 +93,11 @@ type Options struct {
 	// whichever comes first. A start replays at most that much of the log.
 	CheckpointEvents   int
 	CheckpointInterval time.Duration
-	// Route, when set, makes the notifications of a change: it gets one
-	// without a receiver and the account's admin emails, and returns a
-	// copy per receiver that wants it, due and with its deadline set.
-	Route func(base monitor.Notification, adminEmails []string) []monitor.Notification
+	// Route, when set, makes the notifications of a change: it gets the
+	// one monitor decided, without a receiver and addressed to the
+	// account's admins, and returns a copy per receiver that wants it, due
+	// and with its deadline set.
+	Route func(base monitor.Notification) []monitor.Notification
 
 	// beforePut, for tests, runs on the writer before each transaction.
 	beforePut func()
@@ -110,7 +111,7 @@ type DB struct {
 	limits         monitor.Limits
 	suppression    monitor.SuppressionPolicy
 	committed      func(events int, took time.Duration, transitions []monitor.Transition)
-	route          func(base monitor.Notification, adminEmails []string) []monitor.Notification
+	route          func(base monitor.Notification) []monitor.Notification
 	clock          func() time.Time
 	maxGroupEvents int
 	maxAccounts    int

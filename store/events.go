@@ -69,15 +69,13 @@ func (db *DB) ingest(g *group, events []monitor.Event) (IngestResult, error) {
 		}
 		g.remember(e.AccountID, e.ID)
 		e.Decide()
-		if e.Type == monitor.EventSend {
-			db.volume.Add(g.now, 1, db.policy.Bulk)
-		}
 		a, err := db.account(g, e.AccountID)
 		if err != nil {
 			return res, err
 		}
-		a.Observe(e, g.now, db.policy)
-		db.queueRecipient(g, e)
+		if g.d.Count(a, e) {
+			db.queueRecipient(g, e)
+		}
 		g.touched[a.ID] = struct{}{}
 		g.log = appendEvent(g.log, e)
 		g.hashes = binary.LittleEndian.AppendUint64(g.hashes, key)

@@ -74,13 +74,6 @@ func decodeNotification(v []byte) (monitor.Notification, error) {
 	}, nil
 }
 
-// queuedNotification is a notification made in a commit group, with the
-// number it is stored under.
-type queuedNotification struct {
-	seq uint64
-	n   monitor.Notification
-}
-
 // notificationID names a notification: the installation, then its
 // sequence number sealed, since account admins read it in their emails
 // (see tokens.go). Sealing is randomized, so the id is made once, stored
@@ -103,28 +96,21 @@ func (db *DB) notificationSeq(id string) (uint64, bool) {
 	return db.tokens.open(tokenNotification, tail)
 }
 
-// notify queues the notifications of a change made in the group: one per
-// receiver its route picks. The caller holds the write lock.
-func (db *DB) notify(g *group, base monitor.Notification, adminEmails []string) {
+// routed turns the decided notifications into one per receiver the
+// routes pick, each named by the number it will be stored under. Only the
+// committer calls it.
+func (db *DB) routed(decided []monitor.Notification) []monitor.Notification {
 	if db.route == nil {
-		return
+		return nil
 	}
-	for _, n := range db.route(base, adminEmails) {
-		n.ID = db.notificationID(db.nextOutboxSeq)
-		g.outbox = append(g.outbox, queuedNotification{seq: db.nextOutboxSeq, n: n})
-		db.nextOutboxSeq++
-	}
-}
-
-// notifyTransitions queues the notifications of the group's transitions.
-func (db *DB) notifyTransitions(g *group) {
-	for _, t := range g.transitions {
-		var emails []string
-		if a, ok := db.accounts[t.AccountID]; ok {
-			emails = a.AdminEmails
+	var out []monitor.Notification
+	for _, base := range decided {
+		for _, n := range db.route(base) {
+			n.ID = db.notificationID(db.nextOutboxSeq + uint64(len(out)))
+			out = append(out, n)
 		}
-		db.notify(g, monitor.Notification{Kind: monitor.KindOf(t), AccountID: t.AccountID, Transition: t, CreatedAt: g.now}, emails)
 	}
+	return out
 }
 
 func putOutbox(tx *bbolt.Tx, entries []outboxEntry) error {

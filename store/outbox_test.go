@@ -15,15 +15,15 @@ import (
 
 // testRoute sends everything to "ops" and, when the account has admins,
 // to "admins" with their addresses.
-func testRoute(base monitor.Notification, emails []string) []monitor.Notification {
+func testRoute(base monitor.Notification) []monitor.Notification {
 	p := monitor.DefaultRetryPolicy()
 	base.State, base.NextAttempt, base.Deadline = monitor.NotificationPending, base.CreatedAt, base.CreatedAt.Add(p.GiveUpAfter)
 	ops := base
-	ops.Receiver = "ops"
+	ops.Receiver, ops.Recipients = "ops", nil
 	out := []monitor.Notification{ops}
-	if len(emails) > 0 {
+	if len(base.Recipients) > 0 {
 		admins := base
-		admins.Receiver, admins.Recipients = "admins", emails
+		admins.Receiver = "admins"
 		out = append(out, admins)
 	}
 	return out

@@ -32,9 +32,9 @@ type recipientWork struct {
 // result and err, and records audit only when the change is made.
 type manualChange struct {
 	lift   bool
-	who    Actor
+	who    monitor.Actor
 	note   string
-	audit  AuditEvent
+	audit  monitor.AuditEntry
 	result monitor.Recipient
 	err    error
 }
@@ -46,22 +46,12 @@ func recipientKey(accountID, recipient string) []byte {
 	return append(k, recipient...)
 }
 
-// queueRecipient records what an accepted event does to its recipient.
-// Only bounces that speak of the address, complaints, unsubscribes and
-// deliveries to pending recipients reach the disk. The caller holds
-// db.pending.mu.
+// queueRecipient records what an accepted event, one that may change its
+// recipient (see monitor.Decider.Count), does to it. A delivery reaches the
+// disk only when its recipient is pending: to any other it changes
+// nothing. The caller holds db.pending.mu.
 func (db *DB) queueRecipient(g *group, e *monitor.Event) {
-	switch e.Type {
-	case monitor.EventBounce:
-		if e.Bounce == nil || e.Bounce.Verdict != monitor.BounceHard && e.Bounce.Verdict != monitor.BounceSoft {
-			return
-		}
-	case monitor.EventComplaint, monitor.EventUnsubscribe, monitor.EventSpamTrapHit:
-	case monitor.EventDelivery:
-		if len(db.pending.m) == 0 {
-			return
-		}
-	default:
+	if e.Type == monitor.EventDelivery && len(db.pending.m) == 0 {
 		return
 	}
 	key := monitor.RecipientKey(e.Recipient)
@@ -283,19 +273,19 @@ func (db *DB) Suppressions(ctx context.Context, accountID string, f SuppressionF
 
 // SuppressRecipient suppresses a recipient of accountID by an operator's
 // hand; monitor.ErrConflict when it already is.
-func (db *DB) SuppressRecipient(ctx context.Context, accountID, key string, who Actor, note string) (monitor.Recipient, error) {
+func (db *DB) SuppressRecipient(ctx context.Context, accountID, key string, who monitor.Actor, note string) (monitor.Recipient, error) {
 	return db.manual(ctx, accountID, key, &manualChange{who: who, note: note}, "AddSuppression")
 }
 
 // LiftRecipient lifts a recipient's suppression or temporary block by an
 // operator's hand; monitor.ErrFailedPrecondition when there is none.
-func (db *DB) LiftRecipient(ctx context.Context, accountID, key string, who Actor, note string) (monitor.Recipient, error) {
+func (db *DB) LiftRecipient(ctx context.Context, accountID, key string, who monitor.Actor, note string) (monitor.Recipient, error) {
 	return db.manual(ctx, accountID, key, &manualChange{lift: true, who: who, note: note}, "DeleteSuppression")
 }
 
 func (db *DB) manual(ctx context.Context, accountID, key string, m *manualChange, action string) (monitor.Recipient, error) {
 	o := &op{apply: func(g *group) error {
-		m.audit = AuditEvent{At: g.now, Actor: m.who, Action: action, AccountID: accountID, Detail: key + ": " + m.note}
+		m.audit = monitor.AuditEntry{At: g.now, Actor: m.who, Action: action, AccountID: accountID, Detail: key + ": " + m.note}
 		g.recipients = append(g.recipients, recipientWork{key: recipientKey(accountID, key), manual: m})
 		return nil
 	}}

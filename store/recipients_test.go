@@ -118,19 +118,19 @@ func TestManualSuppressionAndLift(t *testing.T) {
 	c := monitortest.New(t0)
 	db := testDB(t, dir, c)
 	ctx := context.Background()
-	if _, err := db.LiftRecipient(ctx, "acme", "joe@example.org", Actor{"ops", "admin"}, "why"); !errors.Is(err, monitor.ErrFailedPrecondition) {
+	if _, err := db.LiftRecipient(ctx, "acme", "joe@example.org", monitor.Actor{Name: "ops", Role: "admin"}, "why"); !errors.Is(err, monitor.ErrFailedPrecondition) {
 		t.Fatalf("lifting an unknown address: got %v, want ErrFailedPrecondition", err)
 	}
-	r, err := db.SuppressRecipient(ctx, "acme", "joe@example.org", Actor{"ops-alice", "admin"}, "asked by phone")
+	r, err := db.SuppressRecipient(ctx, "acme", "joe@example.org", monitor.Actor{Name: "ops-alice", Role: "admin"}, "asked by phone")
 	if err != nil || r.Status != monitor.RecipientSuppressed || r.Reason != monitor.SuppressedManual {
 		t.Fatalf("suppress: got %+v, %v", r, err)
 	}
-	if _, err := db.SuppressRecipient(ctx, "acme", "joe@example.org", Actor{"ops-alice", "admin"}, "again"); !errors.Is(err, monitor.ErrConflict) {
+	if _, err := db.SuppressRecipient(ctx, "acme", "joe@example.org", monitor.Actor{Name: "ops-alice", Role: "admin"}, "again"); !errors.Is(err, monitor.ErrConflict) {
 		t.Fatalf("suppressing twice: got %v, want ErrConflict", err)
 	}
 	c.Set(t0.Add(time.Hour))
 	db = reopen(t, db, dir, c)
-	if _, err := db.LiftRecipient(ctx, "acme", "joe@example.org", Actor{"ops-bob", "admin"}, "mailbox restored"); err != nil {
+	if _, err := db.LiftRecipient(ctx, "acme", "joe@example.org", monitor.Actor{Name: "ops-bob", Role: "admin"}, "mailbox restored"); err != nil {
 		t.Fatal(err)
 	}
 	_, history, err := db.RecipientHistory(ctx, "acme", "joe@example.org")

@@ -17,7 +17,7 @@ import (
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
 // admin is the caller of the tests' state-changing calls.
-var admin = Actor{Name: "ops-alice", Role: "admin"}
+var admin = monitor.Actor{Name: "ops-alice", Role: "admin"}
 
 // testDB opens a store in a temp dir and, on cleanup, closes it and checks
 // the file's integrity.

@@ -135,56 +135,30 @@ func (db *DB) loadTickets(tx *bbolt.Tx) error {
 
 // CreateTicket opens a reinstatement ticket for a suspended account, or,
 // with a sender, for a sender address the bulk policy blocked.
-func (db *DB) CreateTicket(ctx context.Context, accountID, sender, description string, c monitor.Checklist, who Actor) (*monitor.Ticket, error) {
-	return db.changeTicket(ctx, "CreateTicket", who, "", accountID, func(g *group, a *monitor.Account, _ *monitor.Ticket) (*monitor.Ticket, AuditEvent, error) {
+func (db *DB) CreateTicket(ctx context.Context, accountID, sender, description string, c monitor.Checklist, who monitor.Actor) (*monitor.Ticket, error) {
+	return db.changeTicket(ctx, "", accountID, func(g *group, a *monitor.Account, _ *monitor.Ticket) (*monitor.Ticket, error) {
 		id, err := db.newTicketID()
 		if err != nil {
-			return nil, AuditEvent{}, err
+			return nil, err
 		}
-		t, err := monitor.OpenTicket(id, a, g.now, description, c, who.Name, sender, db.policy)
-		if err != nil {
-			return nil, AuditEvent{}, err
-		}
-		what := "Reinstatement ticket " + t.ID
-		if t.Sender != "" {
-			what += " for sender " + t.Sender
-		}
-		db.notify(g, monitor.Notification{Kind: monitor.KindTicketOpened, AccountID: a.ID, TicketID: t.ID, CreatedAt: g.now,
-			Transition: monitor.Transition{AccountID: a.ID, Sender: t.Sender, At: g.now, From: a.State.Phase, To: a.State.Phase,
-				Reason: what + " was opened: " + description}}, a.AdminEmails)
-		return t, AuditEvent{After: t.State.String()}, nil
+		return g.d.OpenTicket(a, who, id, sender, description, c)
 	})
 }
 
 // CommentTicket adds a comment to an open ticket.
-func (db *DB) CommentTicket(ctx context.Context, id, text string, who Actor) (*monitor.Ticket, error) {
-	return db.changeTicket(ctx, "AddTicketComment", who, id, "", func(g *group, _ *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, AuditEvent, error) {
-		if err := t.AddComment(g.now, who.Name, who.Role, text); err != nil {
-			return nil, AuditEvent{}, err
-		}
-		return t, AuditEvent{Detail: text}, nil
+func (db *DB) CommentTicket(ctx context.Context, id, text string, who monitor.Actor) (*monitor.Ticket, error) {
+	return db.changeTicket(ctx, id, "", func(g *group, _ *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, error) {
+		return t, g.d.CommentTicket(t, who, text)
 	})
 }
 
 // ApproveTicket records an admin's approval; with enough approvals the
 // account is reinstated into probation in the same commit.
-func (db *DB) ApproveTicket(ctx context.Context, id, note string, who Actor) (*monitor.Ticket, *monitor.Account, error) {
+func (db *DB) ApproveTicket(ctx context.Context, id, note string, who monitor.Actor) (*monitor.Ticket, *monitor.Account, error) {
 	var account *monitor.Account
-	t, err := db.changeTicket(ctx, "ApproveTicket", who, id, "", func(g *group, a *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, AuditEvent, error) {
-		before := a.State.Phase
-		tr, reinstated, err := t.Approve(g.now, who.Name, note, a, db.policy)
-		if err != nil {
-			return nil, AuditEvent{}, err
-		}
-		if reinstated {
-			g.transitions = append(g.transitions, tr)
-		}
+	t, err := db.changeTicket(ctx, id, "", func(g *group, a *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, error) {
 		account = a
-		e := AuditEvent{Detail: note}
-		if reinstated {
-			e.Before, e.After = before.String(), a.State.Phase.String()
-		}
-		return t, e, nil
+		return t, g.d.ApproveTicket(a, t, who, note)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -195,21 +169,19 @@ func (db *DB) ApproveTicket(ctx context.Context, id, note string, who Actor) (*m
 }
 
 // RejectTicket closes a ticket with a reason; the account stays suspended.
-func (db *DB) RejectTicket(ctx context.Context, id, reason string, who Actor) (*monitor.Ticket, error) {
-	return db.changeTicket(ctx, "RejectTicket", who, id, "", func(g *group, a *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, AuditEvent, error) {
-		if err := t.Reject(g.now, who.Name, reason, a); err != nil {
-			return nil, AuditEvent{}, err
-		}
-		return t, AuditEvent{Before: monitor.TicketOpen.String(), After: t.State.String(), Detail: reason}, nil
+func (db *DB) RejectTicket(ctx context.Context, id, reason string, who monitor.Actor) (*monitor.Ticket, error) {
+	return db.changeTicket(ctx, id, "", func(g *group, a *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, error) {
+		return t, g.d.RejectTicket(a, t, who, reason)
 	})
 }
 
 // changeTicket is the write path of the ticket calls. The change gets
 // copies of the ticket id (nil when opening one for accountID) and of its
-// account; if it succeeds, both replace the live ones and are saved with
-// the audit event (completed with who, when and which call) in one commit.
-func (db *DB) changeTicket(ctx context.Context, action string, who Actor, id, accountID string,
-	change func(g *group, a *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, AuditEvent, error),
+// account, and hands them to the group's Decider; if it succeeds, both
+// replace the live ones and are saved with the Decider's outcome in one
+// commit.
+func (db *DB) changeTicket(ctx context.Context, id, accountID string,
+	change func(g *group, a *monitor.Account, t *monitor.Ticket) (*monitor.Ticket, error),
 ) (*monitor.Ticket, error) {
 	var result *monitor.Ticket
 	o := &op{apply: func(g *group) error {
@@ -229,7 +201,7 @@ func (db *DB) changeTicket(ctx context.Context, action string, who Actor, id, ac
 			return fmt.Errorf("account %q: %w", accountID, monitor.ErrNotFound)
 		}
 		a := live.Clone()
-		t, e, err := change(g, a, t)
+		t, err = change(g, a, t)
 		if err != nil {
 			return err
 		}
@@ -238,8 +210,6 @@ func (db *DB) changeTicket(ctx context.Context, action string, who Actor, id, ac
 		db.saveAccount(g, a.ID)
 		g.touched[a.ID] = struct{}{}
 		g.markTallied(a.ID)
-		e.At, e.Actor, e.Action, e.AccountID, e.TicketID = g.now, who, action, a.ID, t.ID
-		g.audit = append(g.audit, e)
 		result = t
 		return nil
 	}}

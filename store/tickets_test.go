@@ -10,7 +10,7 @@ import (
 	"github.com/dpmon/dpmon/monitor/monitortest"
 )
 
-var platform = Actor{Name: "platform-a", Role: "sender"}
+var platform = monitor.Actor{Name: "platform-a", Role: "sender"}
 
 // A ticket, its approval and the audit of both survive restarts; the
 // reinstated account is judged on what it sent after the reinstatement
