@@ -45,7 +45,7 @@ func decodeAudit(seq uint64, v []byte) (monitor.AuditEntry, error) {
 		AccountID: r.AccountID, TicketID: r.TicketID, Before: r.Before, After: r.After, Detail: r.Detail}, nil
 }
 
-// putAudit appends a job's audit events; the log is append-only.
+// putAudit appends a group's audit entries; the log is append-only.
 func putAudit(tx *bbolt.Tx, events [][]byte) error {
 	b := tx.Bucket(bucketAudit)
 	for _, v := range events {

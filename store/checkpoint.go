@@ -115,10 +115,10 @@ func (db *DB) planTallies(g *group, final bool) {
 	g.saveAllTallies = final
 }
 
-// encodeTallies puts in j the tallies g saves: those of the accounts it
+// encodeTallies encodes the tallies g saves: those of the accounts it
 // reset, and of up to checkpointChunk due accounts (every dirty one when
 // the store closes).
-func (db *DB) encodeTallies(g *group, j *job) error {
+func (db *DB) encodeTallies(g *group) error {
 	// The last record the tallies include: the group's own, if it has one.
 	seq := g.logSeq
 	if g.logN == 0 {
@@ -126,11 +126,11 @@ func (db *DB) encodeTallies(g *group, j *job) error {
 	}
 	save := func(id string) {
 		if a, ok := db.accounts[id]; ok {
-			if j.tallies == nil {
-				j.tallies = make(map[string][]byte)
+			if g.tallies == nil {
+				g.tallies = make(map[string][]byte)
 			}
 			v := binary.AppendUvarint([]byte{tallyVersion}, seq)
-			j.tallies[id] = a.AppendTallies(v)
+			g.tallies[id] = a.AppendTallies(v)
 		}
 		delete(db.dirty, id)
 	}
@@ -144,7 +144,7 @@ func (db *DB) encodeTallies(g *group, j *job) error {
 		}
 		save(db.dirtyOrder[0].id)
 	}
-	if j.tallies == nil && !g.saveAllTallies {
+	if g.tallies == nil && !g.saveAllTallies {
 		return nil
 	}
 	cp := binary.AppendUvarint([]byte{tallyVersion}, db.oldestDirty(seq+1))
@@ -153,25 +153,25 @@ func (db *DB) encodeTallies(g *group, j *job) error {
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
-	j.checkpoint = cp
+	g.checkpoint = cp
 	return nil
 }
 
-// putTallies writes a job's tallies, in key order (bbolt inserts each key
+// putTallies writes a group's tallies, in key order (bbolt inserts each key
 // into a sorted node: random order costs a move of the node's tail per key,
 // quadratic in a large first checkpoint), and its checkpoint record.
-func putTallies(tx *bbolt.Tx, j *job) error {
-	if len(j.tallies) == 0 && j.checkpoint == nil {
+func putTallies(tx *bbolt.Tx, g *group) error {
+	if len(g.tallies) == 0 && g.checkpoint == nil {
 		return nil
 	}
 	b := tx.Bucket(bucketTallies)
-	for _, id := range slices.Sorted(maps.Keys(j.tallies)) {
-		if err := b.Put([]byte(id), j.tallies[id]); err != nil {
+	for _, id := range slices.Sorted(maps.Keys(g.tallies)) {
+		if err := b.Put([]byte(id), g.tallies[id]); err != nil {
 			return fmt.Errorf("save tallies of %s: %w", id, err)
 		}
 	}
-	if j.checkpoint != nil {
-		if err := tx.Bucket(bucketMeta).Put(metaCheckpoint, j.checkpoint); err != nil {
+	if g.checkpoint != nil {
+		if err := tx.Bucket(bucketMeta).Put(metaCheckpoint, g.checkpoint); err != nil {
 			return fmt.Errorf("save checkpoint: %w", err)
 		}
 	}

@@ -32,33 +32,43 @@ type op struct {
 	transitions int
 }
 
-// group collects the effects of the ops committed together.
+// group is one commit group, from the ops gathered to the records written:
+// the committer applies the ops and decides what follows, encode turns
+// that into records, and the writer puts them in one transaction.
 type group struct {
-	seq  uint64
-	now  time.Time
-	log  []byte // encoded events, see appendEvent
-	logN int
-	// logSeq is the number of the log record the group's events go to.
-	logSeq uint64
-	// hashes are the events' dedupe hashes, 8 bytes each, logged with them.
+	seq uint64
+	now time.Time
+	ops []*op
+
+	// What the committer made of the ops.
+
+	// events are the accepted events, encoded (see appendEvent), logN of
+	// them, with their dedupe hashes, 8 bytes each; logSeq numbers the log
+	// record they go to.
+	events []byte
+	logN   int
 	hashes []byte
+	logSeq uint64
 	// cands is scratch for the dedupe lookups; own holds the keys of the
 	// group's events once a lookup needed them (see ownKeys).
 	cands []uint32
 	own   map[string]struct{}
+	// d decides what the group's events and calls change and who is told:
+	// its Outcome is what the group writes besides the events.
+	d       *monitor.Decider
+	touched map[string]struct{} // accounts to judge at the end of the group
+	saved   map[string]struct{} // accounts whose record must be written
 	// tallied are the accounts whose tallies must be saved with the group:
 	// a change reset them, and a restart must not count from the old ones.
 	tallied map[string]struct{}
 	// saveAllTallies is set on the last group of a closing store, which
 	// saves the tallies of every dirty account.
 	saveAllTallies bool
-	touched        map[string]struct{} // accounts to judge at the end of the group
-	saved          map[string]struct{} // accounts whose record must be written
-	// d decides what the group's events and calls change and who is told:
-	// its Outcome is what the group writes besides the events.
-	d           *monitor.Decider
-	pruneBefore time.Time // log records accepted before this are deleted
-	// recipients are the per-recipient changes, in the order they came.
+	// sweep is set for a sweep's group: it also forgets idle senders and
+	// judges reputation scores.
+	sweep bool
+	// recipients are the per-recipient changes, in the order they came;
+	// the writer decides them against the records (see putRecipients).
 	recipients []recipientWork
 	// created are the accounts the group created; rested those it put to
 	// rest (dormant) and woken those it loaded from disk again.
@@ -68,46 +78,24 @@ type group struct {
 	// deletedTickets those whose record must go.
 	savedTickets   []string
 	deletedTickets []string
-	// sweep is set for a sweep's group: it also forgets idle senders and
-	// judges reputation scores.
-	sweep bool
 	// reputation are the daily scores to record.
-	reputation []dailyScore
-}
+	reputation  []dailyScore
+	pruneBefore time.Time // log records accepted before this are deleted
 
-// job is a group ready for bbolt.
-type job struct {
-	seq         uint64
-	now         time.Time
-	ops         []*op
-	logKey      []byte
-	log         []byte
-	accounts    map[string][]byte
-	transitions []encodedTransition
-	// made are the transitions in domain form, for the Committed hook.
-	made        []monitor.Transition
-	events      int
-	pruneBefore time.Time
-	recipients  []recipientWork
-	audit       [][]byte
-	tickets     map[string][]byte
-	// deletedTickets are the tickets whose records go.
-	deletedTickets []string
-	outbox         []outboxEntry
-	reputation     []dailyScore
-	// created is how many accounts the group created.
-	created int
-	// rested and woken are the accounts to mark and unmark dormant.
-	rested []restedAccount
-	woken  []string
-	// logSeq numbers the group's record when it has one (log != nil).
-	logSeq uint64
+	// The records encode made of it, for the writer.
+
+	logKey, logRecord []byte
+	accountRecords    map[string][]byte
+	ticketRecords     map[string][]byte
+	transitionRecords []encodedTransition
+	auditRecords      [][]byte
+	outbox            []outboxEntry
 	// tallies are the accounts' tallies to save; checkpoint, when set, is
 	// the checkpoint record that goes with them.
 	tallies    map[string][]byte
 	checkpoint []byte
-	// cleared are the recipient keys the job left no longer pending;
-	// filled in by put.
+	// cleared are the recipient keys the group left no longer pending;
+	// filled in by putRecipients.
 	cleared [][]byte
 }
 
@@ -219,6 +207,7 @@ func (db *DB) run(ops []*op) {
 	// that long. A reader may see some of a group's counts before the
 	// rest; what it must not see before the commit (a phase, a new
 	// account) is marked unsettled as it is made (see settled.go).
+	g.ops = ops
 	db.mu.Lock()
 	db.forgetSettled()
 	db.mu.Unlock()
@@ -246,18 +235,15 @@ func (db *DB) run(ops []*op) {
 		o.transitions = len(g.d.Transitions)
 	}
 
-	j, err := db.encode(g)
-	j.ops = ops
-	if err != nil {
+	if err := db.encode(g); err != nil {
 		// Encoding our own records cannot fail short of a bug; the memory
-		// is ahead of the disk now, so stop writing.
+		// is ahead of the disk now, so stop writing: the writer writes
+		// nothing once the store failed.
 		db.fail(fmt.Errorf("encode commit group: %w", err))
-		j.log, j.accounts, j.transitions, j.tallies, j.checkpoint = nil, nil, nil, nil, nil
+	} else if g.logRecord != nil {
+		db.inflight.add(g.logSeq, g.logRecord)
 	}
-	if j.log != nil {
-		db.inflight.add(j.logSeq, j.log)
-	}
-	db.writes <- j
+	db.writes <- g
 }
 
 // stepChunk is how many accounts are judged under one hold of the lock.
@@ -278,98 +264,98 @@ func (db *DB) step(g *group, a *monitor.Account) {
 	}
 }
 
-// encode turns a group into the bytes the writer puts. Only the committer
-// writes accounts, so it may read them without the lock.
-func (db *DB) encode(g *group) (*job, error) {
-	j := &job{seq: g.seq, now: g.now, created: len(g.created), rested: g.rested, woken: g.woken, deletedTickets: g.deletedTickets, pruneBefore: g.pruneBefore, recipients: g.recipients, made: g.d.Transitions, events: g.logN, reputation: g.reputation,
-		accounts: make(map[string][]byte, len(g.saved))}
+// encode turns what the group decided into the records the writer puts.
+// Only the committer writes accounts, so it may read them without the lock.
+func (db *DB) encode(g *group) error {
 	if g.logN > 0 {
-		j.logSeq, j.logKey = g.logSeq, seqKey(g.logSeq)
+		g.logKey = seqKey(g.logSeq)
 		db.nextLogSeq++
-		j.log = encodeLogRecord(g.now, g.logN, g.hashes, g.log)
+		g.logRecord = encodeLogRecord(g.now, g.logN, g.hashes, g.events)
 		db.spans.add(g.logSeq, g.now)
 	}
-	if err := db.encodeTallies(g, j); err != nil {
-		return j, err
+	if err := db.encodeTallies(g); err != nil {
+		return err
 	}
+	g.accountRecords = make(map[string][]byte, len(g.saved))
 	for id := range g.saved {
 		v, err := encodeAccount(db.accounts[id])
 		if err != nil {
-			return j, err
+			return err
 		}
-		j.accounts[id] = v
+		g.accountRecords[id] = v
 	}
 	for _, n := range db.routed(g.d.Notifications) {
 		v, err := encodeNotification(n)
 		if err != nil {
-			return j, err
+			return err
 		}
-		j.outbox = append(j.outbox, outboxEntry{seq: db.nextOutboxSeq, value: v, receiver: n.Receiver})
+		g.outbox = append(g.outbox, outboxEntry{seq: db.nextOutboxSeq, value: v, receiver: n.Receiver})
 		db.nextOutboxSeq++
 	}
 	for _, id := range g.savedTickets {
 		v, err := encodeTicket(db.tickets[id])
 		if err != nil {
-			return j, err
+			return err
 		}
-		if j.tickets == nil {
-			j.tickets = make(map[string][]byte)
+		if g.ticketRecords == nil {
+			g.ticketRecords = make(map[string][]byte)
 		}
-		j.tickets[id] = v
+		g.ticketRecords[id] = v
 	}
 	for _, e := range g.d.Audit {
 		v, err := encodeAudit(e)
 		if err != nil {
-			return j, err
+			return err
 		}
-		j.audit = append(j.audit, v)
+		g.auditRecords = append(g.auditRecords, v)
 	}
 	for _, t := range g.d.Transitions {
 		v, err := encodeTransition(t)
 		if err != nil {
-			return j, err
+			return err
 		}
-		j.transitions = append(j.transitions, encodedTransition{seq: db.nextTrSeq, accountID: t.AccountID, value: v})
+		g.transitionRecords = append(g.transitionRecords, encodedTransition{seq: db.nextTrSeq, accountID: t.AccountID, value: v})
 		db.nextTrSeq++
 	}
-	return j, nil
+	return nil
 }
 
-// write is the writer loop: one bbolt transaction, hence one fsync, per job.
+// write is the writer loop: one bbolt transaction, hence one fsync, per
+// group.
 func (db *DB) write(done chan struct{}) {
 	defer close(done)
-	for j := range db.writes {
+	for g := range db.writes {
 		err := db.Err()
-		if err == nil && !j.empty() {
+		if err == nil && !g.empty() {
 			if db.beforePut != nil {
 				db.beforePut()
 			}
 			start := time.Now()
-			err = db.bolt.Update(func(tx *bbolt.Tx) error { return db.put(tx, j) })
-			if j.log != nil {
-				db.inflight.remove(j.logSeq)
-			}
+			err = db.bolt.Update(func(tx *bbolt.Tx) error { return db.put(tx, g) })
 			if err != nil {
 				db.fail(err)
 				err = db.Err()
 			} else {
-				db.clearPending(j)
-				if len(j.transitions) > 0 {
+				db.clearPending(g)
+				if len(g.transitionRecords) > 0 {
 					db.transitionsCommitted()
 				}
-				if len(j.outbox) > 0 {
-					db.outboxCommitted(j.outbox)
+				if len(g.outbox) > 0 {
+					db.outboxCommitted(g.outbox)
 				}
-				db.phases.committed(j.created, j.made)
+				db.phases.committed(len(g.created), g.d.Transitions)
 				if db.committed != nil {
-					db.committed(j.events, time.Since(start), j.made)
+					db.committed(g.logN, time.Since(start), g.d.Transitions)
 				}
 			}
 		}
-		if err == nil {
-			db.committedGroup(j.seq)
+		if g.logRecord != nil {
+			db.inflight.remove(g.logSeq)
 		}
-		for _, o := range j.ops {
+		if err == nil {
+			db.committedGroup(g.seq)
+		}
+		for _, o := range g.ops {
 			if err != nil {
 				o.err = err
 			}
@@ -378,62 +364,62 @@ func (db *DB) write(done chan struct{}) {
 	}
 }
 
-// empty reports whether the job has nothing to write, as a sweep that
+// empty reports whether the group has nothing to write, as a sweep that
 // changed nothing: it needs no transaction and no fsync.
-func (j *job) empty() bool {
-	return j.log == nil && len(j.accounts) == 0 && len(j.transitions) == 0 && j.pruneBefore.IsZero() &&
-		len(j.tallies) == 0 && j.checkpoint == nil && len(j.deletedTickets) == 0 && len(j.rested) == 0 && len(j.woken) == 0 && len(j.recipients) == 0 && len(j.audit) == 0 && len(j.tickets) == 0 && len(j.outbox) == 0 && len(j.reputation) == 0
+func (g *group) empty() bool {
+	return g.logRecord == nil && len(g.accountRecords) == 0 && len(g.transitionRecords) == 0 && g.pruneBefore.IsZero() &&
+		len(g.tallies) == 0 && g.checkpoint == nil && len(g.deletedTickets) == 0 && len(g.rested) == 0 && len(g.woken) == 0 &&
+		len(g.recipients) == 0 && len(g.auditRecords) == 0 && len(g.ticketRecords) == 0 && len(g.outbox) == 0 && len(g.reputation) == 0
 }
 
-// put writes a job inside one transaction.
-func (db *DB) put(tx *bbolt.Tx, j *job) error {
-	if j.log != nil {
-		if err := tx.Bucket(bucketEvents).Put(j.logKey, j.log); err != nil {
+// put writes a group's records inside one transaction.
+func (db *DB) put(tx *bbolt.Tx, g *group) error {
+	if g.logRecord != nil {
+		if err := tx.Bucket(bucketEvents).Put(g.logKey, g.logRecord); err != nil {
 			return fmt.Errorf("append events: %w", err)
 		}
 	}
 	accounts := tx.Bucket(bucketAccounts)
 	// In key order: see putTallies.
-	for _, id := range slices.Sorted(maps.Keys(j.accounts)) {
-		v := j.accounts[id]
-		if err := accounts.Put([]byte(id), v); err != nil {
+	for _, id := range slices.Sorted(maps.Keys(g.accountRecords)) {
+		if err := accounts.Put([]byte(id), g.accountRecords[id]); err != nil {
 			return fmt.Errorf("save account %s: %w", id, err)
 		}
 	}
-	if err := putTallies(tx, j); err != nil {
+	if err := putTallies(tx, g); err != nil {
 		return err
 	}
-	if err := putDormant(tx, j); err != nil {
+	if err := putDormant(tx, g); err != nil {
 		return err
 	}
-	if err := putTransitions(tx, j.transitions); err != nil {
+	if err := putTransitions(tx, g.transitionRecords); err != nil {
 		return err
 	}
-	if err := db.putRecipients(tx, j); err != nil {
+	if err := db.putRecipients(tx, g); err != nil {
 		return err
 	}
-	if err := putAudit(tx, j.audit); err != nil {
+	if err := putAudit(tx, g.auditRecords); err != nil {
 		return err
 	}
-	if err := putOutbox(tx, j.outbox); err != nil {
+	if err := putOutbox(tx, g.outbox); err != nil {
 		return err
 	}
-	if err := putReputation(tx, j.reputation); err != nil {
+	if err := putReputation(tx, g.reputation); err != nil {
 		return err
 	}
 	tickets := tx.Bucket(bucketTickets)
-	for id, v := range j.tickets {
+	for id, v := range g.ticketRecords {
 		if err := tickets.Put([]byte(id), v); err != nil {
 			return fmt.Errorf("save ticket %s: %w", id, err)
 		}
 	}
-	for _, id := range j.deletedTickets {
+	for _, id := range g.deletedTickets {
 		if err := tickets.Delete([]byte(id)); err != nil {
 			return fmt.Errorf("delete ticket %s: %w", id, err)
 		}
 	}
-	if !j.pruneBefore.IsZero() {
-		return pruneLog(tx, j.pruneBefore)
+	if !g.pruneBefore.IsZero() {
+		return pruneLog(tx, g.pruneBefore)
 	}
 	return nil
 }

@@ -195,7 +195,7 @@ type DB struct {
 	indexFileRefused error
 
 	ops      chan *op
-	writes   chan *job
+	writes   chan *group
 	closing  chan struct{}
 	stopped  chan struct{}
 	closeMu  sync.Once
@@ -277,7 +277,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		checkpointEvents:   opts.CheckpointEvents,
 		checkpointInterval: opts.CheckpointInterval,
 		ops:                make(chan *op, 256),
-		writes:             make(chan *job),
+		writes:             make(chan *group),
 		closing:            make(chan struct{}),
 		stopped:            make(chan struct{}),
 		failedCh:           make(chan struct{}),

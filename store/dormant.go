@@ -103,10 +103,10 @@ func (db *DB) rest(g *group, a *monitor.Account, moved bool) {
 	g.rested = append(g.rested, restedAccount{a.ID, a.State.Phase})
 }
 
-// putDormant marks the accounts a job put to rest and unmarks those it woke.
-func putDormant(tx *bbolt.Tx, j *job) error {
+// putDormant marks the accounts a group put to rest and unmarks those it woke.
+func putDormant(tx *bbolt.Tx, g *group) error {
 	b, tallies := tx.Bucket(bucketDormant), tx.Bucket(bucketTallies)
-	for _, r := range j.rested {
+	for _, r := range g.rested {
 		id := r.id
 		// The mark holds the phase, so that a start counts the accounts by
 		// phase without reading the records.
@@ -118,7 +118,7 @@ func putDormant(tx *bbolt.Tx, j *job) error {
 			return fmt.Errorf("drop the tallies of dormant account %s: %w", id, err)
 		}
 	}
-	for _, id := range j.woken {
+	for _, id := range g.woken {
 		if err := b.Delete([]byte(id)); err != nil {
 			return fmt.Errorf("unmark dormant account %s: %w", id, err)
 		}

@@ -43,7 +43,7 @@ func (g *group) remember(account, id string) {
 // logged so far.
 func (g *group) ownKeys() map[string]struct{} {
 	if g.own == nil {
-		g.own = recordKeys(g.log, g.logN)
+		g.own = recordKeys(g.events, g.logN)
 	}
 	return g.own
 }

@@ -77,7 +77,7 @@ func (db *DB) ingest(g *group, events []monitor.Event) (IngestResult, error) {
 			db.queueRecipient(g, e)
 		}
 		g.touched[a.ID] = struct{}{}
-		g.log = appendEvent(g.log, e)
+		g.events = appendEvent(g.events, e)
 		g.hashes = binary.LittleEndian.AppendUint64(g.hashes, key)
 		g.logN++
 		res.Accepted++

@@ -33,18 +33,18 @@ func (s *pendingSet) hash(accountID, recipientKey string) uint64 {
 	return h.Sum64()
 }
 
-// clearPending drops the entries of recipients that the job left no longer
+// clearPending drops the entries of recipients that the group left no longer
 // pending, unless a later group has added them again.
-func (db *DB) clearPending(j *job) {
-	if len(j.cleared) == 0 {
+func (db *DB) clearPending(g *group) {
+	if len(g.cleared) == 0 {
 		return
 	}
 	db.pending.mu.Lock()
 	defer db.pending.mu.Unlock()
-	for _, key := range j.cleared {
+	for _, key := range g.cleared {
 		account, recipient, _ := bytes.Cut(key, []byte{0})
 		h := db.pending.hash(string(account), string(recipient))
-		if seq, ok := db.pending.m[h]; ok && seq <= j.seq {
+		if seq, ok := db.pending.m[h]; ok && seq <= g.seq {
 			delete(db.pending.m, h)
 		}
 	}

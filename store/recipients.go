@@ -67,15 +67,15 @@ func (db *DB) queueRecipient(g *group, e *monitor.Event) {
 	g.recipients = append(g.recipients, recipientWork{key: recipientKey(e.AccountID, key), event: e})
 }
 
-// putRecipients applies a job's recipient changes inside its transaction
-// and notes in j.cleared the recipients that are no longer pending.
-func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
+// putRecipients applies a group's recipient changes inside its transaction
+// and notes in g.cleared the recipients that are no longer pending.
+func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 	recipients := tx.Bucket(bucketRecipients)
-	// pending is each event-changed key's state after the whole job: a
-	// delivery and a bounce to one address in one job must leave it pending.
+	// pending is each event-changed key's state after the whole group: a
+	// delivery and a bounce to one address in one group must leave it pending.
 	pending := map[string]bool{}
-	for i := range j.recipients {
-		w := &j.recipients[i]
+	for i := range g.recipients {
+		w := &g.recipients[i]
 		rec, err := decodeRecipient(recipients.Get(w.key))
 		if err != nil {
 			return fmt.Errorf("recipient %q: %w", w.key, err)
@@ -84,9 +84,9 @@ func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
 		changed := false
 		if m := w.manual; m != nil {
 			if m.lift {
-				change, m.err = rec.Lift(j.now, m.who.Name, m.note)
+				change, m.err = rec.Lift(g.now, m.who.Name, m.note)
 			} else {
-				change, m.err = rec.Suppress(j.now, m.who.Name, m.note)
+				change, m.err = rec.Suppress(g.now, m.who.Name, m.note)
 			}
 			m.result, changed = rec.Recipient, m.err == nil
 			if changed {
@@ -111,7 +111,7 @@ func (db *DB) putRecipients(tx *bbolt.Tx, j *job) error {
 	for key, p := range pending {
 		if !p {
 			// Suppressed, or its streak ended: deliveries no longer matter.
-			j.cleared = append(j.cleared, []byte(key))
+			g.cleared = append(g.cleared, []byte(key))
 		}
 	}
 	return nil
