@@ -79,7 +79,13 @@ type group struct {
 	savedTickets   []string
 	deletedTickets []string
 	// reputation are the daily scores to record.
-	reputation  []dailyScore
+	reputation []dailyScore
+	// outboxChanges change stored notifications; retainOutbox delete the
+	// settled ones of stretches of the outbox.
+	outboxChanges []*outboxChange
+	retainOutbox  []*outboxRetention
+	// retainAudit delete the oldest audit entries.
+	retainAudit []*auditRetention
 	pruneBefore time.Time // log records accepted before this are deleted
 
 	// The records encode made of it, for the writer.
@@ -343,6 +349,10 @@ func (db *DB) write(done chan struct{}) {
 				if len(g.outbox) > 0 {
 					db.outboxCommitted(g.outbox)
 				}
+				db.outboxChanged(g.outboxChanges)
+				for _, r := range g.retainOutbox {
+					db.outboxRetained(r)
+				}
 				db.phases.committed(len(g.created), g.d.Transitions)
 				if db.committed != nil {
 					db.committed(g.logN, time.Since(start), g.d.Transitions)
@@ -369,7 +379,8 @@ func (db *DB) write(done chan struct{}) {
 func (g *group) empty() bool {
 	return g.logRecord == nil && len(g.accountRecords) == 0 && len(g.transitionRecords) == 0 && g.pruneBefore.IsZero() &&
 		len(g.tallies) == 0 && g.checkpoint == nil && len(g.deletedTickets) == 0 && len(g.rested) == 0 && len(g.woken) == 0 &&
-		len(g.recipients) == 0 && len(g.auditRecords) == 0 && len(g.ticketRecords) == 0 && len(g.outbox) == 0 && len(g.reputation) == 0
+		len(g.recipients) == 0 && len(g.auditRecords) == 0 && len(g.ticketRecords) == 0 && len(g.outbox) == 0 && len(g.reputation) == 0 &&
+		len(g.outboxChanges) == 0 && len(g.retainOutbox) == 0 && len(g.retainAudit) == 0
 }
 
 // put writes a group's records inside one transaction.
@@ -403,6 +414,19 @@ func (db *DB) put(tx *bbolt.Tx, g *group) error {
 	}
 	if err := putOutbox(tx, g.outbox); err != nil {
 		return err
+	}
+	if err := putOutboxChanges(tx, g.outboxChanges); err != nil {
+		return err
+	}
+	for _, r := range g.retainOutbox {
+		if err := r.put(tx); err != nil {
+			return err
+		}
+	}
+	for _, r := range g.retainAudit {
+		if err := r.put(tx); err != nil {
+			return err
+		}
 	}
 	if err := putReputation(tx, g.reputation); err != nil {
 		return err

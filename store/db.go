@@ -185,8 +185,6 @@ type DB struct {
 	outboxPending map[uint64]struct{}
 	outboxCounts  outboxCounts
 	outboxCh      chan struct{}
-	// outboxUpdateMu serialises UpdateNotification.
-	outboxUpdateMu sync.Mutex
 
 	replayed ReplayStats
 	// dropped is why the saved tallies could not be used, if they could not;

@@ -259,57 +259,90 @@ func (db *DB) DueNotifications(ctx context.Context, now time.Time, limit int) ([
 	return due[:min(len(due), limit)], nil
 }
 
-// UpdateNotification changes notification id in one transaction, e.g. to
-// record a delivery attempt or an operator's retry, and keeps the pending
-// index in step. It returns the result.
+// UpdateNotification changes notification id, e.g. to record a delivery
+// attempt or an operator's retry, through the committer like every other
+// write, and keeps the pending index in step. It returns the result.
 func (db *DB) UpdateNotification(ctx context.Context, id string, change func(n *monitor.Notification) error) (monitor.Notification, error) {
 	seq, ok := db.notificationSeq(id)
 	if !ok {
 		return monitor.Notification{}, fmt.Errorf("notification %q: %w", id, monitor.ErrNotFound)
 	}
-	// One update at a time, transaction and index together, so that the
-	// index follows the order of the commits. Attempts are few and come
-	// from the notifier, so they need not share the committer's groups.
-	db.outboxUpdateMu.Lock()
-	defer db.outboxUpdateMu.Unlock()
-	var n monitor.Notification
-	var before monitor.NotificationState
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		v := b.Get(seqKey(seq))
-		if v == nil {
-			return fmt.Errorf("notification %q: %w", id, monitor.ErrNotFound)
-		}
-		var err error
-		if n, err = decodeNotification(v); err != nil {
-			return err
-		}
-		before = n.State
-		if n.ID != id {
-			return fmt.Errorf("notification %q: %w", id, monitor.ErrNotFound)
-		}
-		if err := change(&n); err != nil {
-			return err
-		}
-		v, err = encodeNotification(n)
-		if err != nil {
-			return err
-		}
-		return b.Put(seqKey(seq), v)
-	})
-	if err != nil {
+	u := &outboxChange{seq: seq, id: id, change: change}
+	o := &op{apply: func(g *group) error {
+		g.outboxChanges = append(g.outboxChanges, u)
+		return nil
+	}}
+	if err := db.submit(ctx, o); err != nil {
 		return monitor.Notification{}, fmt.Errorf("update notification: %w", err)
 	}
-	db.outboxMu.Lock()
-	if n.State == monitor.NotificationPending {
-		db.outboxPending[seq] = struct{}{}
-	} else {
-		delete(db.outboxPending, seq)
+	if u.err != nil {
+		return monitor.Notification{}, fmt.Errorf("update notification: %w", u.err)
 	}
-	db.outboxCounts.add(n.Receiver, before, -1)
-	db.outboxCounts.add(n.Receiver, n.State, 1)
-	db.outboxMu.Unlock()
-	return n, nil
+	return u.result, nil
+}
+
+// outboxChange is a change of one stored notification. The writer carries
+// it out against the record in the group's transaction and sets result, or
+// err: a change refused fails its own call, not the group.
+type outboxChange struct {
+	seq    uint64
+	id     string
+	change func(n *monitor.Notification) error
+	before monitor.NotificationState
+	result monitor.Notification
+	err    error
+}
+
+// putOutboxChanges carries out a group's notification changes.
+func putOutboxChanges(tx *bbolt.Tx, changes []*outboxChange) error {
+	b := tx.Bucket(bucketOutbox)
+	for _, u := range changes {
+		v := b.Get(seqKey(u.seq))
+		if v == nil {
+			u.err = fmt.Errorf("notification %q: %w", u.id, monitor.ErrNotFound)
+			continue
+		}
+		n, err := decodeNotification(v)
+		if err != nil {
+			return fmt.Errorf("notification %q: %w", u.id, err)
+		}
+		if n.ID != u.id {
+			u.err = fmt.Errorf("notification %q: %w", u.id, monitor.ErrNotFound)
+			continue
+		}
+		u.before = n.State
+		if u.err = u.change(&n); u.err != nil {
+			continue
+		}
+		if v, err = encodeNotification(n); err != nil {
+			return fmt.Errorf("notification %q: %w", u.id, err)
+		}
+		if err := b.Put(seqKey(u.seq), v); err != nil {
+			return fmt.Errorf("notification %q: %w", u.id, err)
+		}
+		u.result = n
+	}
+	return nil
+}
+
+// outboxChanged brings the pending index and the counts in step with a
+// group's committed notification changes.
+func (db *DB) outboxChanged(changes []*outboxChange) {
+	db.outboxMu.Lock()
+	defer db.outboxMu.Unlock()
+	for _, u := range changes {
+		if u.err != nil {
+			continue
+		}
+		n := u.result
+		if n.State == monitor.NotificationPending {
+			db.outboxPending[u.seq] = struct{}{}
+		} else {
+			delete(db.outboxPending, u.seq)
+		}
+		db.outboxCounts.add(n.Receiver, u.before, -1)
+		db.outboxCounts.add(n.Receiver, n.State, 1)
+	}
 }
 
 // NotificationFilter selects notifications; zero fields select all.

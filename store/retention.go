@@ -35,8 +35,8 @@ type Retained struct {
 	Notifications, Tickets, Audit int
 }
 
-// retainChunk bounds the deletions of one transaction, so that the
-// committer's transactions interleave with a large first prune.
+// retainChunk bounds the deletions of one commit group, so that
+// ingestion interleaves with a large first prune.
 const retainChunk = 10_000
 
 // Retain deletes what r no longer keeps at now.
@@ -62,7 +62,7 @@ func (db *DB) retainNotifications(ctx context.Context, cutoff time.Time) (int, e
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n, next, err := db.retainNotificationChunk(after, cutoff)
+		n, next, err := db.retainNotificationChunk(ctx, after, cutoff)
 		total += n
 		if err != nil || next == 0 {
 			return total, err
@@ -71,52 +71,69 @@ func (db *DB) retainNotifications(ctx context.Context, cutoff time.Time) (int, e
 	}
 }
 
-// retainNotificationChunk deletes up to retainChunk notifications from the
-// one after seq after and returns the seq to go on after (0 at the end).
-func (db *DB) retainNotificationChunk(after uint64, cutoff time.Time) (int, uint64, error) {
-	// Not beside an update, so that the counts follow the commits.
-	db.outboxUpdateMu.Lock()
-	defer db.outboxUpdateMu.Unlock()
-	deleted := make(outboxCounts)
-	n, next := 0, uint64(0)
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketOutbox).Cursor()
-		k, v := c.Seek(seqKey(after + 1))
-		for ; k != nil; k, v = c.Next() {
-			if n == retainChunk {
-				next = decodeSeq(k) - 1
-				return nil
-			}
-			rec, err := decodeNotification(v)
-			if err != nil {
-				return fmt.Errorf("notification %x: %w", k, err)
-			}
-			settled := rec.DeliveredAt
-			if settled.IsZero() {
-				settled = rec.CreatedAt
-			}
-			if rec.State == monitor.NotificationPending || !settled.Before(cutoff) {
-				continue
-			}
-			if err := c.Delete(); err != nil {
-				return fmt.Errorf("delete notification %x: %w", k, err)
-			}
-			deleted.add(rec.Receiver, rec.State, 1)
-			n++
-		}
+// retainNotificationChunk deletes, through the committer, up to
+// retainChunk notifications from the one after seq after, and returns the
+// seq to go on after (0 at the end).
+func (db *DB) retainNotificationChunk(ctx context.Context, after uint64, cutoff time.Time) (int, uint64, error) {
+	r := &outboxRetention{after: after, cutoff: cutoff}
+	o := &op{apply: func(g *group) error {
+		g.retainOutbox = append(g.retainOutbox, r)
 		return nil
-	})
-	if err != nil {
+	}}
+	if err := db.submit(ctx, o); err != nil {
 		return 0, 0, fmt.Errorf("prune notifications: %w", err)
 	}
+	return r.n, r.next, nil
+}
+
+// outboxRetention deletes the notifications settled before cutoff, of up to
+// retainChunk after seq after; the writer sets n, next and deleted.
+type outboxRetention struct {
+	after   uint64
+	cutoff  time.Time
+	n       int
+	next    uint64
+	deleted outboxCounts
+}
+
+func (r *outboxRetention) put(tx *bbolt.Tx) error {
+	r.n, r.next, r.deleted = 0, 0, make(outboxCounts)
+	c := tx.Bucket(bucketOutbox).Cursor()
+	k, v := c.Seek(seqKey(r.after + 1))
+	for ; k != nil; k, v = c.Next() {
+		if r.n == retainChunk {
+			r.next = decodeSeq(k) - 1
+			return nil
+		}
+		rec, err := decodeNotification(v)
+		if err != nil {
+			return fmt.Errorf("notification %x: %w", k, err)
+		}
+		settled := rec.DeliveredAt
+		if settled.IsZero() {
+			settled = rec.CreatedAt
+		}
+		if rec.State == monitor.NotificationPending || !settled.Before(r.cutoff) {
+			continue
+		}
+		if err := c.Delete(); err != nil {
+			return fmt.Errorf("delete notification %x: %w", k, err)
+		}
+		r.deleted.add(rec.Receiver, rec.State, 1)
+		r.n++
+	}
+	return nil
+}
+
+// outboxRetained takes a committed retention's deletions off the counts.
+func (db *DB) outboxRetained(r *outboxRetention) {
 	db.outboxMu.Lock()
-	for receiver, byState := range deleted {
+	defer db.outboxMu.Unlock()
+	for receiver, byState := range r.deleted {
 		for state, k := range byState {
 			db.outboxCounts.add(receiver, state, -k)
 		}
 	}
-	db.outboxMu.Unlock()
-	return n, next, nil
 }
 
 // retainTickets deletes, through the committer, the tickets closed before
@@ -144,37 +161,48 @@ func (db *DB) retainTickets(ctx context.Context, now, cutoff time.Time) (int, er
 func (db *DB) retainAudit(ctx context.Context, cutoff time.Time) (int, error) {
 	total := 0
 	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n, more := 0, false
-		err := db.bolt.Update(func(tx *bbolt.Tx) error {
-			c := tx.Bucket(bucketAudit).Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if n == retainChunk {
-					more = true
-					return nil
-				}
-				e, err := decodeAudit(decodeSeq(k), v)
-				if err != nil {
-					return fmt.Errorf("audit event %x: %w", k, err)
-				}
-				if !e.At.Before(cutoff) {
-					return nil
-				}
-				if err := c.Delete(); err != nil {
-					return fmt.Errorf("delete audit event %x: %w", k, err)
-				}
-				n++
-			}
+		r := &auditRetention{cutoff: cutoff}
+		o := &op{apply: func(g *group) error {
+			g.retainAudit = append(g.retainAudit, r)
 			return nil
-		})
-		total += n
-		if err != nil {
+		}}
+		if err := db.submit(ctx, o); err != nil {
 			return total, fmt.Errorf("prune audit: %w", err)
 		}
-		if !more {
+		total += r.n
+		if !r.more {
 			return total, nil
 		}
 	}
+}
+
+// auditRetention deletes up to retainChunk of the oldest audit entries
+// made before cutoff; the writer sets n, and more when some may be left.
+type auditRetention struct {
+	cutoff time.Time
+	n      int
+	more   bool
+}
+
+func (r *auditRetention) put(tx *bbolt.Tx) error {
+	r.n, r.more = 0, false
+	c := tx.Bucket(bucketAudit).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if r.n == retainChunk {
+			r.more = true
+			return nil
+		}
+		e, err := decodeAudit(decodeSeq(k), v)
+		if err != nil {
+			return fmt.Errorf("audit event %x: %w", k, err)
+		}
+		if !e.At.Before(r.cutoff) {
+			return nil
+		}
+		if err := c.Delete(); err != nil {
+			return fmt.Errorf("delete audit event %x: %w", k, err)
+		}
+		r.n++
+	}
+	return nil
 }
