@@ -129,83 +129,23 @@ type Signals struct {
 	Clicks       uint32
 }
 
-// reputationDays counts an account's events per day over the reputation
-// window: the signals, and the rates' counts by provider. It outlives a
-// reinstatement: reputation is what receivers remember.
-//
-// Every accepted event adds to today's cells, so those are kept in the
-// account itself, next to its windows: a separate array costs a cache miss
-// per event, a fifth of ingestion when events spread over many accounts.
-// The days before are an array of their own, written once a day.
-type reputationDays struct {
-	head  int64 // absolute day number of today; 0 before the first event
-	today [dayCells]uint32
-	// past holds the Days-1 days before today, day d at d % (Days-1).
-	past []uint32
-}
-
-// A day's cells: per provider ("other" last) its sends, hard bounces,
-// complaints and blocks, 16 bytes that never straddle a cache line; then
-// the signals, which fewer events touch.
-const (
-	countCells = 4
-	signalBase = countCells * (maxProviders + 1)
-
-	cellUnsubscribes = signalBase + iota
-	cellTrapHits
-	cellListings
-	cellOpens
-	cellClicks
-	dayCells
-)
-
-const oneDay = 24 * time.Hour
-
-// day returns the cells of day d, moving today forward; nil when d is
-// older than the window.
-func (r *reputationDays) day(d int64, days int) []uint32 {
-	if r.past == nil && days > 1 && d != r.head && r.head != 0 {
-		r.past = make([]uint32, (days-1)*dayCells)
-	}
-	switch {
-	case r.head == 0:
-		r.head = d
-	case d > r.head:
-		r.roll(d, days)
-	}
-	if d == r.head {
-		return r.today[:]
-	}
-	return r.pastDay(d, days)
-}
-
-// roll moves today to day d: today joins the past, days skipped are empty.
-func (r *reputationDays) roll(d int64, days int) {
-	if n := int64(days - 1); n > 0 {
-		copy(r.past[(r.head%n)*dayCells:], r.today[:])
-		for x := r.head + 1; x < d && x < r.head+n+1; x++ {
-			clear(r.past[(x%n)*dayCells : (x%n+1)*dayCells])
-		}
-	}
-	r.today = [dayCells]uint32{}
-	r.head = d
-}
-
-// pastDay returns the cells of an earlier day within the window, or nil.
-func (r *reputationDays) pastDay(d int64, days int) []uint32 {
-	n := int64(days - 1)
-	if d >= r.head || d <= r.head-int64(days) || r.past == nil {
-		return nil
-	}
-	return r.past[(d%n)*dayCells : (d%n+1)*dayCells]
-}
-
 // observeReputation counts e at t in the account's reputation days.
 func (a *Account) observeReputation(e *Event, c Counts, t time.Time, p *ReputationPolicy) {
-	cells := a.rep.day(t.UnixNano()/int64(oneDay), p.Days)
-	if cells == nil {
+	d := t.UnixNano() / int64(oneDay)
+	if cells := a.rep.current(d, p.Days); cells != nil {
+		addCells(cells, e, c, p)
 		return
 	}
+	if a.rep.inPast(d, p.Days) {
+		// A late event of an earlier day: rare, so it may cost a copy.
+		var delta [dayCells]uint32
+		addCells(&delta, e, c, p)
+		a.rep.addPast(d, &delta)
+	}
+}
+
+// addCells adds event e, which counts c, to a day's cells.
+func addCells(cells *[dayCells]uint32, e *Event, c Counts, p *ReputationPolicy) {
 	if c != (Counts{}) {
 		k := countCells * p.providerOf(e.Recipient)
 		cells[k] += c.Sends
@@ -232,31 +172,38 @@ func (a *Account) observeReputation(e *Event, c Counts, t time.Time, p *Reputati
 func (a *Account) reputationTotals(now time.Time, days int, byProvider []Totals) (Totals, Signals) {
 	var all Totals
 	var sig Signals
-	r := &a.rep
-	if r.head == 0 {
-		return all, sig
-	}
-	d := now.UnixNano() / int64(oneDay)
-	for b := max(d-int64(days)+1, r.head-int64(days)+1); b <= min(d, r.head); b++ {
-		var cells []uint32
-		if b == r.head {
-			cells = r.today[:]
-		} else if cells = r.pastDay(b, days); cells == nil {
-			continue
-		}
-		sig.Unsubscribes += cells[cellUnsubscribes]
-		sig.TrapHits += cells[cellTrapHits]
-		sig.Listings += cells[cellListings]
-		sig.Opens += cells[cellOpens]
-		sig.Clicks += cells[cellClicks]
-		for i, k := 0, 0; k < signalBase; i, k = i+1, k+countCells {
-			c := Counts{Sends: cells[k], HardBounces: cells[k+1], Complaints: cells[k+2], Blocks: cells[k+3]}
+	a.rep.each(now.UnixNano()/int64(oneDay), days, func(cell int, v uint32) {
+		if cell < signalBase {
+			var c Counts
+			switch cell % countCells {
+			case 0:
+				c.Sends = v
+			case 1:
+				c.HardBounces = v
+			case 2:
+				c.Complaints = v
+			case 3:
+				c.Blocks = v
+			}
 			all.add(c)
-			if i < len(byProvider) {
+			if i := cell / countCells; i < len(byProvider) {
 				byProvider[i].add(c)
 			}
+			return
 		}
-	}
+		switch cell {
+		case cellUnsubscribes:
+			sig.Unsubscribes += v
+		case cellTrapHits:
+			sig.TrapHits += v
+		case cellListings:
+			sig.Listings += v
+		case cellOpens:
+			sig.Opens += v
+		case cellClicks:
+			sig.Clicks += v
+		}
+	})
 	return all, sig
 }
 

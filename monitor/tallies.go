@@ -17,8 +17,10 @@ import (
 // shape (ring length, window spans, reputation days), which RestoreTallies
 // checks. Numbers are varints: most cells are zero and take one byte.
 
-// talliesVersion is the layout AppendTallies writes.
-const talliesVersion = 1
+// talliesVersion is the layout AppendTallies writes. Version 1 kept every
+// past reputation day whole; tallies of another version are counted again
+// from the log.
+const talliesVersion = 2
 
 // ErrTalliesShape is returned by RestoreTallies when the tallies were
 // counted under a policy of another shape: they cannot be used, and the
@@ -72,7 +74,7 @@ func (a *Account) restore(d *talliesDecoder, p Policy) error {
 	if err := a.ring.readFrom(d); err != nil {
 		return err
 	}
-	if err := a.rep.readFrom(d, p.Reputation.Days); err != nil {
+	if err := a.rep.readFrom(d); err != nil {
 		return err
 	}
 	a.second = d.varint()
@@ -174,25 +176,22 @@ func (r *reputationDays) appendTo(buf []byte) []byte {
 	return buf
 }
 
-func (r *reputationDays) readFrom(d *talliesDecoder, days int) error {
+func (r *reputationDays) readFrom(d *talliesDecoder) error {
 	r.head = d.varint()
 	for i := range r.today {
 		r.today[i] = d.uint32()
 	}
 	n := d.uvarint()
-	switch {
-	case d.err != nil:
+	if d.err != nil || n > uint64(len(d.buf)) {
 		return errCorruptTallies
-	case n == 0:
-		return nil
-	case days < 2 || n != uint64((days-1)*dayCells):
-		return ErrTalliesShape
 	}
-	r.past = make([]uint32, n)
-	for i := range r.past {
-		r.past[i] = d.uint32()
+	if n > 0 {
+		r.past = make([]uint32, n)
+		for i := range r.past {
+			r.past[i] = d.uint32()
+		}
 	}
-	if d.err != nil {
+	if d.err != nil || !validPast(r.past) {
 		return errCorruptTallies
 	}
 	return nil
