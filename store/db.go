@@ -329,10 +329,15 @@ func (db *DB) load() error {
 		return err
 	}
 	start := time.Now()
-	indexed, err := db.readIndexFile(next)
-	if err != nil {
-		return err
-	}
+	// The index file is read while the records below are loaded: they
+	// share nothing until the replay, and each is about half of a start
+	// (at 50 million ids, 1.1-1.5 s for the file, 0.9-1.8 s for the
+	// accounts and recipients).
+	var indexed bool
+	var indexErr error
+	var indexing sync.WaitGroup
+	indexing.Go(func() { indexed, indexErr = db.readIndexFile(next) })
+	defer indexing.Wait() // also when a load below fails
 	now := db.clock()
 	db.lastCheckpoint = now
 	// Accounts that follow the configured default come under the bulk
@@ -364,6 +369,10 @@ func (db *DB) load() error {
 		}
 		db.nextTrSeq = lastSeq(tx.Bucket(bucketTransitions)) + 1
 		db.nextLogSeq = lastSeq(tx.Bucket(bucketEvents)) + 1
+		indexing.Wait()
+		if indexErr != nil {
+			return indexErr
+		}
 		n, ids, err := db.replayLog(tx, now, cp, included, indexed)
 		// What the replay counted is saved soon: a server that keeps
 		// crashing must not replay a longer tail each time.

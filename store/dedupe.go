@@ -114,7 +114,17 @@ const (
 )
 
 func newDedupeTable(keys int) dedupeTable {
-	return dedupeTable{slots: make([]uint64, tableSize(keys))}
+	return dedupeTable{slots: makeSlots(tableSize(keys))}
+}
+
+// makeSlots returns n empty slots for a table about to be filled. Past the
+// smallest size a table is at least 3/8 full, which puts entries on every
+// 4 KiB page of it: its memory is backed at once, not page by page (see
+// prefault).
+func makeSlots(n int) []uint64 {
+	slots := make([]uint64, n)
+	prefault(slots)
+	return slots
 }
 
 // tableSize is the power of two that holds keys at most 3/4 full.
@@ -197,7 +207,7 @@ func (t dedupeTable) without(first, span uint32) dedupeTable {
 // resize moves the entries into size slots.
 func (t *dedupeTable) resize(size int) {
 	old := t.slots
-	t.slots, t.n = make([]uint64, size), 0
+	t.slots, t.n = makeSlots(size), 0
 	for _, s := range old {
 		if s != 0 {
 			t.place(s)

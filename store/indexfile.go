@@ -160,7 +160,7 @@ func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, logS
 		if size < minTableSize || size&(size-1) != 0 || size > 1<<32 || n*4 > size*3 {
 			return nil, nil, fmt.Errorf("index file shard %d: %w", i, errCorrupt)
 		}
-		shards[i] = dedupeTable{slots: make([]uint64, size), n: int(n)}
+		shards[i] = dedupeTable{slots: makeSlots(int(size)), n: int(n)}
 	}
 	buf := make([]byte, 8*indexChunkSlots)
 	for i := range shards {
