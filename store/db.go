@@ -58,7 +58,8 @@ var (
 
 // buckets are all the top-level buckets, which Open creates.
 var buckets = [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions,
-	bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation, bucketTallies, bucketDormant}
+	bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation, bucketTallies, bucketDormant,
+	bucketPending}
 
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
 const schemaVersion = 1
@@ -321,6 +322,9 @@ func (db *DB) load() error {
 			return err
 		}
 		if err := scrubOutbox(tx); err != nil {
+			return err
+		}
+		if err := indexPending(tx); err != nil {
 			return err
 		}
 		return db.loadOutbox(tx)

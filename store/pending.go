@@ -50,17 +50,66 @@ func (db *DB) clearPending(g *group) {
 	}
 }
 
-// loadPending fills the pending set from the recipients on disk.
-func (db *DB) loadPending(tx *bbolt.Tx) error {
-	return tx.Bucket(bucketRecipients).ForEach(func(k, v []byte) error {
+// The pending recipients are also kept in bucketPending, key for key with
+// bucketRecipients and written in the same transactions, so that a start
+// reads only them instead of every recipient record (at half a million
+// recipients, 0.6 s of a warm start and 4 s of a cold one).
+var bucketPending = []byte("pending_recipients")
+
+// metaPendingIndexed marks a store whose bucketPending is complete; one
+// from before it is filled once, at open.
+var metaPendingIndexed = []byte("pending_indexed")
+
+// indexPending fills bucketPending from the recipient records, once.
+func indexPending(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(metaPendingIndexed) != nil {
+		return nil
+	}
+	index := tx.Bucket(bucketPending)
+	err := tx.Bucket(bucketRecipients).ForEach(func(k, v []byte) error {
 		rec, err := decodeRecipient(v)
 		if err != nil {
 			return fmt.Errorf("recipient %q: %w", k, err)
 		}
 		if rec.Pending() {
-			account, recipient, _ := bytes.Cut(k, []byte{0})
-			db.pending.m[db.pending.hash(string(account), string(recipient))] = 0
+			return index.Put(k, nil)
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index pending recipients: %w", err)
+	}
+	return meta.Put(metaPendingIndexed, []byte{1})
+}
+
+// putPending records, after a group's recipient changes, which of the keys
+// it changed are pending, and notes in g.cleared those no longer pending.
+func putPending(tx *bbolt.Tx, g *group, pending map[string]bool) error {
+	index := tx.Bucket(bucketPending)
+	for key, p := range pending {
+		k := []byte(key)
+		switch {
+		case p && index.Get(k) == nil:
+			if err := index.Put(k, nil); err != nil {
+				return fmt.Errorf("mark recipient %q pending: %w", k, err)
+			}
+		case !p:
+			// Suppressed, or its streak ended: deliveries no longer matter.
+			if err := index.Delete(k); err != nil {
+				return fmt.Errorf("unmark recipient %q pending: %w", k, err)
+			}
+			g.cleared = append(g.cleared, k)
+		}
+	}
+	return nil
+}
+
+// loadPending fills the pending set from bucketPending.
+func (db *DB) loadPending(tx *bbolt.Tx) error {
+	return tx.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
+		account, recipient, _ := bytes.Cut(k, []byte{0})
+		db.pending.m[db.pending.hash(string(account), string(recipient))] = 0
 		return nil
 	})
 }

@@ -71,7 +71,7 @@ func (db *DB) queueRecipient(g *group, e *monitor.Event) {
 // and notes in g.cleared the recipients that are no longer pending.
 func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 	recipients := tx.Bucket(bucketRecipients)
-	// pending is each event-changed key's state after the whole group: a
+	// pending is each changed key's state after the whole group: a
 	// delivery and a bounce to one address in one group must leave it pending.
 	pending := map[string]bool{}
 	for i := range g.recipients {
@@ -96,8 +96,8 @@ func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 			}
 		} else {
 			change, changed = rec.Observe(w.event, db.suppression)
-			pending[string(w.key)] = rec.Pending()
 		}
+		pending[string(w.key)] = rec.Pending()
 		if !changed {
 			continue
 		}
@@ -108,13 +108,7 @@ func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 			return fmt.Errorf("save recipient %q: %w", w.key, err)
 		}
 	}
-	for key, p := range pending {
-		if !p {
-			// Suppressed, or its streak ended: deliveries no longer matter.
-			g.cleared = append(g.cleared, []byte(key))
-		}
-	}
-	return nil
+	return putPending(tx, g, pending)
 }
 
 // appendHistory adds a change to a recipient's history and drops the

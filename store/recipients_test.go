@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -276,4 +277,76 @@ func TestSuppressionsWithAForeignToken(t *testing.T) {
 			t.Errorf("after %q: got %v, %q, %v; want an empty last page", after, page, next, err)
 		}
 	}
+}
+
+// The pending recipients are kept on disk beside their records, so that a
+// start reads only them; a store from before that keeps them is indexed
+// once when it is opened.
+func TestPendingRecipientsAreIndexedOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := testDB(t, dir, c)
+	ingest(t, db, []monitor.Event{
+		recipientEvent("b1", monitor.EventBounce, "ann@example.org", t0, bounce(mailboxFull)),
+		recipientEvent("b2", monitor.EventBounce, "bob@example.org", t0, bounce(mailboxFull)),
+		recipientEvent("b3", monitor.EventBounce, "cy@example.org", t0, bounce(mailboxFull)),
+		recipientEvent("c1", monitor.EventComplaint, "dee@example.org", t0, nil),
+	})
+	ingest(t, db, []monitor.Event{recipientEvent("d1", monitor.EventDelivery, "bob@example.org", t0.Add(time.Hour), nil)})
+	if _, err := db.SuppressRecipient(context.Background(), "acme", "cy@example.org", monitor.Actor{Name: "ops", Role: "admin"}, "asked"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"acme\x00ann@example.org": true}
+	if got := pendingOnDisk(t, db); !maps.Equal(got, want) {
+		t.Fatalf("pending on disk: got %v, want %v", got, want)
+	}
+
+	// A store from before the index: the bucket empty and not marked.
+	path := db.path
+	closeAndCheck(t, db)
+	b, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Update(func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket(bucketPending); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Delete(metaPendingIndexed)
+	})
+	if cerr := b.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = testDB(t, dir, c)
+	if got := pendingOnDisk(t, db); !maps.Equal(got, want) {
+		t.Fatalf("pending after indexing an older store: got %v, want %v", got, want)
+	}
+	if len(db.pending.m) != 1 {
+		t.Errorf("pending set: got %d entries, want ann@example.org's", len(db.pending.m))
+	}
+	ingest(t, db, []monitor.Event{recipientEvent("d2", monitor.EventDelivery, "ann@example.org", t0.Add(2*time.Hour), nil)})
+	if got := checkOne(t, db, "ann@example.org", t0.Add(2*time.Hour)); got.SoftBlocks != 0 || got.Status != monitor.RecipientActive {
+		t.Errorf("a delivery after the reopen: got %+v, want the streak ended", got)
+	}
+	if got := pendingOnDisk(t, db); len(got) != 0 {
+		t.Errorf("pending on disk after the streak ended: %v", got)
+	}
+}
+
+func pendingOnDisk(t *testing.T, db *DB) map[string]bool {
+	t.Helper()
+	got := map[string]bool{}
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
+			got[string(k)] = true
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
