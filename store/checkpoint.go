@@ -83,7 +83,13 @@ func (db *DB) oldestDirty(next uint64) uint64 {
 		db.dirtyOrder[0] = dirtyAccount{}
 		db.dirtyOrder = db.dirtyOrder[1:]
 	}
-	db.dirtyOrder = nil // let go of the array that slid by
+	// Let go of the array that slid by, and of the map: a map keeps the
+	// room it once needed, and a burst of new accounts (a first import, a
+	// start's replay) would leave it holding a slot for each.
+	db.dirtyOrder = nil
+	if len(db.dirty) == 0 {
+		db.dirty = make(map[string]uint64)
+	}
 	return next
 }
 
