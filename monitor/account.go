@@ -23,21 +23,19 @@ type Account struct {
 	// Bulk, when set, says whether the bulk policy applies to the account;
 	// nil follows the policy's default.
 	Bulk *bool
-	// ring, rep, dirtySenders, bulk and the second's count are counted from
-	// the log, not persisted. With the fields above, an event to the first
-	// provider touches the account's first three cache lines and no other.
+	// ring, rep, tracks and the second's count are counted from the log,
+	// not persisted. With the fields above, an event to the first provider
+	// touches the account's first three cache lines and no other.
 	ring Ring
 	rep  reputationDays
-	// dirtySenders are the senders counted since the last StepSenders; bulk
-	// counts each sender address under the bulk policy.
-	dirtySenders []*senderTrack
-	lastTrack    *senderTrack
+	// tracks count the sender addresses under the bulk policy; nil for the
+	// many accounts that have none.
+	tracks *senderTracks
 	// What Step reads of every account a batch touched, together.
 	ID        string
 	Overrides Overrides
 	State     PhaseState
 
-	bulk map[string]*senderTrack
 	// BulkSince is when the bulk policy last came to apply to the account:
 	// what was sent before does not count, also when the log is replayed.
 	BulkSince time.Time
@@ -200,16 +198,7 @@ func (a *Account) Clone() *Account {
 		c.Bulk = &v
 	}
 	c.Senders = cloneMap(a.Senders, func(s *Sender) *Sender { v := *s; return &v })
-	c.bulk = cloneMap(a.bulk, func(t *senderTrack) *senderTrack {
-		v := *t
-		v.recipients.slots = slices.Clone(t.recipients.slots)
-		return &v
-	})
-	// The clone's lists point to its own tracks.
-	c.dirtySenders, c.lastTrack = nil, nil
-	for _, t := range a.dirtySenders {
-		c.dirtySenders = append(c.dirtySenders, c.bulk[t.sender])
-	}
+	c.tracks = a.tracks.clone()
 	c.rep.past = slices.Clone(a.rep.past)
 	return &c
 }

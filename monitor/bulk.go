@@ -231,7 +231,7 @@ func (a *Account) BulkEnabled(p *Policy) bool {
 // come to apply to the account, and mail sent before it was allowed.
 func (a *Account) BulkFrom(now time.Time) {
 	a.BulkSince = now
-	a.bulk, a.dirtySenders, a.lastTrack = nil, nil, nil
+	a.tracks = nil
 }
 
 // observeSender counts a send or a sender's bounce of an account under the
@@ -254,54 +254,90 @@ func (a *Account) observeSender(e *Event, at, acceptedAt time.Time, p BulkPolicy
 	}
 	// A run of events from one sender is common: remember the last track
 	// rather than hash the sender again.
-	t := a.lastTrack
+	if a.tracks == nil {
+		a.tracks = &senderTracks{byKey: make(map[string]*senderTrack)}
+	}
+	ts := a.tracks
+	t := ts.last
 	if t == nil || t.sender != key {
-		t = a.bulk[key]
+		t = ts.byKey[key]
 	}
 	if t == nil {
-		if a.bulk == nil {
-			a.bulk = make(map[string]*senderTrack)
-		}
 		key = strings.Clone(key)
 		t = &senderTrack{sender: key}
-		a.bulk[key] = t
+		ts.byKey[key] = t
 	}
 	if send {
 		t.mailed(recipientHash(e.Recipient), at.UnixNano(), p)
 	} else {
 		t.count(at.UnixNano(), false, p)
 	}
-	a.lastTrack = t
+	ts.last = t
 	if !t.dirty {
 		t.dirty = true
-		a.dirtySenders = append(a.dirtySenders, t)
+		ts.dirty = append(ts.dirty, t)
 	}
+}
+
+// senderTracks are an account's sender tracks, apart from the account
+// since most accounts have none.
+type senderTracks struct {
+	byKey map[string]*senderTrack
+	// dirty are the tracks counted since the last StepSenders; last is the
+	// one counted last, which the next event most often repeats.
+	dirty []*senderTrack
+	last  *senderTrack
+}
+
+// track returns the track of sender key, or nil.
+func (ts *senderTracks) track(key string) *senderTrack {
+	if ts == nil {
+		return nil
+	}
+	return ts.byKey[key]
+}
+
+func (ts *senderTracks) clone() *senderTracks {
+	if ts == nil {
+		return nil
+	}
+	c := &senderTracks{byKey: cloneMap(ts.byKey, func(t *senderTrack) *senderTrack {
+		v := *t
+		v.recipients.slots = slices.Clone(t.recipients.slots)
+		return &v
+	})}
+	// The clone's list points to its own tracks.
+	for _, t := range ts.dirty {
+		c.dirty = append(c.dirty, c.byKey[t.sender])
+	}
+	return c
 }
 
 // HasSendersToJudge reports whether senders were counted since the last
 // StepSenders.
-func (a *Account) HasSendersToJudge() bool { return len(a.dirtySenders) > 0 }
+func (a *Account) HasSendersToJudge() bool { return a.tracks != nil && len(a.tracks.dirty) > 0 }
 
 // StepSenders judges the senders counted since the last call at now and
 // blocks each that mailed more distinct recipients than its limit, given
 // the platform's sends in the window. It returns the blocks made.
 func (a *Account) StepSenders(now time.Time, global *Policy, platformSends uint64) []Transition {
-	if len(a.dirtySenders) == 0 {
+	if !a.HasSendersToJudge() {
 		return nil
 	}
+	ts := a.tracks
 	if !a.BulkEnabled(global) {
 		// Turned off since these were counted.
-		for _, t := range a.dirtySenders {
+		for _, t := range ts.dirty {
 			t.dirty = false
 		}
-		clear(a.dirtySenders)
-		a.dirtySenders = a.dirtySenders[:0]
+		clear(ts.dirty)
+		ts.dirty = ts.dirty[:0]
 		return nil
 	}
 	p := global.Bulk
 	var made []Transition
-	for i, t := range a.dirtySenders {
-		a.dirtySenders[i] = nil
+	for i, t := range ts.dirty {
+		ts.dirty[i] = nil
 		t.dirty = false
 		// Fewer recipients recorded than the lowest limit: nothing to
 		// judge. (Recorded ones include expired ones, so this is cheap
@@ -322,7 +358,7 @@ func (a *Account) StepSenders(now time.Time, global *Policy, platformSends uint6
 		}
 		made = append(made, a.blockSender(t.sender, st, now, p))
 	}
-	a.dirtySenders = a.dirtySenders[:0]
+	ts.dirty = ts.dirty[:0]
 	return made
 }
 
@@ -402,7 +438,7 @@ func (a *Account) unblockSender(now time.Time, sender, note, actor, ticket strin
 		reason += " Note: " + note
 	}
 	a.Senders[key] = &Sender{Since: now, Reason: reason, CountFrom: now}
-	if t := a.bulk[key]; t != nil {
+	if t := a.tracks.track(key); t != nil {
 		// Emptied in place: the track may be in the list StepSenders reads.
 		*t = senderTrack{sender: key, dirty: t.dirty}
 	}
@@ -415,7 +451,7 @@ func (a *Account) unblockSender(now time.Time, sender, note, actor, ticket strin
 // SenderStatus returns how the bulk policy sees sender at now.
 func (a *Account) SenderStatus(sender string, now time.Time, global Policy, platformSends uint64) SenderStatus {
 	key := SenderKey(sender)
-	return a.senderStatus(key, a.bulk[key], now, global.Bulk, platformSends)
+	return a.senderStatus(key, a.tracks.track(key), now, global.Bulk, platformSends)
 }
 
 func (a *Account) senderStatus(key string, t *senderTrack, now time.Time, p BulkPolicy, platformSends uint64) SenderStatus {
@@ -441,10 +477,14 @@ func (a *Account) SenderStatuses(now time.Time, global Policy, platformSends uin
 	var out []SenderStatus
 	for key, s := range a.Senders {
 		if s.Blocked {
-			out = append(out, a.senderStatus(key, a.bulk[key], now, global.Bulk, platformSends))
+			out = append(out, a.senderStatus(key, a.tracks.track(key), now, global.Bulk, platformSends))
 		}
 	}
-	for key, t := range a.bulk {
+	var tracks map[string]*senderTrack
+	if a.tracks != nil {
+		tracks = a.tracks.byKey
+	}
+	for key, t := range tracks {
 		if s := a.Senders[key]; s != nil && s.Blocked {
 			continue
 		}
@@ -469,20 +509,22 @@ func (a *Account) SenderStatuses(now time.Time, global Policy, platformSends uin
 // active senders. It runs on the sweep.
 func (a *Account) ForgetIdleSenders(now time.Time, global Policy) (changed bool) {
 	p := global.Bulk
-	for key, t := range a.bulk {
-		if !t.dirty && t.idle(now, p) {
-			delete(a.bulk, key)
+	if ts := a.tracks; ts != nil {
+		for key, t := range ts.byKey {
+			if !t.dirty && t.idle(now, p) {
+				delete(ts.byKey, key)
+			}
+		}
+		ts.last = nil
+		if len(ts.byKey) == 0 {
+			a.tracks = nil
 		}
 	}
-	a.lastTrack = nil
 	for key, s := range a.Senders {
 		if !s.Blocked && s.OpenTicket == "" && !s.CountFrom.After(now.Add(-p.Window-p.Window/senderBuckets)) {
 			delete(a.Senders, key)
 			changed = true
 		}
-	}
-	if len(a.bulk) == 0 {
-		a.bulk = nil
 	}
 	return changed
 }

@@ -11,11 +11,11 @@ import "time"
 func (a *Account) Dormant(now time.Time, p Policy) bool {
 	switch {
 	case a.State.Phase != PhaseHealthy && a.State.Phase != PhaseSuspended,
-		a.ReputationLow, len(a.bulk) > 0, len(a.dirtySenders) > 0:
+		a.ReputationLow, a.tracks != nil:
 		return false
 	case !a.ring.empty(bucketOf(now, p.Bucket)):
 		return false
-	case a.rep.head != 0 && now.UnixNano()/int64(oneDay)-a.rep.head < int64(p.Reputation.Days):
+	case a.rep.head != 0 && now.UnixNano()/int64(oneDay)-int64(a.rep.head) < int64(p.Reputation.Days):
 		return false
 	}
 	return true

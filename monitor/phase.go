@@ -38,7 +38,9 @@ func (p Phase) String() string {
 // PhaseState is the part of an account that Step decides.
 type PhaseState struct {
 	Phase Phase
-	Since time.Time
+	// Category is set when an admin suspended the account by hand.
+	Category SuspensionCategory
+	Since    time.Time
 	// Reason says why the account is in its phase.
 	Reason string
 	// ClearSince is when every rate was first seen below its warn threshold
@@ -52,8 +54,6 @@ type PhaseState struct {
 	// AckedAt and AckNote are the account's answer to its warning.
 	AckedAt time.Time
 	AckNote string
-	// Category is set when an admin suspended the account by hand.
-	Category SuspensionCategory
 	// Warnings are when the account entered a warning, within the policy's
 	// repeated-warnings window; they outlive the phase.
 	Warnings []time.Time

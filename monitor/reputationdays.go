@@ -19,7 +19,9 @@ import (
 // counted something and of those only the cells that are not zero: about
 // 20 bytes a day for a typical account instead of 156.
 type reputationDays struct {
-	head  int64 // absolute day number of today; 0 before the first event
+	// head is today's absolute day number, 0 before the first event; 32
+	// bits, so that with today's cells it fills 8-byte words exactly.
+	head  int32
 	today [dayCells]uint32
 	// past are the days before today within the window that counted
 	// anything, oldest first, each a block: its day number, the mask of its
@@ -53,13 +55,13 @@ const oneDay = 24 * time.Hour
 // current returns today's cells if d is today, moving today forward when d
 // is later; nil for an earlier day.
 func (r *reputationDays) current(d int64, days int) *[dayCells]uint32 {
-	switch {
-	case r.head == 0:
-		r.head = d
-	case d > r.head:
+	switch head := int64(r.head); {
+	case head == 0:
+		r.head = int32(d)
+	case d > head:
 		r.roll(d, days)
 	}
-	if d == r.head {
+	if d == int64(r.head) {
 		return &r.today
 	}
 	return nil
@@ -67,7 +69,8 @@ func (r *reputationDays) current(d int64, days int) *[dayCells]uint32 {
 
 // inPast reports whether day d, before today, is within the window.
 func (r *reputationDays) inPast(d int64, days int) bool {
-	return days > 1 && d < r.head && d > r.head-int64(days)
+	head := int64(r.head)
+	return days > 1 && d < head && d > head-int64(days)
 }
 
 // roll moves today to day d: today joins the past if it counted anything,
@@ -80,7 +83,7 @@ func (r *reputationDays) roll(d int64, days int) {
 	}
 	mask := cellMask(&r.today)
 	size := len(keep)
-	if mask != 0 && days > 1 && r.head >= oldest {
+	if mask != 0 && days > 1 && int64(r.head) >= oldest {
 		size += blockHeader + bits.OnesCount64(mask)
 	} else {
 		mask = 0
@@ -91,12 +94,12 @@ func (r *reputationDays) roll(d int64, days int) {
 		past = make([]uint32, len(keep), size)
 		copy(past, keep)
 		if mask != 0 {
-			past = appendBlock(past, r.head, mask, &r.today)
+			past = appendBlock(past, int64(r.head), mask, &r.today)
 		}
 	}
 	r.past = past
 	r.today = [dayCells]uint32{}
-	r.head = d
+	r.head = int32(d)
 }
 
 // addPast adds delta to the past day d, inserting the day or its cells
@@ -146,7 +149,7 @@ func (r *reputationDays) each(now int64, days int, fn func(cell int, v uint32)) 
 			}
 		}
 	}
-	if r.head >= first && r.head <= now {
+	if head := int64(r.head); head >= first && head <= now {
 		for k, v := range r.today {
 			if v != 0 {
 				fn(k, v)

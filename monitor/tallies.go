@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 )
 
@@ -35,14 +37,13 @@ func (a *Account) AppendTallies(buf []byte) []byte {
 	buf = binary.AppendVarint(buf, a.second)
 	buf = binary.AppendUvarint(buf, uint64(a.secondSends))
 	// Senders in a fixed order, so that equal tallies encode equally.
-	senders := make([]string, 0, len(a.bulk))
-	for s := range a.bulk {
-		senders = append(senders, s)
+	var senders []string
+	if a.tracks != nil {
+		senders = slices.Sorted(maps.Keys(a.tracks.byKey))
 	}
-	slices.Sort(senders)
 	buf = binary.AppendUvarint(buf, uint64(len(senders)))
 	for _, s := range senders {
-		buf = a.bulk[s].appendTo(buf)
+		buf = a.tracks.byKey[s].appendTo(buf)
 	}
 	return buf
 }
@@ -66,7 +67,7 @@ func (a *Account) RestoreTallies(b []byte, p Policy) error {
 func (a *Account) clearTallies(p Policy) {
 	a.ring = NewRing(p.RingLen(), p.Spans())
 	a.rep = reputationDays{}
-	a.bulk, a.dirtySenders, a.lastTrack = nil, nil, nil
+	a.tracks = nil
 	a.second, a.secondSends = 0, 0
 }
 
@@ -88,12 +89,12 @@ func (a *Account) restore(d *talliesDecoder, p Policy) error {
 		if err := t.readFrom(d); err != nil {
 			return err
 		}
-		if a.bulk == nil {
-			a.bulk = make(map[string]*senderTrack, n)
+		if a.tracks == nil {
+			a.tracks = &senderTracks{byKey: make(map[string]*senderTrack, n)}
 		}
-		a.bulk[t.sender] = t
+		a.tracks.byKey[t.sender] = t
 		if t.dirty {
-			a.dirtySenders = append(a.dirtySenders, t)
+			a.tracks.dirty = append(a.tracks.dirty, t)
 		}
 	}
 	if d.err != nil || len(d.buf) != 0 {
@@ -105,7 +106,7 @@ func (a *Account) restore(d *talliesDecoder, p Policy) error {
 var errCorruptTallies = errors.New("corrupt tallies")
 
 func (r *Ring) appendTo(buf []byte) []byte {
-	buf = binary.AppendVarint(buf, r.head)
+	buf = binary.AppendVarint(buf, int64(r.head))
 	buf = binary.AppendUvarint(buf, uint64(r.n))
 	for _, s := range r.spans {
 		buf = binary.AppendUvarint(buf, uint64(s))
@@ -131,19 +132,19 @@ func (r *Ring) readFrom(d *talliesDecoder) error {
 		}
 	}
 	used := d.uvarint()
-	if d.err != nil || used > uint64(r.n) {
+	if d.err != nil || used > uint64(r.n) || head < 0 || head > math.MaxInt32 {
 		return errCorruptTallies
 	}
-	r.head = head
+	r.head = int32(head)
 	for range used {
 		age := d.uvarint()
 		c := readCounts(d)
 		b := head - int64(age)
 		// Oldest first, within the ring: anything else is damage.
-		if d.err != nil || age >= uint64(r.n) || (len(r.used) > 0 && r.used[len(r.used)-1].b >= b) {
+		if d.err != nil || age >= uint64(r.n) || (len(r.used) > 0 && int64(r.used[len(r.used)-1].b) >= b) {
 			return errCorruptTallies
 		}
-		r.used = append(r.used, bucketCounts{b: b, c: c})
+		r.used = append(r.used, bucketCounts{b: int32(b), c: c})
 		for k, span := range r.spans {
 			if span != 0 && b > head-int64(span) {
 				r.totals[k].add(c)
@@ -165,7 +166,7 @@ func readCounts(d *talliesDecoder) Counts {
 }
 
 func (r *reputationDays) appendTo(buf []byte) []byte {
-	buf = binary.AppendVarint(buf, r.head)
+	buf = binary.AppendVarint(buf, int64(r.head))
 	for _, c := range r.today {
 		buf = binary.AppendUvarint(buf, uint64(c))
 	}
@@ -177,7 +178,11 @@ func (r *reputationDays) appendTo(buf []byte) []byte {
 }
 
 func (r *reputationDays) readFrom(d *talliesDecoder) error {
-	r.head = d.varint()
+	head := d.varint()
+	if head < 0 || head > math.MaxInt32 {
+		return errCorruptTallies
+	}
+	r.head = int32(head)
 	for i := range r.today {
 		r.today[i] = d.uint32()
 	}

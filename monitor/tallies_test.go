@@ -49,7 +49,7 @@ func TestTalliesRoundTrip(t *testing.T) {
 	p := bulkPolicy()
 	rng := rand.New(rand.NewPCG(1, 2))
 	a, now := busyAccount(t, p, rng)
-	if len(a.bulk) == 0 || a.rep.past == nil || a.ring.head == 0 {
+	if tracked(a) == 0 || a.rep.past == nil || a.ring.head == 0 {
 		t.Fatal("the account counted too little to test the encoding")
 	}
 	enc := a.AppendTallies(nil)
@@ -108,7 +108,7 @@ func TestTalliesOfAnotherShapeAreRefused(t *testing.T) {
 		if err := b.RestoreTallies(enc, q); !errors.Is(err, ErrTalliesShape) {
 			t.Errorf("%s changed: got %v, want ErrTalliesShape", name, err)
 		}
-		if b.ring.head != 0 || b.bulk != nil {
+		if b.ring.head != 0 || b.tracks != nil {
 			t.Errorf("%s changed: a refused restore left tallies behind", name)
 		}
 	}

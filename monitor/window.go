@@ -62,11 +62,15 @@ type Window struct {
 //
 // Only the buckets with counts take memory: an account that sends a few
 // times a day uses a handful of its 168 hourly buckets, and accounts like
-// that are most of a platform's. A full week costs 24 bytes a bucket.
+// that are most of a platform's. A full week costs 20 bytes a bucket.
+//
+// Bucket numbers are kept in 32 bits: a bucket is at least a minute, and
+// 2^31 minutes from 1970 reach past the year 6000. The methods take them in
+// 64.
 type Ring struct {
 	// head is the absolute number of the newest bucket (time / bucket size);
 	// 0 means nothing was added yet.
-	head int64
+	head int32
 	// n is how many buckets the ring covers: (head-n, head].
 	n int32
 	// spans are the window lengths in buckets, 0 past the last window;
@@ -81,7 +85,7 @@ type Ring struct {
 
 // bucketCounts are the counts of bucket b.
 type bucketCounts struct {
-	b int64
+	b int32
 	c Counts
 }
 
@@ -102,12 +106,13 @@ func NewRing(n int, spans []int) Ring {
 // ring holds are ignored; a newer bucket moves the ring forward.
 func (r *Ring) Add(b int64, c Counts) {
 	if r.head == 0 {
-		r.head = b
+		r.head = int32(b)
 	}
-	if b > r.head {
+	if b > int64(r.head) {
 		r.advance(b)
 	}
-	if b <= r.head-int64(r.n) {
+	head := int64(r.head)
+	if b <= head-int64(r.n) {
 		return
 	}
 	r.bucket(b).add(c)
@@ -115,7 +120,7 @@ func (r *Ring) Add(b int64, c Counts) {
 		if span == 0 {
 			break
 		}
-		if b > r.head-int64(span) {
+		if b > head-int64(span) {
 			r.totals[k].add(c)
 		}
 	}
@@ -126,15 +131,15 @@ func (r *Ring) Add(b int64, c Counts) {
 func (r *Ring) bucket(b int64) *Counts {
 	last := len(r.used) - 1
 	switch {
-	case last >= 0 && r.used[last].b == b:
+	case last >= 0 && int64(r.used[last].b) == b:
 		return &r.used[last].c
-	case last < 0 || r.used[last].b < b:
-		r.used = append(r.used, bucketCounts{b: b})
+	case last < 0 || int64(r.used[last].b) < b:
+		r.used = append(r.used, bucketCounts{b: int32(b)})
 		return &r.used[last+1].c
 	}
-	i, found := slices.BinarySearchFunc(r.used, b, func(e bucketCounts, b int64) int { return cmp.Compare(e.b, b) })
+	i, found := slices.BinarySearchFunc(r.used, b, func(e bucketCounts, b int64) int { return cmp.Compare(int64(e.b), b) })
 	if !found {
-		r.used = slices.Insert(r.used, i, bucketCounts{b: b})
+		r.used = slices.Insert(r.used, i, bucketCounts{b: int32(b)})
 	}
 	return &r.used[i].c
 }
@@ -142,9 +147,10 @@ func (r *Ring) bucket(b int64) *Counts {
 // advance moves the head to bucket b: each bucket that slides out of a
 // window leaves its total, and the buckets that leave the ring are dropped.
 func (r *Ring) advance(b int64) {
-	if b-r.head >= int64(r.n) {
+	head := int64(r.head)
+	if b-head >= int64(r.n) {
 		r.reset()
-		r.head = b
+		r.head = int32(b)
 		return
 	}
 	for _, e := range r.used {
@@ -153,21 +159,21 @@ func (r *Ring) advance(b int64) {
 				break
 			}
 			// In the span before the move, not after it.
-			if e.b > r.head-int64(span) && e.b <= b-int64(span) {
+			if eb := int64(e.b); eb > head-int64(span) && eb <= b-int64(span) {
 				r.totals[k].sub(e.c)
 			}
 		}
 	}
 	oldest := b - int64(r.n)
 	drop := 0
-	for drop < len(r.used) && r.used[drop].b <= oldest {
+	for drop < len(r.used) && int64(r.used[drop].b) <= oldest {
 		drop++
 	}
 	if drop > 0 {
 		// Moved down in place, so that the slice keeps its capacity.
 		r.used = r.used[:copy(r.used, r.used[drop:])]
 	}
-	r.head = b
+	r.head = int32(b)
 }
 
 // reset empties the ring.
@@ -182,7 +188,7 @@ func (r *Ring) Sum(now int64, span int) Totals {
 	if r.head == 0 {
 		return sum
 	}
-	if now == r.head {
+	if now == int64(r.head) {
 		for k, s := range r.spans {
 			if int(s) == span {
 				return r.totals[k]
@@ -191,7 +197,7 @@ func (r *Ring) Sum(now int64, span int) Totals {
 	}
 	lo, hi := r.bounds(now, span)
 	for _, e := range r.used {
-		if e.b >= lo && e.b <= hi {
+		if eb := int64(e.b); eb >= lo && eb <= hi {
 			sum.add(e.c)
 		}
 	}
@@ -201,7 +207,8 @@ func (r *Ring) Sum(now int64, span int) Totals {
 // bounds are the first and last buckets the ring holds of the span
 // buckets that end with bucket now.
 func (r *Ring) bounds(now int64, span int) (lo, hi int64) {
-	return max(now-int64(span)+1, r.head-int64(r.n)+1), min(now, r.head)
+	head := int64(r.head)
+	return max(now-int64(span)+1, head-int64(r.n)+1), min(now, head)
 }
 
 // sendsBelow returns the bucket number from whose start the sends of the
@@ -211,12 +218,13 @@ func (r *Ring) sendsBelow(now int64, span int, limit uint64) int64 {
 	lo, hi := r.bounds(now, span)
 	total := r.Sum(now, span).Sends
 	for _, e := range r.used {
-		if e.b < lo || e.b > hi {
+		eb := int64(e.b)
+		if eb < lo || eb > hi {
 			continue
 		}
 		total -= uint64(e.c.Sends)
 		if total < limit {
-			return e.b + int64(span)
+			return eb + int64(span)
 		}
 	}
 	return now + 1
@@ -224,7 +232,7 @@ func (r *Ring) sendsBelow(now int64, span int, limit uint64) int64 {
 
 // empty reports whether nothing the ring counted is left at bucket now.
 func (r *Ring) empty(now int64) bool {
-	return r.head == 0 || now-r.head >= int64(r.n)
+	return r.head == 0 || now-int64(r.head) >= int64(r.n)
 }
 
 // bucketOf returns the absolute number of the bucket that holds t.

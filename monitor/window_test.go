@@ -85,7 +85,7 @@ func TestRingTotalsMatchTheBuckets(t *testing.T) {
 			model[b] = addCounts(model[b], c)
 		}
 		for _, span := range spans {
-			fast := r.Sum(r.head, span)
+			fast := r.Sum(int64(r.head), span)
 			var slow Totals
 			for mb, mc := range model {
 				if mb > head-int64(span) && mb <= head {
