@@ -186,10 +186,11 @@ func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.C
 	if err := checkAccount(ctx, req.GetAccountId(), monitor.SenderErrors(req.GetSender(), false), bad); err != nil {
 		return nil, err
 	}
-	resp, verdict, err := s.sendVerdict(ctx, req.GetAccountId(), req.GetSender())
+	verdict, err := s.sendVerdict(ctx, req.GetAccountId(), req.GetSender())
 	if err != nil {
 		return nil, err
 	}
+	resp := verdictToProto(verdict)
 	if len(keys) > 0 {
 		resp.Recipients, err = s.lookupRecipients(ctx, "CheckSend", req.GetAccountId(), req.GetRecipients(), keys, verdict)
 		if err != nil {
@@ -203,7 +204,7 @@ func (s *Server) CheckSend(ctx context.Context, req *pb.CheckSendRequest) (*pb.C
 // send now: monitor decides, this converts. A suspension or a blocked
 // sender is an answer; a quota used up is RESOURCE_EXHAUSTED, since trying
 // again later will do.
-func (s *Server) sendVerdict(ctx context.Context, id, sender string) (*pb.CheckSendResponse, monitor.SendVerdict, error) {
+func (s *Server) sendVerdict(ctx context.Context, id, sender string) (monitor.SendVerdict, error) {
 	now, policy := s.clock(), s.db.Policy()
 	var platform uint64
 	if sender != "" {
@@ -219,11 +220,11 @@ func (s *Server) sendVerdict(ctx context.Context, id, sender string) (*pb.CheckS
 	case errors.Is(err, monitor.ErrNotFound):
 		v = monitor.UnknownAccountVerdict()
 	case err != nil:
-		return nil, v, s.errorStatus(ctx, "CheckSend", err)
+		return v, s.errorStatus(ctx, "CheckSend", err)
 	case v.QuotaExhausted():
-		return nil, v, quotaExhausted(id, v.Quota, now)
+		return v, quotaExhausted(id, v.Quota, now)
 	}
-	return verdictToProto(v), v, nil
+	return v, nil
 }
 
 // checkAccount validates a request on account id, with the violations of

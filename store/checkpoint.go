@@ -83,11 +83,11 @@ func (db *DB) oldestDirty(next uint64) uint64 {
 		db.dirtyOrder[0] = dirtyAccount{}
 		db.dirtyOrder = db.dirtyOrder[1:]
 	}
-	// Let go of the array that slid by, and of the map: a map keeps the
-	// room it once needed, and a burst of new accounts (a first import, a
-	// start's replay) would leave it holding a slot for each.
-	db.dirtyOrder = nil
-	if len(db.dirty) == 0 {
+	// Nothing is dirty: let go of the array that slid by, and of the map,
+	// which keeps the room it once needed (a first import, a start's
+	// replay would leave it holding a slot for each of their accounts).
+	if db.dirtyOrder != nil {
+		db.dirtyOrder = nil
 		db.dirty = make(map[string]uint64)
 	}
 	return next

@@ -205,7 +205,7 @@ func (db *DB) run(ops []*op) {
 		now = db.clock()
 	}
 	db.groupSeq++
-	g := &group{seq: db.groupSeq, now: now, logSeq: db.nextLogSeq, touched: map[string]struct{}{}, saved: map[string]struct{}{},
+	g := &group{seq: db.groupSeq, now: now, ops: ops, logSeq: db.nextLogSeq, touched: map[string]struct{}{}, saved: map[string]struct{}{},
 		d: monitor.NewDecider(now, &db.policy, &db.volume)}
 	// The write lock is taken an op, or a chunk of judgements, at a time:
 	// a group of 30,000 events holds it for tens of milliseconds, and
@@ -213,7 +213,6 @@ func (db *DB) run(ops []*op) {
 	// that long. A reader may see some of a group's counts before the
 	// rest; what it must not see before the commit (a phase, a new
 	// account) is marked unsettled as it is made (see settled.go).
-	g.ops = ops
 	db.mu.Lock()
 	db.forgetSettled()
 	db.mu.Unlock()
@@ -291,11 +290,13 @@ func (db *DB) encode(g *group) error {
 		g.accountRecords[id] = v
 	}
 	for _, n := range db.routed(g.d.Notifications) {
+		seq := db.nextOutboxSeq
+		n.ID = db.notificationID(seq)
 		v, err := encodeNotification(n)
 		if err != nil {
 			return err
 		}
-		g.outbox = append(g.outbox, outboxEntry{seq: db.nextOutboxSeq, value: v, receiver: n.Receiver})
+		g.outbox = append(g.outbox, outboxEntry{seq: seq, value: v, receiver: n.Receiver})
 		db.nextOutboxSeq++
 	}
 	for _, id := range g.savedTickets {

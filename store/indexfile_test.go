@@ -49,12 +49,7 @@ func TestACleanShutdownSavesTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = testDB(t, dir, c)
-	if r := db.Replayed(); r.IndexFile || !errors.Is(r.IndexFileRefused, errStaleIndex) || r.IDs != 80 {
-		t.Fatalf("a start with an index file older than the log: %+v, want it refused and 80 ids rebuilt", r)
-	}
-	if res := ingest(t, db, append(first, second...)); res.Duplicates != 80 {
-		t.Fatalf("resending after the rebuild: %+v, want 80 duplicates", res)
-	}
+	refusedAndRebuilt(t, db, "an index file older than the log", errStaleIndex, append(first, second...))
 
 	// A damaged file is refused by its checksum.
 	closeAndCheck(t, db)
@@ -67,11 +62,19 @@ func TestACleanShutdownSavesTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = testDB(t, dir, c)
-	if r := db.Replayed(); r.IndexFile || !errors.Is(r.IndexFileRefused, errCorrupt) || r.IDs != 80 {
-		t.Fatalf("a start with a damaged index file: %+v, want it refused and 80 ids rebuilt", r)
+	refusedAndRebuilt(t, db, "a damaged index file", errCorrupt, append(first, second...))
+}
+
+// refusedAndRebuilt checks that db started without its index file, for
+// reason why, rebuilt the index from the log, and finds every event of
+// sent a duplicate.
+func refusedAndRebuilt(t *testing.T, db *DB, file string, why error, sent []monitor.Event) {
+	t.Helper()
+	if r := db.Replayed(); r.IndexFile || !errors.Is(r.IndexFileRefused, why) || r.IDs != len(sent) {
+		t.Fatalf("a start with %s: %+v, want it refused (%v) and %d ids rebuilt", file, r, why, len(sent))
 	}
-	if res := ingest(t, db, append(first, second...)); res.Duplicates != 80 {
-		t.Fatalf("resending after the rebuild: %+v, want 80 duplicates", res)
+	if res := ingest(t, db, sent); res.Duplicates != len(sent) {
+		t.Fatalf("resending after the rebuild: %+v, want %d duplicates", res, len(sent))
 	}
 }
 

@@ -97,18 +97,14 @@ func (db *DB) notificationSeq(id string) (uint64, bool) {
 }
 
 // routed turns the decided notifications into one per receiver the
-// routes pick, each named by the number it will be stored under. Only the
-// committer calls it.
+// routes pick.
 func (db *DB) routed(decided []monitor.Notification) []monitor.Notification {
 	if db.route == nil {
 		return nil
 	}
 	var out []monitor.Notification
 	for _, base := range decided {
-		for _, n := range db.route(base) {
-			n.ID = db.notificationID(db.nextOutboxSeq + uint64(len(out)))
-			out = append(out, n)
-		}
+		out = append(out, db.route(base)...)
 	}
 	return out
 }
@@ -302,9 +298,12 @@ func putOutboxChanges(tx *bbolt.Tx, changes []*outboxChange) error {
 			u.err = fmt.Errorf("notification %q: %w", u.id, monitor.ErrNotFound)
 			continue
 		}
+		// A record that does not decode fails its own update, not the
+		// group's other writes.
 		n, err := decodeNotification(v)
 		if err != nil {
-			return fmt.Errorf("notification %q: %w", u.id, err)
+			u.err = fmt.Errorf("notification %q: %w", u.id, err)
+			continue
 		}
 		if n.ID != u.id {
 			u.err = fmt.Errorf("notification %q: %w", u.id, monitor.ErrNotFound)
