@@ -299,86 +299,123 @@ func decodeCheckpoint(v []byte, volume *monitor.Volume) (checkpoint, error) {
 // With indexed set the index is loaded already (from its file): only the
 // counts are replayed.
 func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map[string]uint64, indexed bool) (counted, ids int, err error) {
-	horizon := now.Add(-db.limits.DedupeHorizon).UnixNano()
 	events := tx.Bucket(bucketEvents)
-	// Size the index once from the headers instead of letting it grow
-	// (and rehash) through tens of millions of inserts.
-	total := 0
-	if !indexed { // else the index file brought the spans
-		if err := events.ForEach(func(k, v []byte) error {
-			acceptedAt, n, _, _, err := decodeLogHeader(v)
-			if err != nil {
-				return fmt.Errorf("log record %x: %w", k, err)
-			}
-			db.spans.add(decodeSeq(k), acceptedAt)
-			total += n
-			return nil
-		}); err != nil {
+	r := &replay{db: db, tx: tx, cp: cp, included: included, indexed: indexed, horizon: now.Add(-db.limits.DedupeHorizon).UnixNano()}
+	if indexed {
+		r.ids = db.seen.len()
+	} else {
+		// Size the index once from the headers instead of letting it grow
+		// (and rehash) through tens of millions of inserts.
+		total, err := db.readSpans(events)
+		if err != nil {
 			return 0, 0, err
 		}
-	}
-	var idx *indexLoader
-	if indexed {
-		ids = db.seen.len()
-	} else {
 		db.seen.reserve(total)
-		idx = newIndexLoader(db.seen)
+		r.idx = newIndexLoader(db.seen)
 	}
-	var s skimmedEvent
-	from := []byte(nil) // every record, to index them
+	lc := newLogCursor(events) // every record, to index them
 	if indexed {
-		from = seqKey(cp.replayFrom) // only those to count
+		lc.seek(cp.replayFrom) // only those to count
 	}
-	err = forEachFrom(events, from, func(k, v []byte) error {
-		seq := decodeSeq(k)
-		acceptedAt, n, hashes, rest, err := decodeLogHeader(v)
+	for {
+		// A record before replayFrom only gives its hashes to the index.
+		what := readWhole
+		if !indexed && lc.k != nil && len(lc.k) >= 8 && decodeSeq(lc.k[:8]) < cp.replayFrom {
+			what = readHashes
+		}
+		seq, v, ok, err := lc.next(what)
+		if err != nil || !ok {
+			if err == nil && r.idx != nil {
+				r.idx.flush()
+			}
+			return r.counted, r.ids, err
+		}
+		if err := r.record(seq, v); err != nil {
+			return r.counted, r.ids, fmt.Errorf("log record %d: %w", seq, err)
+		}
+	}
+}
+
+// readSpans records when each log record was accepted and returns how
+// many events the log holds.
+func (db *DB) readSpans(events *bbolt.Bucket) (total int, err error) {
+	for lc := newLogCursor(events); ; {
+		seq, head, ok, err := lc.next(readHeader)
+		if err != nil || !ok {
+			return total, err
+		}
+		acceptedAt, n, err := decodeLogStart(head)
 		if err != nil {
-			return fmt.Errorf("log record %x: %w", k, err)
+			return 0, fmt.Errorf("log record %d: %w", seq, err)
 		}
-		if hashes != nil || indexed {
-			if !indexed {
-				for i := range n {
-					idx.add(binary.LittleEndian.Uint64(hashes[8*i:]), uint32(seq))
-				}
-				ids += n
-			}
-			if seq < cp.replayFrom {
-				return nil
-			}
-		}
-		for range n {
-			if rest, err = skimEvent(rest, &s); err != nil {
-				return fmt.Errorf("log record %x: %w", k, err)
-			}
-			if hashes == nil && !indexed {
-				idx.add(db.seen.keyBytes(s.accountID, s.id), uint32(seq))
-				ids++
-			}
-			if seq < cp.replayFrom || s.event.OccurredAt.UnixNano() < horizon {
-				continue
-			}
-			if s.event.Type == monitor.EventSend && seq > cp.volume {
-				db.volume.Add(acceptedAt, 1, db.policy.Bulk)
-			}
-			if seq <= included[string(s.accountID)] {
-				continue
-			}
-			a, ok := db.accounts[string(s.accountID)]
-			if !ok {
-				if a, err = db.replayAccount(tx, s.accountID, acceptedAt); err != nil {
-					return err
-				}
-			}
-			a.Observe(&s.event, acceptedAt, db.policy)
-			db.markDirty(a.ID, seq)
-			counted++
-		}
-		return nil
-	})
-	if idx != nil {
-		idx.flush()
+		db.spans.add(seq, acceptedAt)
+		total += n
 	}
-	return counted, ids, err
+}
+
+// replay is a start's pass over the log (see replayLog).
+type replay struct {
+	db       *DB
+	tx       *bbolt.Tx
+	cp       checkpoint
+	included map[string]uint64 // the last record each account's tallies include
+	indexed  bool              // the dedupe index came from its file
+	idx      *indexLoader      // fills the dedupe index, unless indexed
+	horizon  int64             // events that occurred before it count no more
+	s        skimmedEvent
+	counted  int
+	ids      int
+}
+
+// record indexes and counts the events of record seq. Unless the record
+// is one to count (seq >= r.cp.replayFrom), v may hold only its header and
+// hashes.
+func (r *replay) record(seq uint64, v []byte) error {
+	db := r.db
+	acceptedAt, n, hashes, rest, err := decodeLogHeader(v)
+	if err != nil {
+		return err
+	}
+	if hashes != nil || r.indexed {
+		if !r.indexed {
+			for i := range n {
+				r.idx.add(binary.LittleEndian.Uint64(hashes[8*i:]), uint32(seq))
+			}
+			r.ids += n
+		}
+		if seq < r.cp.replayFrom {
+			return nil
+		}
+	}
+	s := &r.s
+	for range n {
+		if rest, err = skimEvent(rest, s); err != nil {
+			return err
+		}
+		if hashes == nil && !r.indexed {
+			r.idx.add(db.seen.keyBytes(s.accountID, s.id), uint32(seq))
+			r.ids++
+		}
+		if seq < r.cp.replayFrom || s.event.OccurredAt.UnixNano() < r.horizon {
+			continue
+		}
+		if s.event.Type == monitor.EventSend && seq > r.cp.volume {
+			db.volume.Add(acceptedAt, 1, db.policy.Bulk)
+		}
+		if seq <= r.included[string(s.accountID)] {
+			continue
+		}
+		a, ok := db.accounts[string(s.accountID)]
+		if !ok {
+			if a, err = db.replayAccount(r.tx, s.accountID, acceptedAt); err != nil {
+				return err
+			}
+		}
+		a.Observe(&s.event, acceptedAt, db.policy)
+		db.markDirty(a.ID, seq)
+		r.counted++
+	}
+	return nil
 }
 
 // replayAccount returns the account a replayed event of a missing account
@@ -400,22 +437,6 @@ func (db *DB) replayAccount(tx *bbolt.Tx, id []byte, acceptedAt time.Time) (*mon
 	}
 	db.accounts[a.ID] = a
 	return a, nil
-}
-
-// forEachFrom calls fn with each key of b from the key from on (all of
-// them for nil).
-func forEachFrom(b *bbolt.Bucket, from []byte, fn func(k, v []byte) error) error {
-	c := b.Cursor()
-	k, v := c.First()
-	if from != nil {
-		k, v = c.Seek(from)
-	}
-	for ; k != nil; k, v = c.Next() {
-		if err := fn(k, v); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // indexLoader fills the dedupe index at a start. Inserting tens of

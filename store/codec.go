@@ -133,7 +133,8 @@ type skimmedEvent struct {
 // inRecord returns b as a string without copying it. Replay reads tens of
 // millions of events, and a copy of each recipient would be most of its
 // cost; Account.Observe copies what it keeps, so the strings never outlive
-// the read transaction.
+// the event: neither the read transaction nor the buffer a record read in
+// parts is assembled in, which the next record reuses.
 func inRecord(b []byte) string {
 	if len(b) == 0 {
 		return ""

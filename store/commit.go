@@ -90,7 +90,7 @@ type group struct {
 
 	// The records encode made of it, for the writer.
 
-	logKey, logRecord []byte
+	logRecord         []byte
 	accountRecords    map[string][]byte
 	ticketRecords     map[string][]byte
 	transitionRecords []encodedTransition
@@ -273,7 +273,6 @@ func (db *DB) step(g *group, a *monitor.Account) {
 // Only the committer writes accounts, so it may read them without the lock.
 func (db *DB) encode(g *group) error {
 	if g.logN > 0 {
-		g.logKey = seqKey(g.logSeq)
 		db.nextLogSeq++
 		g.logRecord = encodeLogRecord(g.now, g.logN, g.hashes, g.events)
 		db.spans.add(g.logSeq, g.now)
@@ -387,8 +386,8 @@ func (g *group) empty() bool {
 // put writes a group's records inside one transaction.
 func (db *DB) put(tx *bbolt.Tx, g *group) error {
 	if g.logRecord != nil {
-		if err := tx.Bucket(bucketEvents).Put(g.logKey, g.logRecord); err != nil {
-			return fmt.Errorf("append events: %w", err)
+		if err := putLog(tx.Bucket(bucketEvents), g.logSeq, g.logRecord, db.logPart); err != nil {
+			return err
 		}
 	}
 	accounts := tx.Bucket(bucketAccounts)

@@ -62,7 +62,9 @@ var buckets = [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitio
 	bucketPending}
 
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
-const schemaVersion = 1
+//
+// 2: log records are stored in parts (see logparts.go).
+const schemaVersion = 2
 
 // FileName is the bbolt file inside the data directory.
 const FileName = "dpmon.db"
@@ -151,6 +153,9 @@ type DB struct {
 	checkpointEvents   int
 	checkpointInterval time.Duration
 
+	// logPart is the size of the parts a log record is stored in (see
+	// logparts.go).
+	logPart int
 	// inflight are the log records the writer has not committed yet.
 	inflight inflightRecords
 
@@ -254,6 +259,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	db := &DB{
 		path:               path,
 		bolt:               bolt,
+		logPart:            logPartSize(bolt.Info().PageSize),
 		policy:             opts.Policy,
 		limits:             opts.Limits,
 		suppression:        opts.Suppression,
@@ -317,7 +323,7 @@ func (db *DB) load() error {
 			return err
 		}
 		db.seen = newDedupeSet(seed)
-		next = lastSeq(tx.Bucket(bucketEvents)) + 1
+		next = lastLogSeq(tx.Bucket(bucketEvents)) + 1
 		if db.tokens, err = loadSealer(tx); err != nil {
 			return err
 		}
@@ -372,7 +378,7 @@ func (db *DB) load() error {
 			return err
 		}
 		db.nextTrSeq = lastSeq(tx.Bucket(bucketTransitions)) + 1
-		db.nextLogSeq = lastSeq(tx.Bucket(bucketEvents)) + 1
+		db.nextLogSeq = lastLogSeq(tx.Bucket(bucketEvents)) + 1
 		indexing.Wait()
 		if indexErr != nil {
 			return indexErr

@@ -64,9 +64,9 @@ func (db *DB) recordKeys(seq uint64) (map[string]struct{}, error) {
 		keys = recordKeys(events, n)
 	} else {
 		err := db.bolt.View(func(tx *bbolt.Tx) error {
-			rec := tx.Bucket(bucketEvents).Get(seqKey(seq))
-			if rec == nil {
-				return nil
+			rec, err := logRecordAt(tx.Bucket(bucketEvents), seq)
+			if err != nil || rec == nil {
+				return err
 			}
 			_, n, _, events, err := decodeLogHeader(rec)
 			if err != nil {

@@ -1,14 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
-
-	"go.etcd.io/bbolt"
 
 	"github.com/dpmon/dpmon/monitor"
 )
@@ -150,27 +147,6 @@ func (db *DB) Prune(ctx context.Context, now time.Time) error {
 		}}
 		if err := db.submit(ctx, o); err != nil {
 			return fmt.Errorf("prune: %w", err)
-		}
-	}
-	return nil
-}
-
-// pruneLog deletes the log records accepted before cutoff, but never the
-// newest, whose number the next start continues from. The log is in
-// acceptance order, so it stops at the first younger record.
-func pruneLog(tx *bbolt.Tx, cutoff time.Time) error {
-	c := tx.Bucket(bucketEvents).Cursor()
-	last, _ := c.Last()
-	for k, v := c.First(); k != nil && !bytes.Equal(k, last); k, v = c.Next() {
-		acceptedAt, _, _, _, err := decodeLogHeader(v)
-		if err != nil {
-			return fmt.Errorf("prune log record %x: %w", k, err)
-		}
-		if !acceptedAt.Before(cutoff) {
-			return nil
-		}
-		if err := c.Delete(); err != nil {
-			return fmt.Errorf("prune log record %x: %w", k, err)
 		}
 	}
 	return nil

@@ -42,6 +42,12 @@ func closeAndCheck(t testing.TB, db *DB) {
 		t.Fatalf("reopen for check: %v", err)
 	}
 	defer b.Close()
+	checkBolt(t, b)
+}
+
+// checkBolt checks the integrity of an open bbolt file.
+func checkBolt(t testing.TB, b *bbolt.DB) {
+	t.Helper()
 	if err := b.View(func(tx *bbolt.Tx) error {
 		for err := range tx.Check() {
 			return err
@@ -459,8 +465,11 @@ func logRecords(t *testing.T, db *DB) int {
 	t.Helper()
 	n := 0
 	if err := db.bolt.View(func(tx *bbolt.Tx) error {
-		n = tx.Bucket(bucketEvents).Stats().KeyN
-		return nil
+		for lc := newLogCursor(tx.Bucket(bucketEvents)); ; n++ {
+			if _, _, ok, err := lc.next(readHeader); err != nil || !ok {
+				return err
+			}
+		}
 	}); err != nil {
 		t.Fatal(err)
 	}
