@@ -137,7 +137,8 @@ func (a *Account) Step(now time.Time, global *Policy) (Transition, bool) {
 		merged := global.With(a.Overrides)
 		p = &merged
 	}
-	findings := evaluate(measure(&a.ring, now, p), p)
+	var stats [MaxWindows]WindowStats
+	findings := evaluate(measureInto(stats[:], &a.ring, now, p), p)
 	t, ok := step(&a.State, now, p, findings)
 	t.AccountID = a.ID
 	return t, ok

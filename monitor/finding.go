@@ -185,8 +185,15 @@ func worst(findings []Finding) Severity {
 // measure sums the ring for every window of p at now. The rates are left
 // to withRates: judging needs only the counts.
 func measure(r *Ring, now time.Time, p *Policy) []WindowStats {
+	return measureInto(make([]WindowStats, len(p.Windows)), r, now, p)
+}
+
+// measureInto is measure into stats, which has room for every window: Step
+// measures every account after every batch, and into an array on its
+// stack that allocates nothing.
+func measureInto(stats []WindowStats, r *Ring, now time.Time, p *Policy) []WindowStats {
+	stats = stats[:len(p.Windows)]
 	nowBucket := bucketOf(now, p.Bucket)
-	stats := make([]WindowStats, len(p.Windows))
 	for i, w := range p.Windows {
 		c := r.Sum(nowBucket, int(w.Length/p.Bucket))
 		s := WindowStats{
