@@ -52,7 +52,9 @@ type group struct {
 	// cands is scratch for the dedupe lookups; own holds the keys of the
 	// group's events once a lookup needed them (see ownKeys).
 	cands []uint32
-	own   map[string]struct{}
+	// keys is scratch for the dedupe keys of an op's events.
+	keys []uint64
+	own  map[string]struct{}
 	// d decides what the group's events and calls change and who is told:
 	// its Outcome is what the group writes besides the events.
 	d       *monitor.Decider
@@ -90,7 +92,9 @@ type group struct {
 
 	// The records encode made of it, for the writer.
 
-	logRecord         []byte
+	// logHead is the header of the group's log record, which its hashes
+	// and events follow; nil when it logged no event.
+	logHead           []byte
 	accountRecords    map[string][]byte
 	ticketRecords     map[string][]byte
 	transitionRecords []encodedTransition
@@ -109,6 +113,41 @@ type encodedTransition struct {
 	seq       uint64
 	accountID string
 	value     []byte
+}
+
+// logBuffers hands the buffers of a committed group's log record on to a
+// later group: a group's events grow to megabytes, and growing them afresh
+// for every group made a quarter of all allocation under load.
+type logBuffers struct {
+	spare chan [2][]byte
+}
+
+// maxSpareLog is the largest events buffer kept for reuse.
+const maxSpareLog = 16 << 20
+
+func newLogBuffers() logBuffers { return logBuffers{spare: make(chan [2][]byte, 2)} }
+
+// get returns empty buffers for a group's events and hashes, reused if
+// some are spare.
+func (b logBuffers) get() (events, hashes []byte) {
+	select {
+	case s := <-b.spare:
+		return s[0][:0], s[1][:0]
+	default:
+		return nil, nil
+	}
+}
+
+// put offers a committed group's buffers for reuse; nothing may refer to
+// them any more.
+func (b logBuffers) put(events, hashes []byte) {
+	if cap(events) > maxSpareLog {
+		return
+	}
+	select {
+	case b.spare <- [2][]byte{events, hashes}:
+	default:
+	}
 }
 
 // submit hands o to the committer and waits until it is durable.
@@ -207,6 +246,7 @@ func (db *DB) run(ops []*op) {
 	db.groupSeq++
 	g := &group{seq: db.groupSeq, now: now, ops: ops, logSeq: db.nextLogSeq, touched: map[string]struct{}{}, saved: map[string]struct{}{},
 		d: monitor.NewDecider(now, &db.policy, &db.volume)}
+	g.events, g.hashes = db.logBuffers.get()
 	// The write lock is taken an op, or a chunk of judgements, at a time:
 	// a group of 30,000 events holds it for tens of milliseconds, and
 	// readers (CheckSend, on every message a platform sends) must not wait
@@ -245,8 +285,8 @@ func (db *DB) run(ops []*op) {
 		// is ahead of the disk now, so stop writing: the writer writes
 		// nothing once the store failed.
 		db.fail(fmt.Errorf("encode commit group: %w", err))
-	} else if g.logRecord != nil {
-		db.inflight.add(g.logSeq, g.logRecord)
+	} else if g.logHead != nil {
+		db.inflight.add(g.logSeq, inflightRecord{n: g.logN, events: g.events})
 	}
 	db.writes <- g
 }
@@ -274,7 +314,7 @@ func (db *DB) step(g *group, a *monitor.Account) {
 func (db *DB) encode(g *group) error {
 	if g.logN > 0 {
 		db.nextLogSeq++
-		g.logRecord = encodeLogRecord(g.now, g.logN, g.hashes, g.events)
+		g.logHead = encodeLogHead(g.now, g.logN)
 		db.spans.add(g.logSeq, g.now)
 	}
 	if err := db.encodeTallies(g); err != nil {
@@ -359,8 +399,9 @@ func (db *DB) write(done chan struct{}) {
 				}
 			}
 		}
-		if g.logRecord != nil {
+		if g.logHead != nil {
 			db.inflight.remove(g.logSeq)
+			db.logBuffers.put(g.events, g.hashes)
 		}
 		if err == nil {
 			db.committedGroup(g.seq)
@@ -377,7 +418,7 @@ func (db *DB) write(done chan struct{}) {
 // empty reports whether the group has nothing to write, as a sweep that
 // changed nothing: it needs no transaction and no fsync.
 func (g *group) empty() bool {
-	return g.logRecord == nil && len(g.accountRecords) == 0 && len(g.transitionRecords) == 0 && g.pruneBefore.IsZero() &&
+	return g.logHead == nil && len(g.accountRecords) == 0 && len(g.transitionRecords) == 0 && g.pruneBefore.IsZero() &&
 		len(g.tallies) == 0 && g.checkpoint == nil && len(g.deletedTickets) == 0 && len(g.rested) == 0 && len(g.woken) == 0 &&
 		len(g.recipients) == 0 && len(g.auditRecords) == 0 && len(g.ticketRecords) == 0 && len(g.outbox) == 0 && len(g.reputation) == 0 &&
 		len(g.outboxChanges) == 0 && len(g.retainOutbox) == 0 && len(g.retainAudit) == 0
@@ -385,8 +426,8 @@ func (g *group) empty() bool {
 
 // put writes a group's records inside one transaction.
 func (db *DB) put(tx *bbolt.Tx, g *group) error {
-	if g.logRecord != nil {
-		if err := putLog(tx.Bucket(bucketEvents), g.logSeq, g.logRecord, db.logPart); err != nil {
+	if g.logHead != nil {
+		if err := putLog(tx.Bucket(bucketEvents), g.logSeq, db.logPart, g.logHead, g.hashes, g.events); err != nil {
 			return err
 		}
 	}

@@ -158,6 +158,9 @@ type DB struct {
 	logPart int
 	// inflight are the log records the writer has not committed yet.
 	inflight inflightRecords
+	// logBuffers are the buffers of committed groups' log records, for
+	// later groups to fill.
+	logBuffers logBuffers
 
 	// unsettled holds the commit groups that wrote records readers must
 	// not see before they are durable (see settled.go); guarded by mu.
@@ -282,6 +285,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		checkpointEvents:   opts.CheckpointEvents,
 		checkpointInterval: opts.CheckpointInterval,
 		ops:                make(chan *op, 256),
+		logBuffers:         newLogBuffers(),
 		writes:             make(chan *group),
 		closing:            make(chan struct{}),
 		stopped:            make(chan struct{}),

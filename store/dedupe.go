@@ -2,6 +2,8 @@ package store
 
 import (
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/dpmon/dpmon/monitor"
 )
 
 // dedupeShards splits the remembered ids so that growing a table or
@@ -26,6 +28,8 @@ type dedupeSet struct {
 	seed   uint64
 	digest *xxhash.Digest
 	shards [dedupeShards]dedupeTable
+	// touched is what warm read, kept only so that it reads.
+	touched uint64
 }
 
 func newDedupeSet(seed uint64) *dedupeSet {
@@ -53,6 +57,25 @@ func (s *dedupeSet) keyBytes(account, id []byte) uint64 {
 	_, _ = s.digest.Write([]byte{0})
 	_, _ = s.digest.Write(id)
 	return s.digest.Sum64()
+}
+
+// warm appends the keys of events to keys and touches the slot where add
+// will look each up first. Every touch misses the cache, but none waits
+// for another, so the processor overlaps them and add finds its slots
+// cached; one by one, each event waited for its own miss.
+func (s *dedupeSet) warm(keys []uint64, events []monitor.Event) []uint64 {
+	from := len(keys)
+	for i := range events {
+		keys = append(keys, s.key(events[i].AccountID, events[i].ID))
+	}
+	// A loop of loads alone, so that many are in flight at once.
+	var touched uint64
+	for _, k := range keys[from:] {
+		t := &s.shards[k%dedupeShards]
+		touched ^= t.slots[fingerprint(k)&uint64(len(t.slots)-1)]
+	}
+	s.touched = touched // so that the loads are not optimised away
+	return keys
 }
 
 // add remembers that the record seq holds an event with key, unless the

@@ -57,11 +57,7 @@ func (db *DB) recordKeys(seq uint64) (map[string]struct{}, error) {
 	}
 	var keys map[string]struct{}
 	if rec, ok := db.inflight.get(seq); ok {
-		_, n, _, events, err := decodeLogHeader(rec)
-		if err != nil {
-			return nil, fmt.Errorf("log record %d: %w", seq, err)
-		}
-		keys = recordKeys(events, n)
+		keys = recordKeys(rec.events, rec.n)
 	} else {
 		err := db.bolt.View(func(tx *bbolt.Tx) error {
 			rec, err := logRecordAt(tx.Bucket(bucketEvents), seq)
@@ -129,19 +125,25 @@ func (c *keyCache) put(seq uint64, keys map[string]struct{}) {
 // committed, which the committer may need to read before they are on disk.
 type inflightRecords struct {
 	mu sync.Mutex
-	m  map[uint64][]byte
+	m  map[uint64]inflightRecord
 }
 
-func (r *inflightRecords) add(seq uint64, rec []byte) {
+// inflightRecord is the n encoded events of a record.
+type inflightRecord struct {
+	n      int
+	events []byte
+}
+
+func (r *inflightRecords) add(seq uint64, rec inflightRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
-		r.m = make(map[uint64][]byte)
+		r.m = make(map[uint64]inflightRecord)
 	}
 	r.m[seq] = rec
 }
 
-func (r *inflightRecords) get(seq uint64) ([]byte, bool) {
+func (r *inflightRecords) get(seq uint64) (inflightRecord, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rec, ok := r.m[seq]

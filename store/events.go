@@ -49,9 +49,10 @@ func (db *DB) Ingest(ctx context.Context, events []monitor.Event) (IngestResult,
 
 func (db *DB) ingest(g *group, events []monitor.Event) (IngestResult, error) {
 	var res IngestResult
+	g.keys = db.seen.warm(g.keys[:0], events)
 	for i := range events {
 		e := &events[i]
-		key := db.seen.key(e.AccountID, e.ID)
+		key := g.keys[i]
 		if g.cands = db.seen.add(key, uint32(g.logSeq), g.cands[:0]); len(g.cands) > 0 {
 			dup, err := db.duplicate(g, e.AccountID, e.ID, g.cands)
 			if err != nil {
@@ -163,13 +164,13 @@ const (
 
 var errCorrupt = errors.New("corrupt record")
 
-func encodeLogRecord(acceptedAt time.Time, n int, hashes, events []byte) []byte {
-	buf := make([]byte, 0, len(hashes)+len(events)+1+2*binary.MaxVarintLen64)
+// encodeLogHead returns a record's header; the hashes and the events
+// follow it (see putLog).
+func encodeLogHead(acceptedAt time.Time, n int) []byte {
+	buf := make([]byte, 0, 1+2*binary.MaxVarintLen64)
 	buf = append(buf, logVersion)
 	buf = binary.AppendVarint(buf, acceptedAt.UnixNano())
-	buf = binary.AppendUvarint(buf, uint64(n))
-	buf = append(buf, hashes...)
-	return append(buf, events...)
+	return binary.AppendUvarint(buf, uint64(n))
 }
 
 // decodeLogHeader reads a record's header. hashes is nil in a version 1

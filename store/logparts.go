@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -36,22 +37,42 @@ func logPartSize(pageSize int) int {
 	return (pageSize-16)/3 - 16 - 10
 }
 
-// putLog appends record seq to the log b in parts of partSize bytes.
-func putLog(b *bbolt.Bucket, seq uint64, rec []byte, partSize int) error {
+// putLog appends record seq, the concatenation of pieces, to the log b in
+// parts of partSize bytes. bbolt keeps the values it is given until the
+// transaction ends, so a part within one piece is not copied.
+func putLog(b *bbolt.Bucket, seq uint64, partSize int, pieces ...[]byte) error {
 	// Records are appended in key order: full leaves waste no space and
 	// are never written again.
 	b.FillPercent = 1
-	for part := 0; len(rec) > 0; part++ {
+	pieces = slices.Clone(pieces) // what is left of each, without changing the caller's
+	for part := 0; ; part++ {
+		for len(pieces) > 0 && len(pieces[0]) == 0 {
+			pieces = pieces[1:]
+		}
+		if len(pieces) == 0 {
+			return nil
+		}
 		if part > 0xffff {
 			return fmt.Errorf("append log record %d: more than %d parts", seq, 0xffff)
 		}
-		n := min(len(rec), partSize)
-		if err := b.Put(logPartKey(seq, uint16(part)), rec[:n]); err != nil {
+		var v []byte
+		if len(pieces[0]) >= partSize {
+			v, pieces[0] = pieces[0][:partSize], pieces[0][partSize:]
+		} else {
+			// The part spans pieces.
+			v = make([]byte, 0, partSize)
+			for len(pieces) > 0 && len(v) < partSize {
+				n := min(len(pieces[0]), partSize-len(v))
+				v = append(v, pieces[0][:n]...)
+				if pieces[0] = pieces[0][n:]; len(pieces[0]) == 0 {
+					pieces = pieces[1:]
+				}
+			}
+		}
+		if err := b.Put(logPartKey(seq, uint16(part)), v); err != nil {
 			return fmt.Errorf("append log record %d: %w", seq, err)
 		}
-		rec = rec[n:]
 	}
-	return nil
 }
 
 // logCursor reads whole records from the log.

@@ -11,6 +11,11 @@ import (
 	"go.etcd.io/bbolt"
 )
 
+// encodeLogRecord returns a whole record, as putLog stores it.
+func encodeLogRecord(acceptedAt time.Time, n int, hashes, events []byte) []byte {
+	return slices.Concat(encodeLogHead(acceptedAt, n), hashes, events)
+}
+
 // testRecord returns a log record of n events accepted at at, whose
 // hashes are 1..n and whose events are size bytes of filler.
 func testRecord(at time.Time, n, size int) []byte {
@@ -57,7 +62,7 @@ func TestLogRecordsReadBackWholeOrInPart(t *testing.T) {
 			return err
 		}
 		for seq := uint64(2); seq <= 5; seq++ {
-			if err := putLog(events, seq, records[seq], part); err != nil {
+			if err := putLog(events, seq, part, splitAt(records[seq], 7, part+3, 2*part)...); err != nil {
 				return err
 			}
 		}
@@ -138,7 +143,7 @@ func TestLogAppendWritesEachRecordOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := putLog(tx.Bucket(bucketEvents), seq, rec, part); err != nil {
+		if err := putLog(tx.Bucket(bucketEvents), seq, part, rec); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {
@@ -166,7 +171,7 @@ func TestPruneLogDeletesEveryPartOfOldRecords(t *testing.T) {
 			if seq == 6 {
 				at = t0 // the newest record is kept, however old
 			}
-			if err := putLog(events, seq, testRecord(at, 1000, 20_000), part); err != nil {
+			if err := putLog(events, seq, part, testRecord(at, 1000, 20_000)); err != nil {
 				return err
 			}
 		}
@@ -189,4 +194,18 @@ func TestPruneLogDeletesEveryPartOfOldRecords(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// splitAt cuts b into pieces at the offsets that fall within it, as a
+// group's header, hashes and events are.
+func splitAt(b []byte, offsets ...int) [][]byte {
+	var pieces [][]byte
+	last := 0
+	for _, o := range offsets {
+		if o > last && o < len(b) {
+			pieces = append(pieces, b[last:o])
+			last = o
+		}
+	}
+	return append(pieces, b[last:])
 }
