@@ -34,6 +34,9 @@ func serveMetrics(addr string, m *metrics.Metrics, auth *server.Authenticator, t
 	// they show the program's insides.
 	mux.Handle("GET /debug/pprof/", adminsOnly(auth, http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", adminsOnly(auth, http.HandlerFunc(pprof.Profile)))
+	// An execution trace shows where a slow call waited: a lock, the
+	// scheduler, a system call.
+	mux.Handle("GET /debug/pprof/trace", adminsOnly(auth, http.HandlerFunc(pprof.Trace)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 	go func() {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
