@@ -292,18 +292,15 @@ func decodeCheckpoint(v []byte, volume *monitor.Volume) (checkpoint, error) {
 	return cp, nil
 }
 
-// replayLog reads the log at a start: every record's dedupe hashes into the
+// replayLog reads the log at a start: the dedupe hashes of the records the
+// index file does not cover (every record's, without the file) into the
 // index, and the events of records later than an account's tallies into
 // its counts. It returns how many events it counted and how many ids it
 // indexed.
-// With indexed set the index is loaded already (from its file): only the
-// counts are replayed.
-func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map[string]uint64, indexed bool) (counted, ids int, err error) {
+func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map[string]uint64, file *indexFromFile) (counted, ids int, err error) {
 	events := tx.Bucket(bucketEvents)
-	r := &replay{db: db, tx: tx, cp: cp, included: included, indexed: indexed, horizon: now.Add(-db.limits.DedupeHorizon).UnixNano()}
-	if indexed {
-		r.ids = db.seen.len()
-	} else {
+	r := &replay{db: db, tx: tx, cp: cp, included: included, file: file, horizon: now.Add(-db.limits.DedupeHorizon).UnixNano()}
+	if !file.whole {
 		// Size the index once from the headers instead of letting it grow
 		// (and rehash) through tens of millions of inserts.
 		total, err := db.readSpans(events)
@@ -313,15 +310,18 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map
 		db.seen.reserve(total)
 		r.idx = newIndexLoader(db.seen)
 	}
-	lc := newLogCursor(events) // every record, to index them
-	if indexed {
-		lc.seek(cp.replayFrom) // only those to count
+	// The records before indexFrom are in the index already; those before
+	// cp.replayFrom are counted in the saved tallies.
+	indexFrom := uint64(0)
+	if file.loaded {
+		indexFrom = file.first
 	}
+	lc := newLogCursor(events)
+	lc.seek(min(indexFrom, cp.replayFrom))
 	for {
-		// A record before replayFrom only gives its hashes to the index.
 		what := readWhole
-		if !indexed && lc.k != nil && len(lc.k) >= 8 && decodeSeq(lc.k[:8]) < cp.replayFrom {
-			what = readHashes
+		if lc.k != nil && len(lc.k) >= 8 && decodeSeq(lc.k[:8]) < cp.replayFrom {
+			what = readHashes // only to index
 		}
 		seq, v, ok, err := lc.next(what)
 		if err != nil || !ok {
@@ -359,8 +359,8 @@ type replay struct {
 	tx       *bbolt.Tx
 	cp       checkpoint
 	included map[string]uint64 // the last record each account's tallies include
-	indexed  bool              // the dedupe index came from its file
-	idx      *indexLoader      // fills the dedupe index, unless indexed
+	file     *indexFromFile    // what the index file brought
+	idx      *indexLoader      // fills the dedupe index, unless the file brought it all
 	horizon  int64             // events that occurred before it count no more
 	s        skimmedEvent
 	counted  int
@@ -376,12 +376,11 @@ func (r *replay) record(seq uint64, v []byte) error {
 	if err != nil {
 		return err
 	}
-	if hashes != nil || r.indexed {
-		if !r.indexed {
+	if hashes != nil {
+		if r.idx != nil {
 			for i := range n {
-				r.idx.add(binary.LittleEndian.Uint64(hashes[8*i:]), uint32(seq))
+				r.index(binary.LittleEndian.Uint64(hashes[8*i:]), seq)
 			}
-			r.ids += n
 		}
 		if seq < r.cp.replayFrom {
 			return nil
@@ -392,9 +391,8 @@ func (r *replay) record(seq uint64, v []byte) error {
 		if rest, err = skimEvent(rest, s); err != nil {
 			return err
 		}
-		if hashes == nil && !r.indexed {
-			r.idx.add(db.seen.keyBytes(s.accountID, s.id), uint32(seq))
-			r.ids++
+		if hashes == nil && r.idx != nil {
+			r.index(db.seen.keyBytes(s.accountID, s.id), seq)
 		}
 		if seq < r.cp.replayFrom || s.event.OccurredAt.UnixNano() < r.horizon {
 			continue
@@ -416,6 +414,15 @@ func (r *replay) record(seq uint64, v []byte) error {
 		r.counted++
 	}
 	return nil
+}
+
+// index adds the id key of record seq to the index, unless the index file
+// brought it.
+func (r *replay) index(key, seq uint64) {
+	if !r.file.covers(key, seq) {
+		r.idx.add(key, uint32(seq))
+		r.ids++
+	}
 }
 
 // replayAccount returns the account a replayed event of a missing account

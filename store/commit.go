@@ -383,6 +383,9 @@ func (db *DB) write(done chan struct{}) {
 				err = db.Err()
 			} else {
 				db.clearPending(g)
+				if g.logHead != nil {
+					db.durableLog.Store(g.logSeq)
+				}
 				if len(g.transitionRecords) > 0 {
 					db.transitionsCommitted()
 				}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"os"
@@ -12,119 +13,189 @@ import (
 	"slices"
 )
 
-// A clean shutdown writes the dedupe index to a file beside the store, so
-// that the next start reads it in one sequential pass instead of rebuilding
-// it from every record's header (tens of millions of random inserts, most
-// of a start). The file says up to which log record it indexes; a start
-// uses it only if the log ends there, and removes it before it accepts
-// anything, so that an index older than the log is never used. After a
-// crash there is no file, and the start rebuilds the index.
+// The dedupe index is saved to a file beside the store, so that a start
+// reads it in one sequential pass instead of rebuilding it from every
+// record's header (tens of millions of random inserts, most of a start).
+// A clean shutdown writes it whole; while the server runs, SaveIndex
+// writes it every few minutes, a shard at a time, so that a start after a
+// crash reads most of it from the file too.
 //
-// Layout, little-endian: the magic, the hash seed, the next log record
-// number, then for each shard its slot count and key count, then every
-// shard's slots, then the log's spans (their count, then first record,
-// start and last of each), then a CRC-32C of all that.
+// Each shard is saved with the first log record it may not cover: one
+// not yet durable when the shard was copied. A start takes each shard from
+// the file and indexes, from the log, the records from that one on; a
+// record the crash took is never indexed, and entries the file holds for
+// it are only a lookup's false lead (the log settles each match). An
+// entry for a record pruned since is forgotten by the next prune. So the
+// file stays valid as the log grows, and a start keeps it. A file that
+// claims records the log does not have (a store restored from an older
+// copy) is refused, and the index rebuilt.
+//
+// Layout, little-endian: the magic, the hash seed; for each shard the
+// first record it may not cover, its slot count, its key count and its
+// slots; the log's spans when the file was written (their count, then
+// first record, start and last of each); a CRC-32C of all that.
 
 // IndexFileName is the dedupe index's file inside the data directory.
 const IndexFileName = "dedupe.idx"
 
-var indexMagic = [8]byte{'d', 'p', 'm', 'i', 'd', 'x', '0', '1'}
+var indexMagic = [8]byte{'d', 'p', 'm', 'i', 'd', 'x', '0', '2'}
 
-// errStaleIndex is why an index file is not used: it does not end where
-// the log does, or it was written with another seed.
+// errStaleIndex is why an index file is not used: it claims log records
+// the log does not have, or it was written with another seed.
 var errStaleIndex = errors.New("the index file does not match the log")
 
-// writeIndexFile writes the dedupe index for a log whose next record is
-// next, to a temporary file renamed into place once written.
-func (db *DB) writeIndexFile(next uint64) error {
-	path := filepath.Join(filepath.Dir(db.path), IndexFileName)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("write index file: %w", err)
+// indexWriter writes an index file to a temporary file, renamed into
+// place once complete.
+type indexWriter struct {
+	path, tmp string
+	f         *os.File
+	crc       hash.Hash32
+	w         *bufio.Writer
+	buf       []byte
+	err       error
+}
+
+func newIndexWriter(dataDir, tmpName string, seed uint64) *indexWriter {
+	path := filepath.Join(dataDir, IndexFileName)
+	iw := &indexWriter{path: path, tmp: filepath.Join(dataDir, tmpName), crc: crc32.New(castagnoliTable), buf: make([]byte, 0, 8*indexChunkSlots)}
+	iw.f, iw.err = os.OpenFile(iw.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if iw.err == nil {
+		iw.w = bufio.NewWriterSize(io.MultiWriter(iw.f, iw.crc), 1<<20)
+		head := binary.LittleEndian.AppendUint64(append([]byte{}, indexMagic[:]...), seed)
+		_, iw.err = iw.w.Write(head)
 	}
-	defer os.Remove(tmp) // after the rename, a no-op
-	crc := crc32.New(castagnoliTable)
-	w := bufio.NewWriterSize(io.MultiWriter(f, crc), 1<<20)
-	head := append([]byte{}, indexMagic[:]...)
-	head = binary.LittleEndian.AppendUint64(head, db.seen.seed)
-	head = binary.LittleEndian.AppendUint64(head, next)
-	for i := range db.seen.shards {
-		head = binary.LittleEndian.AppendUint64(head, uint64(len(db.seen.shards[i].slots)))
-		head = binary.LittleEndian.AppendUint64(head, uint64(db.seen.shards[i].n))
+	return iw
+}
+
+// shard writes the next shard: its slots, n keys, covering the log
+// records before from.
+func (iw *indexWriter) shard(from uint64, slots []uint64, n int) {
+	if iw.err != nil {
+		return
 	}
-	_, err = w.Write(head)
-	buf := make([]byte, 0, 8*indexChunkSlots)
-	for i := range db.seen.shards {
-		for chunk := range slices.Chunk(db.seen.shards[i].slots, indexChunkSlots) {
-			if err != nil {
-				break
-			}
-			buf = buf[:0]
-			for _, s := range chunk {
-				buf = binary.LittleEndian.AppendUint64(buf, s)
-			}
-			_, err = w.Write(buf)
+	head := binary.LittleEndian.AppendUint64(iw.buf[:0], from)
+	head = binary.LittleEndian.AppendUint64(head, uint64(len(slots)))
+	head = binary.LittleEndian.AppendUint64(head, uint64(n))
+	if _, iw.err = iw.w.Write(head); iw.err != nil {
+		return
+	}
+	for chunk := range slices.Chunk(slots, indexChunkSlots) {
+		iw.buf = iw.buf[:0]
+		for _, s := range chunk {
+			iw.buf = binary.LittleEndian.AppendUint64(iw.buf, s)
+		}
+		if _, iw.err = iw.w.Write(iw.buf); iw.err != nil {
+			return
 		}
 	}
-	if err == nil {
-		// The log's spans, which a start would otherwise read from every
-		// record's header.
-		buf = binary.LittleEndian.AppendUint64(buf[:0], uint64(len(db.spans)))
-		for _, sp := range db.spans {
-			buf = binary.LittleEndian.AppendUint64(buf, sp.first)
-			buf = binary.LittleEndian.AppendUint64(buf, uint64(sp.start))
-			buf = binary.LittleEndian.AppendUint64(buf, uint64(sp.last))
+}
+
+// finish writes the spans and the checksum and renames the file into
+// place; it returns the first error of the whole write.
+func (iw *indexWriter) finish(spans logSpans) error {
+	if iw.err == nil {
+		// The log's spans, which a start from a whole file would
+		// otherwise read from every record's header.
+		b := binary.LittleEndian.AppendUint64(iw.buf[:0], uint64(len(spans)))
+		for _, sp := range spans {
+			b = binary.LittleEndian.AppendUint64(b, sp.first)
+			b = binary.LittleEndian.AppendUint64(b, uint64(sp.start))
+			b = binary.LittleEndian.AppendUint64(b, uint64(sp.last))
 		}
-		_, err = w.Write(buf)
+		_, iw.err = iw.w.Write(b)
 	}
-	if err == nil {
-		err = w.Flush()
+	if iw.err == nil {
+		iw.err = iw.w.Flush()
 	}
-	if err == nil {
-		_, err = f.Write(binary.LittleEndian.AppendUint32(nil, crc.Sum32()))
+	if iw.err == nil {
+		_, iw.err = iw.f.Write(binary.LittleEndian.AppendUint32(nil, iw.crc.Sum32()))
 	}
 	// No fsync: the file only saves a start some work. Should the machine
 	// lose it half written, its checksum refuses it and the start rebuilds
 	// the index; an fsync of a gigabyte would slow every shutdown.
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	iw.close()
+	if iw.err == nil {
+		iw.err = os.Rename(iw.tmp, iw.path)
 	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("write index file: %w", err)
+	if iw.err != nil {
+		os.Remove(iw.tmp)
+		return fmt.Errorf("write index file: %w", iw.err)
 	}
 	return nil
 }
 
-// readIndexFile loads the dedupe index from its file if there is one that
-// ends where the log does (next) and was written with the index's seed,
-// and removes the file either way. It reports whether the index was
-// loaded; on false the index is as it was.
-func (db *DB) readIndexFile(next uint64) (bool, error) {
+func (iw *indexWriter) close() {
+	if iw.f == nil {
+		return
+	}
+	if err := iw.f.Close(); iw.err == nil {
+		iw.err = err
+	}
+	iw.f = nil
+}
+
+// abort gives up a write that finish did not end: it removes the
+// temporary file.
+func (iw *indexWriter) abort() {
+	if iw.f != nil {
+		iw.close()
+		os.Remove(iw.tmp)
+	}
+}
+
+// writeIndexFile writes the whole dedupe index for a log whose next record
+// is next. The committer must be stopped.
+func (db *DB) writeIndexFile(next uint64) error {
+	db.indexFileMu.Lock()
+	defer db.indexFileMu.Unlock()
+	iw := newIndexWriter(filepath.Dir(db.path), IndexFileName+".tmp", db.seen.seed)
+	for i := range db.seen.shards {
+		iw.shard(next, db.seen.shards[i].slots, db.seen.shards[i].n)
+	}
+	return iw.finish(db.spans)
+}
+
+// indexFromFile is what a start took from the index file.
+type indexFromFile struct {
+	loaded bool
+	// from is, per shard, the first log record the file does not cover;
+	// first is the least of them.
+	from  [dedupeShards]uint64
+	first uint64
+	// whole is set when the file covers the whole log: its spans are
+	// the log's.
+	whole bool
+}
+
+// covers reports whether the file's shard for key covers record seq.
+func (x *indexFromFile) covers(key, seq uint64) bool {
+	return x.loaded && seq < x.from[key%dedupeShards]
+}
+
+// readIndexFile loads the dedupe index from its file, if there is one
+// written with the index's seed that claims no record beyond the log's
+// end (next). On a refusal the index is as it was, and db.indexFileRefused
+// says why.
+func (db *DB) readIndexFile(next uint64) (indexFromFile, error) {
 	path := filepath.Join(filepath.Dir(db.path), IndexFileName)
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
+		return indexFromFile{}, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read index file: %w", err)
+		return indexFromFile{}, fmt.Errorf("read index file: %w", err)
 	}
 	defer f.Close()
-	// Whatever comes of it, the file describes the log as it is now only:
-	// it must be gone before anything is accepted.
-	if err := os.Remove(path); err != nil {
-		return false, fmt.Errorf("remove index file: %w", err)
-	}
-	shards, spans, err := readIndex(f, db.seen.seed, next)
+	shards, x, spans, err := readIndex(f, db.seen.seed, next)
 	if err != nil {
 		db.indexFileRefused = err
-		return false, nil
+		return indexFromFile{}, nil
 	}
-	db.seen.shards, db.spans = *shards, spans
-	return true, nil
+	db.seen.shards = *shards
+	if x.whole {
+		db.spans = spans
+	}
+	return x, nil
 }
 
 // indexChunkSlots is how many slots the index file is read and written
@@ -132,8 +203,9 @@ func (db *DB) readIndexFile(next uint64) (bool, error) {
 const indexChunkSlots = 1 << 16
 
 // readIndex reads an index file's shards and the log's spans, checking its
-// header and CRC.
-func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, logSpans, error) {
+// magic, seed, records and CRC.
+func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, indexFromFile, logSpans, error) {
+	var x indexFromFile
 	r := bufio.NewReaderSize(f, 1<<20)
 	var crc uint32
 	read := func(b []byte) error {
@@ -143,31 +215,37 @@ func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, logS
 		crc = crc32.Update(crc, castagnoliTable, b)
 		return nil
 	}
-	head := make([]byte, 8+8+8+16*dedupeShards)
+	head := make([]byte, 16)
 	if err := read(head); err != nil {
-		return nil, nil, err
+		return nil, x, nil, err
 	}
 	if [8]byte(head[:8]) != indexMagic {
-		return nil, nil, fmt.Errorf("index file: %w", errCorrupt)
+		return nil, x, nil, fmt.Errorf("index file: %w", errCorrupt)
 	}
-	if binary.LittleEndian.Uint64(head[8:]) != seed || binary.LittleEndian.Uint64(head[16:]) != next {
-		return nil, nil, errStaleIndex
+	if binary.LittleEndian.Uint64(head[8:]) != seed {
+		return nil, x, nil, errStaleIndex
 	}
 	var shards [dedupeShards]dedupeTable
-	for i := range shards {
-		size := binary.LittleEndian.Uint64(head[24+16*i:])
-		n := binary.LittleEndian.Uint64(head[32+16*i:])
-		if size < minTableSize || size&(size-1) != 0 || size > 1<<32 || n*4 > size*3 {
-			return nil, nil, fmt.Errorf("index file shard %d: %w", i, errCorrupt)
-		}
-		shards[i] = dedupeTable{slots: makeSlots(int(size)), n: int(n)}
-	}
 	buf := make([]byte, 8*indexChunkSlots)
+	x.first, x.whole = next, true
 	for i := range shards {
+		head := buf[:24]
+		if err := read(head); err != nil {
+			return nil, x, nil, err
+		}
+		from, size, n := binary.LittleEndian.Uint64(head), binary.LittleEndian.Uint64(head[8:]), binary.LittleEndian.Uint64(head[16:])
+		if size < minTableSize || size&(size-1) != 0 || size > 1<<32 || n*4 > size*3 {
+			return nil, x, nil, fmt.Errorf("index file shard %d: %w", i, errCorrupt)
+		}
+		if from > next {
+			return nil, x, nil, fmt.Errorf("%w: shard %d covers the log up to record %d, the log ends before %d", errStaleIndex, i, from, next)
+		}
+		x.from[i], x.first, x.whole = from, min(x.first, from), x.whole && from == next
+		shards[i] = dedupeTable{slots: makeSlots(int(size)), n: int(n)}
 		for chunk := range slices.Chunk(shards[i].slots, indexChunkSlots) {
 			b := buf[:8*len(chunk)]
 			if err := read(b); err != nil {
-				return nil, nil, err
+				return nil, x, nil, err
 			}
 			for j := range chunk {
 				chunk[j] = binary.LittleEndian.Uint64(b[8*j:])
@@ -176,15 +254,15 @@ func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, logS
 	}
 	count := make([]byte, 8)
 	if err := read(count); err != nil {
-		return nil, nil, err
+		return nil, x, nil, err
 	}
 	n := binary.LittleEndian.Uint64(count)
 	if n > 1<<24 {
-		return nil, nil, fmt.Errorf("index file spans: %w", errCorrupt)
+		return nil, x, nil, fmt.Errorf("index file spans: %w", errCorrupt)
 	}
 	b := make([]byte, 24*n)
 	if err := read(b); err != nil {
-		return nil, nil, err
+		return nil, x, nil, err
 	}
 	spans := make(logSpans, n)
 	for i := range spans {
@@ -194,12 +272,13 @@ func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, logS
 	want := crc
 	sum := make([]byte, 4)
 	if err := read(sum); err != nil {
-		return nil, nil, err
+		return nil, x, nil, err
 	}
 	if binary.LittleEndian.Uint32(sum) != want {
-		return nil, nil, fmt.Errorf("index file checksum: %w", errCorrupt)
+		return nil, x, nil, fmt.Errorf("index file checksum: %w", errCorrupt)
 	}
-	return &shards, spans, nil
+	x.loaded = true
+	return &shards, x, spans, nil
 }
 
 var castagnoliTable = crc32.MakeTable(crc32.Castagnoli)

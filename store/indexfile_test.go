@@ -13,9 +13,10 @@ import (
 )
 
 // TestACleanShutdownSavesTheIndex: a start after a clean shutdown reads the
-// dedupe index from its file and removes it; an index file that does not
-// end where the log does, or that is damaged, is refused and the index
-// rebuilt from the log. Duplicates are found either way.
+// dedupe index from its file, and keeps the file. An older file is used
+// for what it covers and the records after it are indexed from the log; a
+// file that claims records the log does not have, or that is damaged, is
+// refused and the index rebuilt. Duplicates are found either way.
 func TestACleanShutdownSavesTheIndex(t *testing.T) {
 	dir := t.TempDir()
 	c := monitortest.New(t0)
@@ -25,44 +26,94 @@ func TestACleanShutdownSavesTheIndex(t *testing.T) {
 	path := filepath.Join(dir, IndexFileName)
 
 	db = reopen(t, db, dir, c)
-	if r := db.Replayed(); !r.IndexFile || r.IDs != 50 || r.IndexFileRefused != nil {
+	if r := db.Replayed(); !r.IndexFile || r.IDs != 50 || r.IDsFromLog != 0 || r.IndexFileRefused != nil {
 		t.Fatalf("a start after a clean shutdown: %+v, want the 50 ids from the index file", r)
 	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the index file is still there after the start: %v", err)
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the index file is gone after the start: %v", err)
 	}
 	if res := ingest(t, db, first); res.Duplicates != 50 {
 		t.Fatalf("resending after a start from the index file: %+v, want duplicates", res)
 	}
 
-	// Keep this shutdown's file, then let the log grow past it.
+	// Keep this shutdown's file and store, then let the log grow past them.
 	closeAndCheck(t, db)
-	old, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	oldIndex := readFile(t, path)
+	oldStore := readFile(t, filepath.Join(dir, FileName))
 	db = testDB(t, dir, c)
 	second := events("acme", "b", monitor.EventSend, 30, t0)
 	ingest(t, db, second)
 	closeAndCheck(t, db)
-	if err := os.WriteFile(path, old, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	newIndex := readFile(t, path)
+	writeFile(t, path, oldIndex)
 	db = testDB(t, dir, c)
-	refusedAndRebuilt(t, db, "an index file older than the log", errStaleIndex, append(first, second...))
+	if r := db.Replayed(); !r.IndexFile || r.IDs != 80 || r.IDsFromLog != 30 || r.IndexFileRefused != nil {
+		t.Fatalf("a start with an index file older than the log: %+v, want 50 ids from it and 30 from the log", r)
+	}
+	if res := ingest(t, db, append(first, second...)); res.Duplicates != 80 {
+		t.Fatalf("resending after a start from an older index file: %+v, want 80 duplicates", res)
+	}
+
+	// The store as it was before the second batch, with the index of
+	// after: the file claims records the log does not have.
+	closeAndCheck(t, db)
+	writeFile(t, filepath.Join(dir, FileName), oldStore)
+	writeFile(t, path, newIndex)
+	db = testDB(t, dir, c)
+	refusedAndRebuilt(t, db, "an index file newer than the log", errStaleIndex, first)
 
 	// A damaged file is refused by its checksum.
 	closeAndCheck(t, db)
+	b := readFile(t, path)
+	b[len(b)/2] ^= 0x40
+	writeFile(t, path, b)
+	db = testDB(t, dir, c)
+	refusedAndRebuilt(t, db, "a damaged index file", errCorrupt, first)
+}
+
+// TestAStartAfterACrashReadsTheSavedIndex: SaveIndex, while the store
+// runs, saves what a start after a crash then reads; it indexes from the
+// log only the records after the file, and finds every duplicate.
+func TestAStartAfterACrashReadsTheSavedIndex(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := testDB(t, dir, c)
+	first := events("acme", "a", monitor.EventSend, 400, t0)
+	ingest(t, db, first)
+	if err := db.SaveIndex(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	second := events("acme", "b", monitor.EventSend, 30, t0)
+	ingest(t, db, second)
+	crashed := crashCopy(t, db)
+	writeFile(t, filepath.Join(crashed, IndexFileName), readFile(t, filepath.Join(dir, IndexFileName)))
+
+	re := testDB(t, crashed, c)
+	if r := re.Replayed(); !r.IndexFile || r.IDsFromLog != 30 || r.IDs < 430 || r.IndexFileRefused != nil {
+		t.Fatalf("a start after a crash: %+v, want 400 ids from the saved index and 30 from the log", r)
+	}
+	if res := ingest(t, re, append(first, second...)); res.Duplicates != 430 {
+		t.Fatalf("resending after the start: %+v, want 430 duplicates", res)
+	}
+	if w := window(t, re, "acme", t0); w.Sends != 430 {
+		t.Errorf("%d sends counted, want 430", w.Sends)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[len(b)/2] ^= 0x40
+	return b
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db = testDB(t, dir, c)
-	refusedAndRebuilt(t, db, "a damaged index file", errCorrupt, append(first, second...))
 }
 
 // refusedAndRebuilt checks that db started without its index file, for
@@ -70,7 +121,7 @@ func TestACleanShutdownSavesTheIndex(t *testing.T) {
 // sent a duplicate.
 func refusedAndRebuilt(t *testing.T, db *DB, file string, why error, sent []monitor.Event) {
 	t.Helper()
-	if r := db.Replayed(); r.IndexFile || !errors.Is(r.IndexFileRefused, why) || r.IDs != len(sent) {
+	if r := db.Replayed(); r.IndexFile || !errors.Is(r.IndexFileRefused, why) || r.IDs != len(sent) || r.IDsFromLog != len(sent) {
 		t.Fatalf("a start with %s: %+v, want it refused (%v) and %d ids rebuilt", file, r, why, len(sent))
 	}
 	if res := ingest(t, db, sent); res.Duplicates != len(sent) {

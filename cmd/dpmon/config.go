@@ -175,6 +175,9 @@ type scheduleConf struct {
 	// Reputation records every account's score of the day; days are UTC,
 	// so the default runs near the end of the UTC day.
 	Reputation string `yaml:"reputation"`
+	// Index saves the dedupe index to its file, so that a start after a
+	// crash indexes from the log only what came since.
+	Index string `yaml:"index"`
 }
 
 // retentionConf says how long settled records are kept (store.Retention).
@@ -261,7 +264,7 @@ func defaultConfig() config {
 		ShutdownTimeout:      duration(10 * time.Second),
 		MaxConcurrentStreams: 256,
 		MaxPendingEvents:     server.DefaultMaxPendingEvents,
-		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly", Digest: "@daily", Reputation: "CRON_TZ=UTC 55 23 * * *"},
+		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly", Digest: "@daily", Reputation: "CRON_TZ=UTC 55 23 * * *", Index: "@every 5m"},
 		Events: eventsConf{DedupeHorizon: duration(l.DedupeHorizon), MaxClockSkew: duration(l.MaxClockSkew),
 			CheckpointEvents: 1 << 20, CheckpointInterval: duration(30 * time.Second)},
 		Policy: policyConf{

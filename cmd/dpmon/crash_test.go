@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/store"
 )
 
 // childEnv makes the test binary run dpmon itself: the crash test starts
@@ -84,12 +85,23 @@ func startProcess(t *testing.T, cmd *exec.Cmd) string {
 // each account must count every distinct event exactly once.
 func TestStopDuringStreamLosesNothingAcknowledged(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) { stopDuringStream(t, sig) })
+		t.Run(sig.String(), func(t *testing.T) { stopDuringStream(t, sig, nil) })
 	}
 	// Saving the accounts' counts every few hundred events, nearly every
 	// commit the kill can land in is a checkpoint's.
 	t.Run("SIGKILL while checkpointing", func(t *testing.T) {
-		stopDuringStream(t, syscall.SIGKILL, "--config", writeFile(t, "events:\n  checkpoint_events: 300\n"))
+		stopDuringStream(t, syscall.SIGKILL, nil, "--config", writeFile(t, "events:\n  checkpoint_events: 300\n"))
+	})
+	// Saving the dedupe index every second takes most of each second (a
+	// commit per shard): once one save is done, the kill lands in the
+	// next, and the start reads the saved file and indexes the records
+	// after it from the log.
+	t.Run("SIGKILL while saving the index", func(t *testing.T) {
+		saved := func(dataDir string) bool {
+			_, err := os.Stat(filepath.Join(dataDir, store.IndexFileName))
+			return err == nil
+		}
+		stopDuringStream(t, syscall.SIGKILL, saved, "--config", writeFile(t, "schedule:\n  index: \"@every 1s\"\n"))
 	})
 }
 
@@ -103,7 +115,10 @@ func writeFile(t *testing.T, text string) string {
 	return path
 }
 
-func stopDuringStream(t *testing.T, sig syscall.Signal, args ...string) {
+// stopDuringStream streams into a server on a new data dir and sends it
+// sig once 40 batches are acknowledged and ready, if not nil, reports
+// true of the data dir.
+func stopDuringStream(t *testing.T, sig syscall.Signal, ready func(dataDir string) bool, args ...string) {
 	dataDir := t.TempDir()
 	addr, proc := startServer(t, dataDir, args...)
 	conn := dial(t, addr)
@@ -145,6 +160,7 @@ func stopDuringStream(t *testing.T, sig syscall.Signal, args ...string) {
 		}
 	}()
 	var streamErr error
+	signalled := false
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
@@ -155,7 +171,8 @@ func stopDuringStream(t *testing.T, sig syscall.Signal, args ...string) {
 			t.Errorf("batch %s: %v", resp.GetBatchId(), resp)
 		}
 		acked[resp.GetBatchId()] = true
-		if len(acked) == 40 {
+		if !signalled && len(acked) >= 40 && (ready == nil || ready(dataDir)) {
+			signalled = true
 			if err := proc.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}

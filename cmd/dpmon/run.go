@@ -156,7 +156,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Warn("the dedupe index file could not be used; rebuilt the index from the log", "reason", r.IndexFileRefused.Error())
 	}
 	log.Info("state loaded", "accounts", r.Accounts, "dormant_accounts", r.Dormant, "events_replayed", r.Events,
-		"ids_indexed", r.IDs, "index_from_file", r.IndexFile, "took", r.Took.Round(time.Millisecond).String())
+		"ids_indexed", r.IDs, "index_from_file", r.IndexFile, "ids_from_log", r.IDsFromLog, "took", r.Took.Round(time.Millisecond).String())
 	// A signal during the replay shuts the server down without serving.
 	if ctx.Err() == nil {
 		srv.Ready(db)
@@ -279,6 +279,7 @@ func schedule(ctx context.Context, s scheduleConf, db *store.DB, n notifyConf, r
 			return err
 		}},
 		{"reputation", s.Reputation, func(now time.Time) error { return db.RecordReputation(ctx, now) }},
+		{"index", s.Index, func(time.Time) error { return db.SaveIndex(ctx) }},
 	}
 	if email, ok, err := n.SMTP.email(); err != nil {
 		return nil, err
