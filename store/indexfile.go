@@ -8,9 +8,11 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
+	"unsafe"
 )
 
 // The dedupe index is saved to a file beside the store, so that a start
@@ -77,6 +79,10 @@ func (iw *indexWriter) shard(from uint64, slots []uint64, n int) {
 	head = binary.LittleEndian.AppendUint64(head, uint64(len(slots)))
 	head = binary.LittleEndian.AppendUint64(head, uint64(n))
 	if _, iw.err = iw.w.Write(head); iw.err != nil {
+		return
+	}
+	if littleEndian {
+		_, iw.err = iw.w.Write(slotBytes(slots))
 		return
 	}
 	for chunk := range slices.Chunk(slots, indexChunkSlots) {
@@ -242,13 +248,18 @@ func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, inde
 		}
 		x.from[i], x.first, x.whole = from, min(x.first, from), x.whole && from == next
 		shards[i] = dedupeTable{slots: makeSlots(int(size)), n: int(n)}
-		for chunk := range slices.Chunk(shards[i].slots, indexChunkSlots) {
-			b := buf[:8*len(chunk)]
-			if err := read(b); err != nil {
+		// Read straight into the table: the file's layout is memory's on
+		// a little-endian machine (decoding each slot took two thirds of
+		// a start from the file). By chunks, so that the checksum reads
+		// each while it is in the cache.
+		for chunk := range slices.Chunk(slotBytes(shards[i].slots), 8*indexChunkSlots) {
+			if err := read(chunk); err != nil {
 				return nil, x, nil, err
 			}
-			for j := range chunk {
-				chunk[j] = binary.LittleEndian.Uint64(b[8*j:])
+		}
+		if !littleEndian {
+			for j, s := range shards[i].slots {
+				shards[i].slots[j] = bits.ReverseBytes64(s)
 			}
 		}
 	}
@@ -282,3 +293,15 @@ func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, inde
 }
 
 var castagnoliTable = crc32.MakeTable(crc32.Castagnoli)
+
+// littleEndian is whether this machine stores a uint64 as the index file
+// does.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// slotBytes returns the memory of slots as bytes.
+func slotBytes(slots []uint64) []byte {
+	if len(slots) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(slots))), len(slots)*8)
+}

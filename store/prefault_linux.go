@@ -18,7 +18,7 @@ func prefault(slots []uint64) {
 	if len(slots) == 0 {
 		return
 	}
-	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(slots))), len(slots)*8)
+	b := slotBytes(slots)
 	// madvise takes whole pages: leave out the partial ones at either end.
 	addr := uintptr(unsafe.Pointer(&b[0]))
 	lo := int(-addr & (page - 1))
