@@ -300,21 +300,23 @@ func decodeCheckpoint(v []byte, volume *monitor.Volume) (checkpoint, error) {
 func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map[string]uint64, file *indexFromFile) (counted, ids int, err error) {
 	events := tx.Bucket(bucketEvents)
 	r := &replay{db: db, tx: tx, cp: cp, included: included, file: file, horizon: now.Add(-db.limits.DedupeHorizon).UnixNano()}
-	if !file.whole {
-		// Size the index once from the headers instead of letting it grow
-		// (and rehash) through tens of millions of inserts.
-		total, err := db.readSpans(events)
-		if err != nil {
-			return 0, 0, err
-		}
-		db.seen.reserve(total)
-		r.idx = newIndexLoader(db.seen)
-	}
 	// The records before indexFrom are in the index already; those before
 	// cp.replayFrom are counted in the saved tallies.
 	indexFrom := uint64(0)
 	if file.loaded {
 		indexFrom = file.first
+	}
+	if !file.whole {
+		total, err := db.readSpans(events, indexFrom)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !file.loaded {
+			// Size the index once from the headers instead of letting
+			// it grow (and rehash) through tens of millions of inserts.
+			db.seen.reserve(total)
+		}
+		r.idx = newIndexLoader(db.seen)
 	}
 	lc := newLogCursor(events)
 	lc.seek(min(indexFrom, cp.replayFrom))
@@ -336,10 +338,12 @@ func (db *DB) replayLog(tx *bbolt.Tx, now time.Time, cp checkpoint, included map
 	}
 }
 
-// readSpans records when each log record was accepted and returns how
-// many events the log holds.
-func (db *DB) readSpans(events *bbolt.Bucket) (total int, err error) {
-	for lc := newLogCursor(events); ; {
+// readSpans records when each log record from record from on was accepted
+// and returns how many events they hold.
+func (db *DB) readSpans(events *bbolt.Bucket, from uint64) (total int, err error) {
+	lc := newLogCursor(events)
+	lc.seek(from)
+	for {
 		seq, head, ok, err := lc.next(readHeader)
 		if err != nil || !ok {
 			return total, err

@@ -167,6 +167,15 @@ type logSpan struct {
 	start, last int64  // acceptance times of its first and latest, unix seconds
 }
 
+// before returns the spans that start before record seq.
+func (s logSpans) before(seq uint64) logSpans {
+	n := 0
+	for n < len(s) && s[n].first < seq {
+		n++
+	}
+	return s[:n]
+}
+
 // add notes that record seq was accepted at t.
 func (s *logSpans) add(seq uint64, t time.Time) {
 	sec := t.Unix()

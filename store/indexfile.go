@@ -198,9 +198,9 @@ func (db *DB) readIndexFile(next uint64) (indexFromFile, error) {
 		return indexFromFile{}, nil
 	}
 	db.seen.shards = *shards
-	if x.whole {
-		db.spans = spans
-	}
+	// The spans of the records the file covers; a start reads those of
+	// the later ones from the log.
+	db.spans = spans.before(x.first)
 	return x, nil
 }
 
