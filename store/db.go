@@ -66,6 +66,9 @@ var buckets = [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitio
 // 2: log records are stored in parts (see logparts.go).
 const schemaVersion = 2
 
+// initialMmapSize is how much of the file is mapped at open (see Open).
+const initialMmapSize = 16 << 30
+
 // FileName is the bbolt file inside the data directory.
 const FileName = "dpmon.db"
 
@@ -257,6 +260,12 @@ func Open(dir string, opts Options) (*DB, error) {
 		// slow ingestion measurably.
 		NoFreelistSync: false,
 		FreelistType:   bbolt.FreelistMapType,
+		// Remapping a growing file waits for every read transaction and
+		// holds up new ones (CheckSend's) and the writer's commit, which
+		// showed in CheckSend's tail; mapped this large from the start,
+		// the file is remapped only past it. It is address space, not
+		// memory.
+		InitialMmapSize: initialMmapSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
