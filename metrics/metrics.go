@@ -119,6 +119,40 @@ func (m *Metrics) CountPhases(phases PhaseCounter) {
 	m.registry.MustRegister(phaseCollector{phases})
 }
 
+// CountDedupe reports the ids the dedupe index remembers and its floor,
+// read from index at each scrape.
+func (m *Metrics) CountDedupe(index DedupeCounter) {
+	m.registry.MustRegister(dedupeCollector{index})
+}
+
+// DedupeCounter reports the dedupe index; the store is one.
+type DedupeCounter interface {
+	DedupeStats() (ids int, floor time.Time)
+}
+
+type dedupeCollector struct{ index DedupeCounter }
+
+var (
+	dedupeIDsDesc   = prometheus.NewDesc(namespace+"_dedupe_ids", "Event ids the dedupe index remembers.", nil, nil)
+	dedupeFloorDesc = prometheus.NewDesc(namespace+"_dedupe_floor_timestamp_seconds",
+		"Events that occurred before this are refused: the dedupe index, at its memory bound, forgot older ids (0: it forgot none).", nil, nil)
+)
+
+func (c dedupeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- dedupeIDsDesc
+	ch <- dedupeFloorDesc
+}
+
+func (c dedupeCollector) Collect(ch chan<- prometheus.Metric) {
+	ids, floor := c.index.DedupeStats()
+	ch <- prometheus.MustNewConstMetric(dedupeIDsDesc, prometheus.GaugeValue, float64(ids))
+	seconds := 0.0
+	if !floor.IsZero() {
+		seconds = float64(floor.Unix())
+	}
+	ch <- prometheus.MustNewConstMetric(dedupeFloorDesc, prometheus.GaugeValue, seconds)
+}
+
 // NotificationAttempted is the notifier's hook: one attempt for receiver
 // that left the notification in state.
 func (m *Metrics) NotificationAttempted(receiver string, state monitor.NotificationState) {

@@ -143,6 +143,18 @@ type Limits struct {
 	DedupeHorizon time.Duration
 	// MaxClockSkew is how far in the future occurred_at may lie.
 	MaxClockSkew time.Duration
+	// DedupeFloor, when set, is the oldest occurred_at accepted: the
+	// dedupe index, at its memory bound, forgot the ids of events that
+	// could have occurred before it, so a repeat of one of them could no
+	// longer be recognised.
+	DedupeFloor time.Time
+}
+
+// FloorViolation is the violation of an event that occurred before the
+// dedupe floor.
+func (l Limits) FloorViolation() FieldError {
+	return FieldError{"occurred_at", "is older than " + l.DedupeFloor.UTC().Format(time.RFC3339) +
+		": the deduplication index is at its memory bound and remembers no older event ids"}
 }
 
 // DefaultLimits are the limits used when the configuration names none.
@@ -169,6 +181,8 @@ func (e *Event) Validate(now time.Time, l Limits) error {
 		return FieldError{"occurred_at", "is more than " + l.MaxClockSkew.String() + " in the future"}
 	case e.OccurredAt.Before(now.Add(-l.DedupeHorizon)):
 		return FieldError{"occurred_at", "is older than the deduplication horizon of " + l.DedupeHorizon.String()}
+	case e.OccurredAt.Before(l.DedupeFloor):
+		return l.FloorViolation()
 	}
 	switch {
 	case e.Recipient == "" && e.Type != EventBlocklistListing:

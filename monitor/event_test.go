@@ -30,6 +30,20 @@ func TestValidateAcceptsAGoodEvent(t *testing.T) {
 	}
 }
 
+// An event before the dedupe floor is refused, one at it accepted.
+func TestValidateRefusesEventsBeforeTheDedupeFloor(t *testing.T) {
+	e := validEvent()
+	l := DefaultLimits()
+	l.DedupeFloor = e.OccurredAt.Add(time.Second)
+	if err := e.Validate(now, l); !errors.Is(err, l.FloorViolation()) {
+		t.Errorf("an event before the floor: %v, want %v", err, l.FloorViolation())
+	}
+	l.DedupeFloor = e.OccurredAt
+	if err := e.Validate(now, l); err != nil {
+		t.Errorf("an event at the floor: %v, want nil", err)
+	}
+}
+
 func TestValidateNamesTheField(t *testing.T) {
 	tests := []struct {
 		field  string

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -64,6 +66,7 @@ func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, e
 	now := s.clock()
 	limits := s.db.Limits()
 	valid := make([]monitor.Event, 0, len(events))
+	var at []int // each valid event's index in events
 	var r batchResult
 	var rejected [monitor.MaxEventType + 1]int
 	for i, p := range events {
@@ -85,6 +88,7 @@ func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, e
 			continue
 		}
 		valid = append(valid, e)
+		at = append(at, i)
 	}
 	var res store.IngestResult
 	if len(valid) > 0 {
@@ -97,6 +101,16 @@ func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, e
 		if res, err = s.db.Ingest(ctx, valid); err != nil {
 			undo()
 			return r, err
+		}
+		// The dedupe floor rose between the validation and the commit:
+		// the store refused these.
+		if len(res.TooOld) > 0 {
+			fe := s.db.Limits().FloorViolation()
+			for _, i := range res.TooOld {
+				r.rejected = append(r.rejected, &pb.EventError{Index: uint32(at[i]), Field: fe.Field, Reason: fe.Reason})
+				rejected[valid[i].Type]++
+			}
+			slices.SortFunc(r.rejected, func(a, b *pb.EventError) int { return cmp.Compare(a.GetIndex(), b.GetIndex()) })
 		}
 	}
 	if s.count != nil {

@@ -352,7 +352,7 @@ func (db *DB) readSpans(events *bbolt.Bucket, from uint64) (total int, err error
 		if err != nil {
 			return 0, fmt.Errorf("log record %d: %w", seq, err)
 		}
-		db.spans.add(seq, acceptedAt)
+		db.spans.add(seq, acceptedAt, n)
 		total += n
 	}
 }

@@ -89,6 +89,9 @@ type group struct {
 	// retainAudit delete the oldest audit entries.
 	retainAudit []*auditRetention
 	pruneBefore time.Time // log records accepted before this are deleted
+	// dedupeFloor, when not 0, is a raised dedupe floor to save (see
+	// dedupebound.go).
+	dedupeFloor int64
 
 	// The records encode made of it, for the writer.
 
@@ -289,6 +292,7 @@ func (db *DB) run(ops []*op) {
 		db.inflight.add(g.logSeq, inflightRecord{n: g.logN, events: g.events})
 	}
 	db.writes <- g
+	db.maybeTrimIndex(now)
 }
 
 // stepChunk is how many accounts are judged under one hold of the lock.
@@ -315,7 +319,7 @@ func (db *DB) encode(g *group) error {
 	if g.logN > 0 {
 		db.nextLogSeq++
 		g.logHead = encodeLogHead(g.now, g.logN)
-		db.spans.add(g.logSeq, g.now)
+		db.spans.add(g.logSeq, g.now, g.logN)
 	}
 	if err := db.encodeTallies(g); err != nil {
 		return err
@@ -424,7 +428,7 @@ func (g *group) empty() bool {
 	return g.logHead == nil && len(g.accountRecords) == 0 && len(g.transitionRecords) == 0 && g.pruneBefore.IsZero() &&
 		len(g.tallies) == 0 && g.checkpoint == nil && len(g.deletedTickets) == 0 && len(g.rested) == 0 && len(g.woken) == 0 &&
 		len(g.recipients) == 0 && len(g.auditRecords) == 0 && len(g.ticketRecords) == 0 && len(g.outbox) == 0 && len(g.reputation) == 0 &&
-		len(g.outboxChanges) == 0 && len(g.retainOutbox) == 0 && len(g.retainAudit) == 0
+		len(g.outboxChanges) == 0 && len(g.retainOutbox) == 0 && len(g.retainAudit) == 0 && g.dedupeFloor == 0
 }
 
 // put writes a group's records inside one transaction.
@@ -473,6 +477,9 @@ func (db *DB) put(tx *bbolt.Tx, g *group) error {
 		}
 	}
 	if err := putReputation(tx, g.reputation); err != nil {
+		return err
+	}
+	if err := putDedupeFloor(tx, g.dedupeFloor); err != nil {
 		return err
 	}
 	tickets := tx.Bucket(bucketTickets)

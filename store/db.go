@@ -82,6 +82,9 @@ type Options struct {
 	Clock func() time.Time
 	// MaxGroupEvents bounds the events committed in one transaction.
 	MaxGroupEvents int
+	// DedupeMaxIDs bounds the ids the dedupe index remembers (0: every id
+	// of the horizon); see trimIndex.
+	DedupeMaxIDs int
 	// Suppression are the per-recipient rules.
 	Suppression monitor.SuppressionPolicy
 	// Committed, when set, is told of every durable commit: how many
@@ -121,6 +124,16 @@ type DB struct {
 	clock          func() time.Time
 	maxGroupEvents int
 	maxAccounts    int
+	// maxIDs bounds the dedupe index (0: no bound); trimming is set while
+	// trimIndex runs. floor is the dedupe floor (unix nanoseconds, 0 for
+	// none): events that occurred before it are refused. indexFrom is the
+	// first record whose ids the index remembers after a trim.
+	maxIDs    int
+	ids       atomic.Int64 // the ids the index held after the last group
+	trimming  atomic.Bool
+	floor     atomic.Int64
+	indexFrom uint64
+	trimAgain time.Time // no trim is tried before this
 
 	// mu guards accounts and tickets (the maps and what is in them) against
 	// readers; the committer goroutine is the only writer.
@@ -290,6 +303,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		clock:              opts.Clock,
 		maxGroupEvents:     opts.MaxGroupEvents,
 		maxAccounts:        opts.MaxAccounts,
+		maxIDs:             opts.DedupeMaxIDs,
 		accounts:           make(map[string]*monitor.Account),
 		tickets:            make(map[string]*monitor.Ticket),
 		dirty:              make(map[string]uint64),
@@ -333,6 +347,9 @@ func (db *DB) load() error {
 			return err
 		}
 		bulkWasOn = len(meta.Get(metaBulkDefault)) == 1 && meta.Get(metaBulkDefault)[0] == 1
+		if v := meta.Get(metaDedupeFloor); len(v) == 8 {
+			db.floor.Store(int64(binary.BigEndian.Uint64(v)))
+		}
 		if err := resetTalliesOfAnotherShape(tx, db.policy); err != nil {
 			return err
 		}
@@ -407,6 +424,7 @@ func (db *DB) load() error {
 		// crashing must not replay a longer tail each time.
 		db.checkpointDue = db.nextLogSeq
 		db.phases.load(db.accounts, db.dormantPhases)
+		db.ids.Store(int64(db.seen.len()))
 		db.replayed = ReplayStats{Accounts: len(db.accounts), Dormant: db.dormant, Events: n, IDs: db.seen.len(), IndexFile: fromFile.loaded,
 			IDsFromLog: fromLog, Took: time.Since(start), Dropped: db.dropped, IndexFileRefused: db.indexFileRefused}
 		return err
@@ -481,7 +499,11 @@ func (db *DB) Replayed() ReplayStats { return db.replayed }
 func (db *DB) Policy() monitor.Policy { return db.policy }
 
 // Limits returns the event limits the store applies.
-func (db *DB) Limits() monitor.Limits { return db.limits }
+func (db *DB) Limits() monitor.Limits {
+	l := db.limits
+	l.DedupeFloor = db.DedupeFloor()
+	return l
+}
 
 // Err returns the error that stopped the store from writing, or nil.
 func (db *DB) Err() error {

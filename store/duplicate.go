@@ -165,6 +165,7 @@ type logSpans []logSpan
 type logSpan struct {
 	first       uint64 // the span's first record
 	start, last int64  // acceptance times of its first and latest, unix seconds
+	events      uint64 // the events its records hold
 }
 
 // before returns the spans that start before record seq.
@@ -176,14 +177,39 @@ func (s logSpans) before(seq uint64) logSpans {
 	return s[:n]
 }
 
-// add notes that record seq was accepted at t.
-func (s *logSpans) add(seq uint64, t time.Time) {
+// add notes that record seq, of n events, was accepted at t.
+func (s *logSpans) add(seq uint64, t time.Time, n int) {
 	sec := t.Unix()
-	if n := len(*s); n > 0 && sec >= (*s)[n-1].start && sec < (*s)[n-1].start+60 {
-		(*s)[n-1].last = max((*s)[n-1].last, sec)
+	if k := len(*s); k > 0 && sec >= (*s)[k-1].start && sec < (*s)[k-1].start+60 {
+		(*s)[k-1].last = max((*s)[k-1].last, sec)
+		(*s)[k-1].events += uint64(n)
 		return
 	}
-	*s = append(*s, logSpan{first: seq, start: sec, last: sec})
+	*s = append(*s, logSpan{first: seq, start: sec, last: sec, events: uint64(n)})
+}
+
+// keep returns the first record of the newest spans that hold at most
+// max events between them (the newest is kept whatever it holds), and the
+// instant before which the records of the others were all accepted. A
+// span whose records were accepted at notBefore or later is kept too. ok
+// is false when every span is kept.
+func (s logSpans) keep(max uint64, notBefore time.Time) (first uint64, droppedBefore time.Time, ok bool) {
+	if len(s) == 0 {
+		return 0, time.Time{}, false
+	}
+	j := len(s) - 1
+	kept := s[j].events
+	for j > 0 && kept+s[j-1].events <= max {
+		j--
+		kept += s[j].events
+	}
+	for j > 0 && s[j-1].last >= notBefore.Unix() {
+		j--
+	}
+	if j == 0 {
+		return 0, time.Time{}, false
+	}
+	return s[j].first, time.Unix(s[j-1].last+1, 0), true
 }
 
 // prune drops the leading spans whose records were all accepted before

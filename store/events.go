@@ -14,6 +14,10 @@ import (
 type IngestResult struct {
 	Accepted   int
 	Duplicates int
+	// TooOld are the indexes of the events refused for occurring before
+	// the dedupe floor, raised since the caller validated them (see
+	// monitor.Limits.DedupeFloor).
+	TooOld []int
 	// ByType splits the counts by event type (indexed by monitor.EventType).
 	ByType [monitor.MaxEventType + 1]TypeCounts
 }
@@ -50,8 +54,13 @@ func (db *DB) Ingest(ctx context.Context, events []monitor.Event) (IngestResult,
 func (db *DB) ingest(g *group, events []monitor.Event) (IngestResult, error) {
 	var res IngestResult
 	g.keys = db.seen.warm(g.keys[:0], events)
+	floor := db.floor.Load()
 	for i := range events {
 		e := &events[i]
+		if floor != 0 && e.OccurredAt.UnixNano() < floor {
+			res.TooOld = append(res.TooOld, i)
+			continue
+		}
 		key := g.keys[i]
 		if g.cands = db.seen.add(key, uint32(g.logSeq), g.cands[:0]); len(g.cands) > 0 {
 			dup, err := db.duplicate(g, e.AccountID, e.ID, g.cands)

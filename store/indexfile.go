@@ -35,12 +35,12 @@ import (
 // Layout, little-endian: the magic, the hash seed; for each shard the
 // first record it may not cover, its slot count, its key count and its
 // slots; the log's spans when the file was written (their count, then
-// first record, start and last of each); a CRC-32C of all that.
+// first record, start, last and events of each); a CRC-32C of all that.
 
 // IndexFileName is the dedupe index's file inside the data directory.
 const IndexFileName = "dedupe.idx"
 
-var indexMagic = [8]byte{'d', 'p', 'm', 'i', 'd', 'x', '0', '2'}
+var indexMagic = [8]byte{'d', 'p', 'm', 'i', 'd', 'x', '0', '3'}
 
 // errStaleIndex is why an index file is not used: it claims log records
 // the log does not have, or it was written with another seed.
@@ -107,6 +107,7 @@ func (iw *indexWriter) finish(spans logSpans) error {
 			b = binary.LittleEndian.AppendUint64(b, sp.first)
 			b = binary.LittleEndian.AppendUint64(b, uint64(sp.start))
 			b = binary.LittleEndian.AppendUint64(b, uint64(sp.last))
+			b = binary.LittleEndian.AppendUint64(b, sp.events)
 		}
 		_, iw.err = iw.w.Write(b)
 	}
@@ -271,14 +272,15 @@ func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, inde
 	if n > 1<<24 {
 		return nil, x, nil, fmt.Errorf("index file spans: %w", errCorrupt)
 	}
-	b := make([]byte, 24*n)
+	b := make([]byte, 32*n)
 	if err := read(b); err != nil {
 		return nil, x, nil, err
 	}
 	spans := make(logSpans, n)
 	for i := range spans {
-		spans[i] = logSpan{first: binary.LittleEndian.Uint64(b[24*i:]), start: int64(binary.LittleEndian.Uint64(b[24*i+8:])),
-			last: int64(binary.LittleEndian.Uint64(b[24*i+16:]))}
+		e := b[32*i:]
+		spans[i] = logSpan{first: binary.LittleEndian.Uint64(e), start: int64(binary.LittleEndian.Uint64(e[8:])),
+			last: int64(binary.LittleEndian.Uint64(e[16:])), events: binary.LittleEndian.Uint64(e[24:])}
 	}
 	want := crc
 	sum := make([]byte, 4)

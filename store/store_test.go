@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -103,10 +104,10 @@ func TestIngestDeduplicatesAcrossBatchesAndRestarts(t *testing.T) {
 		r.ByType[monitor.EventSend] = TypeCounts{accepted, duplicates}
 		return r
 	}
-	if got := ingest(t, db, batch); got != sends(100, 1) {
+	if got := ingest(t, db, batch); !reflect.DeepEqual(got, sends(100, 1)) {
 		t.Fatalf("first batch: %+v, want 100 accepted, 1 duplicate", got)
 	}
-	if got := ingest(t, db, batch[:10]); got != sends(0, 10) {
+	if got := ingest(t, db, batch[:10]); !reflect.DeepEqual(got, sends(0, 10)) {
 		t.Fatalf("resent batch: %+v, want 10 duplicates", got)
 	}
 	// The same event id in another account is another event.
@@ -119,7 +120,7 @@ func TestIngestDeduplicatesAcrossBatchesAndRestarts(t *testing.T) {
 	if w.Sends != 100 || w.HardBounces != 3 {
 		t.Errorf("after reopen: %d sends, %d hard bounces; want 100, 3", w.Sends, w.HardBounces)
 	}
-	if got := ingest(t, db2, batch); got != sends(0, 101) {
+	if got := ingest(t, db2, batch); !reflect.DeepEqual(got, sends(0, 101)) {
 		t.Errorf("after reopen, resent batch: %+v, want 101 duplicates", got)
 	}
 }

@@ -198,6 +198,19 @@ type eventsConf struct {
 	// accounts' counts: a start replays at most that much of the log.
 	CheckpointEvents   int      `yaml:"checkpoint_events"`
 	CheckpointInterval duration `yaml:"checkpoint_interval"`
+	// DedupeMemory bounds the dedupe index's memory (0: no bound): past
+	// it the oldest ids are forgotten, and events that occurred before
+	// them are refused (see store.Options.DedupeMaxIDs).
+	DedupeMemory byteSize `yaml:"dedupe_memory"`
+}
+
+// dedupeBytesPerID is the most memory an id of the dedupe index takes: an
+// 8-byte slot in a table at least 3/8 full.
+const dedupeBytesPerID = 22
+
+// dedupeMaxIDs is how many ids fit in the dedupe memory bound (0: none).
+func (e eventsConf) dedupeMaxIDs() int {
+	return int(e.DedupeMemory / dedupeBytesPerID)
 }
 
 type policyConf struct {
@@ -355,6 +368,9 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 	}
 	if c.Events.CheckpointEvents < 1 || c.Events.CheckpointInterval <= 0 {
 		return p, l, errors.New("config: events.checkpoint_events and events.checkpoint_interval must be positive")
+	}
+	if m := c.Events.DedupeMemory; m != 0 && m < 16<<20 {
+		return p, l, errors.New("config: events.dedupe_memory must be 0 (no bound) or at least 16MiB")
 	}
 	if l.MaxClockSkew < 0 {
 		return p, l, errors.New("config: events.max_clock_skew must not be negative")

@@ -74,6 +74,8 @@ func TestMetricsMove(t *testing.T) {
 		`dpmon_events_total{result="rejected",type="complaint"} 2`,
 		`dpmon_transitions_total{from="healthy",to="warning"} 1`,
 		`dpmon_accounts{phase="warning"} 1`,
+		`dpmon_dedupe_ids 1025`,
+		`dpmon_dedupe_floor_timestamp_seconds 0`,
 		`dpmon_grpc_server_handled_total{grpc_code="OK",grpc_method="IngestEvents",grpc_service="dpmon.v1.EventService",grpc_type="unary"} 2`,
 	} {
 		if !strings.Contains(after, want+"\n") {

@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	storeOpts := store.Options{Policy: policy, Limits: limits, Suppression: suppression, MaxAccounts: cfg.Limits.MaxAccounts,
 		LockTimeout: time.Duration(cfg.LockTimeout), CheckpointEvents: cfg.Events.CheckpointEvents,
-		CheckpointInterval: time.Duration(cfg.Events.CheckpointInterval)}
+		CheckpointInterval: time.Duration(cfg.Events.CheckpointInterval), DedupeMaxIDs: cfg.Events.dedupeMaxIDs()}
 	if notifier != nil {
 		storeOpts.Route = notifier.Route
 	}
@@ -133,6 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	if m != nil {
 		m.CountPhases(db)
+		m.CountDedupe(db)
 		stopMetrics, err := serveMetrics(cfg.MetricsListen, m, auth, tlsCfg, log)
 		if err != nil {
 			stopServing()
