@@ -44,9 +44,15 @@ type Account struct {
 	secondSends uint32
 	// ReputationLow is set while the score is below the alert level.
 	ReputationLow bool
-	DisplayName   string
-	AdminEmails   []string
-	CreatedAt     time.Time
+	// quiet marks the bucket in which Step last found the account healthy
+	// with nothing more sends could change (see quietMark); 0 for none.
+	// Until another count arrives or the bucket turns, Step need not
+	// measure again (see stillQuiet). 16 bits keep the account in its
+	// 768-byte size class.
+	quiet       uint16
+	DisplayName string
+	AdminEmails []string
+	CreatedAt   time.Time
 	// Reinstatements are when the account was reinstated, within the
 	// policy's repeat window.
 	Reinstatements []time.Time
@@ -96,6 +102,9 @@ func (a *Account) Observe(e *Event, acceptedAt time.Time, p Policy) {
 	if c == (Counts{}) || e.OccurredAt.Before(a.CountFrom) || acceptedAt.Before(a.CountFrom) {
 		return
 	}
+	if c.HardBounces|c.Complaints|c.Blocks != 0 {
+		a.quiet = 0
+	}
 	a.ring.Add(bucketOf(at, p.Bucket), c)
 }
 
@@ -132,16 +141,56 @@ func (a *Account) judge(now time.Time, global Policy) Status {
 // policy is passed by pointer and copied only for an account with
 // overrides: copying it dominated the judgement of a quiet account.
 func (a *Account) Step(now time.Time, global *Policy) (Transition, bool) {
+	bucket := quietMark(bucketOf(now, global.Bucket))
+	if a.quiet == bucket && a.stillQuiet(global) {
+		return Transition{AccountID: a.ID}, false
+	}
 	p := global
 	if !a.Overrides.empty() {
 		merged := global.With(a.Overrides)
 		p = &merged
 	}
 	var stats [MaxWindows]WindowStats
-	findings := evaluate(measureInto(stats[:], &a.ring, now, p), p)
+	windows := measureInto(stats[:], &a.ring, now, p)
+	findings := evaluate(windows, p)
 	t, ok := step(&a.State, now, p, findings)
 	t.AccountID = a.ID
+	a.quiet = 0
+	if !ok && len(findings) == 0 && a.stillQuiet(global) && sendsChangeNothing(windows) {
+		a.quiet = bucket
+	}
 	return t, ok
+}
+
+// quietMark is the mark of bucket b in Account.quiet: never 0, and the
+// same for two buckets only 65,535 buckets apart (7 years of hours). By
+// then every count the account was judged on has left its windows (see
+// stillQuiet), so a healthy account that counted only sends since has
+// nothing to find.
+func quietMark(b int64) uint16 {
+	return uint16(uint64(b)%0xffff) + 1
+}
+
+// stillQuiet reports whether the account is one whose judgement only
+// other counts or a new bucket can change, once found without findings:
+// healthy, judged by the global policy on measured rates. A send only
+// lowers a measured rate, and a healthy account without findings has no
+// timer running. (A confident decision's bound is not monotone in the
+// sends, and the other phases have timers.)
+func (a *Account) stillQuiet(global *Policy) bool {
+	return a.State.Phase == PhaseHealthy && a.Overrides.empty() && global.Decision == DecisionMeasured && a.ring.n < 0xffff
+}
+
+// sendsChangeNothing reports whether more sends leave every window
+// without findings: a window below its minimum volume may be judged once
+// sends lift it, which matters only if it counted something else.
+func sendsChangeNothing(windows []WindowStats) bool {
+	for _, w := range windows {
+		if w.BelowMinVolume && w.HardBounces|w.Complaints|w.Blocks != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Reinstate lifts a suspension: the account enters probation with its
