@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -22,19 +23,24 @@ import (
 //
 // A key of 8 bytes is a whole record, written before parts were.
 
+// logKeyLen is the length of a part's key: the record's number, then the
+// part's, 4 bytes (a group of 32,768 events of the largest kind takes
+// 200 MB, some 150,000 parts).
+const logKeyLen = 12
+
 // logPartKey returns the key of part i of record seq.
-func logPartKey(seq uint64, part uint16) []byte {
-	k := make([]byte, 10)
+func logPartKey(seq uint64, part uint32) []byte {
+	k := make([]byte, logKeyLen)
 	binary.BigEndian.PutUint64(k, seq)
-	binary.BigEndian.PutUint16(k[8:], part)
+	binary.BigEndian.PutUint32(k[8:], part)
 	return k
 }
 
 // logPartSize returns the size of the parts that fill a page of pageSize
 // bytes three to a leaf: the page's 16-byte header, then per part a
-// 16-byte element, its 10-byte key and its value.
+// 16-byte element, its key and its value.
 func logPartSize(pageSize int) int {
-	return (pageSize-16)/3 - 16 - 10
+	return (pageSize-16)/3 - 16 - logKeyLen
 }
 
 // putLog appends record seq, the concatenation of pieces, to the log b in
@@ -52,8 +58,8 @@ func putLog(b *bbolt.Bucket, seq uint64, partSize int, pieces ...[]byte) error {
 		if len(pieces) == 0 {
 			return nil
 		}
-		if part > 0xffff {
-			return fmt.Errorf("append log record %d: more than %d parts", seq, 0xffff)
+		if uint64(part) > math.MaxUint32 {
+			return fmt.Errorf("append log record %d: more than %d parts", seq, uint64(math.MaxUint32))
 		}
 		var v []byte
 		if len(pieces[0]) >= partSize {
@@ -69,7 +75,7 @@ func putLog(b *bbolt.Bucket, seq uint64, partSize int, pieces ...[]byte) error {
 				}
 			}
 		}
-		if err := b.Put(logPartKey(seq, uint16(part)), v); err != nil {
+		if err := b.Put(logPartKey(seq, uint32(part)), v); err != nil {
 			return fmt.Errorf("append log record %d: %w", seq, err)
 		}
 	}
@@ -127,7 +133,7 @@ func (lc *logCursor) next(what logRead) (seq uint64, rec []byte, ok bool, err er
 	if lc.k == nil {
 		return 0, nil, false, nil
 	}
-	if len(lc.k) != 8 && len(lc.k) != 10 {
+	if len(lc.k) != 8 && len(lc.k) != logKeyLen {
 		return 0, nil, false, fmt.Errorf("%w: log key %x", errCorrupt, lc.k)
 	}
 	seq = decodeSeq(lc.k[:8])
@@ -136,7 +142,7 @@ func (lc *logCursor) next(what logRead) (seq uint64, rec []byte, ok bool, err er
 		lc.k, lc.v = lc.c.Next()
 		return seq, rec, true, nil
 	}
-	if part := binary.BigEndian.Uint16(lc.k[8:]); part != 0 {
+	if part := binary.BigEndian.Uint32(lc.k[8:]); part != 0 {
 		return 0, nil, false, fmt.Errorf("%w: log record %d starts at part %d", errCorrupt, seq, part)
 	}
 	lc.buf = append(lc.buf[:0], lc.v...)
@@ -149,7 +155,7 @@ func (lc *logCursor) next(what logRead) (seq uint64, rec []byte, ok bool, err er
 			}
 		}
 		lc.k, lc.v = lc.c.Next()
-		if lc.k == nil || len(lc.k) != 10 || decodeSeq(lc.k[:8]) != seq {
+		if lc.k == nil || len(lc.k) != logKeyLen || decodeSeq(lc.k[:8]) != seq {
 			return seq, lc.buf, true, nil
 		}
 		lc.buf = append(lc.buf, lc.v...)
