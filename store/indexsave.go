@@ -18,6 +18,9 @@ func (db *DB) SaveIndex(ctx context.Context) error {
 	defer db.indexFileMu.Unlock()
 	iw := newIndexWriter(filepath.Dir(db.path), IndexFileName+".save.tmp", db.seen.seed)
 	defer iw.abort()
+	if iw.err != nil {
+		return fmt.Errorf("save index: %w", iw.err)
+	}
 	var (
 		slots []uint64
 		n     int
