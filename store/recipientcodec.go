@@ -15,13 +15,17 @@ import (
 type recipientRecord struct {
 	monitor.Recipient
 	history []uint64 // the keys of its history entries, oldest first
+	// pendingAt prefixes its key in bucketPending while it is pending
+	// (see pending.go).
+	pendingAt uint64
 }
 
 // The record: a version byte, status, reason, then since, until and the last
 // soft bounce as unix nanoseconds (varint, 0 for none), the soft blocks in a
 // row, the pending hard bounces (count, then times) and the history entries
-// (count, then the first key and the gaps to the next: keys grow), and the
-// time of the last manual lift.
+// (count, then the first key and the gaps to the next: keys grow), the
+// time of the last manual lift and, when not 0, the prefix of its pending
+// key (uvarint; a record without it has 0).
 const recipientVersion = 1
 
 func encodeRecipient(r recipientRecord) []byte {
@@ -41,7 +45,11 @@ func encodeRecipient(r recipientRecord) []byte {
 		buf = binary.AppendUvarint(buf, seq-prev)
 		prev = seq
 	}
-	return appendTime(buf, r.LiftedAt)
+	buf = appendTime(buf, r.LiftedAt)
+	if r.pendingAt != 0 {
+		buf = binary.AppendUvarint(buf, r.pendingAt)
+	}
+	return buf
 }
 
 // decodeRecipient decodes a stored record; nil is a recipient never seen.
@@ -76,6 +84,9 @@ func decodeRecipient(v []byte) (recipientRecord, error) {
 		return r, errCorrupt
 	}
 	r.LiftedAt = d.time()
+	if d.err == nil && len(d.buf) > 0 {
+		r.pendingAt = d.uvarint()
+	}
 	return r, d.err
 }
 

@@ -80,6 +80,7 @@ func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 		if err != nil {
 			return fmt.Errorf("recipient %q: %w", w.key, err)
 		}
+		was := rec.Pending()
 		var change monitor.RecipientChange
 		changed := false
 		if m := w.manual; m != nil {
@@ -101,6 +102,9 @@ func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 		if !changed {
 			continue
 		}
+		if err := markPending(tx, g, w.key, &rec, was); err != nil {
+			return err
+		}
 		if err := appendHistory(tx, &rec, change, db.suppression.HistoryLimit); err != nil {
 			return err
 		}
@@ -108,7 +112,8 @@ func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 			return fmt.Errorf("save recipient %q: %w", w.key, err)
 		}
 	}
-	return putPending(tx, g, pending)
+	clearedKeys(g, pending)
+	return nil
 }
 
 // appendHistory adds a change to a recipient's history and drops the

@@ -281,7 +281,8 @@ func TestSuppressionsWithAForeignToken(t *testing.T) {
 
 // The pending recipients are kept on disk beside their records, so that a
 // start reads only them; a store from before that keeps them is indexed
-// once when it is opened.
+// once when it is opened. New ones are appended, under the log record
+// current when they became pending.
 func TestPendingRecipientsAreIndexedOnDisk(t *testing.T) {
 	dir := t.TempDir()
 	c := monitortest.New(t0)
@@ -300,6 +301,15 @@ func TestPendingRecipientsAreIndexedOnDisk(t *testing.T) {
 	if got := pendingOnDisk(t, db); !maps.Equal(got, want) {
 		t.Fatalf("pending on disk: got %v, want %v", got, want)
 	}
+	// Appended under the log record of the bounce, the first.
+	if err := db.bolt.View(func(tx *bbolt.Tx) error {
+		if k, _ := tx.Bucket(bucketPending).Cursor().First(); decodeSeq(k[:8]) != 1 {
+			t.Errorf("ann's pending key %q, want it under log record 1", k)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	// A store from before the index: the bucket empty and not marked.
 	path := db.path
@@ -312,7 +322,10 @@ func TestPendingRecipientsAreIndexedOnDisk(t *testing.T) {
 		if err := tx.DeleteBucket(bucketPending); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Delete(metaPendingIndexed)
+		if _, err := tx.CreateBucket(bucketPending); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Delete(metaPendingByRecord)
 	})
 	if cerr := b.Close(); err == nil {
 		err = cerr
@@ -341,7 +354,7 @@ func pendingOnDisk(t *testing.T, db *DB) map[string]bool {
 	got := map[string]bool{}
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
-			got[string(k)] = true
+			got[string(k[8:])] = true
 			return nil
 		})
 	})
