@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -163,5 +165,44 @@ func TestAStartFromTheIndexFilePrunesAsAnother(t *testing.T) {
 	c.Set(later)
 	if res := ingest(t, db, young); res.Duplicates != 10 {
 		t.Errorf("resending the young events: %+v, want duplicates", res)
+	}
+}
+
+// The index file keeps only the used slots of each table: what it reads
+// back is every table exactly, however full.
+func TestTheIndexFileReadsBackEveryTable(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var want [dedupeShards]dedupeTable
+	for i := range want {
+		want[i] = newDedupeTable(0)
+		fill := []int{0, 1, 300, 767}[i%4] // empty to 3/4 full
+		for range fill {
+			want[i].insert(rng.Uint64(), rng.Uint32())
+		}
+	}
+	iw := newIndexWriter(dir, "tmp", 42)
+	for i := range want {
+		iw.shard(7, want[i].slots, want[i].n)
+	}
+	if err := iw.finish(nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, IndexFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, x, _, err := readIndex(f, 42, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !x.whole || x.first != 7 {
+		t.Errorf("read %+v, want the whole log to 7", x)
+	}
+	for i := range want {
+		if !slices.Equal(got[i].slots, want[i].slots) || got[i].n != want[i].n {
+			t.Fatalf("shard %d read back differs (%d keys, want %d)", i, got[i].n, want[i].n)
+		}
 	}
 }
