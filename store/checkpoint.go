@@ -348,7 +348,7 @@ func (db *DB) readSpans(events *bbolt.Bucket, from uint64) (total int, err error
 		if err != nil || !ok {
 			return total, err
 		}
-		acceptedAt, n, err := decodeLogStart(head)
+		acceptedAt, n, _, err := decodeLogStart(head)
 		if err != nil {
 			return 0, fmt.Errorf("log record %d: %w", seq, err)
 		}

@@ -82,9 +82,9 @@ type Options struct {
 	Clock func() time.Time
 	// MaxGroupEvents bounds the events committed in one transaction.
 	MaxGroupEvents int
-	// DedupeMaxIDs bounds the ids the dedupe index remembers (0: every id
-	// of the horizon); see trimIndex.
-	DedupeMaxIDs int
+	// DedupeMemory bounds the dedupe index's memory in bytes (0: every
+	// id of the horizon is remembered); see dedupebound.go.
+	DedupeMemory int64
 	// Suppression are the per-recipient rules.
 	Suppression monitor.SuppressionPolicy
 	// Committed, when set, is told of every durable commit: how many
@@ -303,7 +303,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		clock:              opts.Clock,
 		maxGroupEvents:     opts.MaxGroupEvents,
 		maxAccounts:        opts.MaxAccounts,
-		maxIDs:             opts.DedupeMaxIDs,
+		maxIDs:             int(opts.DedupeMemory / dedupeBytesPerID),
 		accounts:           make(map[string]*monitor.Account),
 		tickets:            make(map[string]*monitor.Ticket),
 		dirty:              make(map[string]uint64),

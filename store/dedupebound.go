@@ -9,8 +9,8 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// The dedupe index may be bounded (Options.DedupeMaxIDs): once it holds
-// more ids than that, trimIndex forgets the ids of the oldest log records
+// The dedupe index may be bounded (Options.DedupeMemory): once it holds
+// more ids than fit, trimIndex forgets the ids of the oldest log records
 // (the records themselves stay, for the horizon) until it holds at most
 // nine tenths of the bound, and raises the dedupe floor: an event that
 // occurred before it is refused, as one beyond the horizon is, since a
@@ -19,6 +19,10 @@ import (
 // how late an event may arrive. The floor is saved with the commit group
 // that raises it, before any id is forgotten, so a start from a saved
 // index never remembers less than its floor says.
+
+// dedupeBytesPerID is the most memory an id of the index takes: an 8-byte
+// slot in a table at least 3/8 full (see dedupeTable).
+const dedupeBytesPerID = 22
 
 // metaDedupeFloor holds the dedupe floor, unix nanoseconds, big-endian.
 var metaDedupeFloor = []byte("dedupe_floor")
@@ -100,7 +104,7 @@ func (db *DB) DedupeStats() (ids int, floor time.Time) {
 	return int(db.ids.Load()), db.DedupeFloor()
 }
 
-// DedupeFloor returns the dedupe floor (see Options.DedupeMaxIDs), or
+// DedupeFloor returns the dedupe floor (see Options.DedupeMemory), or
 // the zero time when the index forgot nothing early.
 func (db *DB) DedupeFloor() time.Time {
 	if f := db.floor.Load(); f != 0 {

@@ -12,7 +12,7 @@ import (
 func openBounded(t *testing.T, dir string, c *monitortest.Clock, maxIDs int) *DB {
 	t.Helper()
 	db, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
-		Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now, DedupeMaxIDs: maxIDs})
+		Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now, DedupeMemory: int64(maxIDs) * dedupeBytesPerID})
 	if err != nil {
 		t.Fatal(err)
 	}

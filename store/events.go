@@ -182,24 +182,34 @@ func encodeLogHead(acceptedAt time.Time, n int) []byte {
 	return binary.AppendUvarint(buf, uint64(n))
 }
 
+// decodeLogStart reads from the start of a record when it was accepted,
+// how many events it holds and how long its header is.
+func decodeLogStart(head []byte) (acceptedAt time.Time, n, headerLen int, err error) {
+	if len(head) == 0 || (head[0] != logVersion && head[0] != logVersion1) {
+		return time.Time{}, 0, 0, fmt.Errorf("%w: unknown log version", errCorrupt)
+	}
+	d := decoder{buf: head[1:]}
+	at := d.varint()
+	count := d.uvarint()
+	if d.err != nil || count > 1<<40 {
+		return time.Time{}, 0, 0, errCorrupt
+	}
+	return time.Unix(0, at).UTC(), int(count), len(head) - len(d.buf), nil
+}
+
 // decodeLogHeader reads a record's header. hashes is nil in a version 1
 // record, which has none.
 func decodeLogHeader(v []byte) (acceptedAt time.Time, n int, hashes, rest []byte, err error) {
-	if len(v) == 0 || (v[0] != logVersion && v[0] != logVersion1) {
-		return time.Time{}, 0, nil, nil, fmt.Errorf("%w: unknown log version", errCorrupt)
+	acceptedAt, n, header, err := decodeLogStart(v)
+	if err != nil {
+		return time.Time{}, 0, nil, nil, err
 	}
-	d := decoder{buf: v[1:]}
-	acceptedAt = time.Unix(0, d.varint()).UTC()
-	count := d.uvarint()
-	if d.err != nil {
-		return time.Time{}, 0, nil, nil, d.err
-	}
-	rest = d.buf
+	rest = v[header:]
 	if v[0] == logVersion {
-		if count > uint64(len(rest))/8 {
-			return time.Time{}, 0, nil, nil, fmt.Errorf("%w: %d hashes in %d bytes", errCorrupt, count, len(rest))
+		if n > len(rest)/8 {
+			return time.Time{}, 0, nil, nil, fmt.Errorf("%w: %d hashes in %d bytes", errCorrupt, n, len(rest))
 		}
-		hashes, rest = rest[:8*count], rest[8*count:]
+		hashes, rest = rest[:8*n], rest[8*n:]
 	}
-	return acceptedAt, int(count), hashes, rest, nil
+	return acceptedAt, n, hashes, rest, nil
 }

@@ -99,15 +99,22 @@ func TestAStartAfterACrashReadsTheSavedIndex(t *testing.T) {
 	if res := ingest(t, re, append(first, second...)); res.Duplicates != 430 {
 		t.Fatalf("resending after the start: %+v, want 430 duplicates", res)
 	}
+	prunesAllBut(t, re, c, second)
+}
+
+// prunesAllBut prunes db past the horizon of events sent at t0 and checks
+// that it remembers the ids of young, sent 5 days later, and only those.
+func prunesAllBut(t *testing.T, db *DB, c *monitortest.Clock, young []monitor.Event) {
+	t.Helper()
 	later := t0.Add(8*24*time.Hour + time.Hour)
-	if err := re.Prune(context.Background(), later); err != nil {
+	if err := db.Prune(context.Background(), later); err != nil {
 		t.Fatal(err)
 	}
-	if n := re.seen.len(); n != 30 {
-		t.Errorf("%d ids after the prune, want the 30 young ones", n)
+	if n := db.seen.len(); n != len(young) {
+		t.Errorf("%d ids after the prune, want the %d young ones", n, len(young))
 	}
 	c.Set(later)
-	if res := ingest(t, re, second); res.Duplicates != 30 {
+	if res := ingest(t, db, young); res.Duplicates != len(young) {
 		t.Errorf("resending the young events after the prune: %+v, want duplicates", res)
 	}
 }
@@ -155,17 +162,7 @@ func TestAStartFromTheIndexFilePrunesAsAnother(t *testing.T) {
 	if !db.Replayed().IndexFile {
 		t.Fatalf("%+v: the start did not use the index file", db.Replayed())
 	}
-	later := t0.Add(8*24*time.Hour + time.Hour)
-	if err := db.Prune(context.Background(), later); err != nil {
-		t.Fatal(err)
-	}
-	if n := db.seen.len(); n != 10 {
-		t.Errorf("%d ids after the prune, want the 10 young ones", n)
-	}
-	c.Set(later)
-	if res := ingest(t, db, young); res.Duplicates != 10 {
-		t.Errorf("resending the young events: %+v, want duplicates", res)
-	}
+	prunesAllBut(t, db, c, young)
 }
 
 // The index file keeps only the used slots of each table: what it reads

@@ -103,7 +103,7 @@ func (lc *logCursor) seek(seq uint64) {
 	lc.k, lc.v = lc.c.Seek(seqKey(seq))
 }
 
-// last returns the number of the log's last record, or 0.
+// lastLogSeq returns the number of the log's last record, or 0.
 func lastLogSeq(b *bbolt.Bucket) uint64 {
 	k, _ := b.Cursor().Last()
 	if len(k) < 8 {
@@ -165,20 +165,14 @@ func (lc *logCursor) next(what logRead) (seq uint64, rec []byte, ok bool, err er
 // logPrefixLen returns how many bytes of a record hold its header, and its
 // dedupe hashes with hashes set, or -1 while head is too short to tell.
 func logPrefixLen(head []byte, hashes bool) int {
-	if len(head) < 1 {
+	_, n, header, err := decodeLogStart(head)
+	if err != nil {
 		return -1
 	}
-	d := decoder{buf: head[1:]}
-	d.varint() // accepted at
-	n := d.uvarint()
-	if d.err != nil {
-		return -1
-	}
-	header := len(head) - len(d.buf)
 	if !hashes || head[0] != logVersion {
 		return header
 	}
-	return header + 8*int(min(n, 1<<40))
+	return header + 8*n
 }
 
 // logRecordAt returns record seq, or nil when the log has none; it is
@@ -205,7 +199,7 @@ func pruneLog(tx *bbolt.Tx, cutoff time.Time) error {
 	c := b.Cursor()
 	for k, v := c.First(); k != nil && len(k) >= 8 && decodeSeq(k[:8]) < last; {
 		seq := decodeSeq(k[:8])
-		acceptedAt, _, err := decodeLogStart(v)
+		acceptedAt, _, _, err := decodeLogStart(v)
 		if err != nil {
 			return fmt.Errorf("prune log record %d: %w", seq, err)
 		}
@@ -222,19 +216,4 @@ func pruneLog(tx *bbolt.Tx, cutoff time.Time) error {
 		}
 	}
 	return nil
-}
-
-// decodeLogStart reads from the start of a record when it was accepted
-// and how many events it holds.
-func decodeLogStart(head []byte) (acceptedAt time.Time, n int, err error) {
-	if len(head) == 0 || (head[0] != logVersion && head[0] != logVersion1) {
-		return time.Time{}, 0, fmt.Errorf("%w: unknown log version", errCorrupt)
-	}
-	d := decoder{buf: head[1:]}
-	at := d.varint()
-	count := d.uvarint()
-	if d.err != nil || count > 1<<40 {
-		return time.Time{}, 0, errCorrupt
-	}
-	return time.Unix(0, at).UTC(), int(count), nil
 }

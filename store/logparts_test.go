@@ -110,7 +110,7 @@ func TestLogRecordsReadBackWholeOrInPart(t *testing.T) {
 						t.Errorf("record %d accepted at %v", seq, at)
 					}
 				case readHeader:
-					if _, n, err := decodeLogStart(rec); err != nil || n == 0 {
+					if _, n, _, err := decodeLogStart(rec); err != nil || n == 0 {
 						t.Errorf("record %d: %d events, %v", seq, n, err)
 					}
 				}

@@ -200,17 +200,8 @@ type eventsConf struct {
 	CheckpointInterval duration `yaml:"checkpoint_interval"`
 	// DedupeMemory bounds the dedupe index's memory (0: no bound): past
 	// it the oldest ids are forgotten, and events that occurred before
-	// them are refused (see store.Options.DedupeMaxIDs).
+	// them are refused (see store.Options.DedupeMemory).
 	DedupeMemory byteSize `yaml:"dedupe_memory"`
-}
-
-// dedupeBytesPerID is the most memory an id of the dedupe index takes: an
-// 8-byte slot in a table at least 3/8 full.
-const dedupeBytesPerID = 22
-
-// dedupeMaxIDs is how many ids fit in the dedupe memory bound (0: none).
-func (e eventsConf) dedupeMaxIDs() int {
-	return int(e.DedupeMemory / dedupeBytesPerID)
 }
 
 type policyConf struct {

@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	storeOpts := store.Options{Policy: policy, Limits: limits, Suppression: suppression, MaxAccounts: cfg.Limits.MaxAccounts,
 		LockTimeout: time.Duration(cfg.LockTimeout), CheckpointEvents: cfg.Events.CheckpointEvents,
-		CheckpointInterval: time.Duration(cfg.Events.CheckpointInterval), DedupeMaxIDs: cfg.Events.dedupeMaxIDs()}
+		CheckpointInterval: time.Duration(cfg.Events.CheckpointInterval), DedupeMemory: int64(cfg.Events.DedupeMemory)}
 	if notifier != nil {
 		storeOpts.Route = notifier.Route
 	}
