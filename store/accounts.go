@@ -356,8 +356,9 @@ func (db *DB) changeAccount(ctx context.Context, id string, create bool, change 
 			db.createAccount(g, id)
 		}
 		db.accounts[id] = a
+		db.accountsGen++
 		db.saveAccount(g, id)
-		g.touched[id] = struct{}{}
+		g.touched[a] = struct{}{}
 		g.markTallied(id)
 		result = a
 		return nil
@@ -389,7 +390,9 @@ func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
 		o := &op{at: now, apply: func(g *group) error {
 			g.sweep = true
 			for _, id := range chunk {
-				g.touched[id] = struct{}{}
+				if a, ok := db.accounts[id]; ok {
+					g.touched[a] = struct{}{}
+				}
 			}
 			return nil
 		}}

@@ -109,8 +109,8 @@ func tallyShape(p monitor.Policy) []byte {
 // write-locked.
 func (db *DB) planTallies(g *group, final bool) {
 	if !g.sweep {
-		for id := range g.touched {
-			db.markDirty(id, g.logSeq)
+		for a := range g.touched {
+			db.markDirty(a.ID, g.logSeq)
 		}
 	}
 	db.sinceCheckpoint += g.logN

@@ -241,7 +241,7 @@ func collidingIDs(t *testing.T, s *dedupeSet, account string, n int) []string {
 	groups := make(map[uint64][]string)
 	for i := range 1 << 23 {
 		id := fmt.Sprint("c", i)
-		k := s.key(account, id)
+		k := s.keyBytes([]byte(account), []byte(id))
 		slot := k%dedupeShards | fingerprint(k)<<8
 		if _, ok := seen[slot]; !ok {
 			seen[slot] = id

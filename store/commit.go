@@ -52,14 +52,16 @@ type group struct {
 	// cands is scratch for the dedupe lookups; own holds the keys of the
 	// group's events once a lookup needed them (see ownKeys).
 	cands []uint32
-	// keys is scratch for the dedupe keys of an op's events.
-	keys []uint64
-	own  map[string]struct{}
+	own   map[string]struct{}
 	// d decides what the group's events and calls change and who is told:
 	// its Outcome is what the group writes besides the events.
-	d       *monitor.Decider
-	touched map[string]struct{} // accounts to judge at the end of the group
-	saved   map[string]struct{} // accounts whose record must be written
+	d *monitor.Decider
+	// touched are the accounts to judge at the end of the group (the
+	// committer's scratch set, see DB.touched); accountsGen is
+	// DB.accountsGen when the group began.
+	touched     map[*monitor.Account]struct{}
+	accountsGen uint64
+	saved       map[string]struct{} // accounts whose record must be written
 	// tallied are the accounts whose tallies must be saved with the group:
 	// a change reset them, and a restart must not count from the old ones.
 	tallied map[string]struct{}
@@ -247,7 +249,7 @@ func (db *DB) run(ops []*op) {
 		now = db.clock()
 	}
 	db.groupSeq++
-	g := &group{seq: db.groupSeq, now: now, ops: ops, logSeq: db.nextLogSeq, touched: map[string]struct{}{}, saved: map[string]struct{}{},
+	g := &group{seq: db.groupSeq, now: now, ops: ops, logSeq: db.nextLogSeq, touched: db.touched, accountsGen: db.accountsGen, saved: map[string]struct{}{},
 		d: monitor.NewDecider(now, &db.policy, &db.volume)}
 	g.events, g.hashes = db.logBuffers.get()
 	// The write lock is taken an op, or a chunk of judgements, at a time:
@@ -266,19 +268,26 @@ func (db *DB) run(ops []*op) {
 		db.pending.mu.Unlock()
 		db.mu.Unlock()
 	}
-	touched := slices.Collect(maps.Keys(g.touched))
-	for chunk := range slices.Chunk(touched, stepChunk) {
+	// A pointer in touched is the live account unless the group replaced
+	// or dropped one (an admin's change, a ticket); then each is checked.
+	replaced := db.accountsGen != g.accountsGen
+	db.judging = slices.AppendSeq(db.judging[:0], maps.Keys(g.touched))
+	for chunk := range slices.Chunk(db.judging, stepChunk) {
 		db.mu.Lock()
-		for _, id := range chunk {
-			if a, ok := db.accounts[id]; ok {
-				db.step(g, a)
+		for _, a := range chunk {
+			if replaced && db.accounts[a.ID] != a {
+				continue
 			}
+			db.step(g, a)
 		}
 		db.mu.Unlock()
 	}
 	db.mu.Lock()
 	db.planTallies(g, len(ops) == 1 && ops[0].final)
 	db.mu.Unlock()
+	clear(db.touched)
+	clear(db.judging)
+	g.touched = nil
 	for _, o := range ops {
 		o.transitions = len(g.d.Transitions)
 	}

@@ -12,11 +12,13 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,6 +141,14 @@ type DB struct {
 	// readers; the committer goroutine is the only writer.
 	mu       sync.RWMutex
 	accounts map[string]*monitor.Account
+	// accountsGen counts the times an account in accounts was replaced or
+	// dropped: a pointer taken from accounts is still the live account as
+	// long as accountsGen has not moved.
+	accountsGen uint64
+	// touched is the committer's scratch set of the accounts a group
+	// counted, kept from group to group so that it keeps its room.
+	touched map[*monitor.Account]struct{}
+	judging []*monitor.Account
 	// dormant counts the accounts kept on disk only (see dormant.go);
 	// loadWoken are those a start's replay loaded, whose marks it lifts.
 	dormant   int
@@ -305,6 +315,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		maxAccounts:        opts.MaxAccounts,
 		maxIDs:             int(opts.DedupeMemory / dedupeBytesPerID),
 		accounts:           make(map[string]*monitor.Account),
+		touched:            make(map[*monitor.Account]struct{}),
 		tickets:            make(map[string]*monitor.Ticket),
 		dirty:              make(map[string]uint64),
 		unsettled:          make(map[string]uint64),
@@ -324,8 +335,10 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	writerDone := make(chan struct{})
-	go db.write(writerDone)
-	go db.commit(writerDone)
+	// The stages are labelled so that a CPU profile splits by stage
+	// (go tool pprof -tagfocus stage=committer).
+	go pprof.Do(context.Background(), pprof.Labels("stage", "writer"), func(context.Context) { db.write(writerDone) })
+	go pprof.Do(context.Background(), pprof.Labels("stage", "committer"), func(context.Context) { db.commit(writerDone) })
 	return db, nil
 }
 

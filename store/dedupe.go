@@ -40,17 +40,7 @@ func newDedupeSet(seed uint64) *dedupeSet {
 	return s
 }
 
-// key hashes an account and an event id; ids cannot hold control
-// characters, so a NUL separates them unambiguously.
-func (s *dedupeSet) key(account, id string) uint64 {
-	s.digest.ResetWithSeed(s.seed)
-	_, _ = s.digest.WriteString(account)
-	_, _ = s.digest.Write([]byte{0})
-	_, _ = s.digest.WriteString(id)
-	return s.digest.Sum64()
-}
-
-// keyBytes is key for fields read in place from the log.
+// keyBytes is the key of an event read in place from the log; see keysOf.
 func (s *dedupeSet) keyBytes(account, id []byte) uint64 {
 	s.digest.ResetWithSeed(s.seed)
 	_, _ = s.digest.Write(account)
@@ -59,23 +49,35 @@ func (s *dedupeSet) keyBytes(account, id []byte) uint64 {
 	return s.digest.Sum64()
 }
 
-// warm appends the keys of events to keys and touches the slot where add
-// will look each up first. Every touch misses the cache, but none waits
-// for another, so the processor overlaps them and add finds its slots
-// cached; one by one, each event waited for its own miss.
-func (s *dedupeSet) warm(keys []uint64, events []monitor.Event) []uint64 {
-	from := len(keys)
+// keysOf returns the keys of events, hashes of account and event id; ids
+// cannot hold control characters, so a NUL separates them unambiguously.
+// It may run on any goroutine, as it reads only the seed: an ingest's
+// caller hashes its batch before the committer sees it.
+func (s *dedupeSet) keysOf(events []monitor.Event) []uint64 {
+	d := xxhash.NewWithSeed(s.seed)
+	keys := make([]uint64, len(events))
 	for i := range events {
-		keys = append(keys, s.key(events[i].AccountID, events[i].ID))
+		d.ResetWithSeed(s.seed)
+		_, _ = d.WriteString(events[i].AccountID)
+		_, _ = d.Write([]byte{0})
+		_, _ = d.WriteString(events[i].ID)
+		keys[i] = d.Sum64()
 	}
+	return keys
+}
+
+// warm touches the slot where add will look each key up first. Every
+// touch misses the cache, but none waits for another, so the processor
+// overlaps them and add finds its slots cached; one by one, each event
+// waited for its own miss.
+func (s *dedupeSet) warm(keys []uint64) {
 	// A loop of loads alone, so that many are in flight at once.
 	var touched uint64
-	for _, k := range keys[from:] {
+	for _, k := range keys {
 		t := &s.shards[k%dedupeShards]
 		touched ^= t.slots[fingerprint(k)&uint64(len(t.slots)-1)]
 	}
 	s.touched = touched // so that the loads are not optimised away
-	return keys
 }
 
 // add remembers that the record seq holds an event with key, unless the

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/dpmon/dpmon/monitor"
 )
 
 // TestDedupeSetAgreesWithAMap runs the set and a plain map side by side
@@ -92,5 +94,32 @@ func TestDedupeTableSizes(t *testing.T) {
 		if got := tableSize(keys); got != want {
 			t.Errorf("tableSize(%d) = %d, want %d", keys, got, want)
 		}
+	}
+}
+
+// TestBatchKeysMatchLogKeys: an ingest's caller hashes its batch (keysOf)
+// and a start hashes the events it reads from the log (keyBytes); the two
+// must agree, or a retried event would be counted again after a restart.
+func TestBatchKeysMatchLogKeys(t *testing.T) {
+	s := newDedupeSet(0x5eed)
+	events := []monitor.Event{
+		{AccountID: "acct-1", ID: "evt-1"},
+		{AccountID: "acct-1", ID: "evt-2"},
+		{AccountID: "acct-1e", ID: "vt-2"}, // the separator keeps these apart
+		{AccountID: "ünïcode", ID: ""},
+	}
+	keys := s.keysOf(events)
+	seen := map[uint64]bool{}
+	for i, e := range events {
+		if want := s.keyBytes([]byte(e.AccountID), []byte(e.ID)); keys[i] != want {
+			t.Errorf("event %d: keysOf gave %x, keyBytes %x", i, keys[i], want)
+		}
+		if seen[keys[i]] {
+			t.Errorf("event %d: key %x repeats", i, keys[i])
+		}
+		seen[keys[i]] = true
+	}
+	if other := newDedupeSet(0x5eee).keysOf(events[:1]); other[0] == keys[0] {
+		t.Errorf("another seed gave the same key %x", keys[0])
 	}
 }

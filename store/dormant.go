@@ -98,6 +98,7 @@ func (db *DB) rest(g *group, a *monitor.Account, moved bool) {
 		return
 	}
 	delete(db.accounts, a.ID)
+	db.accountsGen++
 	delete(db.dirty, a.ID)
 	db.dormant++
 	g.rested = append(g.rested, restedAccount{a.ID, a.State.Phase})

@@ -32,13 +32,17 @@ type TypeCounts struct {
 // batch, is a duplicate and changes nothing. Accounts are created on their
 // first event. Ingest returns once the batch is fsynced.
 func (db *DB) Ingest(ctx context.Context, events []monitor.Event) (IngestResult, error) {
+	return db.ingestPrepared(ctx, events, db.prepare(events))
+}
+
+func (db *DB) ingestPrepared(ctx context.Context, events []monitor.Event, pre prepared) (IngestResult, error) {
 	var res IngestResult
 	o := &op{events: len(events), apply: func(g *group) error {
 		if err := db.roomFor(events); err != nil {
 			return err
 		}
 		var err error
-		if res, err = db.ingest(g, events); err != nil {
+		if res, err = db.ingest(g, events, pre); err != nil {
 			// Part of the batch is applied in memory and cannot be
 			// taken back: stop writing, so that a restart rebuilds.
 			db.fail(err)
@@ -51,9 +55,31 @@ func (db *DB) Ingest(ctx context.Context, events []monitor.Event) (IngestResult,
 	return res, nil
 }
 
-func (db *DB) ingest(g *group, events []monitor.Event) (IngestResult, error) {
+// prepared is what an ingest's caller works out for its batch before
+// handing it to the committer, which serves every stream on one goroutine:
+// the events' dedupe keys, and their accounts as they were then, valid
+// while DB.accountsGen is still gen (nil for an account not in memory).
+type prepared struct {
+	keys     []uint64
+	accounts []*monitor.Account
+	gen      uint64
+}
+
+func (db *DB) prepare(events []monitor.Event) prepared {
+	p := prepared{keys: db.seen.keysOf(events), accounts: make([]*monitor.Account, len(events))}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	p.gen = db.accountsGen
+	for i := range events {
+		p.accounts[i] = db.accounts[events[i].AccountID]
+	}
+	return p
+}
+
+func (db *DB) ingest(g *group, events []monitor.Event, pre prepared) (IngestResult, error) {
 	var res IngestResult
-	g.keys = db.seen.warm(g.keys[:0], events)
+	db.seen.warm(pre.keys)
+	hinted := pre.gen == db.accountsGen
 	floor := db.floor.Load()
 	for i := range events {
 		e := &events[i]
@@ -61,7 +87,7 @@ func (db *DB) ingest(g *group, events []monitor.Event) (IngestResult, error) {
 			res.TooOld = append(res.TooOld, i)
 			continue
 		}
-		key := g.keys[i]
+		key := pre.keys[i]
 		if g.cands = db.seen.add(key, uint32(g.logSeq), g.cands[:0]); len(g.cands) > 0 {
 			dup, err := db.duplicate(g, e.AccountID, e.ID, g.cands)
 			if err != nil {
@@ -76,14 +102,17 @@ func (db *DB) ingest(g *group, events []monitor.Event) (IngestResult, error) {
 		}
 		g.remember(e.AccountID, e.ID)
 		e.Decide()
-		a, err := db.account(g, e.AccountID)
-		if err != nil {
-			return res, err
+		a := pre.accounts[i]
+		if a == nil || !hinted {
+			var err error
+			if a, err = db.account(g, e.AccountID); err != nil {
+				return res, err
+			}
 		}
 		if g.d.Count(a, e) {
 			db.queueRecipient(g, e)
 		}
-		g.touched[a.ID] = struct{}{}
+		g.touched[a] = struct{}{}
 		g.events = appendEvent(g.events, e)
 		g.hashes = binary.LittleEndian.AppendUint64(g.hashes, key)
 		g.logN++

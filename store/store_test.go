@@ -476,3 +476,31 @@ func logRecords(t *testing.T, db *DB) int {
 	}
 	return n
 }
+
+// TestABatchCountsOnTheLiveAccountAfterAChange: a batch looks its accounts
+// up before the committer takes it; an admin's change that replaces the
+// account in between must not leave the batch counting on the old copy.
+func TestABatchCountsOnTheLiveAccountAfterAChange(t *testing.T) {
+	c := monitortest.New(t0)
+	db := testDB(t, t.TempDir(), c)
+	ctx := context.Background()
+	ingest(t, db, events("acme", "a", monitor.EventSend, 10, t0))
+
+	batch := events("acme", "b", monitor.EventSend, 20, t0)
+	pre := db.prepare(batch)
+	if pre.accounts[0] == nil {
+		t.Fatal("the batch did not find its account")
+	}
+	if _, err := db.UpdateAccount(ctx, "acme", admin, func(a *monitor.Account) error {
+		a.DisplayName = "Acme Corp"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ingestPrepared(ctx, batch, pre); err != nil {
+		t.Fatal(err)
+	}
+	if w := window(t, db, "acme", t0); w.Sends != 30 {
+		t.Errorf("%d sends, want 30: the batch counted on a replaced copy", w.Sends)
+	}
+}

@@ -206,9 +206,10 @@ func (db *DB) changeTicket(ctx context.Context, id, accountID string,
 			return err
 		}
 		db.tickets[t.ID], db.accounts[a.ID] = t, a
+		db.accountsGen++
 		db.saveTicket(g, t.ID)
 		db.saveAccount(g, a.ID)
-		g.touched[a.ID] = struct{}{}
+		g.touched[a] = struct{}{}
 		g.markTallied(a.ID)
 		result = t
 		return nil
