@@ -21,6 +21,10 @@ type benchConfig struct {
 	concurrency int
 	inflight    int
 	duration    time.Duration
+	// warmup is how long, from the start, the bench runs before it
+	// measures: what is sent or called before then is left out of the
+	// figures, as a fresh server first creates the accounts.
+	warmup time.Duration
 	rate        int           // events per second over all streams; 0: unlimited
 	drain       time.Duration // how long to wait for the last answers
 	// checkSendRate is how many CheckSend calls a second go beside the
@@ -40,6 +44,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.concurrency, "concurrency", 4, "number of concurrent streams")
 	fs.IntVar(&cfg.inflight, "inflight", 4, "batches in flight per stream")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to send")
+	fs.DurationVar(&cfg.warmup, "warmup", 0, "how long to send before measuring, within --duration: batches and calls started earlier are left out of the figures")
 	fs.IntVar(&cfg.rate, "rate", 0, "target `events` per second over all streams (0: as fast as possible)")
 	fs.IntVar(&cfg.checkSendRate, "check-send-rate", 0, "CheckSend `calls` per second beside the streams, each for one recipient (0: none)")
 	if _, err := fs.parseN(args, 0, 0); err != nil {
@@ -56,6 +61,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return fs.usageErr("--inflight must be at least 1")
 	case cfg.duration <= 0:
 		return fs.usageErr("--duration must be positive")
+	case cfg.warmup < 0 || cfg.warmup >= cfg.duration:
+		return fs.usageErr("--warmup must be at least 0 and shorter than --duration")
 	case cfg.rate < 0:
 		return fs.usageErr("--rate must not be negative")
 	case cfg.checkSendRate < 0 || cfg.checkSendRate > 1_000_000:
@@ -82,7 +89,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		checkCtx, cancel := context.WithTimeout(ctx, cfg.duration)
 		defer cancel()
 		wg.Go(func() {
-			checks = checkSends(checkCtx, dpmonv1.NewAccountServiceClient(checkConn), cfg.checkSendRate, benchAccounts(cfg.accounts))
+			checks = checkSends(checkCtx, dpmonv1.NewAccountServiceClient(checkConn), cfg.checkSendRate, cfg.warmup, benchAccounts(cfg.accounts))
 		})
 	}
 	res, err := bench(ctx, dpmonv1.NewEventServiceClient(conn), cfg)
@@ -95,7 +102,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 
 // benchResult is what a bench run measured.
 type benchResult struct {
-	elapsed     time.Duration // from the first send to the last answer
+	total       time.Duration // from the first send to the last answer
+	elapsed     time.Duration // from the end of the warm-up to the last answer
 	sentBatches int
 	sentEvents  int
 	acks        ackStats
@@ -135,6 +143,9 @@ func bench(ctx context.Context, client dpmonv1.EventServiceClient, cfg benchConf
 	}
 
 	start := time.Now()
+	for _, w := range workers {
+		w.acks.from = start.Add(cfg.warmup) // before the first send, so before any answer
+	}
 	sendCtx, cancel := context.WithDeadline(ctx, start.Add(cfg.duration))
 	defer cancel()
 	interval := time.Duration(0)
@@ -157,7 +168,8 @@ func bench(ctx context.Context, client dpmonv1.EventServiceClient, cfg benchConf
 		errs = append(errs, w.err)
 	}
 	if !res.acks.last.IsZero() {
-		res.elapsed = res.acks.last.Sub(start)
+		res.total = res.acks.last.Sub(start)
+		res.elapsed = res.acks.last.Sub(start.Add(cfg.warmup))
 	}
 	errs = append(errs, ctx.Err())
 	return res, errors.Join(errs...)
@@ -234,18 +246,28 @@ type ackStats struct {
 	firstRejection string
 	latencies      []time.Duration // per batch, from Send to its answer
 	last           time.Time       // when the last answer arrived
+	// from is the end of the warm-up: the answers to batches sent before
+	// it are left out of measured and latencies.
+	from     time.Time
+	measured int
+	batches  int
 }
 
 // add counts one answer; it is an ackFunc.
 func (a *ackStats) add(f flight, resp *dpmonv1.StreamEventsResponse) {
 	now := time.Now()
-	a.latencies = append(a.latencies, now.Sub(f.sent))
 	a.last = now
 	rejected := len(resp.GetRejected())
 	a.accepted += int(resp.GetAccepted())
 	a.duplicates += int(resp.GetDuplicates())
 	a.rejected += rejected
-	a.events += int(resp.GetAccepted()) + int(resp.GetDuplicates()) + rejected
+	answered := int(resp.GetAccepted()) + int(resp.GetDuplicates()) + rejected
+	a.events += answered
+	a.batches++
+	if !f.sent.Before(a.from) {
+		a.measured += answered
+		a.latencies = append(a.latencies, now.Sub(f.sent))
+	}
 	if rejected > 0 && a.firstRejection == "" {
 		r := resp.GetRejected()[0]
 		a.firstRejection = fmt.Sprintf("%s: %s", r.GetField(), r.GetReason())
@@ -255,6 +277,8 @@ func (a *ackStats) add(f flight, resp *dpmonv1.StreamEventsResponse) {
 // merge adds the counts of b to a.
 func (a *ackStats) merge(b *ackStats) {
 	a.events += b.events
+	a.measured += b.measured
+	a.batches += b.batches
 	a.accepted += b.accepted
 	a.duplicates += b.duplicates
 	a.rejected += b.rejected
@@ -276,10 +300,13 @@ func printBench(w io.Writer, cfg benchConfig, res *benchResult, checks *checkSen
 	fmt.Fprintf(w, "%d streams, %d batches in flight each, %d events a batch, %d accounts, rate %s\n",
 		cfg.concurrency, cfg.inflight, cfg.batch, cfg.accounts, rate)
 	fmt.Fprintf(w, "sent %d events in %d batches; acknowledged %d in %d batches (%d accepted, %d duplicates, %d rejected) in %v\n",
-		res.sentEvents, res.sentBatches, res.acks.events, len(res.acks.latencies),
-		res.acks.accepted, res.acks.duplicates, res.acks.rejected, roundDuration(res.elapsed))
+		res.sentEvents, res.sentBatches, res.acks.events, res.acks.batches,
+		res.acks.accepted, res.acks.duplicates, res.acks.rejected, roundDuration(res.total))
 	if res.acks.firstRejection != "" {
 		fmt.Fprintf(w, "first rejection: %s\n", res.acks.firstRejection)
+	}
+	if cfg.warmup > 0 {
+		fmt.Fprintf(w, "measured after a warm-up of %v: %d batches, %d events in %v\n", cfg.warmup, len(res.acks.latencies), res.acks.measured, roundDuration(res.elapsed))
 	}
 	lat := slices.Clone(res.acks.latencies)
 	slices.Sort(lat)
@@ -293,7 +320,7 @@ func printBench(w io.Writer, cfg benchConfig, res *benchResult, checks *checkSen
 	}
 	perSec := 0
 	if res.elapsed > 0 {
-		perSec = int(float64(res.acks.events) / res.elapsed.Seconds())
+		perSec = int(float64(res.acks.measured) / res.elapsed.Seconds())
 	}
 	fmt.Fprintf(w, "events/s=%d p50=%v p99=%v\n",
 		perSec, roundDuration(percentile(lat, 50)), roundDuration(percentile(lat, 99)))

@@ -145,3 +145,41 @@ func TestRunBenchCheckSend(t *testing.T) {
 		t.Errorf("failed CheckSend calls:\n%s", stdout)
 	}
 }
+
+// TestRunBenchWarmup: what is sent within --warmup is acknowledged and
+// counted like the rest, but left out of the measured figures.
+func TestRunBenchWarmup(t *testing.T) {
+	d := startDpmon(t, time.Now())
+	// 2 streams, a 100-event batch every 50 ms each: about 20 batches in
+	// the first half second and 20 in the second.
+	stdout, _, err := runDpctl(t, "bench", "--addr", d.addr, "--duration", "1s", "--warmup", "500ms",
+		"--accounts", "10", "--batch", "100", "--concurrency", "2", "--rate", "4000")
+	if err != nil {
+		t.Fatalf("%v; output:\n%s", err, stdout)
+	}
+	c := benchCountsLine.FindStringSubmatch(stdout)
+	m := regexp.MustCompile(`measured after a warm-up of 500ms: (\d+) batches, (\d+) events in `).FindStringSubmatch(stdout)
+	if c == nil || m == nil {
+		t.Fatalf("no counts or no warm-up line in:\n%s", stdout)
+	}
+	sent, _ := strconv.Atoi(c[1])
+	acked, _ := strconv.Atoi(c[3])
+	batches, _ := strconv.Atoi(m[1])
+	measured, _ := strconv.Atoi(m[2])
+	if acked != sent || sent < 3000 {
+		t.Errorf("sent %d, acknowledged %d: want about 4000, every one acknowledged", sent, acked)
+	}
+	if measured != batches*100 || measured < sent/4 || measured > sent*3/4 {
+		t.Errorf("measured %d events in %d batches of %d sent: want about half, in whole batches", measured, batches, sent)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if rate := benchLastLine.FindStringSubmatch(lines[len(lines)-1]); rate == nil {
+		t.Errorf("no events/s line in:\n%s", stdout)
+	} else if n, _ := strconv.Atoi(rate[1]); n < 2000 || n > 8000 {
+		t.Errorf("events/s=%d over the measured half: want about 4000", n)
+	}
+
+	if _, _, err := runDpctl(t, "bench", "--addr", d.addr, "--duration", "1s", "--warmup", "1s"); err == nil {
+		t.Error("a warm-up as long as the run was accepted")
+	}
+}

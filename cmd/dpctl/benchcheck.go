@@ -29,14 +29,16 @@ type checkSendStats struct {
 
 // checkSends calls CheckSend at rate calls a second until ctx is done, for
 // an account drawn from accounts and one recipient, as a platform does
-// before each message, and waits for the calls in flight.
-func checkSends(ctx context.Context, client dpmonv1.AccountServiceClient, rate int, accounts []string) *checkSendStats {
+// before each message, and waits for the calls in flight. Calls started
+// within warmup of the start are not counted.
+func checkSends(ctx context.Context, client dpmonv1.AccountServiceClient, rate int, warmup time.Duration, accounts []string) *checkSendStats {
 	st := &checkSendStats{}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	interval := time.Duration(float64(time.Second) / float64(rate))
 	slots := make(chan struct{}, maxCheckSendsInFlight)
 	var wg sync.WaitGroup
 	start := time.Now()
+	from := start.Add(warmup)
 	next := start
 	for sleepUntil(ctx, next) {
 		next = next.Add(interval)
@@ -61,6 +63,9 @@ func checkSends(ctx context.Context, client dpmonv1.AccountServiceClient, rate i
 			took := time.Since(sent)
 			st.mu.Lock()
 			defer st.mu.Unlock()
+			if sent.Before(from) {
+				return
+			}
 			if err != nil {
 				st.errors++
 				if st.firstErr == nil {
@@ -72,7 +77,7 @@ func checkSends(ctx context.Context, client dpmonv1.AccountServiceClient, rate i
 		})
 	}
 	wg.Wait()
-	st.elapsed = time.Since(start)
+	st.elapsed = time.Since(from)
 	return st
 }
 
