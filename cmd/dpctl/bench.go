@@ -25,8 +25,8 @@ type benchConfig struct {
 	// measures: what is sent or called before then is left out of the
 	// figures, as a fresh server first creates the accounts.
 	warmup time.Duration
-	rate        int           // events per second over all streams; 0: unlimited
-	drain       time.Duration // how long to wait for the last answers
+	rate   int           // events per second over all streams; 0: unlimited
+	drain  time.Duration // how long to wait for the last answers
 	// checkSendRate is how many CheckSend calls a second go beside the
 	// streams; 0: none.
 	checkSendRate int
