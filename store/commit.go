@@ -274,6 +274,7 @@ func (db *DB) run(ops []*op) {
 	db.judging = slices.AppendSeq(db.judging[:0], maps.Keys(g.touched))
 	for chunk := range slices.Chunk(db.judging, stepChunk) {
 		db.mu.Lock()
+		db.warmAccounts(chunk, (*monitor.Account).WarmJudge)
 		for _, a := range chunk {
 			if replaced && db.accounts[a.ID] != a {
 				continue
@@ -302,6 +303,19 @@ func (db *DB) run(ops []*op) {
 	}
 	db.writes <- g
 	db.maybeTrimIndex(now)
+}
+
+// warmAccounts has the accounts' memory read in a loop of loads alone
+// (see monitor.Account.WarmCount) before they are counted or judged one
+// by one. The caller holds the lock.
+func (db *DB) warmAccounts(accounts []*monitor.Account, warm func(*monitor.Account) uint64) {
+	w := db.warmed
+	for _, a := range accounts {
+		if a != nil {
+			w ^= warm(a)
+		}
+	}
+	db.warmed = w
 }
 
 // stepChunk is how many accounts are judged under one hold of the lock.

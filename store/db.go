@@ -149,6 +149,8 @@ type DB struct {
 	// counted, kept from group to group so that it keeps its room.
 	touched map[*monitor.Account]struct{}
 	judging []*monitor.Account
+	// warmed is what warmAccounts read, kept only so that it reads.
+	warmed uint64
 	// dormant counts the accounts kept on disk only (see dormant.go);
 	// loadWoken are those a start's replay loaded, whose marks it lifts.
 	dormant   int

@@ -80,6 +80,9 @@ func (db *DB) ingest(g *group, events []monitor.Event, pre prepared) (IngestResu
 	var res IngestResult
 	db.seen.warm(pre.keys)
 	hinted := pre.gen == db.accountsGen
+	if hinted {
+		db.warmAccounts(pre.accounts, (*monitor.Account).WarmCount)
+	}
 	floor := db.floor.Load()
 	for i := range events {
 		e := &events[i]
