@@ -80,14 +80,14 @@ func NewAccount(id string, now time.Time, p Policy) *Account {
 //
 // Observe keeps none of e's strings: replay passes strings that point into
 // the log.
-func (a *Account) Observe(e *Event, acceptedAt time.Time, p Policy) {
+func (a *Account) Observe(e *Event, acceptedAt time.Time, p *Policy) {
 	c := e.Counts()
 	at := e.OccurredAt
 	if at.After(acceptedAt) {
 		at = acceptedAt
 	}
 	a.observeReputation(e, c, at, &p.Reputation)
-	if e.Sender != "" && a.BulkEnabled(&p) {
+	if e.Sender != "" && a.BulkEnabled(p) {
 		a.observeSender(e, at, acceptedAt, p.Bulk)
 	}
 	if e.Type == EventSend && a.Quota.PerSecond > 0 {

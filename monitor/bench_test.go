@@ -16,7 +16,7 @@ func BenchmarkObserve(b *testing.B) {
 	e := &Event{Type: EventSend, OccurredAt: t0}
 	for i := 0; b.Loop(); i++ {
 		e.OccurredAt = t0.Add(time.Duration(i%3600) * time.Second)
-		a.Observe(e, e.OccurredAt, p)
+		a.Observe(e, e.OccurredAt, &p)
 	}
 }
 
@@ -27,7 +27,7 @@ func BenchmarkStep(b *testing.B) {
 	for i := range 168 {
 		at := t0.Add(time.Duration(i) * time.Hour)
 		for range 10 {
-			a.Observe(&Event{Type: EventSend, OccurredAt: at}, at, p)
+			a.Observe(&Event{Type: EventSend, OccurredAt: at}, at, &p)
 		}
 	}
 	now := t0.Add(167 * time.Hour)
@@ -73,7 +73,7 @@ func BenchmarkObserveBulk(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		e.OccurredAt = t0.Add(time.Duration(i%3600) * time.Millisecond)
 		e.Sender, e.Recipient = senders[i%100], recipients[(i/100)%30]
-		a.Observe(e, e.OccurredAt, p)
+		a.Observe(e, e.OccurredAt, &p)
 		if i%1000 == 999 { // the store judges the senders once per batch
 			a.StepSenders(e.OccurredAt, &p, 0)
 		}
@@ -88,7 +88,7 @@ func BenchmarkQuotaStatus(b *testing.B) {
 	for i := range 24 {
 		at := t0.Add(time.Duration(i) * time.Hour)
 		for range 1000 {
-			a.Observe(&Event{Type: EventSend, OccurredAt: at}, at, p)
+			a.Observe(&Event{Type: EventSend, OccurredAt: at}, at, &p)
 		}
 	}
 	now := t0.Add(23*time.Hour + time.Second)
@@ -106,7 +106,7 @@ func BenchmarkReputationScore(b *testing.B) {
 	a := NewAccount("acme", t0, p)
 	for i := range 7 * 24 {
 		at := t0.Add(time.Duration(i) * time.Hour)
-		a.Observe(&Event{Type: EventSend, OccurredAt: at, Recipient: "r@gmail.com"}, at, p)
+		a.Observe(&Event{Type: EventSend, OccurredAt: at, Recipient: "r@gmail.com"}, at, &p)
 	}
 	now := t0.Add(7 * 24 * time.Hour)
 	for b.Loop() {
@@ -120,8 +120,8 @@ func BenchmarkReputation(b *testing.B) {
 	a := NewAccount("acme", t0, p)
 	for i := range 7 * 24 {
 		at := t0.Add(time.Duration(i) * time.Hour)
-		a.Observe(&Event{Type: EventSend, OccurredAt: at, Recipient: "r@gmail.com"}, at, p)
-		a.Observe(&Event{Type: EventOpen, OccurredAt: at, Recipient: "r@gmail.com"}, at, p)
+		a.Observe(&Event{Type: EventSend, OccurredAt: at, Recipient: "r@gmail.com"}, at, &p)
+		a.Observe(&Event{Type: EventOpen, OccurredAt: at, Recipient: "r@gmail.com"}, at, &p)
 	}
 	now := t0.Add(7 * 24 * time.Hour)
 	for b.Loop() {
@@ -151,7 +151,7 @@ func BenchmarkMemoryPerSender(b *testing.B) {
 		e.Sender = s
 		for _, r := range recipients {
 			e.Recipient = r
-			a.Observe(e, t0, p)
+			a.Observe(e, t0, &p)
 		}
 	}
 	a.StepSenders(t0, &p, 0)

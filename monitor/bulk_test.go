@@ -17,7 +17,7 @@ func bulkPolicy() Policy {
 
 // sendMail observes one send from sender to recipient at t.
 func sendMail(a *Account, p Policy, sender, recipient string, t time.Time) {
-	a.Observe(&Event{Type: EventSend, OccurredAt: t, Sender: sender, Recipient: recipient}, t, p)
+	a.Observe(&Event{Type: EventSend, OccurredAt: t, Sender: sender, Recipient: recipient}, t, &p)
 }
 
 // hardBounce observes a hard bounce of sender's mail at t.
@@ -25,7 +25,7 @@ func hardBounce(a *Account, p Policy, sender string, t time.Time) {
 	e := &Event{Type: EventBounce, OccurredAt: t, Sender: sender, Recipient: "gone@example.org",
 		Bounce: &Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1"}}
 	e.Decide()
-	a.Observe(e, t, p)
+	a.Observe(e, t, &p)
 }
 
 func TestSplittingAMailingDoesNotEvadeTheBulkLimit(t *testing.T) {
@@ -272,7 +272,7 @@ func TestUnblockingASender(t *testing.T) {
 	// A replay passes the events from before the unblocking again: they
 	// no longer count.
 	for i := range 50 {
-		a.Observe(&Event{Type: EventSend, OccurredAt: t0, Sender: "s@x.example", Recipient: fmt.Sprintf("r%d@example.com", i)}, t0, p)
+		a.Observe(&Event{Type: EventSend, OccurredAt: t0, Sender: "s@x.example", Recipient: fmt.Sprintf("r%d@example.com", i)}, t0, &p)
 	}
 	if made := a.StepSenders(at, &p, 0); len(made) != 0 {
 		t.Errorf("events from before the unblocking blocked the sender again")
@@ -334,7 +334,7 @@ func TestALateSendStillCounts(t *testing.T) {
 	// A send of 3,500 s reported at 3,700 s, when the a's have expired,
 	// then 29 more: at 3,700 s, 11 + 1 + 29 = 41 recipients are live.
 	now := t0.Add(3700 * time.Second)
-	a.Observe(&Event{Type: EventSend, OccurredAt: t0.Add(3500 * time.Second), Sender: "s@x.example", Recipient: "late@example.com"}, now, p)
+	a.Observe(&Event{Type: EventSend, OccurredAt: t0.Add(3500 * time.Second), Sender: "s@x.example", Recipient: "late@example.com"}, now, &p)
 	mailAt("d", 29, now)
 	if made := a.StepSenders(now, &p, 0); len(made) != 1 {
 		t.Errorf("got %d blocks, want 1", len(made))

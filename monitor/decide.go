@@ -46,7 +46,7 @@ func (d *Decider) Count(a *Account, e *Event) (recipient bool) {
 	if e.Type == EventSend {
 		d.volume.Add(d.Now, 1, d.policy.Bulk)
 	}
-	a.Observe(e, d.Now, *d.policy)
+	a.Observe(e, d.Now, d.policy)
 	return e.mayChangeRecipient()
 }
 

@@ -48,7 +48,7 @@ func TestDormantOnceNothingIsLeftToAgeOut(t *testing.T) {
 	long := p
 	long.Reputation.Days = 10
 	b := NewAccount("beta", t0, long)
-	b.Observe(&Event{Type: EventSend, OccurredAt: t0, Recipient: "r@example.com"}, t0, long)
+	b.Observe(&Event{Type: EventSend, OccurredAt: t0, Recipient: "r@example.com"}, t0, &long)
 	if b.Dormant(t0.Add(9*24*time.Hour), long) {
 		t.Error("counts in the reputation days still: dormant")
 	}

@@ -129,7 +129,7 @@ func TestEventsAcceptedBeforeAReinstatementNoLongerCount(t *testing.T) {
 	}
 	early := &Event{Type: EventBounce, OccurredAt: t0.Add(10 * time.Minute), Bounce: &Bounce{EnhancedStatus: "5.1.1"}}
 	early.Decide()
-	a.Observe(early, t0, p) // accepted at t0, before the reinstatement
+	a.Observe(early, t0, &p) // accepted at t0, before the reinstatement
 	if st := a.Status(t0.Add(time.Hour), p); st.Windows[0].HardBounces != 0 {
 		t.Fatalf("got %d hard bounces, want 0", st.Windows[0].HardBounces)
 	}

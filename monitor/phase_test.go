@@ -299,7 +299,7 @@ func TestReinstateAndProbation(t *testing.T) {
 	// some of them arrive late.
 	late := &Event{Type: EventBounce, OccurredAt: t0, Bounce: &Bounce{EnhancedStatus: "5.1.1"}}
 	late.Decide()
-	a.Observe(late, t0.Add(2*time.Hour), p)
+	a.Observe(late, t0.Add(2*time.Hour), &p)
 	if st := a.Status(t0.Add(2*time.Hour), p); st.Windows[0].HardBounces != 0 {
 		t.Fatalf("hard bounces after reinstatement = %d, want 0", st.Windows[0].HardBounces)
 	}

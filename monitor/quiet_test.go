@@ -36,8 +36,8 @@ func TestAQuietAccountIsJudgedAsAMeasuredOne(t *testing.T) {
 			case x < 2*bad:
 				e.Type, e.Complaint = EventComplaint, &Complaint{FeedbackType: "abuse"}
 			}
-			quiet.Observe(&e, at, p)
-			full.Observe(&e, at, p)
+			quiet.Observe(&e, at, &p)
+			full.Observe(&e, at, &p)
 			if rng.IntN(4) == 0 {
 				full.quiet = 0
 				if quiet.quiet == quietMark(bucketOf(at, p.Bucket)) && quiet.stillQuiet(&p) {

@@ -9,7 +9,7 @@ import (
 // sends observes n sends at t.
 func sends(a *Account, p Policy, n int, t time.Time) {
 	for range n {
-		a.Observe(&Event{Type: EventSend, OccurredAt: t, Recipient: "r@example.com"}, t, p)
+		a.Observe(&Event{Type: EventSend, OccurredAt: t, Recipient: "r@example.com"}, t, &p)
 	}
 }
 
@@ -129,7 +129,7 @@ func TestPerSecondQuotaCountsLateReports(t *testing.T) {
 	a.Quota = Quota{PerSecond: 5}
 	received := t0.Add(1500 * time.Millisecond)
 	for range 5 {
-		a.Observe(&Event{Type: EventSend, OccurredAt: t0, Recipient: "r@example.com"}, received, p)
+		a.Observe(&Event{Type: EventSend, OccurredAt: t0, Recipient: "r@example.com"}, received, &p)
 	}
 	if q := a.QuotaStatus(received, p); !q.Exhausted() {
 		t.Errorf("5 sends reported this second: %d counted, not exhausted", q.SendsSecond)

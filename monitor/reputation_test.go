@@ -105,12 +105,12 @@ func TestProviderBreakdown(t *testing.T) {
 	a := NewAccount("acme", t0, p)
 	for _, r := range []string{"a@gmail.com", "b@GoogleMail.com", "c@outlook.com", "d@hotmail.co.uk", "e@yahoo.com", "f@aol.com",
 		"g@icloud.com", "h@example.org", "i@gmx.de"} {
-		a.Observe(&Event{Type: EventSend, OccurredAt: t0, Recipient: r}, t0, p)
+		a.Observe(&Event{Type: EventSend, OccurredAt: t0, Recipient: r}, t0, &p)
 	}
 	hard := &Event{Type: EventBounce, OccurredAt: t0, Recipient: "c@outlook.com", Bounce: &Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1"}}
 	hard.Decide()
-	a.Observe(hard, t0, p)
-	a.Observe(&Event{Type: EventComplaint, OccurredAt: t0, Recipient: "e@yahoo.com"}, t0, p)
+	a.Observe(hard, t0, &p)
+	a.Observe(&Event{Type: EventComplaint, OccurredAt: t0, Recipient: "e@yahoo.com"}, t0, &p)
 
 	want := map[string]Totals{
 		"gmail":     {Sends: 2},
@@ -143,7 +143,7 @@ func TestReputationOutlivesAReinstatement(t *testing.T) {
 	a := NewAccount("acme", t0, p)
 	sends(a, p, 1000, t0)
 	for range 3 {
-		a.Observe(&Event{Type: EventSpamTrapHit, OccurredAt: t0, Recipient: "trap@example.net"}, t0, p)
+		a.Observe(&Event{Type: EventSpamTrapHit, OccurredAt: t0, Recipient: "trap@example.net"}, t0, &p)
 	}
 	before := a.Reputation(t0, p).Score
 	a.State.Phase = PhaseSuspended
@@ -167,7 +167,7 @@ func TestReputationAlertHasHysteresis(t *testing.T) {
 		hardBounce(a, p, "", t0)
 	}
 	for range 3 {
-		a.Observe(&Event{Type: EventComplaint, OccurredAt: t0, Recipient: "r@example.com"}, t0, p)
+		a.Observe(&Event{Type: EventComplaint, OccurredAt: t0, Recipient: "r@example.com"}, t0, &p)
 	}
 	alert, ok := a.JudgeReputation(t0, p)
 	if !ok || !alert.Low || alert.Score != 45 || alert.Message == "" {
@@ -196,7 +196,7 @@ func TestALateEventOfYesterdayCounts(t *testing.T) {
 	today := t0.Truncate(24 * time.Hour).Add(time.Hour)
 	sends(a, p, 10, today)
 	yesterday := today.Add(-3 * time.Hour)
-	a.Observe(&Event{Type: EventSend, OccurredAt: yesterday, Recipient: "r@gmail.com"}, today, p)
+	a.Observe(&Event{Type: EventSend, OccurredAt: yesterday, Recipient: "r@gmail.com"}, today, &p)
 	hardBounce(a, p, "", yesterday)
 	r := a.Reputation(today, p)
 	var total Totals
@@ -215,7 +215,7 @@ func TestALowScoreOnLittleVolumeDoesNotAlert(t *testing.T) {
 	p := DefaultPolicy()
 	a := NewAccount("acme", t0, p)
 	sends(a, p, 10, t0)
-	a.Observe(&Event{Type: EventComplaint, OccurredAt: t0, Recipient: "r@example.com"}, t0, p)
+	a.Observe(&Event{Type: EventComplaint, OccurredAt: t0, Recipient: "r@example.com"}, t0, &p)
 	hardBounce(a, p, "", t0)
 	if score := a.ReputationScore(t0, &p); score >= p.Reputation.AlertBelow {
 		t.Fatalf("score %d is not low", score)

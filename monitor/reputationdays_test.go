@@ -68,7 +68,7 @@ func TestPackedDaysAreSmall(t *testing.T) {
 	for day := range 7 {
 		at := t0.Add(time.Duration(day) * oneDay)
 		for range 2 {
-			a.Observe(&Event{Type: EventSend, OccurredAt: at, Recipient: "r@gmail.com"}, at, p)
+			a.Observe(&Event{Type: EventSend, OccurredAt: at, Recipient: "r@gmail.com"}, at, &p)
 		}
 	}
 	if want := 6 * (blockHeader + 1); len(a.rep.past) != want {

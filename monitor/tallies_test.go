@@ -21,7 +21,7 @@ func busyAccount(t *testing.T, p Policy, rng *rand.Rand) (*Account, time.Time) {
 	for i := range 5000 {
 		now = now.Add(time.Duration(rng.IntN(240)) * time.Second)
 		e := randomEvent(rng, i, now)
-		a.Observe(e, now, p)
+		a.Observe(e, now, &p)
 		if i%100 == 0 {
 			a.StepSenders(now, &p, 0)
 		}
@@ -79,8 +79,8 @@ func TestTalliesRoundTrip(t *testing.T) {
 	for i := range 2000 {
 		now = now.Add(time.Duration(rng.IntN(60)) * time.Second)
 		e := randomEvent(rng, 10000+i, now)
-		a.Observe(e, now, p)
-		b.Observe(e, now, p)
+		a.Observe(e, now, &p)
+		b.Observe(e, now, &p)
 		if i%50 == 0 {
 			ta := a.StepSenders(now, &p, 0)
 			tb := b.StepSenders(now, &p, 0)

@@ -413,7 +413,7 @@ func (r *replay) record(seq uint64, v []byte) error {
 				return err
 			}
 		}
-		a.Observe(&s.event, acceptedAt, db.policy)
+		a.Observe(&s.event, acceptedAt, &db.policy)
 		db.markDirty(a.ID, seq)
 		r.counted++
 	}
