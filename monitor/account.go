@@ -285,6 +285,8 @@ func (a *Account) WarmCount() uint64 {
 
 // WarmJudge: see WarmCount.
 func (a *Account) WarmJudge() uint64 {
-	return uint64(a.ring.head) ^ a.ring.totals[0].Sends ^ uint64(len(a.ID)) ^ uint64(a.Overrides.Decision) ^ uint64(a.State.Phase) ^ uint64(a.State.ClearSince.Unix()) ^
-		uint64(len(a.State.Warnings)) ^ uint64(a.BulkSince.Unix()) ^ uint64(a.quiet)
+	w := uint64(a.ring.head) ^ a.ring.totals[0].Sends // measureInto
+	w ^= uint64(len(a.ID)) ^ uint64(a.Overrides.Decision)
+	w ^= uint64(a.State.Phase) ^ uint64(a.State.ClearSince.Unix()) ^ uint64(len(a.State.Warnings))
+	return w ^ uint64(a.BulkSince.Unix()) ^ uint64(a.quiet)
 }
