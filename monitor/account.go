@@ -156,7 +156,7 @@ func (a *Account) Step(now time.Time, global *Policy) (Transition, bool) {
 	t, ok := step(&a.State, now, p, findings)
 	t.AccountID = a.ID
 	a.quiet = 0
-	if !ok && len(findings) == 0 && a.stillQuiet(global) && sendsChangeNothing(windows) {
+	if !ok && len(findings) == 0 && a.stillQuiet(global) && sendsChangeNothing(windows, p) {
 		a.quiet = bucket
 	}
 	return t, ok
@@ -182,11 +182,19 @@ func (a *Account) stillQuiet(global *Policy) bool {
 }
 
 // sendsChangeNothing reports whether more sends leave every window
-// without findings: a window below its minimum volume may be judged once
-// sends lift it, which matters only if it counted something else.
-func sendsChangeNothing(windows []WindowStats) bool {
+// without findings under p. A window below its minimum volume is judged
+// once sends lift it to that volume, which matters only if it counted
+// something else: those counts weigh the most against the fewest sends it
+// can be judged on, its minimum (a send only lowers a measured rate), so
+// if they find nothing there, no number of sends makes them find anything.
+// Young accounts, below the long window's minimum for days, stay quiet so.
+func sendsChangeNothing(windows []WindowStats, p *Policy) bool {
 	for _, w := range windows {
-		if w.BelowMinVolume && w.HardBounces|w.Complaints|w.Blocks != 0 {
+		if !w.BelowMinVolume || w.HardBounces|w.Complaints|w.Blocks == 0 {
+			continue
+		}
+		w.Sends, w.BelowMinVolume = w.Window.MinSends, false
+		if len(evaluate([]WindowStats{w}, p)) > 0 {
 			return false
 		}
 	}

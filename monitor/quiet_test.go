@@ -15,9 +15,18 @@ func TestAQuietAccountIsJudgedAsAMeasuredOne(t *testing.T) {
 	p := DefaultPolicy()
 	p.Windows[0].MinSends, p.Windows[1].MinSends = 40, 80
 	p.CoolDown, p.ProbationPeriod = 3*time.Hour, 6*time.Hour
-	skipped, moved := 0, 0
+	// young counts the skips while a window was below its minimum volume
+	// with bounces or complaints: the sends could not change a thing
+	// until they lifted it, and then only if those counts weighed enough.
+	skipped, young, moved := 0, 0, 0
 	for seed := range uint64(20) {
 		rng := rand.New(rand.NewPCG(seed, 1))
+		// Half the accounts stay below the long window's minimum for
+		// most of their events, as young accounts do.
+		p.Windows[1].MinSends = 80
+		if seed%2 == 1 {
+			p.Windows[1].MinSends = 2500
+		}
 		at := now
 		quiet, full := NewAccount("acme", at, p), NewAccount("acme", at, p)
 		for i := range 3000 {
@@ -42,6 +51,13 @@ func TestAQuietAccountIsJudgedAsAMeasuredOne(t *testing.T) {
 				full.quiet = 0
 				if quiet.quiet == quietMark(bucketOf(at, p.Bucket)) && quiet.stillQuiet(&p) {
 					skipped++
+					var stats [MaxWindows]WindowStats
+					for _, w := range measureInto(stats[:], &full.ring, at, &p) {
+						if w.BelowMinVolume && w.HardBounces|w.Complaints|w.Blocks != 0 {
+							young++
+							break
+						}
+					}
 				}
 				tq, okq := quiet.Step(at, &p)
 				if okq {
@@ -64,8 +80,47 @@ func TestAQuietAccountIsJudgedAsAMeasuredOne(t *testing.T) {
 	}
 	// The test means something only if judgements were skipped and
 	// accounts moved.
-	if skipped < 1000 || moved < 20 {
-		t.Errorf("%d judgements skipped and %d moves: the events do not exercise the quiet account", skipped, moved)
+	if skipped < 1000 || young < 100 || moved < 20 {
+		t.Errorf("%d judgements skipped (%d below a minimum volume) and %d moves: the events do not exercise the quiet account", skipped, young, moved)
 	}
-	t.Logf("%d judgements skipped, %d moves", skipped, moved)
+	t.Logf("%d judgements skipped (%d below a minimum volume), %d moves", skipped, young, moved)
+}
+
+// A young account, below its windows' minimum volume with a complaint, is
+// quiet only if that complaint cannot raise a finding once sends lift the
+// windows to their minimum: at 1,000 sends one complaint is the warning
+// threshold (0.1 %), at 1,001 it is below it.
+func TestAYoungAccountIsQuietOnlyIfItsCountsCannotWarn(t *testing.T) {
+	for _, tc := range []struct {
+		minSends uint64
+		quiet    bool
+		phase    Phase
+	}{
+		{minSends: 1000, quiet: false, phase: PhaseWarning},
+		{minSends: 1001, quiet: true, phase: PhaseHealthy},
+	} {
+		p := DefaultPolicy()
+		p.Windows[0].MinSends, p.Windows[1].MinSends = tc.minSends, tc.minSends
+		quiet, full := NewAccount("acme", now, p), NewAccount("acme", now, p)
+		complaint := Event{Type: EventComplaint, OccurredAt: now, Recipient: "r@example.com", Complaint: &Complaint{FeedbackType: "abuse"}}
+		send := Event{Type: EventSend, OccurredAt: now, Recipient: "r@example.com"}
+		quiet.Observe(&complaint, now, &p)
+		full.Observe(&complaint, now, &p)
+		for sends := uint64(1); sends <= tc.minSends; sends++ {
+			quiet.Observe(&send, now, &p)
+			full.Observe(&send, now, &p)
+			full.quiet = 0
+			tq, okq := quiet.Step(now, &p)
+			tf, okf := full.Step(now, &p)
+			if okq != okf || !reflect.DeepEqual(tq, tf) || !reflect.DeepEqual(quiet.State, full.State) {
+				t.Fatalf("min %d, %d sends: quiet account moved %v %+v, the measured one %v %+v", tc.minSends, sends, okq, tq, okf, tf)
+			}
+			if sends == 1 && (quiet.quiet != 0) != tc.quiet {
+				t.Errorf("min %d: quiet after the first send is %v, want %v", tc.minSends, quiet.quiet != 0, tc.quiet)
+			}
+		}
+		if full.State.Phase != tc.phase {
+			t.Errorf("min %d: the account ends %v, want %v", tc.minSends, full.State.Phase, tc.phase)
+		}
+	}
 }
