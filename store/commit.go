@@ -457,7 +457,7 @@ func (g *group) empty() bool {
 // put writes a group's records inside one transaction.
 func (db *DB) put(tx *bbolt.Tx, g *group) error {
 	if g.logHead != nil {
-		if err := putLog(tx.Bucket(bucketEvents), g.logSeq, db.logPart, g.logHead, g.hashes, g.events); err != nil {
+		if err := putLog(tx.Bucket(bucketEvents), g.logSeq, g.logHead, g.hashes, g.events); err != nil {
 			return err
 		}
 	}

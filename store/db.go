@@ -181,9 +181,6 @@ type DB struct {
 	checkpointEvents   int
 	checkpointInterval time.Duration
 
-	// logPart is the size of the parts a log record is stored in (see
-	// logparts.go).
-	logPart int
 	// inflight are the log records the writer has not committed yet.
 	inflight inflightRecords
 	// logBuffers are the buffers of committed groups' log records, for
@@ -301,7 +298,6 @@ func Open(dir string, opts Options) (*DB, error) {
 	db := &DB{
 		path:               path,
 		bolt:               bolt,
-		logPart:            logPartSize(bolt.Info().PageSize),
 		policy:             opts.Policy,
 		limits:             opts.Limits,
 		suppression:        opts.Suppression,

@@ -26,6 +26,21 @@ func testRecord(at time.Time, n, size int) []byte {
 	return encodeLogRecord(at, n, hashes, bytes.Repeat([]byte{'e'}, size))
 }
 
+// putLogParts writes record seq as the release before this one did: in
+// parts of a third of a page, under the record's number and the part's.
+func putLogParts(b *bbolt.Bucket, seq uint64, rec []byte) error {
+	size := (b.Tx().DB().Info().PageSize-16)/3 - 16 - logKeyLen
+	for part := uint32(0); len(rec) > 0; part++ {
+		n := min(size, len(rec))
+		k := binary.BigEndian.AppendUint32(seqKey(seq), part)
+		if err := b.Put(k, rec[:n]); err != nil {
+			return err
+		}
+		rec = rec[n:]
+	}
+	return nil
+}
+
 func openLog(t *testing.T) *bbolt.DB {
 	t.Helper()
 	b, err := bbolt.Open(filepath.Join(t.TempDir(), "log.db"), 0o600, nil)
@@ -47,22 +62,31 @@ func openLog(t *testing.T) *bbolt.DB {
 
 func TestLogRecordsReadBackWholeOrInPart(t *testing.T) {
 	b := openLog(t)
-	part := logPartSize(b.Info().PageSize)
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	records := map[uint64][]byte{
-		1: testRecord(t0, 3, 100), // a whole record, from before parts
-		2: testRecord(t0.Add(time.Second), 1, 10),
-		3: testRecord(t0.Add(2*time.Second), 2, part-1-2-8*2-len(binary.AppendVarint(nil, t0.UnixNano()))), // exactly one part
-		4: testRecord(t0.Add(3*time.Second), 500, 70_000),
-		5: testRecord(t0.Add(4*time.Second), 20_000, 1_500_000),
+		1: testRecord(t0, 3, 100),                         // a whole record, as the first releases wrote it
+		2: testRecord(t0.Add(time.Second), 500, 70_000),   // in parts, as the release before this one did
+		3: testRecord(t0.Add(2*time.Second), 1, 10),       // small enough for bbolt to keep its bucket inline
+		4: testRecord(t0.Add(3*time.Second), 2, 300),      //
+		5: testRecord(t0.Add(4*time.Second), 500, 70_000), //
+		6: testRecord(t0.Add(5*time.Second), 20_000, 1_500_000),
 	}
+	last := uint64(len(records))
 	if err := b.Update(func(tx *bbolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
 		if err := events.Put(seqKey(1), records[1]); err != nil {
 			return err
 		}
-		for seq := uint64(2); seq <= 5; seq++ {
-			if err := putLog(events, seq, part, splitAt(records[seq], 7, part+3, 2*part)...); err != nil {
+		if err := putLogParts(events, 2, records[2]); err != nil {
+			return err
+		}
+		for seq := uint64(3); seq <= last; seq++ {
+			// Cut as a group's header, hashes and events are.
+			_, n, header, err := decodeLogStart(records[seq])
+			if err != nil {
+				return err
+			}
+			if err := putLog(events, seq, splitAt(records[seq], header, header+8*n)...); err != nil {
 				return err
 			}
 		}
@@ -72,8 +96,8 @@ func TestLogRecordsReadBackWholeOrInPart(t *testing.T) {
 	}
 	if err := b.View(func(tx *bbolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
-		if got := lastLogSeq(events); got != 5 {
-			t.Errorf("last record %d, want 5", got)
+		if got := lastLogSeq(events); got != last {
+			t.Errorf("last record %d, want %d", got, last)
 		}
 		for _, what := range []logRead{readHeader, readHashes, readWhole} {
 			lc := newLogCursor(events)
@@ -83,7 +107,7 @@ func TestLogRecordsReadBackWholeOrInPart(t *testing.T) {
 					return err
 				}
 				if !ok {
-					if want != 6 {
+					if want != last+1 {
 						t.Errorf("read %d: the log ended before record %d", what, want)
 					}
 					break
@@ -122,8 +146,8 @@ func TestLogRecordsReadBackWholeOrInPart(t *testing.T) {
 				t.Errorf("record %d: %d bytes (%v), want %d", seq, len(got), err, len(want))
 			}
 		}
-		if got, err := logRecordAt(events, 6); got != nil || err != nil {
-			t.Errorf("record 6: %d bytes, %v; want none", len(got), err)
+		if got, err := logRecordAt(events, last+1); got != nil || err != nil {
+			t.Errorf("record %d: %d bytes, %v; want none", last+1, len(got), err)
 		}
 		return nil
 	}); err != nil {
@@ -131,11 +155,11 @@ func TestLogRecordsReadBackWholeOrInPart(t *testing.T) {
 	}
 }
 
-// Each record is written once: whole records sat several to a leaf, and
-// appending one wrote its neighbours again.
+// Each record is written once, in one write: whole records sat several to
+// a leaf, and appending one wrote its neighbours again; records in parts
+// took a write per page.
 func TestLogAppendWritesEachRecordOnce(t *testing.T) {
 	b := openLog(t)
-	part := logPartSize(b.Info().PageSize)
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	for seq := uint64(1); seq <= 12; seq++ {
 		rec := testRecord(t0, 10_000, 800_000)
@@ -143,7 +167,11 @@ func TestLogAppendWritesEachRecordOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := putLog(tx.Bucket(bucketEvents), seq, part, rec); err != nil {
+		_, n, header, err := decodeLogStart(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := putLog(tx.Bucket(bucketEvents), seq, splitAt(rec, header, header+8*n)...); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {
@@ -151,27 +179,35 @@ func TestLogAppendWritesEachRecordOnce(t *testing.T) {
 		}
 		// Pages allocated by the commit: the record's, the last leaf
 		// rewritten and a few branch pages.
-		if stats, limit := tx.Stats(), int64(len(rec))*11/10; stats.GetPageAlloc() > limit {
+		stats := tx.Stats()
+		if limit := int64(len(rec)) * 11 / 10; stats.GetPageAlloc() > limit {
 			t.Errorf("record %d of %d bytes: the commit allocated %d bytes of pages, want at most %d", seq, len(rec), stats.GetPageAlloc(), limit)
+		}
+		// Writes: the record's run of pages, the log's last leaf, the
+		// branches above it and the freelist.
+		if got := stats.GetWrite(); got > 8 {
+			t.Errorf("record %d: the commit made %d writes, want at most 8", seq, got)
 		}
 	}
 }
 
 func TestPruneLogDeletesEveryPartOfOldRecords(t *testing.T) {
 	b := openLog(t)
-	part := logPartSize(b.Info().PageSize)
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	if err := b.Update(func(tx *bbolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
 		if err := events.Put(seqKey(1), testRecord(t0, 2, 10)); err != nil {
 			return err
 		}
-		for seq := uint64(2); seq <= 6; seq++ {
+		if err := putLogParts(events, 2, testRecord(t0.Add(2*time.Hour), 1000, 20_000)); err != nil {
+			return err
+		}
+		for seq := uint64(3); seq <= 6; seq++ {
 			at := t0.Add(time.Duration(seq) * time.Hour)
 			if seq == 6 {
 				at = t0 // the newest record is kept, however old
 			}
-			if err := putLog(events, seq, part, testRecord(at, 1000, 20_000)); err != nil {
+			if err := putLog(events, seq, testRecord(at, 1000, 20_000)); err != nil {
 				return err
 			}
 		}

@@ -4,85 +4,56 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"math"
-	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
 )
 
-// A log record (one commit group's events, about a megabyte under load)
-// is stored in parts, each under the key of the record's number and the
-// part's (both big-endian), small enough that three fill a page.
+// A log record (one commit group's events, about half a megabyte under
+// load) is a bucket of its own under the record's number (big-endian),
+// holding the record's pieces (header, dedupe hashes, events) under the
+// keys 0, 1, 2. bbolt keeps a leaf's values together and never splits a
+// leaf of four keys or fewer, so a record is one run of pages, written
+// with one write, and appending the next record rewrites none of it.
 //
-// bbolt keeps values inline in leaf nodes and never splits a node of four
-// keys or fewer, so whole records sat two to four to a leaf, and each
-// append wrote the previous records of its leaf again: three times the
-// log's bytes, measured with strace under dpctl bench. Parts fill leaves
-// page by page, and an append rewrites at most the last one.
-//
-// A key of 8 bytes is a whole record, written before parts were.
+// Two older layouts are still read:
+//   - a key of 8 bytes with a value is a whole record, as the first
+//     releases wrote it. Records sat two to four to a leaf, and each
+//     append wrote its neighbours again: three times the log's bytes.
+//   - keys of 12 bytes, the record's number and a part's, are a record in
+//     parts of a third of a page, as the next release wrote it. Each part
+//     was a page written on its own: half of a commit's writes.
 
 // logKeyLen is the length of a part's key: the record's number, then the
-// part's, 4 bytes (a group of 32,768 events of the largest kind takes
-// 200 MB, some 150,000 parts).
+// part's, 4 bytes.
 const logKeyLen = 12
 
-// logPartKey returns the key of part i of record seq.
-func logPartKey(seq uint64, part uint32) []byte {
-	k := make([]byte, logKeyLen)
-	binary.BigEndian.PutUint64(k, seq)
-	binary.BigEndian.PutUint32(k[8:], part)
-	return k
-}
-
-// logPartSize returns the size of the parts that fill a page of pageSize
-// bytes three to a leaf: the page's 16-byte header, then per part a
-// 16-byte element, its key and its value.
-func logPartSize(pageSize int) int {
-	return (pageSize-16)/3 - 16 - logKeyLen
-}
-
-// putLog appends record seq, the concatenation of pieces, to the log b in
-// parts of partSize bytes. bbolt keeps the values it is given until the
-// transaction ends, so a part within one piece is not copied.
-func putLog(b *bbolt.Bucket, seq uint64, partSize int, pieces ...[]byte) error {
+// putLog appends record seq, the concatenation of pieces, to the log b:
+// a bucket of its own under the record's number, holding piece i under key
+// i. The pieces of a record share one leaf, which bbolt writes as one run
+// of pages with one write, and no append rewrites an earlier record.
+func putLog(b *bbolt.Bucket, seq uint64, pieces ...[]byte) error {
 	// Records are appended in key order: full leaves waste no space and
 	// are never written again.
 	b.FillPercent = 1
-	pieces = slices.Clone(pieces) // what is left of each, without changing the caller's
-	for part := 0; ; part++ {
-		for len(pieces) > 0 && len(pieces[0]) == 0 {
-			pieces = pieces[1:]
+	rec, err := b.CreateBucket(seqKey(seq))
+	if err != nil {
+		return fmt.Errorf("append log record %d: %w", seq, err)
+	}
+	for i, p := range pieces {
+		if len(p) == 0 {
+			continue
 		}
-		if len(pieces) == 0 {
-			return nil
-		}
-		if uint64(part) > math.MaxUint32 {
-			return fmt.Errorf("append log record %d: more than %d parts", seq, uint64(math.MaxUint32))
-		}
-		var v []byte
-		if len(pieces[0]) >= partSize {
-			v, pieces[0] = pieces[0][:partSize], pieces[0][partSize:]
-		} else {
-			// The part spans pieces.
-			v = make([]byte, 0, partSize)
-			for len(pieces) > 0 && len(v) < partSize {
-				n := min(len(pieces[0]), partSize-len(v))
-				v = append(v, pieces[0][:n]...)
-				if pieces[0] = pieces[0][n:]; len(pieces[0]) == 0 {
-					pieces = pieces[1:]
-				}
-			}
-		}
-		if err := b.Put(logPartKey(seq, uint32(part)), v); err != nil {
+		if err := rec.Put([]byte{byte(i)}, p); err != nil {
 			return fmt.Errorf("append log record %d: %w", seq, err)
 		}
 	}
+	return nil
 }
 
 // logCursor reads whole records from the log.
 type logCursor struct {
+	b *bbolt.Bucket
 	c *bbolt.Cursor
 	// k, v is where the cursor stands: the first part of the record the
 	// next call reads, or nil at the end.
@@ -93,7 +64,7 @@ type logCursor struct {
 }
 
 func newLogCursor(b *bbolt.Bucket) *logCursor {
-	lc := &logCursor{c: b.Cursor()}
+	lc := &logCursor{b: b, c: b.Cursor()}
 	lc.k, lc.v = lc.c.First()
 	return lc
 }
@@ -139,6 +110,11 @@ func (lc *logCursor) next(what logRead) (seq uint64, rec []byte, ok bool, err er
 	seq = decodeSeq(lc.k[:8])
 	if len(lc.k) == 8 {
 		rec = lc.v
+		if rec == nil { // a bucket: the record's pieces
+			if rec, err = lc.pieces(seq, what); err != nil {
+				return 0, nil, false, err
+			}
+		}
 		lc.k, lc.v = lc.c.Next()
 		return seq, rec, true, nil
 	}
@@ -162,6 +138,35 @@ func (lc *logCursor) next(what logRead) (seq uint64, rec []byte, ok bool, err er
 	}
 }
 
+// pieces reads the record seq the cursor stands on, a bucket of pieces,
+// as far as what asks.
+func (lc *logCursor) pieces(seq uint64, what logRead) ([]byte, error) {
+	b := lc.b.Bucket(lc.k)
+	if b == nil {
+		return nil, fmt.Errorf("%w: log record %d has no value", errCorrupt, seq)
+	}
+	lc.buf = lc.buf[:0]
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		lc.buf = append(lc.buf, v...)
+		if what != readWhole {
+			if need := logPrefixLen(lc.buf, what == readHashes); need >= 0 && len(lc.buf) >= need {
+				break
+			}
+		}
+	}
+	return lc.buf, nil
+}
+
+// firstPiece returns the first value of a record's bucket, or nil.
+func firstPiece(b *bbolt.Bucket) []byte {
+	if b == nil {
+		return nil
+	}
+	_, v := b.Cursor().First()
+	return v
+}
+
 // logPrefixLen returns how many bytes of a record hold its header, and its
 // dedupe hashes with hashes set, or -1 while head is too short to tell.
 func logPrefixLen(head []byte, hashes bool) int {
@@ -178,7 +183,7 @@ func logPrefixLen(head []byte, hashes bool) int {
 // logRecordAt returns record seq, or nil when the log has none; it is
 // valid while the transaction is open.
 func logRecordAt(b *bbolt.Bucket, seq uint64) ([]byte, error) {
-	lc := &logCursor{c: b.Cursor()}
+	lc := &logCursor{b: b, c: b.Cursor()}
 	lc.seek(seq)
 	got, rec, ok, err := lc.next(readWhole)
 	if err != nil || !ok || got != seq {
@@ -195,11 +200,19 @@ func pruneLog(tx *bbolt.Tx, cutoff time.Time) error {
 	last := lastLogSeq(b)
 	// The keys are gathered first: bbolt's cursor skips the key after one
 	// it deletes.
-	var doomed [][]byte
+	type doomedKey struct {
+		k      []byte
+		bucket bool
+	}
+	var doomed []doomedKey
 	c := b.Cursor()
 	for k, v := c.First(); k != nil && len(k) >= 8 && decodeSeq(k[:8]) < last; {
 		seq := decodeSeq(k[:8])
-		acceptedAt, _, _, err := decodeLogStart(v)
+		head := v
+		if head == nil { // a bucket of pieces, the header first
+			head = firstPiece(b.Bucket(k))
+		}
+		acceptedAt, _, _, err := decodeLogStart(head)
 		if err != nil {
 			return fmt.Errorf("prune log record %d: %w", seq, err)
 		}
@@ -207,12 +220,16 @@ func pruneLog(tx *bbolt.Tx, cutoff time.Time) error {
 			break
 		}
 		for ; k != nil && len(k) >= 8 && decodeSeq(k[:8]) == seq; k, v = c.Next() {
-			doomed = append(doomed, bytes.Clone(k))
+			doomed = append(doomed, doomedKey{bytes.Clone(k), v == nil})
 		}
 	}
-	for _, k := range doomed {
-		if err := b.Delete(k); err != nil {
-			return fmt.Errorf("prune log record %d: %w", decodeSeq(k[:8]), err)
+	for _, d := range doomed {
+		del := b.Delete
+		if d.bucket {
+			del = b.DeleteBucket
+		}
+		if err := del(d.k); err != nil {
+			return fmt.Errorf("prune log record %d: %w", decodeSeq(d.k[:8]), err)
 		}
 	}
 	return nil
