@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -36,9 +37,22 @@ type call struct {
 	timeout time.Duration
 	cancel  context.CancelCauseFunc
 
+	// read is the size of the request last read, as grpc reported it.
+	read atomic.Int64
+
 	mu    sync.Mutex
 	held  int64
 	timer *time.Timer
+}
+
+// lastRead returns the size of the request the call behind ctx last read:
+// grpc reports it to the gate as it arrives, which saves walking the
+// decoded message again. It is 0 for a call the tap did not admit.
+func lastRead(ctx context.Context) int64 {
+	if c, _ := ctx.Value(callKey{}).(*call); c != nil {
+		return c.read.Load()
+	}
+	return 0
 }
 
 func (g *decodeGate) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
@@ -54,6 +68,7 @@ func (g *decodeGate) HandleRPC(ctx context.Context, st stats.RPCStats) {
 			g.reserve(ctx, c)
 		}
 	case *stats.InPayload:
+		c.read.Store(int64(st.Length))
 		c.keep(min(RequestCopies*int64(st.Length), g.largest))
 	case *stats.End:
 		c.keep(0)

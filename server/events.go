@@ -231,7 +231,11 @@ func (s *Server) receiveBatches(stream grpc.BidiStreamingServer[pb.StreamEventsR
 			recvErr <- err
 			return
 		}
-		n := min(RequestCopies*int64(proto.Size(req)), s.limits.MaxDecodingBytes)
+		size := lastRead(ctx)
+		if size == 0 {
+			size = int64(proto.Size(req))
+		}
+		n := min(RequestCopies*size, s.limits.MaxDecodingBytes)
 		if err := s.admit.decoding.Acquire(ctx, n); err != nil {
 			return // the stream has ended
 		}
