@@ -66,8 +66,8 @@ var buckets = [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitio
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
 //
 // 2: log records are stored in parts.
-// 3: log records are a bucket each (see logrecords.go); an older dpmon
-// would take them for corrupt.
+// 3: log records are a bucket each (see logrecords.go) and recipient
+// history entries binary; an older dpmon would take either for corrupt.
 const schemaVersion = 3
 
 // initialMmapSize is how much of the file is mapped at open (see Open).

@@ -127,11 +127,7 @@ func appendHistory(tx *bbolt.Tx, rec *recipientRecord, c monitor.RecipientChange
 	if err != nil {
 		return fmt.Errorf("recipient history sequence: %w", err)
 	}
-	v, err := encodeChange(c)
-	if err != nil {
-		return err
-	}
-	if err := history.Put(seqKey(seq), v); err != nil {
+	if err := history.Put(seqKey(seq), encodeChange(c)); err != nil {
 		return fmt.Errorf("append recipient history: %w", err)
 	}
 	rec.history = append(rec.history, seq)
