@@ -4,25 +4,25 @@ import (
 	"strings"
 
 	"google.golang.org/grpc/encoding"
-	protocodec "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/internal/wirebuf"
 )
 
-// codec is grpc's proto codec with one repair. dpmon's protos leave UTF-8
-// to the service (see utf8.go), but an update mask is a
-// google.protobuf.FieldMask, whose own proto3 file has protobuf refuse a
-// path that is not UTF-8 while grpc decodes, which grpc answers INTERNAL
-// before any check of ours runs. When that happens, the codec decodes the
+// codec is grpc's proto codec, with buffers that are not cleared (see
+// wirebuf), and one repair. dpmon's protos leave UTF-8 to the service
+// (see utf8.go), but an update mask is a google.protobuf.FieldMask, whose
+// own proto3 file has protobuf refuse a path that is not UTF-8 while grpc
+// decodes, which grpc answers INTERNAL before any check of ours runs. When that happens, the codec decodes the
 // request again with the mask's bad bytes replaced by U+FFFD: the mask is
 // then refused like any unknown path, INVALID_ARGUMENT naming update_mask.
 type codec struct{ encoding.CodecV2 }
 
-func newCodec() codec { return codec{encoding.GetCodecV2(protocodec.Name)} }
+func newCodec() codec { return codec{wirebuf.NewCodec()} }
 
 // updateMaskField is update_mask's field number in UpdateAccountRequest.
 var updateMaskField = (&pb.UpdateAccountRequest{}).ProtoReflect().Descriptor().Fields().ByName("update_mask").Number()

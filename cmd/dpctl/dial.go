@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/dpmon/dpmon/internal/loopback"
+	"github.com/dpmon/dpmon/internal/wirebuf"
 )
 
 // dialOptions returns how dpctl connects to dpmon: TLS when asked (--tls,
@@ -41,7 +42,12 @@ func dialOptions(g globals) ([]grpc.DialOption, error) {
 		}
 		transport = credentials.NewTLS(cfg)
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(transport)}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(transport),
+		// A bench sends batches as fast as the server takes them; grpc's
+		// own codec cleared a megabyte for each (see wirebuf).
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(wirebuf.NewCodec())),
+	}
 	if g.token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: g.token, secure: useTLS || !loopback.Is(g.addr)}))
 	}
