@@ -20,7 +20,7 @@ const dedupeShards = 256
 //
 // It is the largest structure dpmon keeps and is touched by every event, in
 // random order, so each access is a cache miss. The open-addressing tables
-// below cost 8 bytes a slot, 3/8 to 3/4 full: 11 to 21 bytes an id, and
+// below cost 8 bytes a slot, 5/16 to 3/4 full: 11 to 26 bytes an id, and
 // usually one miss.
 type dedupeSet struct {
 	// seed keys the hash; it is kept with the data, since the hashes are
@@ -35,7 +35,7 @@ type dedupeSet struct {
 func newDedupeSet(seed uint64) *dedupeSet {
 	s := &dedupeSet{seed: seed, digest: xxhash.NewWithSeed(seed)}
 	for i := range s.shards {
-		s.shards[i] = newDedupeTable(0)
+		s.shards[i] = newDedupeTable(0, uint8(i))
 	}
 	return s
 }
@@ -97,7 +97,7 @@ func (s *dedupeSet) insert(key uint64, seq uint32) {
 func (s *dedupeSet) reserve(n int) {
 	for i := range s.shards {
 		if s.shards[i].n == 0 {
-			s.shards[i] = newDedupeTable(n / dedupeShards)
+			s.shards[i] = newDedupeTable(n/dedupeShards, uint8(i))
 		}
 	}
 }
@@ -124,9 +124,16 @@ func (s *dedupeSet) len() int {
 // and shrink without the full keys. Two keys of one shard (chosen by the
 // low 8 bits) match when their fingerprints agree: about once in 2^31
 // lookups, and then the log settles it.
+//
+// A table doubles when it is more than 5/8 full for shard 0, rising evenly
+// to 3/4 for shard 255 (stagger). Hashes fill the shards at one pace, and
+// with one growth point all 256 doubled within a few batches: moving every
+// id of the index at once stalled ingestion for tens of milliseconds each
+// time the index doubled, the slowest acknowledgements at half load.
 type dedupeTable struct {
-	slots []uint64
-	n     int
+	slots   []uint64
+	n       int
+	stagger uint8
 }
 
 const (
@@ -138,8 +145,8 @@ const (
 	minTableSize = 1 << 10
 )
 
-func newDedupeTable(keys int) dedupeTable {
-	return dedupeTable{slots: makeSlots(tableSize(keys))}
+func newDedupeTable(keys int, stagger uint8) dedupeTable {
+	return dedupeTable{slots: makeSlots(tableSize(keys, stagger)), stagger: stagger}
 }
 
 // makeSlots returns n empty slots for a table about to be filled. Past the
@@ -152,10 +159,17 @@ func makeSlots(n int) []uint64 {
 	return slots
 }
 
-// tableSize is the power of two that holds keys at most 3/4 full.
-func tableSize(keys int) int {
+// overfull reports whether keys fill size slots past the growth point of
+// stagger: (5/8 + stagger/2048) of them.
+func overfull(keys, size int, stagger uint8) bool {
+	return keys*2048 > size*(1280+int(stagger))
+}
+
+// tableSize is the smallest table that holds keys below the growth point
+// of stagger.
+func tableSize(keys int, stagger uint8) int {
 	size := minTableSize
-	for size*3/4 < keys {
+	for overfull(keys, size, stagger) {
 		size *= 2
 	}
 	return size
@@ -168,7 +182,7 @@ func slotFingerprint(s uint64) uint64 { return (s >> seqBits) & fpMask }
 func slotSeq(s uint64) uint32 { return uint32(s) }
 
 func (t *dedupeTable) add(key uint64, seq uint32, cands []uint32) []uint32 {
-	if (t.n+1)*4 > len(t.slots)*3 {
+	if overfull(t.n+1, len(t.slots), t.stagger) {
 		t.resize(len(t.slots) * 2)
 	}
 	fp := fingerprint(key)
@@ -193,10 +207,10 @@ func (t *dedupeTable) insert(key uint64, seq uint32) {
 	t.place(occupied | fingerprint(key)<<seqBits | uint64(seq))
 }
 
-// grow makes room for n more keys, at most 3/4 full.
+// grow makes room for n more keys below the growth point.
 func (t *dedupeTable) grow(n int) {
-	if (t.n+n)*4 > len(t.slots)*3 {
-		t.resize(tableSize(t.n + n))
+	if overfull(t.n+n, len(t.slots), t.stagger) {
+		t.resize(tableSize(t.n+n, t.stagger))
 	}
 }
 
@@ -222,7 +236,7 @@ func (t dedupeTable) without(first, span uint32) dedupeTable {
 			keep = append(keep, s)
 		}
 	}
-	out := newDedupeTable(len(keep))
+	out := newDedupeTable(len(keep), t.stagger)
 	for _, s := range keep {
 		out.place(s)
 	}

@@ -90,9 +90,38 @@ func TestDedupeFingerprintsThatMatchAreAllCandidates(t *testing.T) {
 }
 
 func TestDedupeTableSizes(t *testing.T) {
-	for keys, want := range map[int]int{0: 1024, 768: 1024, 769: 2048, 1_000_000: 2 << 20} {
-		if got := tableSize(keys); got != want {
-			t.Errorf("tableSize(%d) = %d, want %d", keys, got, want)
+	for _, c := range []struct {
+		keys    int
+		stagger uint8
+		want    int
+	}{
+		{0, 0, 1024}, {640, 0, 1024}, {641, 0, 2048}, {767, 255, 1024}, {768, 255, 2048}, {1_000_000, 0, 2 << 20}, {1_400_000, 0, 4 << 20},
+	} {
+		if got := tableSize(c.keys, c.stagger); got != c.want {
+			t.Errorf("tableSize(%d, %d) = %d, want %d", c.keys, c.stagger, got, c.want)
+		}
+	}
+}
+
+// Shards fill at one pace, so they must not all double at the same count:
+// moving every id of the index at once stalled ingestion.
+func TestDedupeShardsGrowAtStaggeredCounts(t *testing.T) {
+	s := newDedupeSet(0x5eed)
+	rng := rand.New(rand.NewPCG(3, 4))
+	growths := map[int]int{} // ids remembered in all -> shards that doubled at that id
+	for n := 1; n <= 200_000; n++ {
+		// Every shard in turn: at scale, hashes fill them that evenly.
+		key := rng.Uint64()&^(dedupeShards-1) | uint64(n%dedupeShards)
+		shard := &s.shards[key%dedupeShards]
+		before := len(shard.slots)
+		s.add(key, 1, nil)
+		if len(shard.slots) != before {
+			growths[n/1000]++ // per thousand ids, a few batches' worth
+		}
+	}
+	for at, shards := range growths {
+		if shards > dedupeShards/8 {
+			t.Errorf("%d shards doubled within ids %d000-%d999, want at most %d", shards, at, at, dedupeShards/8)
 		}
 	}
 }

@@ -21,8 +21,8 @@ import (
 // index never remembers less than its floor says.
 
 // dedupeBytesPerID is the most memory an id of the index takes: an 8-byte
-// slot in a table at least 3/8 full (see dedupeTable).
-const dedupeBytesPerID = 22
+// slot in a table at least 5/16 full (see dedupeTable).
+const dedupeBytesPerID = 26
 
 // metaDedupeFloor holds the dedupe floor, unix nanoseconds, big-endian.
 var metaDedupeFloor = []byte("dedupe_floor")

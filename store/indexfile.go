@@ -248,7 +248,7 @@ func readIndex(f io.Reader, seed, next uint64) (*[dedupeShards]dedupeTable, inde
 			return nil, x, nil, fmt.Errorf("%w: shard %d covers the log up to record %d, the log ends before %d", errStaleIndex, i, from, next)
 		}
 		x.from[i], x.first, x.whole = from, min(x.first, from), x.whole && from == next
-		shards[i] = dedupeTable{slots: makeSlots(int(size)), n: int(n)}
+		shards[i] = dedupeTable{slots: makeSlots(int(size)), n: int(n), stagger: uint8(i)}
 		// Read straight into the table: the file's layout is memory's on
 		// a little-endian machine (decoding each slot took two thirds of
 		// a start from the file). By chunks, so that the checksum reads

@@ -172,7 +172,7 @@ func TestTheIndexFileReadsBackEveryTable(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var want [dedupeShards]dedupeTable
 	for i := range want {
-		want[i] = newDedupeTable(0)
+		want[i] = newDedupeTable(0, uint8(i))
 		fill := []int{0, 1, 300, 767}[i%4] // empty to 3/4 full
 		for range fill {
 			want[i].insert(rng.Uint64(), rng.Uint32())
