@@ -17,9 +17,10 @@ import (
 // wirebuf), and one repair. dpmon's protos leave UTF-8 to the service
 // (see utf8.go), but an update mask is a google.protobuf.FieldMask, whose
 // own proto3 file has protobuf refuse a path that is not UTF-8 while grpc
-// decodes, which grpc answers INTERNAL before any check of ours runs. When that happens, the codec decodes the
-// request again with the mask's bad bytes replaced by U+FFFD: the mask is
-// then refused like any unknown path, INVALID_ARGUMENT naming update_mask.
+// decodes, which grpc answers INTERNAL before any check of ours runs.
+// When that happens, the codec decodes the request again with the mask's
+// bad bytes replaced by U+FFFD: the mask is then refused like any unknown
+// path, INVALID_ARGUMENT naming update_mask.
 type codec struct{ encoding.CodecV2 }
 
 func newCodec() codec { return codec{wirebuf.NewCodec()} }

@@ -58,8 +58,8 @@ type logCursor struct {
 	// k, v is where the cursor stands: the first part of the record the
 	// next call reads, or nil at the end.
 	k, v []byte
-	// buf holds a record assembled from parts; it is reused, so a record
-	// read is valid until the next read.
+	// buf holds a record assembled from its pieces or parts; it is
+	// reused, so a record read is valid until the next read.
 	buf []byte
 }
 
@@ -99,7 +99,7 @@ const (
 
 // next returns the next record and its number, ok false at the end. Unless
 // what is readWhole, the record may be cut after what was asked for, and
-// the parts after it are not read.
+// the pieces or parts after it are not read.
 func (lc *logCursor) next(what logRead) (seq uint64, rec []byte, ok bool, err error) {
 	if lc.k == nil {
 		return 0, nil, false, nil

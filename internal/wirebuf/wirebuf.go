@@ -87,9 +87,9 @@ const (
 // tier returns the index of the smallest tier that holds n bytes, or -1
 // when n is beyond the largest.
 func tier(n int) int {
-	shift := max(bits.Len(uint(n-1)), minShift)
-	if n <= 0 {
-		shift = minShift
+	shift := minShift
+	if n > 1<<minShift {
+		shift = bits.Len(uint(n - 1))
 	}
 	if shift > maxShift {
 		return -1
