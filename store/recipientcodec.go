@@ -108,7 +108,7 @@ func (d *decoder) time() time.Time {
 // A history entry: a version byte, then when (unix nanoseconds, varint),
 // kind, status and reason, until (varint, 0 for none), the event id, the
 // actor, the note and the description (length-prefixed), then a byte that
-// says whether a bounce follows: its SMTP code (uvarint), enhanced status
+// says whether a bounce follows: its SMTP code (varint), enhanced status
 // and diagnostic, class, verdict and reason, and rule. Every bounce writes
 // one, on the writer's path, so it is binary: encoding JSON took a fifth of
 // the writer's time on recipients.
