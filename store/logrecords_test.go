@@ -64,11 +64,13 @@ func TestLogRecordsReadBackWholeOrInPart(t *testing.T) {
 	b := openLog(t)
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	records := map[uint64][]byte{
-		1: testRecord(t0, 3, 100),                         // a whole record, as the first releases wrote it
-		2: testRecord(t0.Add(time.Second), 500, 70_000),   // in parts, as the release before this one did
-		3: testRecord(t0.Add(2*time.Second), 1, 10),       // small enough for bbolt to keep its bucket inline
-		4: testRecord(t0.Add(3*time.Second), 2, 300),      //
-		5: testRecord(t0.Add(4*time.Second), 500, 70_000), //
+		1: testRecord(t0, 3, 100),                       // a whole record, as the first releases wrote it
+		2: testRecord(t0.Add(time.Second), 500, 70_000), // in parts, as the release before this one did
+		// The rest as buckets of pieces, the first small enough for bbolt
+		// to keep its bucket inline.
+		3: testRecord(t0.Add(2*time.Second), 1, 10),
+		4: testRecord(t0.Add(3*time.Second), 2, 300),
+		5: testRecord(t0.Add(4*time.Second), 500, 70_000),
 		6: testRecord(t0.Add(5*time.Second), 20_000, 1_500_000),
 	}
 	last := uint64(len(records))
@@ -81,12 +83,7 @@ func TestLogRecordsReadBackWholeOrInPart(t *testing.T) {
 			return err
 		}
 		for seq := uint64(3); seq <= last; seq++ {
-			// Cut as a group's header, hashes and events are.
-			_, n, header, err := decodeLogStart(records[seq])
-			if err != nil {
-				return err
-			}
-			if err := putLog(events, seq, splitAt(records[seq], header, header+8*n)...); err != nil {
+			if err := putLog(events, seq, recordPieces(t, records[seq])...); err != nil {
 				return err
 			}
 		}
@@ -167,11 +164,7 @@ func TestLogAppendWritesEachRecordOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, n, header, err := decodeLogStart(rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := putLog(tx.Bucket(bucketEvents), seq, splitAt(rec, header, header+8*n)...); err != nil {
+		if err := putLog(tx.Bucket(bucketEvents), seq, recordPieces(t, rec)...); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {
@@ -232,16 +225,13 @@ func TestPruneLogDeletesEveryPartOfOldRecords(t *testing.T) {
 	}
 }
 
-// splitAt cuts b into pieces at the offsets that fall within it, as a
-// group's header, hashes and events are.
-func splitAt(b []byte, offsets ...int) [][]byte {
-	var pieces [][]byte
-	last := 0
-	for _, o := range offsets {
-		if o > last && o < len(b) {
-			pieces = append(pieces, b[last:o])
-			last = o
-		}
+// recordPieces cuts a whole record into the pieces a commit group puts:
+// its header, its hashes and its events.
+func recordPieces(t *testing.T, rec []byte) [][]byte {
+	t.Helper()
+	_, n, header, err := decodeLogStart(rec)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return append(pieces, b[last:])
+	return [][]byte{rec[:header], rec[header : header+8*n], rec[header+8*n:]}
 }
