@@ -123,6 +123,10 @@ type Server struct {
 
 	drainOnce sync.Once
 	draining  chan struct{}
+
+	// eventBufs holds the []monitor.Event buffers that batches are
+	// converted into (see ingest).
+	eventBufs sync.Pool
 }
 
 // New returns a Server over db, ready to serve.
