@@ -19,7 +19,7 @@ func BenchmarkCreateAccounts(b *testing.B) {
 	for i := range batches {
 		batches[i] = benchBatch(int64(i), size, accounts, t0)
 		for j := range batches[i] {
-			batches[i][j].AccountID = benchAccountID(i*size + j)
+			batches[i][j].AccountID = fmt.Sprintf("bench-%05d", i*size+j)
 		}
 	}
 	b.ResetTimer()
@@ -44,5 +44,3 @@ func BenchmarkCreateAccounts(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*accounts), "ns/account")
 }
-
-func benchAccountID(i int) string { return fmt.Sprintf("bench-%05d", i) }
