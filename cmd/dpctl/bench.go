@@ -30,7 +30,14 @@ type benchConfig struct {
 	// checkSendRate is how many CheckSend calls a second go beside the
 	// streams; 0: none.
 	checkSendRate int
+	// spread, when set, dates each event at random over that long before
+	// it is sent, so that accounts fill their windows as over days.
+	spread time.Duration
 }
+
+// maxSpread is the longest --spread: the longest window. Older events
+// count in none, and past the dedupe horizon they are refused.
+const maxSpread = 7 * 24 * time.Hour
 
 // runBench implements "dpctl bench". Its output is for people, except its
 // last line, "events/s=N p50=D p99=D", and with --check-send-rate the line
@@ -47,6 +54,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.warmup, "warmup", 0, "how long to send before measuring, within --duration: batches and calls started earlier are left out of the figures")
 	fs.IntVar(&cfg.rate, "rate", 0, "target `events` per second over all streams (0: as fast as possible)")
 	fs.IntVar(&cfg.checkSendRate, "check-send-rate", 0, "CheckSend `calls` per second beside the streams, each for one recipient (0: none)")
+	fs.DurationVar(&cfg.spread, "spread", 0, "date each event at random over this long before it is sent, at most 168h, as to measure memory with a week of windows (0: as it is sent)")
 	if _, err := fs.parseN(args, 0, 0); err != nil {
 		return err
 	}
@@ -67,6 +75,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return fs.usageErr("--rate must not be negative")
 	case cfg.checkSendRate < 0 || cfg.checkSendRate > 1_000_000:
 		return fs.usageErr("--check-send-rate must be between 0 and 1000000")
+	case cfg.spread < 0 || cfg.spread > maxSpread:
+		return fs.usageErr("--spread must be between 0 and 168h")
 	}
 	cfg.drain = e.timeout
 
@@ -121,7 +131,7 @@ func bench(ctx context.Context, client dpmonv1.EventServiceClient, cfg benchConf
 		workers[i] = &benchWorker{
 			// One more batch than can be in flight: the one being stamped
 			// has always been acknowledged.
-			pool:     newBenchPool(rng, cfg.inflight+1, cfg.batch, cfg.accounts),
+			pool:     newBenchPool(rng, cfg.inflight+1, cfg.batch, cfg.accounts, cfg.spread),
 			ids:      newIDSource(prefix + strconv.Itoa(i) + "-"),
 			rng:      rng,
 			accounts: accounts,

@@ -116,6 +116,25 @@ func TestRunBenchRate(t *testing.T) {
 	}
 }
 
+// TestRunBenchSpread: with --spread each event is dated at random over
+// that long before it is sent, so the accounts' 24-hour windows count
+// only the share of the events that fell in the last day.
+func TestRunBenchSpread(t *testing.T) {
+	d := startDpmon(t, time.Now())
+	got := dpctlBench(t, d.addr, "--duration", "300ms", "--spread", "96h",
+		"--accounts", "10", "--batch", "100", "--concurrency", "2", "--inflight", "2")
+	if got.sent < 200 || got.accepted != got.sent {
+		t.Fatalf("got %+v, want hundreds of events sent, every one accepted", got)
+	}
+	// A quarter of them fell in the last 24 hours, give or take.
+	if events, _ := countedEvents(t, d.addr); events < got.accepted/8 || events > got.accepted/2 {
+		t.Errorf("the 24h windows count %d of %d events, want about a quarter", events, got.accepted)
+	}
+	if _, _, err := runDpctl(t, "bench", "--addr", d.addr, "--spread", "169h"); err == nil {
+		t.Error("--spread 169h: want a usage error beyond the longest window")
+	}
+}
+
 // TestRunBenchCheckSend: beside the streams, --check-send-rate calls
 // CheckSend and reports its own line, before the events line scripts read.
 func TestRunBenchCheckSend(t *testing.T) {

@@ -25,18 +25,25 @@ const (
 type benchBatch struct {
 	events []*dpmonv1.Event
 	// at is every event's occurred_at: one message shared by the batch,
-	// so stamping the time is one write.
-	at *timestamppb.Timestamp
+	// so stamping the time is one write. With spread, each event has
+	// its own instead, drawn at random over the spread before now.
+	at     *timestamppb.Timestamp
+	spread time.Duration
 }
 
 // newBenchPool returns n batches of size events each for accounts
-// "bench-0" to "bench-(accounts-1)".
-func newBenchPool(rng *rand.Rand, n, size, accounts int) []*benchBatch {
+// "bench-0" to "bench-(accounts-1)". With spread, each event has a time of
+// its own (see stamp).
+func newBenchPool(rng *rand.Rand, n, size, accounts int, spread time.Duration) []*benchBatch {
 	pool := make([]*benchBatch, n)
 	for i := range pool {
-		b := &benchBatch{events: make([]*dpmonv1.Event, size), at: timestamppb.Now()}
+		b := &benchBatch{events: make([]*dpmonv1.Event, size), at: timestamppb.Now(), spread: spread}
 		for j := range b.events {
-			b.events[j] = newBenchEvent(rng, accounts, b.at)
+			at := b.at
+			if spread > 0 {
+				at = timestamppb.Now()
+			}
+			b.events[j] = newBenchEvent(rng, accounts, at)
 		}
 		pool[i] = b
 	}
@@ -76,6 +83,10 @@ func (b *benchBatch) stamp(ids *idSource, rng *rand.Rand, accounts []string, now
 	for _, ev := range b.events {
 		ev.EventId = ids.next()
 		ev.AccountId = accounts[rng.IntN(len(accounts))]
+		if b.spread > 0 {
+			at := now.Add(-time.Duration(rng.Int64N(int64(b.spread))))
+			ev.OccurredAt.Seconds, ev.OccurredAt.Nanos = at.Unix(), int32(at.Nanosecond())
+		}
 	}
 }
 
