@@ -76,8 +76,9 @@ func newBenchEvent(rng *rand.Rand, accounts int, at *timestamppb.Timestamp) *dpm
 }
 
 // stamp readies b to be sent again: every event gets a new ID from ids and
-// an account drawn from accounts, and occurs at now. It must not be called
-// while b is in flight.
+// an account drawn from accounts, and occurs at now (with a spread, at a
+// time drawn over the spread before now). It must not be called while b
+// is in flight.
 func (b *benchBatch) stamp(ids *idSource, rng *rand.Rand, accounts []string, now time.Time) {
 	b.at.Seconds, b.at.Nanos = now.Unix(), int32(now.Nanosecond())
 	for _, ev := range b.events {
