@@ -11,8 +11,8 @@ import (
 
 // BenchmarkCreateAccounts measures what a burst of new accounts costs the
 // commit path, as when a platform's first batches arrive: each op ingests
-// 10,000 send events into a fresh store, one per new account, in batches
-// of 1,000.
+// 10,000 events (1 % of them hard bounces) into a fresh store, one per new
+// account, in batches of 1,000.
 func BenchmarkCreateAccounts(b *testing.B) {
 	const accounts, size = 10000, 1000
 	batches := make([][]monitor.Event, accounts/size)

@@ -54,7 +54,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.warmup, "warmup", 0, "how long to send before measuring, within --duration: batches and calls started earlier are left out of the figures")
 	fs.IntVar(&cfg.rate, "rate", 0, "target `events` per second over all streams (0: as fast as possible)")
 	fs.IntVar(&cfg.checkSendRate, "check-send-rate", 0, "CheckSend `calls` per second beside the streams, each for one recipient (0: none)")
-	fs.DurationVar(&cfg.spread, "spread", 0, "date each event at random over this long before it is sent, at most 168h, as to measure memory with a week of windows (0: as it is sent)")
+	fs.DurationVar(&cfg.spread, "spread", 0, "date each event at random over this long before it is sent, at most 168h, for measuring memory with a week of windows (0: as it is sent)")
 	if _, err := fs.parseN(args, 0, 0); err != nil {
 		return err
 	}
