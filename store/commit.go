@@ -112,6 +112,13 @@ type group struct {
 	// cleared are the recipient keys the group left no longer pending;
 	// filled in by putRecipients.
 	cleared [][]byte
+	// recipientRecords are the recipient records the group changed, by
+	// key, which the overlay takes once they are durable; the writer fills
+	// them in, and sets freezeRecipients or mergedRecipients when the
+	// group freezes the overlay's current generation or merges the last of
+	// the frozen one (see overlay.go).
+	recipientRecords                   map[string][]byte
+	freezeRecipients, mergedRecipients bool
 }
 
 type encodedTransition struct {
@@ -409,6 +416,7 @@ func (db *DB) write(done chan struct{}) {
 				db.fail(err)
 				err = db.Err()
 			} else {
+				db.recipientsCommitted(g)
 				db.clearPending(g)
 				if g.logHead != nil {
 					db.durableLog.Store(g.logSeq)

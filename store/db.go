@@ -12,6 +12,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -61,14 +62,16 @@ var (
 // buckets are all the top-level buckets, which Open creates.
 var buckets = [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions,
 	bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation, bucketTallies, bucketDormant,
-	bucketPending}
+	bucketPending, bucketRecipientJournal}
 
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
 //
 // 2: log records are stored in parts.
 // 3: log records are a bucket each (see logrecords.go) and recipient
 // history entries binary; an older dpmon would take either for corrupt.
-const schemaVersion = 3
+// 4: recipient records are journaled before they reach bucketRecipients
+// (see overlay.go); an older dpmon would miss those not merged yet.
+const schemaVersion = 4
 
 // initialMmapSize is how much of the file is mapped at open (see Open).
 const initialMmapSize = 16 << 30
@@ -106,6 +109,10 @@ type Options struct {
 	// whichever comes first. A start replays at most that much of the log.
 	CheckpointEvents   int
 	CheckpointInterval time.Duration
+	// RecipientJournal is how many recipient changes are kept in memory
+	// and journaled before they are merged into the recipients' tree (see
+	// overlay.go); 64Ki by default.
+	RecipientJournal int
 	// Route, when set, makes the notifications of a change: it gets the
 	// one monitor decided, without a receiver and addressed to the
 	// account's admins, and returns a copy per receiver that wants it, due
@@ -114,6 +121,8 @@ type Options struct {
 
 	// beforePut, for tests, runs on the writer before each transaction.
 	beforePut func()
+	// recipientMergeChunk, for tests, replaces mergeChunk.
+	recipientMergeChunk int
 }
 
 // DB is dpmon's storage: a bbolt file and the in-memory state rebuilt from it.
@@ -209,6 +218,9 @@ type DB struct {
 
 	// pending is shared by the committer (adds) and the writer (removes).
 	pending *pendingSet
+	// overlay holds the recipient records not yet merged into their tree:
+	// the writer changes it, readers take its lock.
+	overlay *recipientOverlay
 
 	// watchCh is closed and replaced after each commit with transitions.
 	watchMu sync.Mutex
@@ -272,6 +284,9 @@ func Open(dir string, opts Options) (*DB, error) {
 	if opts.CheckpointInterval <= 0 {
 		opts.CheckpointInterval = defaultCheckpointInterval
 	}
+	if opts.RecipientJournal <= 0 {
+		opts.RecipientJournal = defaultRecipientJournal
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -309,6 +324,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		outboxCounts:       make(outboxCounts),
 		outboxCh:           make(chan struct{}),
 		pending:            newPendingSet(),
+		overlay:            &recipientOverlay{limit: opts.RecipientJournal, chunk: cmp.Or(opts.recipientMergeChunk, mergeChunk)},
 		watchCh:            make(chan struct{}),
 		clock:              opts.Clock,
 		maxGroupEvents:     opts.MaxGroupEvents,
@@ -378,7 +394,10 @@ func (db *DB) load() error {
 		if err := scrubOutbox(tx); err != nil {
 			return err
 		}
-		if err := indexPending(tx); err != nil {
+		if err := db.loadRecipientJournal(tx); err != nil {
+			return err
+		}
+		if err := db.indexPending(tx); err != nil {
 			return err
 		}
 		return db.loadOutbox(tx)

@@ -71,9 +71,10 @@ func pendingKey(at uint64, key []byte) []byte {
 	return append(seqKey(at), key...)
 }
 
-// indexPending fills bucketPending from the recipient records, once, each
-// key under the number its record says (0 in a record from before).
-func indexPending(tx *bbolt.Tx) error {
+// indexPending fills bucketPending from the recipient records (the
+// overlay's, loaded, and the tree's), once, each key under the number its
+// record says (0 in a record from before).
+func (db *DB) indexPending(tx *bbolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta.Get(metaPendingByRecord) != nil {
 		return nil
@@ -85,7 +86,7 @@ func indexPending(tx *bbolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("index pending recipients: %w", err)
 	}
-	err = tx.Bucket(bucketRecipients).ForEach(func(k, v []byte) error {
+	add := func(k, v []byte) error {
 		rec, err := decodeRecipient(v)
 		if err != nil {
 			return fmt.Errorf("recipient %q: %w", k, err)
@@ -94,7 +95,16 @@ func indexPending(tx *bbolt.Tx) error {
 			return index.Put(pendingKey(rec.pendingAt, k), nil)
 		}
 		return nil
+	}
+	err = tx.Bucket(bucketRecipients).ForEach(func(k, v []byte) error {
+		if _, overlaid := db.overlay.newest(k); overlaid {
+			return nil
+		}
+		return add(k, v)
 	})
+	if err == nil {
+		err = db.overlay.each(add)
+	}
 	if err != nil {
 		return fmt.Errorf("index pending recipients: %w", err)
 	}

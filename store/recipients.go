@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,10 +12,11 @@ import (
 	"github.com/dpmon/dpmon/monitor"
 )
 
-// Per-recipient suppression state lives only in bbolt, not in memory: it
-// outlives the event log (a complaint suppresses for good) and can hold
-// millions of addresses per account. Each change is written by the writer
-// in the same transaction as the events that caused it.
+// Per-recipient suppression state lives in bbolt: it outlives the event log
+// (a complaint suppresses for good) and can hold millions of addresses per
+// account. Each change is journaled by the writer in the same transaction
+// as the events that caused it, and merged into bucketRecipients later
+// (see overlay.go); memory holds only the records not merged yet.
 //
 // Keys: account id, 0x00, the recipient key (see monitor.RecipientKey);
 // neither may contain 0x00. History entries are keyed by a store-wide
@@ -67,8 +69,10 @@ func (db *DB) queueRecipient(g *group, e *monitor.Event) {
 	g.recipients = append(g.recipients, recipientWork{key: recipientKey(e.AccountID, key), event: e})
 }
 
-// putRecipients applies a group's recipient changes inside its transaction
-// and notes in g.cleared the recipients that are no longer pending.
+// putRecipients applies a group's recipient changes inside its transaction,
+// journals the records they change (see overlay.go), merges a chunk of the
+// frozen ones, and notes in g.cleared the recipients that are no longer
+// pending.
 func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 	recipients := tx.Bucket(bucketRecipients)
 	// pending is each changed key's state after the whole group: a
@@ -76,7 +80,7 @@ func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 	pending := map[string]bool{}
 	for i := range g.recipients {
 		w := &g.recipients[i]
-		rec, err := decodeRecipient(recipients.Get(w.key))
+		rec, err := decodeRecipient(db.storedRecipient(recipients, g, w.key))
 		if err != nil {
 			return fmt.Errorf("recipient %q: %w", w.key, err)
 		}
@@ -108,12 +112,16 @@ func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 		if err := appendHistory(tx, &rec, change, db.suppression.HistoryLimit); err != nil {
 			return err
 		}
-		if err := recipients.Put(w.key, encodeRecipient(rec)); err != nil {
-			return fmt.Errorf("save recipient %q: %w", w.key, err)
+		if g.recipientRecords == nil {
+			g.recipientRecords = make(map[string][]byte)
 		}
+		g.recipientRecords[string(w.key)] = encodeRecipient(rec)
 	}
 	clearedKeys(g, pending)
-	return nil
+	if err := db.journalRecipients(tx, g); err != nil {
+		return err
+	}
+	return db.mergeRecipients(tx, g)
 }
 
 // appendHistory adds a change to a recipient's history and drops the
@@ -142,8 +150,32 @@ func appendHistory(tx *bbolt.Tx, rec *recipientRecord, c monitor.RecipientChange
 
 // CheckRecipients returns the state of each recipient key of accountID, in
 // order; a key never seen is a zero Recipient (active).
+//
+// The overlay is read before the tree: a record missing from it then is
+// in the tree by the time the read transaction begins, where only a newer
+// one can replace it (see overlay.go).
 func (db *DB) CheckRecipients(ctx context.Context, accountID string, keys []string) ([]monitor.Recipient, error) {
 	out := make([]monitor.Recipient, len(keys))
+	records := make([][]byte, len(keys))
+	decode := func(i int, v []byte) error {
+		rec, err := decodeRecipient(v)
+		if err != nil {
+			return fmt.Errorf("recipient %q: %w", keys[i], err)
+		}
+		out[i] = rec.Recipient
+		return nil
+	}
+	found := db.overlay.lookup(accountID, keys, records)
+	for i, v := range records {
+		if v != nil {
+			if err := decode(i, v); err != nil {
+				return nil, fmt.Errorf("check recipients of %s: %w", accountID, err)
+			}
+		}
+	}
+	if found == len(keys) {
+		return out, nil
+	}
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketRecipients)
 		key := make([]byte, 0, len(accountID)+64)
@@ -153,12 +185,13 @@ func (db *DB) CheckRecipients(ctx context.Context, accountID string, keys []stri
 			if i%256 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			key = append(key[:prefix], k...)
-			rec, err := decodeRecipient(b.Get(key))
-			if err != nil {
-				return fmt.Errorf("recipient %q: %w", key, err)
+			if records[i] != nil {
+				continue
 			}
-			out[i] = rec.Recipient
+			key = append(key[:prefix], k...)
+			if err := decode(i, b.Get(key)); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -171,11 +204,35 @@ func (db *DB) CheckRecipients(ctx context.Context, accountID string, keys []stri
 // RecipientHistory returns a recipient's state and its history, oldest
 // first, or monitor.ErrNotFound when dpmon has no record of it.
 func (db *DB) RecipientHistory(ctx context.Context, accountID, key string) (monitor.Recipient, []monitor.RecipientChange, error) {
+	// A record read from the overlay may list history entries that a
+	// change committed just before the read transaction began has
+	// trimmed: read both again then.
+	for try := 1; ; try++ {
+		r, history, err := db.recipientHistory(ctx, accountID, key)
+		if errors.Is(err, errHistoryMoved) && try < 3 {
+			continue
+		}
+		if err != nil {
+			return monitor.Recipient{}, nil, fmt.Errorf("recipient %s of %s: %w", key, accountID, err)
+		}
+		return r, history, nil
+	}
+}
+
+// errHistoryMoved says that a recipient record from the overlay lists a
+// history entry the tree no longer has.
+var errHistoryMoved = fmt.Errorf("%w: a history entry of the recipient is missing", errCorrupt)
+
+func (db *DB) recipientHistory(ctx context.Context, accountID, key string) (monitor.Recipient, []monitor.RecipientChange, error) {
+	overlaid := make([][]byte, 1)
+	db.overlay.lookup(accountID, []string{key}, overlaid)
 	var r monitor.Recipient
 	var history []monitor.RecipientChange
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		k := recipientKey(accountID, key)
-		v := tx.Bucket(bucketRecipients).Get(k)
+		v := overlaid[0]
+		if v == nil {
+			v = tx.Bucket(bucketRecipients).Get(recipientKey(accountID, key))
+		}
 		if v == nil {
 			return fmt.Errorf("%w: no record of recipient %s for account %s", monitor.ErrNotFound, key, accountID)
 		}
@@ -189,7 +246,7 @@ func (db *DB) RecipientHistory(ctx context.Context, accountID, key string) (moni
 		for _, seq := range rec.history {
 			v := b.Get(seqKey(seq))
 			if v == nil {
-				return fmt.Errorf("%w: history entry %d of recipient %q is missing", errCorrupt, seq, k)
+				return fmt.Errorf("%w (entry %d)", errHistoryMoved, seq)
 			}
 			change, err := decodeChange(v)
 			if err != nil {
@@ -199,10 +256,7 @@ func (db *DB) RecipientHistory(ctx context.Context, accountID, key string) (moni
 		}
 		return ctx.Err()
 	})
-	if err != nil {
-		return monitor.Recipient{}, nil, fmt.Errorf("recipient %s of %s: %w", key, accountID, err)
-	}
-	return r, history, nil
+	return r, history, err
 }
 
 // SuppressionFilter selects suppressions; zero fields select all.
@@ -234,6 +288,9 @@ const maxScan = 100_000
 func (db *DB) Suppressions(ctx context.Context, accountID string, f SuppressionFilter, after string, limit int, now time.Time) ([]Suppression, string, error) {
 	var out []Suppression
 	next := ""
+	// The overlay first, as in CheckRecipients; its records replace the
+	// tree's.
+	overlaid := db.overlay.after(accountID, after)
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		prefix := recipientKey(accountID, "")
 		c := tx.Bucket(bucketRecipients).Cursor()
@@ -242,23 +299,37 @@ func (db *DB) Suppressions(ctx context.Context, accountID string, f SuppressionF
 		if after != "" && bytes.Equal(k, start) {
 			k, v = c.Next()
 		}
-		var last []byte // the last key read: the next page starts after it
-		for scanned := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		last := "" // the last key read: the next page starts after it
+		for scanned := 0; ; scanned++ {
+			inTree := k != nil && bytes.HasPrefix(k, prefix)
+			var key string
+			var record []byte
+			switch {
+			case len(overlaid) > 0 && (!inTree || overlaid[0].key <= string(k[len(prefix):])):
+				key, record = overlaid[0].key, overlaid[0].record
+				if inTree && key == string(k[len(prefix):]) {
+					k, v = c.Next()
+				}
+				overlaid = overlaid[1:]
+			case inTree:
+				key, record = string(k[len(prefix):]), v
+				k, v = c.Next()
+			default:
+				return ctx.Err()
+			}
 			if len(out) == limit || scanned == maxScan {
-				next = string(last[len(prefix):])
+				next = last
 				return nil
 			}
-			scanned++
-			last = k
-			rec, err := decodeRecipient(v)
+			last = key
+			rec, err := decodeRecipient(record)
 			if err != nil {
-				return fmt.Errorf("recipient %q: %w", k, err)
+				return fmt.Errorf("recipient %q: %w", key, err)
 			}
 			if r := rec.At(now); f.match(r) {
-				out = append(out, Suppression{Key: string(k[len(prefix):]), State: r})
+				out = append(out, Suppression{Key: key, State: r})
 			}
 		}
-		return ctx.Err()
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("suppressions of %s: %w", accountID, err)

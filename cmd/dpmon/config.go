@@ -202,6 +202,10 @@ type eventsConf struct {
 	// it the oldest ids are forgotten, and events that occurred before
 	// them are refused (see store.Options.DedupeMemory).
 	DedupeMemory byteSize `yaml:"dedupe_memory"`
+	// RecipientJournal is how many recipient changes are gathered in
+	// memory, and journaled, before they are merged into the recipients'
+	// tree (see store.Options.RecipientJournal).
+	RecipientJournal int `yaml:"recipient_journal"`
 }
 
 type policyConf struct {
@@ -270,7 +274,7 @@ func defaultConfig() config {
 		MaxPendingEvents:     server.DefaultMaxPendingEvents,
 		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly", Digest: "@daily", Reputation: "CRON_TZ=UTC 55 23 * * *", Index: "@every 5m"},
 		Events: eventsConf{DedupeHorizon: duration(l.DedupeHorizon), MaxClockSkew: duration(l.MaxClockSkew),
-			CheckpointEvents: 1 << 20, CheckpointInterval: duration(30 * time.Second)},
+			CheckpointEvents: 1 << 20, CheckpointInterval: duration(30 * time.Second), RecipientJournal: 1 << 16},
 		Policy: policyConf{
 			HardBounceRate:  thresholdsConf(p.HardBounce),
 			ComplaintRate:   thresholdsConf(p.Complaint),
@@ -359,6 +363,9 @@ func (c *config) policy() (monitor.Policy, monitor.Limits, error) {
 	}
 	if c.Events.CheckpointEvents < 1 || c.Events.CheckpointInterval <= 0 {
 		return p, l, errors.New("config: events.checkpoint_events and events.checkpoint_interval must be positive")
+	}
+	if c.Events.RecipientJournal < 1 {
+		return p, l, errors.New("config: events.recipient_journal must be positive")
 	}
 	if m := c.Events.DedupeMemory; m != 0 && m < 16<<20 {
 		return p, l, errors.New("config: events.dedupe_memory must be 0 (no bound) or at least 16MiB")

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -284,5 +285,128 @@ func TestKillDuringTheTailReplay(t *testing.T) {
 		if got, want := resp.GetAccount().GetWindows()[0].GetSends(), uint64(batches*batchSize/accounts); got != want {
 			t.Errorf("acct-%d counts %d sends, want %d", a, got, want)
 		}
+	}
+}
+
+// TestKillWhileMergingRecipients streams hard bounces, each to an address of
+// its own at a provider's domain (where one bounce suppresses), into a server whose recipient overlay is frozen after 100
+// changes: nearly every commit journals, freezes or merges recipient
+// records (see store/overlay.go) when the SIGKILL lands. The file must be
+// sound, and after a restart every address of an acknowledged batch must
+// be suppressed, and every acknowledged batch a duplicate.
+func TestKillWhileMergingRecipients(t *testing.T) {
+	dataDir := t.TempDir()
+	cfg := writeFile(t, "events:\n  recipient_journal: 100\n")
+	addr, proc := startServer(t, dataDir, "--config", cfg)
+	stream, err := pb.NewEventServiceClient(dial(t, addr)).StreamEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const accounts, batchSize = 5, 500
+	now := time.Now()
+	recipient := func(b, i int) string { return fmt.Sprintf("b%d-r%d@gmail.com", b, i) }
+	var mu sync.Mutex
+	var sent []*pb.StreamEventsRequest
+	go func() {
+		for b := 0; ; b++ {
+			req := &pb.StreamEventsRequest{BatchId: fmt.Sprint(b)}
+			for i := range batchSize {
+				req.Events = append(req.Events, &pb.Event{
+					EventId: fmt.Sprintf("b%d-e%d", b, i), AccountId: fmt.Sprintf("acct-%d", i%accounts),
+					Type: pb.EventType_EVENT_TYPE_BOUNCE, OccurredAt: timestamppb.New(now), Recipient: recipient(b, i),
+					Bounce: &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1", Diagnostic: "550 5.1.1 no such user"},
+				})
+			}
+			mu.Lock()
+			sent = append(sent, req)
+			mu.Unlock()
+			if err := stream.Send(req); err != nil {
+				return
+			}
+		}
+	}()
+	acked := map[int]bool{}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			break
+		}
+		var b int
+		if _, err := fmt.Sscan(resp.GetBatchId(), &b); err != nil {
+			t.Fatal(err)
+		}
+		acked[b] = true
+		if len(acked) == 40 {
+			if err := proc.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_ = proc.Wait()
+	mu.Lock()
+	batches := append([]*pb.StreamEventsRequest(nil), sent...)
+	mu.Unlock()
+	if len(acked) < 40 {
+		t.Fatalf("only %d batches acknowledged before the kill", len(acked))
+	}
+	checkBoltFile(t, filepath.Join(dataDir, store.FileName))
+
+	addr, _ = startServer(t, dataDir, "--config", cfg)
+	conn := dial(t, addr)
+	ctx := context.Background()
+	suppression := pb.NewSuppressionServiceClient(conn)
+	// allSuppressed checks that every address of batch b is suppressed.
+	allSuppressed := func(b int) {
+		t.Helper()
+		for a := range accounts {
+			req := &pb.CheckRecipientsRequest{AccountId: fmt.Sprintf("acct-%d", a)}
+			for i := a; i < batchSize; i += accounts {
+				req.Recipients = append(req.Recipients, recipient(b, i))
+			}
+			resp, err := suppression.CheckRecipients(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range resp.GetResults() {
+				if r.GetStatus() != pb.RecipientStatus_RECIPIENT_STATUS_SUPPRESSED {
+					t.Fatalf("batch %d (acknowledged: %v): %s is %v, want suppressed", b, acked[b], r.GetRecipient(), r.GetStatus())
+				}
+			}
+		}
+	}
+	for b := range acked {
+		allSuppressed(b)
+	}
+	events := pb.NewEventServiceClient(conn)
+	for b, req := range batches {
+		resp, err := events.IngestEvents(ctx, &pb.IngestEventsRequest{Events: req.GetEvents()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acked[b] && resp.GetDuplicates() != batchSize {
+			t.Errorf("acknowledged batch %d came back with %d duplicates, want %d", b, resp.GetDuplicates(), batchSize)
+		}
+	}
+	for b := range batches {
+		allSuppressed(b)
+	}
+}
+
+// checkBoltFile runs bbolt's consistency check on a closed store file.
+func checkBoltFile(t *testing.T, path string) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bbolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("%s after the kill: %v", path, err)
 	}
 }

@@ -105,7 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	storeOpts := store.Options{Policy: policy, Limits: limits, Suppression: suppression, MaxAccounts: cfg.Limits.MaxAccounts,
 		LockTimeout: time.Duration(cfg.LockTimeout), CheckpointEvents: cfg.Events.CheckpointEvents,
-		CheckpointInterval: time.Duration(cfg.Events.CheckpointInterval), DedupeMemory: int64(cfg.Events.DedupeMemory)}
+		CheckpointInterval: time.Duration(cfg.Events.CheckpointInterval), DedupeMemory: int64(cfg.Events.DedupeMemory),
+		RecipientJournal: cfg.Events.RecipientJournal}
 	if notifier != nil {
 		storeOpts.Route = notifier.Route
 	}
