@@ -3,7 +3,6 @@ package server
 import (
 	"strings"
 
-	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -14,14 +13,15 @@ import (
 )
 
 // codec is grpc's proto codec, with buffers that are not cleared (see
-// wirebuf), and one repair. dpmon's protos leave UTF-8 to the service
+// wirebuf), a decoder of its own for event batches (see eventwire.go), and
+// one repair. dpmon's protos leave UTF-8 to the service
 // (see utf8.go), but an update mask is a google.protobuf.FieldMask, whose
 // own proto3 file has protobuf refuse a path that is not UTF-8 while grpc
 // decodes, which grpc answers INTERNAL before any check of ours runs.
 // When that happens, the codec decodes the request again with the mask's
 // bad bytes replaced by U+FFFD: the mask is then refused like any unknown
 // path, INVALID_ARGUMENT naming update_mask.
-type codec struct{ encoding.CodecV2 }
+type codec struct{ wirebuf.Codec }
 
 func newCodec() codec { return codec{wirebuf.NewCodec()} }
 
@@ -29,7 +29,13 @@ func newCodec() codec { return codec{wirebuf.NewCodec()} }
 var updateMaskField = (&pb.UpdateAccountRequest{}).ProtoReflect().Descriptor().Fields().ByName("update_mask").Number()
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
-	err := c.CodecV2.Unmarshal(data, v)
+	switch req := v.(type) {
+	case *pb.StreamEventsRequest:
+		return c.Decode(data, func(b []byte) error { return unmarshalStreamEvents(b, req) })
+	case *pb.IngestEventsRequest:
+		return c.Decode(data, func(b []byte) error { return unmarshalIngestEvents(b, req) })
+	}
+	err := c.Codec.Unmarshal(data, v)
 	req, ok := v.(*pb.UpdateAccountRequest)
 	if err == nil || !ok {
 		return err

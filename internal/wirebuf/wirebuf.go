@@ -67,9 +67,15 @@ func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return fmt.Errorf("unmarshal: message is %T, want proto.Message", v)
 	}
+	return c.Decode(data, func(b []byte) error { return proto.Unmarshal(b, m) })
+}
+
+// Decode hands decode the message data holds, in one piece: a decoder of
+// its own for a message grpc receives. decode must not keep the bytes.
+func (c Codec) Decode(data mem.BufferSlice, decode func([]byte) error) error {
 	buf := data.MaterializeToBuffer(c.pool)
 	defer buf.Free()
-	return proto.Unmarshal(buf.ReadOnlyData(), m)
+	return decode(buf.ReadOnlyData())
 }
 
 // Pool is a mem.BufferPool of buffers in tiers at every power of two from

@@ -1,0 +1,160 @@
+package server
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+)
+
+// The event batch decoder must read what proto.Unmarshal reads (without
+// the unknown fields it drops): random batches, with fields repeated (a
+// later value wins, messages merge), fields of a known number but another
+// wire type, and unknown fields of every wire type.
+func TestEventBatchDecoderReadsWhatProtobufReads(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 3000 {
+		checkEventBatchDecoder(t, randomBatchWire(r))
+	}
+}
+
+// FuzzEventBatchDecoder holds the decoder to proto.Unmarshal on any bytes:
+// both fail, or both read the same.
+func FuzzEventBatchDecoder(f *testing.F) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 20 {
+		f.Add(randomBatchWire(r))
+	}
+	f.Fuzz(checkEventBatchDecoder)
+}
+
+// checkEventBatchDecoder decodes b as both batch messages, with the
+// decoder and with proto.Unmarshal.
+func checkEventBatchDecoder(t *testing.T, b []byte) {
+	t.Helper()
+	discard := proto.UnmarshalOptions{DiscardUnknown: true}
+	{
+		want, got := &pb.StreamEventsRequest{}, &pb.StreamEventsRequest{BatchId: "left over"}
+		wantErr, err := discard.Unmarshal(b, want), unmarshalStreamEvents(b, got)
+		if (err != nil) != (wantErr != nil) || err == nil && !proto.Equal(got, want) {
+			t.Fatalf("StreamEventsRequest %x:\n got %v, %v\nwant %v, %v", b, got, err, want, wantErr)
+		}
+	}
+	want, got := &pb.IngestEventsRequest{}, &pb.IngestEventsRequest{Events: []*pb.Event{{EventId: "left over"}}}
+	wantErr, err := discard.Unmarshal(b, want), unmarshalIngestEvents(b, got)
+	if (err != nil) != (wantErr != nil) || err == nil && !proto.Equal(got, want) {
+		t.Fatalf("IngestEventsRequest %x:\n got %v, %v\nwant %v, %v", b, got, err, want, wantErr)
+	}
+}
+
+// randomBatchWire is the wire form of a random StreamEventsRequest, with
+// events appended as raw fields.
+func randomBatchWire(r *rand.Rand) []byte {
+	b, err := proto.Marshal(&pb.StreamEventsRequest{BatchId: randomString(r)})
+	if err != nil {
+		panic(err)
+	}
+	for range r.IntN(6) {
+		var event []byte
+		// A second part merges into the first.
+		for range 1 + r.IntN(2) {
+			part, err := proto.Marshal(randomEvent(r))
+			if err != nil {
+				panic(err)
+			}
+			event = append(event, part...)
+			event = appendOddFields(r, event)
+		}
+		b = protowire.AppendBytes(protowire.AppendTag(b, streamEventsField, protowire.BytesType), event)
+		b = appendOddFields(r, b)
+	}
+	return b
+}
+
+// appendOddFields appends, at random, unknown fields of each wire type
+// and known numbers with another wire type than theirs.
+func appendOddFields(r *rand.Rand, b []byte) []byte {
+	for range r.IntN(3) {
+		num := protowire.Number(1 + r.IntN(12))
+		if r.IntN(2) == 0 {
+			num = protowire.Number(100 + r.IntN(1000))
+		}
+		switch r.IntN(5) {
+		case 0:
+			b = protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), r.Uint64())
+		case 1:
+			b = protowire.AppendFixed32(protowire.AppendTag(b, num, protowire.Fixed32Type), r.Uint32())
+		case 2:
+			b = protowire.AppendFixed64(protowire.AppendTag(b, num, protowire.Fixed64Type), r.Uint64())
+		case 3:
+			b = protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), []byte(randomString(r)))
+		default:
+			b = protowire.AppendTag(b, num, protowire.StartGroupType)
+			b = protowire.AppendVarint(protowire.AppendTag(b, 1, protowire.VarintType), r.Uint64())
+			b = protowire.AppendTag(b, num, protowire.EndGroupType)
+		}
+	}
+	return b
+}
+
+// randomEvent sets each field of an event, or not, at random.
+func randomEvent(r *rand.Rand) *pb.Event {
+	maybe := func() bool { return r.IntN(3) > 0 }
+	e := &pb.Event{}
+	if maybe() {
+		e.EventId = randomString(r)
+	}
+	if maybe() {
+		e.AccountId = randomString(r)
+	}
+	if maybe() {
+		e.Type = pb.EventType(randomInt32(r))
+	}
+	if maybe() {
+		e.OccurredAt = &timestamppb.Timestamp{Seconds: int64(r.Uint64()), Nanos: randomInt32(r)}
+	}
+	if maybe() {
+		e.Recipient = randomString(r)
+	}
+	if maybe() {
+		e.Sender = randomString(r)
+	}
+	if maybe() {
+		e.MessageId = randomString(r)
+	}
+	if maybe() {
+		e.Bounce = &pb.Bounce{SmtpCode: r.Uint32(), EnhancedStatus: randomString(r), Diagnostic: randomString(r), Class: pb.BounceClass(randomInt32(r))}
+	}
+	if maybe() {
+		e.Complaint = &pb.Complaint{FeedbackType: randomString(r), Source: randomString(r)}
+	}
+	if maybe() {
+		e.Listing = &pb.Listing{Blocklist: randomString(r), Listed: randomString(r)}
+	}
+	return e
+}
+
+// randomString is empty, text, or bytes that need not be UTF-8.
+func randomString(r *rand.Rand) string {
+	switch r.IntN(3) {
+	case 0:
+		return ""
+	case 1:
+		return "user@example.com"
+	}
+	b := make([]byte, r.IntN(40))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return string(b)
+}
+
+// randomInt32 is small, or at an edge, or negative.
+func randomInt32(r *rand.Rand) int32 {
+	return []int32{0, 1, 3, math.MaxInt32, math.MinInt32, -1, int32(r.Uint32())}[r.IntN(7)]
+}
