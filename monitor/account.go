@@ -49,7 +49,12 @@ type Account struct {
 	// Until another count arrives or the bucket turns, Step need not
 	// measure again (see stillQuiet). 16 bits keep the account in its
 	// 768-byte size class.
-	quiet       uint16
+	quiet uint16
+	// Unsaved is the store's, on the cache line Step reads last: the first
+	// log record the account's saved tallies do not include, or 0 when
+	// they include all it counted. monitor neither reads nor changes it;
+	// Clone copies it.
+	Unsaved     uint64
 	DisplayName string
 	AdminEmails []string
 	CreatedAt   time.Time

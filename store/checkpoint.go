@@ -62,13 +62,14 @@ type dirtyAccount struct {
 	since uint64
 }
 
-// markDirty notes that account id counted events from record since on.
-func (db *DB) markDirty(id string, since uint64) {
-	if _, ok := db.dirty[id]; ok {
+// markDirty notes that account a counted events from record since on,
+// unless it is dirty already. The caller holds the lock (or is Open).
+func (db *DB) markDirty(a *monitor.Account, since uint64) {
+	if a.Unsaved != 0 {
 		return
 	}
-	db.dirty[id] = since
-	db.dirtyOrder = append(db.dirtyOrder, dirtyAccount{id, since})
+	a.Unsaved = since
+	db.dirtyOrder = append(db.dirtyOrder, dirtyAccount{a.ID, since})
 }
 
 // oldestDirty returns the first record a start must replay: the oldest
@@ -77,19 +78,14 @@ func (db *DB) markDirty(id string, since uint64) {
 func (db *DB) oldestDirty(next uint64) uint64 {
 	for len(db.dirtyOrder) > 0 {
 		e := db.dirtyOrder[0]
-		if since, ok := db.dirty[e.id]; ok && since == e.since {
+		if a, ok := db.accounts[e.id]; ok && a.Unsaved == e.since {
 			return e.since
 		}
 		db.dirtyOrder[0] = dirtyAccount{}
 		db.dirtyOrder = db.dirtyOrder[1:]
 	}
-	// Nothing is dirty: let go of the array that slid by, and of the map,
-	// which keeps the room it once needed (a first import, a start's
-	// replay would leave it holding a slot for each of their accounts).
-	if db.dirtyOrder != nil {
-		db.dirtyOrder = nil
-		db.dirty = make(map[string]uint64)
-	}
+	// Nothing is dirty: let go of the array that slid by.
+	db.dirtyOrder = nil
 	return next
 }
 
@@ -103,16 +99,10 @@ func tallyShape(p monitor.Policy) []byte {
 		p.RingLen(), p.Spans(), p.Bucket, p.Bulk.Window, p.Reputation.Days, names)
 }
 
-// planTallies notes, at the end of a group, the accounts it counted, and
-// makes the accounts dirty by now due every CheckpointEvents events or
-// CheckpointInterval. The committer calls it with the accounts
-// write-locked.
+// planTallies makes the accounts dirty by the end of a group due every
+// CheckpointEvents events or CheckpointInterval (step marked those it
+// counted). The committer calls it with the accounts write-locked.
 func (db *DB) planTallies(g *group, final bool) {
-	if !g.sweep {
-		for a := range g.touched {
-			db.markDirty(a.ID, g.logSeq)
-		}
-	}
 	db.sinceCheckpoint += g.logN
 	if final || db.sinceCheckpoint >= db.checkpointEvents || g.now.Sub(db.lastCheckpoint) >= db.checkpointInterval {
 		db.checkpointDue = g.logSeq + 1
@@ -130,6 +120,9 @@ func (db *DB) encodeTallies(g *group) error {
 	if g.logN == 0 {
 		seq--
 	}
+	// The accounts saved are marked clean after, under the lock: readers
+	// copy accounts whole.
+	var saved []*monitor.Account
 	save := func(id string) {
 		if a, ok := db.accounts[id]; ok {
 			if g.tallies == nil {
@@ -137,8 +130,8 @@ func (db *DB) encodeTallies(g *group) error {
 			}
 			v := binary.AppendUvarint([]byte{tallyVersion}, seq)
 			g.tallies[id] = a.AppendTallies(v)
+			saved = append(saved, a)
 		}
-		delete(db.dirty, id)
 	}
 	for id := range g.tallied {
 		save(id)
@@ -149,7 +142,14 @@ func (db *DB) encodeTallies(g *group) error {
 			break
 		}
 		save(db.dirtyOrder[0].id)
+		db.dirtyOrder[0] = dirtyAccount{}
+		db.dirtyOrder = db.dirtyOrder[1:]
 	}
+	db.mu.Lock()
+	for _, a := range saved {
+		a.Unsaved = 0
+	}
+	db.mu.Unlock()
 	if g.tallies == nil && !g.saveAllTallies {
 		return nil
 	}
@@ -414,7 +414,7 @@ func (r *replay) record(seq uint64, v []byte) error {
 			}
 		}
 		a.Observe(&s.event, acceptedAt, &db.policy)
-		db.markDirty(a.ID, seq)
+		db.markDirty(a, seq)
 		r.counted++
 	}
 	return nil

@@ -335,8 +335,9 @@ func (db *DB) step(g *group, a *monitor.Account) {
 	if j.Changed {
 		db.saveAccount(g, a.ID)
 	}
-	if j.Forgot {
-		db.markDirty(a.ID, g.logSeq)
+	if !g.sweep || j.Forgot {
+		// Counted events (or forgot senders) in the group's record.
+		db.markDirty(a, g.logSeq)
 	}
 	if g.sweep {
 		db.rest(g, a, j.Moved)

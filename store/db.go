@@ -180,11 +180,10 @@ type DB struct {
 	groupSeq   uint64 // numbers the commit groups
 	spans      logSpans
 	keyCache   keyCache
-	// dirty are the accounts counted since their tallies were last saved,
-	// with the first record they miss; dirtyOrder has them in the order
-	// they became dirty (and some saved since: see oldestDirty). Those
-	// dirty before record checkpointDue are due to be saved.
-	dirty              map[string]uint64
+	// dirtyOrder are the accounts counted since their tallies were last
+	// saved (monitor.Account.Unsaved), in the order they became dirty,
+	// and some saved since (see oldestDirty). Those dirty before record
+	// checkpointDue are due to be saved.
 	dirtyOrder         []dirtyAccount
 	checkpointDue      uint64
 	sinceCheckpoint    int // events
@@ -333,7 +332,6 @@ func Open(dir string, opts Options) (*DB, error) {
 		accounts:           make(map[string]*monitor.Account),
 		touched:            make(map[*monitor.Account]struct{}),
 		tickets:            make(map[string]*monitor.Ticket),
-		dirty:              make(map[string]uint64),
 		unsettled:          make(map[string]uint64),
 		durableCh:          make(chan struct{}),
 		beforePut:          opts.beforePut,

@@ -99,7 +99,6 @@ func (db *DB) rest(g *group, a *monitor.Account, moved bool) {
 	}
 	delete(db.accounts, a.ID)
 	db.accountsGen++
-	delete(db.dirty, a.ID)
 	db.dormant++
 	g.rested = append(g.rested, restedAccount{a.ID, a.State.Phase})
 }
