@@ -9,32 +9,25 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
-	"github.com/dpmon/dpmon/internal/wirebuf"
+	"github.com/dpmon/dpmon/internal/eventwire"
 )
 
-// codec is grpc's proto codec, with buffers that are not cleared (see
-// wirebuf), a decoder of its own for event batches (see eventwire.go), and
-// one repair. dpmon's protos leave UTF-8 to the service
+// codec is grpc's proto codec, with buffers that are not cleared and
+// event batches read without reflection (see eventwire), and one repair. dpmon's protos leave UTF-8 to the service
 // (see utf8.go), but an update mask is a google.protobuf.FieldMask, whose
 // own proto3 file has protobuf refuse a path that is not UTF-8 while grpc
 // decodes, which grpc answers INTERNAL before any check of ours runs.
 // When that happens, the codec decodes the request again with the mask's
 // bad bytes replaced by U+FFFD: the mask is then refused like any unknown
 // path, INVALID_ARGUMENT naming update_mask.
-type codec struct{ wirebuf.Codec }
+type codec struct{ eventwire.Codec }
 
-func newCodec() codec { return codec{wirebuf.NewCodec()} }
+func newCodec() codec { return codec{eventwire.NewCodec()} }
 
 // updateMaskField is update_mask's field number in UpdateAccountRequest.
 var updateMaskField = (&pb.UpdateAccountRequest{}).ProtoReflect().Descriptor().Fields().ByName("update_mask").Number()
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
-	switch req := v.(type) {
-	case *pb.StreamEventsRequest:
-		return c.Decode(data, func(b []byte) error { return unmarshalStreamEvents(b, req) })
-	case *pb.IngestEventsRequest:
-		return c.Decode(data, func(b []byte) error { return unmarshalIngestEvents(b, req) })
-	}
 	err := c.Codec.Unmarshal(data, v)
 	req, ok := v.(*pb.UpdateAccountRequest)
 	if err == nil || !ok {

@@ -61,6 +61,26 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, c.pool)}, nil
 }
 
+// Encode returns a message of size bytes, which encode appends to the
+// empty buffer it is given: an encoder of its own for a message grpc sends.
+func (c Codec) Encode(size int, encode func([]byte) []byte) (mem.BufferSlice, error) {
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		b := encode(make([]byte, 0, size))
+		if len(b) != size {
+			return nil, fmt.Errorf("encode: wrote %d bytes, want %d", len(b), size)
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	buf := c.pool.Get(size)
+	b := encode((*buf)[:0])
+	if len(b) != size {
+		c.pool.Put(buf)
+		return nil, fmt.Errorf("encode: wrote %d bytes, want %d", len(b), size)
+	}
+	*buf = b
+	return mem.BufferSlice{mem.NewBuffer(buf, c.pool)}, nil
+}
+
 // Unmarshal decodes data into v, a proto message.
 func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(proto.Message)

@@ -1,6 +1,7 @@
-package server
+package eventwire
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -23,9 +24,9 @@ func TestEventBatchDecoderReadsWhatProtobufReads(t *testing.T) {
 	}
 }
 
-// FuzzEventBatchDecoder holds the decoder to proto.Unmarshal on any bytes:
+// FuzzDecode holds the decoder to proto.Unmarshal on any bytes:
 // both fail, or both read the same.
-func FuzzEventBatchDecoder(f *testing.F) {
+func FuzzDecode(f *testing.F) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for range 20 {
 		f.Add(randomBatchWire(r))
@@ -40,15 +41,47 @@ func checkEventBatchDecoder(t *testing.T, b []byte) {
 	discard := proto.UnmarshalOptions{DiscardUnknown: true}
 	{
 		want, got := &pb.StreamEventsRequest{}, &pb.StreamEventsRequest{BatchId: "left over"}
-		wantErr, err := discard.Unmarshal(b, want), unmarshalStreamEvents(b, got)
+		wantErr, err := discard.Unmarshal(b, want), UnmarshalStreamEvents(b, got)
 		if (err != nil) != (wantErr != nil) || err == nil && !proto.Equal(got, want) {
 			t.Fatalf("StreamEventsRequest %x:\n got %v, %v\nwant %v, %v", b, got, err, want, wantErr)
 		}
 	}
 	want, got := &pb.IngestEventsRequest{}, &pb.IngestEventsRequest{Events: []*pb.Event{{EventId: "left over"}}}
-	wantErr, err := discard.Unmarshal(b, want), unmarshalIngestEvents(b, got)
+	wantErr, err := discard.Unmarshal(b, want), UnmarshalIngestEvents(b, got)
 	if (err != nil) != (wantErr != nil) || err == nil && !proto.Equal(got, want) {
 		t.Fatalf("IngestEventsRequest %x:\n got %v, %v\nwant %v, %v", b, got, err, want, wantErr)
+	}
+}
+
+// The encoder must write what proto.Marshal writes, byte for byte.
+func TestEncoderWritesWhatProtobufWrites(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 3000 {
+		var events []*pb.Event
+		for range r.IntN(6) {
+			e := randomEvent(r)
+			if r.IntN(20) == 0 {
+				e = nil // protobuf writes it as an empty message
+			}
+			events = append(events, e)
+		}
+		stream := &pb.StreamEventsRequest{BatchId: randomString(r), Events: events}
+		want, err := proto.Marshal(stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, encode := StreamEventsEncoding(stream)
+		if got := encode([]byte("x"))[1:]; !bytes.Equal(got, want) || size != len(want) {
+			t.Fatalf("%v:\n got %x (size %d)\nwant %x", stream, got, size, want)
+		}
+		ingest := &pb.IngestEventsRequest{Events: events}
+		if want, err = proto.Marshal(ingest); err != nil {
+			t.Fatal(err)
+		}
+		size, encode = IngestEventsEncoding(ingest)
+		if got := encode(nil); !bytes.Equal(got, want) || size != len(want) {
+			t.Fatalf("%v:\n got %x (size %d)\nwant %x", ingest, got, size, want)
+		}
 	}
 }
 
