@@ -141,15 +141,21 @@ func (db *DB) encodeTallies(g *group) error {
 		if since == 0 || (since >= db.checkpointDue && !g.saveAllTallies) {
 			break
 		}
-		save(db.dirtyOrder[0].id)
+		// An account queued twice under one record (groups without events
+		// share one) is saved once.
+		if id := db.dirtyOrder[0].id; g.tallies[id] == nil {
+			save(id)
+		}
 		db.dirtyOrder[0] = dirtyAccount{}
 		db.dirtyOrder = db.dirtyOrder[1:]
 	}
-	db.mu.Lock()
-	for _, a := range saved {
-		a.Unsaved = 0
+	if len(saved) > 0 {
+		db.mu.Lock()
+		for _, a := range saved {
+			a.Unsaved = 0
+		}
+		db.mu.Unlock()
 	}
-	db.mu.Unlock()
 	if g.tallies == nil && !g.saveAllTallies {
 		return nil
 	}

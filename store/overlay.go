@@ -328,8 +328,16 @@ type overlayRecord struct {
 }
 
 // after returns the overlay's records of accountID whose keys come after
-// the key after, in key order.
+// the key after, in key order. They are sorted once the lock is let go: a
+// commit waits for it to publish its records, and CheckRecipients behind
+// the commit.
 func (o *recipientOverlay) after(accountID, after string) []overlayRecord {
+	out := o.collect(accountID, after)
+	slices.SortFunc(out, func(a, b overlayRecord) int { return strings.Compare(a.key, b.key) })
+	return out
+}
+
+func (o *recipientOverlay) collect(accountID, after string) []overlayRecord {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	var out []overlayRecord
@@ -345,6 +353,5 @@ func (o *recipientOverlay) after(accountID, after string) []overlayRecord {
 	if o.frozen != nil {
 		add(o.frozen.records[accountID], current)
 	}
-	slices.SortFunc(out, func(a, b overlayRecord) int { return strings.Compare(a.key, b.key) })
 	return out
 }

@@ -16,7 +16,7 @@ import (
 // (a complaint suppresses for good) and can hold millions of addresses per
 // account. Each change is journaled by the writer in the same transaction
 // as the events that caused it, and merged into bucketRecipients later
-// (see overlay.go); memory holds only the records not merged yet.
+// (see overlay.go); memory holds the records of the journal.
 //
 // Keys: account id, 0x00, the recipient key (see monitor.RecipientKey);
 // neither may contain 0x00. History entries are keyed by a store-wide
@@ -151,9 +151,11 @@ func appendHistory(tx *bbolt.Tx, rec *recipientRecord, c monitor.RecipientChange
 // CheckRecipients returns the state of each recipient key of accountID, in
 // order; a key never seen is a zero Recipient (active).
 //
-// The overlay is read before the tree: a record missing from it then is
-// in the tree by the time the read transaction begins, where only a newer
-// one can replace it (see overlay.go).
+// The overlay is read before the tree: the newest published record of a
+// key missing from it is then in the tree by the time the read transaction
+// begins, where only a newer published one can replace it (see
+// overlay.go). A commit's records are published just after its
+// transaction; a read in between sees the state before it.
 func (db *DB) CheckRecipients(ctx context.Context, accountID string, keys []string) ([]monitor.Recipient, error) {
 	out := make([]monitor.Recipient, len(keys))
 	records := make([][]byte, len(keys))
@@ -204,12 +206,14 @@ func (db *DB) CheckRecipients(ctx context.Context, accountID string, keys []stri
 // RecipientHistory returns a recipient's state and its history, oldest
 // first, or monitor.ErrNotFound when dpmon has no record of it.
 func (db *DB) RecipientHistory(ctx context.Context, accountID, key string) (monitor.Recipient, []monitor.RecipientChange, error) {
-	// A record read from the overlay may list history entries that a
-	// change committed just before the read transaction began has
-	// trimmed: read both again then.
+	// The record read may list history entries that a change committed
+	// just before the read transaction began, and not yet published, has
+	// trimmed: read both again once the writer has had a moment to
+	// publish it.
 	for try := 1; ; try++ {
 		r, history, err := db.recipientHistory(ctx, accountID, key)
 		if errors.Is(err, errHistoryMoved) && try < 3 {
+			time.Sleep(time.Duration(try) * time.Millisecond)
 			continue
 		}
 		if err != nil {
@@ -219,8 +223,8 @@ func (db *DB) RecipientHistory(ctx context.Context, accountID, key string) (moni
 	}
 }
 
-// errHistoryMoved says that a recipient record from the overlay lists a
-// history entry the tree no longer has.
+// errHistoryMoved says that a recipient record lists a history entry the
+// tree does not have.
 var errHistoryMoved = fmt.Errorf("%w: a history entry of the recipient is missing", errCorrupt)
 
 func (db *DB) recipientHistory(ctx context.Context, accountID, key string) (monitor.Recipient, []monitor.RecipientChange, error) {
