@@ -156,6 +156,32 @@ func (c dedupeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(dedupeFloorDesc, prometheus.GaugeValue, seconds)
 }
 
+// CountRecipientJournal reports the recipient records held in memory, read
+// from journal at each scrape.
+func (m *Metrics) CountRecipientJournal(journal RecipientJournalCounter) {
+	m.registry.MustRegister(recipientJournalCollector{journal})
+}
+
+// RecipientJournalCounter reports the recipient records not yet merged into
+// their tree; the store is one.
+type RecipientJournalCounter interface {
+	RecipientJournalStats() (current, merging int)
+}
+
+type recipientJournalCollector struct{ journal RecipientJournalCounter }
+
+var recipientJournalDesc = prometheus.NewDesc(namespace+"_recipient_journal_records",
+	"Recipient records held in memory and journaled, not yet merged into their tree: the current generation, and the one being merged.",
+	[]string{"generation"}, nil)
+
+func (c recipientJournalCollector) Describe(ch chan<- *prometheus.Desc) { ch <- recipientJournalDesc }
+
+func (c recipientJournalCollector) Collect(ch chan<- prometheus.Metric) {
+	current, merging := c.journal.RecipientJournalStats()
+	ch <- prometheus.MustNewConstMetric(recipientJournalDesc, prometheus.GaugeValue, float64(current), "current")
+	ch <- prometheus.MustNewConstMetric(recipientJournalDesc, prometheus.GaugeValue, float64(merging), "merging")
+}
+
 // NotificationAttempted is the notifier's hook: one attempt for receiver
 // that left the notification in state.
 func (m *Metrics) NotificationAttempted(receiver string, state monitor.NotificationState) {

@@ -64,6 +64,7 @@ type recipientOverlay struct {
 type overlayGen struct {
 	last    uint64                       // the last journal bucket it spans
 	records map[string]map[string][]byte // account id -> recipient key -> record
+	n       int                          // records
 	changes int                          // journal entries it has
 }
 
@@ -76,6 +77,9 @@ func (g *overlayGen) set(accountID, key string, record []byte) {
 	if m == nil {
 		m = make(map[string][]byte)
 		g.records[accountID] = m
+	}
+	if _, ok := m[key]; !ok {
+		g.n++
 	}
 	m[key] = record
 }
@@ -354,4 +358,17 @@ func (o *recipientOverlay) collect(accountID, after string) []overlayRecord {
 		add(o.frozen.records[accountID], current)
 	}
 	return out
+}
+
+// RecipientJournalStats reports the recipient records held in memory: those
+// of the current generation, and those of the one being merged (0 when
+// no merge is under way).
+func (db *DB) RecipientJournalStats() (current, merging int) {
+	o := db.overlay
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	if o.frozen != nil {
+		merging = o.frozen.n
+	}
+	return o.current.n, merging
 }

@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -289,69 +293,93 @@ func TestKillDuringTheTailReplay(t *testing.T) {
 }
 
 // TestKillWhileMergingRecipients streams hard bounces, each to an address of
-// its own at a provider's domain (where one bounce suppresses), into a server whose recipient overlay is frozen after 100
-// changes: nearly every commit journals, freezes or merges recipient
-// records (see store/overlay.go) when the SIGKILL lands. The file must be
-// sound, and after a restart every address of an acknowledged batch must
-// be suppressed, and every acknowledged batch a duplicate.
+// its own at a provider's domain (where one bounce suppresses), into a
+// server whose recipient journal is frozen every 20,000 changes and merged
+// over several commits (see store/overlay.go), and kills it as its
+// metrics show a merge under way, until a kill has left the journals of
+// two generations on disk: the merge's and the current one. The file must
+// be sound, and after a restart every address of an acknowledged batch
+// must be suppressed, and every acknowledged batch a duplicate.
 func TestKillWhileMergingRecipients(t *testing.T) {
 	dataDir := t.TempDir()
-	cfg := writeFile(t, "events:\n  recipient_journal: 100\n")
-	addr, proc := startServer(t, dataDir, "--config", cfg)
-	stream, err := pb.NewEventServiceClient(dial(t, addr)).StreamEvents(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeFile(t, "events:\n  recipient_journal: 20000\n")
 	const accounts, batchSize = 5, 500
 	now := time.Now()
 	recipient := func(b, i int) string { return fmt.Sprintf("b%d-r%d@gmail.com", b, i) }
-	var mu sync.Mutex
-	var sent []*pb.StreamEventsRequest
-	go func() {
-		for b := 0; ; b++ {
-			req := &pb.StreamEventsRequest{BatchId: fmt.Sprint(b)}
-			for i := range batchSize {
-				req.Events = append(req.Events, &pb.Event{
-					EventId: fmt.Sprintf("b%d-e%d", b, i), AccountId: fmt.Sprintf("acct-%d", i%accounts),
-					Type: pb.EventType_EVENT_TYPE_BOUNCE, OccurredAt: timestamppb.New(now), Recipient: recipient(b, i),
-					Bounce: &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1", Diagnostic: "550 5.1.1 no such user"},
-				})
-			}
-			mu.Lock()
-			sent = append(sent, req)
-			mu.Unlock()
-			if err := stream.Send(req); err != nil {
-				return
-			}
-		}
-	}()
+	var batches []*pb.StreamEventsRequest // every batch sent, by number
 	acked := map[int]bool{}
-	for {
-		resp, err := stream.Recv()
+	for attempt := 1; ; attempt++ {
+		metricsAddr := freeAddr(t)
+		addr, proc := startServer(t, dataDir, "--config", cfg, "--metrics-listen", metricsAddr)
+		stream, err := pb.NewEventServiceClient(dial(t, addr)).StreamEvents(context.Background())
 		if err != nil {
-			break
-		}
-		var b int
-		if _, err := fmt.Sscan(resp.GetBatchId(), &b); err != nil {
 			t.Fatal(err)
 		}
-		acked[b] = true
-		if len(acked) == 40 {
-			if err := proc.Process.Kill(); err != nil {
+		// Two batches in flight keep commits small, so that merging a
+		// generation takes several.
+		slots, stopped := make(chan struct{}, 2), make(chan struct{})
+		var mu sync.Mutex
+		sent := batches
+		go func() {
+			for b := len(sent); ; b++ {
+				req := &pb.StreamEventsRequest{BatchId: fmt.Sprint(b)}
+				for i := range batchSize {
+					req.Events = append(req.Events, &pb.Event{
+						EventId: fmt.Sprintf("b%d-e%d", b, i), AccountId: fmt.Sprintf("acct-%d", i%accounts),
+						Type: pb.EventType_EVENT_TYPE_BOUNCE, OccurredAt: timestamppb.New(now), Recipient: recipient(b, i),
+						Bounce: &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1", Diagnostic: "550 5.1.1 no such user"},
+					})
+				}
+				select {
+				case slots <- struct{}{}:
+				case <-stopped:
+					return
+				}
+				mu.Lock()
+				sent = append(sent, req)
+				mu.Unlock()
+				if err := stream.Send(req); err != nil {
+					return
+				}
+			}
+		}()
+		killed := make(chan struct{})
+		go func() {
+			defer close(killed)
+			for !merging(metricsAddr) {
+				time.Sleep(time.Millisecond)
+			}
+			_ = proc.Process.Kill()
+		}()
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				break
+			}
+			<-slots
+			var b int
+			if _, err := fmt.Sscan(resp.GetBatchId(), &b); err != nil {
 				t.Fatal(err)
 			}
+			acked[b] = true
+		}
+		close(stopped)
+		<-killed
+		_ = proc.Wait()
+		mu.Lock()
+		batches = sent
+		mu.Unlock()
+		journals := checkBoltFile(t, filepath.Join(dataDir, store.FileName))
+		t.Logf("attempt %d: killed after %d acknowledged batches, %d recipient journals on disk", attempt, len(acked), journals)
+		if journals >= 2 {
+			break
+		}
+		if attempt == 5 {
+			t.Fatal("no kill in 5 attempts landed in a merge")
 		}
 	}
-	_ = proc.Wait()
-	mu.Lock()
-	batches := append([]*pb.StreamEventsRequest(nil), sent...)
-	mu.Unlock()
-	if len(acked) < 40 {
-		t.Fatalf("only %d batches acknowledged before the kill", len(acked))
-	}
-	checkBoltFile(t, filepath.Join(dataDir, store.FileName))
 
-	addr, _ = startServer(t, dataDir, "--config", cfg)
+	addr, _ := startServer(t, dataDir, "--config", cfg)
 	conn := dial(t, addr)
 	ctx := context.Background()
 	suppression := pb.NewSuppressionServiceClient(conn)
@@ -392,21 +420,56 @@ func TestKillWhileMergingRecipients(t *testing.T) {
 	}
 }
 
-// checkBoltFile runs bbolt's consistency check on a closed store file.
-func checkBoltFile(t *testing.T, path string) {
+// merging reports whether the server's metrics show a recipient merge
+// under way with records journaled since it began, so that the journals
+// of both generations are on disk.
+func merging(metricsAddr string) bool {
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return err == nil && mergingRE.Match(body) && currentRE.Match(body)
+}
+
+var (
+	mergingRE = regexp.MustCompile(`(?m)^dpmon_recipient_journal_records\{generation="merging"\} [1-9]`)
+	currentRE = regexp.MustCompile(`(?m)^dpmon_recipient_journal_records\{generation="current"\} [1-9]`)
+)
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// checkBoltFile runs bbolt's consistency check on a closed store file and
+// returns how many recipient journals it holds.
+func checkBoltFile(t *testing.T, path string) int {
 	t.Helper()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	journals := 0
 	err = db.View(func(tx *bbolt.Tx) error {
 		for err := range tx.Check() {
 			return err
 		}
-		return nil
+		return tx.Bucket([]byte("recipient_journal")).ForEachBucket(func([]byte) error {
+			journals++
+			return nil
+		})
 	})
 	if err != nil {
 		t.Errorf("%s after the kill: %v", path, err)
 	}
+	return journals
 }

@@ -76,11 +76,16 @@ func TestMetricsMove(t *testing.T) {
 		`dpmon_accounts{phase="warning"} 1`,
 		`dpmon_dedupe_ids 1025`,
 		`dpmon_dedupe_floor_timestamp_seconds 0`,
+		`dpmon_recipient_journal_records{generation="merging"} 0`,
 		`dpmon_grpc_server_handled_total{grpc_code="OK",grpc_method="IngestEvents",grpc_service="dpmon.v1.EventService",grpc_type="unary"} 2`,
 	} {
 		if !strings.Contains(after, want+"\n") {
 			t.Errorf("after: no %q", want)
 		}
+	}
+	// The bounces' recipients are journaled, not merged yet.
+	if regexp.MustCompile(`(?m)^dpmon_recipient_journal_records\{generation="current"\} [1-9]`).FindString(after) == "" {
+		t.Errorf("after: no recipient record counted in dpmon_recipient_journal_records")
 	}
 	if regexp.MustCompile(`(?m)^dpmon_commit_duration_seconds_count [1-9]`).FindString(after) == "" {
 		t.Errorf("after: no commit counted in dpmon_commit_duration_seconds")

@@ -135,6 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if m != nil {
 		m.CountPhases(db)
 		m.CountDedupe(db)
+		m.CountRecipientJournal(db)
 		stopMetrics, err := serveMetrics(cfg.MetricsListen, m, auth, tlsCfg, log)
 		if err != nil {
 			stopServing()
