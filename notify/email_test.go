@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpmon/dpmon/internal/testnet"
 	"github.com/dpmon/dpmon/internal/testpki"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/monitor/monitortest"
@@ -70,7 +71,7 @@ func TestEmailThroughMailpit(t *testing.T) {
 		t.Errorf("a wrong password: retry %v, %v; want a failure not worth retrying", retry, err)
 	}
 	// A server that is not there is worth retrying.
-	email.Addr = freeAddr(t)
+	email.Addr = testnet.FreeAddr(t)
 	if retry, err := email.Deliver(context.Background(), suspension()); err == nil || !retry {
 		t.Errorf("no server: retry %v, %v; want a failure worth retrying", retry, err)
 	}

@@ -3,7 +3,6 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dpmon/dpmon/internal/testnet"
 )
 
 // mailpitVersion is the Mailpit the email tests run: a real SMTP server
@@ -65,7 +66,7 @@ func startMailpit(t *testing.T, certFile, keyFile, account string) *mailpit {
 	if err := os.WriteFile(auth, []byte(account+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := &mailpit{smtp: freeAddr(t), api: freeAddr(t)}
+	m := &mailpit{smtp: testnet.FreeAddr(t), api: testnet.FreeAddr(t)}
 	cmd := exec.Command(bin, "--smtp", m.smtp, "--listen", m.api, "--database", filepath.Join(dir, "mailpit.db"),
 		"--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile, "--smtp-require-starttls",
 		"--smtp-auth-file", auth, "--smtp-disable-rdns", "--quiet")
@@ -90,16 +91,6 @@ func startMailpit(t *testing.T, certFile, keyFile, account string) *mailpit {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // mailpitMessage is what the API says of one message.

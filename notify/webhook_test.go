@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpmon/dpmon/internal/testnet"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/monitor/monitortest"
 	"github.com/dpmon/dpmon/store"
@@ -408,7 +409,7 @@ func TestAFailureKeepsTheURLsSecrets(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	host := srv.Listener.Addr().String()
-	gone := freeAddr(t) // nothing listens there: the connection is refused
+	gone := testnet.FreeAddr(t) // nothing listens there: the connection is refused
 	client := NoRedirects(&http.Client{Timeout: 100 * time.Millisecond})
 	n := monitor.Notification{ID: "dpmon-x-9", Kind: monitor.KindSuspended, AccountID: "acme"}
 	for _, tc := range []struct {

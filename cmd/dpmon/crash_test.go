@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/internal/testnet"
 	"github.com/dpmon/dpmon/store"
 )
 
@@ -309,7 +309,7 @@ func TestKillWhileMergingRecipients(t *testing.T) {
 	var batches []*pb.StreamEventsRequest // every batch sent, by number
 	acked := map[int]bool{}
 	for attempt := 1; ; attempt++ {
-		metricsAddr := freeAddr(t)
+		metricsAddr := testnet.FreeAddr(t)
 		addr, proc := startServer(t, dataDir, "--config", cfg, "--metrics-listen", metricsAddr)
 		stream, err := pb.NewEventServiceClient(dial(t, addr)).StreamEvents(context.Background())
 		if err != nil {
@@ -437,17 +437,6 @@ var (
 	mergingRE = regexp.MustCompile(`(?m)^dpmon_recipient_journal_records\{generation="merging"\} [1-9]`)
 	currentRE = regexp.MustCompile(`(?m)^dpmon_recipient_journal_records\{generation="current"\} [1-9]`)
 )
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // checkBoltFile runs bbolt's consistency check on a closed store file and
 // returns how many recipient journals it holds.
