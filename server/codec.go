@@ -22,7 +22,7 @@ import (
 // path, INVALID_ARGUMENT naming update_mask.
 type codec struct{ eventwire.Codec }
 
-func newCodec() codec { return codec{eventwire.NewCodec()} }
+func newCodec() codec { return codec{eventwire.NewCodec(MaxBatchEvents)} }
 
 // updateMaskField is update_mask's field number in UpdateAccountRequest.
 var updateMaskField = (&pb.UpdateAccountRequest{}).ProtoReflect().Descriptor().Fields().ByName("update_mask").Number()

@@ -49,8 +49,9 @@ func (s *Server) IngestEvents(ctx context.Context, req *pb.IngestEventsRequest) 
 func checkBatchSize(events []*pb.Event) error {
 	if len(events) > MaxBatchEvents {
 		return invalidArgument(monitor.FieldError{
-			Field:  "events",
-			Reason: "at most " + strconv.Itoa(MaxBatchEvents) + " events per batch, got " + strconv.Itoa(len(events)),
+			Field: "events",
+			// Not how many: the codec decodes one more than allowed at most.
+			Reason: "at most " + strconv.Itoa(MaxBatchEvents) + " events per batch",
 		})
 	}
 	return nil

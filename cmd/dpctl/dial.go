@@ -48,7 +48,7 @@ func dialOptions(g globals) ([]grpc.DialOption, error) {
 		// own codec cleared a megabyte for each (see wirebuf), and
 		// protobuf's reflection encoded them at a third of the bench's
 		// CPU (see eventwire).
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(eventwire.NewCodec())),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(eventwire.NewCodec(0))),
 	}
 	if g.token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: g.token, secure: useTLS || !loopback.Is(g.addr)}))

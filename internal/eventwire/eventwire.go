@@ -35,32 +35,39 @@ const (
 var errBadWire = errors.New("invalid wire format")
 
 // UnmarshalIngestEvents decodes the wire form of an IngestEventsRequest.
-func UnmarshalIngestEvents(b []byte, req *pb.IngestEventsRequest) error {
+// With max > 0, a batch of more than max events keeps only the first
+// max+1: enough for the caller to refuse it, without the memory of all
+// (a message of empty events decodes into 120 times its size).
+func UnmarshalIngestEvents(b []byte, req *pb.IngestEventsRequest, max int) error {
 	req.Reset()
-	events, err := decodeBatch(b, ingestEventsField, nil)
+	events, err := decodeBatch(b, ingestEventsField, nil, max)
 	req.Events = events
 	return err
 }
 
-// UnmarshalStreamEvents decodes the wire form of a StreamEventsRequest.
-func UnmarshalStreamEvents(b []byte, req *pb.StreamEventsRequest) error {
+// UnmarshalStreamEvents decodes the wire form of a StreamEventsRequest,
+// keeping at most max+1 events as UnmarshalIngestEvents does.
+func UnmarshalStreamEvents(b []byte, req *pb.StreamEventsRequest, max int) error {
 	req.Reset()
 	events, err := decodeBatch(b, streamEventsField, func(num protowire.Number, v []byte) {
 		if num == streamBatchIDField {
 			req.BatchId = string(v)
 		}
-	})
+	}, max)
 	req.Events = events
 	return err
 }
 
 // decodeBatch decodes the events of a batch message, whose repeated Event
-// field is eventsField, and hands its other length-delimited fields to
-// other.
-func decodeBatch(b []byte, eventsField protowire.Number, other func(protowire.Number, []byte)) ([]*pb.Event, error) {
+// field is eventsField, up to max+1 of them when max > 0, and hands its
+// other length-delimited fields to other.
+func decodeBatch(b []byte, eventsField protowire.Number, other func(protowire.Number, []byte), max int) ([]*pb.Event, error) {
 	n, err := countField(b, eventsField)
 	if err != nil {
 		return nil, err
+	}
+	if max > 0 {
+		n = min(n, max+1)
 	}
 	var events []pb.Event
 	var stamps []timestamppb.Timestamp
@@ -72,6 +79,7 @@ func decodeBatch(b []byte, eventsField protowire.Number, other func(protowire.Nu
 	err = eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		switch {
 		case typ != protowire.BytesType:
+		case num == eventsField && i == n: // past max+1
 		case num == eventsField:
 			e := &events[i]
 			out[i] = e
@@ -375,10 +383,15 @@ func appendMessageHeader(b []byte, num protowire.Number, size int) []byte {
 }
 
 // Codec is wirebuf's grpc codec, with event batches read and written here.
-type Codec struct{ wirebuf.Codec }
+type Codec struct {
+	wirebuf.Codec
+	maxEvents int
+}
 
-// NewCodec returns a codec with a buffer pool of its own.
-func NewCodec() Codec { return Codec{wirebuf.NewCodec()} }
+// NewCodec returns a codec with a buffer pool of its own. With maxEvents >
+// 0, it decodes at most maxEvents+1 events of a batch (see
+// UnmarshalIngestEvents).
+func NewCodec(maxEvents int) Codec { return Codec{wirebuf.NewCodec(), maxEvents} }
 
 // Marshal encodes v, a proto message.
 func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
@@ -395,9 +408,9 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch req := v.(type) {
 	case *pb.StreamEventsRequest:
-		return c.Decode(data, func(b []byte) error { return UnmarshalStreamEvents(b, req) })
+		return c.Decode(data, func(b []byte) error { return UnmarshalStreamEvents(b, req, c.maxEvents) })
 	case *pb.IngestEventsRequest:
-		return c.Decode(data, func(b []byte) error { return UnmarshalIngestEvents(b, req) })
+		return c.Decode(data, func(b []byte) error { return UnmarshalIngestEvents(b, req, c.maxEvents) })
 	}
 	return c.Codec.Unmarshal(data, v)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -41,13 +42,20 @@ func checkEventBatchDecoder(t *testing.T, b []byte) {
 	discard := proto.UnmarshalOptions{DiscardUnknown: true}
 	{
 		want, got := &pb.StreamEventsRequest{}, &pb.StreamEventsRequest{BatchId: "left over"}
-		wantErr, err := discard.Unmarshal(b, want), UnmarshalStreamEvents(b, got)
+		wantErr, err := discard.Unmarshal(b, want), UnmarshalStreamEvents(b, got, 0)
 		if (err != nil) != (wantErr != nil) || err == nil && !proto.Equal(got, want) {
 			t.Fatalf("StreamEventsRequest %x:\n got %v, %v\nwant %v, %v", b, got, err, want, wantErr)
 		}
+		// At most 2 allowed: the first 3 events, or all of fewer.
+		if err := UnmarshalStreamEvents(b, got, 2); err == nil && wantErr == nil {
+			want.Events = want.Events[:min(len(want.Events), 3)]
+			if !proto.Equal(got, want) {
+				t.Fatalf("StreamEventsRequest %x, at most 2:\n got %v\nwant %v", b, got, want)
+			}
+		}
 	}
 	want, got := &pb.IngestEventsRequest{}, &pb.IngestEventsRequest{Events: []*pb.Event{{EventId: "left over"}}}
-	wantErr, err := discard.Unmarshal(b, want), UnmarshalIngestEvents(b, got)
+	wantErr, err := discard.Unmarshal(b, want), UnmarshalIngestEvents(b, got, 0)
 	if (err != nil) != (wantErr != nil) || err == nil && !proto.Equal(got, want) {
 		t.Fatalf("IngestEventsRequest %x:\n got %v, %v\nwant %v, %v", b, got, err, want, wantErr)
 	}
@@ -190,4 +198,26 @@ func randomString(r *rand.Rand) string {
 // randomInt32 is small, or at an edge, or negative.
 func randomInt32(r *rand.Rand) int32 {
 	return []int32{0, 1, 3, math.MaxInt32, math.MinInt32, -1, int32(r.Uint32())}[r.IntN(7)]
+}
+
+// A batch of a million empty events, with at most 10 allowed, decodes into
+// 11 and allocates for those only: decoded whole, it took 224 MB.
+func TestAnOversizedBatchDecodesOnlyPastTheLimit(t *testing.T) {
+	var b []byte
+	for range 1_000_000 {
+		b = protowire.AppendBytes(protowire.AppendTag(b, streamEventsField, protowire.BytesType), nil)
+	}
+	req := &pb.StreamEventsRequest{}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := UnmarshalStreamEvents(b, req, 10); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if len(req.GetEvents()) != 11 {
+		t.Errorf("decoded %d events, want 11", len(req.GetEvents()))
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Errorf("decoding allocated %d bytes, want a few kilobytes", n)
+	}
 }
