@@ -13,8 +13,9 @@ import (
 )
 
 // codec is grpc's proto codec, with buffers that are not cleared and
-// event batches read without reflection (see eventwire), and one repair. dpmon's protos leave UTF-8 to the service
-// (see utf8.go), but an update mask is a google.protobuf.FieldMask, whose
+// event batches read without reflection (see eventwire), and one repair.
+// dpmon's protos leave UTF-8 to the service (see utf8.go), but an update
+// mask is a google.protobuf.FieldMask, whose
 // own proto3 file has protobuf refuse a path that is not UTF-8 while grpc
 // decodes, which grpc answers INTERNAL before any check of ours runs.
 // When that happens, the codec decodes the request again with the mask's

@@ -297,10 +297,10 @@ func sizeEvent(e *pb.Event) int {
 		n += sizeMessage(8, sizeBounce(x))
 	}
 	if x := e.GetComplaint(); x != nil {
-		n += sizeMessage(9, sizeString(1, x.GetFeedbackType())+sizeString(2, x.GetSource()))
+		n += sizeMessage(9, sizeStrings(x.GetFeedbackType(), x.GetSource()))
 	}
 	if x := e.GetListing(); x != nil {
-		n += sizeMessage(10, sizeString(1, x.GetBlocklist())+sizeString(2, x.GetListed()))
+		n += sizeMessage(10, sizeStrings(x.GetBlocklist(), x.GetListed()))
 	}
 	return n
 }
@@ -325,16 +325,23 @@ func appendEvent(b []byte, e *pb.Event) []byte {
 		b = appendVarint(b, 4, uint64(int64(x.GetClass())))
 	}
 	if x := e.GetComplaint(); x != nil {
-		b = appendMessageHeader(b, 9, sizeString(1, x.GetFeedbackType())+sizeString(2, x.GetSource()))
-		b = appendString(b, 1, x.GetFeedbackType())
-		b = appendString(b, 2, x.GetSource())
+		b = appendStrings(b, 9, x.GetFeedbackType(), x.GetSource())
 	}
 	if x := e.GetListing(); x != nil {
-		b = appendMessageHeader(b, 10, sizeString(1, x.GetBlocklist())+sizeString(2, x.GetListed()))
-		b = appendString(b, 1, x.GetBlocklist())
-		b = appendString(b, 2, x.GetListed())
+		b = appendStrings(b, 10, x.GetBlocklist(), x.GetListed())
 	}
 	return b
+}
+
+// sizeStrings and appendStrings write a message of two string fields, 1
+// and 2 (Complaint, Listing), as decodeStrings reads it.
+func sizeStrings(first, second string) int {
+	return sizeString(1, first) + sizeString(2, second)
+}
+
+func appendStrings(b []byte, num protowire.Number, first, second string) []byte {
+	b = appendMessageHeader(b, num, sizeStrings(first, second))
+	return appendString(appendString(b, 1, first), 2, second)
 }
 
 func sizeTimestamp(t *timestamppb.Timestamp) int {

@@ -42,23 +42,16 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	// UseCachedSize reuses what Size just worked out; the message must not
 	// change in between, as grpc's own codec assumes too.
-	size := proto.Size(m)
 	opts := proto.MarshalOptions{UseCachedSize: true}
-	if mem.IsBelowBufferPoolingThreshold(size) {
-		b, err := opts.Marshal(m)
-		if err != nil {
-			return nil, err
-		}
-		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
-	}
-	buf := c.pool.Get(size)
-	b, err := opts.MarshalAppend((*buf)[:0], m)
+	var err error
+	out, sizeErr := c.Encode(proto.Size(m), func(b []byte) []byte {
+		b, err = opts.MarshalAppend(b, m)
+		return b
+	})
 	if err != nil {
-		c.pool.Put(buf)
 		return nil, err
 	}
-	*buf = b
-	return mem.BufferSlice{mem.NewBuffer(buf, c.pool)}, nil
+	return out, sizeErr
 }
 
 // Encode returns a message of size bytes, which encode appends to the
