@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,4 +159,50 @@ func BenchmarkMemoryPerEvent(b *testing.B) {
 	after := monitortest.HeapInUse()
 	b.ReportMetric(float64(after-before)/events, "bytes/event")
 	runtime.KeepAlive(db)
+}
+
+// BenchmarkReadAccountBesideIngest reads one account at a time, as
+// CheckSend does, while four callers ingest batches of 1,000 events as fast
+// as the store takes them, and reports the reads' latency percentiles (the
+// figures to read: ns/op includes a pause between reads). One op is a read.
+func BenchmarkReadAccountBesideIngest(b *testing.B) {
+	c := monitortest.New(t0)
+	db := testDB(b, b.TempDir(), c)
+	ctx, stop := context.WithCancel(context.Background())
+	var ingest sync.WaitGroup
+	var seq, ingested atomic.Int64
+	for range 4 {
+		ingest.Go(func() {
+			for ctx.Err() == nil {
+				n := seq.Add(1)
+				if _, err := db.Ingest(ctx, benchBatch(n, 1000, 10000, t0)); err != nil && ctx.Err() == nil {
+					b.Error(err)
+					return
+				}
+				ingested.Add(1)
+			}
+		})
+	}
+	// Let every account exist before reading.
+	for ingested.Load() < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	latencies := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		err := db.ReadAccount(ctx, fmt.Sprintf("acct-%d", i*7919%10000), func(a *monitor.Account) {})
+		latencies = append(latencies, time.Since(start))
+		if err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(200 * time.Microsecond) // a reader among others, not a spinning one
+	}
+	b.StopTimer()
+	stop()
+	ingest.Wait()
+	slices.Sort(latencies)
+	b.ReportMetric(float64(latencies[len(latencies)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(latencies[len(latencies)*99/100].Nanoseconds())/1e3, "p99-µs")
+	b.ReportMetric(float64(latencies[len(latencies)*999/1000].Nanoseconds())/1e3, "p99.9-µs")
 }

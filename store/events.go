@@ -76,6 +76,10 @@ func (db *DB) prepare(events []monitor.Event) prepared {
 	return p
 }
 
+// ingestChunk is how many events an ingest counts between two chances for
+// readers to take the lock (letReadersIn): about 100 µs of work.
+const ingestChunk = 128
+
 func (db *DB) ingest(g *group, events []monitor.Event, pre prepared) (IngestResult, error) {
 	var res IngestResult
 	db.seen.warm(pre.keys)
@@ -85,6 +89,9 @@ func (db *DB) ingest(g *group, events []monitor.Event, pre prepared) (IngestResu
 	}
 	floor := db.floor.Load()
 	for i := range events {
+		if i > 0 && i%ingestChunk == 0 {
+			db.letReadersIn()
+		}
 		e := &events[i]
 		if floor != 0 && e.OccurredAt.UnixNano() < floor {
 			res.TooOld = append(res.TooOld, i)
