@@ -53,7 +53,8 @@ func Classify(b Bounce) Verdict {
 
 // isTemporary reports whether the codes call the failure transient. The
 // enhanced status is the more deliberate of the two, so it decides when
-// both are there.
+// both call it a failure; a 2xx reply or 2.x.x status (a DSN quotes the
+// remote's last words) calls it neither.
 func isTemporary(b Bounce) bool {
 	if s := b.EnhancedStatus; len(s) > 1 && s[1] == '.' && (s[0] == '4' || s[0] == '5') {
 		return s[0] == '4'
@@ -62,9 +63,9 @@ func isTemporary(b Bounce) bool {
 }
 
 // classifyStatus reads an enhanced status code like 5.1.1; ok is false when
-// the code is malformed or too vague to decide.
+// the code is malformed, too vague to decide, or a success (2.x.x).
 func classifyStatus(s string) (Verdict, bool) {
-	if !validEnhancedStatus(s) {
+	if !validEnhancedStatus(s) || s[0] == '2' {
 		return Verdict{}, false
 	}
 	detail := s[2:]

@@ -171,13 +171,19 @@ var rules = []rule{
 		"from domain is invalid", "invalid sender", "sender not allowed",
 		"sender is not allowed", "sender denied", "sender blocked",
 		"refused to talk to me", // Postfix: the greeting itself was a refusal
-		"not accepting connections"}},
+		"not accepting connections",
+		"send mail as", // Google Workspace: a sending alias it will not relay for
+	}},
+	{"refused-at-mail-from", BounceBlock, ReasonPolicy, always, []string{
+		// A refusal of the envelope sender, before any recipient was named,
+		// is about the sender, for now or for good. (A server too busy says
+		// so at the greeting; a rate limit is matched above.)
+		"after mail from", "in reply to mail from command"}},
 	{"refused-before-recipient", BounceBlock, ReasonPolicy, unlessTemporary, []string{
-		// A permanent refusal before any recipient was named cannot be about
-		// the recipient.
-		"after initial connection", "after ehlo", "after helo", "after mail from",
-		"in reply to mail from command", "in reply to ehlo command",
-		"in reply to helo command"}},
+		// A permanent refusal at the greeting cannot be about the recipient;
+		// a temporary one may be a busy server.
+		"after initial connection", "after ehlo", "after helo",
+		"in reply to ehlo command", "in reply to helo command"}},
 	{"mailbox-full", BounceSoft, ReasonMailboxFull, always, []string{
 		"mailbox full", "mailbox is full", "mailbox has exceeded", "mailbox exceeded",
 		"mailbox exceeds", "mailbox size limit", "mailfolder is full", "inbox is full",
@@ -193,11 +199,20 @@ var rules = []rule{
 		"size exceeds", "size limit exceeded", "exceeds size limit",
 		"exceeds the size limit", "exceeds the maximum size", "maximum message size",
 		"mail size limit", "too large for this recipient", "recipsizelimit",
-		"message exceeds", "larger than the maximum"}},
+		"message exceeds", "larger than the maximum",
+		// Lines over RFC 5322's 998 characters: the message's form, not
+		// the address.
+		"line limit exceeded", "line too long", "lines too long", "line length exceeded"}},
 	{"loop", BounceSoft, ReasonMailLoop, always, []string{
 		"mail loop", "routing loop", "loops back to myself", "too many hops",
 		"hop count exceeded", "maximum hop count", "message is looping",
-		"loop detected", "forwarded more than the maximum"}},
+		"loop detected", "forwarded more than the maximum",
+		"duplicated message-id", "duplicate message-id", // list servers refusing what they have seen
+	}},
+	{"delivery-agent", BounceSoft, ReasonSystemError, always, []string{
+		// Postfix's pipe and local delivery quote what the delivery command
+		// printed; a "No such user" there is procmail's, about its files.
+		"command output", "command died with status"}},
 	{"disabled", BounceHard, ReasonMailboxDisabled, always, []string{
 		"account that you tried to reach is disabled", // Gmail 5.2.1
 		"mailbox disabled", "mailbox is disabled", "account is disabled",
@@ -235,6 +250,11 @@ var rules = []rule{
 		"nonexistentdomain", "nonexistent domain", "non-existent domain",
 		"non-existent hosts", "domain is not reachable", "unknown domain",
 		"domain name not found", "name or service not known"}},
+	{"recipient-list-syntax", BounceUndetermined, ReasonUnknown, always, []string{
+		// Exim parsing the message's own recipient list ("malformed
+		// address: b@x may not follow a@y"): the sender's typing, not a
+		// reply about the recipient.
+		"malformed address may not follow"}},
 	{"bad-syntax", BounceHard, ReasonBadSyntax, always, []string{
 		"address syntax", "invalid address format", "malformed address",
 		"malformed recipient", "illegal address", "mailbox name not allowed"}},
@@ -283,7 +303,8 @@ var rules = []rule{
 		"configuration error", "mailer error", "no such file or directory",
 		"write error", "resources temporarily unavailable", "temporarily unavailable",
 		"service currently unavailable", "service unavailable", "service not available",
-		"unable to contact ldap", "database error", "could not load"}},
+		"unable to contact ldap", "database error", "could not load",
+		"could not find a gateway"}},
 	{"policy", BounceBlock, ReasonPolicy, always, []string{
 		"policy reasons", "denied by policy", "policy violation", "local policy",
 		"policy restrictions", "security policies", "security policy",

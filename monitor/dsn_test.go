@@ -2,23 +2,17 @@ package monitor
 
 import (
 	"bufio"
-	"errors"
 	"io"
-	"io/fs"
 	"mime"
 	"mime/multipart"
 	"net/mail"
 	"net/textproto"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// dsnDir holds real RFC 3464 delivery status notifications, outside the
-// repository (see corpusPath).
-var dsnDir = filepath.Join("..", "..", "shared", "corpus", "samples", "dsn")
+	"github.com/dpmon/dpmon/monitor/monitortest"
+)
 
 // TestClassifyRealDSNs reads whole bounce messages as a platform receives
 // them, takes each recipient's Status and Diagnostic-Code from the
@@ -35,7 +29,7 @@ func TestClassifyRealDSNs(t *testing.T) {
 		{"sisimai-rhost-microsoft-01.eml", []BounceClass{BounceBlock}},          // Outlook: banned sending IP
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			bounces := readDSN(t, filepath.Join(dsnDir, tc.file))
+			bounces := readDSN(t, tc.file)
 			if len(bounces) != len(tc.want) {
 				t.Fatalf("got %d recipients, want %d", len(bounces), len(tc.want))
 			}
@@ -48,18 +42,11 @@ func TestClassifyRealDSNs(t *testing.T) {
 	}
 }
 
-// readDSN returns the bounce of each recipient of a DSN message.
-func readDSN(t *testing.T, path string) []Bounce {
+// readDSN returns the bounce of each recipient of a DSN message of the
+// corpus's samples/dsn.
+func readDSN(t *testing.T, name string) []Bounce {
 	t.Helper()
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("%s is absent; it lives outside the repository in shared/corpus", path)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	msg, err := mail.ReadMessage(f)
+	msg, err := mail.ReadMessage(monitortest.OpenCorpus(t, "samples", "dsn", name))
 	if err != nil {
 		t.Fatal(err)
 	}

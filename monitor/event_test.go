@@ -30,6 +30,31 @@ func TestValidateAcceptsAGoodEvent(t *testing.T) {
 	}
 }
 
+// A DSN may quote a success reply the remote gave last: such a bounce is
+// accepted, and with no failure in its text it is undetermined and counts
+// as no bounce at all, even with the producer's hint of a hard one.
+func TestBounceQuotingASuccessReply(t *testing.T) {
+	for _, b := range []Bounce{
+		{SMTPCode: 250, EnhancedStatus: "2.6.0", Diagnostic: "250 2.6.0 Message received", Class: BounceHard},
+		{SMTPCode: 220, Diagnostic: "220 mx.example.com ESMTP ready"},
+		{EnhancedStatus: "2.1.5"},
+	} {
+		e := validEvent()
+		e.Bounce = &b
+		if err := e.Validate(now, DefaultLimits()); err != nil {
+			t.Errorf("%+v: Validate = %v, want nil", b, err)
+			continue
+		}
+		e.Decide()
+		if e.Bounce.Verdict != BounceUndetermined {
+			t.Errorf("%+v: verdict %v by %s, want undetermined", b, e.Bounce.Verdict, e.Bounce.Rule)
+		}
+		if c := e.Counts(); c != (Counts{}) {
+			t.Errorf("%+v: counts %+v, want none", b, c)
+		}
+	}
+}
+
 // An event before the dedupe floor is refused, one at it accepted.
 func TestValidateRefusesEventsBeforeTheDedupeFloor(t *testing.T) {
 	e := validEvent()
@@ -72,10 +97,11 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"message_id", func(e *Event) { e.MessageID = "<a\r\nb>" }},
 		{"bounce", func(e *Event) { e.Bounce = nil }},
 		{"bounce", func(e *Event) { e.Type = EventSend }},
-		{"bounce.smtp_code", func(e *Event) { e.Bounce.SMTPCode = 250 }},
+		{"bounce.smtp_code", func(e *Event) { e.Bounce.SMTPCode = 199 }},
+		{"bounce.smtp_code", func(e *Event) { e.Bounce.SMTPCode = 260 }},
 		{"bounce.smtp_code", func(e *Event) { e.Bounce.SMTPCode = 599 }},
 		{"bounce.smtp_code", func(e *Event) { e.Bounce.SMTPCode = 1000 }},
-		{"bounce.enhanced_status", func(e *Event) { e.Bounce.EnhancedStatus = "2.0.0" }},
+		{"bounce.enhanced_status", func(e *Event) { e.Bounce.EnhancedStatus = "3.0.0" }},
 		{"bounce.enhanced_status", func(e *Event) { e.Bounce.EnhancedStatus = "5.1" }},
 		{"bounce.enhanced_status", func(e *Event) { e.Bounce.EnhancedStatus = "5.1.1000" }},
 		{"bounce.diagnostic", func(e *Event) { e.Bounce.Diagnostic = strings.Repeat("d", MaxDiagnosticLen+1) }},

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"strconv"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
@@ -11,10 +10,8 @@ import (
 // ClassifyBounce answers what dpmon makes of a reply, as it would for an
 // ingested bounce.
 func (s *Server) ClassifyBounce(ctx context.Context, req *pb.ClassifyBounceRequest) (*pb.ClassifyBounceResponse, error) {
-	if code := req.GetSmtpCode(); code > 599 {
-		return nil, invalidArgument(monitor.FieldError{Field: "smtp_code", Reason: "must be an SMTP failure reply code 4yz or 5yz with y 0-5, got " + strconv.FormatUint(uint64(code), 10)})
-	}
-	b := monitor.Bounce{SMTPCode: int(req.GetSmtpCode()), EnhancedStatus: req.GetEnhancedStatus(), Diagnostic: req.GetDiagnostic()}
+	// Clamped as for events (convert.go): any code over 599 is refused.
+	b := monitor.Bounce{SMTPCode: int(min(req.GetSmtpCode(), 10000)), EnhancedStatus: req.GetEnhancedStatus(), Diagnostic: req.GetDiagnostic()}
 	if b.SMTPCode == 0 && b.EnhancedStatus == "" && b.Diagnostic == "" {
 		return nil, invalidArgument(monitor.FieldError{Field: "diagnostic", Reason: "give the reply text, smtp_code or enhanced_status"})
 	}

@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/monitor/monitortest"
 )
 
 func TestClassifyBounce(t *testing.T) {
@@ -27,6 +29,12 @@ func TestClassifyBounce(t *testing.T) {
 		// The codes decide when there is no text.
 		{&pb.ClassifyBounceRequest{SmtpCode: 552, EnhancedStatus: "5.2.2"},
 			pb.BounceClass_BOUNCE_CLASS_SOFT, pb.BounceReason_BOUNCE_REASON_MAILBOX_FULL, "status:5.2.2"},
+		// A DSN quoting the remote's last words, a success: nothing to tell.
+		{&pb.ClassifyBounceRequest{SmtpCode: 250, EnhancedStatus: "2.6.0", Diagnostic: "250 2.6.0 Message received"},
+			pb.BounceClass_BOUNCE_CLASS_UNDETERMINED, pb.BounceReason_BOUNCE_REASON_UNKNOWN, "none"},
+		// ... unless its text tells a failure.
+		{&pb.ClassifyBounceRequest{SmtpCode: 250, EnhancedStatus: "2.1.5", Diagnostic: "250 2.1.5 Ok, but the mailbox is full"},
+			pb.BounceClass_BOUNCE_CLASS_SOFT, pb.BounceReason_BOUNCE_REASON_MAILBOX_FULL, `text:mailbox-full "mailbox is full"`},
 	} {
 		resp, err := e.bounces.ClassifyBounce(ctx, tc.req)
 		if err != nil {
@@ -41,8 +49,10 @@ func TestClassifyBounce(t *testing.T) {
 		field string
 	}{
 		{&pb.ClassifyBounceRequest{}, "diagnostic"},
-		{&pb.ClassifyBounceRequest{SmtpCode: 250}, "smtp_code"},
-		{&pb.ClassifyBounceRequest{EnhancedStatus: "2.0.0"}, "enhanced_status"},
+		{&pb.ClassifyBounceRequest{SmtpCode: 199}, "smtp_code"},
+		{&pb.ClassifyBounceRequest{SmtpCode: 600}, "smtp_code"},
+		{&pb.ClassifyBounceRequest{SmtpCode: 1 << 31}, "smtp_code"},
+		{&pb.ClassifyBounceRequest{EnhancedStatus: "3.0.0"}, "enhanced_status"},
 		{&pb.ClassifyBounceRequest{Diagnostic: "line\nbreak"}, "diagnostic"},
 	} {
 		_, err := e.bounces.ClassifyBounce(ctx, tc.req)
@@ -50,5 +60,31 @@ func TestClassifyBounce(t *testing.T) {
 			t.Fatalf("%v: got %v, want INVALID_ARGUMENT", tc.req, err)
 		}
 		assertFieldViolation(t, err, tc.field)
+	}
+}
+
+// TestClassifyBounceCorpus sends every reply of the shared corpus through
+// the API, as a platform would, 2xx and 3xx codes included: each must be
+// answered, and the classes must agree with the labels as in monitor's
+// TestCorpus.
+func TestClassifyBounceCorpus(t *testing.T) {
+	rows := monitortest.BounceCorpus(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	agree := 0
+	for _, r := range rows {
+		resp, err := e.bounces.ClassifyBounce(ctx, &pb.ClassifyBounceRequest{SmtpCode: uint32(r.Code), EnhancedStatus: r.Status, Diagnostic: r.Diagnostic})
+		if err != nil {
+			t.Errorf("%s: %v", r.ID, err)
+			continue
+		}
+		if strings.TrimPrefix(resp.GetClass().String(), "BOUNCE_CLASS_") == r.Class {
+			agree++
+		}
+	}
+	share := float64(agree) / float64(len(rows))
+	t.Logf("agreement through the API: %d of %d rows, %.1f%%", agree, len(rows), 100*share)
+	if share < monitortest.MinCorpusAgreement {
+		t.Errorf("agreement %.1f%%, want at least %.0f%%", 100*share, 100*monitortest.MinCorpusAgreement)
 	}
 }

@@ -218,7 +218,7 @@ func TestIngestRejectsBadEventsOneByOne(t *testing.T) {
 		bad(func(ev *pb.Event) { ev.OccurredAt = &timestamppb.Timestamp{Seconds: 1, Nanos: -5} }),
 		bad(func(ev *pb.Event) { ev.Recipient = "not an address" }),
 		bad(func(ev *pb.Event) { ev.Bounce = nil }),
-		bad(func(ev *pb.Event) { ev.Bounce.SmtpCode = 250 }),
+		bad(func(ev *pb.Event) { ev.Bounce.SmtpCode = 199 }),
 		bad(func(ev *pb.Event) { ev.Bounce.EnhancedStatus = "9.9.9" }),
 		bad(func(ev *pb.Event) { ev.Bounce.Diagnostic = strings.Repeat("x", 5000) }),
 		bad(func(ev *pb.Event) { ev.Bounce.Class = pb.BounceClass(-3) }),

@@ -164,7 +164,7 @@ func (BounceReason) EnumDescriptor() ([]byte, []int) {
 
 type ClassifyBounceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The SMTP failure reply code, 4yz or 5yz; 0 when unknown.
+	// The SMTP reply code, 2yz to 5yz with y 0-5; 0 when unknown.
 	SmtpCode uint32 `protobuf:"varint,1,opt,name=smtp_code,json=smtpCode" json:"smtp_code,omitempty"`
 	// The RFC 3463 enhanced status code, e.g. "5.1.1"; empty when unknown.
 	EnhancedStatus string `protobuf:"bytes,2,opt,name=enhanced_status,json=enhancedStatus" json:"enhanced_status,omitempty"`

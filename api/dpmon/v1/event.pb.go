@@ -348,10 +348,12 @@ func (x *Listing) GetListed() string {
 // Bounce is what the receiving server said.
 type Bounce struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The SMTP failure reply code (RFC 5321): 4yz or 5yz with y 0-5; 0 when
-	// unknown.
+	// The SMTP reply code (RFC 5321): 2yz to 5yz with y 0-5, as the report
+	// quotes it (a DSN may carry a 250 or a 220 banner: the text then
+	// decides); 0 when unknown.
 	SmtpCode uint32 `protobuf:"varint,1,opt,name=smtp_code,json=smtpCode" json:"smtp_code,omitempty"`
-	// The enhanced status code (RFC 3463), e.g. "5.1.1"; empty when unknown.
+	// The enhanced status code (RFC 3463), class 2, 4 or 5, e.g. "5.1.1";
+	// empty when unknown.
 	EnhancedStatus string `protobuf:"bytes,2,opt,name=enhanced_status,json=enhancedStatus" json:"enhanced_status,omitempty"`
 	// The server's reply text, at most 4096 bytes.
 	Diagnostic string `protobuf:"bytes,3,opt,name=diagnostic" json:"diagnostic,omitempty"`
