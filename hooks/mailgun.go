@@ -1,0 +1,136 @@
+package hooks
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// MailgunAccountFields are the fields a Mailgun Mapping may name: "tag"
+// (the event's first tag) or "user-variables.KEY".
+var MailgunAccountFields = []string{"tag", "user-variables.KEY"}
+
+// mailgunPost is what dpmon reads of a Mailgun webhook post (the
+// "event-data" form). Its "signature" object is the handler's to check.
+type mailgunPost struct {
+	EventData *mailgunEvent `json:"event-data"`
+}
+
+type mailgunEvent struct {
+	Event         string                     `json:"event"`
+	ID            string                     `json:"id"`
+	Timestamp     float64                    `json:"timestamp"`
+	Recipient     string                     `json:"recipient"`
+	Severity      string                     `json:"severity"`
+	Reason        string                     `json:"reason"`
+	Tags          []string                   `json:"tags"`
+	UserVariables map[string]json.RawMessage `json:"user-variables"`
+	Envelope      struct {
+		Sender string `json:"sender"`
+	} `json:"envelope"`
+	Message struct {
+		Headers struct {
+			MessageID string `json:"message-id"`
+			From      string `json:"from"`
+		} `json:"headers"`
+	} `json:"message"`
+	DeliveryStatus struct {
+		Code        int    `json:"code"`
+		Message     string `json:"message"`
+		Description string `json:"description"`
+	} `json:"delivery-status"`
+}
+
+// Mailgun reads one Mailgun webhook post. now dates an event that carries
+// no time of its own.
+func Mailgun(body []byte, m Mapping, now time.Time) (Result, error) {
+	var post mailgunPost
+	if err := json.Unmarshal(body, &post); err != nil {
+		return Result{}, fmt.Errorf("mailgun: %w: %v", ErrPayload, err)
+	}
+	if post.EventData == nil {
+		return Result{}, fmt.Errorf("mailgun: %w: no event-data", ErrPayload)
+	}
+	var res Result
+	res.take(post.EventData, m, now)
+	return res, nil
+}
+
+// event is the dpmon event ev stands for; ok is false when it stands for
+// none: a message Mailgun refused or held, or one it did not send because
+// its own suppression list already holds the recipient (reported when the
+// address was first suppressed).
+func (ev *mailgunEvent) event(now time.Time) (e monitor.Event, ok bool) {
+	h := ev.Message.Headers
+	e = monitor.Event{Recipient: ev.Recipient, MessageID: oneLine(h.MessageID, monitor.MaxMessageIDLen), Sender: plainAddress(ev.Envelope.Sender)}
+	if e.Sender == "" {
+		e.Sender = plainAddress(h.From)
+	}
+	switch ev.Event {
+	case "accepted":
+		e.Type = monitor.EventSend
+	case "delivered":
+		e.Type = monitor.EventDelivery
+	case "failed":
+		if strings.HasPrefix(ev.Reason, "suppress-") || ev.Reason == "old" {
+			return e, false
+		}
+		ds := ev.DeliveryStatus
+		text := ds.Message
+		if text == "" {
+			text = ds.Description
+		}
+		b := reply(ds.Code, text)
+		b.Class = monitor.BounceSoft
+		if ev.Severity == "permanent" {
+			b.Class = monitor.BounceHard
+		}
+		e.Type, e.Bounce = monitor.EventBounce, &b
+	case "complained":
+		e.Type, e.Complaint = monitor.EventComplaint, &monitor.Complaint{FeedbackType: "abuse", Source: "mailgun"}
+	case "unsubscribed":
+		e.Type = monitor.EventUnsubscribe
+	case "opened":
+		e.Type = monitor.EventOpen
+	case "clicked":
+		e.Type = monitor.EventClick
+	default:
+		return e, false
+	}
+	e.OccurredAt = now
+	if ev.Timestamp > 0 && ev.Timestamp < math.MaxInt32*4 {
+		sec, frac := math.Modf(ev.Timestamp)
+		e.OccurredAt = time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	}
+	e.ID = eventID("mailgun", ev.ID, ev.Event, h.MessageID, ev.Recipient, strconv.FormatFloat(ev.Timestamp, 'f', -1, 64))
+	return e, true
+}
+
+// field is the value of a mapped field, "" when ev has none.
+func (ev *mailgunEvent) field(name string) string {
+	if name == "tag" {
+		if len(ev.Tags) > 0 {
+			return ev.Tags[0]
+		}
+		return ""
+	}
+	key, ok := strings.CutPrefix(name, "user-variables.")
+	if !ok {
+		return ""
+	}
+	raw := ev.UserVariables[key]
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
