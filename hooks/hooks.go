@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math"
 	"net/mail"
 	"strings"
 	"time"
@@ -96,6 +97,22 @@ func eventID(provider, own string, parts ...string) string {
 		h.Write([]byte{0})
 	}
 	return provider + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// complaint is a provider's spam complaint, which its webhooks report
+// without the feedback report's type: a recipient's "this is spam".
+func complaint(provider string) *monitor.Complaint {
+	return &monitor.Complaint{FeedbackType: "abuse", Source: provider}
+}
+
+// unixTime is a provider's Unix time in seconds, fractions included; now
+// when it gives none (or one past any date a mail could have).
+func unixTime(sec float64, now time.Time) time.Time {
+	if sec <= 0 || sec >= 1<<33 {
+		return now
+	}
+	whole, frac := math.Modf(sec)
+	return time.Unix(int64(whole), int64(frac*1e9)).UTC()
 }
 
 // plainAddress returns the address of a From-style value ("Jane

@@ -3,7 +3,6 @@ package hooks
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +60,13 @@ func Mailgun(body []byte, m Mapping, now time.Time) (Result, error) {
 	return res, nil
 }
 
+// mailgunKinds are the Mailgun events that are one dpmon event type as
+// they are.
+var mailgunKinds = map[string]monitor.EventType{
+	"accepted": monitor.EventSend, "delivered": monitor.EventDelivery,
+	"unsubscribed": monitor.EventUnsubscribe, "opened": monitor.EventOpen, "clicked": monitor.EventClick,
+}
+
 // event is the dpmon event ev stands for; ok is false when it stands for
 // none: a message Mailgun refused or held, or one it did not send because
 // its own suppression list already holds the recipient (reported when the
@@ -71,12 +77,10 @@ func (ev *mailgunEvent) event(now time.Time) (e monitor.Event, ok bool) {
 	if e.Sender == "" {
 		e.Sender = plainAddress(h.From)
 	}
-	switch ev.Event {
-	case "accepted":
-		e.Type = monitor.EventSend
-	case "delivered":
-		e.Type = monitor.EventDelivery
-	case "failed":
+	switch typ, plain := mailgunKinds[ev.Event]; {
+	case plain:
+		e.Type = typ
+	case ev.Event == "failed":
 		if strings.HasPrefix(ev.Reason, "suppress-") || ev.Reason == "old" {
 			return e, false
 		}
@@ -91,22 +95,12 @@ func (ev *mailgunEvent) event(now time.Time) (e monitor.Event, ok bool) {
 			b.Class = monitor.BounceHard
 		}
 		e.Type, e.Bounce = monitor.EventBounce, &b
-	case "complained":
-		e.Type, e.Complaint = monitor.EventComplaint, &monitor.Complaint{FeedbackType: "abuse", Source: "mailgun"}
-	case "unsubscribed":
-		e.Type = monitor.EventUnsubscribe
-	case "opened":
-		e.Type = monitor.EventOpen
-	case "clicked":
-		e.Type = monitor.EventClick
+	case ev.Event == "complained":
+		e.Type, e.Complaint = monitor.EventComplaint, complaint("mailgun")
 	default:
 		return e, false
 	}
-	e.OccurredAt = now
-	if ev.Timestamp > 0 && ev.Timestamp < math.MaxInt32*4 {
-		sec, frac := math.Modf(ev.Timestamp)
-		e.OccurredAt = time.Unix(int64(sec), int64(frac*1e9)).UTC()
-	}
+	e.OccurredAt = unixTime(ev.Timestamp, now)
 	e.ID = eventID("mailgun", ev.ID, ev.Event, h.MessageID, ev.Recipient, strconv.FormatFloat(ev.Timestamp, 'f', -1, 64))
 	return e, true
 }
@@ -123,14 +117,5 @@ func (ev *mailgunEvent) field(name string) string {
 	if !ok {
 		return ""
 	}
-	raw := ev.UserVariables[key]
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
+	return jsonScalar(ev.UserVariables[key])
 }

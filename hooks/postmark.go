@@ -77,7 +77,7 @@ func (rec *postmarkRecord) event(now time.Time) (e monitor.Event, ok bool) {
 		case "Unsubscribe":
 			e.Type = monitor.EventUnsubscribe
 		case "SpamComplaint":
-			e.Type, e.Complaint = monitor.EventComplaint, &monitor.Complaint{FeedbackType: "abuse", Source: "postmark"}
+			e.Type, e.Complaint = monitor.EventComplaint, complaint("postmark")
 		default:
 			hint, known := postmarkBounceHints[rec.Type]
 			if !known {
@@ -89,7 +89,7 @@ func (rec *postmarkRecord) event(now time.Time) (e monitor.Event, ok bool) {
 		}
 		e.Recipient = rec.Email
 	case "SpamComplaint":
-		e.Type, e.Complaint = monitor.EventComplaint, &monitor.Complaint{FeedbackType: "abuse", Source: "postmark"}
+		e.Type, e.Complaint = monitor.EventComplaint, complaint("postmark")
 		e.Recipient = rec.Email
 	case "Delivery":
 		e.Type, e.Recipient, at = monitor.EventDelivery, rec.Recipient, rec.DeliveredAt
