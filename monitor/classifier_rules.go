@@ -174,16 +174,13 @@ var rules = []rule{
 		"not accepting connections",
 		"send mail as", // Google Workspace: a sending alias it will not relay for
 	}},
-	{"refused-at-mail-from", BounceBlock, ReasonPolicy, always, []string{
-		// A refusal of the envelope sender, before any recipient was named,
-		// is about the sender, for now or for good. (A server too busy says
-		// so at the greeting; a rate limit is matched above.)
-		"after mail from", "in reply to mail from command"}},
 	{"refused-before-recipient", BounceBlock, ReasonPolicy, unlessTemporary, []string{
-		// A permanent refusal at the greeting cannot be about the recipient;
-		// a temporary one may be a busy server.
-		"after initial connection", "after ehlo", "after helo",
-		"in reply to ehlo command", "in reply to helo command"}},
+		// A permanent refusal before any recipient was named cannot be about
+		// the recipient. (A temporary one may be a busy or full server:
+		// see refused-at-mail-from.)
+		"after initial connection", "after ehlo", "after helo", "after mail from",
+		"in reply to mail from command", "in reply to ehlo command",
+		"in reply to helo command"}},
 	{"mailbox-full", BounceSoft, ReasonMailboxFull, always, []string{
 		"mailbox full", "mailbox is full", "mailbox has exceeded", "mailbox exceeded",
 		"mailbox exceeds", "mailbox size limit", "mailfolder is full", "inbox is full",
@@ -305,6 +302,11 @@ var rules = []rule{
 		"service currently unavailable", "service unavailable", "service not available",
 		"unable to contact ldap", "database error", "could not load",
 		"could not find a gateway"}},
+	{"refused-at-mail-from", BounceBlock, ReasonPolicy, always, []string{
+		// A temporary refusal of the envelope sender that no rule above
+		// explains (a full disk, a busy or failing server, a rate limit)
+		// is about the sender, for now.
+		"after mail from", "in reply to mail from command"}},
 	{"policy", BounceBlock, ReasonPolicy, always, []string{
 		"policy reasons", "denied by policy", "policy violation", "local policy",
 		"policy restrictions", "security policies", "security policy",

@@ -128,6 +128,12 @@ func TestClassifyWhereTheStepOrAgentSpeaks(t *testing.T) {
 			BounceBlock, ReasonPolicy, `text:refused-at-mail-from "after mail from"`},
 		{"temporary refusal at the greeting", reply(421, "", "SMTP error from remote mail server after initial connection: 421 please come again"),
 			BounceSoft, ReasonNetworkError, "code:421"},
+		{"full disk at MAIL FROM", reply(452, "4.3.1", "host mx.example.net said: 452 4.3.1 Insufficient system storage (in reply to MAIL FROM command)"),
+			BounceSoft, ReasonMailboxFull, `text:mailbox-full "insufficient system storage"`},
+		{"failing server at MAIL FROM", reply(451, "4.3.0", "451 4.3.0 Temporary local problem (in reply to MAIL FROM command)"),
+			BounceSoft, ReasonSystemError, `text:system-error "temporary local problem"`},
+		{"permanent refusal at MAIL FROM", reply(550, "", "550 mailbox unavailable (in reply to MAIL FROM command)"),
+			BounceBlock, ReasonPolicy, `text:refused-before-recipient "in reply to mail from command"`},
 		{"pipe command output", reply(0, "5.3.0", "Command died with status 1: \"/usr/bin/deliver\". Command output: no such user in /etc/aliases.d"),
 			BounceSoft, ReasonSystemError, `text:delivery-agent "command died with status"`},
 		{"long lines", reply(500, "", "SMTP error after end of data: 500 line too long, see RFC 5322"),
@@ -231,8 +237,9 @@ func TestClassifierWordScanner(t *testing.T) {
 }
 
 // TestClassifierEveryPhraseDecides finds phrases that can never decide because an
-// earlier rule's phrase is part of them: alone in a diagnostic, each phrase
-// must be decided by its own rule.
+// earlier rule's phrase is part of them: alone in a diagnostic, without
+// codes or with a temporary one (for a rule behind one that takes only
+// permanent failures), each phrase must be decided by its own rule.
 func TestClassifierEveryPhraseDecides(t *testing.T) {
 	names := map[string]bool{}
 	for _, r := range ruleIndex.rules {
@@ -244,8 +251,12 @@ func TestClassifierEveryPhraseDecides(t *testing.T) {
 			t.Errorf("rule %s: class %d, reason %d", r.name, r.class, r.reason)
 		}
 		for _, p := range r.phrases {
+			want := "text:" + r.name + " "
 			got := Classify(Bounce{Diagnostic: p})
-			if want := "text:" + r.name + " "; !strings.HasPrefix(got.Rule, want) {
+			if !strings.HasPrefix(got.Rule, want) && r.when == always {
+				got = Classify(Bounce{Diagnostic: p, SMTPCode: 451})
+			}
+			if !strings.HasPrefix(got.Rule, want) {
 				t.Errorf("phrase %q of rule %s: got %s, want %s...", p, r.name, got.Rule, want)
 			}
 		}
