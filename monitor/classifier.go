@@ -32,7 +32,7 @@ type Verdict struct {
 // The producer's hint, b.Class, is taken only when there is nothing to
 // classify: no text and no codes.
 func Classify(b Bounce) Verdict {
-	p := ruleIndex.match(b.Diagnostic, isTemporary(b))
+	p := ruleIndex.match(b.Diagnostic, codes{notPermanent: notPermanent(b), status: b.EnhancedStatus != ""})
 	if p != nil && !p.weak {
 		return ruleIndex.verdict(p)
 	}
@@ -51,15 +51,15 @@ func Classify(b Bounce) Verdict {
 	return Verdict{Class: BounceUndetermined, Reason: ReasonUnknown, Rule: "none"}
 }
 
-// isTemporary reports whether the codes call the failure transient. The
-// enhanced status is the more deliberate of the two, so it decides when
-// both call it a failure; a 2xx reply or 2.x.x status (a DSN quotes the
-// remote's last words) calls it neither.
-func isTemporary(b Bounce) bool {
-	if s := b.EnhancedStatus; len(s) > 1 && s[1] == '.' && (s[0] == '4' || s[0] == '5') {
-		return s[0] == '4'
+// notPermanent reports whether the codes rule out a permanent failure:
+// they call it transient (4xx, 4.x.x), or they are a success (2xx, 2.x.x)
+// that a DSN quotes as the remote's last words. The enhanced status is the
+// more deliberate of the two, so it decides when both are there.
+func notPermanent(b Bounce) bool {
+	if s := b.EnhancedStatus; len(s) > 1 && s[1] == '.' && (s[0] == '2' || s[0] == '4' || s[0] == '5') {
+		return s[0] != '5'
 	}
-	return b.SMTPCode >= 400 && b.SMTPCode < 500
+	return b.SMTPCode >= 200 && b.SMTPCode < 500
 }
 
 // classifyStatus reads an enhanced status code like 5.1.1; ok is false when
@@ -334,9 +334,8 @@ func compile(strong, weak []rule) *phraseIndex {
 }
 
 // match returns the phrase of the first rule in table order found in text,
-// or nil. A rule limited to permanent failures is skipped when the codes
-// call this one temporary.
-func (x *phraseIndex) match(text string, temporary bool) *phraseStart {
+// or nil. A rule whose condition the codes rule out is skipped.
+func (x *phraseIndex) match(text string, c codes) *phraseStart {
 	var buf [128]int32 // enough words for a typical reply without allocating
 	ids := buf[:0]
 	s := wordScanner{text: text}
@@ -361,7 +360,7 @@ func (x *phraseIndex) match(text string, temporary bool) *phraseStart {
 			if best != nil && p.rule >= best.rule {
 				break // starts are in table order: nothing after p can win
 			}
-			if x.rules[p.rule].when.excludes(temporary) || !hasPrefix(ids[i+1:], p.rest) {
+			if x.rules[p.rule].when.excludes(c) || !hasPrefix(ids[i+1:], p.rest) {
 				continue
 			}
 			best = p

@@ -20,13 +20,20 @@ type condition uint8
 
 const (
 	always          condition = iota
-	unlessTemporary           // only when the codes do not say 4xx / 4.x.x
+	unlessTemporary           // only when the codes do not rule out a permanent failure (4xx, 4.x.x, or a 2xx success)
+	unlessStatus              // only when there is no enhanced status code, which says more than the SMTP step
 )
 
+// codes is what a bounce's codes tell the text rules.
+type codes struct {
+	notPermanent bool // see notPermanent
+	status       bool // an enhanced status code is given
+}
+
 // excludes reports whether a rule with condition c may not decide a
-// bounce whose codes call it temporary (or not).
-func (c condition) excludes(temporary bool) bool {
-	return c == unlessTemporary && temporary
+// bounce whose codes are k.
+func (c condition) excludes(k codes) bool {
+	return c == unlessTemporary && k.notPermanent || c == unlessStatus && k.status
 }
 
 // ruleIndex is the table compiled once at start-up and never changed.
@@ -87,7 +94,11 @@ var rules = []rule{
 		"s3140", "s3150", // Outlook: "part of their network is on our block list"
 		"bl21", "bl22", "bl23", // Yahoo
 		"bl000000", "bl000001", "block for spam", // Comcast
-		"ipcheck proofpoint", "open relay", "blocked for abuse"}},
+		"ipcheck proofpoint", "open relay", "blocked for abuse",
+		// A greeting that refuses the sending IP: "554 IP=... - A problem
+		// occurred. (Ask your postmaster for help or to contact ... to
+		// clarify.) (BL)".
+		"ask your postmaster for help or to contact"}},
 	{"virus", BounceBlock, ReasonVirus, always, []string{
 		// Not "virus" alone: scanners stamp "X-Virus-Status: Clean" on
 		// what they pass, and bounces quote those headers.
@@ -206,10 +217,6 @@ var rules = []rule{
 		"loop detected", "forwarded more than the maximum",
 		"duplicated message-id", "duplicate message-id", // list servers refusing what they have seen
 	}},
-	{"delivery-agent", BounceSoft, ReasonSystemError, always, []string{
-		// Postfix's pipe and local delivery quote what the delivery command
-		// printed; a "No such user" there is procmail's, about its files.
-		"command output", "command died with status"}},
 	{"disabled", BounceHard, ReasonMailboxDisabled, always, []string{
 		"account that you tried to reach is disabled", // Gmail 5.2.1
 		"mailbox disabled", "mailbox is disabled", "account is disabled",
@@ -302,10 +309,11 @@ var rules = []rule{
 		"service currently unavailable", "service unavailable", "service not available",
 		"unable to contact ldap", "database error", "could not load",
 		"could not find a gateway"}},
-	{"refused-at-mail-from", BounceBlock, ReasonPolicy, always, []string{
-		// A temporary refusal of the envelope sender that no rule above
-		// explains (a full disk, a busy or failing server, a rate limit)
-		// is about the sender, for now.
+	{"refused-at-mail-from", BounceBlock, ReasonPolicy, unlessStatus, []string{
+		// A temporary refusal of the envelope sender is about the sender,
+		// for now, unless a rule above explains it otherwise (a full disk,
+		// a busy or failing server, a rate limit) or an enhanced status
+		// says more (4.3.0: the server's trouble).
 		"after mail from", "in reply to mail from command"}},
 	{"policy", BounceBlock, ReasonPolicy, always, []string{
 		"policy reasons", "denied by policy", "policy violation", "local policy",

@@ -266,9 +266,9 @@ func (r *Recipient) Observe(e *Event, p SuppressionPolicy) (RecipientChange, boo
 		switch e.Bounce.Verdict {
 		case BounceHard:
 			// A provider's word is trusted at once only when it is final: a
-			// 4xx that reads like an unknown user counts like a small
-			// server's bounce.
-			atOnce := p.IsProvider(AddressDomain(e.Recipient)) && !isTemporary(*e.Bounce)
+			// 4xx that reads like an unknown user (or a quoted 2xx) counts
+			// like a small server's bounce.
+			atOnce := p.IsProvider(AddressDomain(e.Recipient)) && !notPermanent(*e.Bounce)
 			c.Kind, changed = ChangeHardBounce, r.hardBounce(&c, atOnce, p)
 		case BounceSoft:
 			c.Kind, changed = ChangeSoftBounce, r.softBounce(&c, p)

@@ -10,8 +10,7 @@ import (
 // ClassifyBounce answers what dpmon makes of a reply, as it would for an
 // ingested bounce.
 func (s *Server) ClassifyBounce(ctx context.Context, req *pb.ClassifyBounceRequest) (*pb.ClassifyBounceResponse, error) {
-	// Clamped as for events (convert.go): any code over 599 is refused.
-	b := monitor.Bounce{SMTPCode: int(min(req.GetSmtpCode(), 10000)), EnhancedStatus: req.GetEnhancedStatus(), Diagnostic: req.GetDiagnostic()}
+	b := monitor.Bounce{SMTPCode: smtpCode(req.GetSmtpCode()), EnhancedStatus: req.GetEnhancedStatus(), Diagnostic: req.GetDiagnostic()}
 	if b.SMTPCode == 0 && b.EnhancedStatus == "" && b.Diagnostic == "" {
 		return nil, invalidArgument(monitor.FieldError{Field: "diagnostic", Reason: "give the reply text, smtp_code or enhanced_status"})
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -51,7 +52,7 @@ func TestClassifyBounce(t *testing.T) {
 		{&pb.ClassifyBounceRequest{}, "diagnostic"},
 		{&pb.ClassifyBounceRequest{SmtpCode: 199}, "smtp_code"},
 		{&pb.ClassifyBounceRequest{SmtpCode: 600}, "smtp_code"},
-		{&pb.ClassifyBounceRequest{SmtpCode: 1 << 31}, "smtp_code"},
+		{&pb.ClassifyBounceRequest{SmtpCode: 1<<32 - 1}, "smtp_code"},
 		{&pb.ClassifyBounceRequest{EnhancedStatus: "3.0.0"}, "enhanced_status"},
 		{&pb.ClassifyBounceRequest{Diagnostic: "line\nbreak"}, "diagnostic"},
 	} {
@@ -60,6 +61,10 @@ func TestClassifyBounce(t *testing.T) {
 			t.Fatalf("%v: got %v, want INVALID_ARGUMENT", tc.req, err)
 		}
 		assertFieldViolation(t, err, tc.field)
+	}
+	// The refusal quotes the code sent, not a clamped one.
+	if _, err := e.bounces.ClassifyBounce(ctx, &pb.ClassifyBounceRequest{SmtpCode: 1<<32 - 1}); !strings.Contains(fmt.Sprint(status.Convert(err).Details()), "got 4294967295") {
+		t.Errorf("huge code: got %v, want the code quoted", status.Convert(err).Details())
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -32,7 +33,7 @@ func eventFromProto(p *pb.Event) (monitor.Event, error) {
 	}
 	if b := p.GetBounce(); b != nil {
 		e.Bounce = &monitor.Bounce{
-			SMTPCode:       int(min(b.GetSmtpCode(), 10000)),
+			SMTPCode:       smtpCode(b.GetSmtpCode()),
 			EnhancedStatus: b.GetEnhancedStatus(),
 			Diagnostic:     b.GetDiagnostic(),
 			Class:          monitor.BounceClass(clampEnum(int32(b.GetClass()))),
@@ -283,3 +284,7 @@ func changeToProto(c monitor.RecipientChange) *pb.RecipientChange {
 	}
 	return out
 }
+
+// smtpCode is a reply code from the wire as monitor holds it; the value
+// survives whole where int is 64 bits, so a refusal quotes what was sent.
+func smtpCode(c uint32) int { return int(min(uint64(c), math.MaxInt)) }
