@@ -44,6 +44,9 @@ type Result struct {
 	// provider's echo of its own suppression of an address it already
 	// reported.
 	Ignored int
+	// Malformed counts records of a batch that could not be read; the
+	// rest of the batch is taken.
+	Malformed int
 }
 
 // record is one provider record: the event it stands for (ok false when
@@ -73,10 +76,11 @@ func (r *Result) add(e monitor.Event, account string) {
 }
 
 // account returns the account named by the value of the mapped field
-// (found by lookup), else the default.
+// (found by lookup), else the default. A value that cannot be an account
+// id counts as none.
 func (m Mapping) account(lookup func(field string) string) string {
 	if m.From != "" {
-		if v := strings.TrimSpace(lookup(m.From)); v != "" {
+		if v := strings.TrimSpace(lookup(m.From)); v != "" && monitor.CheckID(v) == "" {
 			return v
 		}
 	}

@@ -101,7 +101,14 @@ func (ev *mailgunEvent) event(now time.Time) (e monitor.Event, ok bool) {
 		return e, false
 	}
 	e.OccurredAt = unixTime(ev.Timestamp, now)
-	e.ID = eventID("mailgun", ev.ID, ev.Event, h.MessageID, ev.Recipient, strconv.FormatFloat(ev.Timestamp, 'f', -1, 64))
+	// Mailgun's ids are unique within a day, and dpmon dedupes over
+	// eight: the time, which a retry repeats, makes them unique for good.
+	ts := strconv.FormatFloat(ev.Timestamp, 'f', -1, 64)
+	own := ""
+	if ev.ID != "" {
+		own = ev.ID + "/" + ts
+	}
+	e.ID = eventID("mailgun", own, ev.Event, h.MessageID, ev.Recipient, ts)
 	return e, true
 }
 

@@ -17,8 +17,8 @@ func TestMailgunSamples(t *testing.T) {
 		code    int
 		status  string
 	}{
-		{"mailgun-webhook-delivered.json", monitor.EventDelivery, "mailgun:hTWCTD81RtiDN-...", 0, 0, ""},
-		{"mailgun-webhook-complained.json", monitor.EventComplaint, "mailgun:ncV2XwymRUKbPek_MIM-Gw", 0, 0, ""},
+		{"mailgun-webhook-delivered.json", monitor.EventDelivery, "mailgun:hTWCTD81RtiDN-.../1534108637.153125", 0, 0, ""},
+		{"mailgun-webhook-complained.json", monitor.EventComplaint, "mailgun:ncV2XwymRUKbPek_MIM-Gw/1377214260.049634", 0, 0, ""},
 		{"mailgun-webhook-failed-permanent.json", monitor.EventBounce, "", monitor.BounceHard, 550, "5.1.1"},
 		{"mailgun-webhook-failed-greylisted.json", monitor.EventBounce, "", monitor.BounceSoft, 450, ""},
 		// 498 is Mailgun's own code, not SMTP's, so the text alone speaks,
@@ -61,8 +61,8 @@ func TestMailgunSamples(t *testing.T) {
 
 func TestMailgunMapping(t *testing.T) {
 	body := []byte(`{"event-data":{"event":"unsubscribed","id":"u1","timestamp":1764763200,"recipient":"jane@example.com",
-		"tags":["acme-news","weekly"],"user-variables":{"account":"acme","shard":7,"nested":{"a":1}}}}`)
-	for field, want := range map[string]string{"tag": "acme-news", "user-variables.account": "acme",
+		"tags":["acme-news","weekly"],"user-variables":{"account":"acme","shard":7,"nested":{"a":1},"forged":"acme\u202egro"}}}`)
+	for field, want := range map[string]string{"tag": "acme-news", "user-variables.account": "acme", "user-variables.forged": "fallback",
 		"user-variables.shard": "7", "user-variables.nested": "fallback", "user-variables.none": "fallback", "other": "fallback"} {
 		res, err := Mailgun(body, Mapping{From: field, Default: "fallback"}, now)
 		if err != nil || len(res.Events) != 1 || res.Events[0].AccountID != want || res.Events[0].Type != monitor.EventUnsubscribe {

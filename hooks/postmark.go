@@ -113,7 +113,7 @@ func (rec *postmarkRecord) event(now time.Time) (e monitor.Event, ok bool) {
 	if rec.RecordType == "Bounce" || rec.RecordType == "SpamComplaint" {
 		own = rec.ID.String()
 	}
-	e.ID = eventID("postmark", own, rec.RecordType, rec.MessageID, rec.Recipient, rec.Email, at)
+	e.ID = eventID("postmark", own, rec.RecordType, rec.Type, rec.MessageID, rec.Recipient, rec.Email, at)
 	return e, true
 }
 

@@ -100,6 +100,23 @@ func TestPostmarkSamples(t *testing.T) {
 	}
 }
 
+// Records without an ID of their own, for one message and recipient,
+// are told apart by their kind.
+func TestPostmarkIDsWithoutTheProvidersOwn(t *testing.T) {
+	ids := map[string]bool{}
+	for _, body := range []string{
+		`{"RecordType":"Bounce","Type":"SoftBounce","MessageID":"m","Email":"a@example.com"}`,
+		`{"RecordType":"Bounce","Type":"HardBounce","MessageID":"m","Email":"a@example.com"}`,
+		`{"RecordType":"Bounce","Type":"Unsubscribe","MessageID":"m","Email":"a@example.com"}`,
+		`{"RecordType":"Delivery","MessageID":"m","Recipient":"a@example.com"}`,
+	} {
+		ids[onePostmark(t, []byte(body), Mapping{Default: "acme"}, now).ID] = true
+	}
+	if len(ids) != 4 {
+		t.Errorf("got ids %v, want 4 distinct", ids)
+	}
+}
+
 func TestPostmarkRefusesWhatItCannotRead(t *testing.T) {
 	for _, body := range []string{``, `[`, `[{"RecordType":"Bounce"}]`, `{"RecordType":"Bounce","ID":"x"}`} {
 		if _, err := Postmark([]byte(body), Mapping{Default: "acme"}, now); !errors.Is(err, ErrPayload) {

@@ -17,6 +17,9 @@ import (
 // RFC 3464 Diagnostic-Code, on one line and cut to the size a diagnostic
 // may have.
 func reply(code int, text string) monitor.Bounce {
+	if (&monitor.Bounce{SMTPCode: code}).Validate("") != nil {
+		code = 0 // a provider's own code (Mailgun's 498): the text's may do
+	}
 	text = oneLine(text, monitor.MaxDiagnosticLen)
 	b := monitor.Bounce{Diagnostic: text}
 	rest := text

@@ -23,6 +23,7 @@ func TestReply(t *testing.T) {
 			monitor.Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1", Diagnostic: "5.1.1 The account does not exist. Please try 5.1.1 again"}},
 		// A provider's own code, outside SMTP's: the text alone speaks.
 		{498, "No MX for nomx.example.com", monitor.Bounce{Diagnostic: "No MX for nomx.example.com"}},
+		{605, "550 5.1.1 no such user", monitor.Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1", Diagnostic: "550 5.1.1 no such user"}},
 		{0, "250 2.6.0 Message received", monitor.Bounce{SMTPCode: 250, EnhancedStatus: "2.6.0", Diagnostic: "250 2.6.0 Message received"}},
 		{0, "599 9.9.9 odd", monitor.Bounce{Diagnostic: "599 9.9.9 odd"}},
 		{0, "user unknown; see https://example.com", monitor.Bounce{Diagnostic: "user unknown; see https://example.com"}},

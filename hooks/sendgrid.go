@@ -3,6 +3,7 @@ package hooks
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +22,7 @@ type sendGridEvent struct {
 	Event     string          `json:"event"`
 	EventID   string          `json:"sg_event_id"`
 	Email     string          `json:"email"`
-	Timestamp int64           `json:"timestamp"`
+	Timestamp float64         `json:"timestamp"`
 	SMTPID    string          `json:"smtp-id"`
 	Type      string          `json:"type"`     // bounce: "bounce" or "blocked"
 	Status    string          `json:"status"`   // bounce: the enhanced status
@@ -39,10 +40,13 @@ func SendGrid(body []byte, m Mapping, now time.Time) (Result, error) {
 		return Result{}, fmt.Errorf("sendgrid: %w: %v", ErrPayload, err)
 	}
 	var res Result
-	for i, raw := range raws {
+	for _, raw := range raws {
+		// One event SendGrid wrote oddly must not have the whole batch
+		// refused, and so retried, for ever.
 		ev := sendGridEvent{raw: raw}
 		if err := json.Unmarshal(raw, &ev); err != nil {
-			return Result{}, fmt.Errorf("sendgrid: %w: event %d: %v", ErrPayload, i, err)
+			res.Malformed++
+			continue
 		}
 		res.take(&ev, m, now)
 	}
@@ -85,8 +89,8 @@ func (ev *sendGridEvent) event(now time.Time) (e monitor.Event, ok bool) {
 	default:
 		return e, false
 	}
-	e.OccurredAt = unixTime(float64(ev.Timestamp), now)
-	e.ID = eventID("sendgrid", ev.EventID, ev.Event, ev.SMTPID, ev.Email, fmt.Sprint(ev.Timestamp))
+	e.OccurredAt = unixTime(ev.Timestamp, now)
+	e.ID = eventID("sendgrid", ev.EventID, ev.Event, ev.SMTPID, ev.Email, strconv.FormatFloat(ev.Timestamp, 'f', -1, 64))
 	return e, true
 }
 

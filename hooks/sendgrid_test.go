@@ -77,7 +77,12 @@ func TestSendGridBatchAndMapping(t *testing.T) {
 	if err != nil || len(res.Events) != 3 || res.Events[0].AccountID != "t-1" || res.Events[1].AccountID != "42" || res.Events[2].AccountID != "acme" {
 		t.Errorf("by custom argument: got %+v, %v", res, err)
 	}
-	for _, bad := range []string{``, `{}`, `[1]`, `[{"timestamp":"soon"}]`} {
+	// One event SendGrid wrote oddly is counted, and the rest taken.
+	res, err = SendGrid([]byte(`[1, {"timestamp":"soon"}, {"event":"delivered","sg_event_id":"d1","email":"a@example.com","timestamp":1764763200.5}]`), Mapping{Default: "acme"}, now)
+	if err != nil || res.Malformed != 2 || len(res.Events) != 1 || !res.Events[0].OccurredAt.Equal(time.Unix(1764763200, 5e8)) {
+		t.Errorf("a batch with malformed events: got %+v, %v", res, err)
+	}
+	for _, bad := range []string{``, `{}`, `[1`} {
 		if _, err := SendGrid([]byte(bad), Mapping{Default: "acme"}, now); !errors.Is(err, ErrPayload) {
 			t.Errorf("%q: got %v, want ErrPayload", bad, err)
 		}

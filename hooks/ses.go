@@ -104,12 +104,14 @@ func SES(notification []byte, m Mapping, now time.Time) (Result, error) {
 		e.MessageID = oneLine(n.Mail.MessageID, monitor.MaxMessageIDLen)
 		e.Sender = plainAddress(n.Mail.Source)
 		e.OccurredAt = parseTime(at, parseTime(n.Mail.Timestamp, now))
-		// A notification names several recipients under one feedback id.
-		own := feedbackID
-		if own == "" {
-			own = n.Mail.MessageID
+		// A notification names several recipients under one feedback id;
+		// without one, a message may bounce twice (for now, then for
+		// good), at two instants.
+		own := feedbackID + "/" + e.Recipient + "/" + kind
+		if feedbackID == "" {
+			own = n.Mail.MessageID + "/" + e.Recipient + "/" + kind + "/" + at
 		}
-		e.ID = eventID("ses", own+"/"+e.Recipient+"/"+kind, n.Mail.MessageID, e.Recipient, kind)
+		e.ID = eventID("ses", own, n.Mail.MessageID, e.Recipient, kind, at)
 		res.add(e, account)
 	}
 	switch {
@@ -149,6 +151,9 @@ func SES(notification []byte, m Mapping, now time.Time) (Result, error) {
 		}
 	case kind == "Send":
 		for _, r := range n.Mail.Destination {
+			if a := plainAddress(r); a != "" {
+				r = a // a destination may carry a display name
+			}
 			add(monitor.Event{Type: monitor.EventSend, Recipient: r}, n.Mail.Timestamp, "")
 		}
 	default:

@@ -82,11 +82,11 @@ func TestSESSamples(t *testing.T) {
 
 func TestSESEventPublishing(t *testing.T) {
 	send := []byte(`{"eventType":"Send","mail":{"timestamp":"2026-12-01T10:00:00Z","messageId":"m1","source":"News <news@shop.example>",
-		"destination":["a@example.com","b@example.com"],"tags":{"ses:configuration-set":["acme-prod"],"tenant":["t-9"]}},"send":{}}`)
+		"destination":["a@example.com","\"Bee\" <b@example.com>"],"tags":{"ses:configuration-set":["acme-prod"],"tenant":["t-9"]}},"send":{}}`)
 	for field, want := range map[string]string{"configuration_set": "acme-prod", "tag.tenant": "t-9", "tag.none": "fallback"} {
 		res, err := SES(send, Mapping{From: field, Default: "fallback"}, now)
 		if err != nil || len(res.Events) != 2 || res.Events[0].AccountID != want || res.Events[1].Type != monitor.EventSend ||
-			res.Events[1].Sender != "news@shop.example" || res.Events[0].ID == res.Events[1].ID {
+			res.Events[1].Sender != "news@shop.example" || res.Events[1].Recipient != "b@example.com" || res.Events[0].ID == res.Events[1].ID {
 			t.Errorf("mapped by %s: got %+v, %v; want two sends for %q", field, res, err, want)
 		}
 	}
@@ -96,6 +96,15 @@ func TestSESEventPublishing(t *testing.T) {
 		if res, err := SES(body, Mapping{Default: "acme"}, now); err != nil || res.Ignored != 1 || len(res.Events) != 0 {
 			t.Errorf("%s: got %+v, %v; want it ignored", name, res, err)
 		}
+	}
+	// Without a feedback id, a message that bounces for now and then for
+	// good bounces twice.
+	transient := []byte(`{"notificationType":"Bounce","mail":{"messageId":"m4"},"bounce":{"bounceType":"Transient","timestamp":"2026-12-01T10:00:00Z","bouncedRecipients":[{"emailAddress":"a@example.com"}]}}`)
+	permanent := []byte(`{"notificationType":"Bounce","mail":{"messageId":"m4"},"bounce":{"bounceType":"Permanent","timestamp":"2026-12-01T14:00:00Z","bouncedRecipients":[{"emailAddress":"a@example.com"}]}}`)
+	first, err1 := SES(transient, Mapping{Default: "acme"}, now)
+	second, err2 := SES(permanent, Mapping{Default: "acme"}, now)
+	if err1 != nil || err2 != nil || len(first.Events) != 1 || len(second.Events) != 1 || first.Events[0].ID == second.Events[0].ID {
+		t.Errorf("two bounces of one message: got %+v, %v and %+v, %v; want two events", first, err1, second, err2)
 	}
 	for _, bad := range []string{``, `[]`, `{"notificationType":1}`} {
 		if _, err := SES([]byte(bad), Mapping{Default: "acme"}, now); !errors.Is(err, ErrPayload) {

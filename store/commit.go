@@ -320,7 +320,8 @@ func (db *DB) run(ops []*op) {
 // again, so that readers waiting for them go first: counting a batch of
 // 1,000 events holds them for up to milliseconds, and CheckSend, on every
 // message a platform sends, must not wait that long. Only the committer
-// writes, so nothing but readers gets in. In between it yields its
+// takes the write lock, so what gets in are readers, and the writer
+// clearing pending recipients of an older group. In between it yields its
 // processor, so that the goroutines queued behind it (a CheckSend's
 // handler, a connection's reader) run before the rest of the batch rather
 // than at the end of its time slice, up to 10 ms later.
