@@ -1,12 +1,15 @@
-// Package hooks turns the webhook payloads of email providers into dpmon
-// events: what a provider says of each recipient (delivered, bounced with
-// the remote's reply, complained, unsubscribed) becomes one monitor.Event,
-// with an id made from the provider's own ids so that a provider's retry
-// is a duplicate, and the account the platform's mapping names.
+// Package intake reads events from where platforms already have them
+// into dpmon events: the webhook payloads of email providers, and bounce
+// and feedback-loop mail. What a provider or a report says of each
+// recipient (delivered, bounced with the remote's reply, complained,
+// unsubscribed) becomes one monitor.Event, with an id made from the
+// source's own ids so that a retry or a second copy is a duplicate, and
+// the account the platform's mapping names.
 //
-// It only reads payloads. Checking the provider's signature, committing
-// the events and answering the provider are the HTTP handler's.
-package hooks
+// It only reads. Checking a provider's signature is here as pure
+// functions (verify.go); fetching certificates, committing the events and
+// answering the sender are the handlers'.
+package intake
 
 import (
 	"crypto/sha256"

@@ -1,4 +1,4 @@
-package hooks
+package intake
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package hooks
+package intake
 
 import (
 	"errors"
@@ -23,11 +23,7 @@ func sesSample(t *testing.T, name string, m Mapping) Result {
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	for _, e := range res.Events {
-		if err := e.Validate(e.OccurredAt, monitor.DefaultLimits()); err != nil {
-			t.Errorf("%s: %+v: %v", name, e, err)
-		}
-	}
+	checkValid(t, name, res)
 	return res
 }
 

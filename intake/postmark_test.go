@@ -1,4 +1,4 @@
-package hooks
+package intake
 
 import (
 	"errors"
@@ -20,6 +20,17 @@ func sample(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return body
+}
+
+// checkValid fails the test for an event dpmon would refuse at ingest
+// (dated by the event itself: the samples are years old).
+func checkValid(t *testing.T, name string, res Result) {
+	t.Helper()
+	for _, e := range res.Events {
+		if err := e.Validate(e.OccurredAt, monitor.DefaultLimits()); err != nil {
+			t.Errorf("%s: %+v: %v", name, e, err)
+		}
+	}
 }
 
 // onePostmark returns the only event of a Postmark post, failing the test
