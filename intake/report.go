@@ -3,6 +3,7 @@ package intake
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"mime"
@@ -19,10 +20,17 @@ import (
 // message it returns are far smaller.
 const MaxReportBytes = 25 << 20
 
+// MaxReportRecipients bounds the recipients one report may name: a DSN
+// of half a million tiny blocks fits in MaxReportBytes. The blocks beyond
+// are counted as malformed.
+const MaxReportRecipients = 1000
+
 // ReportOptions say how a report's events find their account, in this
 // order: Account; the Header of the returned message; the account a VERP
 // return path carries ("bounces+ACCOUNT=...@", in the report's To,
 // X-Original-To or Delivered-To, or an ARF report's Original-Mail-From).
+// Whoever can mail the bounce mailbox can write a header or a VERP tag:
+// where that matters, give Account, one mailbox per account.
 type ReportOptions struct {
 	Account string
 	Header  string // default X-Dpmon-Account
@@ -39,7 +47,7 @@ type report struct {
 	original  textproto.MIMEHeader   // the returned message's header, if included
 	opts      ReportOptions
 	now       time.Time
-	messageID string
+	messageID string // the returned message's, "" when the report does not include it
 }
 
 // ReadReport reads one RFC 5322 message holding a delivery status
@@ -80,9 +88,6 @@ func ReadReport(r io.Reader, o ReportOptions, now time.Time) (Result, error) {
 		return Result{}, err
 	}
 	rep.messageID = strings.TrimSpace(rep.original.Get("Message-Id"))
-	if rep.messageID == "" {
-		rep.messageID = strings.TrimSpace(msg.Header.Get("Message-Id"))
-	}
 	var res Result
 	if rep.kind == "delivery-status" {
 		rep.dsnEvents(&res)
@@ -108,9 +113,13 @@ func (rep *report) readParts(parts *multipart.Reader) error {
 			return fmt.Errorf("report: %w: %v", ErrPayload, err)
 		}
 		mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		switch mt {
-		case want:
-			tp := textproto.NewReader(bufio.NewReader(p))
+		var body io.Reader = p
+		if strings.EqualFold(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding")), "base64") {
+			body = base64.NewDecoder(base64.StdEncoding, p)
+		}
+		switch {
+		case mt == want || rep.kind == "delivery-status" && mt == "message/global-delivery-status":
+			tp := textproto.NewReader(bufio.NewReader(body))
 			for {
 				h, err := tp.ReadMIMEHeader()
 				if len(h) > 0 {
@@ -120,8 +129,8 @@ func (rep *report) readParts(parts *multipart.Reader) error {
 					break
 				}
 			}
-		case "message/rfc822", "text/rfc822-headers", "message/rfc822-headers":
-			h, err := textproto.NewReader(bufio.NewReader(p)).ReadMIMEHeader()
+		case mt == "message/rfc822" || mt == "text/rfc822-headers" || mt == "message/rfc822-headers" || mt == "message/global" || mt == "message/global-headers":
+			h, err := textproto.NewReader(bufio.NewReader(body)).ReadMIMEHeader()
 			if len(h) > 0 || err == nil {
 				rep.original = h
 			}
@@ -136,17 +145,27 @@ func (rep *report) readParts(parts *multipart.Reader) error {
 // dsnEvents makes a bounce of each failed recipient: the per-message
 // block comes first, then one block per recipient (RFC 3464 section 2).
 func (rep *report) dsnEvents(res *Result) {
-	arrival := rep.date(rep.fields[0].Get("Arrival-Date"))
+	perMessage := rep.fields[0]
+	recipients := 0
 	for _, f := range rep.fields {
-		recipient := addressField(f.Get("Final-Recipient"))
+		// The address the platform sent to, before any forwarding.
+		recipient := addressField(f.Get("Original-Recipient"))
 		if recipient == "" {
-			recipient = addressField(f.Get("Original-Recipient"))
+			recipient = addressField(f.Get("Final-Recipient"))
 		}
 		if recipient == "" {
+			if f.Get("Final-Recipient") != "" || f.Get("Original-Recipient") != "" {
+				res.Malformed++
+			}
 			continue // the per-message block
 		}
+		if recipients++; recipients > MaxReportRecipients {
+			res.Malformed++
+			continue
+		}
+		action := strings.ToLower(strings.TrimSpace(f.Get("Action")))
 		hint := monitor.BounceUnspecified
-		switch strings.ToLower(strings.TrimSpace(f.Get("Action"))) {
+		switch action {
 		case "failed":
 		case "delayed":
 			if !rep.opts.Delayed {
@@ -158,29 +177,31 @@ func (rep *report) dsnEvents(res *Result) {
 			res.Ignored++
 			continue
 		}
-		_, diag, _ := strings.Cut(f.Get("Diagnostic-Code"), ";")
+		diag := f.Get("Diagnostic-Code")
+		if _, text, ok := strings.Cut(diag, ";"); ok {
+			diag = text // "smtp; 550 ...": the type, then the reply
+		}
 		b := reply(0, diag)
 		status, _, _ := strings.Cut(strings.TrimSpace(f.Get("Status")), " ")
+		status, _, _ = strings.Cut(status, "(")
 		if b.EnhancedStatus == "" && (&monitor.Bounce{EnhancedStatus: status}).Validate("") == nil {
 			b.EnhancedStatus = status
 		}
 		b.Class = hint
-		at := arrival
-		if last := f.Get("Last-Attempt-Date"); last != "" {
-			at = rep.date(last)
-		}
-		rep.add(res, monitor.Event{Type: monitor.EventBounce, Recipient: recipient, Bounce: &b, OccurredAt: at}, "")
+		e := monitor.Event{Type: monitor.EventBounce, Recipient: recipient, Bounce: &b, OccurredAt: rep.date(f.Get("Last-Attempt-Date"))}
+		// Without the returned message's id, what the report says of the
+		// message and the recipient names it.
+		rep.add(res, e, "", action, perMessage.Get("Original-Envelope-Id"), perMessage.Get("Reporting-Mta"),
+			perMessage.Get("Arrival-Date"), f.Get("Status"), f.Get("Diagnostic-Code"), f.Get("Last-Attempt-Date"))
 	}
 }
 
-// arfEvents makes the complaint (or unsubscribe) of a feedback report.
+// arfEvents makes the complaint (or unsubscribe) of a feedback report,
+// one for each recipient it names.
 func (rep *report) arfEvents(res *Result) {
 	f := rep.fields[0]
 	feedback := strings.ToLower(strings.TrimSpace(f.Get("Feedback-Type")))
-	e := monitor.Event{OccurredAt: rep.date(f.Get("Arrival-Date"))}
-	if d := f.Get("Received-Date"); f.Get("Arrival-Date") == "" && d != "" {
-		e.OccurredAt = rep.date(d)
-	}
+	e := monitor.Event{OccurredAt: rep.date("")}
 	switch feedback {
 	case "abuse", "fraud", "virus":
 		e.Type = monitor.EventComplaint
@@ -193,26 +214,36 @@ func (rep *report) arfEvents(res *Result) {
 		res.Ignored++
 		return
 	}
-	e.Recipient = addressField(f.Get("Original-Rcpt-To"))
-	if e.Recipient == "" {
-		e.Recipient = addressField(f.Get("Removal-Recipient"))
+	recipients := f.Values("Original-Rcpt-To")
+	if len(recipients) == 0 {
+		recipients = f.Values("Removal-Recipient")
 	}
-	if e.Recipient == "" {
-		e.Recipient = plainAddress(rep.original.Get("To"))
+	if len(recipients) == 0 {
+		recipients = []string{rep.original.Get("To")}
 	}
-	rep.add(res, e, f.Get("Original-Mail-From"))
+	for i, r := range recipients {
+		if i >= MaxReportRecipients {
+			res.Malformed += len(recipients) - i
+			break
+		}
+		e.Recipient = addressField(r)
+		rep.add(res, e, f.Get("Original-Mail-From"), feedback, f.Get("Original-Envelope-Id"), f.Get("Arrival-Date"),
+			f.Get("Reported-Domain"), f.Get("Source-Ip"))
+	}
 }
 
-// add sets what every event of the report shares and files it.
-func (rep *report) add(res *Result, e monitor.Event, returnPath string) {
+// add sets what every event of the report shares and files it. The id is
+// the returned message's id, the recipient and what happened (a failure
+// after a delay, an opt-out after a complaint, are events of their own);
+// without that message id, the fields of the report that name the message
+// (about) stand in for it, so that a copy of the report gives the same id.
+func (rep *report) add(res *Result, e monitor.Event, returnPath, what string, about ...string) {
 	e.MessageID = oneLine(rep.messageID, monitor.MaxMessageIDLen)
-	// The returned message's id names it; without one, the report's date
-	// at least tells two reports apart (a copy repeats it).
-	date := ""
+	parts := []string{rep.messageID, e.Recipient, rep.kind, what}
 	if rep.messageID == "" {
-		date = rep.header.Get("Date")
+		parts = append(parts, about...)
 	}
-	e.ID = eventID("mail", "", rep.messageID, e.Recipient, rep.kind, date)
+	e.ID = eventID("mail", "", parts...)
 	res.add(e, rep.account(returnPath))
 }
 
@@ -251,22 +282,28 @@ func verpAccount(addr string) string {
 }
 
 // addressField reads an address field as reports write it: "rfc822;
-// jane@example.com", "<jane@example.com>" or a plain address.
+// jane@example.com" (or another address type, such as utf-8),
+// "<jane@example.com>" or a plain address.
 func addressField(s string) string {
-	if typ, addr, ok := strings.Cut(s, ";"); ok && strings.EqualFold(strings.TrimSpace(typ), "rfc822") {
+	if _, addr, ok := strings.Cut(s, ";"); ok {
 		s = addr
 	}
 	return plainAddress(strings.TrimSpace(s))
 }
 
-// date reads a report's date field; the report's own Date, else now, when
-// it has none that reads.
+// date is when what the report tells happened: the field s when it reads
+// (a DSN's Last-Attempt-Date), else the report's own Date, else now; never
+// later than now. (Arrival-Date is when the returned message arrived,
+// perhaps days before it failed or was reported.)
 func (rep *report) date(s string) time.Time {
-	if t, err := mail.ParseDate(strings.TrimSpace(s)); err == nil {
-		return t.UTC()
+	t, err := mail.ParseDate(strings.TrimSpace(s))
+	if err != nil {
+		if t, err = rep.header.Date(); err != nil {
+			return rep.now
+		}
 	}
-	if t, err := rep.header.Date(); err == nil {
-		return t.UTC()
+	if t.After(rep.now) {
+		return rep.now
 	}
-	return rep.now
+	return t.UTC()
 }

@@ -31,7 +31,9 @@ func TestReadReportDSNs(t *testing.T) {
 	}{
 		{"sisimai-lhost-postfix-13.eml", []string{"kijitora@example.jp", "noraneko@example.jp"}, []monitor.BounceClass{monitor.BounceHard, monitor.BounceSoft}, 0},
 		{"sisimai-lhost-sendmail-05.eml", []string{"kijitora@example.org"}, []monitor.BounceClass{monitor.BounceSoft}, 0},
-		{"sisimai-rhost-google-04.eml", []string{"kijitora@google.example.com"}, []monitor.BounceClass{monitor.BounceBlock}, 0},
+		// Forwarded: the bounce is of the address the platform sent to
+		// (Original-Recipient), not of the one it was forwarded to.
+		{"sisimai-rhost-google-04.eml", []string{"contact@example.co.jp"}, []monitor.BounceClass{monitor.BounceBlock}, 0},
 		{"sisimai-rhost-microsoft-01.eml", []string{"kijitora@example.com"}, []monitor.BounceClass{monitor.BounceBlock}, 0},
 		// A delay tells nothing unless asked.
 		{"sisimai-rfc3464-07.eml", nil, nil, 1},
@@ -59,8 +61,8 @@ func TestReadReportDSNs(t *testing.T) {
 	if a.Events[0].ID != b.Events[0].ID || a.Events[0].ID == a.Events[1].ID || a.Events[0].MessageID != "<20150213024748.CEEDB20C16@2jo.example.jp>" {
 		t.Errorf("ids %q %q %q, message id %q", a.Events[0].ID, b.Events[0].ID, a.Events[1].ID, a.Events[0].MessageID)
 	}
-	if want := time.Date(2015, 2, 13, 2, 47, 48, 0, time.UTC); !a.Events[0].OccurredAt.Equal(want) {
-		t.Errorf("occurred at %v, want the arrival date %v", a.Events[0].OccurredAt, want)
+	if want := time.Date(2015, 2, 13, 2, 47, 49, 0, time.UTC); !a.Events[0].OccurredAt.Equal(want) {
+		t.Errorf("occurred at %v, want the report's date %v", a.Events[0].OccurredAt, want)
 	}
 }
 
@@ -82,6 +84,18 @@ func TestReadReportARFs(t *testing.T) {
 	}
 	if res := readSample(t, "arf", "sisimai-arf-19.eml", ReportOptions{Account: "acme"}); res.Ignored != 1 || len(res.Events) != 0 {
 		t.Errorf("auth-failure: got %+v, want it ignored", res)
+	}
+	arf := func(feedback string) string {
+		return "Date: Tue, 1 Dec 2026 10:00:00 +0000\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=b\r\n\r\n" +
+			"--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: " + feedback + "\r\nUser-Agent: FBL/1.0\r\n" +
+			"Original-Rcpt-To: a@example.com\r\nOriginal-Rcpt-To: <b@example.com>\r\n\r\n" +
+			"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <m9@shop.example>\r\n\r\n--b--\r\n"
+	}
+	abuse, err1 := ReadReport(strings.NewReader(arf("abuse")), ReportOptions{Account: "acme"}, now)
+	optOut, err2 := ReadReport(strings.NewReader(arf("opt-out")), ReportOptions{Account: "acme"}, now)
+	if err1 != nil || err2 != nil || len(abuse.Events) != 2 || len(optOut.Events) != 2 || abuse.Events[1].Recipient != "b@example.com" ||
+		abuse.Events[0].Complaint.Source != "FBL/1.0" || abuse.Events[0].ID == optOut.Events[0].ID || abuse.Events[0].ID == abuse.Events[1].ID {
+		t.Errorf("two recipients, abuse then opt-out: got %+v, %v and %+v, %v", abuse, err1, optOut, err2)
 	}
 }
 
@@ -115,6 +129,48 @@ func TestReadReportAccount(t *testing.T) {
 		if err != nil || len(all) != 1 || all[0].AccountID != tc.want || (tc.want == "") != (len(res.Unmapped) == 1) {
 			t.Errorf("%s: got %+v, %v; want account %q", name, res, err, tc.want)
 		}
+	}
+}
+
+// A delay then a failure of one recipient are two events; a copy of a
+// report cut off before the returned message gives the same id as the
+// whole one when neither carries the message's id.
+func TestReadReportIDs(t *testing.T) {
+	delayed := strings.Replace(dsn("bounces@platform.example", ""), "Action: failed", "Action: delayed", 1)
+	a, _ := ReadReport(strings.NewReader(dsn("bounces@platform.example", "")), ReportOptions{Account: "acme", Delayed: true}, now)
+	b, _ := ReadReport(strings.NewReader(delayed), ReportOptions{Account: "acme", Delayed: true}, now)
+	if len(a.Events) != 1 || len(b.Events) != 1 || a.Events[0].ID == b.Events[0].ID {
+		t.Errorf("failed then delayed: got %+v and %+v; want two ids", a, b)
+	}
+	noID := strings.Replace(dsn("bounces@platform.example", ""), "Message-ID: <m1@shop.example>\r\n", "Subject: hi\r\n", 1)
+	cut := noID[:strings.Index(noID, "--b\r\nContent-Type: text/rfc822-headers")]
+	whole, err1 := ReadReport(strings.NewReader(noID), ReportOptions{Account: "acme"}, now)
+	partial, err2 := ReadReport(strings.NewReader(cut), ReportOptions{Account: "acme"}, now)
+	if err1 != nil || err2 != nil || len(whole.Events) != 1 || len(partial.Events) != 1 || whole.Events[0].ID != partial.Events[0].ID || whole.Events[0].MessageID != "" {
+		t.Errorf("a copy cut off: got %+v, %v and %+v, %v; want one id and no message id", whole, err1, partial, err2)
+	}
+}
+
+// What reports write in many ways is read alike; what is too much is
+// counted.
+func TestReadReportVariants(t *testing.T) {
+	variant := strings.NewReplacer("Final-Recipient: rfc822; jane@example.com", "Final-Recipient: utf-8; jane@example.com",
+		"Status: 5.1.1", "Status: 5.1.1(unknown user)", "Diagnostic-Code: smtp; 550 5.1.1 no such user", "Diagnostic-Code: 550 5.1.1 no such user").
+		Replace(dsn("bounces@platform.example", ""))
+	res, err := ReadReport(strings.NewReader(variant), ReportOptions{Account: "acme"}, now)
+	if err != nil || len(res.Events) != 1 || res.Events[0].Recipient != "jane@example.com" ||
+		res.Events[0].Bounce.EnhancedStatus != "5.1.1" || res.Events[0].Bounce.SMTPCode != 550 {
+		t.Errorf("variants: got %+v, %v", res, err)
+	}
+	block := "Final-Recipient: rfc822; jane@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n"
+	many := strings.Replace(dsn("bounces@platform.example", ""), block, strings.Repeat(block, MaxReportRecipients+5), 1)
+	res, err = ReadReport(strings.NewReader(many), ReportOptions{Account: "acme"}, now)
+	if err != nil || len(res.Events) != MaxReportRecipients || res.Malformed != 5 {
+		t.Errorf("too many recipients: got %d events, %d malformed, %v", len(res.Events), res.Malformed, err)
+	}
+	future := strings.Replace(dsn("bounces@platform.example", ""), "Date: Tue, 1 Dec 2026", "Date: Tue, 1 Dec 2099", 1)
+	if res, _ := ReadReport(strings.NewReader(future), ReportOptions{Account: "acme"}, now); len(res.Events) != 1 || !res.Events[0].OccurredAt.Equal(now) {
+		t.Errorf("a report from the future: got %+v, want it dated now", res)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,9 @@ var ErrSignature = errors.New("signature does not hold")
 // timestamp within window of now, so that a captured post cannot be
 // replayed later. (That each token is taken once is the caller's to keep.)
 func VerifyMailgun(signingKey []byte, timestamp, token, signature string, now time.Time, window time.Duration) error {
+	if len(signingKey) == 0 {
+		return fmt.Errorf("mailgun: %w: no signing key configured", ErrSignature) // else anyone could sign
+	}
 	mac := hmac.New(sha256.New, signingKey)
 	mac.Write([]byte(timestamp))
 	mac.Write([]byte(token))
@@ -44,6 +48,9 @@ func VerifyMailgun(signingKey []byte, timestamp, token, signature string, now ti
 // the timestamp header followed by the body, under the account's
 // verification key, with a timestamp within window of now.
 func VerifySendGrid(key *ecdsa.PublicKey, timestamp string, body []byte, signature string, now time.Time, window time.Duration) error {
+	if key == nil {
+		return fmt.Errorf("sendgrid: %w: no public key configured", ErrSignature)
+	}
 	sig, err := base64.StdEncoding.DecodeString(signature)
 	if err != nil {
 		return fmt.Errorf("sendgrid: %w: signature is not base64", ErrSignature)
@@ -88,25 +95,49 @@ func checkWindow(provider, timestamp string, now time.Time, window time.Duration
 }
 
 // CheckSigningCertURL refuses an SNS SigningCertURL that is not HTTPS on a
-// host the pattern matches whole (such as sns\.[a-z0-9-]+\.amazonaws\.com):
-// the certificate is fetched from there, and anyone can sign a message
-// with a certificate of their own.
+// host the pattern matches whole (such as
+// sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?): the certificate is fetched
+// from there. The pattern alone is not enough (an S3 bucket named "sns"
+// has a host it matches): the certificate fetched must also pass
+// VerifySNSCertificate.
 func CheckSigningCertURL(raw string, host *regexp.Regexp) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.User != nil || u.Port() != "" || !strings.HasSuffix(u.Path, ".pem") {
 		return fmt.Errorf("sns: %w: signing certificate URL is not an https URL of a .pem file", ErrSignature)
 	}
-	if loc := host.FindStringIndex(u.Hostname()); loc == nil || loc[0] != 0 || loc[1] != len(u.Hostname()) {
+	whole, err := regexp.Compile(`^(?:` + host.String() + `)$`)
+	if err != nil || !whole.MatchString(u.Hostname()) {
 		return fmt.Errorf("sns: %w: signing certificate host %q is not one the configuration allows", ErrSignature, u.Hostname())
 	}
 	return nil
 }
 
-// VerifySNS checks an SNS message's signature with the certificate its
-// SigningCertURL names (fetched and checked by the caller): RSA PKCS #1
-// v1.5 over the message's canonical form, SHA-1 for SignatureVersion 1 and
-// SHA-256 for 2.
-func VerifySNS(msg SNSMessage, cert *x509.Certificate) error {
+// SNSCertificateName is the name SNS's signing certificates are issued to.
+const SNSCertificateName = "sns.amazonaws.com"
+
+// VerifySNSCertificate checks a signing certificate fetched from a
+// SigningCertURL: issued to SNSCertificateName by a CA of roots (nil: the
+// system's), valid at now. Without it, whoever serves a certificate from
+// a host the URL pattern lets through could sign messages.
+func VerifySNSCertificate(cert *x509.Certificate, intermediates, roots *x509.CertPool, now time.Time) error {
+	_, err := cert.Verify(x509.VerifyOptions{DNSName: SNSCertificateName, Intermediates: intermediates, Roots: roots, CurrentTime: now})
+	if err != nil {
+		return fmt.Errorf("sns: %w: signing certificate: %v", ErrSignature, err)
+	}
+	return nil
+}
+
+// VerifySNS checks an SNS message: from one of the topics configured (SNS
+// signs every AWS account's messages with the same certificates, so a
+// valid signature alone says only that some topic sent it), and signed
+// with the certificate its SigningCertURL names (checked with
+// CheckSigningCertURL and VerifySNSCertificate by the caller who fetches
+// it): RSA PKCS #1 v1.5 over the message's canonical form, SHA-1 for
+// SignatureVersion 1 and SHA-256 for 2.
+func VerifySNS(msg SNSMessage, cert *x509.Certificate, topics []string) error {
+	if !slices.Contains(topics, msg.TopicArn) {
+		return fmt.Errorf("sns: %w: topic %q is not one the configuration names", ErrSignature, msg.TopicArn)
+	}
 	key, ok := cert.PublicKey.(*rsa.PublicKey)
 	if !ok {
 		return fmt.Errorf("sns: %w: certificate key is %T, want RSA", ErrSignature, cert.PublicKey)

@@ -38,6 +38,11 @@ func TestVerifyMailgun(t *testing.T) {
 		"from the future":  VerifyMailgun(key, ts, "token-1", good, now.Add(-6*time.Minute), 5*time.Minute),
 		"no signature":     VerifyMailgun(key, ts, "token-1", "", now, 5*time.Minute),
 		"empty everything": VerifyMailgun(key, "", "", "", now, 5*time.Minute),
+		"no key configured": VerifyMailgun(nil, ts, "token-1", func() string {
+			m := hmac.New(sha256.New, nil)
+			m.Write([]byte(ts + "token-1"))
+			return hex.EncodeToString(m.Sum(nil))
+		}(), now, 5*time.Minute),
 	} {
 		if !errors.Is(check, ErrSignature) {
 			t.Errorf("%s: got %v, want ErrSignature", name, check)
@@ -73,6 +78,7 @@ func TestVerifySendGrid(t *testing.T) {
 		"another time":   VerifySendGrid(key, strconv.FormatInt(now.Unix()+1, 10), body, good, now, 10*time.Minute),
 		"not base64":     VerifySendGrid(key, ts, body, "%%%", now, 10*time.Minute),
 		"replayed later": VerifySendGrid(key, ts, body, good, now.Add(time.Hour), 10*time.Minute),
+		"no key":         VerifySendGrid(nil, ts, body, good, now, 10*time.Minute),
 	} {
 		if !errors.Is(check, ErrSignature) {
 			t.Errorf("%s: got %v, want ErrSignature", name, check)
@@ -134,6 +140,7 @@ func (s snsSigner) sign(t *testing.T, msg SNSMessage) SNSMessage {
 
 func TestVerifySNS(t *testing.T) {
 	s := newSNSSigner(t)
+	topics := []string{"arn:aws:sns:us-east-1:1234567890:SES_Events", "arn:aws:sns:us-east-1:123456789012:ses", "a"}
 	body := sample(t, "amazon-ses-webhook-bounce.json")
 	notification, err := ReadSNS(body)
 	if err != nil {
@@ -147,36 +154,78 @@ func TestVerifySNS(t *testing.T) {
 		for name, msg := range map[string]SNSMessage{"notification": notification, "without subject": noSubject, "confirmation": confirmation} {
 			msg.SignatureVersion = version
 			signed := s.sign(t, msg)
-			if err := VerifySNS(signed, s.cert); err != nil {
+			if err := VerifySNS(signed, s.cert, topics); err != nil {
 				t.Errorf("v%s %s: %v", version, name, err)
 			}
 			tampered := signed
 			tampered.Message += " "
-			if err := VerifySNS(tampered, s.cert); !errors.Is(err, ErrSignature) {
+			if err := VerifySNS(tampered, s.cert, topics); !errors.Is(err, ErrSignature) {
 				t.Errorf("v%s %s, tampered: got %v, want ErrSignature", version, name, err)
+			}
+			// SNS signs every account's topics alike: another one's
+			// message verifies, and is refused for its topic.
+			if err := VerifySNS(signed, s.cert, topics[2:]); !errors.Is(err, ErrSignature) {
+				t.Errorf("v%s %s from a topic not configured: got %v, want ErrSignature", version, name, err)
 			}
 		}
 	}
 	// The sample's own signature is an example, and other keys sign
 	// nothing of ours.
-	if err := VerifySNS(notification, s.cert); !errors.Is(err, ErrSignature) {
+	if err := VerifySNS(notification, s.cert, topics); !errors.Is(err, ErrSignature) {
 		t.Errorf("the sample as it is: got %v, want ErrSignature", err)
 	}
 	other := newSNSSigner(t)
 	signed := s.sign(t, SNSMessage{Type: "Notification", SignatureVersion: "2", Message: "{}", MessageID: "m", Timestamp: "t", TopicArn: "a"})
-	if err := VerifySNS(signed, other.cert); !errors.Is(err, ErrSignature) {
+	if err := VerifySNS(signed, other.cert, topics); !errors.Is(err, ErrSignature) {
 		t.Errorf("another certificate: got %v, want ErrSignature", err)
 	}
 	signed.SignatureVersion = "3"
-	if err := VerifySNS(signed, s.cert); !errors.Is(err, ErrSignature) {
+	if err := VerifySNS(signed, s.cert, topics); !errors.Is(err, ErrSignature) {
 		t.Errorf("version 3: got %v, want ErrSignature", err)
 	}
 }
 
+func TestVerifySNSCertificate(t *testing.T) {
+	caKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test Root"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	issue := func(name string) *x509.Certificate {
+		key, _ := rsa.GenerateKey(rand.Reader, 2048)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, _ := x509.ParseCertificate(der)
+		return cert
+	}
+	if err := VerifySNSCertificate(issue(SNSCertificateName), nil, roots, now); err != nil {
+		t.Errorf("SNS's certificate: %v", err)
+	}
+	for name, err := range map[string]error{
+		"another name":   VerifySNSCertificate(issue("sns.s3-us-west-2.amazonaws.com"), nil, roots, now),
+		"self-signed":    VerifySNSCertificate(newSNSSigner(t).cert, nil, roots, now),
+		"expired":        VerifySNSCertificate(issue(SNSCertificateName), nil, roots, now.Add(2*time.Hour)),
+		"system's roots": VerifySNSCertificate(issue(SNSCertificateName), nil, nil, now),
+	} {
+		if !errors.Is(err, ErrSignature) {
+			t.Errorf("%s: got %v, want ErrSignature", name, err)
+		}
+	}
+}
+
 func TestCheckSigningCertURL(t *testing.T) {
-	host := regexp.MustCompile(`sns\.[a-z0-9-]+\.amazonaws\.com`)
-	if err := CheckSigningCertURL("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-12345abcde.pem", host); err != nil {
-		t.Errorf("SNS's own: %v", err)
+	host := regexp.MustCompile(`sns\.[a-z0-9-]+\.amazonaws\.com|sns\.[a-z0-9-]+\.amazonaws\.com\.cn`)
+	for _, good := range []string{"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-12345abcde.pem",
+		"https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-1.pem"} {
+		if err := CheckSigningCertURL(good, host); err != nil {
+			t.Errorf("%s: %v", good, err)
+		}
 	}
 	for _, bad := range []string{
 		"http://sns.us-east-1.amazonaws.com/SimpleNotificationService.pem",
