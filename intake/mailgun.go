@@ -10,10 +10,6 @@ import (
 	"github.com/dpmon/dpmon/monitor"
 )
 
-// MailgunAccountFields are the fields a Mailgun Mapping may name: "tag"
-// (the event's first tag) or "user-variables.KEY".
-var MailgunAccountFields = []string{"tag", "user-variables.KEY"}
-
 // mailgunPost is what dpmon reads of a Mailgun webhook post (the
 // "event-data" form). Its "signature" object is the handler's to check.
 type mailgunPost struct {
@@ -45,8 +41,9 @@ type mailgunEvent struct {
 	} `json:"delivery-status"`
 }
 
-// Mailgun reads one Mailgun webhook post. now dates an event that carries
-// no time of its own.
+// Mailgun reads one Mailgun webhook post. Its Mapping may name "tag" (the
+// event's first tag) or "user-variables.KEY". now dates an event that
+// carries no time of its own.
 func Mailgun(body []byte, m Mapping, now time.Time) (Result, error) {
 	var post mailgunPost
 	if err := json.Unmarshal(body, &post); err != nil {
@@ -89,7 +86,7 @@ func (ev *mailgunEvent) event(now time.Time) (e monitor.Event, ok bool) {
 		if text == "" {
 			text = ds.Description
 		}
-		b := reply(ds.Code, text)
+		b := reply(ds.Code, "", text)
 		b.Class = monitor.BounceSoft
 		if ev.Severity == "permanent" {
 			b.Class = monitor.BounceHard

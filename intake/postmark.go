@@ -9,10 +9,6 @@ import (
 	"github.com/dpmon/dpmon/monitor"
 )
 
-// PostmarkAccountFields are the fields a Postmark Mapping may name:
-// "server" (the ServerID), "message_stream", "tag", or "metadata.KEY".
-var PostmarkAccountFields = []string{"server", "message_stream", "tag", "metadata.KEY"}
-
 // postmarkRecord is what dpmon reads of a Postmark webhook record (Bounce,
 // SpamComplaint, Delivery, SubscriptionChange, Open, Click).
 type postmarkRecord struct {
@@ -54,8 +50,9 @@ var postmarkBounceHints = map[string]monitor.BounceClass{
 	"Unknown":           monitor.BounceUnspecified,
 }
 
-// Postmark reads one Postmark webhook post. now dates a record that
-// carries no time of its own.
+// Postmark reads one Postmark webhook post. Its Mapping may name "server"
+// (the ServerID), "message_stream", "tag" or "metadata.KEY". now dates a
+// record that carries no time of its own.
 func Postmark(body []byte, m Mapping, now time.Time) (Result, error) {
 	var rec postmarkRecord
 	if err := json.Unmarshal(body, &rec); err != nil {
@@ -83,7 +80,7 @@ func (rec *postmarkRecord) event(now time.Time) (e monitor.Event, ok bool) {
 			if !known {
 				return e, false
 			}
-			b := reply(0, rec.Details)
+			b := reply(0, "", rec.Details)
 			b.Class = hint
 			e.Type, e.Bounce = monitor.EventBounce, &b
 		}

@@ -9,15 +9,16 @@ import (
 	"github.com/dpmon/dpmon/monitor"
 )
 
-// reply reads a remote server's reply as a provider relays it ("smtp;
-// 550 5.1.1 user unknown", "5.1.1 The email account ...") into the bounce
-// it makes. The leading code and enhanced status are taken when they are
-// ones a bounce may carry (code gives the code when the provider reports
-// it apart, 0 if not); the text is kept whole, less the "smtp;" type of an
-// RFC 3464 Diagnostic-Code, on one line and cut to the size a diagnostic
-// may have.
-func reply(code int, text string) monitor.Bounce {
-	if (&monitor.Bounce{SMTPCode: code}).Validate("") != nil {
+// reply reads a remote server's reply as a provider or a report relays it
+// ("smtp; 550 5.1.1 user unknown", "5.1.1 The email account ...") into the
+// bounce it makes. The leading code and enhanced status of the text are
+// taken when they are ones a bounce may carry; code and status, reported
+// apart by the source (0 and "" when it does not), stand in for them (a
+// status with a comment, "5.1.1 (bad mailbox)", counts). The text is kept
+// whole, less the "smtp;" type of an RFC 3464 Diagnostic-Code, on one line
+// and cut to the size a diagnostic may have.
+func reply(code int, status, text string) monitor.Bounce {
+	if !monitor.ValidReplyCode(code) {
 		code = 0 // a provider's own code (Mailgun's 498): the text's may do
 	}
 	text = oneLine(text, monitor.MaxDiagnosticLen)
@@ -33,13 +34,23 @@ func reply(code int, text string) monitor.Bounce {
 		}
 		rest = after
 	}
-	if word, _, ok := leadingWord(rest); ok && (&monitor.Bounce{EnhancedStatus: word}).Validate("") == nil {
+	if word, _, ok := leadingWord(rest); ok && monitor.ValidEnhancedStatus(word) {
 		b.EnhancedStatus = word
+	} else if status = bareStatus(status); monitor.ValidEnhancedStatus(status) {
+		b.EnhancedStatus = status
 	}
-	if (&monitor.Bounce{SMTPCode: code}).Validate("") == nil {
+	if monitor.ValidReplyCode(code) {
 		b.SMTPCode = code
 	}
 	return b
+}
+
+// bareStatus is a status field without its comment: "5.1.1 (bad
+// mailbox)" and "5.1.1(bad mailbox)" are 5.1.1.
+func bareStatus(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), " ")
+	s, _, _ = strings.Cut(s, "(")
+	return s
 }
 
 // leadingWord splits s at its first space or hyphen (a multi-line reply

@@ -181,12 +181,7 @@ func (rep *report) dsnEvents(res *Result) {
 		if _, text, ok := strings.Cut(diag, ";"); ok {
 			diag = text // "smtp; 550 ...": the type, then the reply
 		}
-		b := reply(0, diag)
-		status, _, _ := strings.Cut(strings.TrimSpace(f.Get("Status")), " ")
-		status, _, _ = strings.Cut(status, "(")
-		if b.EnhancedStatus == "" && (&monitor.Bounce{EnhancedStatus: status}).Validate("") == nil {
-			b.EnhancedStatus = status
-		}
+		b := reply(0, f.Get("Status"), diag)
 		b.Class = hint
 		e := monitor.Event{Type: monitor.EventBounce, Recipient: recipient, Bounce: &b, OccurredAt: rep.date(f.Get("Last-Attempt-Date"))}
 		// Without the returned message's id, what the report says of the

@@ -52,7 +52,12 @@ func TestReadReportDSNs(t *testing.T) {
 	}
 	res := readSample(t, "dsn", "sisimai-rfc3464-07.eml", ReportOptions{Account: "acme", Delayed: true})
 	if len(res.Events) != 1 || res.Events[0].Bounce.Class != monitor.BounceSoft {
-		t.Errorf("a delay, asked for: got %+v", res)
+		t.Fatalf("a delay, asked for: got %+v", res)
+	}
+	// Its 4.4.0 makes it soft, whatever the hint.
+	e := res.Events[0]
+	if e.Decide(); e.Bounce.Verdict != monitor.BounceSoft || e.Bounce.Rule != "status:4.4.0" {
+		t.Errorf("a delay, asked for: classified %v by %s, want soft by its status", e.Bounce.Verdict, e.Bounce.Rule)
 	}
 	// Two copies of one report are one event; the postfix sample's two
 	// recipients are two.

@@ -10,12 +10,6 @@ import (
 	"github.com/dpmon/dpmon/monitor"
 )
 
-// SendGridAccountFields are the fields a SendGrid Mapping may name:
-// "category" (the event's first category) or "custom_args.KEY" (a custom
-// argument of the message, which SendGrid posts among the event's own
-// fields).
-var SendGridAccountFields = []string{"category", "custom_args.KEY"}
-
 // sendGridEvent is what dpmon reads of one event of a SendGrid Event
 // Webhook post, which is an array of them.
 type sendGridEvent struct {
@@ -33,7 +27,10 @@ type sendGridEvent struct {
 }
 
 // SendGrid reads one SendGrid Event Webhook post: an array of events,
-// batched by SendGrid. now dates an event that carries no time.
+// batched by SendGrid. Its Mapping may name "category" (the event's first
+// category) or "custom_args.KEY" (a custom argument of the message, which
+// SendGrid posts among the event's own fields). now dates an event that
+// carries no time.
 func SendGrid(body []byte, m Mapping, now time.Time) (Result, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
@@ -78,10 +75,7 @@ func (ev *sendGridEvent) event(now time.Time) (e monitor.Event, ok bool) {
 		case ev.Type == "blocked":
 			hint = monitor.BounceBlock
 		}
-		b := reply(0, text)
-		if b.EnhancedStatus == "" && (&monitor.Bounce{EnhancedStatus: ev.Status}).Validate("") == nil {
-			b.EnhancedStatus = ev.Status
-		}
+		b := reply(0, ev.Status, text)
 		b.Class = hint
 		e.Type, e.Bounce = monitor.EventBounce, &b
 	case ev.Event == "spamreport":

@@ -9,12 +9,6 @@ import (
 	"github.com/dpmon/dpmon/monitor"
 )
 
-// SESAccountFields are the fields an Amazon SES Mapping may name:
-// "configuration_set" (the ses:configuration-set tag of event publishing),
-// "tag.NAME" (a message tag) or "header.NAME" (a header of the message, as
-// SES includes them).
-var SESAccountFields = []string{"configuration_set", "tag.NAME", "header.NAME"}
-
 // SNSMessage is an Amazon SNS HTTP(S) delivery: a notification, or the
 // confirmation of a subscription (SubscribeURL, Token). The handler checks
 // its signature over these fields before reading Message.
@@ -88,7 +82,10 @@ type sesNotification struct {
 }
 
 // SES reads one Amazon SES notification (an SNSMessage's Message): one
-// event per recipient it names. now dates what carries no time.
+// event per recipient it names. Its Mapping may name "configuration_set"
+// (the ses:configuration-set tag of event publishing), "tag.NAME" (a
+// message tag) or "header.NAME" (a header of the message, as SES includes
+// them). now dates what carries no time.
 func SES(notification []byte, m Mapping, now time.Time) (Result, error) {
 	var n sesNotification
 	if err := json.Unmarshal(notification, &n); err != nil {
@@ -123,10 +120,7 @@ func SES(notification []byte, m Mapping, now time.Time) (Result, error) {
 			break
 		}
 		for _, r := range b.BouncedRecipients {
-			bounce := reply(0, r.DiagnosticCode)
-			if bounce.EnhancedStatus == "" && (&monitor.Bounce{EnhancedStatus: r.Status}).Validate("") == nil {
-				bounce.EnhancedStatus = r.Status
-			}
+			bounce := reply(0, r.Status, r.DiagnosticCode)
 			bounce.Class = hint
 			add(monitor.Event{Type: monitor.EventBounce, Recipient: r.EmailAddress, Bounce: &bounce}, b.Timestamp, b.FeedbackID)
 		}

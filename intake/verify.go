@@ -94,19 +94,25 @@ func checkWindow(provider, timestamp string, now time.Time, window time.Duration
 	return nil
 }
 
+// CertHostPattern compiles the configured pattern of the hosts SNS
+// signing certificates may come from (such as
+// sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?), once, to match host names
+// whole.
+func CertHostPattern(pattern string) (*regexp.Regexp, error) {
+	return regexp.Compile(`^(?:` + pattern + `)$`)
+}
+
 // CheckSigningCertURL refuses an SNS SigningCertURL that is not HTTPS on a
-// host the pattern matches whole (such as
-// sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?): the certificate is fetched
-// from there. The pattern alone is not enough (an S3 bucket named "sns"
-// has a host it matches): the certificate fetched must also pass
+// host the pattern (from CertHostPattern) matches: the certificate is
+// fetched from there. The pattern alone is not enough (an S3 bucket named
+// "sns" has a host it matches): the certificate fetched must also pass
 // VerifySNSCertificate.
 func CheckSigningCertURL(raw string, host *regexp.Regexp) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.User != nil || u.Port() != "" || !strings.HasSuffix(u.Path, ".pem") {
 		return fmt.Errorf("sns: %w: signing certificate URL is not an https URL of a .pem file", ErrSignature)
 	}
-	whole, err := regexp.Compile(`^(?:` + host.String() + `)$`)
-	if err != nil || !whole.MatchString(u.Hostname()) {
+	if !host.MatchString(u.Hostname()) {
 		return fmt.Errorf("sns: %w: signing certificate host %q is not one the configuration allows", ErrSignature, u.Hostname())
 	}
 	return nil

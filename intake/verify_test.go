@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/big"
-	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -220,7 +219,10 @@ func TestVerifySNSCertificate(t *testing.T) {
 }
 
 func TestCheckSigningCertURL(t *testing.T) {
-	host := regexp.MustCompile(`sns\.[a-z0-9-]+\.amazonaws\.com|sns\.[a-z0-9-]+\.amazonaws\.com\.cn`)
+	host, err := CertHostPattern(`sns\.[a-z0-9-]+\.amazonaws\.com|sns\.[a-z0-9-]+\.amazonaws\.com\.cn`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, good := range []string{"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-12345abcde.pem",
 		"https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-1.pem"} {
 		if err := CheckSigningCertURL(good, host); err != nil {

@@ -65,7 +65,7 @@ func notPermanent(b Bounce) bool {
 // classifyStatus reads an enhanced status code like 5.1.1; ok is false when
 // the code is malformed, too vague to decide, or a success (2.x.x).
 func classifyStatus(s string) (Verdict, bool) {
-	if !validEnhancedStatus(s) || s[0] == '2' {
+	if !ValidEnhancedStatus(s) || s[0] == '2' {
 		return Verdict{}, false
 	}
 	detail := s[2:]

@@ -248,10 +248,10 @@ func (e *Event) validateBounce() error {
 // Validate checks the server's reply of a bounce and returns the first
 // violation as a FieldError whose field name starts with prefix.
 func (b *Bounce) Validate(prefix string) error {
-	if b.SMTPCode != 0 && !validBounceReplyCode(b.SMTPCode) {
+	if b.SMTPCode != 0 && !ValidReplyCode(b.SMTPCode) {
 		return FieldError{prefix + "smtp_code", "must be an SMTP reply code 2yz to 5yz with y 0-5, got " + strconv.Itoa(b.SMTPCode)}
 	}
-	if b.EnhancedStatus != "" && !validEnhancedStatus(b.EnhancedStatus) {
+	if b.EnhancedStatus != "" && !ValidEnhancedStatus(b.EnhancedStatus) {
 		return FieldError{prefix + "enhanced_status", "must be an RFC 3463 status code like 5.1.1 (class 2, 4 or 5)"}
 	}
 	if reason := CheckText(b.Diagnostic, MaxDiagnosticLen); reason != "" {
@@ -351,23 +351,23 @@ func checkRune(r rune, size int, name bool) string {
 	return ""
 }
 
-// validBounceReplyCode accepts the SMTP reply codes a bounce may quote:
+// ValidReplyCode accepts the SMTP reply codes a bounce may quote:
 // 2yz to 5yz with y in 0-5 (RFC 5321 section 4.2.1). A DSN carries what
 // the remote said last, which is not always a refusal (a "250 2.6.0" after
 // a failure further on, the "220" banner of a server that then dropped
 // the connection); the text decides such a bounce, and a success reply
 // with no failure in its text is undetermined.
-func validBounceReplyCode(code int) bool {
+func ValidReplyCode(code int) bool {
 	if code < 200 || code > 599 {
 		return false
 	}
 	return (code/10)%10 <= 5
 }
 
-// validEnhancedStatus accepts class.subject.detail with class 2, 4 or 5
+// ValidEnhancedStatus accepts class.subject.detail with class 2, 4 or 5
 // (success, persistent transient or permanent failure), a subject of 1-3
 // digits and a detail of 1-3 digits (RFC 3463 section 2).
-func validEnhancedStatus(s string) bool {
+func ValidEnhancedStatus(s string) bool {
 	if len(s) < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.' {
 		return false
 	}
