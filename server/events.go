@@ -64,67 +64,83 @@ type batchResult struct {
 
 // ingest validates every event at one instant and commits the valid ones.
 func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, error) {
+	var r batchResult
+	res, rejected, err := s.commitBatch(ctx, len(events), func(i int) (monitor.Event, monitor.EventType, error) {
+		e, err := eventFromProto(events[i])
+		return e, monitor.EventType(events[i].GetType()), err
+	})
+	if err != nil {
+		return r, err
+	}
+	for _, rej := range rejected {
+		r.rejected = append(r.rejected, &pb.EventError{Index: uint32(rej.Index), Field: rej.Field, Reason: rej.Reason})
+	}
+	r.accepted, r.duplicates = uint32(res.Accepted), uint32(res.Duplicates)
+	return r, nil
+}
+
+// commitBatch validates the n events of a batch at one instant and commits
+// the valid ones; event gives the i'th, its type as sent, and an error of
+// its conversion (a monitor.FieldError). rejected are the others, in
+// batch order, with the field at fault. It counts the batch by type.
+func (s *Server) commitBatch(ctx context.Context, n int, event func(i int) (monitor.Event, monitor.EventType, error)) (res store.IngestResult, rejected []Rejected, err error) {
 	now := s.clock()
 	limits := s.db.Limits()
-	valid := s.eventBuf(len(events))
+	valid := s.eventBuf(n)
 	defer s.putEventBuf(valid)
-	at := make([]int, 0, len(events)) // each valid event's index in events
-	var r batchResult
-	var rejected [monitor.MaxEventType + 1]int
-	for i, p := range events {
-		e, err := eventFromProto(p)
+	at := make([]int, 0, n) // each valid event's index in the batch
+	var byType [monitor.MaxEventType + 1]int
+	for i := range n {
+		e, typ, err := event(i)
 		if err == nil {
 			err = e.Validate(now, limits)
 		}
 		if err != nil {
 			var fe monitor.FieldError
 			if !errors.As(err, &fe) {
-				return r, err
+				return res, nil, err
 			}
-			r.rejected = append(r.rejected, &pb.EventError{Index: uint32(i), Field: fe.Field, Reason: fe.Reason})
-			if t := monitor.EventType(p.GetType()); t.Valid() {
-				rejected[t]++
-			} else {
-				rejected[0]++
+			rejected = append(rejected, Rejected{Index: i, FieldError: fe})
+			if !typ.Valid() {
+				typ = 0
 			}
+			byType[typ]++
 			continue
 		}
 		valid = append(valid, e)
 		at = append(at, i)
 	}
-	var res store.IngestResult
 	if len(valid) > 0 {
 		// The pace of new accounts counts only valid events, and only
 		// those that are committed.
 		undo, err := s.checkNewAccounts(ctx, valid)
 		if err != nil {
-			return r, err
+			return res, nil, err
 		}
 		if res, err = s.db.Ingest(ctx, valid); err != nil {
 			undo()
-			return r, err
+			return res, nil, err
 		}
 		// The dedupe floor rose between the validation and the commit:
 		// the store refused these.
 		if len(res.TooOld) > 0 {
 			fe := s.db.Limits().FloorViolation()
 			for _, i := range res.TooOld {
-				r.rejected = append(r.rejected, &pb.EventError{Index: uint32(at[i]), Field: fe.Field, Reason: fe.Reason})
-				rejected[valid[i].Type]++
+				rejected = append(rejected, Rejected{Index: at[i], FieldError: fe})
+				byType[valid[i].Type]++
 			}
-			slices.SortFunc(r.rejected, func(a, b *pb.EventError) int { return cmp.Compare(a.GetIndex(), b.GetIndex()) })
+			slices.SortFunc(rejected, func(a, b Rejected) int { return cmp.Compare(a.Index, b.Index) })
 		}
 	}
 	if s.count != nil {
-		for t := range rejected {
+		for t := range byType {
 			typ := monitor.EventType(t)
 			s.count(typ, "accepted", res.ByType[t].Accepted)
 			s.count(typ, "duplicate", res.ByType[t].Duplicates)
-			s.count(typ, "rejected", rejected[t])
+			s.count(typ, "rejected", byType[t])
 		}
 	}
-	r.accepted, r.duplicates = uint32(res.Accepted), uint32(res.Duplicates)
-	return r, nil
+	return res, rejected, nil
 }
 
 // eventBuf returns an empty buffer for n converted events. A batch of a
