@@ -213,6 +213,7 @@ const (
 var methodAccess = map[string]access{
 	pb.EventService_IngestEvents_FullMethodName:             writers,
 	pb.EventService_StreamEvents_FullMethodName:             writers,
+	pb.EventService_ListUnmappedEvents_FullMethodName:       operators,
 	pb.AccountService_GetAccount_FullMethodName:             readers,
 	pb.AccountService_ListAccounts_FullMethodName:           readers,
 	pb.AccountService_ListAccountTransitions_FullMethodName: readers,

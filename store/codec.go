@@ -171,3 +171,38 @@ func skimEvent(buf []byte, s *skimmedEvent) ([]byte, error) {
 	}
 	return d.buf, d.err
 }
+
+// decodeEvent reads a whole event back, the inverse of appendEvent. A
+// replay only skims events (skimEvent); the unmapped events are read whole.
+func decodeEvent(buf []byte, e *monitor.Event) ([]byte, error) {
+	d := decoder{buf: buf}
+	*e = monitor.Event{
+		ID:        d.string(),
+		AccountID: d.string(),
+		Type:      monitor.EventType(d.byte()),
+	}
+	e.OccurredAt = time.Unix(0, d.varint()).UTC()
+	e.Recipient = d.string()
+	e.Sender = d.string()
+	e.MessageID = d.string()
+	flags := d.byte()
+	if flags&flagBounce != 0 {
+		e.Bounce = &monitor.Bounce{
+			SMTPCode:       int(d.uvarint()),
+			EnhancedStatus: d.string(),
+			Diagnostic:     d.string(),
+			Class:          monitor.BounceClass(d.byte()),
+			Verdict:        monitor.BounceClass(d.byte()),
+		}
+	}
+	if flags&flagComplaint != 0 {
+		e.Complaint = &monitor.Complaint{FeedbackType: d.string(), Source: d.string()}
+	}
+	if flags&flagListing != 0 {
+		e.Listing = &monitor.Listing{Blocklist: d.string(), Listed: d.string()}
+	}
+	return d.buf, d.err
+}
+
+// string returns the next length-prefixed field as a copy.
+func (d *decoder) string() string { return string(d.bytes()) }

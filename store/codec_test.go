@@ -62,7 +62,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeLogRecord(time.Unix(1e9, 0), 1, make([]byte, 8), appendEvent(nil, &e)))
 	f.Add([]byte{logVersion, 0x80})
 	f.Add([]byte{logVersion, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add(encodeUnmapped(&Unmapped{Source: "mailgun", Received: time.Unix(1e9, 0), Reason: "no tag", Event: e}))
 	f.Fuzz(func(t *testing.T, rec []byte) {
+		_, _ = decodeUnmapped(1, rec)
 		_, n, _, rest, err := decodeLogHeader(rec)
 		if err != nil {
 			return
@@ -82,37 +84,3 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
-
-// decodeEvent reads a whole event back, the inverse of appendEvent; the
-// store itself only skims events (skimEvent).
-func decodeEvent(buf []byte, e *monitor.Event) ([]byte, error) {
-	d := decoder{buf: buf}
-	*e = monitor.Event{
-		ID:        d.string(),
-		AccountID: d.string(),
-		Type:      monitor.EventType(d.byte()),
-	}
-	e.OccurredAt = time.Unix(0, d.varint()).UTC()
-	e.Recipient = d.string()
-	e.Sender = d.string()
-	e.MessageID = d.string()
-	flags := d.byte()
-	if flags&flagBounce != 0 {
-		e.Bounce = &monitor.Bounce{
-			SMTPCode:       int(d.uvarint()),
-			EnhancedStatus: d.string(),
-			Diagnostic:     d.string(),
-			Class:          monitor.BounceClass(d.byte()),
-			Verdict:        monitor.BounceClass(d.byte()),
-		}
-	}
-	if flags&flagComplaint != 0 {
-		e.Complaint = &monitor.Complaint{FeedbackType: d.string(), Source: d.string()}
-	}
-	if flags&flagListing != 0 {
-		e.Listing = &monitor.Listing{Blocklist: d.string(), Listed: d.string()}
-	}
-	return d.buf, d.err
-}
-
-func (d *decoder) string() string { return string(d.bytes()) }

@@ -57,12 +57,15 @@ var (
 	bucketAudit              = []byte("audit")
 	bucketOutbox             = []byte("outbox")
 	bucketReputation         = []byte("reputation")
+	// bucketUnmapped needs no new schema version: an older dpmon opens a
+	// file with it and leaves it alone.
+	bucketUnmapped = []byte("unmapped")
 )
 
 // buckets are all the top-level buckets, which Open creates.
 var buckets = [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions,
 	bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation, bucketTallies, bucketDormant,
-	bucketPending, bucketRecipientJournal}
+	bucketPending, bucketRecipientJournal, bucketUnmapped}
 
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
 //
@@ -118,6 +121,9 @@ type Options struct {
 	// account's admins, and returns a copy per receiver that wants it, due
 	// and with its deadline set.
 	Route func(base monitor.Notification) []monitor.Notification
+	// MaxUnmapped bounds the unmapped events kept (see unmapped.go): past
+	// it, the oldest are deleted. 10,000 by default.
+	MaxUnmapped int
 
 	// beforePut, for tests, runs on the writer before each transaction.
 	beforePut func()
@@ -137,6 +143,7 @@ type DB struct {
 	clock          func() time.Time
 	maxGroupEvents int
 	maxAccounts    int
+	maxUnmapped    int
 	// maxIDs bounds the dedupe index (0: no bound); trimming is set while
 	// trimIndex runs. floor is the dedupe floor (unix nanoseconds, 0 for
 	// none): events that occurred before it are refused. indexFrom is the
@@ -286,6 +293,9 @@ func Open(dir string, opts Options) (*DB, error) {
 	if opts.RecipientJournal <= 0 {
 		opts.RecipientJournal = defaultRecipientJournal
 	}
+	if opts.MaxUnmapped <= 0 {
+		opts.MaxUnmapped = defaultMaxUnmapped
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -328,6 +338,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		clock:              opts.Clock,
 		maxGroupEvents:     opts.MaxGroupEvents,
 		maxAccounts:        opts.MaxAccounts,
+		maxUnmapped:        opts.MaxUnmapped,
 		maxIDs:             int(opts.DedupeMemory / dedupeBytesPerID),
 		accounts:           make(map[string]*monitor.Account),
 		touched:            make(map[*monitor.Account]struct{}),

@@ -35,6 +35,7 @@ var commands = []command{
 	{"audit", "the audit log of state-changing calls, newest first", runAudit},
 	{"watch", "follow phase changes live, resuming after a cursor", runWatch},
 	{"notifications", "notifications and their delivery: list, retry ID", runNotifications},
+	{"hooks", "provider webhooks: unmapped, the events no mapping assigned to an account", runHooks},
 	{"bench", "generate load on the event stream and report throughput", runBench},
 }
 

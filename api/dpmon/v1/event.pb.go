@@ -767,6 +767,203 @@ func (x *StreamEventsResponse) GetRejected() []*EventError {
 	return nil
 }
 
+type ListUnmappedEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only events from this source, e.g. "mailgun"; all when empty.
+	Source string `protobuf:"bytes,1,opt,name=source" json:"source,omitempty"`
+	// At most this many (default 100, at most 1000).
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnmappedEventsRequest) Reset() {
+	*x = ListUnmappedEventsRequest{}
+	mi := &file_dpmon_v1_event_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnmappedEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnmappedEventsRequest) ProtoMessage() {}
+
+func (x *ListUnmappedEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_event_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnmappedEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListUnmappedEventsRequest) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListUnmappedEventsRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ListUnmappedEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUnmappedEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListUnmappedEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*UnmappedEvent       `protobuf:"bytes,1,rep,name=events" json:"events,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnmappedEventsResponse) Reset() {
+	*x = ListUnmappedEventsResponse{}
+	mi := &file_dpmon_v1_event_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnmappedEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnmappedEventsResponse) ProtoMessage() {}
+
+func (x *ListUnmappedEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_event_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnmappedEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListUnmappedEventsResponse) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListUnmappedEventsResponse) GetEvents() []*UnmappedEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListUnmappedEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// UnmappedEvent is an event a webhook delivered that no mapping assigned to
+// an account, kept for an operator to see.
+type UnmappedEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Numbers the kept events in the order they were received.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq" json:"seq,omitempty"`
+	// The webhook it came through, e.g. "mailgun" or "ses".
+	Source     string                 `protobuf:"bytes,2,opt,name=source" json:"source,omitempty"`
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=received_at,json=receivedAt" json:"received_at,omitempty"`
+	// Why no account: the configured field named none, and no default is
+	// configured.
+	Reason string `protobuf:"bytes,4,opt,name=reason" json:"reason,omitempty"`
+	// The event as the webhook gave it; account_id is empty.
+	Event         *Event `protobuf:"bytes,5,opt,name=event" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnmappedEvent) Reset() {
+	*x = UnmappedEvent{}
+	mi := &file_dpmon_v1_event_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnmappedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnmappedEvent) ProtoMessage() {}
+
+func (x *UnmappedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_event_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnmappedEvent.ProtoReflect.Descriptor instead.
+func (*UnmappedEvent) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_event_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UnmappedEvent) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *UnmappedEvent) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *UnmappedEvent) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
+func (x *UnmappedEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *UnmappedEvent) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 var File_dpmon_v1_event_proto protoreflect.FileDescriptor
 
 const file_dpmon_v1_event_proto_rawDesc = "" +
@@ -822,7 +1019,22 @@ const file_dpmon_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\rR\n" +
 	"duplicates\x120\n" +
-	"\brejected\x18\x04 \x03(\v2\x14.dpmon.v1.EventErrorR\brejected*\x8d\x02\n" +
+	"\brejected\x18\x04 \x03(\v2\x14.dpmon.v1.EventErrorR\brejected\"o\n" +
+	"\x19ListUnmappedEventsRequest\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"u\n" +
+	"\x1aListUnmappedEventsResponse\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.dpmon.v1.UnmappedEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb5\x01\n" +
+	"\rUnmappedEvent\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12;\n" +
+	"\vreceived_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12%\n" +
+	"\x05event\x18\x05 \x01(\v2\x0f.dpmon.v1.EventR\x05event*\x8d\x02\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fEVENT_TYPE_SEND\x10\x01\x12\x17\n" +
@@ -839,10 +1051,11 @@ const file_dpmon_v1_event_proto_rawDesc = "" +
 	"\x11BOUNCE_CLASS_HARD\x10\x01\x12\x15\n" +
 	"\x11BOUNCE_CLASS_SOFT\x10\x02\x12\x16\n" +
 	"\x12BOUNCE_CLASS_BLOCK\x10\x03\x12\x1d\n" +
-	"\x19BOUNCE_CLASS_UNDETERMINED\x10\x042\xb0\x01\n" +
+	"\x19BOUNCE_CLASS_UNDETERMINED\x10\x042\x91\x02\n" +
 	"\fEventService\x12M\n" +
 	"\fIngestEvents\x12\x1d.dpmon.v1.IngestEventsRequest\x1a\x1e.dpmon.v1.IngestEventsResponse\x12Q\n" +
-	"\fStreamEvents\x12\x1d.dpmon.v1.StreamEventsRequest\x1a\x1e.dpmon.v1.StreamEventsResponse(\x010\x01B4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\fStreamEvents\x12\x1d.dpmon.v1.StreamEventsRequest\x1a\x1e.dpmon.v1.StreamEventsResponse(\x010\x01\x12_\n" +
+	"\x12ListUnmappedEvents\x12#.dpmon.v1.ListUnmappedEventsRequest\x1a$.dpmon.v1.ListUnmappedEventsResponseB4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_dpmon_v1_event_proto_rawDescOnce sync.Once
@@ -857,24 +1070,27 @@ func file_dpmon_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_dpmon_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dpmon_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_dpmon_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_dpmon_v1_event_proto_goTypes = []any{
-	(EventType)(0),                // 0: dpmon.v1.EventType
-	(BounceClass)(0),              // 1: dpmon.v1.BounceClass
-	(*Event)(nil),                 // 2: dpmon.v1.Event
-	(*Listing)(nil),               // 3: dpmon.v1.Listing
-	(*Bounce)(nil),                // 4: dpmon.v1.Bounce
-	(*Complaint)(nil),             // 5: dpmon.v1.Complaint
-	(*EventError)(nil),            // 6: dpmon.v1.EventError
-	(*IngestEventsRequest)(nil),   // 7: dpmon.v1.IngestEventsRequest
-	(*IngestEventsResponse)(nil),  // 8: dpmon.v1.IngestEventsResponse
-	(*StreamEventsRequest)(nil),   // 9: dpmon.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),  // 10: dpmon.v1.StreamEventsResponse
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(EventType)(0),                     // 0: dpmon.v1.EventType
+	(BounceClass)(0),                   // 1: dpmon.v1.BounceClass
+	(*Event)(nil),                      // 2: dpmon.v1.Event
+	(*Listing)(nil),                    // 3: dpmon.v1.Listing
+	(*Bounce)(nil),                     // 4: dpmon.v1.Bounce
+	(*Complaint)(nil),                  // 5: dpmon.v1.Complaint
+	(*EventError)(nil),                 // 6: dpmon.v1.EventError
+	(*IngestEventsRequest)(nil),        // 7: dpmon.v1.IngestEventsRequest
+	(*IngestEventsResponse)(nil),       // 8: dpmon.v1.IngestEventsResponse
+	(*StreamEventsRequest)(nil),        // 9: dpmon.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),       // 10: dpmon.v1.StreamEventsResponse
+	(*ListUnmappedEventsRequest)(nil),  // 11: dpmon.v1.ListUnmappedEventsRequest
+	(*ListUnmappedEventsResponse)(nil), // 12: dpmon.v1.ListUnmappedEventsResponse
+	(*UnmappedEvent)(nil),              // 13: dpmon.v1.UnmappedEvent
+	(*timestamppb.Timestamp)(nil),      // 14: google.protobuf.Timestamp
 }
 var file_dpmon_v1_event_proto_depIdxs = []int32{
 	0,  // 0: dpmon.v1.Event.type:type_name -> dpmon.v1.EventType
-	11, // 1: dpmon.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	14, // 1: dpmon.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
 	4,  // 2: dpmon.v1.Event.bounce:type_name -> dpmon.v1.Bounce
 	5,  // 3: dpmon.v1.Event.complaint:type_name -> dpmon.v1.Complaint
 	3,  // 4: dpmon.v1.Event.listing:type_name -> dpmon.v1.Listing
@@ -883,15 +1099,20 @@ var file_dpmon_v1_event_proto_depIdxs = []int32{
 	6,  // 7: dpmon.v1.IngestEventsResponse.rejected:type_name -> dpmon.v1.EventError
 	2,  // 8: dpmon.v1.StreamEventsRequest.events:type_name -> dpmon.v1.Event
 	6,  // 9: dpmon.v1.StreamEventsResponse.rejected:type_name -> dpmon.v1.EventError
-	7,  // 10: dpmon.v1.EventService.IngestEvents:input_type -> dpmon.v1.IngestEventsRequest
-	9,  // 11: dpmon.v1.EventService.StreamEvents:input_type -> dpmon.v1.StreamEventsRequest
-	8,  // 12: dpmon.v1.EventService.IngestEvents:output_type -> dpmon.v1.IngestEventsResponse
-	10, // 13: dpmon.v1.EventService.StreamEvents:output_type -> dpmon.v1.StreamEventsResponse
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	13, // 10: dpmon.v1.ListUnmappedEventsResponse.events:type_name -> dpmon.v1.UnmappedEvent
+	14, // 11: dpmon.v1.UnmappedEvent.received_at:type_name -> google.protobuf.Timestamp
+	2,  // 12: dpmon.v1.UnmappedEvent.event:type_name -> dpmon.v1.Event
+	7,  // 13: dpmon.v1.EventService.IngestEvents:input_type -> dpmon.v1.IngestEventsRequest
+	9,  // 14: dpmon.v1.EventService.StreamEvents:input_type -> dpmon.v1.StreamEventsRequest
+	11, // 15: dpmon.v1.EventService.ListUnmappedEvents:input_type -> dpmon.v1.ListUnmappedEventsRequest
+	8,  // 16: dpmon.v1.EventService.IngestEvents:output_type -> dpmon.v1.IngestEventsResponse
+	10, // 17: dpmon.v1.EventService.StreamEvents:output_type -> dpmon.v1.StreamEventsResponse
+	12, // 18: dpmon.v1.EventService.ListUnmappedEvents:output_type -> dpmon.v1.ListUnmappedEventsResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_dpmon_v1_event_proto_init() }
@@ -905,7 +1126,7 @@ func file_dpmon_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpmon_v1_event_proto_rawDesc), len(file_dpmon_v1_event_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

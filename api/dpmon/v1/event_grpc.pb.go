@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	EventService_IngestEvents_FullMethodName = "/dpmon.v1.EventService/IngestEvents"
-	EventService_StreamEvents_FullMethodName = "/dpmon.v1.EventService/StreamEvents"
+	EventService_IngestEvents_FullMethodName       = "/dpmon.v1.EventService/IngestEvents"
+	EventService_StreamEvents_FullMethodName       = "/dpmon.v1.EventService/StreamEvents"
+	EventService_ListUnmappedEvents_FullMethodName = "/dpmon.v1.EventService/ListUnmappedEvents"
 )
 
 // EventServiceClient is the client API for EventService service.
@@ -38,6 +39,10 @@ type EventServiceClient interface {
 	// StreamEvents accepts batches on a long-lived stream. Each response
 	// answers one request batch, in order, after it is durably committed.
 	StreamEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamEventsRequest, StreamEventsResponse], error)
+	// ListUnmappedEvents pages through the events that provider webhooks
+	// delivered but no mapping assigned to an account, newest first
+	// (operators). The server keeps only the newest of them.
+	ListUnmappedEvents(ctx context.Context, in *ListUnmappedEventsRequest, opts ...grpc.CallOption) (*ListUnmappedEventsResponse, error)
 }
 
 type eventServiceClient struct {
@@ -71,6 +76,16 @@ func (c *eventServiceClient) StreamEvents(ctx context.Context, opts ...grpc.Call
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EventService_StreamEventsClient = grpc.BidiStreamingClient[StreamEventsRequest, StreamEventsResponse]
 
+func (c *eventServiceClient) ListUnmappedEvents(ctx context.Context, in *ListUnmappedEventsRequest, opts ...grpc.CallOption) (*ListUnmappedEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUnmappedEventsResponse)
+	err := c.cc.Invoke(ctx, EventService_ListUnmappedEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EventServiceServer is the server API for EventService service.
 // All implementations must embed UnimplementedEventServiceServer
 // for forward compatibility.
@@ -86,6 +101,10 @@ type EventServiceServer interface {
 	// StreamEvents accepts batches on a long-lived stream. Each response
 	// answers one request batch, in order, after it is durably committed.
 	StreamEvents(grpc.BidiStreamingServer[StreamEventsRequest, StreamEventsResponse]) error
+	// ListUnmappedEvents pages through the events that provider webhooks
+	// delivered but no mapping assigned to an account, newest first
+	// (operators). The server keeps only the newest of them.
+	ListUnmappedEvents(context.Context, *ListUnmappedEventsRequest) (*ListUnmappedEventsResponse, error)
 	mustEmbedUnimplementedEventServiceServer()
 }
 
@@ -101,6 +120,9 @@ func (UnimplementedEventServiceServer) IngestEvents(context.Context, *IngestEven
 }
 func (UnimplementedEventServiceServer) StreamEvents(grpc.BidiStreamingServer[StreamEventsRequest, StreamEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method StreamEvents not implemented")
+}
+func (UnimplementedEventServiceServer) ListUnmappedEvents(context.Context, *ListUnmappedEventsRequest) (*ListUnmappedEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUnmappedEvents not implemented")
 }
 func (UnimplementedEventServiceServer) mustEmbedUnimplementedEventServiceServer() {}
 func (UnimplementedEventServiceServer) testEmbeddedByValue()                      {}
@@ -148,6 +170,24 @@ func _EventService_StreamEvents_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EventService_StreamEventsServer = grpc.BidiStreamingServer[StreamEventsRequest, StreamEventsResponse]
 
+func _EventService_ListUnmappedEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUnmappedEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventServiceServer).ListUnmappedEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventService_ListUnmappedEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventServiceServer).ListUnmappedEvents(ctx, req.(*ListUnmappedEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EventService_ServiceDesc is the grpc.ServiceDesc for EventService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -158,6 +198,10 @@ var EventService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IngestEvents",
 			Handler:    _EventService_IngestEvents_Handler,
+		},
+		{
+			MethodName: "ListUnmappedEvents",
+			Handler:    _EventService_ListUnmappedEvents_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
