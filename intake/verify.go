@@ -128,7 +128,7 @@ const SNSCertificateName = "sns.amazonaws.com"
 func VerifySNSCertificate(cert *x509.Certificate, intermediates, roots *x509.CertPool, now time.Time) error {
 	_, err := cert.Verify(x509.VerifyOptions{DNSName: SNSCertificateName, Intermediates: intermediates, Roots: roots, CurrentTime: now})
 	if err != nil {
-		return fmt.Errorf("sns: %w: signing certificate: %v", ErrSignature, err)
+		return fmt.Errorf("sns: %w: signing certificate: %w", ErrSignature, err)
 	}
 	return nil
 }

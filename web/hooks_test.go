@@ -1,0 +1,112 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dpmon/dpmon/intake"
+	"github.com/dpmon/dpmon/monitor"
+)
+
+func TestUnmappedKept(t *testing.T) {
+	e := newEnv(t, t0, func(o *Options) {
+		o.Postmark = &Postmark{Username: "pm", Password: "s3cret", Mapping: intake.Mapping{From: "tag"}}
+	})
+	_, h := postmarkAuthAs("pm", "s3cret")
+	body := []byte(`{"RecordType":"SpamComplaint","ID":7,"Email":"a@example.com","BouncedAt":"2026-12-03T11:00:00Z"}`)
+	code, r := e.post(t, "postmark", body, h)
+	if code != http.StatusOK || r.Unmapped != 1 || r.Accepted != 0 {
+		t.Fatalf("got %d %+v, want 200 with one unmapped", code, r)
+	}
+	kept, _, err := e.db.Unmapped(context.Background(), "postmark", 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != 1 || kept[0].Event.ID != "postmark:7" || kept[0].Event.Type != monitor.EventComplaint ||
+		kept[0].Event.Recipient != "a@example.com" || !strings.Contains(kept[0].Reason, `"tag"`) || !kept[0].Received.Equal(t0) {
+		t.Errorf("kept %+v, want the complaint with why", kept)
+	}
+	if n := e.counted("postmark", ResultUnmapped); n != 1 {
+		t.Errorf("counted %d unmapped, want 1", n)
+	}
+	// The tag names the account: taken.
+	tagged := []byte(`{"RecordType":"SpamComplaint","ID":8,"Tag":"acme","Email":"b@example.com","BouncedAt":"2026-12-03T11:00:00Z"}`)
+	if code, r := e.post(t, "postmark", tagged, h); code != http.StatusOK || r.Accepted != 1 {
+		t.Errorf("tagged: got %d %+v, want one accepted", code, r)
+	}
+	if got := e.recipient(t, "acme", "b@example.com"); got != monitor.RecipientSuppressed {
+		t.Errorf("tagged complaint: recipient %v, want suppressed", got)
+	}
+}
+
+func TestPostLimits(t *testing.T) {
+	e := newEnv(t, t0, func(o *Options) {
+		postmarkHooks(o)
+		o.MaxBodyBytes = 1 << 10
+	})
+	_, h := postmarkAuthAs("pm", "s3cret")
+	big := []byte(`{"RecordType":"Delivery","Recipient":"a@example.com","Details":"` + strings.Repeat("x", 2<<10) + `"}`)
+	if code, _ := e.post(t, "postmark", big, h); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("long post: got %d, want 413", code)
+	}
+	// Credentials are checked before the body is read.
+	if code, _ := e.post(t, "postmark", big, nil); code != http.StatusUnauthorized {
+		t.Errorf("long post without credentials: got %d, want 401", code)
+	}
+	if code, _ := e.post(t, "postmark", []byte(`{"RecordType":`), h); code != http.StatusBadRequest {
+		t.Errorf("cut off: got %d, want 400", code)
+	}
+	// Hooks without a secret configured are not served.
+	if code, _ := e.post(t, "mailgun", []byte(`{}`), nil); code != http.StatusNotFound {
+		t.Errorf("mailgun not configured: got %d, want 404", code)
+	}
+	resp, err := http.Get(e.url + "/v1/hooks/postmark")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: got %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestHostileReason(t *testing.T) {
+	e := newEnv(t, t0, postmarkHooks)
+	_, h := postmarkAuthAs("pm", "s3cret")
+	// A payload error quotes the payload: the answer is plain, bounded
+	// text without control characters.
+	body := append([]byte(`{"RecordType":"Bounce","ID":"`), bytes.Repeat([]byte("\x1b[31m<b>\u202e"), 200)...)
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/hooks/postmark", bytes.NewReader(body))
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || buf.Len() > maxReason+10 || strings.ContainsAny(buf.String(), "\x1b\u202e") ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("got %d %q (%s)", resp.StatusCode, buf.String(), resp.Header.Get("Content-Type"))
+	}
+}
+
+func TestCommitFailureAsksForRetry(t *testing.T) {
+	e := newEnv(t, t0, postmarkHooks)
+	_, h := postmarkAuthAs("pm", "s3cret")
+	e.srv.Drain()
+	body := []byte(`{"RecordType":"SpamComplaint","ID":9,"Email":"a@example.com","BouncedAt":"2026-12-03T11:00:00Z"}`)
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/hooks/postmark", bytes.NewReader(body))
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("draining server: got %d, Retry-After %q; want 503 with one", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}

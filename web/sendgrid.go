@@ -1,0 +1,43 @@
+package web
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"net/http"
+	"time"
+
+	"github.com/dpmon/dpmon/intake"
+)
+
+// SendGrid configures /v1/hooks/sendgrid: the Signed Event Webhook, whose
+// posts carry an ECDSA signature over their timestamp and body.
+type SendGrid struct {
+	// Key is the verification key SendGrid's settings show.
+	Key *ecdsa.PublicKey
+	// MaxAge is how far a post's timestamp may be from now.
+	MaxAge  time.Duration
+	Mapping intake.Mapping
+}
+
+// Headers of a signed SendGrid post.
+const (
+	sendGridSignature = "X-Twilio-Email-Event-Webhook-Signature"
+	sendGridTimestamp = "X-Twilio-Email-Event-Webhook-Timestamp"
+)
+
+func (c *SendGrid) provider() provider {
+	if c == nil || c.Key == nil {
+		return provider{name: "sendgrid"}
+	}
+	return provider{
+		name: "sendgrid", mapping: c.Mapping,
+		read: func(_ context.Context, r *http.Request, body []byte, now time.Time) (intake.Result, func(), error) {
+			err := intake.VerifySendGrid(c.Key, r.Header.Get(sendGridTimestamp), body, r.Header.Get(sendGridSignature), now, c.MaxAge)
+			if err != nil {
+				return intake.Result{}, nil, err
+			}
+			res, err := intake.SendGrid(body, c.Mapping, now)
+			return res, nil, err
+		},
+	}
+}
