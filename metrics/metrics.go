@@ -29,6 +29,7 @@ type Metrics struct {
 	refused     *prometheus.CounterVec
 	connections prometheus.Counter
 	accounts    *prometheus.CounterVec
+	hookEvents  *prometheus.CounterVec
 	// GRPC instruments the gRPC server (calls started, handled by code,
 	// handling time, stream messages).
 	GRPC *grpcprom.ServerMetrics
@@ -77,6 +78,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "accounts_refused_total",
 			Help: "Calls refused because they would create accounts, by reason: max_accounts (the server's limit), rate (the credential's pace) or not_allowed (its credential may not create accounts).",
 		}, []string{"reason"}),
+		hookEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "hook_events_total",
+			Help: "Provider webhook events, by provider and result: accepted, duplicate, unmapped (kept for dpctl hooks unmapped), ignored (nothing for dpmon), rejected (invalid events and unreadable posts) or unauthorized (posts whose signature or credentials do not hold).",
+		}, []string{"provider", "result"}),
 		GRPC: grpcprom.NewServerMetrics(
 			grpcprom.WithServerCounterOptions(grpcprom.WithNamespace(namespace)),
 			// CheckSend sits on every send of a platform and is aimed at
@@ -85,7 +90,7 @@ func New() *Metrics {
 				grpcprom.WithHistogramBuckets([]float64{0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5})),
 		),
 	}
-	m.registry.MustRegister(m.events, m.commits, m.transitions, m.senders, m.attempts, m.refused, m.connections, m.accounts, m.GRPC,
+	m.registry.MustRegister(m.events, m.commits, m.transitions, m.senders, m.attempts, m.refused, m.connections, m.accounts, m.hookEvents, m.GRPC,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: namespace}))
 	for _, typ := range eventTypes {
 		for _, result := range []string{"accepted", "duplicate", "rejected"} {
@@ -224,6 +229,24 @@ func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
 func (m *Metrics) Events(t monitor.EventType, result string, n int) {
 	if n > 0 {
 		m.events.WithLabelValues(typeLabel(t), result).Add(float64(n))
+	}
+}
+
+// HookEvents counts n events of a provider's webhook with result (the
+// web.Result values).
+func (m *Metrics) HookEvents(provider, result string, n int) {
+	if n > 0 {
+		m.hookEvents.WithLabelValues(provider, result).Add(float64(n))
+	}
+}
+
+// ServeHooks makes the hook counters of the providers served present at
+// zero, so that a rate over them exists before the first post.
+func (m *Metrics) ServeHooks(providers []string, results []string) {
+	for _, p := range providers {
+		for _, r := range results {
+			m.hookEvents.WithLabelValues(p, r)
+		}
 	}
 }
 

@@ -28,6 +28,8 @@ type config struct {
 	MaxConcurrentStreams uint32          `yaml:"max_concurrent_streams"`
 	MaxPendingEvents     int64           `yaml:"max_pending_events"`
 	MetricsListen        string          `yaml:"metrics_listen"`
+	HTTPListen           string          `yaml:"http_listen"`
+	Hooks                hooksConf       `yaml:"hooks"`
 	Limits               limitsConf      `yaml:"limits"`
 	Schedule             scheduleConf    `yaml:"schedule"`
 	Events               eventsConf      `yaml:"events"`
@@ -263,6 +265,7 @@ func defaultConfig() config {
 			PermanentAfter: s.PermanentAfter, HistoryLimit: s.HistoryLimit,
 		},
 		Limits: defaultLimitsConf(),
+		Hooks:  defaultHooksConf(),
 		Retention: retentionConf{Notifications: duration(rt.Notifications), Tickets: duration(rt.Tickets),
 			Audit: duration(rt.Audit)},
 		Listen:               "127.0.0.1:7411",

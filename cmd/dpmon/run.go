@@ -58,6 +58,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	hooks, err := cfg.Hooks.options(log)
+	if err != nil {
+		return err
+	}
+	// Taken before the store opens, so that a port in use is told at once
+	// rather than after a long replay; served once the store is ready.
+	var httpLis net.Listener
+	if cfg.HTTPListen != "" {
+		if httpLis, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
+			return fmt.Errorf("http listen: %w", err)
+		}
+		defer httpLis.Close()
+	}
 	var m *metrics.Metrics
 	if cfg.MetricsListen != "" {
 		m = metrics.New()
@@ -161,8 +174,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info("state loaded", "accounts", r.Accounts, "dormant_accounts", r.Dormant, "events_replayed", r.Events,
 		"ids_indexed", r.IDs, "index_from_file", r.IndexFile, "ids_from_log", r.IDsFromLog, "took", r.Took.Round(time.Millisecond).String())
 	// A signal during the replay shuts the server down without serving.
+	stopHTTP := func(time.Duration) {}
 	if ctx.Err() == nil {
 		srv.Ready(db)
+		if httpLis != nil {
+			stopHTTP = serveHTTP(httpLis, hooks, srv, db, m, tlsCfg, log)
+		}
 		abs, _ := filepath.Abs(cfg.DataDir)
 		log.Info("dpmon serving", "addr", lis.Addr().String(), "data_dir", abs,
 			"windows", fmt.Sprintf("%s/%s", policy.Windows[0].Name, policy.Windows[1].Name), "decision", policy.Decision.String())
@@ -171,11 +188,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	select {
 	case <-ctx.Done():
 	case err := <-served:
+		stopHTTP(time.Duration(cfg.ShutdownTimeout))
 		<-jobs.Stop().Done()
 		return fmt.Errorf("serve: %w", err)
 	}
 
 	log.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout).String())
+	// Webhook posts in flight finish their commit first: their providers
+	// are answered, and retry what is cut off.
+	stopHTTP(time.Duration(cfg.ShutdownTimeout))
 	srv.Drain()
 	stopped := make(chan struct{})
 	go func() {
@@ -206,6 +227,7 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 	lockTimeout := fs.Duration("lock-timeout", time.Duration(cfg.LockTimeout), "how long to wait for another dpmon to let go of the data directory")
 	logLevel := fs.String("log-level", cfg.LogLevel, "debug, info, warn or error")
 	metricsListen := fs.String("metrics-listen", cfg.MetricsListen, "serve Prometheus metrics at http://`address`/metrics (off when empty)")
+	httpListen := fs.String("http-listen", cfg.HTTPListen, "serve the providers' webhooks at http://`address`/v1/hooks/ (off when empty; env DPMON_HTTP_LISTEN)")
 	tokens := fs.String("tokens", cfg.Auth.TokensFile, "token `file` (YAML); without one every caller is an admin, on loopback only")
 	tlsCert := fs.String("tls-cert", cfg.Auth.TLSCert, "TLS certificate `file` (PEM)")
 	tlsKey := fs.String("tls-key", cfg.Auth.TLSKey, "TLS key `file` (PEM)")
@@ -228,6 +250,10 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 	if v := getenv("DPMON_DATA_DIR"); v != "" {
 		cfg.DataDir = v
 	}
+	if v := getenv("DPMON_HTTP_LISTEN"); v != "" {
+		cfg.HTTPListen = v
+	}
+	cfg.Hooks.fromEnv(getenv)
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "listen":
@@ -240,6 +266,8 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 			cfg.LogLevel = *logLevel
 		case "metrics-listen":
 			cfg.MetricsListen = *metricsListen
+		case "http-listen":
+			cfg.HTTPListen = *httpListen
 		case "tokens":
 			cfg.Auth.TokensFile = *tokens
 		case "tls-cert":
