@@ -36,12 +36,12 @@ type env struct {
 
 // newEnv serves the hooks opts configures, over a store in a fresh
 // directory, at clock time now.
-func newEnv(t *testing.T, now time.Time, configure func(*Options)) *env {
+func newEnv(t testing.TB, now time.Time, configure func(*Options)) *env {
 	t.Helper()
 	return newEnvAt(t, t.TempDir(), now, configure)
 }
 
-func newEnvAt(t *testing.T, dir string, now time.Time, configure func(*Options)) *env {
+func newEnvAt(t testing.TB, dir string, now time.Time, configure func(*Options)) *env {
 	t.Helper()
 	c := monitortest.New(now)
 	db, err := store.Open(dir, store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
@@ -79,7 +79,7 @@ func (e *env) counted(provider, result string) int {
 
 // post sends body to the provider's endpoint with the headers given and
 // returns the status and the decoded reply (zero unless 200).
-func (e *env) post(t *testing.T, provider string, body []byte, header http.Header) (int, reply) {
+func (e *env) post(t testing.TB, provider string, body []byte, header http.Header) (int, reply) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.url+"/v1/hooks/"+provider, bytes.NewReader(body))
 	if err != nil {
@@ -108,7 +108,7 @@ func (e *env) post(t *testing.T, provider string, body []byte, header http.Heade
 
 // windowCounts are an account's counts in its first window at the clock's
 // time: what the events committed amount to.
-func (e *env) windowCounts(t *testing.T, account string) monitor.WindowStats {
+func (e *env) windowCounts(t testing.TB, account string) monitor.WindowStats {
 	t.Helper()
 	a, err := e.db.Account(context.Background(), account)
 	if err != nil {
@@ -118,7 +118,7 @@ func (e *env) windowCounts(t *testing.T, account string) monitor.WindowStats {
 }
 
 // recipient is the state of one recipient of account at the clock's time.
-func (e *env) recipient(t *testing.T, account, addr string) monitor.RecipientStatus {
+func (e *env) recipient(t testing.TB, account, addr string) monitor.RecipientStatus {
 	t.Helper()
 	rs, err := e.db.CheckRecipients(context.Background(), account, []string{monitor.RecipientKey(addr)})
 	if err != nil {
@@ -128,7 +128,7 @@ func (e *env) recipient(t *testing.T, account, addr string) monitor.RecipientSta
 }
 
 // webhookSample reads a webhook payload of the shared corpus.
-func webhookSample(t *testing.T, name string) []byte {
+func webhookSample(t testing.TB, name string) []byte {
 	t.Helper()
 	f := monitortest.OpenCorpus(t, "samples", "webhooks", name)
 	data, err := io.ReadAll(f)
@@ -140,7 +140,7 @@ func webhookSample(t *testing.T, name string) []byte {
 
 // webhookSamples lists the corpus's webhook payloads of a provider, by
 // the prefixes of their names.
-func webhookSamples(t *testing.T, prefixes ...string) []string {
+func webhookSamples(t testing.TB, prefixes ...string) []string {
 	t.Helper()
 	dir := filepath.Join(monitortest.CorpusDir, "samples", "webhooks")
 	entries, err := os.ReadDir(dir)

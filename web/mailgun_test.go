@@ -22,7 +22,7 @@ func mailgunHooks(o *Options) {
 
 // mailgunSigned replaces a post's signature object with one Mailgun would
 // make at ts with token.
-func mailgunSigned(t *testing.T, body []byte, ts time.Time, token string, key []byte) []byte {
+func mailgunSigned(t testing.TB, body []byte, ts time.Time, token string, key []byte) []byte {
 	t.Helper()
 	var post map[string]json.RawMessage
 	if err := json.Unmarshal(body, &post); err != nil {
@@ -43,7 +43,7 @@ func mailgunSigned(t *testing.T, body []byte, ts time.Time, token string, key []
 	return out
 }
 
-func newToken(t *testing.T) string {
+func newToken(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 25)
 	if _, err := rand.Read(b); err != nil {

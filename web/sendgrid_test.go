@@ -14,7 +14,7 @@ import (
 	"github.com/dpmon/dpmon/intake"
 )
 
-func newSendGridKey(t *testing.T) *ecdsa.PrivateKey {
+func newSendGridKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -31,7 +31,7 @@ func sendGridHooks(key *ecdsa.PrivateKey) func(*Options) {
 
 // sendGridSigned signs a post as SendGrid does: ECDSA over the timestamp
 // header and the body.
-func sendGridSigned(t *testing.T, key *ecdsa.PrivateKey, body []byte, ts time.Time) http.Header {
+func sendGridSigned(t testing.TB, key *ecdsa.PrivateKey, body []byte, ts time.Time) http.Header {
 	t.Helper()
 	stamp := strconv.FormatInt(ts.Unix(), 10)
 	sum := sha256.Sum256(append([]byte(stamp), body...))

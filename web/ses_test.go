@@ -41,7 +41,7 @@ type snsWorld struct {
 	confirmed  atomic.Int32
 }
 
-func newSNSWorld(t *testing.T, now time.Time) *snsWorld {
+func newSNSWorld(t testing.TB, now time.Time) *snsWorld {
 	t.Helper()
 	w := &snsWorld{certURL: "https://sns.example.com/SimpleNotificationService-test.pem"}
 	rootKey, root := newCA(t, "Test Root", nil, nil, now)
@@ -99,7 +99,7 @@ func newSNSWorld(t *testing.T, now time.Time) *snsWorld {
 	return w
 }
 
-func newCA(t *testing.T, name string, parent *x509.Certificate, parentKey *rsa.PrivateKey, now time.Time) (*rsa.PrivateKey, *x509.Certificate) {
+func newCA(t testing.TB, name string, parent *x509.Certificate, parentKey *rsa.PrivateKey, now time.Time) (*rsa.PrivateKey, *x509.Certificate) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -133,7 +133,7 @@ func (w *snsWorld) hooks(o *Options) {
 }
 
 // sign makes an SNS delivery of msg, signed as SNS signs (version 1 or 2).
-func (w *snsWorld) sign(t *testing.T, msg intake.SNSMessage) []byte {
+func (w *snsWorld) sign(t testing.TB, msg intake.SNSMessage) []byte {
 	t.Helper()
 	if msg.SigningCertURL == "" {
 		msg.SigningCertURL = w.certURL
@@ -181,7 +181,7 @@ func notification(notice []byte, version string) intake.SNSMessage {
 
 // sesNotice is a corpus sample as SES writes it, out of its SNS delivery
 // when the sample is one.
-func sesNotice(t *testing.T, name string) []byte {
+func sesNotice(t testing.TB, name string) []byte {
 	t.Helper()
 	body := webhookSample(t, name)
 	if msg, err := intake.ReadSNS(body); err == nil {
