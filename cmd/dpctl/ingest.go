@@ -90,6 +90,13 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
+// eventSource yields the events to ingest, each with its position in the
+// input (a line, a message) for the rejections to name; io.EOF at the
+// end.
+type eventSource interface {
+	Read() (ev *dpmonv1.Event, pos int, err error)
+}
+
 // ingest sends the events of r in batches of size events and counts the
 // answers. When the input turns out to be bad halfway, the batches
 // already sent are still acknowledged and counted, and both the summary
@@ -98,7 +105,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 // shutting down or too busy), ingest waits as asked and sends the batches
 // not acknowledged again on a new stream, as retrier says. Only a nil
 // summary means nothing is known about what was ingested.
-func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r *eventReader, size, inflight int, giveUp time.Duration, stderr io.Writer) (*ingestSummary, error) {
+func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r eventSource, size, inflight int, giveUp time.Duration, stderr io.Writer) (*ingestSummary, error) {
 	sum := &ingestSummary{Rejections: []rejection{}}
 	retry := retrier{giveUp: giveUp, stderr: stderr, progress: time.Now()}
 	var carried []flight // not acknowledged on an earlier stream, oldest first
@@ -154,7 +161,7 @@ func sendEach(ctx context.Context, stream *batchStream, fs []flight) ([]flight, 
 // sendAll reads r to its end and sends its events in batches of size. It
 // returns why reading stopped early (bad input) apart from why sending
 // failed (the stream).
-func sendAll(ctx context.Context, stream *batchStream, r *eventReader, size int) (readErr, sendErr error) {
+func sendAll(ctx context.Context, stream *batchStream, r eventSource, size int) (readErr, sendErr error) {
 	for {
 		events := make([]*dpmonv1.Event, 0, size)
 		lines := make([]int, 0, size)

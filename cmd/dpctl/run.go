@@ -27,6 +27,7 @@ type command struct {
 // commands are dpctl's subcommands, in the order the usage lists them.
 var commands = []command{
 	{"ingest", "send events, one JSON object per line, from a file or stdin", runIngest},
+	{"ingest-mail", "read bounce (DSN) and feedback (ARF) reports from files, Maildirs or an mbox, and ingest their events", runIngestMail},
 	{"account", "show accounts: get ID, list, history ID", runAccount},
 	{"check-send", "say whether an account may send now, and to which recipients", runCheckSend},
 	{"classify", "classify a bounce from its SMTP reply", runClassify},

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dpmon/dpmon/intake"
+	"github.com/dpmon/dpmon/monitor/monitortest"
+)
+
+// corpusSample is the path of a sample of the shared corpus; this package
+// is two levels below the repository's root, one more than CorpusDir
+// counts.
+func corpusSample(t *testing.T, kind, name string) string {
+	t.Helper()
+	path := filepath.Join("..", monitortest.CorpusDir, "samples", kind, name)
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("corpus sample: %v", err)
+	}
+	return path
+}
+
+func ingestMailJSON(t *testing.T, args ...string) mailSummary {
+	t.Helper()
+	stdout, stderr, err := runDpctl(t, append(args, "-o", "json")...)
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	var sum mailSummary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("%v in %s", err, stdout)
+	}
+	return sum
+}
+
+// TestIngestMailCorpus reads every DSN and ARF sample of the corpus
+// through dpctl into a real server, whose clock shows the report's time.
+func TestIngestMailCorpus(t *testing.T) {
+	for _, tc := range []struct {
+		kind, file               string
+		accepted, ignored        int
+		hard, complaints, blocks uint64
+	}{
+		// One recipient unknown (hard), one mailbox full (soft).
+		{"dsn", "sisimai-lhost-postfix-13.eml", 2, 0, 1, 0, 0},
+		{"dsn", "sisimai-lhost-sendmail-05.eml", 1, 0, 0, 0, 0},
+		{"dsn", "sisimai-rhost-google-04.eml", 1, 0, 0, 0, 1},
+		{"dsn", "sisimai-rhost-microsoft-01.eml", 1, 0, 0, 0, 1},
+		// A delay tells nothing unless --delayed.
+		{"dsn", "sisimai-rfc3464-07.eml", 0, 1, 0, 0, 0},
+		{"arf", "sisimai-arf-01.eml", 1, 0, 0, 1, 0},
+		{"arf", "sisimai-arf-14.eml", 1, 0, 0, 1, 0},
+		{"arf", "sisimai-arf-25.eml", 1, 0, 0, 1, 0},
+		// Opt-out: an unsubscribe, which no rate counts.
+		{"arf", "sisimai-arf-12.eml", 1, 0, 0, 0, 0},
+		// An authentication failure report: no complaint.
+		{"arf", "sisimai-arf-19.eml", 0, 1, 0, 0, 0},
+	} {
+		path := corpusSample(t, tc.kind, tc.file)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := intake.ReadReport(bytes.NewReader(data), intake.ReportOptions{Account: "acme"}, time.Now())
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		at := t0
+		for _, e := range res.Events {
+			at = e.OccurredAt.Add(time.Minute)
+		}
+		d := startDpmon(t, at)
+		sum := ingestMailJSON(t, "--addr", d.addr, "ingest-mail", "--account", "acme", path)
+		if sum.Messages != 1 || sum.Accepted != tc.accepted || sum.Ignored != tc.ignored || len(sum.Rejections)+len(sum.NotReports)+len(sum.Unmapped) != 0 {
+			t.Errorf("%s: got %+v", tc.file, sum)
+			continue
+		}
+		if tc.accepted > 0 {
+			w := d.account(t, "acme").GetWindows()[0]
+			if w.GetHardBounces() != tc.hard || w.GetComplaints() != tc.complaints || w.GetBlocks() != tc.blocks {
+				t.Errorf("%s: %d hard bounces, %d complaints, %d blocks; want %d, %d, %d",
+					tc.file, w.GetHardBounces(), w.GetComplaints(), w.GetBlocks(), tc.hard, tc.complaints, tc.blocks)
+			}
+		}
+		// The same report delivered twice counts once.
+		if again := ingestMailJSON(t, "--addr", d.addr, "ingest-mail", "--account", "acme", path); again.Accepted != 0 || again.Duplicates != tc.accepted {
+			t.Errorf("%s again: got %+v", tc.file, again)
+		}
+	}
+}
+
+// dsn is a delivery status notification for recipient, of the message
+// with messageID, whose header names account.
+func dsn(messageID, recipient, account string, at time.Time) string {
+	date := at.Format(time.RFC1123Z)
+	return fmt.Sprintf(`From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: bounces@acme.example
+Subject: Undelivered Mail Returned to Sender
+Date: %s
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b1"
+
+--b1
+Content-Type: text/plain
+
+From the mail system: your message could not be delivered.
+
+--b1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+Arrival-Date: %s
+
+Final-Recipient: rfc822; %s
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <%s>: Recipient address rejected: User unknown
+
+--b1
+Content-Type: text/rfc822-headers
+
+From: news@acme.example
+To: %s
+Message-ID: %s
+X-Dpmon-Account: %s
+
+--b1--
+`, date, date, recipient, recipient, recipient, messageID, account)
+}
+
+func TestIngestMailMailboxes(t *testing.T) {
+	d := startDpmon(t, t0)
+	at := t0.Add(-time.Minute)
+	dir := t.TempDir()
+	// A Maildir: new/ and cur/ are read, tmp/ is not.
+	maildir := filepath.Join(dir, "Maildir")
+	for _, sub := range []string{"new", "cur", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(maildir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(maildir, "new", "1.eml"), dsn("<m1@acme.example>", "a@example.org", "acme", at))
+	write(filepath.Join(maildir, "cur", "2.eml:2,S"), dsn("<m2@acme.example>", "b@example.org", "acme", at))
+	write(filepath.Join(maildir, "tmp", "3.eml"), dsn("<m3@acme.example>", "c@example.org", "acme", at))
+	// A message that is no report is listed, not taken.
+	write(filepath.Join(maildir, "new", "4.eml"), "From: someone@example.com\nSubject: hello\n\nJust a note.\n")
+	sum := ingestMailJSON(t, "--addr", d.addr, "ingest-mail", maildir)
+	if sum.Messages != 3 || sum.Accepted != 2 || len(sum.NotReports) != 1 || !strings.HasSuffix(sum.NotReports[0].Message, "4.eml") {
+		t.Errorf("Maildir: got %+v", sum)
+	}
+
+	// An mbox on stdin: the header names the account; a message without
+	// one is listed as unmapped.
+	mbox := mboxOf(dsn("<m5@acme.example>", "e@example.org", "beta", at), dsn("<m6@acme.example>", "f@example.org", "", at),
+		dsn("<m1@acme.example>", "a@example.org", "acme", at))
+	stdin := os.Stdin
+	t.Cleanup(func() { os.Stdin = stdin })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		w.WriteString(mbox)
+		w.Close()
+	}()
+	os.Stdin = r
+	sum = ingestMailJSON(t, "--addr", d.addr, "ingest-mail")
+	if sum.Messages != 3 || sum.Accepted != 1 || sum.Duplicates != 1 || len(sum.Unmapped) != 1 ||
+		sum.Unmapped[0].Message != "stdin#2" || sum.Unmapped[0].Recipient != "f@example.org" {
+		t.Errorf("mbox: got %+v", sum)
+	}
+	if got := d.account(t, "beta").GetWindows()[0].GetHardBounces(); got != 1 {
+		t.Errorf("beta: %d hard bounces, want 1", got)
+	}
+
+	// As a table, with hostile names made safe.
+	hostile := filepath.Join(dir, "x\x1b[2J.eml")
+	write(hostile, "Subject: not a report\n\nhi\n")
+	stdout, _, err := runDpctl(t, "--addr", d.addr, "ingest-mail", hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout, "\x1b") || !strings.Contains(stdout, "not reports  1") {
+		t.Errorf("table: got %q", stdout)
+	}
+}
+
+// mboxOf writes messages as an mbox (mboxrd) writer does: a "From " line
+// before each, and a ">" before each line of a message that would read as
+// one.
+func mboxOf(messages ...string) string {
+	var b strings.Builder
+	for _, m := range messages {
+		b.WriteString("From MAILER-DAEMON Tue Nov 24 09:59:00 2026\n")
+		for line := range strings.Lines(m) {
+			if strings.HasPrefix(strings.TrimLeft(line, ">"), "From ") {
+				b.WriteByte('>')
+			}
+			b.WriteString(line)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func TestMboxReader(t *testing.T) {
+	messages := []string{"Subject: one\n\nFrom the top\n>From quoted once\n", "Subject: two\n\nbody\n"}
+	r := newMboxReader([]byte(mboxOf(messages...)))
+	for i, want := range messages {
+		got, err := r.next()
+		if err != nil || string(got) != want+"\n" {
+			t.Errorf("message %d: got %q, %v; want %q", i+1, got, err, want+"\n")
+		}
+	}
+	if _, err := r.next(); err == nil {
+		t.Error("past the end: no error")
+	}
+}
