@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
 	"strings"
@@ -28,14 +29,16 @@ const MaxReportRecipients = 1000
 // ReportOptions say how a report's events find their account, in this
 // order: Account; the Header of the returned message; the account a VERP
 // return path carries ("bounces+ACCOUNT=...@", in the report's To,
-// X-Original-To or Delivered-To, or an ARF report's Original-Mail-From).
+// X-Original-To or Delivered-To, an ARF report's Original-Mail-From, or
+// the Return-Path of the message a plain bounce returns).
 // Whoever can mail the bounce mailbox can write a header or a VERP tag:
 // where that matters, give Account, one mailbox per account.
 type ReportOptions struct {
 	Account string
 	Header  string // default X-Dpmon-Account
-	// Delayed makes a DSN's "delayed" recipient a soft bounce; by default
-	// a delay, which the sender still retries, tells nothing.
+	// Delayed makes a DSN's "delayed" recipient (or a plain bounce's
+	// warning that delivery is still retried) a soft bounce; by default a
+	// delay, which the sender still retries, tells nothing.
 	Delayed bool
 }
 
@@ -55,7 +58,9 @@ type report struct {
 // platform's bounce or feedback-loop mailbox receives it, into one event
 // per recipient it reports. The original message's Message-ID and the
 // recipient make the event id, so a report delivered twice counts once.
-// now dates a report that carries no date.
+// A bounce that Exim, qmail or an old Sendmail wrote as plain text,
+// without a report part, is read as a DSN (see readPlainBounce). now dates
+// a report that carries no date.
 func ReadReport(r io.Reader, o ReportOptions, now time.Time) (Result, error) {
 	if o.Header == "" {
 		o.Header = "X-Dpmon-Account"
@@ -78,6 +83,9 @@ func ReadReport(r io.Reader, o ReportOptions, now time.Time) (Result, error) {
 	}
 	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/report" || params["boundary"] == "" {
+		if res, ok := readPlainBounce(msg, o, now); ok {
+			return res, nil
+		}
 		return Result{}, fmt.Errorf("report: %w: not a multipart/report message", ErrPayload)
 	}
 	rep := report{kind: strings.ToLower(params["report-type"]), header: msg.Header, opts: o, now: now}
@@ -113,10 +121,7 @@ func (rep *report) readParts(parts *multipart.Reader) error {
 			return fmt.Errorf("report: %w: %v", ErrPayload, err)
 		}
 		mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		var body io.Reader = p
-		if strings.EqualFold(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding")), "base64") {
-			body = base64.NewDecoder(base64.StdEncoding, p)
-		}
+		body := decoded(p, p.Header.Get("Content-Transfer-Encoding"))
 		switch {
 		case mt == want || rep.kind == "delivery-status" && mt == "message/global-delivery-status":
 			tp := textproto.NewReader(bufio.NewReader(body))
@@ -129,7 +134,7 @@ func (rep *report) readParts(parts *multipart.Reader) error {
 					break
 				}
 			}
-		case mt == "message/rfc822" || mt == "text/rfc822-headers" || mt == "message/rfc822-headers" || mt == "message/global" || mt == "message/global-headers":
+		case returnedMessage(mt):
 			h, err := textproto.NewReader(bufio.NewReader(body)).ReadMIMEHeader()
 			if len(h) > 0 || err == nil {
 				rep.original = h
@@ -140,6 +145,29 @@ func (rep *report) readParts(parts *multipart.Reader) error {
 		return fmt.Errorf("report: %w: no %s part", ErrPayload, want)
 	}
 	return nil
+}
+
+// returnedMessage reports whether a part of media type mt holds the
+// returned message, or its header, which is all a report needs of it.
+func returnedMessage(mt string) bool {
+	switch mt {
+	case "message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/global", "message/global-headers":
+		return true
+	}
+	return false
+}
+
+// decoded is a body read through its Content-Transfer-Encoding (cte). A
+// multipart part has its quoted-printable decoded already; a message body
+// has not.
+func decoded(r io.Reader, cte string) io.Reader {
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "base64":
+		return base64.NewDecoder(base64.StdEncoding, r)
+	case "quoted-printable":
+		return quotedprintable.NewReader(r)
+	}
+	return r
 }
 
 // dsnEvents makes a bounce of each failed recipient: the per-message
@@ -261,6 +289,16 @@ func (rep *report) account(returnPath string) string {
 // verpAccount is the account a VERP address carries in its local part,
 // "bounces+ACCOUNT=recipient.example@platform.example", or "".
 func verpAccount(addr string) string {
+	if local, _, _ := strings.Cut(addr, "@"); !strings.Contains(local, "=") {
+		return ""
+	}
+	return TagAccount(addr)
+}
+
+// TagAccount is the account an address's +tag names, "" when it names
+// none: "fbl+ACCOUNT@platform.example", or with VERP's encoded recipient
+// after it, "bounces+ACCOUNT=recipient.example@platform.example".
+func TagAccount(addr string) string {
 	local, _, ok := strings.Cut(addr, "@")
 	if !ok {
 		return ""
@@ -269,8 +307,8 @@ func verpAccount(addr string) string {
 	if !ok {
 		return ""
 	}
-	acct, _, ok := strings.Cut(tagged, "=")
-	if !ok || monitor.CheckID(acct) != "" {
+	acct, _, _ := strings.Cut(tagged, "=")
+	if monitor.CheckID(acct) != "" {
 		return ""
 	}
 	return acct

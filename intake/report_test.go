@@ -211,3 +211,21 @@ func FuzzReadReport(f *testing.F) {
 		}
 	})
 }
+
+func TestTagAccount(t *testing.T) {
+	for addr, want := range map[string]string{
+		"fbl+acme@x.test":                 "acme",
+		"bounces+acme=example.org@x.test": "acme",
+		"bounces@x.test":                  "",
+		"bounces+@x.test":                 "",
+		"bounces+a\x00b@x.test":           "",
+		"no-at-sign+acme":                 "",
+	} {
+		if got := TagAccount(addr); got != want {
+			t.Errorf("TagAccount(%q) = %q, want %q", addr, got, want)
+		}
+	}
+	if got := verpAccount("fbl+acme@x.test"); got != "" {
+		t.Errorf("verpAccount of a tag without a recipient = %q, want none", got)
+	}
+}

@@ -83,3 +83,33 @@ func BounceCorpus(t testing.TB) []BounceRow {
 // classifier must agree with. About 5 % of the labels are debatable (the
 // README lists those dpmon reads otherwise), so 100 % is not the aim.
 const MinCorpusAgreement = 0.97
+
+// ReportSample is a whole report of the corpus (samples/dsn or
+// samples/arf) and what it amounts to for the account it is read for,
+// once committed: the events accepted and ignored, and the counts they add
+// to the account's window. The receivers of reports (dpctl ingest-mail,
+// LMTP) check their path against it.
+type ReportSample struct {
+	Kind, File                      string
+	Accepted, Ignored               int
+	HardBounces, Complaints, Blocks uint64
+}
+
+// ReportSamples are the corpus's reports, each as it reads.
+var ReportSamples = []ReportSample{
+	// One recipient unknown (hard), one mailbox full (soft).
+	{"dsn", "sisimai-lhost-postfix-13.eml", 2, 0, 1, 0, 0},
+	{"dsn", "sisimai-lhost-sendmail-05.eml", 1, 0, 0, 0, 0},
+	// Refused for the sender's authentication or address: blocks.
+	{"dsn", "sisimai-rhost-google-04.eml", 1, 0, 0, 0, 1},
+	{"dsn", "sisimai-rhost-microsoft-01.eml", 1, 0, 0, 0, 1},
+	// A delay tells nothing unless asked.
+	{"dsn", "sisimai-rfc3464-07.eml", 0, 1, 0, 0, 0},
+	{"arf", "sisimai-arf-01.eml", 1, 0, 0, 1, 0},
+	{"arf", "sisimai-arf-14.eml", 1, 0, 0, 1, 0},
+	{"arf", "sisimai-arf-25.eml", 1, 0, 0, 1, 0},
+	// Opt-out: an unsubscribe, which no rate counts.
+	{"arf", "sisimai-arf-12.eml", 1, 0, 0, 0, 0},
+	// An authentication failure report: no complaint.
+	{"arf", "sisimai-arf-19.eml", 0, 1, 0, 0, 0},
+}
