@@ -30,6 +30,7 @@ type Metrics struct {
 	connections prometheus.Counter
 	accounts    *prometheus.CounterVec
 	hookEvents  *prometheus.CounterVec
+	mailEvents  *prometheus.CounterVec
 	// GRPC instruments the gRPC server (calls started, handled by code,
 	// handling time, stream messages).
 	GRPC *grpcprom.ServerMetrics
@@ -82,6 +83,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "hook_events_total",
 			Help: "Provider webhook events, by provider and result: accepted, duplicate, unmapped (kept for dpctl hooks unmapped), ignored (nothing for dpmon), rejected (invalid events and unreadable posts) or unauthorized (posts whose signature or credentials do not hold).",
 		}, []string{"provider", "result"}),
+		mailEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "mail_events_total",
+			Help: "Events of bounce and feedback reports taken by LMTP, by result: accepted, duplicate, unmapped, ignored, rejected; not_report counts messages that are no report.",
+		}, []string{"result"}),
 		GRPC: grpcprom.NewServerMetrics(
 			grpcprom.WithServerCounterOptions(grpcprom.WithNamespace(namespace)),
 			// CheckSend sits on every send of a platform and is aimed at
@@ -90,7 +95,7 @@ func New() *Metrics {
 				grpcprom.WithHistogramBuckets([]float64{0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5})),
 		),
 	}
-	m.registry.MustRegister(m.events, m.commits, m.transitions, m.senders, m.attempts, m.refused, m.connections, m.accounts, m.hookEvents, m.GRPC,
+	m.registry.MustRegister(m.events, m.commits, m.transitions, m.senders, m.attempts, m.refused, m.connections, m.accounts, m.hookEvents, m.mailEvents, m.GRPC,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: namespace}))
 	for _, typ := range eventTypes {
 		for _, result := range []string{"accepted", "duplicate", "rejected"} {
@@ -240,6 +245,14 @@ func (m *Metrics) HookEvents(provider, result string, n int) {
 	}
 }
 
+// MailEvents counts n events of LMTP reports with result (the lmtp.Result
+// values).
+func (m *Metrics) MailEvents(result string, n int) {
+	if n > 0 {
+		m.mailEvents.WithLabelValues(result).Add(float64(n))
+	}
+}
+
 // ServeHooks makes the hook counters of the providers served present at
 // zero, so that a rate over them exists before the first post.
 func (m *Metrics) ServeHooks(providers []string, results []string) {
@@ -247,6 +260,13 @@ func (m *Metrics) ServeHooks(providers []string, results []string) {
 		for _, r := range results {
 			m.hookEvents.WithLabelValues(p, r)
 		}
+	}
+}
+
+// ServeMail makes the mail counters present at zero.
+func (m *Metrics) ServeMail(results []string) {
+	for _, r := range results {
+		m.mailEvents.WithLabelValues(r)
 	}
 }
 

@@ -9,9 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -19,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dpmon/dpmon/intake"
+	"github.com/dpmon/dpmon/internal/logtext"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/store"
 )
@@ -113,10 +112,10 @@ func (h *hooks) serve(p provider) http.Handler {
 			return
 		case errors.Is(err, intake.ErrPayload):
 			h.add(p.name, ResultRejected, 1)
-			httpError(w, http.StatusBadRequest, clean(err.Error()))
+			httpError(w, http.StatusBadRequest, logtext.Clean(err.Error()))
 			return
 		case err != nil:
-			h.log.Warn("webhook post not taken; the provider will retry", "provider", p.name, "err", clean(err.Error()))
+			h.log.Warn("webhook post not taken; the provider will retry", "provider", p.name, "err", logtext.Clean(err.Error()))
 			retryLater(w, 10*time.Second, "dpmon cannot check this post now")
 			return
 		}
@@ -174,7 +173,7 @@ func unmappedReason(name string, m intake.Mapping) string {
 // 401, counted, and logged with the reason but never the secret.
 func (h *hooks) unauthorized(w http.ResponseWriter, r *http.Request, p provider, err error) {
 	h.add(p.name, ResultUnauthorized, 1)
-	h.log.Warn("webhook post refused", "provider", p.name, "remote", r.RemoteAddr, "reason", clean(err.Error()))
+	h.log.Warn("webhook post refused", "provider", p.name, "remote", r.RemoteAddr, "reason", logtext.Clean(err.Error()))
 	httpError(w, http.StatusUnauthorized, "the signature or credentials do not hold")
 }
 
@@ -217,23 +216,4 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	fmt.Fprintln(w, msg)
-}
-
-// maxReason bounds a reason sent back or logged: it may quote the post.
-const maxReason = 300
-
-// clean makes a reason that may quote a hostile post fit for a response
-// and a log line: valid UTF-8, no control characters, bounded.
-func clean(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > maxReason {
-		s = strings.ToValidUTF8(s[:maxReason], "") + "…"
-	}
-	return s
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dpmon/dpmon/intake"
+	"github.com/dpmon/dpmon/internal/logtext"
 	"github.com/dpmon/dpmon/monitor"
 )
 
@@ -88,7 +89,7 @@ func TestHostileReason(t *testing.T) {
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	buf.ReadFrom(resp.Body)
-	if resp.StatusCode != http.StatusBadRequest || buf.Len() > maxReason+10 || strings.ContainsAny(buf.String(), "\x1b\u202e") ||
+	if resp.StatusCode != http.StatusBadRequest || buf.Len() > logtext.MaxLen+10 || strings.ContainsAny(buf.String(), "\x1b\u202e") ||
 		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Errorf("got %d %q (%s)", resp.StatusCode, buf.String(), resp.Header.Get("Content-Type"))
 	}

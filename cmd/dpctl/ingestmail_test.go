@@ -42,34 +42,15 @@ func ingestMailJSON(t *testing.T, args ...string) mailSummary {
 // TestIngestMailCorpus reads every DSN and ARF sample of the corpus
 // through dpctl into a real server, whose clock shows the report's time.
 func TestIngestMailCorpus(t *testing.T) {
-	for _, tc := range []struct {
-		kind, file               string
-		accepted, ignored        int
-		hard, complaints, blocks uint64
-	}{
-		// One recipient unknown (hard), one mailbox full (soft).
-		{"dsn", "sisimai-lhost-postfix-13.eml", 2, 0, 1, 0, 0},
-		{"dsn", "sisimai-lhost-sendmail-05.eml", 1, 0, 0, 0, 0},
-		{"dsn", "sisimai-rhost-google-04.eml", 1, 0, 0, 0, 1},
-		{"dsn", "sisimai-rhost-microsoft-01.eml", 1, 0, 0, 0, 1},
-		// A delay tells nothing unless --delayed.
-		{"dsn", "sisimai-rfc3464-07.eml", 0, 1, 0, 0, 0},
-		{"arf", "sisimai-arf-01.eml", 1, 0, 0, 1, 0},
-		{"arf", "sisimai-arf-14.eml", 1, 0, 0, 1, 0},
-		{"arf", "sisimai-arf-25.eml", 1, 0, 0, 1, 0},
-		// Opt-out: an unsubscribe, which no rate counts.
-		{"arf", "sisimai-arf-12.eml", 1, 0, 0, 0, 0},
-		// An authentication failure report: no complaint.
-		{"arf", "sisimai-arf-19.eml", 0, 1, 0, 0, 0},
-	} {
-		path := corpusSample(t, tc.kind, tc.file)
+	for _, tc := range monitortest.ReportSamples {
+		path := corpusSample(t, tc.Kind, tc.File)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		res, err := intake.ReadReport(bytes.NewReader(data), intake.ReportOptions{Account: "acme"}, time.Now())
 		if err != nil {
-			t.Fatalf("%s: %v", tc.file, err)
+			t.Fatalf("%s: %v", tc.File, err)
 		}
 		at := t0
 		for _, e := range res.Events {
@@ -77,20 +58,20 @@ func TestIngestMailCorpus(t *testing.T) {
 		}
 		d := startDpmon(t, at)
 		sum := ingestMailJSON(t, "--addr", d.addr, "ingest-mail", "--account", "acme", path)
-		if sum.Messages != 1 || sum.Accepted != tc.accepted || sum.Ignored != tc.ignored || len(sum.Rejections)+len(sum.NotReports)+len(sum.Unmapped) != 0 {
-			t.Errorf("%s: got %+v", tc.file, sum)
+		if sum.Messages != 1 || sum.Accepted != tc.Accepted || sum.Ignored != tc.Ignored || len(sum.Rejections)+len(sum.NotReports)+len(sum.Unmapped) != 0 {
+			t.Errorf("%s: got %+v", tc.File, sum)
 			continue
 		}
-		if tc.accepted > 0 {
+		if tc.Accepted > 0 {
 			w := d.account(t, "acme").GetWindows()[0]
-			if w.GetHardBounces() != tc.hard || w.GetComplaints() != tc.complaints || w.GetBlocks() != tc.blocks {
+			if w.GetHardBounces() != tc.HardBounces || w.GetComplaints() != tc.Complaints || w.GetBlocks() != tc.Blocks {
 				t.Errorf("%s: %d hard bounces, %d complaints, %d blocks; want %d, %d, %d",
-					tc.file, w.GetHardBounces(), w.GetComplaints(), w.GetBlocks(), tc.hard, tc.complaints, tc.blocks)
+					tc.File, w.GetHardBounces(), w.GetComplaints(), w.GetBlocks(), tc.HardBounces, tc.Complaints, tc.Blocks)
 			}
 		}
 		// The same report delivered twice counts once.
-		if again := ingestMailJSON(t, "--addr", d.addr, "ingest-mail", "--account", "acme", path); again.Accepted != 0 || again.Duplicates != tc.accepted {
-			t.Errorf("%s again: got %+v", tc.file, again)
+		if again := ingestMailJSON(t, "--addr", d.addr, "ingest-mail", "--account", "acme", path); again.Accepted != 0 || again.Duplicates != tc.Accepted {
+			t.Errorf("%s again: got %+v", tc.File, again)
 		}
 	}
 }

@@ -30,6 +30,8 @@ type config struct {
 	MetricsListen        string          `yaml:"metrics_listen"`
 	HTTPListen           string          `yaml:"http_listen"`
 	Hooks                hooksConf       `yaml:"hooks"`
+	LMTPListen           string          `yaml:"lmtp_listen"`
+	Mail                 mailConf        `yaml:"mail"`
 	Limits               limitsConf      `yaml:"limits"`
 	Schedule             scheduleConf    `yaml:"schedule"`
 	Events               eventsConf      `yaml:"events"`

@@ -71,6 +71,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		defer httpLis.Close()
 	}
+	if err := cfg.Mail.check(); err != nil {
+		return err
+	}
+	var lmtpLis net.Listener
+	if cfg.LMTPListen != "" {
+		if lmtpLis, err = listenLMTP(cfg.LMTPListen, cfg.Auth.Insecure, log); err != nil {
+			return err
+		}
+		defer lmtpLis.Close()
+	}
 	var m *metrics.Metrics
 	if cfg.MetricsListen != "" {
 		m = metrics.New()
@@ -174,11 +184,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info("state loaded", "accounts", r.Accounts, "dormant_accounts", r.Dormant, "events_replayed", r.Events,
 		"ids_indexed", r.IDs, "index_from_file", r.IndexFile, "ids_from_log", r.IDsFromLog, "took", r.Took.Round(time.Millisecond).String())
 	// A signal during the replay shuts the server down without serving.
-	stopHTTP := func(time.Duration) {}
+	stopHTTP, stopLMTP := func(time.Duration) {}, func(time.Duration) {}
 	if ctx.Err() == nil {
 		srv.Ready(db)
 		if httpLis != nil {
 			stopHTTP = serveHTTP(httpLis, hooks, srv, db, m, tlsCfg, log)
+		}
+		if lmtpLis != nil {
+			stopLMTP = serveLMTP(lmtpLis, cfg.Mail, srv, db, m, log)
 		}
 		abs, _ := filepath.Abs(cfg.DataDir)
 		log.Info("dpmon serving", "addr", lis.Addr().String(), "data_dir", abs,
@@ -189,14 +202,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	case <-ctx.Done():
 	case err := <-served:
 		stopHTTP(time.Duration(cfg.ShutdownTimeout))
+		stopLMTP(time.Duration(cfg.ShutdownTimeout))
 		<-jobs.Stop().Done()
 		return fmt.Errorf("serve: %w", err)
 	}
 
 	log.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout).String())
-	// Webhook posts in flight finish their commit first: their providers
-	// are answered, and retry what is cut off.
+	// Webhook posts and LMTP deliveries in flight finish their commit
+	// first: their senders are answered, and retry what is cut off.
 	stopHTTP(time.Duration(cfg.ShutdownTimeout))
+	stopLMTP(time.Duration(cfg.ShutdownTimeout))
 	srv.Drain()
 	stopped := make(chan struct{})
 	go func() {
@@ -227,6 +242,7 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 	lockTimeout := fs.Duration("lock-timeout", time.Duration(cfg.LockTimeout), "how long to wait for another dpmon to let go of the data directory")
 	logLevel := fs.String("log-level", cfg.LogLevel, "debug, info, warn or error")
 	metricsListen := fs.String("metrics-listen", cfg.MetricsListen, "serve Prometheus metrics at http://`address`/metrics (off when empty)")
+	lmtpListen := fs.String("lmtp-listen", cfg.LMTPListen, "take bounce and feedback reports by LMTP at `address` (host:port or unix:PATH; off when empty; env DPMON_LMTP_LISTEN)")
 	httpListen := fs.String("http-listen", cfg.HTTPListen, "serve the providers' webhooks at http://`address`/v1/hooks/ (off when empty; env DPMON_HTTP_LISTEN)")
 	tokens := fs.String("tokens", cfg.Auth.TokensFile, "token `file` (YAML); without one every caller is an admin, on loopback only")
 	tlsCert := fs.String("tls-cert", cfg.Auth.TLSCert, "TLS certificate `file` (PEM)")
@@ -253,6 +269,9 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 	if v := getenv("DPMON_HTTP_LISTEN"); v != "" {
 		cfg.HTTPListen = v
 	}
+	if v := getenv("DPMON_LMTP_LISTEN"); v != "" {
+		cfg.LMTPListen = v
+	}
 	cfg.Hooks.fromEnv(getenv)
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
@@ -268,6 +287,8 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 			cfg.MetricsListen = *metricsListen
 		case "http-listen":
 			cfg.HTTPListen = *httpListen
+		case "lmtp-listen":
+			cfg.LMTPListen = *lmtpListen
 		case "tokens":
 			cfg.Auth.TokensFile = *tokens
 		case "tls-cert":
