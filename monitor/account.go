@@ -20,9 +20,6 @@ type Account struct {
 	CountFrom time.Time
 	// Quota are the account's sending limits.
 	Quota Quota
-	// Bulk, when set, says whether the bulk policy applies to the account;
-	// nil follows the policy's default.
-	Bulk *bool
 	// ring, rep, tracks and the second's count are counted from the log,
 	// not persisted. With the fields above, an event to the first provider
 	// touches the account's first three cache lines and no other.
@@ -44,6 +41,9 @@ type Account struct {
 	secondSends uint32
 	// ReputationLow is set while the score is below the alert level.
 	ReputationLow bool
+	// Bulk says whether the bulk policy applies to the account, or that
+	// the policy's default decides; a byte, where a *bool took eight.
+	Bulk BulkChoice
 	// quiet marks the bucket in which Step last found the account healthy
 	// with nothing more sends could change (see quietMark); 0 for none.
 	// Until another count arrives or the bucket turns, Step need not
@@ -256,10 +256,6 @@ func (a *Account) Clone() *Account {
 	c.Reinstatements = slices.Clone(a.Reinstatements)
 	c.Overrides.MinSends = maps.Clone(a.Overrides.MinSends)
 	c.ring.used = slices.Clone(a.ring.used)
-	if a.Bulk != nil {
-		v := *a.Bulk
-		c.Bulk = &v
-	}
 	c.Senders = cloneMap(a.Senders, func(s *Sender) *Sender { v := *s; return &v })
 	c.tracks = a.tracks.clone()
 	c.rep.past = slices.Clone(a.rep.past)

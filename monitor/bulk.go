@@ -219,10 +219,42 @@ func SenderKey(addr string) string {
 	return strings.ToLower(addr)
 }
 
+// BulkChoice is an account's own choice of the bulk policy.
+type BulkChoice uint8
+
+// The choices.
+const (
+	// BulkDefault follows the policy's default.
+	BulkDefault BulkChoice = iota
+	BulkOn
+	BulkOff
+)
+
+// BulkChoiceOf is the choice a wire or record field says: nil for the
+// default.
+func BulkChoiceOf(on *bool) BulkChoice {
+	switch {
+	case on == nil:
+		return BulkDefault
+	case *on:
+		return BulkOn
+	}
+	return BulkOff
+}
+
+// Ptr is the choice as an optional field: nil for the default.
+func (c BulkChoice) Ptr() *bool {
+	if c == BulkDefault {
+		return nil
+	}
+	on := c == BulkOn
+	return &on
+}
+
 // BulkEnabled reports whether the account is under the bulk policy.
 func (a *Account) BulkEnabled(p *Policy) bool {
-	if a.Bulk != nil {
-		return *a.Bulk
+	if a.Bulk != BulkDefault {
+		return a.Bulk == BulkOn
 	}
 	return p.Bulk.Enabled
 }

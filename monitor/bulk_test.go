@@ -213,8 +213,7 @@ func TestAnAccountOutsideTheBulkPolicyIsNotCounted(t *testing.T) {
 	if made := a.StepSenders(t0, &p, 0); len(made) != 0 || tracked(a) != 0 {
 		t.Errorf("got %d blocks and %d tracked senders for an account outside the bulk policy", len(made), tracked(a))
 	}
-	on := true
-	a.Bulk = &on // the account's own choice beats the default
+	a.Bulk = BulkOn // the account's own choice beats the default
 	for i := range 50 {
 		sendMail(a, p, "news@shop.example", fmt.Sprintf("q%d@example.com", i), t0)
 	}
@@ -349,8 +348,7 @@ func TestTurningTheBulkPolicyOffStopsJudging(t *testing.T) {
 	for i := range 50 {
 		sendMail(a, p, "s@x.example", fmt.Sprintf("r%d@example.com", i), t0)
 	}
-	off := false
-	a.Bulk = &off
+	a.Bulk = BulkOff
 	if made := a.StepSenders(t0, &p, 0); len(made) != 0 || a.HasSendersToJudge() {
 		t.Errorf("got %d blocks after the policy was turned off", len(made))
 	}

@@ -168,10 +168,9 @@ func TestAdminCallsAreAudited(t *testing.T) {
 func TestTurningTheBulkPolicyOnCountsFromThen(t *testing.T) {
 	p := DefaultPolicy()
 	a := NewAccount("acme", t0, p)
-	on := true
 	at := t0.Add(time.Minute)
 	d := NewDecider(at, &p, &Volume{})
-	if err := d.Update(a, admin, func(a *Account) error { a.Bulk = &on; return nil }); err != nil {
+	if err := d.Update(a, admin, func(a *Account) error { a.Bulk = BulkOn; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if !a.BulkSince.Equal(at) {

@@ -102,7 +102,7 @@ func blockedSender(sender string, bulk *bool) func(p Policy) *Account {
 		if len(a.StepSenders(t0, &p, 0)) != 1 {
 			panic("the sender was not blocked")
 		}
-		a.Bulk = bulk
+		a.Bulk = BulkChoiceOf(bulk)
 		return a
 	}
 }

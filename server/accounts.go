@@ -127,7 +127,7 @@ func (s *Server) UpdateAccount(ctx context.Context, req *pb.UpdateAccountRequest
 				a.Overrides = overrides
 			case "bulk_policy_enabled":
 				// Cleared by the mask without a value: the default again.
-				a.Bulk = clonePtr(req.BulkPolicyEnabled)
+				a.Bulk = monitor.BulkChoiceOf(req.BulkPolicyEnabled)
 			case "max_sends_per_day":
 				a.Quota.PerDay = req.GetMaxSendsPerDay()
 			case "max_sends_per_second":

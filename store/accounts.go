@@ -90,7 +90,7 @@ func encodeAccount(a *monitor.Account) ([]byte, error) {
 		PhaseFindings:   findingRecords(a.State.Findings),
 		Recommendations: a.State.Recommendations, AckedAt: a.State.AckedAt, AckNote: a.State.AckNote,
 		Category: a.State.Category, Warnings: a.State.Warnings, Reinstatements: a.Reinstatements,
-		OpenTicket: a.OpenTicket, Bulk: a.Bulk, BulkSince: a.BulkSince, Senders: senderRecords(a.Senders),
+		OpenTicket: a.OpenTicket, Bulk: a.Bulk.Ptr(), BulkSince: a.BulkSince, Senders: senderRecords(a.Senders),
 		QuotaPerDay: a.Quota.PerDay, QuotaPerSec: a.Quota.PerSecond, ReputationLow: a.ReputationLow,
 	})
 }
@@ -130,7 +130,7 @@ func decodeAccount(v []byte, p monitor.Policy) (*monitor.Account, error) {
 		AckedAt: r.AckedAt, AckNote: r.AckNote, Category: r.Category, Warnings: r.Warnings,
 	}
 	a.Reinstatements, a.OpenTicket = r.Reinstatements, r.OpenTicket
-	a.Bulk, a.BulkSince = r.Bulk, r.BulkSince
+	a.Bulk, a.BulkSince = monitor.BulkChoiceOf(r.Bulk), r.BulkSince
 	a.Quota, a.ReputationLow = monitor.Quota{PerDay: r.QuotaPerDay, PerSecond: r.QuotaPerSec}, r.ReputationLow
 	for k, s := range r.Senders {
 		if a.Senders == nil {

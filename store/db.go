@@ -441,7 +441,7 @@ func (db *DB) load() error {
 		}
 		if !bulkWasOn && db.policy.Bulk.Enabled {
 			for _, a := range db.accounts {
-				if a.Bulk == nil {
+				if a.Bulk == monitor.BulkDefault {
 					a.BulkFrom(now)
 					bulkFrom = append(bulkFrom, a)
 				}

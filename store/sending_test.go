@@ -35,8 +35,7 @@ func TestASenderBlockSurvivesARestart(t *testing.T) {
 	c := monitortest.New(t0)
 	db := testDB(t, dir, c)
 	ctx := context.Background()
-	on := true
-	if _, err := db.UpdateAccount(ctx, "relay", admin, func(a *monitor.Account) error { a.Bulk = &on; return nil }); err != nil {
+	if _, err := db.UpdateAccount(ctx, "relay", admin, func(a *monitor.Account) error { a.Bulk = monitor.BulkOn; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	ingest(t, db, sendsFrom("relay", "a", "s@x.example", 50, t0))
@@ -152,8 +151,7 @@ func TestMailFromBeforeTheBulkPolicyDoesNotCount(t *testing.T) {
 	ctx := context.Background()
 	ingest(t, db, sendsFrom("relay", "a", "s@x.example", 50, t0))
 	c.Set(t0.Add(time.Minute))
-	on := true
-	if _, err := db.UpdateAccount(ctx, "relay", admin, func(a *monitor.Account) error { a.Bulk = &on; return nil }); err != nil {
+	if _, err := db.UpdateAccount(ctx, "relay", admin, func(a *monitor.Account) error { a.Bulk = monitor.BulkOn; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	db = reopen(t, db, dir, c)
