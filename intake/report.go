@@ -219,8 +219,8 @@ func (rep *report) dsnEvents(res *Result) {
 	}
 }
 
-// arfEvents makes the complaint (or unsubscribe) of a feedback report,
-// one for each recipient it names.
+// arfEvents makes the complaint (or unsubscribe, or authentication
+// failure) of a feedback report, one for each recipient it names.
 func (rep *report) arfEvents(res *Result) {
 	f := rep.fields[0]
 	feedback := strings.ToLower(strings.TrimSpace(f.Get("Feedback-Type")))
@@ -231,9 +231,11 @@ func (rep *report) arfEvents(res *Result) {
 		e.Complaint = &monitor.Complaint{FeedbackType: feedback, Source: oneLine(f.Get("User-Agent"), monitor.MaxSourceLen)}
 	case "opt-out":
 		e.Type = monitor.EventUnsubscribe
+	case "auth-failure":
+		// Of the sender's signing, not of a recipient: counted apart.
+		e.Type = monitor.EventAuthFailure
 	default:
-		// not-spam undoes nothing dpmon keeps; auth-failure speaks of the
-		// sender's domain, not of a recipient.
+		// not-spam undoes nothing dpmon keeps.
 		res.Ignored++
 		return
 	}

@@ -87,8 +87,16 @@ func TestReadReportARFs(t *testing.T) {
 			t.Errorf("%s: got %+v", tc.file, res)
 		}
 	}
-	if res := readSample(t, "arf", "sisimai-arf-19.eml", ReportOptions{Account: "acme"}); res.Ignored != 1 || len(res.Events) != 0 {
-		t.Errorf("auth-failure: got %+v, want it ignored", res)
+	// An authentication failure: counted apart, and valid without a
+	// recipient too.
+	res := readSample(t, "arf", "sisimai-arf-19.eml", ReportOptions{Account: "acme"})
+	if len(res.Events) != 1 || res.Events[0].Type != monitor.EventAuthFailure || res.Events[0].Recipient != "kijitora@example.org" {
+		t.Errorf("auth-failure: got %+v, want one auth failure", res)
+	}
+	noRecipient := res.Events[0]
+	noRecipient.Recipient = ""
+	if err := noRecipient.Validate(noRecipient.OccurredAt, monitor.DefaultLimits()); err != nil {
+		t.Errorf("auth failure without a recipient: %v", err)
 	}
 	arf := func(feedback string) string {
 		return "Date: Tue, 1 Dec 2026 10:00:00 +0000\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=b\r\n\r\n" +

@@ -158,6 +158,10 @@ func TestCorpusReports(t *testing.T) {
 		}
 		if tc.Accepted > 0 {
 			w := e.window(t, "acme")
+			a, _ := e.db.Account(context.Background(), "acme")
+			if auth := a.Reputation(e.clock.Now(), monitor.DefaultPolicy()).AuthFailures; auth != tc.AuthFailures {
+				t.Errorf("%s: %d auth failures, want %d", tc.File, auth, tc.AuthFailures)
+			}
 			if w.HardBounces != tc.HardBounces || w.Complaints != tc.Complaints || w.Blocks != tc.Blocks {
 				t.Errorf("%s: %d hard bounces, %d complaints, %d blocks; want %d, %d, %d", tc.File, w.HardBounces, w.Complaints, w.Blocks, tc.HardBounces, tc.Complaints, tc.Blocks)
 			}

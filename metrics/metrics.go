@@ -108,7 +108,7 @@ func New() *Metrics {
 // eventTypes are the label values of the event types, by monitor.EventType;
 // "unknown" is a type the server could not read.
 var eventTypes = [...]string{"unknown", "send", "delivery", "bounce", "complaint", "unsubscribe",
-	"spam_trap_hit", "blocklist_listing", "open", "click"}
+	"spam_trap_hit", "blocklist_listing", "open", "click", "auth_failure"}
 
 func typeLabel(t monitor.EventType) string {
 	if int(t) < len(eventTypes) {

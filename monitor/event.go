@@ -26,10 +26,16 @@ const (
 	EventBlocklistListing EventType = 7
 	EventOpen             EventType = 8
 	EventClick            EventType = 9
+	// EventAuthFailure says a receiver reported a message of the account
+	// failing authentication (an ARF auth-failure report: SPF, DKIM or
+	// DMARC). It says how the platform signs, not what a recipient wants,
+	// so it counts in no rate and suppresses no one; the recipient is
+	// optional.
+	EventAuthFailure EventType = 10
 )
 
 // MaxEventType is the highest known event type, for tables indexed by type.
-const MaxEventType = EventClick
+const MaxEventType = EventAuthFailure
 
 // Valid reports whether t is a known event type.
 func (t EventType) Valid() bool { return t >= EventSend && t <= MaxEventType }
@@ -185,7 +191,7 @@ func (e *Event) Validate(now time.Time, l Limits) error {
 		return l.FloorViolation()
 	}
 	switch {
-	case e.Recipient == "" && e.Type != EventBlocklistListing:
+	case e.Recipient == "" && e.Type != EventBlocklistListing && e.Type != EventAuthFailure:
 		return FieldError{"recipient", "is required"}
 	case e.Recipient != "":
 		if reason := CheckAddress(e.Recipient); reason != "" {

@@ -127,6 +127,7 @@ type Signals struct {
 	Listings     uint32
 	Opens        uint32
 	Clicks       uint32
+	AuthFailures uint32
 }
 
 // observeReputation counts e at t in the account's reputation days.
@@ -164,6 +165,8 @@ func addCells(cells *[dayCells]uint32, e *Event, c Counts, p *ReputationPolicy) 
 		cells[cellOpens]++
 	case EventClick:
 		cells[cellClicks]++
+	case EventAuthFailure:
+		cells[cellAuthFailures]++
 	}
 }
 
@@ -202,6 +205,8 @@ func (a *Account) reputationTotals(now time.Time, days int, byProvider []Totals)
 			sig.Opens += v
 		case cellClicks:
 			sig.Clicks += v
+		case cellAuthFailures:
+			sig.AuthFailures += v
 		}
 	})
 	return all, sig
@@ -262,6 +267,10 @@ type Reputation struct {
 	Components []Component
 	Days       int
 	AlertBelow int
+	// AuthFailures are the authentication failure reports of the window:
+	// no part of the score, which measures what recipients do, but the
+	// sign of a sending setup to fix.
+	AuthFailures uint32
 	// Providers are the counts by mailbox provider, in the policy's order
 	// and "other" last.
 	Providers []ProviderTotals
@@ -371,7 +380,7 @@ func explainComponent(c Component, t Totals, s Signals) string {
 func (a *Account) Reputation(now time.Time, p Policy) Reputation {
 	byProvider := make([]Totals, len(p.Reputation.Providers)+1)
 	all, sig := a.reputationTotals(now, p.Reputation.Days, byProvider)
-	r := Reputation{Days: p.Reputation.Days, AlertBelow: p.Reputation.AlertBelow}
+	r := Reputation{Days: p.Reputation.Days, AlertBelow: p.Reputation.AlertBelow, AuthFailures: sig.AuthFailures}
 	r.Score, r.Components = Score(all, sig, p.Reputation.Engagement)
 	for i, t := range byProvider {
 		name := OtherProvider

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -222,5 +223,32 @@ func TestALowScoreOnLittleVolumeDoesNotAlert(t *testing.T) {
 	}
 	if alert, ok := a.JudgeReputation(t0, p); ok {
 		t.Errorf("10 sends alerted: %+v", alert)
+	}
+}
+
+func TestAuthFailuresAreCountedApart(t *testing.T) {
+	p := DefaultPolicy()
+	a := NewAccount("acme", t0, p)
+	for i := range 100 {
+		a.Observe(&Event{Type: EventSend, OccurredAt: t0, Recipient: fmt.Sprintf("r%d@example.org", i)}, t0, &p)
+	}
+	before := a.Reputation(t0.Add(time.Hour), p)
+	// With a recipient, and without one: a report may not name it.
+	for _, r := range []string{"r1@example.org", ""} {
+		e := &Event{ID: "af" + r, AccountID: "acme", Type: EventAuthFailure, OccurredAt: t0, Recipient: r}
+		if err := e.Validate(t0, DefaultLimits()); err != nil {
+			t.Fatalf("auth failure to %q: %v", r, err)
+		}
+		a.Observe(e, t0, &p)
+	}
+	after := a.Reputation(t0.Add(time.Hour), p)
+	if after.AuthFailures != 2 || after.Score != before.Score {
+		t.Errorf("got %d auth failures and score %d, want 2 and the score unchanged at %d", after.AuthFailures, after.Score, before.Score)
+	}
+	if w := a.Status(t0.Add(time.Hour), p).Windows[0]; w.HardBounces+w.Complaints+w.Blocks != 0 {
+		t.Errorf("auth failures counted in the window: %+v", w)
+	}
+	if got := a.Reputation(t0.Add(time.Duration(p.Reputation.Days+1)*24*time.Hour), p).AuthFailures; got != 0 {
+		t.Errorf("past the window: %d auth failures, want none", got)
 	}
 }

@@ -44,6 +44,7 @@ const (
 	cellListings
 	cellOpens
 	cellClicks
+	cellAuthFailures
 	dayCells
 )
 

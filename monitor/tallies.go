@@ -20,9 +20,9 @@ import (
 // checks. Numbers are varints: most cells are zero and take one byte.
 
 // talliesVersion is the layout AppendTallies writes. Version 1 kept every
-// past reputation day whole; tallies of another version are counted again
-// from the log.
-const talliesVersion = 2
+// past reputation day whole; version 2 had no cell for authentication
+// failures. Tallies of another version are counted again from the log.
+const talliesVersion = 3
 
 // ErrTalliesShape is returned by RestoreTallies when the tallies were
 // counted under a policy of another shape: they cannot be used, and the

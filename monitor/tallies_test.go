@@ -40,6 +40,8 @@ func randomEvent(rng *rand.Rand, i int, at time.Time) *Event {
 		e.Type = EventComplaint
 	case x < 5:
 		e.Type = EventUnsubscribe
+	case x < 6:
+		e.Type = EventAuthFailure
 	}
 	e.Decide()
 	return e
@@ -71,8 +73,8 @@ func TestTalliesRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(b.Status(now, p), a.Status(now, p)) {
 		t.Error("status differs")
 	}
-	if a.Reputation(now, p).Score != b.Reputation(now, p).Score {
-		t.Error("reputation score differs")
+	if ra, rb := a.Reputation(now, p), b.Reputation(now, p); ra.Score != rb.Score || ra.AuthFailures != rb.AuthFailures || ra.AuthFailures == 0 {
+		t.Errorf("reputation: score %d and %d, auth failures %d and %d", ra.Score, rb.Score, ra.AuthFailures, rb.AuthFailures)
 	}
 	// Both go on alike: the restored tallies count further events and
 	// judge senders as the originals do.

@@ -117,7 +117,7 @@ func quotaToProto(q monitor.QuotaStatus) *pb.Quota {
 func reputationToProto(r monitor.Reputation, low bool) *pb.Reputation {
 	out := &pb.Reputation{
 		Score: uint32(r.Score), Window: durationpb.New(time.Duration(r.Days) * 24 * time.Hour),
-		AlertBelow: uint32(r.AlertBelow), BelowAlertLevel: low,
+		AlertBelow: uint32(r.AlertBelow), BelowAlertLevel: low, AuthFailures: r.AuthFailures,
 	}
 	for _, c := range r.Components {
 		out.Components = append(out.Components, &pb.ReputationComponent{

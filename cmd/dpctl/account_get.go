@@ -44,6 +44,9 @@ func printAccount(w io.Writer, acc *dpmonv1.Account) error {
 	}
 	if r := acc.GetReputation(); r != nil {
 		fmt.Fprintf(tw, "reputation\t%d/100\n", r.GetScore())
+		if n := r.GetAuthFailures(); n > 0 {
+			fmt.Fprintf(tw, "auth failures\t%d reported in the last %s: fix SPF, DKIM or DMARC\n", n, monitorDuration(r.GetWindow().AsDuration()))
+		}
 	}
 	if len(acc.GetWindows()) > 0 {
 		fmt.Fprintf(tw, "\nWINDOW\tSENDS\tHARD BOUNCES\tHARD-BOUNCE RATE (95%% CI)\tCOMPLAINTS\tCOMPLAINT RATE (95%% CI)\tBLOCKS\tBLOCK RATE (95%% CI)\tVOLUME\n")

@@ -63,7 +63,11 @@ func TestIngestMailCorpus(t *testing.T) {
 			continue
 		}
 		if tc.Accepted > 0 {
-			w := d.account(t, "acme").GetWindows()[0]
+			acc := d.account(t, "acme")
+			if got := acc.GetReputation().GetAuthFailures(); got != tc.AuthFailures {
+				t.Errorf("%s: %d auth failures, want %d", tc.File, got, tc.AuthFailures)
+			}
+			w := acc.GetWindows()[0]
 			if w.GetHardBounces() != tc.HardBounces || w.GetComplaints() != tc.Complaints || w.GetBlocks() != tc.Blocks {
 				t.Errorf("%s: %d hard bounces, %d complaints, %d blocks; want %d, %d, %d",
 					tc.File, w.GetHardBounces(), w.GetComplaints(), w.GetBlocks(), tc.HardBounces, tc.Complaints, tc.Blocks)

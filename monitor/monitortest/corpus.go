@@ -93,23 +93,25 @@ type ReportSample struct {
 	Kind, File                      string
 	Accepted, Ignored               int
 	HardBounces, Complaints, Blocks uint64
+	// AuthFailures are counted apart, in the reputation window.
+	AuthFailures uint32
 }
 
 // ReportSamples are the corpus's reports, each as it reads.
 var ReportSamples = []ReportSample{
 	// One recipient unknown (hard), one mailbox full (soft).
-	{"dsn", "sisimai-lhost-postfix-13.eml", 2, 0, 1, 0, 0},
-	{"dsn", "sisimai-lhost-sendmail-05.eml", 1, 0, 0, 0, 0},
+	{"dsn", "sisimai-lhost-postfix-13.eml", 2, 0, 1, 0, 0, 0},
+	{"dsn", "sisimai-lhost-sendmail-05.eml", 1, 0, 0, 0, 0, 0},
 	// Refused for the sender's authentication or address: blocks.
-	{"dsn", "sisimai-rhost-google-04.eml", 1, 0, 0, 0, 1},
-	{"dsn", "sisimai-rhost-microsoft-01.eml", 1, 0, 0, 0, 1},
+	{"dsn", "sisimai-rhost-google-04.eml", 1, 0, 0, 0, 1, 0},
+	{"dsn", "sisimai-rhost-microsoft-01.eml", 1, 0, 0, 0, 1, 0},
 	// A delay tells nothing unless asked.
-	{"dsn", "sisimai-rfc3464-07.eml", 0, 1, 0, 0, 0},
-	{"arf", "sisimai-arf-01.eml", 1, 0, 0, 1, 0},
-	{"arf", "sisimai-arf-14.eml", 1, 0, 0, 1, 0},
-	{"arf", "sisimai-arf-25.eml", 1, 0, 0, 1, 0},
+	{"dsn", "sisimai-rfc3464-07.eml", 0, 1, 0, 0, 0, 0},
+	{"arf", "sisimai-arf-01.eml", 1, 0, 0, 1, 0, 0},
+	{"arf", "sisimai-arf-14.eml", 1, 0, 0, 1, 0, 0},
+	{"arf", "sisimai-arf-25.eml", 1, 0, 0, 1, 0, 0},
 	// Opt-out: an unsubscribe, which no rate counts.
-	{"arf", "sisimai-arf-12.eml", 1, 0, 0, 0, 0},
-	// An authentication failure report: no complaint.
-	{"arf", "sisimai-arf-19.eml", 0, 1, 0, 0, 0},
+	{"arf", "sisimai-arf-12.eml", 1, 0, 0, 0, 0, 0},
+	// An authentication failure report: counted apart, no complaint.
+	{"arf", "sisimai-arf-19.eml", 1, 0, 0, 0, 0, 1},
 }

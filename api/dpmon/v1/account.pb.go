@@ -984,8 +984,11 @@ type Reputation struct {
 	// The alert level, and whether the score is below it.
 	AlertBelow      uint32 `protobuf:"varint,4,opt,name=alert_below,json=alertBelow" json:"alert_below,omitempty"`
 	BelowAlertLevel bool   `protobuf:"varint,5,opt,name=below_alert_level,json=belowAlertLevel" json:"below_alert_level,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Authentication failure reports in the window (EVENT_TYPE_AUTH_FAILURE):
+	// no part of the score, but a sending setup (SPF, DKIM, DMARC) to fix.
+	AuthFailures  uint32 `protobuf:"varint,6,opt,name=auth_failures,json=authFailures" json:"auth_failures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reputation) Reset() {
@@ -1051,6 +1054,13 @@ func (x *Reputation) GetBelowAlertLevel() bool {
 		return x.BelowAlertLevel
 	}
 	return false
+}
+
+func (x *Reputation) GetAuthFailures() uint32 {
+	if x != nil {
+		return x.AuthFailures
+	}
+	return 0
 }
 
 // ReputationComponent is one factor of the score.
@@ -3292,7 +3302,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x0esends_last_24h\x18\x06 \x01(\x04R\fsendsLast24h\x12*\n" +
 	"\x11sends_this_second\x18\a \x01(\rR\x0fsendsThisSecond\x129\n" +
 	"\n" +
-	"resumes_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tresumesAt\"\xe1\x01\n" +
+	"resumes_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tresumesAt\"\x86\x02\n" +
 	"\n" +
 	"Reputation\x12\x14\n" +
 	"\x05score\x18\x01 \x01(\rR\x05score\x12=\n" +
@@ -3302,7 +3312,8 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\x06window\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12\x1f\n" +
 	"\valert_below\x18\x04 \x01(\rR\n" +
 	"alertBelow\x12*\n" +
-	"\x11below_alert_level\x18\x05 \x01(\bR\x0fbelowAlertLevel\"\xcf\x01\n" +
+	"\x11below_alert_level\x18\x05 \x01(\bR\x0fbelowAlertLevel\x12#\n" +
+	"\rauth_failures\x18\x06 \x01(\rR\fauthFailures\"\xcf\x01\n" +
 	"\x13ReputationComponent\x122\n" +
 	"\x06factor\x18\x01 \x01(\x0e2\x1a.dpmon.v1.ReputationFactorR\x06factor\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x16\n" +

@@ -47,21 +47,26 @@ const (
 	EventType_EVENT_TYPE_OPEN EventType = 8
 	// The recipient clicked a link in the message.
 	EventType_EVENT_TYPE_CLICK EventType = 9
+	// A receiver reported the message failing authentication (an ARF
+	// auth-failure report: SPF, DKIM or DMARC). Counted apart
+	// (Reputation.auth_failures), in no rate; the recipient is optional.
+	EventType_EVENT_TYPE_AUTH_FAILURE EventType = 10
 )
 
 // Enum value maps for EventType.
 var (
 	EventType_name = map[int32]string{
-		0: "EVENT_TYPE_UNSPECIFIED",
-		1: "EVENT_TYPE_SEND",
-		2: "EVENT_TYPE_DELIVERY",
-		3: "EVENT_TYPE_BOUNCE",
-		4: "EVENT_TYPE_COMPLAINT",
-		5: "EVENT_TYPE_UNSUBSCRIBE",
-		6: "EVENT_TYPE_SPAM_TRAP_HIT",
-		7: "EVENT_TYPE_BLOCKLIST_LISTING",
-		8: "EVENT_TYPE_OPEN",
-		9: "EVENT_TYPE_CLICK",
+		0:  "EVENT_TYPE_UNSPECIFIED",
+		1:  "EVENT_TYPE_SEND",
+		2:  "EVENT_TYPE_DELIVERY",
+		3:  "EVENT_TYPE_BOUNCE",
+		4:  "EVENT_TYPE_COMPLAINT",
+		5:  "EVENT_TYPE_UNSUBSCRIBE",
+		6:  "EVENT_TYPE_SPAM_TRAP_HIT",
+		7:  "EVENT_TYPE_BLOCKLIST_LISTING",
+		8:  "EVENT_TYPE_OPEN",
+		9:  "EVENT_TYPE_CLICK",
+		10: "EVENT_TYPE_AUTH_FAILURE",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED":       0,
@@ -74,6 +79,7 @@ var (
 		"EVENT_TYPE_BLOCKLIST_LISTING": 7,
 		"EVENT_TYPE_OPEN":              8,
 		"EVENT_TYPE_CLICK":             9,
+		"EVENT_TYPE_AUTH_FAILURE":      10,
 	}
 )
 
@@ -1034,7 +1040,7 @@ const file_dpmon_v1_event_proto_rawDesc = "" +
 	"\vreceived_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12%\n" +
-	"\x05event\x18\x05 \x01(\v2\x0f.dpmon.v1.EventR\x05event*\x8d\x02\n" +
+	"\x05event\x18\x05 \x01(\v2\x0f.dpmon.v1.EventR\x05event*\xaa\x02\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fEVENT_TYPE_SEND\x10\x01\x12\x17\n" +
@@ -1045,7 +1051,9 @@ const file_dpmon_v1_event_proto_rawDesc = "" +
 	"\x18EVENT_TYPE_SPAM_TRAP_HIT\x10\x06\x12 \n" +
 	"\x1cEVENT_TYPE_BLOCKLIST_LISTING\x10\a\x12\x13\n" +
 	"\x0fEVENT_TYPE_OPEN\x10\b\x12\x14\n" +
-	"\x10EVENT_TYPE_CLICK\x10\t*\x90\x01\n" +
+	"\x10EVENT_TYPE_CLICK\x10\t\x12\x1b\n" +
+	"\x17EVENT_TYPE_AUTH_FAILURE\x10\n" +
+	"*\x90\x01\n" +
 	"\vBounceClass\x12\x1c\n" +
 	"\x18BOUNCE_CLASS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11BOUNCE_CLASS_HARD\x10\x01\x12\x15\n" +
