@@ -34,6 +34,11 @@ type env struct {
 
 func newEnv(t *testing.T, now time.Time, configure func(*Options)) *env {
 	t.Helper()
+	return newEnvTB(t, now, configure)
+}
+
+func newEnvTB(t testing.TB, now time.Time, configure ...func(*Options)) *env {
+	t.Helper()
 	c := monitortest.New(now)
 	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
 		Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
@@ -47,8 +52,10 @@ func newEnv(t *testing.T, now time.Time, configure func(*Options)) *env {
 		defer e.mu.Unlock()
 		e.counts[result] += n
 	}}
-	if configure != nil {
-		configure(&opts)
+	for _, c := range configure {
+		if c != nil {
+			c(&opts)
+		}
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,45 +79,6 @@ func TestIngestMailCorpus(t *testing.T) {
 	}
 }
 
-// dsn is a delivery status notification for recipient, of the message
-// with messageID, whose header names account.
-func dsn(messageID, recipient, account string, at time.Time) string {
-	date := at.Format(time.RFC1123Z)
-	return fmt.Sprintf(`From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
-To: bounces@acme.example
-Subject: Undelivered Mail Returned to Sender
-Date: %s
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="b1"
-
---b1
-Content-Type: text/plain
-
-From the mail system: your message could not be delivered.
-
---b1
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.example.net
-Arrival-Date: %s
-
-Final-Recipient: rfc822; %s
-Action: failed
-Status: 5.1.1
-Diagnostic-Code: smtp; 550 5.1.1 <%s>: Recipient address rejected: User unknown
-
---b1
-Content-Type: text/rfc822-headers
-
-From: news@acme.example
-To: %s
-Message-ID: %s
-X-Dpmon-Account: %s
-
---b1--
-`, date, date, recipient, recipient, recipient, messageID, account)
-}
-
 func TestIngestMailMailboxes(t *testing.T) {
 	d := startDpmon(t, t0)
 	at := t0.Add(-time.Minute)
@@ -136,9 +96,9 @@ func TestIngestMailMailboxes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(filepath.Join(maildir, "new", "1.eml"), dsn("<m1@acme.example>", "a@example.org", "acme", at))
-	write(filepath.Join(maildir, "cur", "2.eml:2,S"), dsn("<m2@acme.example>", "b@example.org", "acme", at))
-	write(filepath.Join(maildir, "tmp", "3.eml"), dsn("<m3@acme.example>", "c@example.org", "acme", at))
+	write(filepath.Join(maildir, "new", "1.eml"), monitortest.DSN("<m1@acme.example>", "a@example.org", "acme", at))
+	write(filepath.Join(maildir, "cur", "2.eml:2,S"), monitortest.DSN("<m2@acme.example>", "b@example.org", "acme", at))
+	write(filepath.Join(maildir, "tmp", "3.eml"), monitortest.DSN("<m3@acme.example>", "c@example.org", "acme", at))
 	// A message that is no report is listed, not taken.
 	write(filepath.Join(maildir, "new", "4.eml"), "From: someone@example.com\nSubject: hello\n\nJust a note.\n")
 	sum := ingestMailJSON(t, "--addr", d.addr, "ingest-mail", maildir)
@@ -148,8 +108,8 @@ func TestIngestMailMailboxes(t *testing.T) {
 
 	// An mbox on stdin: the header names the account; a message without
 	// one is listed as unmapped.
-	mbox := mboxOf(dsn("<m5@acme.example>", "e@example.org", "beta", at), dsn("<m6@acme.example>", "f@example.org", "", at),
-		dsn("<m1@acme.example>", "a@example.org", "acme", at))
+	mbox := mboxOf(monitortest.DSN("<m5@acme.example>", "e@example.org", "beta", at), monitortest.DSN("<m6@acme.example>", "f@example.org", "", at),
+		monitortest.DSN("<m1@acme.example>", "a@example.org", "acme", at))
 	stdin := os.Stdin
 	t.Cleanup(func() { os.Stdin = stdin })
 	r, w, err := os.Pipe()

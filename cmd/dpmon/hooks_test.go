@@ -8,6 +8,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -25,6 +26,7 @@ import (
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/internal/testnet"
+	"github.com/dpmon/dpmon/internal/testpki"
 	"github.com/dpmon/dpmon/monitor/monitortest"
 )
 
@@ -276,5 +278,33 @@ func TestKillWhileAProviderPosts(t *testing.T) {
 	}
 	if got, want := acc.GetAccount().GetWindows()[0].GetComplaints(), uint64(sent*perPost); got != want {
 		t.Errorf("acme counts %d complaints, want each of the %d distinct events once", got, want)
+	}
+}
+
+// TestHooksOverTLS serves the webhooks with the API's certificate: a
+// provider posts over HTTPS, and plaintext gets nowhere.
+func TestHooksOverTLS(t *testing.T) {
+	p := testpki.New(t, "unused")
+	dir, httpAddr := t.TempDir(), testnet.FreeAddr(t)
+	env := map[string]string{"DPMON_HOOKS_POSTMARK_USERNAME": "pm", "DPMON_HOOKS_POSTMARK_PASSWORD": "pw", "DPMON_HOOKS_POSTMARK_DEFAULT_ACCOUNT": "acme"}
+	startRun(t, []string{"--listen", "127.0.0.1:0", "--http-listen", httpAddr, "--tls-cert", p.CertFile, "--tls-key", p.KeyFile,
+		"--data-dir", filepath.Join(dir, "data")}, func(k string) string { return env[k] })
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Pool}}}
+	body := fmt.Sprintf(`{"RecordType":"SpamComplaint","ID":1,"Email":"x@example.com","BouncedAt":%q}`, time.Now().UTC().Format(time.RFC3339))
+	req, _ := http.NewRequest(http.MethodPost, "https://"+httpAddr+"/v1/hooks/postmark", strings.NewReader(body))
+	req.SetBasicAuth("pm", "pw")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("HTTPS post: got %d, want 200", resp.StatusCode)
+	}
+	if resp, err := http.Post("http://"+httpAddr+"/v1/hooks/postmark", "application/json", strings.NewReader(body)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("a plaintext post was taken by the TLS listener")
+		}
 	}
 }

@@ -3,12 +3,14 @@ package monitortest
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // CorpusDir is the shared corpus of real bounces, feedback reports and
@@ -114,4 +116,45 @@ var ReportSamples = []ReportSample{
 	{"arf", "sisimai-arf-12.eml", 1, 0, 0, 0, 0, 0},
 	// An authentication failure report: counted apart, no complaint.
 	{"arf", "sisimai-arf-19.eml", 1, 0, 0, 0, 0, 1},
+}
+
+// DSN is a delivery status notification (RFC 3464) of a hard bounce of
+// recipient, of the message with messageID whose X-Dpmon-Account header
+// names account (none when empty), dated at: a report as a platform's
+// bounce mailbox gets one, for the receivers' tests.
+func DSN(messageID, recipient, account string, at time.Time) string {
+	date := at.Format(time.RFC1123Z)
+	return fmt.Sprintf(`From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: bounces@acme.example
+Subject: Undelivered Mail Returned to Sender
+Date: %s
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b1"
+
+--b1
+Content-Type: text/plain
+
+From the mail system: your message could not be delivered.
+
+--b1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+Arrival-Date: %s
+
+Final-Recipient: rfc822; %s
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <%s>: Recipient address rejected: User unknown
+
+--b1
+Content-Type: text/rfc822-headers
+
+From: news@acme.example
+To: %s
+Message-ID: %s
+X-Dpmon-Account: %s
+
+--b1--
+`, date, date, recipient, recipient, recipient, messageID, account)
 }
