@@ -40,7 +40,7 @@ func VerifyMailgun(signingKey []byte, timestamp, token, signature string, now ti
 	if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
 		return fmt.Errorf("mailgun: %w", ErrSignature)
 	}
-	return checkWindow("mailgun", timestamp, now, window)
+	return CheckTimestamp("mailgun", timestamp, now, window)
 }
 
 // VerifySendGrid checks a SendGrid Event Webhook post: the base64 ASN.1
@@ -61,7 +61,7 @@ func VerifySendGrid(key *ecdsa.PublicKey, timestamp string, body []byte, signatu
 	if !ecdsa.VerifyASN1(key, h.Sum(nil), sig) {
 		return fmt.Errorf("sendgrid: %w", ErrSignature)
 	}
-	return checkWindow("sendgrid", timestamp, now, window)
+	return CheckTimestamp("sendgrid", timestamp, now, window)
 }
 
 // ParseSendGridKey reads SendGrid's verification key as its settings show
@@ -82,8 +82,9 @@ func ParseSendGridKey(s string) (*ecdsa.PublicKey, error) {
 	return ec, nil
 }
 
-// checkWindow refuses a Unix timestamp further than window from now.
-func checkWindow(provider, timestamp string, now time.Time, window time.Duration) error {
+// CheckTimestamp refuses a provider's Unix timestamp further than window
+// from now, as an ErrSignature: a captured post cannot be replayed later.
+func CheckTimestamp(provider, timestamp string, now time.Time, window time.Duration) error {
 	sec, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
 		return fmt.Errorf("%s: %w: timestamp %q is not Unix seconds", provider, ErrSignature, timestamp)

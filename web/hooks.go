@@ -28,7 +28,7 @@ type provider struct {
 	mapping intake.Mapping
 	// authorize checks credentials the headers carry alone, before the
 	// body is read; nil when the signature covers the body.
-	authorize func(r *http.Request) error
+	authorize func(r *http.Request, now time.Time) error
 	// read checks the post's signature and reads its events. An error
 	// wrapping intake.ErrSignature is answered 401, intake.ErrPayload
 	// 400; any other (a certificate that cannot be fetched) 503, so that
@@ -80,7 +80,7 @@ func (h *hooks) serve(p provider) http.Handler {
 		}
 		defer h.slots.Release(1)
 		if p.authorize != nil {
-			if err := p.authorize(r); err != nil {
+			if err := p.authorize(r, h.clock()); err != nil {
 				h.unauthorized(w, r, p, err)
 				return
 			}

@@ -24,7 +24,7 @@ func (c *Postmark) provider() provider {
 	}
 	return provider{
 		name: "postmark", mapping: c.Mapping,
-		authorize: func(r *http.Request) error {
+		authorize: func(r *http.Request, _ time.Time) error {
 			user, pass, ok := r.BasicAuth()
 			if !ok {
 				return fmt.Errorf("postmark: %w: no basic auth credentials", intake.ErrSignature)

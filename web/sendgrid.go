@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"crypto/ecdsa"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -31,6 +32,14 @@ func (c *SendGrid) provider() provider {
 	}
 	return provider{
 		name: "sendgrid", mapping: c.Mapping,
+		// The signature covers the body, but its headers and their
+		// timestamp are checked first: a post without them is not read.
+		authorize: func(r *http.Request, now time.Time) error {
+			if r.Header.Get(sendGridSignature) == "" {
+				return fmt.Errorf("sendgrid: %w: no %s header", intake.ErrSignature, sendGridSignature)
+			}
+			return intake.CheckTimestamp("sendgrid", r.Header.Get(sendGridTimestamp), now, c.MaxAge)
+		},
 		read: func(_ context.Context, r *http.Request, body []byte, now time.Time) (intake.Result, func(), error) {
 			err := intake.VerifySendGrid(c.Key, r.Header.Get(sendGridTimestamp), body, r.Header.Get(sendGridSignature), now, c.MaxAge)
 			if err != nil {

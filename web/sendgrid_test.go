@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -100,7 +101,13 @@ func TestSendGridSignatures(t *testing.T) {
 	if code, _ := e.post(t, "sendgrid", []byte(`{"not":"an array"}`), sendGridSigned(t, key, []byte(`{"not":"an array"}`), t0)); code != http.StatusBadRequest {
 		t.Errorf("not an array: got %d, want 400", code)
 	}
-	if got := [2]int{e.counted("sendgrid", ResultUnauthorized), e.counted("sendgrid", ResultRejected)}; got != [2]int{5, 1} {
-		t.Errorf("counted %d unauthorized and %d rejected, want 5 and 1", got[0], got[1])
+	// Without the headers, or with a stale timestamp, the body is not
+	// even read: a long one gets 401, not 413.
+	long := bytes.Repeat([]byte("x"), DefaultMaxBodyBytes+1)
+	if code, _ := e.post(t, "sendgrid", long, nil); code != http.StatusUnauthorized {
+		t.Errorf("long unsigned post: got %d, want 401", code)
+	}
+	if got := [2]int{e.counted("sendgrid", ResultUnauthorized), e.counted("sendgrid", ResultRejected)}; got != [2]int{6, 1} {
+		t.Errorf("counted %d unauthorized and %d rejected, want 6 and 1", got[0], got[1])
 	}
 }
