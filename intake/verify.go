@@ -110,7 +110,7 @@ func CertHostPattern(pattern string) (*regexp.Regexp, error) {
 // VerifySNSCertificate.
 func CheckSigningCertURL(raw string, host *regexp.Regexp) error {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "https" || u.User != nil || u.Port() != "" || !strings.HasSuffix(u.Path, ".pem") {
+	if err != nil || u.Scheme != "https" || u.User != nil || u.Port() != "" || !strings.HasSuffix(u.Path, ".pem") || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("sns: %w: signing certificate URL is not an https URL of a .pem file", ErrSignature)
 	}
 	if !host.MatchString(u.Hostname()) {

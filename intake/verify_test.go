@@ -237,6 +237,9 @@ func TestCheckSigningCertURL(t *testing.T) {
 		"https://xsns.us-east-1.amazonaws.com/x.pem",
 		"https://sns.us-east-1.amazonaws.com:8443/x.pem",
 		"https://sns.us-east-1.amazonaws.com/x.txt",
+		// SNS sends neither; each variant would be fetched afresh.
+		"https://sns.us-east-1.amazonaws.com/x.pem?n=1",
+		"https://sns.us-east-1.amazonaws.com/x.pem#n",
 		"://nonsense",
 	} {
 		if err := CheckSigningCertURL(bad, host); !errors.Is(err, ErrSignature) {

@@ -10,27 +10,21 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/dpmon/dpmon/intake"
 	"github.com/dpmon/dpmon/internal/logtext"
-	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/server"
-	"github.com/dpmon/dpmon/store"
 )
 
-// Ingester commits events: *server.Server.
-type Ingester interface {
-	Ingest(ctx context.Context, source string, events []monitor.Event) (server.Ingested, error)
-}
-
-// DeadLetters keeps the events no mapping gave an account: *store.DB.
-type DeadLetters interface {
-	KeepUnmapped(ctx context.Context, kept []store.Unmapped) error
+// Taker commits what a report holds, and keeps what it cannot commit as
+// unmapped: *server.Server.
+type Taker interface {
+	Take(ctx context.Context, res intake.Result, opts server.TakeOptions) (server.Taken, error)
 }
 
 // Source names the reports taken by LMTP, in the unmapped record and the
@@ -50,8 +44,7 @@ const (
 
 // Options configure the server.
 type Options struct {
-	Ingest   Ingester
-	Unmapped DeadLetters
+	Take Taker
 	// Header names the returned message's header that names its account
 	// (intake's default when empty); Delayed makes a DSN's delay a soft
 	// bounce.
@@ -61,6 +54,14 @@ type Options struct {
 	// recipient, the header or the VERP return path; without one they are
 	// kept as unmapped.
 	DefaultAccount string
+	// CreateAccounts lets reports create the accounts they name. Anyone
+	// who can mail a feedback address can write a report, so by default
+	// only DefaultAccount is created, and the events of other accounts
+	// that do not exist are kept as unmapped.
+	CreateAccounts bool
+	// MaxSessions bounds the connections served at once
+	// (DefaultMaxSessions when 0); more are refused with 421.
+	MaxSessions int
 	// Domain is the name the server greets with.
 	Domain string
 	// Count, when set, is told of each message's events by result.
@@ -70,44 +71,131 @@ type Options struct {
 	Clock func() time.Time
 }
 
+// DefaultMaxSessions bounds the connections: each may hold a message of
+// up to intake.MaxReportBytes.
+const DefaultMaxSessions = 32
+
 // commitTimeout bounds the commit of one message's events: the MTA waits
 // for the answer.
 const commitTimeout = 30 * time.Second
 
+// Server serves LMTP, and stops without cutting a delivery short.
+type Server struct {
+	smtp *smtp.Server
+	opts Options
+
+	mu       sync.Mutex
+	sessions int
+	draining bool
+	inflight sync.WaitGroup // deliveries begun before draining
+}
+
 // NewServer returns an LMTP server that takes reports as opts say.
-func NewServer(opts Options) *smtp.Server {
+func NewServer(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &session{opts: &opts}, nil
-	}))
-	s.LMTP = true
-	s.Domain = opts.Domain
-	if s.Domain == "" {
-		s.Domain = "dpmon"
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = DefaultMaxSessions
 	}
-	s.MaxMessageBytes = intake.MaxReportBytes
-	s.MaxRecipients = 100
-	s.ReadTimeout = time.Minute
-	s.WriteTimeout = time.Minute
-	s.ErrorLog = slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn)
+	s := &Server{opts: opts}
+	ss := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	ss.LMTP = true
+	ss.Domain = opts.Domain
+	if ss.Domain == "" {
+		ss.Domain = "dpmon"
+	}
+	ss.MaxMessageBytes = intake.MaxReportBytes
+	ss.MaxRecipients = 100
+	ss.ReadTimeout = time.Minute
+	ss.WriteTimeout = time.Minute
+	ss.ErrorLog = slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn)
+	s.smtp = ss
 	return s
 }
 
-// session is one LMTP transaction at a time: the recipients of a message,
-// then its data.
-type session struct {
-	opts  *Options
-	rcpts []string
+// Serve serves LMTP on lis until Shutdown.
+func (s *Server) Serve(lis net.Listener) error { return s.smtp.Serve(lis) }
+
+// Shutdown stops taking deliveries, waits for those begun to be answered
+// (until ctx is done), then closes every connection: an MTA's cached idle
+// connection must not hold the shutdown up.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if cerr := s.smtp.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && err == nil {
+		err = cerr
+	}
+	return err
 }
 
-func (s *session) Reset()                               { s.rcpts = nil }
-func (s *session) Logout() error                        { return nil }
+// errBusy and errClosing refuse a connection or a delivery for now: the
+// MTA tries again later.
+var (
+	errBusy    = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "too many connections; try again later"}
+	errClosing = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "dpmon is shutting down; try again later"}
+)
+
+func (s *Server) newSession(*smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return nil, errClosing
+	}
+	if s.sessions >= s.opts.MaxSessions {
+		return nil, errBusy
+	}
+	s.sessions++
+	return &session{srv: s}, nil
+}
+
+// begin counts a delivery in, unless the server is draining.
+func (s *Server) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.inflight.Add(1)
+	return true
+}
+
+// session is one connection: the recipients of a message, then its data.
+type session struct {
+	srv    *Server
+	rcpts  []string
+	closed bool
+}
+
+func (s *session) Reset() { s.rcpts = nil }
+
+func (s *session) Logout() error {
+	if !s.closed {
+		s.closed = true
+		s.srv.mu.Lock()
+		s.srv.sessions--
+		s.srv.mu.Unlock()
+	}
+	return nil
+}
+
 func (s *session) Mail(string, *smtp.MailOptions) error { return nil }
+
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.rcpts = append(s.rcpts, to)
 	return nil
@@ -120,9 +208,13 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if !s.srv.begin() {
+		return errClosing
+	}
+	defer s.srv.inflight.Done()
 	var first error
 	for _, rcpt := range s.rcpts {
-		if err := s.deliver(rcpt, data); err != nil && first == nil {
+		if err := s.srv.deliver(rcpt, data); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -134,17 +226,21 @@ func (s *session) LMTPData(r io.Reader, st smtp.StatusCollector) error {
 	if err != nil {
 		return err
 	}
+	if !s.srv.begin() {
+		return errClosing
+	}
+	defer s.srv.inflight.Done()
 	for _, rcpt := range s.rcpts {
-		st.SetStatus(rcpt, s.deliver(rcpt, data))
+		st.SetStatus(rcpt, s.srv.deliver(rcpt, data))
 	}
 	return nil
 }
 
 // deliver takes the report for one recipient: the recipient's +tag names
-// the account, if it is one (bounces+acme@…), as the address a platform
-// gives each account's feedback loop.
-func (s *session) deliver(rcpt string, data []byte) error {
-	o := s.opts
+// the account, if it is one (fbl+acme@…), as the address a platform gives
+// each account's feedback loop.
+func (s *Server) deliver(rcpt string, data []byte) error {
+	o := &s.opts
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	now := o.Clock()
@@ -166,37 +262,28 @@ func (s *session) deliver(rcpt string, data []byte) error {
 		}
 		res.Unmapped = nil
 	}
-	if len(res.Unmapped) > 0 {
-		kept := make([]store.Unmapped, len(res.Unmapped))
-		for i, e := range res.Unmapped {
-			kept[i] = store.Unmapped{Source: Source, Received: now, Event: e,
-				Reason: "the report names no account (recipient +tag, " + headerName(o.Header) + " header or VERP return path), and mail.default_account is not set"}
-		}
-		if err := o.Unmapped.KeepUnmapped(ctx, kept); err != nil {
-			o.Log.Error("unmapped report events could not be kept", "err", err)
-			return tempFail("dpmon cannot store this report now")
-		}
-	}
-	got, err := o.Ingest.Ingest(ctx, "lmtp", res.Events)
+	got, err := o.Take.Take(ctx, res, server.TakeOptions{Source: Source, Kept: Source, Received: now,
+		Reason:    "the report names no account (recipient +tag, " + headerName(o.Header) + " header or VERP return path), and mail.default_account is not set",
+		MayCreate: func(account string) bool { return o.CreateAccounts || account == o.DefaultAccount }})
 	if err != nil {
-		st := status.Convert(err)
-		if st.Code() != codes.Unavailable && st.Code() != codes.ResourceExhausted {
-			o.Log.Error("report events not committed", "code", st.Code().String(), "reason", st.Message())
+		var later *server.RetryLater
+		if !errors.As(err, &later) {
+			o.Log.Error("report events not committed", "err", err)
 		}
 		return tempFail("dpmon cannot commit this report now; try again later")
 	}
 	s.count(ResultAccepted, got.Accepted)
 	s.count(ResultDuplicate, got.Duplicates)
-	s.count(ResultUnmapped, len(res.Unmapped))
+	s.count(ResultUnmapped, got.Unmapped)
 	s.count(ResultIgnored, res.Ignored)
 	s.count(ResultRejected, len(got.Rejected)+res.Malformed)
 	if len(got.Rejected) > 0 {
-		o.Log.Warn("report events refused", "rcpt", logtext.Clean(rcpt), "rejected", len(got.Rejected), "first", got.Rejected[0].Error())
+		o.Log.Warn("report events refused", "rcpt", logtext.Clean(rcpt), "rejected", len(got.Rejected), "first", logtext.Clean(got.Rejected[0].Error()))
 	}
 	return nil
 }
 
-func (s *session) count(result string, n int) {
+func (s *Server) count(result string, n int) {
 	if s.opts.Count != nil && n > 0 {
 		s.opts.Count(result, n)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func newEnvTB(t testing.TB, now time.Time, configure ...func(*Options)) *env {
 	}
 	srv := server.New(db, server.Options{Clock: c.Now})
 	e := &env{db: db, srv: srv, clock: c, counts: make(map[string]int)}
-	opts := Options{Ingest: srv, Unmapped: db, Clock: c.Now, Log: slog.New(slog.DiscardHandler), Count: func(result string, n int) {
+	opts := Options{Take: srv, Clock: c.Now, Log: slog.New(slog.DiscardHandler), Count: func(result string, n int) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.counts[result] += n
@@ -65,7 +66,7 @@ func newEnvTB(t testing.TB, now time.Time, configure ...func(*Options)) *env {
 	go s.Serve(lis)
 	e.addr = lis.Addr().String()
 	t.Cleanup(func() {
-		s.Close()
+		s.Shutdown(context.Background())
 		srv.Drain()
 		if err := db.Close(); err != nil {
 			t.Error(err)
@@ -156,7 +157,7 @@ func TestCorpusReports(t *testing.T) {
 		for _, ev := range res.Events {
 			at = ev.OccurredAt.Add(time.Minute)
 		}
-		e := newEnv(t, at, nil)
+		e := newEnv(t, at, func(o *Options) { o.CreateAccounts = true })
 		// The recipient's +tag names the account.
 		got := e.deliver(t, data, "fbl+acme@dpmon.test")
 		if got["fbl+acme@dpmon.test"] != nil || e.counted(ResultAccepted) != tc.Accepted || e.counted(ResultIgnored) != tc.Ignored {
@@ -199,15 +200,28 @@ func TestAccountsAndUnmapped(t *testing.T) {
 		t.Errorf("unmapped: got %+v, %v, counted %v", kept, err, e.counts)
 	}
 
-	// Two recipients of one delivery, each answered: one names an account
-	// by its tag, the other falls to the default.
+	// Two recipients of one delivery, each answered. The default account
+	// is created; an account a tag names is not, as anyone may write the
+	// tag: its events are kept as unmapped, and delivered again, count
+	// once the account exists.
 	e = newEnv(t, at, func(o *Options) { o.DefaultAccount = "fallback" })
 	got := e.deliver(t, data, "fbl+acme@dpmon.test", "fbl@dpmon.test")
 	if got["fbl+acme@dpmon.test"] != nil || got["fbl@dpmon.test"] != nil {
 		t.Fatalf("got %v", got)
 	}
-	if a, b := e.window(t, "acme").Complaints, e.window(t, "fallback").Complaints; a != 1 || b != 1 {
-		t.Errorf("complaints: acme %d, fallback %d; want one each", a, b)
+	if n := e.window(t, "fallback").Complaints; n != 1 {
+		t.Errorf("fallback: %d complaints, want 1", n)
+	}
+	kept, _, err = e.db.Unmapped(context.Background(), Source, 10, "")
+	if err != nil || len(kept) != 1 || kept[0].Event.AccountID != "acme" || !strings.Contains(kept[0].Reason, `account "acme" does not exist`) {
+		t.Fatalf("unknown account: kept %+v, %v", kept, err)
+	}
+	if _, err := e.db.UpdateAccount(context.Background(), "acme", monitor.Actor{Name: "admin", Role: "admin"}, func(*monitor.Account) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver(t, data, "fbl+acme@dpmon.test")
+	if n := e.window(t, "acme").Complaints; n != 1 {
+		t.Errorf("acme, once created: %d complaints, want 1", n)
 	}
 }
 
@@ -224,7 +238,7 @@ func TestNotAReportIsTakenAndCounted(t *testing.T) {
 
 func TestCommitFailureIsTemporary(t *testing.T) {
 	data := sample(t, "dsn", "sisimai-lhost-sendmail-05.eml")
-	e := newEnv(t, t0, nil)
+	e := newEnv(t, t0, func(o *Options) { o.CreateAccounts = true })
 	e.srv.Drain()
 	got := e.deliver(t, data, "bounces+acme@dpmon.test")
 	var se *smtp.SMTPError

@@ -83,7 +83,7 @@ func (s *Server) ingest(ctx context.Context, events []*pb.Event) (batchResult, e
 // the valid ones; event gives the i'th, its type as sent, and an error of
 // its conversion (a monitor.FieldError). rejected are the others, in
 // batch order, with the field at fault. It counts the batch by type.
-func (s *Server) commitBatch(ctx context.Context, n int, event func(i int) (monitor.Event, monitor.EventType, error)) (res store.IngestResult, rejected []Rejected, err error) {
+func (s *Server) commitBatch(ctx context.Context, n int, event func(i int) (monitor.Event, monitor.EventType, error)) (res store.IngestResult, rejected []rejectedEvent, err error) {
 	now := s.clock()
 	limits := s.db.Limits()
 	valid := s.eventBuf(n)
@@ -100,7 +100,7 @@ func (s *Server) commitBatch(ctx context.Context, n int, event func(i int) (moni
 			if !errors.As(err, &fe) {
 				return res, nil, err
 			}
-			rejected = append(rejected, Rejected{Index: i, FieldError: fe})
+			rejected = append(rejected, rejectedEvent{Index: i, FieldError: fe})
 			if !typ.Valid() {
 				typ = 0
 			}
@@ -126,10 +126,10 @@ func (s *Server) commitBatch(ctx context.Context, n int, event func(i int) (moni
 		if len(res.TooOld) > 0 {
 			fe := s.db.Limits().FloorViolation()
 			for _, i := range res.TooOld {
-				rejected = append(rejected, Rejected{Index: at[i], FieldError: fe})
+				rejected = append(rejected, rejectedEvent{Index: at[i], FieldError: fe})
 				byType[valid[i].Type]++
 			}
-			slices.SortFunc(rejected, func(a, b Rejected) int { return cmp.Compare(a.Index, b.Index) })
+			slices.SortFunc(rejected, func(a, b rejectedEvent) int { return cmp.Compare(a.Index, b.Index) })
 		}
 	}
 	if s.count != nil {

@@ -23,7 +23,7 @@ func TestIngestFromAnotherAdapter(t *testing.T) {
 	}
 	events[3].Recipient = ""
 	events[MaxBatchEvents+1].AccountID = "bad\x00id"
-	got, err := e.srv.Ingest(ctx, "hook test", events)
+	got, err := e.srv.ingestFrom(ctx, "hook test", events)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestIngestFromAnotherAdapter(t *testing.T) {
 		got.Rejected[1].Index != MaxBatchEvents+1 || got.Rejected[1].Field != "account_id" {
 		t.Fatalf("got %d accepted, %d duplicates, rejected %+v", got.Accepted, got.Duplicates, got.Rejected)
 	}
-	again, err := e.srv.Ingest(ctx, "hook test", events[:10])
+	again, err := e.srv.ingestFrom(ctx, "hook test", events[:10])
 	if err != nil || again.Accepted != 0 || again.Duplicates != 9 {
 		t.Errorf("again: got %+v, %v; want 9 duplicates", again, err)
 	}
@@ -45,11 +45,11 @@ func TestIngestFromAnotherAdapter(t *testing.T) {
 	}
 
 	starting := Starting(Options{})
-	if _, err := starting.Ingest(ctx, "hook test", events[:1]); status.Code(err) != codes.Unavailable {
+	if _, err := starting.ingestFrom(ctx, "hook test", events[:1]); status.Code(err) != codes.Unavailable {
 		t.Errorf("starting server: got %v, want UNAVAILABLE", err)
 	}
 	e.srv.Drain()
-	if _, err := e.srv.Ingest(ctx, "hook test", events[:1]); status.Code(err) != codes.Unavailable {
+	if _, err := e.srv.ingestFrom(ctx, "hook test", events[:1]); status.Code(err) != codes.Unavailable {
 		t.Errorf("draining server: got %v, want UNAVAILABLE", err)
 	}
 }

@@ -60,12 +60,15 @@ var (
 	// bucketUnmapped needs no new schema version: an older dpmon opens a
 	// file with it and leaves it alone.
 	bucketUnmapped = []byte("unmapped")
+	// bucketUnmappedIDs indexes the unmapped events by source and event
+	// id, so that each is kept once.
+	bucketUnmappedIDs = []byte("unmapped_ids")
 )
 
 // buckets are all the top-level buckets, which Open creates.
 var buckets = [][]byte{bucketMeta, bucketEvents, bucketAccounts, bucketTransitions, bucketAccountTransitions,
 	bucketRecipients, bucketRecipientHistory, bucketTickets, bucketAudit, bucketOutbox, bucketReputation, bucketTallies, bucketDormant,
-	bucketPending, bucketRecipientJournal, bucketUnmapped}
+	bucketPending, bucketRecipientJournal, bucketUnmapped, bucketUnmappedIDs}
 
 // schemaVersion is the layout of the buckets; Open refuses a newer one.
 //

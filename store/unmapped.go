@@ -27,8 +27,12 @@ type Unmapped struct {
 // what a misconfigured webhook sends for a while, and a few megabytes.
 const defaultMaxUnmapped = 10_000
 
-// maxUnmappedReason bounds a kept reason; the rest is cut.
-const maxUnmappedReason = 1 << 10
+// maxUnmappedReason bounds a kept reason, and maxUnmappedField each of the
+// event's short fields; the rest is cut.
+const (
+	maxUnmappedReason = 1 << 10
+	maxUnmappedField  = 1 << 10
+)
 
 // An unmapped record: the version, the time received as unix nanoseconds
 // (varint), the source and the reason (uvarint length and bytes), then the
@@ -40,7 +44,25 @@ func encodeUnmapped(u *Unmapped) []byte {
 	buf = binary.AppendVarint(buf, u.Received.UnixNano())
 	buf = appendString(buf, u.Source)
 	buf = appendString(buf, cutString(u.Reason, maxUnmappedReason))
-	return appendEvent(buf, &u.Event)
+	// No rule bounded these events' fields (they were never validated):
+	// each is cut, so that a record stays small and a page of them fits
+	// a response.
+	e := u.Event
+	for _, f := range []*string{&e.ID, &e.AccountID, &e.Recipient, &e.Sender, &e.MessageID} {
+		*f = cutString(*f, maxUnmappedField)
+	}
+	if e.Bounce != nil {
+		b := *e.Bounce
+		b.EnhancedStatus, b.Diagnostic = cutString(b.EnhancedStatus, maxUnmappedField), cutString(b.Diagnostic, monitor.MaxDiagnosticLen)
+		e.Bounce = &b
+	}
+	if e.Complaint != nil {
+		c := *e.Complaint
+		c.FeedbackType, c.Source = cutString(c.FeedbackType, maxUnmappedField), cutString(c.Source, maxUnmappedField)
+		e.Complaint = &c
+	}
+	e.Listing = nil // no source makes one
+	return appendEvent(buf, &e)
 }
 
 func decodeUnmapped(seq uint64, v []byte) (Unmapped, error) {
@@ -105,15 +127,20 @@ func (db *DB) KeepUnmapped(ctx context.Context, kept []Unmapped) error {
 	return nil
 }
 
-// putUnmapped appends kept inside tx, then deletes the records beyond the
-// newest bound.
+// putUnmapped appends kept inside tx, each event once by its source and
+// id (a sender's retry keeps nothing twice), then deletes the records
+// beyond the newest bound.
 func putUnmapped(tx *bbolt.Tx, kept []Unmapped, now time.Time, bound int) error {
-	b := tx.Bucket(bucketUnmapped)
+	b, ids := tx.Bucket(bucketUnmapped), tx.Bucket(bucketUnmappedIDs)
 	var last uint64
 	for i := range kept {
 		u := kept[i]
 		if u.Received.IsZero() {
 			u.Received = now
+		}
+		id := unmappedID(u.Source, cutString(u.Event.ID, maxUnmappedField)) // as the record keeps it
+		if ids.Get(id) != nil {
+			continue
 		}
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -121,6 +148,9 @@ func putUnmapped(tx *bbolt.Tx, kept []Unmapped, now time.Time, bound int) error 
 		}
 		if err := b.Put(seqKey(seq), encodeUnmapped(&u)); err != nil {
 			return fmt.Errorf("append unmapped event %d: %w", seq, err)
+		}
+		if err := ids.Put(id, seqKey(seq)); err != nil {
+			return fmt.Errorf("index unmapped event %d: %w", seq, err)
 		}
 		last = seq
 	}
@@ -131,12 +161,24 @@ func putUnmapped(tx *bbolt.Tx, kept []Unmapped, now time.Time, bound int) error 
 	// order and deleted only from the oldest, so that is bound records. The
 	// cursor starts over after each delete: Next after a Delete may skip a key.
 	c := b.Cursor()
-	for k, _ := c.First(); k != nil && decodeSeq(k) <= last-uint64(bound); k, _ = c.First() {
+	for k, v := c.First(); k != nil && decodeSeq(k) <= last-uint64(bound); k, v = c.First() {
+		u, err := decodeUnmapped(decodeSeq(k), v)
+		if err != nil {
+			return fmt.Errorf("unmapped event %d: %w", decodeSeq(k), err)
+		}
+		if err := ids.Delete(unmappedID(u.Source, u.Event.ID)); err != nil {
+			return fmt.Errorf("unindex unmapped event %d: %w", decodeSeq(k), err)
+		}
 		if err := c.Delete(); err != nil {
 			return fmt.Errorf("delete unmapped event %d: %w", decodeSeq(k), err)
 		}
 	}
 	return nil
+}
+
+// unmappedID is the key of an unmapped event in bucketUnmappedIDs.
+func unmappedID(source, eventID string) []byte {
+	return append(append([]byte(source), 0), eventID...)
 }
 
 // Unmapped returns up to limit unmapped events from source (all sources

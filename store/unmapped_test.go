@@ -203,3 +203,50 @@ func TestAFailedStoreRefusesUnmapped(t *testing.T) {
 		t.Errorf("got %v, want none kept", unmappedIDs(got))
 	}
 }
+
+func TestUnmappedKeptOnceBySourceAndID(t *testing.T) {
+	db := unmappedDB(t, t.TempDir(), monitortest.New(t0), 3)
+	ctx := context.Background()
+	first := unmapped("mailgun", "e", 2)
+	// A retry of the same post, and the same id from another source.
+	for _, kept := range [][]Unmapped{first, first, unmapped("ses", "e", 1)} {
+		if err := db.KeepUnmapped(ctx, kept); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := unmappedIDs(allUnmapped(t, db, "", 10)); !reflect.DeepEqual(got, []string{"e-0", "e-1", "e-0"}) {
+		t.Fatalf("got %v, want each source's events once", got)
+	}
+	// Trimmed past the bound, an event is forgotten: kept again, it is new.
+	if err := db.KeepUnmapped(ctx, unmapped("mailgun", "f", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.KeepUnmapped(ctx, first[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := unmappedIDs(allUnmapped(t, db, "", 10)); !reflect.DeepEqual(got, []string{"e-0", "f-0", "e-0"}) {
+		t.Errorf("after trimming: got %v", got)
+	}
+}
+
+func TestUnmappedFieldsAreCut(t *testing.T) {
+	db := unmappedDB(t, t.TempDir(), monitortest.New(t0), 10)
+	huge := strings.Repeat("x", 100_000)
+	u := unmapped("sendgrid", huge, 1)
+	u[0].Event.Recipient = huge
+	u[0].Event.Type, u[0].Event.Bounce = monitor.EventBounce, &monitor.Bounce{Diagnostic: huge, EnhancedStatus: huge}
+	for range 2 {
+		if err := db.KeepUnmapped(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := allUnmapped(t, db, "", 10)
+	if len(got) != 1 {
+		t.Fatalf("got %d records, want the event once", len(got))
+	}
+	e := got[0].Event
+	if len(e.ID) > maxUnmappedField || len(e.Recipient) > maxUnmappedField || len(e.Bounce.Diagnostic) > monitor.MaxDiagnosticLen ||
+		len(e.Bounce.EnhancedStatus) > maxUnmappedField || !strings.HasPrefix(e.Recipient, "xxx") {
+		t.Errorf("kept fields of %d, %d, %d, %d bytes", len(e.ID), len(e.Recipient), len(e.Bounce.Diagnostic), len(e.Bounce.EnhancedStatus))
+	}
+}

@@ -51,7 +51,7 @@ func newEnvAt(t testing.TB, dir string, now time.Time, configure func(*Options))
 	}
 	srv := server.New(db, server.Options{Clock: c.Now})
 	e := &env{db: db, srv: srv, clock: c, counts: make(map[string]int)}
-	opts := Options{Ingest: srv, Unmapped: db, Clock: c.Now, Count: e.count, Log: slog.New(slog.DiscardHandler)}
+	opts := Options{Take: srv, Clock: c.Now, Count: e.count, Log: slog.New(slog.DiscardHandler)}
 	configure(&opts)
 	hs := httptest.NewServer(New(opts))
 	e.url = hs.URL

@@ -12,20 +12,18 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/dpmon/dpmon/intake"
 	"github.com/dpmon/dpmon/internal/logtext"
-	"github.com/dpmon/dpmon/monitor"
-	"github.com/dpmon/dpmon/store"
+	"github.com/dpmon/dpmon/server"
 )
 
 // provider is one webhook endpoint: how its posts are checked and read.
 type provider struct {
 	name    string
 	mapping intake.Mapping
+	// mayCreate says whether an event may create the account it names.
+	mayCreate func(account string) bool
 	// authorize checks credentials the headers carry alone, before the
 	// body is read; nil when the signature covers the body.
 	authorize func(r *http.Request, now time.Time) error
@@ -40,13 +38,12 @@ type provider struct {
 
 // hooks handles the posts of every provider.
 type hooks struct {
-	ingest   Ingester
-	unmapped DeadLetters
-	count    func(provider, result string, n int)
-	log      *slog.Logger
-	clock    func() time.Time
-	maxBody  int64
-	slots    *semaphore.Weighted
+	take    Taker
+	count   func(provider, result string, n int)
+	log     *slog.Logger
+	clock   func() time.Time
+	maxBody int64
+	slots   *semaphore.Weighted
 }
 
 // reply is the body of a 200: what became of the post's events.
@@ -60,9 +57,9 @@ type reply struct {
 }
 
 type rejectedEvent struct {
-	Index  int    `json:"index"`
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
+	EventID string `json:"event_id"`
+	Field   string `json:"field"`
+	Reason  string `json:"reason"`
 }
 
 // serve answers a provider's posts: 2xx only once every event it carries
@@ -93,7 +90,8 @@ func (h *hooks) serve(p provider) http.Handler {
 				httpError(w, http.StatusRequestEntityTooLarge, "the post is longer than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
 				return
 			}
-			httpError(w, http.StatusBadRequest, "the body could not be read")
+			// Cut off or too slow: the provider may retry.
+			httpError(w, http.StatusRequestTimeout, "the body could not be read")
 			return
 		}
 		now := h.clock()
@@ -119,21 +117,15 @@ func (h *hooks) serve(p provider) http.Handler {
 			retryLater(w, 10*time.Second, "dpmon cannot check this post now")
 			return
 		}
-		if len(res.Unmapped) > 0 {
-			if err := h.keepUnmapped(ctx, p, res.Unmapped, now); err != nil {
-				h.log.Error("unmapped webhook events could not be kept", "provider", p.name, "err", err)
-				retryLater(w, 10*time.Second, "dpmon cannot store this post now")
-				return
-			}
-		}
-		got, err := h.ingest.Ingest(ctx, "hook "+p.name, res.Events)
+		got, err := h.take.Take(ctx, res, server.TakeOptions{Source: "hook " + p.name, Kept: p.name,
+			Reason: unmappedReason(p.name, p.mapping), MayCreate: p.mayCreate, Received: now})
 		if err != nil {
-			h.commitFailed(w, p, err)
+			h.notTaken(w, p, err)
 			return
 		}
-		out := reply{Accepted: got.Accepted, Duplicates: got.Duplicates, Unmapped: len(res.Unmapped), Ignored: res.Ignored, Malformed: res.Malformed}
+		out := reply{Accepted: got.Accepted, Duplicates: got.Duplicates, Unmapped: got.Unmapped, Ignored: res.Ignored, Malformed: res.Malformed}
 		for _, rej := range got.Rejected {
-			out.Rejected = append(out.Rejected, rejectedEvent{Index: rej.Index, Field: rej.Field, Reason: rej.Reason})
+			out.Rejected = append(out.Rejected, rejectedEvent{EventID: rej.EventID, Field: rej.Field, Reason: rej.Reason})
 		}
 		if len(out.Rejected) > 0 || res.Malformed > 0 {
 			// Taken all the same: a retry would be refused again.
@@ -142,7 +134,7 @@ func (h *hooks) serve(p provider) http.Handler {
 		taken = true
 		h.add(p.name, ResultAccepted, got.Accepted)
 		h.add(p.name, ResultDuplicate, got.Duplicates)
-		h.add(p.name, ResultUnmapped, len(res.Unmapped))
+		h.add(p.name, ResultUnmapped, got.Unmapped)
 		h.add(p.name, ResultIgnored, res.Ignored)
 		h.add(p.name, ResultRejected, len(got.Rejected)+res.Malformed)
 		w.Header().Set("Content-Type", "application/json")
@@ -150,15 +142,11 @@ func (h *hooks) serve(p provider) http.Handler {
 	})
 }
 
-// keepUnmapped records the events no mapping gave an account, durably,
-// for an operator to see (dpctl hooks unmapped).
-func (h *hooks) keepUnmapped(ctx context.Context, p provider, events []monitor.Event, now time.Time) error {
-	reason := unmappedReason(p.name, p.mapping)
-	kept := make([]store.Unmapped, len(events))
-	for i, e := range events {
-		kept[i] = store.Unmapped{Source: p.name, Received: now, Reason: reason, Event: e}
-	}
-	return h.unmapped.KeepUnmapped(ctx, kept)
+// mayCreate says which accounts a provider's events may create: the
+// default the operator configured, or, when any, every account the
+// payload names (a tag the platform's own senders may set).
+func mayCreate(m intake.Mapping, any bool) func(string) bool {
+	return func(account string) bool { return any || account == m.Default }
 }
 
 // unmappedReason says why a provider's event got no account.
@@ -177,25 +165,18 @@ func (h *hooks) unauthorized(w http.ResponseWriter, r *http.Request, p provider,
 	httpError(w, http.StatusUnauthorized, "the signature or credentials do not hold")
 }
 
-// commitFailed answers a post whose events could not be committed, from
-// the server's status: 503 with Retry-After when waiting helps, so that
-// the provider retries; 500 otherwise.
-func (h *hooks) commitFailed(w http.ResponseWriter, p provider, err error) {
-	st := status.Convert(err)
-	switch st.Code() {
-	case codes.Unavailable, codes.ResourceExhausted, codes.Canceled, codes.DeadlineExceeded:
-		after := 30 * time.Second
-		for _, d := range st.Details() {
-			if ri, ok := d.(*errdetails.RetryInfo); ok {
-				after = ri.GetRetryDelay().AsDuration()
-			}
-		}
-		h.log.Warn("webhook events not committed; the provider will retry", "provider", p.name, "reason", st.Message())
-		retryLater(w, after, st.Message())
-	default:
-		h.log.Error("webhook events not committed", "provider", p.name, "code", st.Code().String(), "reason", st.Message())
-		httpError(w, http.StatusInternalServerError, "internal error")
+// notTaken answers a post whose events could not be committed: 503 with
+// Retry-After when waiting helps, so that the provider retries; 500
+// otherwise, logged.
+func (h *hooks) notTaken(w http.ResponseWriter, p provider, err error) {
+	var later *server.RetryLater
+	if errors.As(err, &later) {
+		h.log.Warn("webhook events not committed; the provider will retry", "provider", p.name, "reason", later.Reason)
+		retryLater(w, later.After, later.Reason)
+		return
 	}
+	h.log.Error("webhook events not committed", "provider", p.name, "err", err)
+	httpError(w, http.StatusInternalServerError, "internal error")
 }
 
 func (h *hooks) add(provider, result string, n int) {

@@ -33,8 +33,23 @@ func TestUnmappedKept(t *testing.T) {
 	if n := e.counted("postmark", ResultUnmapped); n != 1 {
 		t.Errorf("counted %d unmapped, want 1", n)
 	}
-	// The tag names the account: taken.
+	// The tag names an account that does not exist: anyone sending
+	// through the platform may write a tag, so it is not created, and the
+	// event is kept. A retry keeps nothing twice.
 	tagged := []byte(`{"RecordType":"SpamComplaint","ID":8,"Tag":"acme","Email":"b@example.com","BouncedAt":"2026-12-03T11:00:00Z"}`)
+	for range 2 {
+		if code, r := e.post(t, "postmark", tagged, h); code != http.StatusOK || r.Unmapped != 1 {
+			t.Errorf("tagged, no such account: got %d %+v, want one unmapped", code, r)
+		}
+	}
+	kept, _, err = e.db.Unmapped(context.Background(), "postmark", 10, "")
+	if err != nil || len(kept) != 2 || !strings.Contains(kept[0].Reason, `account "acme" does not exist`) {
+		t.Errorf("kept %+v, %v; want the tagged complaint once more, with why", kept, err)
+	}
+	// Once the account exists, the tag is taken.
+	if _, err := e.db.UpdateAccount(context.Background(), "acme", monitor.Actor{Name: "admin", Role: "admin"}, func(*monitor.Account) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if code, r := e.post(t, "postmark", tagged, h); code != http.StatusOK || r.Accepted != 1 {
 		t.Errorf("tagged: got %d %+v, want one accepted", code, r)
 	}

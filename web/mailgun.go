@@ -20,6 +20,8 @@ type Mailgun struct {
 	// remembered that long, so that each is taken once.
 	MaxAge  time.Duration
 	Mapping intake.Mapping
+	// CreateAccounts: see SES.
+	CreateAccounts bool
 	// MaxTokens bounds the tokens remembered (DefaultMaxTokens when 0);
 	// beyond it, posts get 503 until the oldest age out.
 	MaxTokens int
@@ -44,7 +46,7 @@ func (c *Mailgun) provider() provider {
 	}
 	seen := newTokens(c.MaxTokens)
 	return provider{
-		name: "mailgun", mapping: c.Mapping,
+		name: "mailgun", mapping: c.Mapping, mayCreate: mayCreate(c.Mapping, c.CreateAccounts),
 		read: func(_ context.Context, _ *http.Request, body []byte, now time.Time) (intake.Result, func(), error) {
 			var sig mailgunSignature
 			if err := json.Unmarshal(body, &sig); err != nil {

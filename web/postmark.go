@@ -16,6 +16,8 @@ import (
 type Postmark struct {
 	Username, Password string
 	Mapping            intake.Mapping
+	// CreateAccounts: see SES.
+	CreateAccounts bool
 }
 
 func (c *Postmark) provider() provider {
@@ -23,7 +25,7 @@ func (c *Postmark) provider() provider {
 		return provider{name: "postmark"}
 	}
 	return provider{
-		name: "postmark", mapping: c.Mapping,
+		name: "postmark", mapping: c.Mapping, mayCreate: mayCreate(c.Mapping, c.CreateAccounts),
 		authorize: func(r *http.Request, _ time.Time) error {
 			user, pass, ok := r.BasicAuth()
 			if !ok {

@@ -18,6 +18,8 @@ type SendGrid struct {
 	// MaxAge is how far a post's timestamp may be from now.
 	MaxAge  time.Duration
 	Mapping intake.Mapping
+	// CreateAccounts: see SES.
+	CreateAccounts bool
 }
 
 // Headers of a signed SendGrid post.
@@ -31,7 +33,7 @@ func (c *SendGrid) provider() provider {
 		return provider{name: "sendgrid"}
 	}
 	return provider{
-		name: "sendgrid", mapping: c.Mapping,
+		name: "sendgrid", mapping: c.Mapping, mayCreate: mayCreate(c.Mapping, c.CreateAccounts),
 		// The signature covers the body, but its headers and their
 		// timestamp are checked first: a post without them is not read.
 		authorize: func(r *http.Request, now time.Time) error {

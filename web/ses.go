@@ -29,6 +29,10 @@ type SES struct {
 	// Roots verify signing certificates; the system's when nil.
 	Roots   *x509.CertPool
 	Mapping intake.Mapping
+	// CreateAccounts lets the events create the accounts the mapping
+	// names; without it only the default account is created, and the
+	// events of other accounts that do not exist are kept as unmapped.
+	CreateAccounts bool
 	// Client fetches certificates and confirms subscriptions; one with a
 	// 10 s timeout when nil.
 	Client *http.Client
@@ -48,17 +52,20 @@ func (c *SES) provider() provider {
 	if c == nil || len(c.Topics) == 0 || c.CertHost == nil {
 		return provider{name: "ses"}
 	}
-	client := c.Client
-	if client == nil {
-		client = &http.Client{Timeout: defaultFetchTimeout}
+	client := &http.Client{Timeout: defaultFetchTimeout}
+	if c.Client != nil {
+		client = new(http.Client)
+		*client = *c.Client
 	}
+	// A redirect would lead the fetch past the host checks.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	log := c.Log
 	if log == nil {
 		log = slog.Default()
 	}
 	certs := newSNSCerts(client, c.Roots, c.IssuerHost)
 	return provider{
-		name: "ses", mapping: c.Mapping,
+		name: "ses", mapping: c.Mapping, mayCreate: mayCreate(c.Mapping, c.CreateAccounts),
 		read: func(ctx context.Context, _ *http.Request, body []byte, now time.Time) (intake.Result, func(), error) {
 			msg, err := intake.ReadSNS(body)
 			if err != nil {

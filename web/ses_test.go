@@ -68,6 +68,8 @@ func newSNSWorld(t testing.TB, now time.Time) *snsWorld {
 		case r.URL.Path == "/SimpleNotificationService-test.pem":
 			w.certFetch.Add(1)
 			rw.Write(leafPEM)
+		case r.URL.Path == "/redirect.pem":
+			http.Redirect(rw, r, "https://sns.example.com/SimpleNotificationService-test.pem", http.StatusFound)
 		case r.URL.Query().Get("Action") == "ConfirmSubscription" && r.URL.Query().Get("Token") == "tok":
 			w.confirmed.Add(1)
 		default:
@@ -303,6 +305,13 @@ func TestSNSCertificateTrouble(t *testing.T) {
 	e := newEnv(t, t0, w.hooks)
 	if code, _ := e.post(t, "ses", w.sign(t, missing), nil); code != http.StatusServiceUnavailable {
 		t.Errorf("certificate not found: got %d, want 503", code)
+	}
+
+	// A redirect is not followed, even to an allowed host.
+	redirected := msg
+	redirected.SigningCertURL = "https://sns.example.com/redirect.pem"
+	if code, _ := e.post(t, "ses", w.sign(t, redirected), nil); code != http.StatusServiceUnavailable {
+		t.Errorf("redirected certificate: got %d, want 503", code)
 	}
 
 	// Without its issuer from an allowed host, the certificate chains to

@@ -44,7 +44,13 @@ func (c *snsCerts) get(ctx context.Context, rawURL string, now time.Time) (*x509
 	if ok && now.Before(cert.NotAfter) {
 		return cert, nil
 	}
-	v, err, _ := c.fetching.Do(rawURL, func() (any, error) { return c.fetch(ctx, rawURL, now) })
+	v, err, _ := c.fetching.Do(rawURL, func() (any, error) {
+		// Shared by the posts that wait for it: not cut short when the
+		// first of them goes away.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultFetchTimeout)
+		defer cancel()
+		return c.fetch(ctx, rawURL, now)
+	})
 	if err != nil {
 		return nil, err
 	}

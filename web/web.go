@@ -12,9 +12,8 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
-	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/intake"
 	"github.com/dpmon/dpmon/server"
-	"github.com/dpmon/dpmon/store"
 )
 
 // Limits of the listener.
@@ -29,20 +28,15 @@ const (
 	concurrencyWait = time.Second
 )
 
-// Ingester commits events: *server.Server.
-type Ingester interface {
-	Ingest(ctx context.Context, source string, events []monitor.Event) (server.Ingested, error)
-}
-
-// DeadLetters keeps the events no mapping gave an account: *store.DB.
-type DeadLetters interface {
-	KeepUnmapped(ctx context.Context, kept []store.Unmapped) error
+// Taker commits what a post holds, and keeps what it cannot commit as
+// unmapped: *server.Server.
+type Taker interface {
+	Take(ctx context.Context, res intake.Result, opts server.TakeOptions) (server.Taken, error)
 }
 
 // Options configure the handler.
 type Options struct {
-	Ingest   Ingester
-	Unmapped DeadLetters
+	Take Taker
 	// The providers whose endpoints are served; a nil one is not served
 	// (404), as it has no secret to check posts with.
 	SES      *SES
@@ -88,7 +82,7 @@ func New(opts Options) http.Handler {
 		opts.MaxConcurrent = DefaultMaxConcurrent
 	}
 	h := &hooks{
-		ingest: opts.Ingest, unmapped: opts.Unmapped, count: opts.Count, log: opts.Log, clock: opts.Clock,
+		take: opts.Take, count: opts.Count, log: opts.Log, clock: opts.Clock,
 		maxBody: opts.MaxBodyBytes, slots: semaphore.NewWeighted(int64(opts.MaxConcurrent)),
 	}
 	mux := http.NewServeMux()

@@ -16,7 +16,6 @@ import (
 	"github.com/dpmon/dpmon/metrics"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/server"
-	"github.com/dpmon/dpmon/store"
 	"github.com/dpmon/dpmon/web"
 )
 
@@ -32,10 +31,12 @@ type hooksConf struct {
 }
 
 // mappingConf says which account a provider's events belong to: the
-// value of the payload's AccountFrom field, else DefaultAccount.
+// value of the payload's AccountFrom field, else DefaultAccount. Only
+// DefaultAccount is created by events, unless CreateAccounts.
 type mappingConf struct {
 	AccountFrom    string `yaml:"account_from"`
 	DefaultAccount string `yaml:"default_account"`
+	CreateAccounts bool   `yaml:"create_accounts"`
 }
 
 type sesConf struct {
@@ -157,7 +158,7 @@ func (c hooksConf) options(log *slog.Logger) (web.Options, error) {
 		if err != nil {
 			return opts, fmt.Errorf("config: hooks.ses.issuer_host_pattern: %w", err)
 		}
-		opts.SES = &web.SES{Topics: c.SES.TopicARNs, CertHost: certHost, IssuerHost: issuerHost, Mapping: m, Log: log}
+		opts.SES = &web.SES{Topics: c.SES.TopicARNs, CertHost: certHost, IssuerHost: issuerHost, Mapping: m, CreateAccounts: c.SES.CreateAccounts, Log: log}
 	}
 	if c.SendGrid.PublicKey != "" {
 		m, err := c.SendGrid.mapping("sendgrid")
@@ -168,7 +169,7 @@ func (c hooksConf) options(log *slog.Logger) (web.Options, error) {
 		if err != nil {
 			return opts, fmt.Errorf("config: hooks.sendgrid.public_key: %w", err)
 		}
-		opts.SendGrid = &web.SendGrid{Key: key, MaxAge: time.Duration(c.SendGrid.MaxAge), Mapping: m}
+		opts.SendGrid = &web.SendGrid{Key: key, MaxAge: time.Duration(c.SendGrid.MaxAge), Mapping: m, CreateAccounts: c.SendGrid.CreateAccounts}
 	}
 	if c.Postmark.Password != "" || c.Postmark.Username != "" {
 		if c.Postmark.Password == "" || c.Postmark.Username == "" {
@@ -178,14 +179,14 @@ func (c hooksConf) options(log *slog.Logger) (web.Options, error) {
 		if err != nil {
 			return opts, err
 		}
-		opts.Postmark = &web.Postmark{Username: c.Postmark.Username, Password: c.Postmark.Password, Mapping: m}
+		opts.Postmark = &web.Postmark{Username: c.Postmark.Username, Password: c.Postmark.Password, Mapping: m, CreateAccounts: c.Postmark.CreateAccounts}
 	}
 	if c.Mailgun.SigningKey != "" {
 		m, err := c.Mailgun.mapping("mailgun")
 		if err != nil {
 			return opts, err
 		}
-		opts.Mailgun = &web.Mailgun{SigningKey: []byte(c.Mailgun.SigningKey), MaxAge: time.Duration(c.Mailgun.MaxAge), Mapping: m}
+		opts.Mailgun = &web.Mailgun{SigningKey: []byte(c.Mailgun.SigningKey), MaxAge: time.Duration(c.Mailgun.MaxAge), Mapping: m, CreateAccounts: c.Mailgun.CreateAccounts}
 	}
 	for _, d := range []duration{c.SendGrid.MaxAge, c.Mailgun.MaxAge} {
 		if d <= 0 {
@@ -198,8 +199,8 @@ func (c hooksConf) options(log *slog.Logger) (web.Options, error) {
 // serveHTTP serves the webhooks on lis (over TLS when tlsCfg is set) and
 // returns the function that stops it, letting the posts in flight finish
 // their commit.
-func serveHTTP(lis net.Listener, opts web.Options, srv *server.Server, db *store.DB, m *metrics.Metrics, tlsCfg *tls.Config, log *slog.Logger) (stop func(time.Duration)) {
-	opts.Ingest, opts.Unmapped, opts.Log = srv, db, log
+func serveHTTP(lis net.Listener, opts web.Options, srv *server.Server, m *metrics.Metrics, tlsCfg *tls.Config, log *slog.Logger) (stop func(time.Duration)) {
+	opts.Take, opts.Log = srv, log
 	served := opts.Served()
 	if m != nil {
 		opts.Count = m.HookEvents

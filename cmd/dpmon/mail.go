@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -16,7 +18,6 @@ import (
 	"github.com/dpmon/dpmon/metrics"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/server"
-	"github.com/dpmon/dpmon/store"
 )
 
 // mailConf configures the reports taken on --lmtp-listen.
@@ -27,6 +28,11 @@ type mailConf struct {
 	Delayed bool `yaml:"delayed"`
 	// DefaultAccount is the account of reports that name none.
 	DefaultAccount string `yaml:"default_account"`
+	// CreateAccounts lets reports create the accounts they name; else
+	// only DefaultAccount is created (see lmtp.Options).
+	CreateAccounts bool `yaml:"create_accounts"`
+	// MaxSessions bounds the LMTP connections served at once.
+	MaxSessions int `yaml:"max_sessions"`
 }
 
 func (c mailConf) check() error {
@@ -47,11 +53,7 @@ func (c mailConf) check() error {
 // --insecure.
 func listenLMTP(addr string, insecure bool, log *slog.Logger) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		lis, err := net.Listen("unix", path)
-		if err != nil {
-			return nil, fmt.Errorf("lmtp listen: %w", err)
-		}
-		return lis, nil
+		return listenUnix(path)
 	}
 	if !loopback.Is(addr) {
 		if !insecure {
@@ -66,10 +68,36 @@ func listenLMTP(addr string, insecure bool, log *slog.Logger) (net.Listener, err
 	return lis, nil
 }
 
+// listenUnix listens on a Unix socket at path. A socket left there by a
+// dpmon that did not stop cleanly is removed, if nothing answers on it;
+// the new one may be reached by its owner and group only (the MTA's user
+// joins the group).
+func listenUnix(path string) (net.Listener, error) {
+	if info, err := os.Lstat(path); err == nil && info.Mode().Type() == fs.ModeSocket {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("lmtp listen: %s is in use by another process", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("lmtp listen: remove stale socket: %w", err)
+		}
+	}
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("lmtp listen: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("lmtp listen: %w", err)
+	}
+	return lis, nil
+}
+
 // serveLMTP serves reports on lis and returns the function that stops it,
 // letting the deliveries in flight finish their commit.
-func serveLMTP(lis net.Listener, c mailConf, srv *server.Server, db *store.DB, m *metrics.Metrics, log *slog.Logger) (stop func(time.Duration)) {
-	opts := lmtp.Options{Ingest: srv, Unmapped: db, Header: c.Header, Delayed: c.Delayed, DefaultAccount: c.DefaultAccount, Log: log}
+func serveLMTP(lis net.Listener, c mailConf, srv *server.Server, m *metrics.Metrics, log *slog.Logger) (stop func(time.Duration)) {
+	opts := lmtp.Options{Take: srv, Header: c.Header, Delayed: c.Delayed, DefaultAccount: c.DefaultAccount,
+		CreateAccounts: c.CreateAccounts, MaxSessions: c.MaxSessions, Log: log}
 	if m != nil {
 		opts.Count = m.MailEvents
 		m.ServeMail([]string{lmtp.ResultAccepted, lmtp.ResultDuplicate, lmtp.ResultUnmapped, lmtp.ResultIgnored, lmtp.ResultRejected, lmtp.ResultNotReport})
@@ -84,9 +112,8 @@ func serveLMTP(lis net.Listener, c mailConf, srv *server.Server, db *store.DB, m
 	return func(timeout time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if err := s.Shutdown(ctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-			log.Warn("lmtp server shutdown", "err", err)
-			s.Close()
+		if err := s.Shutdown(ctx); err != nil {
+			log.Warn("lmtp server shutdown: deliveries cut off; their MTAs retry", "err", err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,8 +55,20 @@ X-Dpmon-Account: %s
 func TestLMTPThroughRun(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "lmtp.sock")
-	srv := startRun(t, []string{"--listen", "127.0.0.1:0", "--lmtp-listen", "unix:" + sock, "--metrics-listen", "127.0.0.1:0",
+	// A socket left by a dpmon that was killed: nothing answers on it.
+	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.SetUnlinkOnClose(false)
+	stale.Close()
+	// The report's header names the account: reports may create it here.
+	cfg := writeFile(t, "mail:\n  create_accounts: true\n")
+	srv := startRun(t, []string{"--config", cfg, "--listen", "127.0.0.1:0", "--lmtp-listen", "unix:" + sock, "--metrics-listen", "127.0.0.1:0",
 		"--data-dir", filepath.Join(dir, "data")}, func(string) string { return "" })
+	if info, err := os.Stat(sock); err != nil || info.Mode().Perm() != 0o660 {
+		t.Errorf("socket: %v, %v; want mode 0660", info, err)
+	}
 	conn, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)

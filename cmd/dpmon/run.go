@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if httpLis, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
 			return fmt.Errorf("http listen: %w", err)
 		}
+		// One peer cannot hold every connection, as on the API's port.
+		httpLis = server.LimitListener(httpLis, cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerPeer, nil)
 		defer httpLis.Close()
 	}
 	if err := cfg.Mail.check(); err != nil {
@@ -188,10 +191,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if ctx.Err() == nil {
 		srv.Ready(db)
 		if httpLis != nil {
-			stopHTTP = serveHTTP(httpLis, hooks, srv, db, m, tlsCfg, log)
+			stopHTTP = serveHTTP(httpLis, hooks, srv, m, tlsCfg, log)
 		}
 		if lmtpLis != nil {
-			stopLMTP = serveLMTP(lmtpLis, cfg.Mail, srv, db, m, log)
+			stopLMTP = serveLMTP(lmtpLis, cfg.Mail, srv, m, log)
 		}
 		abs, _ := filepath.Abs(cfg.DataDir)
 		log.Info("dpmon serving", "addr", lis.Addr().String(), "data_dir", abs,
@@ -201,8 +204,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	select {
 	case <-ctx.Done():
 	case err := <-served:
-		stopHTTP(time.Duration(cfg.ShutdownTimeout))
-		stopLMTP(time.Duration(cfg.ShutdownTimeout))
+		stopReceivers(time.Duration(cfg.ShutdownTimeout), stopHTTP, stopLMTP)
 		<-jobs.Stop().Done()
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -210,8 +212,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout).String())
 	// Webhook posts and LMTP deliveries in flight finish their commit
 	// first: their senders are answered, and retry what is cut off.
-	stopHTTP(time.Duration(cfg.ShutdownTimeout))
-	stopLMTP(time.Duration(cfg.ShutdownTimeout))
+	stopReceivers(time.Duration(cfg.ShutdownTimeout), stopHTTP, stopLMTP)
 	srv.Drain()
 	stopped := make(chan struct{})
 	go func() {
@@ -228,6 +229,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	<-jobs.Stop().Done()
 	log.Info("stopped")
 	return nil
+}
+
+// stopReceivers stops the webhook and LMTP listeners at once, each letting
+// what is in flight finish within timeout: one deadline for both, so that
+// a shutdown's stages do not add up past a supervisor's patience.
+func stopReceivers(timeout time.Duration, stops ...func(time.Duration)) {
+	var wg sync.WaitGroup
+	for _, stop := range stops {
+		wg.Go(func() { stop(timeout) })
+	}
+	wg.Wait()
 }
 
 // configure reads defaults, then the --config file, then the environment,
