@@ -17,10 +17,11 @@ import (
 // of their cells are zero: an account mails a provider or two a day and
 // few events are signals. So they are packed, keeping only the days that
 // counted something and of those only the cells that are not zero: about
-// 20 bytes a day for a typical account instead of 156.
+// 20 bytes a day for a typical account instead of 152.
 type reputationDays struct {
 	// head is today's absolute day number, 0 before the first event; 32
-	// bits, so that with today's cells it fills 8-byte words exactly.
+	// bits, as the cells are (with them it takes 156 bytes, 160 with the
+	// padding to the slice after).
 	head  int32
 	today [dayCells]uint32
 	// past are the days before today within the window that counted

@@ -48,24 +48,6 @@ func eventFromProto(p *pb.Event) (monitor.Event, error) {
 	return e, nil
 }
 
-// eventToProto is the inverse of eventFromProto, for events shown back.
-func eventToProto(e monitor.Event) *pb.Event {
-	p := &pb.Event{
-		EventId: e.ID, AccountId: e.AccountID, Type: pb.EventType(e.Type), OccurredAt: timestamp(e.OccurredAt),
-		Recipient: e.Recipient, Sender: e.Sender, MessageId: e.MessageID,
-	}
-	if b := e.Bounce; b != nil {
-		p.Bounce = &pb.Bounce{SmtpCode: uint32(b.SMTPCode), EnhancedStatus: b.EnhancedStatus, Diagnostic: b.Diagnostic, Class: pb.BounceClass(b.Class)}
-	}
-	if c := e.Complaint; c != nil {
-		p.Complaint = &pb.Complaint{FeedbackType: c.FeedbackType, Source: c.Source}
-	}
-	if l := e.Listing; l != nil {
-		p.Listing = &pb.Listing{Blocklist: l.Blocklist, Listed: l.Listed}
-	}
-	return p
-}
-
 // clampEnum maps an enum number outside the domain's byte range to one the
 // domain rejects as unknown.
 func clampEnum(n int32) uint8 {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/internal/eventpb"
 	"github.com/dpmon/dpmon/store"
 )
 
@@ -26,5 +27,5 @@ func (s *Server) ListUnmappedEvents(ctx context.Context, req *pb.ListUnmappedEve
 }
 
 func unmappedToProto(u store.Unmapped) *pb.UnmappedEvent {
-	return &pb.UnmappedEvent{Seq: u.Seq, Source: u.Source, ReceivedAt: timestamp(u.Received), Reason: u.Reason, Event: eventToProto(u.Event)}
+	return &pb.UnmappedEvent{Seq: u.Seq, Source: u.Source, ReceivedAt: timestamp(u.Received), Reason: u.Reason, Event: eventpb.From(u.Event)}
 }

@@ -3,13 +3,20 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/dpmon/dpmon/intake"
 	"github.com/dpmon/dpmon/internal/logtext"
 	"github.com/dpmon/dpmon/monitor"
+	"golang.org/x/sync/semaphore"
 )
 
 func TestUnmappedKept(t *testing.T) {
@@ -90,23 +97,25 @@ func TestPostLimits(t *testing.T) {
 }
 
 func TestHostileReason(t *testing.T) {
-	e := newEnv(t, t0, postmarkHooks)
-	_, h := postmarkAuthAs("pm", "s3cret")
-	// A payload error quotes the payload: the answer is plain, bounded
-	// text without control characters.
-	body := append([]byte(`{"RecordType":"Bounce","ID":"`), bytes.Repeat([]byte("\x1b[31m<b>\u202e"), 200)...)
-	req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/hooks/postmark", bytes.NewReader(body))
-	req.Header = h
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// A reader whose reason quotes the post as it came: the answer and
+	// the log get plain, bounded text without control characters.
+	hostile := strings.Repeat("\x1b[31m<b>\u202e\r\nforged: 1 \xff", 100)
+	var logged bytes.Buffer
+	h := &hooks{log: slog.New(slog.NewTextHandler(&logged, nil)), clock: time.Now, maxBody: 1 << 10, slots: semaphore.NewWeighted(1)}
+	for _, err := range []error{fmt.Errorf("x: %w: %s", intake.ErrPayload, hostile), fmt.Errorf("x: %w: %s", intake.ErrSignature, hostile)} {
+		p := provider{name: "x", read: func(context.Context, *http.Request, []byte, time.Time) (intake.Result, func(), error) {
+			return intake.Result{}, nil, err
+		}}
+		rec := httptest.NewRecorder()
+		h.serve(p).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/hooks/x", strings.NewReader("{}")))
+		body := rec.Body.String()
+		if rec.Code/100 != 4 || len(body) > logtext.MaxLen+10 || strings.ContainsAny(body, "\x1b\u202e\r") || strings.Count(body, "\n") != 1 ||
+			!strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") || !utf8.ValidString(body) {
+			t.Errorf("%v: got %d %q (%s)", errors.Unwrap(err), rec.Code, body, rec.Header().Get("Content-Type"))
+		}
 	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	buf.ReadFrom(resp.Body)
-	if resp.StatusCode != http.StatusBadRequest || buf.Len() > logtext.MaxLen+10 || strings.ContainsAny(buf.String(), "\x1b\u202e") ||
-		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
-		t.Errorf("got %d %q (%s)", resp.StatusCode, buf.String(), resp.Header.Get("Content-Type"))
+	if strings.ContainsAny(logged.String(), "\x1b\u202e") || strings.Contains(logged.String(), "\nforged") {
+		t.Errorf("log: %q", logged.String())
 	}
 }
 

@@ -28,7 +28,7 @@ type Mailgun struct {
 }
 
 // DefaultMaxTokens bounds the Mailgun tokens remembered: a million posts
-// within the replay window, some 50 MB.
+// within the replay window, some 80 MB.
 const DefaultMaxTokens = 1_000_000
 
 // mailgunSignature is the signature object of a Mailgun post.
@@ -56,7 +56,7 @@ func (c *Mailgun) provider() provider {
 			if err := intake.VerifyMailgun(c.SigningKey, s.Timestamp, s.Token, s.Signature, now, c.MaxAge); err != nil {
 				return intake.Result{}, nil, err
 			}
-			forget, err := seen.take(s.Token, now, c.MaxAge)
+			forget, err := seen.take(s.Token, body, now, c.MaxAge)
 			if err != nil {
 				return intake.Result{}, nil, err
 			}
@@ -77,7 +77,7 @@ func (c *Mailgun) provider() provider {
 // event's id is taken already.
 type tokens struct {
 	mu   sync.Mutex
-	seen map[[16]byte]time.Time // digest of the token → when it may go
+	seen map[[16]byte]tokenUse // by digest of the token
 	max  int
 	// swept is when the map was last cleared of the tokens that may go.
 	swept time.Time
@@ -87,25 +87,39 @@ func newTokens(max int) *tokens {
 	if max <= 0 {
 		max = DefaultMaxTokens
 	}
-	return &tokens{seen: make(map[[16]byte]time.Time), max: max}
+	return &tokens{seen: make(map[[16]byte]tokenUse), max: max}
 }
 
-// take records token, or refuses it as replayed; forget gives it back,
-// for a post that was not taken after all (the provider retries with the
-// same token).
-func (t *tokens) take(token string, now time.Time, window time.Duration) (forget func(), err error) {
-	sum := sha256.Sum256([]byte(token))
-	var key [16]byte
-	copy(key[:], sum[:])
+// tokenUse is a token taken: until when it is remembered, and a digest of
+// the post that used it.
+type tokenUse struct {
+	until int64 // Unix nanoseconds
+	post  [16]byte
+}
+
+func digest(b []byte) [16]byte {
+	sum := sha256.Sum256(b)
+	return [16]byte(sum[:16])
+}
+
+// take records token, or refuses it as replayed. The same post again is
+// the provider's retry after an answer it did not get: taken, its events
+// are duplicates. forget gives the token back, for a post that was not
+// taken after all (the provider retries with the same token).
+func (t *tokens) take(token string, post []byte, now time.Time, window time.Duration) (forget func(), err error) {
+	key, sum := digest([]byte(token)), digest(post)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if until, ok := t.seen[key]; ok && now.Before(until) {
+	if use, ok := t.seen[key]; ok && now.UnixNano() < use.until {
+		if use.post == sum {
+			return func() {}, nil
+		}
 		return nil, fmt.Errorf("mailgun: %w: token already used", intake.ErrSignature)
 	}
 	if len(t.seen) >= t.max && now.Sub(t.swept) >= time.Second {
 		t.swept = now
-		for k, until := range t.seen {
-			if !now.Before(until) {
+		for k, use := range t.seen {
+			if now.UnixNano() >= use.until {
 				delete(t.seen, k)
 			}
 		}
@@ -113,7 +127,8 @@ func (t *tokens) take(token string, now time.Time, window time.Duration) (forget
 	if len(t.seen) >= t.max {
 		return nil, fmt.Errorf("mailgun: %d tokens within the replay window are remembered already", t.max)
 	}
-	t.seen[key] = now.Add(2 * window) // the timestamp may be window ahead of now
+	// The timestamp may be window ahead of now.
+	t.seen[key] = tokenUse{until: now.Add(2 * window).UnixNano(), post: sum}
 	return func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()

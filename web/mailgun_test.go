@@ -98,8 +98,15 @@ func TestMailgunSignatures(t *testing.T) {
 	if code, r := e.post(t, "mailgun", signed, nil); code != http.StatusOK || r.Accepted != 1 {
 		t.Fatalf("signed: got %d %+v, want one accepted", code, r)
 	}
-	if code, _ := e.post(t, "mailgun", signed, nil); code != http.StatusUnauthorized {
-		t.Errorf("replayed token: got %d, want 401", code)
+	// The same post again is Mailgun's retry after a lost answer:
+	// nothing new. The token with another post is a replay.
+	if code, r := e.post(t, "mailgun", signed, nil); code != http.StatusOK || r.Duplicates != 1 {
+		t.Errorf("the same post again: got %d %+v, want one duplicate", code, r)
+	}
+	other := []byte(`{"event-data":{"event":"complained","id":"c2","timestamp":` + strconv.FormatInt(t0.Add(-time.Minute).Unix(), 10) +
+		`,"recipient":"b@example.com"}}`)
+	if code, _ := e.post(t, "mailgun", mailgunSigned(t, other, t0, token, mailgunKey), nil); code != http.StatusUnauthorized {
+		t.Errorf("the token on another post: got %d, want 401", code)
 	}
 	if n := e.counted("mailgun", ResultUnauthorized); n != 5 {
 		t.Errorf("counted %d unauthorized, want 5", n)
@@ -108,6 +115,22 @@ func TestMailgunSignatures(t *testing.T) {
 	e.clock.Set(t0.Add(time.Hour))
 	if code, _ := e.post(t, "mailgun", signed, nil); code != http.StatusUnauthorized {
 		t.Errorf("replayed an hour later: got %d, want 401", code)
+	}
+}
+
+func TestMailgunTokenGivenBackWhenNotCommitted(t *testing.T) {
+	e := newEnv(t, t0, mailgunHooks)
+	token := newToken(t)
+	post := mailgunSigned(t, []byte(`{"event-data":{"event":"delivered","id":"d1","recipient":"a@example.com"}}`), t0, token, mailgunKey)
+	e.srv.Drain()
+	if code, _ := e.post(t, "mailgun", post, nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("draining server: got %d, want 503", code)
+	}
+	// The 503 gave the token back: another post with it is not refused
+	// as a replay (it meets the draining server's 503 again).
+	other := mailgunSigned(t, []byte(`{"event-data":{"event":"delivered","id":"d2","recipient":"b@example.com"}}`), t0, token, mailgunKey)
+	if code, _ := e.post(t, "mailgun", other, nil); code != http.StatusServiceUnavailable {
+		t.Errorf("token given back after a 503: got %d, want 503 again (not 401)", code)
 	}
 }
 

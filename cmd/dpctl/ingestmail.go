@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/intake"
+	"github.com/dpmon/dpmon/internal/eventpb"
 	"github.com/dpmon/dpmon/monitor"
 )
 
@@ -123,25 +122,12 @@ func (s *mailSource) Read() (*dpmonv1.Event, int, error) {
 			s.sum.Unmapped = append(s.sum.Unmapped, unmappedReport{Message: msg.name, EventID: ev.ID, Recipient: ev.Recipient})
 		}
 		for i := range res.Events {
-			s.queue = append(s.queue, eventProto(&res.Events[i]))
+			s.queue = append(s.queue, eventpb.From(res.Events[i]))
 		}
 	}
 	ev := s.queue[0]
 	s.queue = s.queue[1:]
 	return ev, len(s.names), nil
-}
-
-// eventProto is an event read from a report, as the API takes it.
-func eventProto(e *monitor.Event) *dpmonv1.Event {
-	p := &dpmonv1.Event{EventId: e.ID, AccountId: e.AccountID, Type: dpmonv1.EventType(e.Type), OccurredAt: timestamppb.New(e.OccurredAt),
-		Recipient: e.Recipient, Sender: e.Sender, MessageId: e.MessageID}
-	if b := e.Bounce; b != nil {
-		p.Bounce = &dpmonv1.Bounce{SmtpCode: uint32(b.SMTPCode), EnhancedStatus: b.EnhancedStatus, Diagnostic: b.Diagnostic, Class: dpmonv1.BounceClass(b.Class)}
-	}
-	if c := e.Complaint; c != nil {
-		p.Complaint = &dpmonv1.Complaint{FeedbackType: c.FeedbackType, Source: c.Source}
-	}
-	return p
 }
 
 // printMailSummary prints sum as a table or as JSON.

@@ -41,6 +41,9 @@ func (c mailConf) check() error {
 			return fmt.Errorf("config: mail.default_account %s", reason)
 		}
 	}
+	if c.MaxSessions < 0 {
+		return errors.New("config: mail.max_sessions must not be negative (0: the default)")
+	}
 	if strings.ContainsAny(c.Header, ": \t\r\n") {
 		return fmt.Errorf("config: mail.header %q is not a header name", c.Header)
 	}
