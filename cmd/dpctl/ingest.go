@@ -97,6 +97,14 @@ type eventSource interface {
 	Read() (ev *dpmonv1.Event, pos int, err error)
 }
 
+// ackedSource is an eventSource that learns which of its events the
+// server acknowledged: follow-log saves its place in a file only past
+// lines whose events are safe.
+type ackedSource interface {
+	eventSource
+	acked(f flight, resp *dpmonv1.StreamEventsResponse)
+}
+
 // ingest sends the events of r in batches of size events and counts the
 // answers. When the input turns out to be bad halfway, the batches
 // already sent are still acknowledged and counted, and both the summary
@@ -104,16 +112,24 @@ type eventSource interface {
 // When the server ends the stream asking to retry later (it is starting,
 // shutting down or too busy), ingest waits as asked and sends the batches
 // not acknowledged again on a new stream, as retrier says. Only a nil
-// summary means nothing is known about what was ingested.
+// summary means nothing is known about what was ingested. An ackedSource
+// hears of each acknowledged batch, after the summary.
 func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r eventSource, size, inflight int, giveUp time.Duration, stderr io.Writer) (*ingestSummary, error) {
 	sum := &ingestSummary{Rejections: []rejection{}}
 	retry := retrier{giveUp: giveUp, stderr: stderr, progress: time.Now()}
+	onAck := sum.add
+	if a, ok := r.(ackedSource); ok {
+		onAck = func(f flight, resp *dpmonv1.StreamEventsResponse) {
+			sum.add(f, resp)
+			a.acked(f, resp)
+		}
+	}
 	var carried []flight // not acknowledged on an earlier stream, oldest first
 	var readErr error
 	readAll := false
 	for {
 		acked := sum.Batches
-		stream, err := openBatchStream(ctx, client, inflight, sum.add)
+		stream, err := openBatchStream(ctx, client, inflight, onAck)
 		if err != nil {
 			if retry.reopen(ctx, err) {
 				continue

@@ -28,6 +28,7 @@ type command struct {
 var commands = []command{
 	{"ingest", "send events, one JSON object per line, from a file or stdin", runIngest},
 	{"ingest-mail", "read bounce (DSN) and feedback (ARF) reports from files, Maildirs or an mbox, and ingest their events", runIngestMail},
+	{"follow-log", "follow a Postfix or KumoMTA log file across rotations and restarts, and ingest its events", runFollowLog},
 	{"account", "show accounts: get ID, list, history ID", runAccount},
 	{"check-send", "say whether an account may send now, and to which recipients", runCheckSend},
 	{"classify", "classify a bounce from its SMTP reply", runClassify},
