@@ -173,3 +173,35 @@ func TestMboxReader(t *testing.T) {
 		t.Error("past the end: no error")
 	}
 }
+
+// FuzzMbox: whatever the messages hold, an mbox written from them reads
+// back as the same messages (each with the newline the writer ends it
+// with), and any input splits without a panic.
+func FuzzMbox(f *testing.F) {
+	f.Add("Subject: one\n\nFrom the top\n>From quoted\n", "Subject: two\n\nbody\n")
+	f.Add("", "From nobody\n")
+	f.Add(">>From x\n\nFrom y\n", "\r\n")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		for _, m := range []string{a, b} {
+			if !strings.HasSuffix(m, "\n") || strings.Contains(m, "\r") || strings.Contains(m, "\x00") {
+				return // the writer's contract: whole lines
+			}
+		}
+		r := newMboxReader([]byte(mboxOf(a, b)))
+		for i, want := range []string{a, b} {
+			got, err := r.next()
+			if err != nil || string(got) != want+"\n" {
+				t.Fatalf("message %d: got %q, %v; want %q", i+1, got, err, want+"\n")
+			}
+		}
+		if _, err := r.next(); err == nil {
+			t.Error("past the end: no error")
+		}
+		raw := newMboxReader([]byte("From x\n" + a + b))
+		for range 10_000 {
+			if _, err := raw.next(); err != nil {
+				break
+			}
+		}
+	})
+}
