@@ -162,12 +162,13 @@ func putUnmapped(tx *bbolt.Tx, kept []Unmapped, now time.Time, bound int) error 
 	// cursor starts over after each delete: Next after a Delete may skip a key.
 	c := b.Cursor()
 	for k, v := c.First(); k != nil && decodeSeq(k) <= last-uint64(bound); k, v = c.First() {
-		u, err := decodeUnmapped(decodeSeq(k), v)
-		if err != nil {
-			return fmt.Errorf("unmapped event %d: %w", decodeSeq(k), err)
-		}
-		if err := ids.Delete(unmappedID(u.Source, u.Event.ID)); err != nil {
-			return fmt.Errorf("unindex unmapped event %d: %w", decodeSeq(k), err)
+		// A record that cannot be read still goes: it must not stop
+		// every later event from being kept. Its index entry stays, and
+		// only keeps that one event from being kept again.
+		if u, err := decodeUnmapped(decodeSeq(k), v); err == nil {
+			if err := ids.Delete(unmappedID(u.Source, u.Event.ID)); err != nil {
+				return fmt.Errorf("unindex unmapped event %d: %w", decodeSeq(k), err)
+			}
 		}
 		if err := c.Delete(); err != nil {
 			return fmt.Errorf("delete unmapped event %d: %w", decodeSeq(k), err)

@@ -71,10 +71,11 @@ func (c *Mailgun) provider() provider {
 }
 
 // tokens remembers the Mailgun tokens taken, each until its post could no
-// longer pass the timestamp check, so that a captured post cannot be
-// replayed within the window either. It lives in memory: after a restart
-// a replay within the window passes, and changes nothing, since the
-// event's id is taken already.
+// longer pass the timestamp check, so that a captured signature cannot be
+// used again within the window either. It lives in memory: after a
+// restart a captured signature passes once more within the window, and
+// with any body, since Mailgun signs the timestamp and token, not the
+// body; only the window bounds that.
 type tokens struct {
 	mu   sync.Mutex
 	seen map[[16]byte]tokenUse // by digest of the token

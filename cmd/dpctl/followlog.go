@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -148,7 +149,7 @@ func runFollowLog(ctx context.Context, e *env, args []string) error {
 	defer stop()
 	client := dpmonv1.NewEventServiceClient(conn)
 	err = src.follow(*once, *poll, func() error {
-		_, err := ingest(sendCtx, client, src, maxBatch, *inflight, *giveUp, e.stderr)
+		_, err := ingest(sendCtx, client, src, readBatch, *inflight, *giveUp, e.stderr)
 		return err
 	})
 	sum := src.summary()
@@ -290,11 +291,11 @@ func (s *logSource) acked(f flight, resp *dpmonv1.StreamEventsResponse) {
 	s.sum.Rejected += len(resp.GetRejected())
 	for _, r := range resp.GetRejected() {
 		p := lineProblem{Field: r.GetField(), Reason: r.GetReason()}
-		if i := int(r.GetIndex()); i < len(f.lines) {
-			for _, l := range s.pending {
-				if l.pos == f.lines[i] {
-					p.File, p.Line = l.name, l.line
-				}
+		if i := int(r.GetIndex()); i < len(f.lines) && len(s.sum.Rejections) < maxListed {
+			// pending is in the order lines were read.
+			pos := f.lines[i]
+			if j, found := slices.BinarySearchFunc(s.pending, pos, func(l pendingLine, pos int) int { return cmp.Compare(l.pos, pos) }); found {
+				p.File, p.Line = s.pending[j].name, s.pending[j].line
 			}
 		}
 		note(&s.sum.Rejections, p)

@@ -15,6 +15,11 @@ import (
 // maxBatch is the largest batch dpmon accepts.
 const maxBatch = 10000
 
+// readBatch is the batch of the commands that read events from elsewhere
+// (reports, logs): a bounce may carry 4 KiB of reply, and 10,000 of them
+// would pass the server's 16 MiB bound on a message, refused for good.
+const readBatch = 1000
+
 // ingestSummary is what "dpctl ingest" reports; with -o json it is printed
 // as is.
 type ingestSummary struct {
@@ -121,6 +126,9 @@ func ingest(ctx context.Context, client dpmonv1.EventServiceClient, r eventSourc
 	if a, ok := r.(ackedSource); ok {
 		onAck = func(f flight, resp *dpmonv1.StreamEventsResponse) {
 			sum.add(f, resp)
+			// The source keeps what it lists: a follower runs for
+			// months, and the summary must not grow with it.
+			sum.Rejections = sum.Rejections[:0]
 			a.acked(f, resp)
 		}
 	}

@@ -68,7 +68,7 @@ func runIngestMail(ctx context.Context, e *env, args []string) error {
 	defer conn.Close()
 	src := &mailSource{box: newMailbox(operands, e.stdin), opts: intake.ReportOptions{Account: *account, Header: *header, Delayed: *delayed},
 		sum: &mailSummary{NotReports: []notReport{}, Unmapped: []unmappedReport{}, Rejections: []mailRejection{}}}
-	got, err := ingest(ctx, dpmonv1.NewEventServiceClient(conn), src, maxBatch, *inflight, *giveUp, e.stderr)
+	got, err := ingest(ctx, dpmonv1.NewEventServiceClient(conn), src, readBatch, *inflight, *giveUp, e.stderr)
 	sum := src.sum
 	if got != nil {
 		sum.Events, sum.Accepted, sum.Duplicates = got.Events, got.Accepted, got.Duplicates

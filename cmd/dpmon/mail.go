@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -77,9 +78,13 @@ func listenLMTP(addr string, insecure bool, log *slog.Logger) (net.Listener, err
 // joins the group).
 func listenUnix(path string) (net.Listener, error) {
 	if info, err := os.Lstat(path); err == nil && info.Mode().Type() == fs.ModeSocket {
-		if c, err := net.Dial("unix", path); err == nil {
+		c, err := net.Dial("unix", path)
+		if err == nil {
 			c.Close()
 			return nil, fmt.Errorf("lmtp listen: %s is in use by another process", path)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("lmtp listen: %s: %w", path, err) // not ours to remove
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("lmtp listen: remove stale socket: %w", err)
