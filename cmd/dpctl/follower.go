@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // maxLineLen bounds a log line; a longer one is read past, as malformed.
@@ -29,11 +33,37 @@ type fileID struct {
 }
 
 // logPos is a place in a followed file: after its line Line, which ends
-// at byte Offset.
+// at byte Offset. Mark is a digest of that line's MarkLen bytes (empty
+// when there is none, or it was too long to keep): a file that holds them
+// there is the file read, whatever its name or inode now (see holds).
 type logPos struct {
-	File   fileID `json:"file"`
-	Offset int64  `json:"offset"`
-	Line   int64  `json:"line"`
+	File    fileID `json:"file"`
+	Offset  int64  `json:"offset"`
+	Line    int64  `json:"line"`
+	Mark    string `json:"mark,omitempty"`
+	MarkLen int64  `json:"mark_len,omitempty"`
+}
+
+// lineMark is the Mark of a line's bytes.
+func lineMark(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+// holds reports whether file has, before pos.Offset, the line pos marks;
+// true when pos marks none, as nothing tells.
+func holds(file *os.File, pos logPos) bool {
+	if pos.Mark == "" {
+		return true
+	}
+	if pos.MarkLen <= 0 || pos.MarkLen > maxLineLen || pos.Offset < pos.MarkLen {
+		return false
+	}
+	b := make([]byte, pos.MarkLen)
+	if _, err := file.ReadAt(b, pos.Offset-pos.MarkLen); err != nil {
+		return false
+	}
+	return lineMark(b) == pos.Mark
 }
 
 // logLine is one line of a followed file, where it starts and ends.
@@ -52,8 +82,13 @@ type logLine struct {
 // seen by polling at the end of the file, which is all the writer
 // promises.
 type follower struct {
-	path     string
-	stderr   io.Writer
+	path   string
+	stderr io.Writer
+	// grace is how long a rotated file must go unwritten before it is
+	// left: the writer keeps it open until told to reopen the path.
+	grace    time.Duration
+	mark     string // of the last line read (see logPos)
+	markLen  int64
 	cur      *os.File
 	info     os.FileInfo // cur's, as opened
 	name     string      // the path cur was opened by
@@ -65,12 +100,13 @@ type follower struct {
 }
 
 // openFollower opens path to read it from where saved says the last run
-// stopped, or from its start without saved. When the saved file has been
-// rotated to path.1 since, path.1 is read on from there first; when it is
-// gone, or has shrunk, reading starts at the start of path and stderr
-// says so.
-func openFollower(path string, saved *logPos, stderr io.Writer) (*follower, error) {
-	f := &follower{path: path, stderr: stderr, r: bufio.NewReaderSize(nil, maxLineLen)}
+// stopped, or from its start without saved. The file read last is found
+// by its identity and the last line read in it: at path, or rotated to a
+// name beside it (path.1, path-20261203, ...), or, after a copytruncate,
+// its copy path.1; it is read on from there first. When it is nowhere,
+// reading starts at the start of path and stderr says what may be lost.
+func openFollower(path string, saved *logPos, grace time.Duration, stderr io.Writer) (*follower, error) {
+	f := &follower{path: path, stderr: stderr, grace: grace, r: bufio.NewReaderSize(nil, maxLineLen)}
 	file, info, err := openInfo(path)
 	if err != nil && (saved == nil || !errors.Is(err, fs.ErrNotExist)) {
 		return nil, err
@@ -79,32 +115,64 @@ func openFollower(path string, saved *logPos, stderr io.Writer) (*follower, erro
 		f.use(file, info, path)
 		return f, nil
 	}
-	if file != nil && fileIdentity(info) == saved.File {
+	if saved.Offset < 0 || saved.Line < 0 {
+		return nil, fmt.Errorf("state: a negative place (%d, line %d): remove the state file to read %s from its start", saved.Offset, saved.Line, path)
+	}
+	if file != nil && fileIdentity(info) == saved.File && info.Size() >= saved.Offset && holds(file, *saved) {
 		f.use(file, info, path)
-		if info.Size() < saved.Offset {
-			fmt.Fprintf(stderr, "dpctl: %s is shorter than when last read (truncated?): reading it from its start\n", path)
-			return f, nil
-		}
-		f.offset, f.line = saved.Offset, saved.Line
+		f.resume(*saved)
 		return f, nil
 	}
-	if older := path + ".1"; saved.File != (fileID{}) {
-		if prev, pinfo, err := openInfo(older); err == nil && fileIdentity(pinfo) == saved.File && pinfo.Size() >= saved.Offset {
-			if file != nil {
-				file.Close()
-			}
-			f.use(prev, pinfo, older)
-			f.offset, f.line, f.draining = saved.Offset, saved.Line, true
-			fmt.Fprintf(stderr, "dpctl: %s was rotated: reading %s on from line %d first\n", path, older, saved.Line)
-			return f, nil
+	if prev, pinfo, name := findRotated(path, *saved); prev != nil {
+		if file != nil {
+			file.Close()
 		}
+		f.use(prev, pinfo, name)
+		f.resume(*saved)
+		f.draining = true
+		fmt.Fprintf(stderr, "dpctl: %s was rotated or truncated: reading %s on from line %d first\n", path, name, saved.Line)
+		return f, nil
 	}
 	if file == nil {
 		return nil, fmt.Errorf("%s: %w", path, fs.ErrNotExist)
 	}
-	fmt.Fprintf(stderr, "dpctl: the file last read is neither %s nor %s.1 now: reading %s from its start\n", path, path, path)
+	fmt.Fprintf(stderr, "dpctl: the file last read (line %d) is not found beside %s: reading %s from its start; lines written to it after that line are not read\n", saved.Line, path, path)
 	f.use(file, info, path)
 	return f, nil
+}
+
+// findRotated looks beside path for the file saved was in, which holds
+// the line it marks: path.1 first (a rename, or a copytruncate's copy),
+// then the other names rotation gives (path-DATE, path.2, ...). The file
+// is returned open, with its name; nil when none.
+func findRotated(path string, saved logPos) (*os.File, os.FileInfo, string) {
+	names := []string{path + ".1"}
+	if more, err := filepath.Glob(path + "[.-]*"); err == nil {
+		for _, n := range more {
+			if n != names[0] && !strings.HasSuffix(n, ".dpmon-state") && !strings.Contains(filepath.Base(n), ".dpmon-state.tmp") {
+				names = append(names, n)
+			}
+		}
+	}
+	for i, name := range names {
+		file, info, err := openInfo(name)
+		if err != nil {
+			continue
+		}
+		// By its identity, or, for the copy of a copytruncate (a new
+		// inode), by the line marked alone.
+		sameFile := saved.File != (fileID{}) && fileIdentity(info) == saved.File
+		if (sameFile || i == 0 && saved.Mark != "") && info.Size() >= saved.Offset && holds(file, saved) {
+			return file, info, name
+		}
+		file.Close()
+	}
+	return nil, nil, ""
+}
+
+// resume continues reading the file in use after pos.
+func (f *follower) resume(pos logPos) {
+	f.offset, f.line, f.mark, f.markLen = pos.Offset, pos.Line, pos.Mark, pos.MarkLen
 }
 
 // openInfo opens name and returns what it is.
@@ -125,13 +193,14 @@ func openInfo(name string) (*os.File, os.FileInfo, error) {
 func (f *follower) use(file *os.File, info os.FileInfo, name string) {
 	f.cur, f.info, f.name = file, info, name
 	f.offset, f.line, f.reading, f.draining = 0, 0, false, false
+	f.mark, f.markLen = "", 0
 }
 
 func (f *follower) close() error { return f.cur.Close() }
 
 // pos is the place after the last line read.
 func (f *follower) pos() logPos {
-	return logPos{File: fileIdentity(f.info), Offset: f.offset, Line: f.line}
+	return logPos{File: fileIdentity(f.info), Offset: f.offset, Line: f.line, Mark: f.mark, MarkLen: f.markLen}
 }
 
 // next returns the next complete line, or errIdle when there is none yet.
@@ -152,7 +221,7 @@ func (f *follower) next() (logLine, error) {
 			return f.take(text, n, long), nil
 		case !errors.Is(err, io.EOF):
 			return logLine{}, fmt.Errorf("%s: %w", f.name, err)
-		case f.draining && n > 0:
+		case f.draining && n > 0 && f.quiet():
 			// The writer has moved on: a last line without its line
 			// break is all there will be of it.
 			return f.take(text, n, long), nil
@@ -169,6 +238,10 @@ func (f *follower) next() (logLine, error) {
 func (f *follower) take(text []byte, n int64, long bool) logLine {
 	l := logLine{long: long, name: f.name, before: f.pos()}
 	f.offset, f.line = f.offset+n, f.line+1
+	f.mark, f.markLen = "", 0
+	if !long {
+		f.mark, f.markLen = lineMark(text), n
+	}
 	l.after = f.pos()
 	if !long {
 		l.text = bytes.TrimRight(text, "\r\n")
@@ -180,6 +253,9 @@ func (f *follower) take(text []byte, n int64, long bool) logLine {
 // truncation, and says whether there is more to read.
 func (f *follower) atEnd() (bool, error) {
 	if f.draining {
+		if !f.quiet() {
+			return false, nil // its writer may not have moved on yet
+		}
 		file, info, err := openInfo(f.path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil // renamed, and its successor not created yet
@@ -201,11 +277,32 @@ func (f *follower) atEnd() (bool, error) {
 		f.draining, f.name = true, f.path+" (rotated)"
 		return true, nil
 	case info.Size() < f.offset:
-		fmt.Fprintf(f.stderr, "dpctl: %s was truncated: reading it from its start\n", f.path)
-		f.offset, f.line = 0, 0
+		// copytruncate: what was not read yet is in the copy, path.1,
+		// if it holds the line read last; it is read on first.
+		if cp, cinfo, err := openInfo(f.path + ".1"); err == nil {
+			if f.mark != "" && cinfo.Size() >= f.offset && holds(cp, f.pos()) {
+				at := f.pos()
+				f.cur.Close()
+				f.use(cp, cinfo, f.path+".1")
+				f.resume(at)
+				f.draining = true
+				fmt.Fprintf(f.stderr, "dpctl: %s was truncated: reading its copy %s on first\n", f.path, f.path+".1")
+				return true, nil
+			}
+			cp.Close()
+		}
+		fmt.Fprintf(f.stderr, "dpctl: %s was truncated (shorter than read): reading it from its start\n", f.path)
+		f.offset, f.line, f.mark, f.markLen = 0, 0, "", 0
 		return true, nil
 	}
 	return false, nil
+}
+
+// quiet reports whether the file read has gone unwritten for the grace
+// period, so that a rotated one may be left.
+func (f *follower) quiet() bool {
+	info, err := f.cur.Stat()
+	return err != nil || time.Since(info.ModTime()) >= f.grace
 }
 
 // replay calls fn with each line of the window bytes before the place

@@ -95,6 +95,7 @@ func runFollowLog(ctx context.Context, e *env, args []string) error {
 	account := fs.String("default-account", "", "the account of events the mapping names none for")
 	deferred := fs.Bool("deferred", false, "count a deferral (postfix) or a TransientFailure (kumomta) as a soft bounce")
 	poll := fs.Duration("poll", time.Second, "how often to look for new lines and for a rotation")
+	grace := fs.Duration("rotate-grace", 5*time.Second, "how long a rotated log must go unwritten before it is left for the new one\n(its writer keeps it open until told to reopen the path)")
 	once := fs.Bool("once", false, "read to the end of the log and exit (from cron) instead of following it")
 	inflight := fs.Int("inflight", 4, "batches sent before their answer arrives")
 	giveUp := fs.Duration("give-up", 5*time.Minute, "stop resending when no batch has been acknowledged for this long")
@@ -112,6 +113,8 @@ func runFollowLog(ctx context.Context, e *env, args []string) error {
 		return fs.usageErr("--default-account " + monitor.CheckID(*account))
 	case *poll <= 0:
 		return fs.usageErr("--poll must be positive")
+	case *grace < 0:
+		return fs.usageErr("--rotate-grace must not be negative")
 	case *inflight < 1:
 		return fs.usageErr("--inflight must be at least 1")
 	}
@@ -121,7 +124,7 @@ func runFollowLog(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := openFollower(path, saved, e.stderr)
+	f, err := openFollower(path, saved, *grace, e.stderr)
 	if err != nil {
 		return err
 	}

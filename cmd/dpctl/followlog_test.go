@@ -187,7 +187,8 @@ func TestFollowLogRestarts(t *testing.T) {
 	path, rotated := filepath.Join(dir, "mail.log"), filepath.Join(dir, "mail.log.1")
 	follow := func(step string, lines, accepted int) string {
 		t.Helper()
-		sum, stderr := followLog(t, d, "--format", "postfix", "--default-account", "acme", path)
+		// From cron: a rotated file written a moment ago is left at once.
+		sum, stderr := followLog(t, d, "--format", "postfix", "--default-account", "acme", "--rotate-grace", "0s", path)
 		if sum.Lines != lines || sum.Accepted != accepted || sum.Duplicates != 0 {
 			t.Errorf("%s: got %+v, want %d lines, %d accepted, no duplicate", step, sum, lines, accepted)
 		}
@@ -224,16 +225,36 @@ func TestFollowLogRestarts(t *testing.T) {
 	follow("the line completed", 1, 1)
 	follow("nothing new", 0, 0)
 
-	// copytruncate: the file is copied, emptied and written anew.
+	// copytruncate, with two lines not read yet: the file is copied to
+	// path.1, emptied and written anew. The copy holds the line read
+	// last: the two are read from it, then the new lines.
+	writeLog(t, path, p.bounces(9, 2)...)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rotated, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	writeLog(t, path, p.bounces(9, 2)...)
-	if stderr := follow("truncated", 2, 2); !strings.Contains(stderr, "shorter") {
+	writeLog(t, path, p.bounces(11, 2)...)
+	if stderr := follow("copied and truncated", 4, 4); !strings.Contains(stderr, "truncated") {
+		t.Errorf("copied and truncated: stderr %q, want it to say so", stderr)
+	}
+	// Truncated without a copy: what was not read is gone, and stderr
+	// says so; the file is read from its start.
+	writeLog(t, path, p.bounces(13, 1)...)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	writeLog(t, path, p.bounces(14, 1)...)
+	if stderr := follow("truncated", 1, 1); !strings.Contains(stderr, "from its start") {
 		t.Errorf("truncated: stderr %q, want it to say so", stderr)
 	}
-	if got := d.hardBounces("acme"); got != 11 {
-		t.Errorf("acme: %d hard bounces, want all 11", got)
+	if got := d.hardBounces("acme"); got != 14 {
+		t.Errorf("acme: %d hard bounces, want all but the one truncated away, 14", got)
 	}
 }
 
@@ -252,7 +273,7 @@ func TestFollowLogFollowing(t *testing.T) {
 	var stdout, stderr strings.Builder
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--addr", d.addr, "follow-log", "--format", "postfix", "--default-account", "acme", "--poll", "5ms", "-o", "json", path},
+		done <- run(ctx, []string{"--addr", d.addr, "follow-log", "--format", "postfix", "--default-account", "acme", "--poll", "5ms", "--rotate-grace", "300ms", "-o", "json", path},
 			&stdout, &stderr)
 	}()
 	waitFor := func(step string, n uint64) {
@@ -266,8 +287,9 @@ func TestFollowLogFollowing(t *testing.T) {
 	}
 	waitFor("start", 3)
 
-	// The writer keeps its file open across the rename: what it writes
-	// until the new file appears goes to the rotated one.
+	// The writer keeps its file open across the rename, and after the
+	// new file appears, until it is told to reopen the path: what it
+	// writes until then goes to the rotated one, half a line included.
 	w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -276,9 +298,12 @@ func TestFollowLogFollowing(t *testing.T) {
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	w.WriteString(p.bounces(5, 1)[0] + "\n")
-	w.Close()
 	writeLog(t, path, p.bounces(6, 2)...)
+	late := p.bounces(5, 1)[0]
+	w.WriteString(late[:30])
+	time.Sleep(50 * time.Millisecond) // within the grace
+	w.WriteString(late[30:] + "\n")
+	w.Close()
 	waitFor("rotated", 8)
 
 	// copytruncate, and fewer bytes written since than were read.
