@@ -85,11 +85,13 @@ func (r *PostfixReader) Line(line string, now time.Time) (e monitor.Event, ok bo
 		delete(r.older, queueID)
 	case agent == "qmgr" && strings.HasPrefix(rest, "from=<"):
 		m := r.message(queueID)
-		m.sender, _, _ = strings.Cut(rest[len("from=<"):], ">")
-		m.fromSeen = true
+		sender, _, _ := strings.Cut(rest[len("from=<"):], ">")
+		// Copied, and bounded: kept for as long as the message, it must
+		// not hold on to the whole line.
+		m.sender, m.fromSeen = strings.Clone(oneLineCut(sender, 254)), true // 254: an address's most
 	case agent == "smtpd" && strings.HasPrefix(rest, "client="):
 		if user := postfixField(rest, "sasl_username"); user != "" {
-			r.message(queueID).sasl = user
+			r.message(queueID).sasl = strings.Clone(oneLineCut(user, monitor.MaxIDLen))
 		}
 	case agent == "cleanup" && strings.HasPrefix(rest, "message-id="):
 		r.message(queueID).messageID = oneLine(rest[len("message-id="):], monitor.MaxMessageIDLen)
@@ -138,7 +140,9 @@ func (r *PostfixReader) delivery(queueID, rest string, sl syslogLine, now time.T
 		return e, false, nil // handed to a content filter, which queues it again
 	}
 	e = monitor.Event{Recipient: rcpt, Sender: envelopeSender(m.sender), OccurredAt: at, MessageID: m.messageID}
-	parts := []string{queueID, rcpt, status}
+	// The line's time too: a short queue id comes back within days, and
+	// a line read again (after a restart) keeps its time.
+	parts := []string{queueID, rcpt, status, sl.stamp}
 	switch status {
 	case "sent":
 		e.Type = monitor.EventDelivery
@@ -149,7 +153,6 @@ func (r *PostfixReader) delivery(queueID, rest string, sl syslogLine, now time.T
 		if status == "deferred" {
 			// Postfix logs a deferral at each attempt: each is an event.
 			b.Class = monitor.BounceSoft
-			parts = append(parts, sl.stamp)
 		}
 		e.Type, e.Bounce = monitor.EventBounce, &b
 	}
@@ -178,6 +181,7 @@ func (r *PostfixReader) message(queueID string) *postfixMessage {
 		m = &postfixMessage{}
 	}
 	delete(r.older, queueID)
+	queueID = strings.Clone(queueID) // a key of the map: not the line it came in
 	if len(r.recent) >= MaxPostfixMessages/2 {
 		r.older, r.recent = r.recent, make(map[string]*postfixMessage, len(r.recent))
 	}
@@ -300,4 +304,13 @@ func syslogTime(stamp string, now time.Time) (time.Time, bool) {
 		return at, true
 	}
 	return in(now.Year() - 1), true
+}
+
+// oneLineCut is s when it is at most n bytes, else "" (a field that long
+// is no address or login, and must not be cut into another one).
+func oneLineCut(s string, n int) string {
+	if len(s) > n {
+		return ""
+	}
+	return s
 }
