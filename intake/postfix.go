@@ -18,8 +18,10 @@ const MaxPostfixMessages = 100000
 // PostfixOptions say how Postfix's log becomes events.
 type PostfixOptions struct {
 	// Mapping's From may name "sender_domain", the domain of the envelope
-	// sender (qmgr logs it as the message enters the active queue), or
-	// "sasl_username", the login smtpd logs as a client submits it.
+	// sender (qmgr logs it as the message enters the active queue);
+	// "sasl_username", the login smtpd logs as a client submits it; or
+	// "header.NAME", a header of the message that cleanup logs when
+	// header_checks says INFO for it (/^X-Dpmon-Account:/ INFO).
 	Mapping
 	// Deferred makes a deferral a soft bounce; by default a delay, which
 	// Postfix still retries, tells nothing (as ReportOptions.Delayed).
@@ -46,6 +48,7 @@ type postfixMessage struct {
 	fromSeen  bool // qmgr logged the sender: "" is then the null sender
 	sasl      string
 	messageID string
+	header    string // the value of the mapped header, when logged
 }
 
 // NewPostfixReader returns a reader that knows no message yet.
@@ -92,6 +95,12 @@ func (r *PostfixReader) Line(line string, now time.Time) (e monitor.Event, ok bo
 	case agent == "smtpd" && strings.HasPrefix(rest, "client="):
 		if user := postfixField(rest, "sasl_username"); user != "" {
 			r.message(queueID).sasl = strings.Clone(oneLineCut(user, monitor.MaxIDLen))
+		}
+	case agent == "cleanup" && strings.HasPrefix(rest, "info: header "):
+		if name, ok := strings.CutPrefix(r.opts.From, "header."); ok {
+			if v, found := loggedHeader(rest[len("info: header "):], name); found {
+				r.message(queueID).header = strings.Clone(oneLineCut(v, monitor.MaxIDLen))
+			}
 		}
 	case agent == "cleanup" && strings.HasPrefix(rest, "message-id="):
 		r.message(queueID).messageID = oneLine(rest[len("message-id="):], monitor.MaxMessageIDLen)
@@ -165,6 +174,9 @@ func (r *PostfixReader) delivery(queueID, rest string, sl syslogLine, now time.T
 			}
 		case "sasl_username":
 			return m.sasl
+		}
+		if strings.HasPrefix(field, "header.") {
+			return m.header
 		}
 		return ""
 	})
@@ -313,4 +325,21 @@ func oneLineCut(s string, n int) string {
 		return ""
 	}
 	return s
+}
+
+// loggedHeader reads cleanup's INFO line of a header, "NAME: VALUE from
+// HOST[ADDR]; from=<...> to=<...> proto=... helo=<...>", and returns the
+// value when the header is name (any case).
+func loggedHeader(s, name string) (string, bool) {
+	h, rest, ok := strings.Cut(s, ":")
+	if !ok || !strings.EqualFold(strings.TrimSpace(h), name) {
+		return "", false
+	}
+	if i := strings.LastIndex(rest, "; from=<"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndex(rest, " from "); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.TrimSpace(rest), true
 }

@@ -228,3 +228,27 @@ func FuzzPostfixLine(f *testing.F) {
 		}
 	})
 }
+
+func TestPostfixHeaderChecksTag(t *testing.T) {
+	o := PostfixOptions{Mapping: Mapping{From: "header.X-Dpmon-Account", Default: "fallback"}}
+	tagged := "Dec  3 10:15:01 mail postfix/cleanup[2105]: 3F1A2B4C5D: info: header X-Dpmon-Account: beta from client.example[192.0.2.10]; " +
+		"from=<news@Acme.example> to=<jane@example.org> proto=ESMTP helo=<client.example>"
+	other := strings.Replace(tagged, "X-Dpmon-Account: beta", "Subject: X-Dpmon-Account: gamma", 1)
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"tagged", []string{pfSubmitted, tagged, pfCleanup, pfQueued, pfSent}, "beta"},
+		{"another header", []string{pfSubmitted, other, pfCleanup, pfQueued, pfSent}, "fallback"},
+		{"untagged", []string{pfSubmitted, pfCleanup, pfQueued, pfSent}, "fallback"},
+	} {
+		e, ok, err := pfRead(o, tc.lines...)
+		if err != nil || !ok || e.AccountID != tc.want {
+			t.Errorf("%s: got %q, %v, %v; want account %q", tc.name, e.AccountID, ok, err, tc.want)
+		}
+	}
+	if v, ok := loggedHeader("x-dpmon-account:  beta  from localhost[127.0.0.1]; from=<a@b.example> to=<c@d.example> proto=SMTP helo=<h>", "X-Dpmon-Account"); !ok || v != "beta" {
+		t.Errorf("loggedHeader: got %q, %v", v, ok)
+	}
+}

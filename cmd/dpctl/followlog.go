@@ -43,7 +43,10 @@ type logFormat struct {
 var logFormats = map[string]logFormat{
 	"postfix": {
 		accountFrom: "sender_domain",
-		mappable:    func(f string) bool { return f == "sender_domain" || f == "sasl_username" },
+		mappable: func(f string) bool {
+			name, header := strings.CutPrefix(f, "header.")
+			return f == "sender_domain" || f == "sasl_username" || header && name != ""
+		},
 		parser: func(m intake.Mapping, deferred bool) lineParser {
 			return intake.NewPostfixReader(intake.PostfixOptions{Mapping: m, Deferred: deferred}).Line
 		},
@@ -91,7 +94,7 @@ func runFollowLog(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "follow-log", "--format postfix|kumomta FILE")
 	format := fs.String("format", "", "the log's format: postfix (syslog lines) or kumomta (JSON log records)")
 	state := fs.String("state", "", "`file` that keeps the place reached between runs (default FILE.dpmon-state)")
-	accountFrom := fs.String("account-from", "", "what names an event's account: postfix sender_domain (default) or sasl_username;\nkumomta tenant (default), campaign or meta.KEY")
+	accountFrom := fs.String("account-from", "", "what names an event's account: postfix sender_domain (default), sasl_username or header.NAME\n(a header header_checks logs with INFO); kumomta tenant (default), campaign or meta.KEY")
 	account := fs.String("default-account", "", "the account of events the mapping names none for")
 	deferred := fs.Bool("deferred", false, "count a deferral (postfix) or a TransientFailure (kumomta) as a soft bounce")
 	poll := fs.Duration("poll", time.Second, "how often to look for new lines and for a rotation")
