@@ -252,3 +252,28 @@ func DurationLabel(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// Bucket is one bucket of an account's windows: what was counted from
+// Start for one Policy.Bucket.
+type Bucket struct {
+	Start time.Time
+	Counts
+}
+
+// Buckets returns the account's buckets that hold counts and lie within
+// the longest window ending at now, oldest first: the history that charts
+// of its rates are drawn from.
+func (a *Account) Buckets(now time.Time, p Policy) []Bucket {
+	r := &a.ring
+	if r.head == 0 {
+		return nil
+	}
+	lo, hi := r.bounds(bucketOf(now, p.Bucket), int(p.Longest()/p.Bucket))
+	var out []Bucket
+	for _, e := range r.used {
+		if b := int64(e.b); b >= lo && b <= hi {
+			out = append(out, Bucket{Start: time.Unix(0, b*int64(p.Bucket)).UTC(), Counts: e.c})
+		}
+	}
+	return out
+}

@@ -152,3 +152,39 @@ func TestNewRate(t *testing.T) {
 }
 
 func near(a, b, eps float64) bool { return a-b < eps && b-a < eps }
+
+func TestAccountBucketsAreTheLongestWindowsOldestFirst(t *testing.T) {
+	p := DefaultPolicy()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	a := NewAccount("acme", t0, p)
+	send := Event{Type: EventSend, Recipient: "a@example.com"}
+	hard := Event{Type: EventBounce, Recipient: "a@example.com", Bounce: &Bounce{SMTPCode: 550, EnhancedStatus: "5.1.1", Class: BounceHard}}
+	for _, at := range []time.Time{t0.Add(-8 * 24 * time.Hour), t0.Add(-3 * time.Hour), t0.Add(-3*time.Hour + time.Minute), t0.Add(30 * time.Minute)} {
+		e := send
+		e.OccurredAt = at
+		a.Observe(&e, at, &p)
+	}
+	hard.OccurredAt = t0.Add(31 * time.Minute)
+	a.Observe(&hard, hard.OccurredAt, &p)
+
+	got := a.Buckets(t0.Add(time.Hour-time.Second), p)
+	want := []Bucket{
+		{Start: t0.Add(-3 * time.Hour), Counts: Counts{Sends: 2}},
+		{Start: t0, Counts: Counts{Sends: 1, HardBounces: 1}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Buckets = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if !got[i].Start.Equal(want[i].Start) || got[i].Counts != want[i].Counts {
+			t.Errorf("Buckets[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	// A week later only what is still inside the longest window is left.
+	if got := a.Buckets(t0.Add(p.Longest()-2*time.Hour), p); len(got) != 1 || !got[0].Start.Equal(t0) {
+		t.Errorf("Buckets a week on = %+v, want only the bucket at %s", got, t0)
+	}
+	if got := NewAccount("new", t0, p).Buckets(t0, p); got != nil {
+		t.Errorf("Buckets of a new account = %+v, want none", got)
+	}
+}

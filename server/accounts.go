@@ -39,8 +39,15 @@ func (s *Server) ListAccounts(ctx context.Context, req *pb.ListAccountsRequest) 
 	if phase != 0 && !phase.Valid() {
 		return nil, invalidArgument(monitor.FieldError{Field: "phase", Reason: "unknown phase " + strconv.Itoa(int(req.GetPhase()))})
 	}
+	if p := req.GetIdPrefix(); p != "" {
+		// A prefix of a valid id is one too.
+		if reason := monitor.CheckID(p); reason != "" {
+			return nil, invalidArgument(monitor.FieldError{Field: "id_prefix", Reason: reason})
+		}
+	}
 	// A sender scoped to some accounts sees only those.
-	accounts, next, err := s.db.Accounts(ctx, store.AccountFilter{Phase: phase, IDs: identity(ctx).accounts, PageSize: size, PageToken: req.GetPageToken()})
+	accounts, next, err := s.db.Accounts(ctx, store.AccountFilter{Phase: phase, IDs: identity(ctx).accounts, Prefix: req.GetIdPrefix(),
+		PageSize: size, PageToken: req.GetPageToken()})
 	if err != nil {
 		return nil, s.errorStatus(ctx, "ListAccounts", err)
 	}

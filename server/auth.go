@@ -153,6 +153,12 @@ func (a *Authenticator) AuthenticateHTTP(r *http.Request) (Identity, error) {
 	return a.identify(chains, r.Header.Values("Authorization"))
 }
 
+// AuthenticateToken returns the identity of a bearer token, as typed into
+// the console's sign-in form.
+func (a *Authenticator) AuthenticateToken(token string) (Identity, error) {
+	return a.identify(nil, []string{"Bearer " + token})
+}
+
 func (a *Authenticator) identify(verifiedChains [][]*x509.Certificate, authorization []string) (Identity, error) {
 	if len(verifiedChains) > 0 {
 		if id, ok := a.certs[verifiedChains[0][0].Subject.CommonName]; ok {
@@ -279,18 +285,59 @@ func (s *Server) authorize(ctx context.Context, method string) (context.Context,
 	if s.auth == nil {
 		// The host without the port: one person reconnecting must not count
 		// as two admins.
-		id = Identity{Name: "unauthenticated caller at " + peerHost(ctx), Role: roleOpen, mayCreate: true}
+		id = OpenIdentity(peerHost(ctx))
 	} else {
 		var err error
 		if id, err = s.auth.authenticate(ctx); err != nil {
 			return ctx, false, err
 		}
 	}
-	if !need.allows(id.Role) {
-		return ctx, true, status.Errorf(codes.PermissionDenied, "%s (%s) may not call %s", id.Name, id.Role, method[strings.LastIndexByte(method, '/')+1:])
-	}
-	return context.WithValue(ctx, identityKey{}, id), true, nil
+	ctx, err := admit(ctx, id, method, need)
+	return ctx, true, err
 }
+
+// admit returns ctx carrying id when id's role may call method.
+func admit(ctx context.Context, id Identity, method string, need access) (context.Context, error) {
+	if !need.allows(id.Role) {
+		return ctx, status.Errorf(codes.PermissionDenied, "%s (%s) may not call %s", id.Name, id.Role, method[strings.LastIndexByte(method, '/')+1:])
+	}
+	return context.WithValue(ctx, identityKey{}, id), nil
+}
+
+// OpenIdentity is every caller from host of a server without
+// authentication, which serves loopback only: it may do everything.
+func OpenIdentity(host string) Identity {
+	return Identity{Name: "unauthenticated caller at " + host, Role: roleOpen, mayCreate: true}
+}
+
+// As returns ctx for calling method's handler in process as id, the web
+// console's way in: it makes the checks the gRPC interceptors make of a
+// call (dpmon is ready, id's role may call method), and the handler makes
+// the rest as for any call (account scopes, the audit record).
+func (s *Server) As(ctx context.Context, id Identity, method string) (context.Context, error) {
+	need, listed := methodAccess[method]
+	switch {
+	case !listed:
+		return ctx, status.Errorf(codes.PermissionDenied, "%s is not open to callers", method)
+	case !s.ready.Load():
+		return ctx, unavailable("dpmon is starting: it is rebuilding its state from disk", retryStarting)
+	}
+	return admit(ctx, id, method, need)
+}
+
+// May reports whether id may call method, for showing only the actions a
+// caller may take; As checks it again when the call is made.
+func (id Identity) May(method string) bool {
+	need, listed := methodAccess[method]
+	return listed && need.allows(id.Role)
+}
+
+// MayUse reports whether id may read or act on account.
+func (id Identity) MayUse(account string) bool { return id.mayUse(account) }
+
+// Scoped reports whether id sees only some accounts: a sender's, never the
+// platform's figures.
+func (id Identity) Scoped() bool { return id.accounts != nil }
 
 // unaryAuth and streamAuth authorize calls that did not pass the tap
 // (which sets the identity before the body is read): a server used

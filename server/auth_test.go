@@ -454,3 +454,57 @@ func sendAndRecv(stream grpc.BidiStreamingClient[pb.StreamEventsRequest, pb.Stre
 	_, err := stream.Recv()
 	return err
 }
+
+// TestAsChecksWhatAGRPCCallIsChecked calls handlers in process, as the web
+// console does: the role is checked by As, the scope and the audit record
+// by the handler, as over gRPC.
+func TestAsChecksWhatAGRPCCallIsChecked(t *testing.T) {
+	auth := testAuth(t)
+	e := newEnvWith(t, auth)
+	authScene(t, e)
+	ctx := context.Background()
+	identify := func(token string) Identity {
+		id, err := auth.AuthenticateToken(token)
+		if err != nil {
+			t.Fatalf("AuthenticateToken(%s): %v", token, err)
+		}
+		return id
+	}
+	if _, err := auth.AuthenticateToken("nobody"); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("AuthenticateToken(unknown) = %v, want UNAUTHENTICATED", err)
+	}
+	suspend := pb.AccountService_SuspendAccount_FullMethodName
+	viewer, sender, admin := identify("auditor"), identify("platform-a"), identify("ops-alice")
+	if _, err := e.srv.As(ctx, viewer, suspend); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("As(viewer, SuspendAccount) = %v, want PERMISSION_DENIED", err)
+	}
+	if viewer.May(suspend) || !admin.May(suspend) || !sender.May(pb.TicketService_CreateTicket_FullMethodName) {
+		t.Errorf("May: viewer %v, admin %v, sender opening a ticket %v; want false, true, true",
+			viewer.May(suspend), admin.May(suspend), sender.May(pb.TicketService_CreateTicket_FullMethodName))
+	}
+	if !sender.Scoped() || !sender.MayUse("acme") || sender.MayUse("delta") || admin.Scoped() {
+		t.Errorf("scopes: sender scoped %v, acme %v, delta %v; admin scoped %v", sender.Scoped(), sender.MayUse("acme"), sender.MayUse("delta"), admin.Scoped())
+	}
+	get := pb.AccountService_GetAccount_FullMethodName
+	sctx, err := e.srv.As(ctx, sender, get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.GetAccount(sctx, &pb.GetAccountRequest{AccountId: "delta"}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("sender's GetAccount(delta) in process = %v, want PERMISSION_DENIED", err)
+	}
+	actx, err := e.srv.As(ctx, admin, suspend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.SuspendAccount(actx, &pb.SuspendAccountRequest{AccountId: "delta", Category: pb.SuspensionCategory_SUSPENSION_CATEGORY_POLICY_VIOLATION, Note: "from the console"}); err != nil {
+		t.Fatalf("admin's SuspendAccount in process: %v", err)
+	}
+	audit, err := e.audit.ListAuditEvents(as("ops-alice"), &pb.ListAuditEventsRequest{AccountId: "delta"})
+	if err != nil || len(audit.GetEvents()) == 0 || audit.GetEvents()[0].GetActor() != "ops-alice" || audit.GetEvents()[0].GetAction() != "SuspendAccount" {
+		t.Errorf("audit of the in-process suspension = %v, %v; want SuspendAccount by ops-alice first", audit, err)
+	}
+	if _, err := e.srv.As(ctx, admin, "/dpmon.v1.AccountService/Nothing"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("As(an unlisted method) = %v, want PERMISSION_DENIED", err)
+	}
+}

@@ -96,6 +96,10 @@ func accountToProto(a *monitor.Account, st monitor.Status) *pb.Account {
 			BelowMinVolume:   w.BelowMinVolume,
 		})
 	}
+	for _, b := range a.Buckets(st.At, st.Policy) {
+		out.Buckets = append(out.Buckets, &pb.Bucket{Start: timestamppb.New(b.Start), Sends: uint64(b.Sends),
+			HardBounces: uint64(b.HardBounces), Complaints: uint64(b.Complaints), Blocks: uint64(b.Blocks)})
+	}
 	return out
 }
 
@@ -127,6 +131,7 @@ func policyToProto(p monitor.Policy) *pb.Policy {
 		HardBounceRate: &pb.Thresholds{Warn: p.HardBounce.Warn, Suspend: p.HardBounce.Suspend},
 		ComplaintRate:  &pb.Thresholds{Warn: p.Complaint.Warn, Suspend: p.Complaint.Suspend},
 		BlockRate:      &pb.Thresholds{Warn: p.Block.Warn, Suspend: p.Block.Suspend},
+		Bucket:         durationpb.New(p.Bucket),
 		Decision:       pb.Decision(p.Decision),
 		CoolDown:       durationpb.New(p.CoolDown),
 	}

@@ -200,6 +200,24 @@ func TestFromIngestToPhase(t *testing.T) {
 	if err != nil || len(list.GetAccounts()) != 1 || list.GetAccounts()[0].GetAccountId() != "acme" {
 		t.Errorf("ListAccounts(suspended) = %v, %v; want acme", list, err)
 	}
+	// The account carries the buckets its charts are drawn from.
+	var sends, hard uint64
+	for _, b := range list.GetAccounts()[0].GetBuckets() {
+		sends, hard = sends+b.GetSends(), hard+b.GetHardBounces()
+	}
+	if w := list.GetAccounts()[0].GetWindows()[len(list.GetAccounts()[0].GetWindows())-1]; sends != w.GetSends() || hard != w.GetHardBounces() {
+		t.Errorf("buckets add up to %d sends and %d hard bounces, want the longest window's %d and %d", sends, hard, w.GetSends(), w.GetHardBounces())
+	}
+	list, err = e.accounts.ListAccounts(ctx, &pb.ListAccountsRequest{IdPrefix: "new"})
+	if err != nil || len(list.GetAccounts()) != 0 {
+		t.Errorf("ListAccounts(id_prefix new) = %v, %v; want none (CheckSend creates no account)", list, err)
+	}
+	list, err = e.accounts.ListAccounts(ctx, &pb.ListAccountsRequest{IdPrefix: "ac"})
+	if err != nil || len(list.GetAccounts()) != 1 {
+		t.Errorf("ListAccounts(id_prefix ac) = %v, %v; want acme", list, err)
+	}
+	_, err = e.accounts.ListAccounts(ctx, &pb.ListAccountsRequest{IdPrefix: "bad\x00"})
+	assertFieldViolation(t, err, "id_prefix")
 }
 
 func TestIngestRejectsBadEventsOneByOne(t *testing.T) {

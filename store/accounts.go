@@ -189,6 +189,9 @@ type AccountFilter struct {
 	Phase monitor.Phase
 	// IDs, when not nil, keeps only these accounts.
 	IDs []string
+	// Prefix, when set, keeps only accounts whose id starts with it: the
+	// listing seeks to it, so that a search reads only what matches.
+	Prefix string
 	// PageSize is at most how many accounts to return.
 	PageSize int
 	// PageToken continues a listing; "" starts it.
@@ -216,7 +219,7 @@ func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account
 		// The ids come a chunk per read transaction, and each account is
 		// read after it: a read that waits for a commit must not hold a
 		// transaction, which the commit may wait for (to grow the file).
-		ids, err := db.accountIDs(after, 1000)
+		ids, err := db.accountIDs(after, f.Prefix, 1000)
 		if err != nil {
 			return nil, "", fmt.Errorf("list accounts: %w", err)
 		}
@@ -247,16 +250,21 @@ func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account
 	}
 }
 
-// accountIDs returns up to n account ids after the id after, in order.
-func (db *DB) accountIDs(after []byte, n int) ([]string, error) {
+// accountIDs returns up to n account ids after the id after that start
+// with prefix, in order.
+func (db *DB) accountIDs(after []byte, prefix string, n int) ([]string, error) {
 	var ids []string
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketAccounts).Cursor()
-		k, _ := c.Seek(after)
-		if k != nil && bytes.Equal(k, after) {
+		from := after
+		if bytes.Compare(from, []byte(prefix)) < 0 {
+			from = []byte(prefix)
+		}
+		k, _ := c.Seek(from)
+		if k != nil && len(after) > 0 && bytes.Equal(k, after) {
 			k, _ = c.Next()
 		}
-		for ; k != nil && len(ids) < n; k, _ = c.Next() {
+		for ; k != nil && len(ids) < n && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
 			ids = append(ids, string(k))
 		}
 		return nil
@@ -410,6 +418,10 @@ func (db *DB) Sweep(ctx context.Context, now time.Time) (int, error) {
 // metrics. The counts follow the commits, so a scrape does not walk the
 // accounts.
 func (db *DB) PhaseCounts() map[monitor.Phase]int { return db.phases.read() }
+
+// EventsDurable counts the events made durable since the store opened:
+// sampled twice, the ingest rate.
+func (db *DB) EventsDurable() uint64 { return db.eventsDurable.Load() }
 
 // phaseCounts counts durable accounts by phase: loaded at start, then
 // moved by each commit's accounts and transitions, on the writer.

@@ -455,6 +455,7 @@ func (db *DB) write(done chan struct{}) {
 					db.outboxRetained(r)
 				}
 				db.phases.committed(len(g.created), g.d.Transitions)
+				db.eventsDurable.Add(uint64(g.logN))
 				if db.committed != nil {
 					db.committed(g.logN, time.Since(start), g.d.Transitions)
 				}

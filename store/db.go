@@ -224,6 +224,8 @@ type DB struct {
 	beforePut func()
 	// phases counts the durable accounts by phase, for metrics.
 	phases phaseCounts
+	// eventsDurable counts the events made durable since Open.
+	eventsDurable atomic.Uint64
 
 	// pending is shared by the committer (adds) and the writer (removes).
 	pending *pendingSet

@@ -260,6 +260,12 @@ func TestAccountsPagesAndFilters(t *testing.T) {
 		ingest(t, db, events(fmt.Sprintf("acct-%d", i), "s", monitor.EventSend, 1000, t0))
 	}
 	ingest(t, db, events("acct-3", "b", monitor.EventBounce, 100, t0))
+	ingest(t, db, events("acct", "s", monitor.EventSend, 1, t0))
+	ingest(t, db, events("acct-10", "s", monitor.EventSend, 1, t0))
+	ingest(t, db, events("acm", "s", monitor.EventSend, 1, t0))
+	if got := db.EventsDurable(); got != 5*1000+100+3 {
+		t.Errorf("EventsDurable = %d, want 5103", got)
+	}
 
 	var ids []string
 	token := ""
@@ -275,8 +281,25 @@ func TestAccountsPagesAndFilters(t *testing.T) {
 			break
 		}
 	}
-	if fmt.Sprint(ids) != "[acct-0 acct-1 acct-2 acct-3 acct-4]" {
-		t.Errorf("paged ids %v, want acct-0..4 in order", ids)
+	if fmt.Sprint(ids) != "[acct acct-0 acct-1 acct-10 acct-2 acct-3 acct-4 acm]" {
+		t.Errorf("paged ids %v, want every account in order", ids)
+	}
+	// A prefix seeks to its first match and ends at its last, across pages.
+	ids, token = nil, ""
+	for range 10 {
+		page, next, err := db.Accounts(ctx, AccountFilter{Prefix: "acct-1", PageSize: 1, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range page {
+			ids = append(ids, a.ID)
+		}
+		if token = next; token == "" {
+			break
+		}
+	}
+	if fmt.Sprint(ids) != "[acct-1 acct-10]" {
+		t.Errorf("ids with prefix acct-1: %v, want [acct-1 acct-10]", ids)
 	}
 	suspended, next, err := db.Accounts(ctx, AccountFilter{Phase: monitor.PhaseSuspended, PageSize: 10})
 	if err != nil || len(suspended) != 1 || suspended[0].ID != "acct-3" || next != "" {

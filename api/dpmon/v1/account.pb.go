@@ -465,7 +465,11 @@ type Account struct {
 	// The reputation score, with what it is made of.
 	Reputation *Reputation `protobuf:"bytes,21,opt,name=reputation" json:"reputation,omitempty"`
 	// The account's rates by mailbox provider over the reputation window.
-	Providers     []*ProviderStats `protobuf:"bytes,22,rep,name=providers" json:"providers,omitempty"`
+	Providers []*ProviderStats `protobuf:"bytes,22,rep,name=providers" json:"providers,omitempty"`
+	// What was counted in each bucket of the longest window (an hour each by
+	// default, see Policy.bucket), oldest first; buckets without counts are
+	// left out. Charts of the rates are drawn from it.
+	Buckets       []*Bucket `protobuf:"bytes,23,rep,name=buckets" json:"buckets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -654,6 +658,90 @@ func (x *Account) GetProviders() []*ProviderStats {
 	return nil
 }
 
+func (x *Account) GetBuckets() []*Bucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+// Bucket is what an account counted in one bucket of its windows.
+type Bucket struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start" json:"start,omitempty"`
+	Sends         uint64                 `protobuf:"varint,2,opt,name=sends" json:"sends,omitempty"`
+	HardBounces   uint64                 `protobuf:"varint,3,opt,name=hard_bounces,json=hardBounces" json:"hard_bounces,omitempty"`
+	Complaints    uint64                 `protobuf:"varint,4,opt,name=complaints" json:"complaints,omitempty"`
+	Blocks        uint64                 `protobuf:"varint,5,opt,name=blocks" json:"blocks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Bucket) Reset() {
+	*x = Bucket{}
+	mi := &file_dpmon_v1_account_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bucket) ProtoMessage() {}
+
+func (x *Bucket) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_account_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bucket.ProtoReflect.Descriptor instead.
+func (*Bucket) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Bucket) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *Bucket) GetSends() uint64 {
+	if x != nil {
+		return x.Sends
+	}
+	return 0
+}
+
+func (x *Bucket) GetHardBounces() uint64 {
+	if x != nil {
+		return x.HardBounces
+	}
+	return 0
+}
+
+func (x *Bucket) GetComplaints() uint64 {
+	if x != nil {
+		return x.Complaints
+	}
+	return 0
+}
+
+func (x *Bucket) GetBlocks() uint64 {
+	if x != nil {
+		return x.Blocks
+	}
+	return 0
+}
+
 // BulkPolicyStatus is the bulk policy as it applies to one account.
 type BulkPolicyStatus struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -676,7 +764,7 @@ type BulkPolicyStatus struct {
 
 func (x *BulkPolicyStatus) Reset() {
 	*x = BulkPolicyStatus{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[1]
+	mi := &file_dpmon_v1_account_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +776,7 @@ func (x *BulkPolicyStatus) String() string {
 func (*BulkPolicyStatus) ProtoMessage() {}
 
 func (x *BulkPolicyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[1]
+	mi := &file_dpmon_v1_account_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +789,7 @@ func (x *BulkPolicyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BulkPolicyStatus.ProtoReflect.Descriptor instead.
 func (*BulkPolicyStatus) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{1}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *BulkPolicyStatus) GetEnabled() bool {
@@ -776,7 +864,7 @@ type SenderStatus struct {
 
 func (x *SenderStatus) Reset() {
 	*x = SenderStatus{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[2]
+	mi := &file_dpmon_v1_account_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +876,7 @@ func (x *SenderStatus) String() string {
 func (*SenderStatus) ProtoMessage() {}
 
 func (x *SenderStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[2]
+	mi := &file_dpmon_v1_account_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +889,7 @@ func (x *SenderStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderStatus.ProtoReflect.Descriptor instead.
 func (*SenderStatus) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SenderStatus) GetSender() string {
@@ -888,7 +976,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[3]
+	mi := &file_dpmon_v1_account_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +988,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[3]
+	mi := &file_dpmon_v1_account_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1001,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Quota) GetMaxSendsPerDay() uint64 {
@@ -993,7 +1081,7 @@ type Reputation struct {
 
 func (x *Reputation) Reset() {
 	*x = Reputation{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[4]
+	mi := &file_dpmon_v1_account_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1093,7 @@ func (x *Reputation) String() string {
 func (*Reputation) ProtoMessage() {}
 
 func (x *Reputation) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[4]
+	mi := &file_dpmon_v1_account_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1106,7 @@ func (x *Reputation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reputation.ProtoReflect.Descriptor instead.
 func (*Reputation) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Reputation) GetScore() uint32 {
@@ -1083,7 +1171,7 @@ type ReputationComponent struct {
 
 func (x *ReputationComponent) Reset() {
 	*x = ReputationComponent{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[5]
+	mi := &file_dpmon_v1_account_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1183,7 @@ func (x *ReputationComponent) String() string {
 func (*ReputationComponent) ProtoMessage() {}
 
 func (x *ReputationComponent) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[5]
+	mi := &file_dpmon_v1_account_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1196,7 @@ func (x *ReputationComponent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReputationComponent.ProtoReflect.Descriptor instead.
 func (*ReputationComponent) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{5}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReputationComponent) GetFactor() ReputationFactor {
@@ -1171,7 +1259,7 @@ type ProviderStats struct {
 
 func (x *ProviderStats) Reset() {
 	*x = ProviderStats{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[6]
+	mi := &file_dpmon_v1_account_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1271,7 @@ func (x *ProviderStats) String() string {
 func (*ProviderStats) ProtoMessage() {}
 
 func (x *ProviderStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[6]
+	mi := &file_dpmon_v1_account_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1284,7 @@ func (x *ProviderStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProviderStats.ProtoReflect.Descriptor instead.
 func (*ProviderStats) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{6}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ProviderStats) GetProvider() string {
@@ -1267,7 +1355,7 @@ type DailyScore struct {
 
 func (x *DailyScore) Reset() {
 	*x = DailyScore{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[7]
+	mi := &file_dpmon_v1_account_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1367,7 @@ func (x *DailyScore) String() string {
 func (*DailyScore) ProtoMessage() {}
 
 func (x *DailyScore) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[7]
+	mi := &file_dpmon_v1_account_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1380,7 @@ func (x *DailyScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DailyScore.ProtoReflect.Descriptor instead.
 func (*DailyScore) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{7}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DailyScore) GetDate() string {
@@ -1320,7 +1408,7 @@ type ConfidenceInterval struct {
 
 func (x *ConfidenceInterval) Reset() {
 	*x = ConfidenceInterval{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[8]
+	mi := &file_dpmon_v1_account_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1420,7 @@ func (x *ConfidenceInterval) String() string {
 func (*ConfidenceInterval) ProtoMessage() {}
 
 func (x *ConfidenceInterval) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[8]
+	mi := &file_dpmon_v1_account_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1433,7 @@ func (x *ConfidenceInterval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfidenceInterval.ProtoReflect.Descriptor instead.
 func (*ConfidenceInterval) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{8}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfidenceInterval) GetLower() float64 {
@@ -1389,7 +1477,7 @@ type WindowStats struct {
 
 func (x *WindowStats) Reset() {
 	*x = WindowStats{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[9]
+	mi := &file_dpmon_v1_account_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1489,7 @@ func (x *WindowStats) String() string {
 func (*WindowStats) ProtoMessage() {}
 
 func (x *WindowStats) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[9]
+	mi := &file_dpmon_v1_account_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1502,7 @@ func (x *WindowStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowStats.ProtoReflect.Descriptor instead.
 func (*WindowStats) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{9}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WindowStats) GetName() string {
@@ -1541,7 +1629,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[10]
+	mi := &file_dpmon_v1_account_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +1641,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[10]
+	mi := &file_dpmon_v1_account_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +1654,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{10}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Finding) GetMetric() Metric {
@@ -1650,7 +1738,7 @@ type Thresholds struct {
 
 func (x *Thresholds) Reset() {
 	*x = Thresholds{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[11]
+	mi := &file_dpmon_v1_account_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1750,7 @@ func (x *Thresholds) String() string {
 func (*Thresholds) ProtoMessage() {}
 
 func (x *Thresholds) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[11]
+	mi := &file_dpmon_v1_account_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1763,7 @@ func (x *Thresholds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Thresholds.ProtoReflect.Descriptor instead.
 func (*Thresholds) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{11}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Thresholds) GetWarn() float64 {
@@ -1704,7 +1792,7 @@ type WindowPolicy struct {
 
 func (x *WindowPolicy) Reset() {
 	*x = WindowPolicy{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[12]
+	mi := &file_dpmon_v1_account_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1804,7 @@ func (x *WindowPolicy) String() string {
 func (*WindowPolicy) ProtoMessage() {}
 
 func (x *WindowPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[12]
+	mi := &file_dpmon_v1_account_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1817,7 @@ func (x *WindowPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowPolicy.ProtoReflect.Descriptor instead.
 func (*WindowPolicy) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{12}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WindowPolicy) GetName() string {
@@ -1764,14 +1852,16 @@ type Policy struct {
 	CoolDown *durationpb.Duration `protobuf:"bytes,4,opt,name=cool_down,json=coolDown" json:"cool_down,omitempty"`
 	Windows  []*WindowPolicy      `protobuf:"bytes,5,rep,name=windows" json:"windows,omitempty"`
 	// A zero threshold is off; by default the block rate only warns.
-	BlockRate     *Thresholds `protobuf:"bytes,6,opt,name=block_rate,json=blockRate" json:"block_rate,omitempty"`
+	BlockRate *Thresholds `protobuf:"bytes,6,opt,name=block_rate,json=blockRate" json:"block_rate,omitempty"`
+	// The width of a window's buckets: windows slide by one bucket.
+	Bucket        *durationpb.Duration `protobuf:"bytes,7,opt,name=bucket" json:"bucket,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[13]
+	mi := &file_dpmon_v1_account_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +1873,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[13]
+	mi := &file_dpmon_v1_account_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +1886,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{13}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Policy) GetHardBounceRate() *Thresholds {
@@ -1841,6 +1931,13 @@ func (x *Policy) GetBlockRate() *Thresholds {
 	return nil
 }
 
+func (x *Policy) GetBucket() *durationpb.Duration {
+	if x != nil {
+		return x.Bucket
+	}
+	return nil
+}
+
 // PolicyOverrides replace parts of the global policy for one account;
 // unset fields keep the global value.
 type PolicyOverrides struct {
@@ -1862,7 +1959,7 @@ type PolicyOverrides struct {
 
 func (x *PolicyOverrides) Reset() {
 	*x = PolicyOverrides{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[14]
+	mi := &file_dpmon_v1_account_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1971,7 @@ func (x *PolicyOverrides) String() string {
 func (*PolicyOverrides) ProtoMessage() {}
 
 func (x *PolicyOverrides) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[14]
+	mi := &file_dpmon_v1_account_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +1984,7 @@ func (x *PolicyOverrides) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyOverrides.ProtoReflect.Descriptor instead.
 func (*PolicyOverrides) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{14}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PolicyOverrides) GetHardBounceWarn() float64 {
@@ -1979,7 +2076,7 @@ type Transition struct {
 
 func (x *Transition) Reset() {
 	*x = Transition{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[15]
+	mi := &file_dpmon_v1_account_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2088,7 @@ func (x *Transition) String() string {
 func (*Transition) ProtoMessage() {}
 
 func (x *Transition) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[15]
+	mi := &file_dpmon_v1_account_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2101,7 @@ func (x *Transition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transition.ProtoReflect.Descriptor instead.
 func (*Transition) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{15}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Transition) GetAccountId() string {
@@ -2086,7 +2183,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[16]
+	mi := &file_dpmon_v1_account_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2195,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[16]
+	mi := &file_dpmon_v1_account_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2208,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{16}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetAccountRequest) GetAccountId() string {
@@ -2130,7 +2227,7 @@ type GetAccountResponse struct {
 
 func (x *GetAccountResponse) Reset() {
 	*x = GetAccountResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[17]
+	mi := &file_dpmon_v1_account_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2142,7 +2239,7 @@ func (x *GetAccountResponse) String() string {
 func (*GetAccountResponse) ProtoMessage() {}
 
 func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[17]
+	mi := &file_dpmon_v1_account_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2155,7 +2252,7 @@ func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetAccountResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{17}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetAccountResponse) GetAccount() *Account {
@@ -2170,15 +2267,17 @@ type ListAccountsRequest struct {
 	// Only accounts in this phase; all when unspecified.
 	Phase Phase `protobuf:"varint,1,opt,name=phase,enum=dpmon.v1.Phase" json:"phase,omitempty"`
 	// At most this many accounts (default 100, at most 1000).
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
+	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
+	// Only accounts whose id starts with this.
+	IdPrefix      string `protobuf:"bytes,4,opt,name=id_prefix,json=idPrefix" json:"id_prefix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[18]
+	mi := &file_dpmon_v1_account_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2289,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[18]
+	mi := &file_dpmon_v1_account_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2302,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{18}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListAccountsRequest) GetPhase() Phase {
@@ -2227,6 +2326,13 @@ func (x *ListAccountsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListAccountsRequest) GetIdPrefix() string {
+	if x != nil {
+		return x.IdPrefix
+	}
+	return ""
+}
+
 type ListAccountsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Accounts []*Account             `protobuf:"bytes,1,rep,name=accounts" json:"accounts,omitempty"`
@@ -2238,7 +2344,7 @@ type ListAccountsResponse struct {
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[19]
+	mi := &file_dpmon_v1_account_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +2356,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[19]
+	mi := &file_dpmon_v1_account_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +2369,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{19}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*Account {
@@ -2302,7 +2408,7 @@ type UpdateAccountRequest struct {
 
 func (x *UpdateAccountRequest) Reset() {
 	*x = UpdateAccountRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[20]
+	mi := &file_dpmon_v1_account_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2314,7 +2420,7 @@ func (x *UpdateAccountRequest) String() string {
 func (*UpdateAccountRequest) ProtoMessage() {}
 
 func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[20]
+	mi := &file_dpmon_v1_account_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2327,7 +2433,7 @@ func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{20}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateAccountRequest) GetAccountId() string {
@@ -2395,7 +2501,7 @@ type UpdateAccountResponse struct {
 
 func (x *UpdateAccountResponse) Reset() {
 	*x = UpdateAccountResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[21]
+	mi := &file_dpmon_v1_account_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2407,7 +2513,7 @@ func (x *UpdateAccountResponse) String() string {
 func (*UpdateAccountResponse) ProtoMessage() {}
 
 func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[21]
+	mi := &file_dpmon_v1_account_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2420,7 +2526,7 @@ func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAccountResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{21}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateAccountResponse) GetAccount() *Account {
@@ -2442,7 +2548,7 @@ type ListAccountTransitionsRequest struct {
 
 func (x *ListAccountTransitionsRequest) Reset() {
 	*x = ListAccountTransitionsRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[22]
+	mi := &file_dpmon_v1_account_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2560,7 @@ func (x *ListAccountTransitionsRequest) String() string {
 func (*ListAccountTransitionsRequest) ProtoMessage() {}
 
 func (x *ListAccountTransitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[22]
+	mi := &file_dpmon_v1_account_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2573,7 @@ func (x *ListAccountTransitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountTransitionsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountTransitionsRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{22}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListAccountTransitionsRequest) GetAccountId() string {
@@ -2501,7 +2607,7 @@ type ListAccountTransitionsResponse struct {
 
 func (x *ListAccountTransitionsResponse) Reset() {
 	*x = ListAccountTransitionsResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[23]
+	mi := &file_dpmon_v1_account_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +2619,7 @@ func (x *ListAccountTransitionsResponse) String() string {
 func (*ListAccountTransitionsResponse) ProtoMessage() {}
 
 func (x *ListAccountTransitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[23]
+	mi := &file_dpmon_v1_account_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +2632,7 @@ func (x *ListAccountTransitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountTransitionsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountTransitionsResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{23}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListAccountTransitionsResponse) GetTransitions() []*Transition {
@@ -2557,7 +2663,7 @@ type CheckSendRequest struct {
 
 func (x *CheckSendRequest) Reset() {
 	*x = CheckSendRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[24]
+	mi := &file_dpmon_v1_account_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +2675,7 @@ func (x *CheckSendRequest) String() string {
 func (*CheckSendRequest) ProtoMessage() {}
 
 func (x *CheckSendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[24]
+	mi := &file_dpmon_v1_account_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +2688,7 @@ func (x *CheckSendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckSendRequest.ProtoReflect.Descriptor instead.
 func (*CheckSendRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{24}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CheckSendRequest) GetAccountId() string {
@@ -2626,7 +2732,7 @@ type CheckSendResponse struct {
 
 func (x *CheckSendResponse) Reset() {
 	*x = CheckSendResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[25]
+	mi := &file_dpmon_v1_account_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2638,7 +2744,7 @@ func (x *CheckSendResponse) String() string {
 func (*CheckSendResponse) ProtoMessage() {}
 
 func (x *CheckSendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[25]
+	mi := &file_dpmon_v1_account_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2651,7 +2757,7 @@ func (x *CheckSendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckSendResponse.ProtoReflect.Descriptor instead.
 func (*CheckSendResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{25}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CheckSendResponse) GetAllowed() bool {
@@ -2714,7 +2820,7 @@ type AcknowledgeWarningRequest struct {
 
 func (x *AcknowledgeWarningRequest) Reset() {
 	*x = AcknowledgeWarningRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[26]
+	mi := &file_dpmon_v1_account_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2726,7 +2832,7 @@ func (x *AcknowledgeWarningRequest) String() string {
 func (*AcknowledgeWarningRequest) ProtoMessage() {}
 
 func (x *AcknowledgeWarningRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[26]
+	mi := &file_dpmon_v1_account_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2739,7 +2845,7 @@ func (x *AcknowledgeWarningRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeWarningRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeWarningRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{26}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AcknowledgeWarningRequest) GetAccountId() string {
@@ -2765,7 +2871,7 @@ type AcknowledgeWarningResponse struct {
 
 func (x *AcknowledgeWarningResponse) Reset() {
 	*x = AcknowledgeWarningResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[27]
+	mi := &file_dpmon_v1_account_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2777,7 +2883,7 @@ func (x *AcknowledgeWarningResponse) String() string {
 func (*AcknowledgeWarningResponse) ProtoMessage() {}
 
 func (x *AcknowledgeWarningResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[27]
+	mi := &file_dpmon_v1_account_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2790,7 +2896,7 @@ func (x *AcknowledgeWarningResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeWarningResponse.ProtoReflect.Descriptor instead.
 func (*AcknowledgeWarningResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{27}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AcknowledgeWarningResponse) GetAccount() *Account {
@@ -2812,7 +2918,7 @@ type SuspendAccountRequest struct {
 
 func (x *SuspendAccountRequest) Reset() {
 	*x = SuspendAccountRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[28]
+	mi := &file_dpmon_v1_account_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +2930,7 @@ func (x *SuspendAccountRequest) String() string {
 func (*SuspendAccountRequest) ProtoMessage() {}
 
 func (x *SuspendAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[28]
+	mi := &file_dpmon_v1_account_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +2943,7 @@ func (x *SuspendAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendAccountRequest.ProtoReflect.Descriptor instead.
 func (*SuspendAccountRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{28}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SuspendAccountRequest) GetAccountId() string {
@@ -2870,7 +2976,7 @@ type SuspendAccountResponse struct {
 
 func (x *SuspendAccountResponse) Reset() {
 	*x = SuspendAccountResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[29]
+	mi := &file_dpmon_v1_account_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2882,7 +2988,7 @@ func (x *SuspendAccountResponse) String() string {
 func (*SuspendAccountResponse) ProtoMessage() {}
 
 func (x *SuspendAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[29]
+	mi := &file_dpmon_v1_account_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2895,7 +3001,7 @@ func (x *SuspendAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendAccountResponse.ProtoReflect.Descriptor instead.
 func (*SuspendAccountResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{29}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SuspendAccountResponse) GetAccount() *Account {
@@ -2922,7 +3028,7 @@ type WatchTransitionsRequest struct {
 
 func (x *WatchTransitionsRequest) Reset() {
 	*x = WatchTransitionsRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[30]
+	mi := &file_dpmon_v1_account_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3040,7 @@ func (x *WatchTransitionsRequest) String() string {
 func (*WatchTransitionsRequest) ProtoMessage() {}
 
 func (x *WatchTransitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[30]
+	mi := &file_dpmon_v1_account_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3053,7 @@ func (x *WatchTransitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTransitionsRequest.ProtoReflect.Descriptor instead.
 func (*WatchTransitionsRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{30}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchTransitionsRequest) GetAccountId() string {
@@ -2982,7 +3088,7 @@ type WatchTransitionsResponse struct {
 
 func (x *WatchTransitionsResponse) Reset() {
 	*x = WatchTransitionsResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[31]
+	mi := &file_dpmon_v1_account_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3100,7 @@ func (x *WatchTransitionsResponse) String() string {
 func (*WatchTransitionsResponse) ProtoMessage() {}
 
 func (x *WatchTransitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[31]
+	mi := &file_dpmon_v1_account_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3113,7 @@ func (x *WatchTransitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTransitionsResponse.ProtoReflect.Descriptor instead.
 func (*WatchTransitionsResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{31}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchTransitionsResponse) GetTransition() *Transition {
@@ -3036,7 +3142,7 @@ type UnblockSenderRequest struct {
 
 func (x *UnblockSenderRequest) Reset() {
 	*x = UnblockSenderRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[32]
+	mi := &file_dpmon_v1_account_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3048,7 +3154,7 @@ func (x *UnblockSenderRequest) String() string {
 func (*UnblockSenderRequest) ProtoMessage() {}
 
 func (x *UnblockSenderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[32]
+	mi := &file_dpmon_v1_account_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3061,7 +3167,7 @@ func (x *UnblockSenderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockSenderRequest.ProtoReflect.Descriptor instead.
 func (*UnblockSenderRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{32}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UnblockSenderRequest) GetAccountId() string {
@@ -3094,7 +3200,7 @@ type UnblockSenderResponse struct {
 
 func (x *UnblockSenderResponse) Reset() {
 	*x = UnblockSenderResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[33]
+	mi := &file_dpmon_v1_account_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3212,7 @@ func (x *UnblockSenderResponse) String() string {
 func (*UnblockSenderResponse) ProtoMessage() {}
 
 func (x *UnblockSenderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[33]
+	mi := &file_dpmon_v1_account_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3119,7 +3225,7 @@ func (x *UnblockSenderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockSenderResponse.ProtoReflect.Descriptor instead.
 func (*UnblockSenderResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{33}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UnblockSenderResponse) GetSender() *SenderStatus {
@@ -3140,7 +3246,7 @@ type GetReputationHistoryRequest struct {
 
 func (x *GetReputationHistoryRequest) Reset() {
 	*x = GetReputationHistoryRequest{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[34]
+	mi := &file_dpmon_v1_account_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3152,7 +3258,7 @@ func (x *GetReputationHistoryRequest) String() string {
 func (*GetReputationHistoryRequest) ProtoMessage() {}
 
 func (x *GetReputationHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[34]
+	mi := &file_dpmon_v1_account_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3165,7 +3271,7 @@ func (x *GetReputationHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReputationHistoryRequest.ProtoReflect.Descriptor instead.
 func (*GetReputationHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{34}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetReputationHistoryRequest) GetAccountId() string {
@@ -3195,7 +3301,7 @@ type GetReputationHistoryResponse struct {
 
 func (x *GetReputationHistoryResponse) Reset() {
 	*x = GetReputationHistoryResponse{}
-	mi := &file_dpmon_v1_account_proto_msgTypes[35]
+	mi := &file_dpmon_v1_account_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3207,7 +3313,7 @@ func (x *GetReputationHistoryResponse) String() string {
 func (*GetReputationHistoryResponse) ProtoMessage() {}
 
 func (x *GetReputationHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dpmon_v1_account_proto_msgTypes[35]
+	mi := &file_dpmon_v1_account_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3220,7 +3326,7 @@ func (x *GetReputationHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReputationHistoryResponse.ProtoReflect.Descriptor instead.
 func (*GetReputationHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{35}
+	return file_dpmon_v1_account_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetReputationHistoryResponse) GetDays() []*DailyScore {
@@ -3241,7 +3347,7 @@ var File_dpmon_v1_account_proto protoreflect.FileDescriptor
 
 const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x16dpmon/v1/account.proto\x12\bdpmon.v1\x1a\x1adpmon/v1/suppression.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\t\n" +
+	"\x16dpmon/v1/account.proto\x12\bdpmon.v1\x1a\x1adpmon/v1/suppression.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\t\n" +
 	"\aAccount\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12!\n" +
@@ -3271,7 +3377,16 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\n" +
 	"reputation\x18\x15 \x01(\v2\x14.dpmon.v1.ReputationR\n" +
 	"reputation\x125\n" +
-	"\tproviders\x18\x16 \x03(\v2\x17.dpmon.v1.ProviderStatsR\tproviders\"\x99\x02\n" +
+	"\tproviders\x18\x16 \x03(\v2\x17.dpmon.v1.ProviderStatsR\tproviders\x12*\n" +
+	"\abuckets\x18\x17 \x03(\v2\x10.dpmon.v1.BucketR\abuckets\"\xab\x01\n" +
+	"\x06Bucket\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x14\n" +
+	"\x05sends\x18\x02 \x01(\x04R\x05sends\x12!\n" +
+	"\fhard_bounces\x18\x03 \x01(\x04R\vhardBounces\x12\x1e\n" +
+	"\n" +
+	"complaints\x18\x04 \x01(\x04R\n" +
+	"complaints\x12\x16\n" +
+	"\x06blocks\x18\x05 \x01(\x04R\x06blocks\"\x99\x02\n" +
 	"\x10BulkPolicyStatus\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x121\n" +
 	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12\x1d\n" +
@@ -3378,7 +3493,7 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\fWindowPolicy\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
 	"\x06length\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06length\x12\x1b\n" +
-	"\tmin_sends\x18\x03 \x01(\x04R\bminSends\"\xd4\x02\n" +
+	"\tmin_sends\x18\x03 \x01(\x04R\bminSends\"\x87\x03\n" +
 	"\x06Policy\x12>\n" +
 	"\x10hard_bounce_rate\x18\x01 \x01(\v2\x14.dpmon.v1.ThresholdsR\x0ehardBounceRate\x12;\n" +
 	"\x0ecomplaint_rate\x18\x02 \x01(\v2\x14.dpmon.v1.ThresholdsR\rcomplaintRate\x12.\n" +
@@ -3386,7 +3501,8 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\tcool_down\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bcoolDown\x120\n" +
 	"\awindows\x18\x05 \x03(\v2\x16.dpmon.v1.WindowPolicyR\awindows\x123\n" +
 	"\n" +
-	"block_rate\x18\x06 \x01(\v2\x14.dpmon.v1.ThresholdsR\tblockRate\"\x98\x04\n" +
+	"block_rate\x18\x06 \x01(\v2\x14.dpmon.v1.ThresholdsR\tblockRate\x121\n" +
+	"\x06bucket\x18\a \x01(\v2\x19.google.protobuf.DurationR\x06bucket\"\x98\x04\n" +
 	"\x0fPolicyOverrides\x12/\n" +
 	"\x10hard_bounce_warn\x18\x01 \x01(\x01B\x05\xaa\x01\x02\b\x01R\x0ehardBounceWarn\x125\n" +
 	"\x13hard_bounce_suspend\x18\x02 \x01(\x01B\x05\xaa\x01\x02\b\x01R\x11hardBounceSuspend\x12,\n" +
@@ -3421,12 +3537,13 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"A\n" +
 	"\x12GetAccountResponse\x12+\n" +
-	"\aaccount\x18\x01 \x01(\v2\x11.dpmon.v1.AccountR\aaccount\"x\n" +
+	"\aaccount\x18\x01 \x01(\v2\x11.dpmon.v1.AccountR\aaccount\"\x95\x01\n" +
 	"\x13ListAccountsRequest\x12%\n" +
 	"\x05phase\x18\x01 \x01(\x0e2\x0f.dpmon.v1.PhaseR\x05phase\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"m\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x1b\n" +
+	"\tid_prefix\x18\x04 \x01(\tR\bidPrefix\"m\n" +
 	"\x14ListAccountsResponse\x12-\n" +
 	"\baccounts\x18\x01 \x03(\v2\x11.dpmon.v1.AccountR\baccounts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9f\x03\n" +
@@ -3572,7 +3689,7 @@ func file_dpmon_v1_account_proto_rawDescGZIP() []byte {
 }
 
 var file_dpmon_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_dpmon_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_dpmon_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_dpmon_v1_account_proto_goTypes = []any{
 	(ReasonCode)(0),                        // 0: dpmon.v1.ReasonCode
 	(ReputationFactor)(0),                  // 1: dpmon.v1.ReputationFactor
@@ -3582,137 +3699,141 @@ var file_dpmon_v1_account_proto_goTypes = []any{
 	(Severity)(0),                          // 5: dpmon.v1.Severity
 	(Decision)(0),                          // 6: dpmon.v1.Decision
 	(*Account)(nil),                        // 7: dpmon.v1.Account
-	(*BulkPolicyStatus)(nil),               // 8: dpmon.v1.BulkPolicyStatus
-	(*SenderStatus)(nil),                   // 9: dpmon.v1.SenderStatus
-	(*Quota)(nil),                          // 10: dpmon.v1.Quota
-	(*Reputation)(nil),                     // 11: dpmon.v1.Reputation
-	(*ReputationComponent)(nil),            // 12: dpmon.v1.ReputationComponent
-	(*ProviderStats)(nil),                  // 13: dpmon.v1.ProviderStats
-	(*DailyScore)(nil),                     // 14: dpmon.v1.DailyScore
-	(*ConfidenceInterval)(nil),             // 15: dpmon.v1.ConfidenceInterval
-	(*WindowStats)(nil),                    // 16: dpmon.v1.WindowStats
-	(*Finding)(nil),                        // 17: dpmon.v1.Finding
-	(*Thresholds)(nil),                     // 18: dpmon.v1.Thresholds
-	(*WindowPolicy)(nil),                   // 19: dpmon.v1.WindowPolicy
-	(*Policy)(nil),                         // 20: dpmon.v1.Policy
-	(*PolicyOverrides)(nil),                // 21: dpmon.v1.PolicyOverrides
-	(*Transition)(nil),                     // 22: dpmon.v1.Transition
-	(*GetAccountRequest)(nil),              // 23: dpmon.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),             // 24: dpmon.v1.GetAccountResponse
-	(*ListAccountsRequest)(nil),            // 25: dpmon.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),           // 26: dpmon.v1.ListAccountsResponse
-	(*UpdateAccountRequest)(nil),           // 27: dpmon.v1.UpdateAccountRequest
-	(*UpdateAccountResponse)(nil),          // 28: dpmon.v1.UpdateAccountResponse
-	(*ListAccountTransitionsRequest)(nil),  // 29: dpmon.v1.ListAccountTransitionsRequest
-	(*ListAccountTransitionsResponse)(nil), // 30: dpmon.v1.ListAccountTransitionsResponse
-	(*CheckSendRequest)(nil),               // 31: dpmon.v1.CheckSendRequest
-	(*CheckSendResponse)(nil),              // 32: dpmon.v1.CheckSendResponse
-	(*AcknowledgeWarningRequest)(nil),      // 33: dpmon.v1.AcknowledgeWarningRequest
-	(*AcknowledgeWarningResponse)(nil),     // 34: dpmon.v1.AcknowledgeWarningResponse
-	(*SuspendAccountRequest)(nil),          // 35: dpmon.v1.SuspendAccountRequest
-	(*SuspendAccountResponse)(nil),         // 36: dpmon.v1.SuspendAccountResponse
-	(*WatchTransitionsRequest)(nil),        // 37: dpmon.v1.WatchTransitionsRequest
-	(*WatchTransitionsResponse)(nil),       // 38: dpmon.v1.WatchTransitionsResponse
-	(*UnblockSenderRequest)(nil),           // 39: dpmon.v1.UnblockSenderRequest
-	(*UnblockSenderResponse)(nil),          // 40: dpmon.v1.UnblockSenderResponse
-	(*GetReputationHistoryRequest)(nil),    // 41: dpmon.v1.GetReputationHistoryRequest
-	(*GetReputationHistoryResponse)(nil),   // 42: dpmon.v1.GetReputationHistoryResponse
-	nil,                                    // 43: dpmon.v1.PolicyOverrides.MinSendsEntry
-	(*timestamppb.Timestamp)(nil),          // 44: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 45: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),          // 46: google.protobuf.FieldMask
-	(*RecipientCheck)(nil),                 // 47: dpmon.v1.RecipientCheck
+	(*Bucket)(nil),                         // 8: dpmon.v1.Bucket
+	(*BulkPolicyStatus)(nil),               // 9: dpmon.v1.BulkPolicyStatus
+	(*SenderStatus)(nil),                   // 10: dpmon.v1.SenderStatus
+	(*Quota)(nil),                          // 11: dpmon.v1.Quota
+	(*Reputation)(nil),                     // 12: dpmon.v1.Reputation
+	(*ReputationComponent)(nil),            // 13: dpmon.v1.ReputationComponent
+	(*ProviderStats)(nil),                  // 14: dpmon.v1.ProviderStats
+	(*DailyScore)(nil),                     // 15: dpmon.v1.DailyScore
+	(*ConfidenceInterval)(nil),             // 16: dpmon.v1.ConfidenceInterval
+	(*WindowStats)(nil),                    // 17: dpmon.v1.WindowStats
+	(*Finding)(nil),                        // 18: dpmon.v1.Finding
+	(*Thresholds)(nil),                     // 19: dpmon.v1.Thresholds
+	(*WindowPolicy)(nil),                   // 20: dpmon.v1.WindowPolicy
+	(*Policy)(nil),                         // 21: dpmon.v1.Policy
+	(*PolicyOverrides)(nil),                // 22: dpmon.v1.PolicyOverrides
+	(*Transition)(nil),                     // 23: dpmon.v1.Transition
+	(*GetAccountRequest)(nil),              // 24: dpmon.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),             // 25: dpmon.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),            // 26: dpmon.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),           // 27: dpmon.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),           // 28: dpmon.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),          // 29: dpmon.v1.UpdateAccountResponse
+	(*ListAccountTransitionsRequest)(nil),  // 30: dpmon.v1.ListAccountTransitionsRequest
+	(*ListAccountTransitionsResponse)(nil), // 31: dpmon.v1.ListAccountTransitionsResponse
+	(*CheckSendRequest)(nil),               // 32: dpmon.v1.CheckSendRequest
+	(*CheckSendResponse)(nil),              // 33: dpmon.v1.CheckSendResponse
+	(*AcknowledgeWarningRequest)(nil),      // 34: dpmon.v1.AcknowledgeWarningRequest
+	(*AcknowledgeWarningResponse)(nil),     // 35: dpmon.v1.AcknowledgeWarningResponse
+	(*SuspendAccountRequest)(nil),          // 36: dpmon.v1.SuspendAccountRequest
+	(*SuspendAccountResponse)(nil),         // 37: dpmon.v1.SuspendAccountResponse
+	(*WatchTransitionsRequest)(nil),        // 38: dpmon.v1.WatchTransitionsRequest
+	(*WatchTransitionsResponse)(nil),       // 39: dpmon.v1.WatchTransitionsResponse
+	(*UnblockSenderRequest)(nil),           // 40: dpmon.v1.UnblockSenderRequest
+	(*UnblockSenderResponse)(nil),          // 41: dpmon.v1.UnblockSenderResponse
+	(*GetReputationHistoryRequest)(nil),    // 42: dpmon.v1.GetReputationHistoryRequest
+	(*GetReputationHistoryResponse)(nil),   // 43: dpmon.v1.GetReputationHistoryResponse
+	nil,                                    // 44: dpmon.v1.PolicyOverrides.MinSendsEntry
+	(*timestamppb.Timestamp)(nil),          // 45: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 46: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),          // 47: google.protobuf.FieldMask
+	(*RecipientCheck)(nil),                 // 48: dpmon.v1.RecipientCheck
 }
 var file_dpmon_v1_account_proto_depIdxs = []int32{
 	3,  // 0: dpmon.v1.Account.phase:type_name -> dpmon.v1.Phase
-	44, // 1: dpmon.v1.Account.phase_since:type_name -> google.protobuf.Timestamp
-	16, // 2: dpmon.v1.Account.windows:type_name -> dpmon.v1.WindowStats
-	17, // 3: dpmon.v1.Account.findings:type_name -> dpmon.v1.Finding
-	20, // 4: dpmon.v1.Account.policy:type_name -> dpmon.v1.Policy
-	21, // 5: dpmon.v1.Account.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
-	44, // 6: dpmon.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	44, // 7: dpmon.v1.Account.warning_acknowledged_at:type_name -> google.protobuf.Timestamp
-	44, // 8: dpmon.v1.Account.acknowledge_by:type_name -> google.protobuf.Timestamp
+	45, // 1: dpmon.v1.Account.phase_since:type_name -> google.protobuf.Timestamp
+	17, // 2: dpmon.v1.Account.windows:type_name -> dpmon.v1.WindowStats
+	18, // 3: dpmon.v1.Account.findings:type_name -> dpmon.v1.Finding
+	21, // 4: dpmon.v1.Account.policy:type_name -> dpmon.v1.Policy
+	22, // 5: dpmon.v1.Account.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
+	45, // 6: dpmon.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	45, // 7: dpmon.v1.Account.warning_acknowledged_at:type_name -> google.protobuf.Timestamp
+	45, // 8: dpmon.v1.Account.acknowledge_by:type_name -> google.protobuf.Timestamp
 	2,  // 9: dpmon.v1.Account.suspension_category:type_name -> dpmon.v1.SuspensionCategory
-	8,  // 10: dpmon.v1.Account.bulk_policy:type_name -> dpmon.v1.BulkPolicyStatus
-	10, // 11: dpmon.v1.Account.quota:type_name -> dpmon.v1.Quota
-	11, // 12: dpmon.v1.Account.reputation:type_name -> dpmon.v1.Reputation
-	13, // 13: dpmon.v1.Account.providers:type_name -> dpmon.v1.ProviderStats
-	45, // 14: dpmon.v1.BulkPolicyStatus.window:type_name -> google.protobuf.Duration
-	9,  // 15: dpmon.v1.BulkPolicyStatus.senders:type_name -> dpmon.v1.SenderStatus
-	0,  // 16: dpmon.v1.SenderStatus.reason_code:type_name -> dpmon.v1.ReasonCode
-	44, // 17: dpmon.v1.SenderStatus.blocked_at:type_name -> google.protobuf.Timestamp
-	44, // 18: dpmon.v1.Quota.resumes_at:type_name -> google.protobuf.Timestamp
-	12, // 19: dpmon.v1.Reputation.components:type_name -> dpmon.v1.ReputationComponent
-	45, // 20: dpmon.v1.Reputation.window:type_name -> google.protobuf.Duration
-	1,  // 21: dpmon.v1.ReputationComponent.factor:type_name -> dpmon.v1.ReputationFactor
-	45, // 22: dpmon.v1.WindowStats.length:type_name -> google.protobuf.Duration
-	15, // 23: dpmon.v1.WindowStats.hard_bounce_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
-	15, // 24: dpmon.v1.WindowStats.complaint_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
-	15, // 25: dpmon.v1.WindowStats.block_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
-	4,  // 26: dpmon.v1.Finding.metric:type_name -> dpmon.v1.Metric
-	15, // 27: dpmon.v1.Finding.interval:type_name -> dpmon.v1.ConfidenceInterval
-	5,  // 28: dpmon.v1.Finding.severity:type_name -> dpmon.v1.Severity
-	6,  // 29: dpmon.v1.Finding.decision:type_name -> dpmon.v1.Decision
-	45, // 30: dpmon.v1.WindowPolicy.length:type_name -> google.protobuf.Duration
-	18, // 31: dpmon.v1.Policy.hard_bounce_rate:type_name -> dpmon.v1.Thresholds
-	18, // 32: dpmon.v1.Policy.complaint_rate:type_name -> dpmon.v1.Thresholds
-	6,  // 33: dpmon.v1.Policy.decision:type_name -> dpmon.v1.Decision
-	45, // 34: dpmon.v1.Policy.cool_down:type_name -> google.protobuf.Duration
-	19, // 35: dpmon.v1.Policy.windows:type_name -> dpmon.v1.WindowPolicy
-	18, // 36: dpmon.v1.Policy.block_rate:type_name -> dpmon.v1.Thresholds
-	6,  // 37: dpmon.v1.PolicyOverrides.decision:type_name -> dpmon.v1.Decision
-	45, // 38: dpmon.v1.PolicyOverrides.cool_down:type_name -> google.protobuf.Duration
-	43, // 39: dpmon.v1.PolicyOverrides.min_sends:type_name -> dpmon.v1.PolicyOverrides.MinSendsEntry
-	44, // 40: dpmon.v1.Transition.occurred_at:type_name -> google.protobuf.Timestamp
-	3,  // 41: dpmon.v1.Transition.from:type_name -> dpmon.v1.Phase
-	3,  // 42: dpmon.v1.Transition.to:type_name -> dpmon.v1.Phase
-	17, // 43: dpmon.v1.Transition.findings:type_name -> dpmon.v1.Finding
-	0,  // 44: dpmon.v1.Transition.reason_code:type_name -> dpmon.v1.ReasonCode
-	7,  // 45: dpmon.v1.GetAccountResponse.account:type_name -> dpmon.v1.Account
-	3,  // 46: dpmon.v1.ListAccountsRequest.phase:type_name -> dpmon.v1.Phase
-	7,  // 47: dpmon.v1.ListAccountsResponse.accounts:type_name -> dpmon.v1.Account
-	21, // 48: dpmon.v1.UpdateAccountRequest.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
-	46, // 49: dpmon.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	7,  // 50: dpmon.v1.UpdateAccountResponse.account:type_name -> dpmon.v1.Account
-	22, // 51: dpmon.v1.ListAccountTransitionsResponse.transitions:type_name -> dpmon.v1.Transition
-	3,  // 52: dpmon.v1.CheckSendResponse.phase:type_name -> dpmon.v1.Phase
-	17, // 53: dpmon.v1.CheckSendResponse.findings:type_name -> dpmon.v1.Finding
-	47, // 54: dpmon.v1.CheckSendResponse.recipients:type_name -> dpmon.v1.RecipientCheck
-	9,  // 55: dpmon.v1.CheckSendResponse.sender:type_name -> dpmon.v1.SenderStatus
-	7,  // 56: dpmon.v1.AcknowledgeWarningResponse.account:type_name -> dpmon.v1.Account
-	2,  // 57: dpmon.v1.SuspendAccountRequest.category:type_name -> dpmon.v1.SuspensionCategory
-	7,  // 58: dpmon.v1.SuspendAccountResponse.account:type_name -> dpmon.v1.Account
-	3,  // 59: dpmon.v1.WatchTransitionsRequest.phase:type_name -> dpmon.v1.Phase
-	22, // 60: dpmon.v1.WatchTransitionsResponse.transition:type_name -> dpmon.v1.Transition
-	9,  // 61: dpmon.v1.UnblockSenderResponse.sender:type_name -> dpmon.v1.SenderStatus
-	14, // 62: dpmon.v1.GetReputationHistoryResponse.days:type_name -> dpmon.v1.DailyScore
-	11, // 63: dpmon.v1.GetReputationHistoryResponse.current:type_name -> dpmon.v1.Reputation
-	23, // 64: dpmon.v1.AccountService.GetAccount:input_type -> dpmon.v1.GetAccountRequest
-	25, // 65: dpmon.v1.AccountService.ListAccounts:input_type -> dpmon.v1.ListAccountsRequest
-	27, // 66: dpmon.v1.AccountService.UpdateAccount:input_type -> dpmon.v1.UpdateAccountRequest
-	29, // 67: dpmon.v1.AccountService.ListAccountTransitions:input_type -> dpmon.v1.ListAccountTransitionsRequest
-	31, // 68: dpmon.v1.AccountService.CheckSend:input_type -> dpmon.v1.CheckSendRequest
-	33, // 69: dpmon.v1.AccountService.AcknowledgeWarning:input_type -> dpmon.v1.AcknowledgeWarningRequest
-	35, // 70: dpmon.v1.AccountService.SuspendAccount:input_type -> dpmon.v1.SuspendAccountRequest
-	37, // 71: dpmon.v1.AccountService.WatchTransitions:input_type -> dpmon.v1.WatchTransitionsRequest
-	39, // 72: dpmon.v1.AccountService.UnblockSender:input_type -> dpmon.v1.UnblockSenderRequest
-	41, // 73: dpmon.v1.AccountService.GetReputationHistory:input_type -> dpmon.v1.GetReputationHistoryRequest
-	24, // 74: dpmon.v1.AccountService.GetAccount:output_type -> dpmon.v1.GetAccountResponse
-	26, // 75: dpmon.v1.AccountService.ListAccounts:output_type -> dpmon.v1.ListAccountsResponse
-	28, // 76: dpmon.v1.AccountService.UpdateAccount:output_type -> dpmon.v1.UpdateAccountResponse
-	30, // 77: dpmon.v1.AccountService.ListAccountTransitions:output_type -> dpmon.v1.ListAccountTransitionsResponse
-	32, // 78: dpmon.v1.AccountService.CheckSend:output_type -> dpmon.v1.CheckSendResponse
-	34, // 79: dpmon.v1.AccountService.AcknowledgeWarning:output_type -> dpmon.v1.AcknowledgeWarningResponse
-	36, // 80: dpmon.v1.AccountService.SuspendAccount:output_type -> dpmon.v1.SuspendAccountResponse
-	38, // 81: dpmon.v1.AccountService.WatchTransitions:output_type -> dpmon.v1.WatchTransitionsResponse
-	40, // 82: dpmon.v1.AccountService.UnblockSender:output_type -> dpmon.v1.UnblockSenderResponse
-	42, // 83: dpmon.v1.AccountService.GetReputationHistory:output_type -> dpmon.v1.GetReputationHistoryResponse
-	74, // [74:84] is the sub-list for method output_type
-	64, // [64:74] is the sub-list for method input_type
-	64, // [64:64] is the sub-list for extension type_name
-	64, // [64:64] is the sub-list for extension extendee
-	0,  // [0:64] is the sub-list for field type_name
+	9,  // 10: dpmon.v1.Account.bulk_policy:type_name -> dpmon.v1.BulkPolicyStatus
+	11, // 11: dpmon.v1.Account.quota:type_name -> dpmon.v1.Quota
+	12, // 12: dpmon.v1.Account.reputation:type_name -> dpmon.v1.Reputation
+	14, // 13: dpmon.v1.Account.providers:type_name -> dpmon.v1.ProviderStats
+	8,  // 14: dpmon.v1.Account.buckets:type_name -> dpmon.v1.Bucket
+	45, // 15: dpmon.v1.Bucket.start:type_name -> google.protobuf.Timestamp
+	46, // 16: dpmon.v1.BulkPolicyStatus.window:type_name -> google.protobuf.Duration
+	10, // 17: dpmon.v1.BulkPolicyStatus.senders:type_name -> dpmon.v1.SenderStatus
+	0,  // 18: dpmon.v1.SenderStatus.reason_code:type_name -> dpmon.v1.ReasonCode
+	45, // 19: dpmon.v1.SenderStatus.blocked_at:type_name -> google.protobuf.Timestamp
+	45, // 20: dpmon.v1.Quota.resumes_at:type_name -> google.protobuf.Timestamp
+	13, // 21: dpmon.v1.Reputation.components:type_name -> dpmon.v1.ReputationComponent
+	46, // 22: dpmon.v1.Reputation.window:type_name -> google.protobuf.Duration
+	1,  // 23: dpmon.v1.ReputationComponent.factor:type_name -> dpmon.v1.ReputationFactor
+	46, // 24: dpmon.v1.WindowStats.length:type_name -> google.protobuf.Duration
+	16, // 25: dpmon.v1.WindowStats.hard_bounce_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
+	16, // 26: dpmon.v1.WindowStats.complaint_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
+	16, // 27: dpmon.v1.WindowStats.block_rate_ci:type_name -> dpmon.v1.ConfidenceInterval
+	4,  // 28: dpmon.v1.Finding.metric:type_name -> dpmon.v1.Metric
+	16, // 29: dpmon.v1.Finding.interval:type_name -> dpmon.v1.ConfidenceInterval
+	5,  // 30: dpmon.v1.Finding.severity:type_name -> dpmon.v1.Severity
+	6,  // 31: dpmon.v1.Finding.decision:type_name -> dpmon.v1.Decision
+	46, // 32: dpmon.v1.WindowPolicy.length:type_name -> google.protobuf.Duration
+	19, // 33: dpmon.v1.Policy.hard_bounce_rate:type_name -> dpmon.v1.Thresholds
+	19, // 34: dpmon.v1.Policy.complaint_rate:type_name -> dpmon.v1.Thresholds
+	6,  // 35: dpmon.v1.Policy.decision:type_name -> dpmon.v1.Decision
+	46, // 36: dpmon.v1.Policy.cool_down:type_name -> google.protobuf.Duration
+	20, // 37: dpmon.v1.Policy.windows:type_name -> dpmon.v1.WindowPolicy
+	19, // 38: dpmon.v1.Policy.block_rate:type_name -> dpmon.v1.Thresholds
+	46, // 39: dpmon.v1.Policy.bucket:type_name -> google.protobuf.Duration
+	6,  // 40: dpmon.v1.PolicyOverrides.decision:type_name -> dpmon.v1.Decision
+	46, // 41: dpmon.v1.PolicyOverrides.cool_down:type_name -> google.protobuf.Duration
+	44, // 42: dpmon.v1.PolicyOverrides.min_sends:type_name -> dpmon.v1.PolicyOverrides.MinSendsEntry
+	45, // 43: dpmon.v1.Transition.occurred_at:type_name -> google.protobuf.Timestamp
+	3,  // 44: dpmon.v1.Transition.from:type_name -> dpmon.v1.Phase
+	3,  // 45: dpmon.v1.Transition.to:type_name -> dpmon.v1.Phase
+	18, // 46: dpmon.v1.Transition.findings:type_name -> dpmon.v1.Finding
+	0,  // 47: dpmon.v1.Transition.reason_code:type_name -> dpmon.v1.ReasonCode
+	7,  // 48: dpmon.v1.GetAccountResponse.account:type_name -> dpmon.v1.Account
+	3,  // 49: dpmon.v1.ListAccountsRequest.phase:type_name -> dpmon.v1.Phase
+	7,  // 50: dpmon.v1.ListAccountsResponse.accounts:type_name -> dpmon.v1.Account
+	22, // 51: dpmon.v1.UpdateAccountRequest.policy_overrides:type_name -> dpmon.v1.PolicyOverrides
+	47, // 52: dpmon.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,  // 53: dpmon.v1.UpdateAccountResponse.account:type_name -> dpmon.v1.Account
+	23, // 54: dpmon.v1.ListAccountTransitionsResponse.transitions:type_name -> dpmon.v1.Transition
+	3,  // 55: dpmon.v1.CheckSendResponse.phase:type_name -> dpmon.v1.Phase
+	18, // 56: dpmon.v1.CheckSendResponse.findings:type_name -> dpmon.v1.Finding
+	48, // 57: dpmon.v1.CheckSendResponse.recipients:type_name -> dpmon.v1.RecipientCheck
+	10, // 58: dpmon.v1.CheckSendResponse.sender:type_name -> dpmon.v1.SenderStatus
+	7,  // 59: dpmon.v1.AcknowledgeWarningResponse.account:type_name -> dpmon.v1.Account
+	2,  // 60: dpmon.v1.SuspendAccountRequest.category:type_name -> dpmon.v1.SuspensionCategory
+	7,  // 61: dpmon.v1.SuspendAccountResponse.account:type_name -> dpmon.v1.Account
+	3,  // 62: dpmon.v1.WatchTransitionsRequest.phase:type_name -> dpmon.v1.Phase
+	23, // 63: dpmon.v1.WatchTransitionsResponse.transition:type_name -> dpmon.v1.Transition
+	10, // 64: dpmon.v1.UnblockSenderResponse.sender:type_name -> dpmon.v1.SenderStatus
+	15, // 65: dpmon.v1.GetReputationHistoryResponse.days:type_name -> dpmon.v1.DailyScore
+	12, // 66: dpmon.v1.GetReputationHistoryResponse.current:type_name -> dpmon.v1.Reputation
+	24, // 67: dpmon.v1.AccountService.GetAccount:input_type -> dpmon.v1.GetAccountRequest
+	26, // 68: dpmon.v1.AccountService.ListAccounts:input_type -> dpmon.v1.ListAccountsRequest
+	28, // 69: dpmon.v1.AccountService.UpdateAccount:input_type -> dpmon.v1.UpdateAccountRequest
+	30, // 70: dpmon.v1.AccountService.ListAccountTransitions:input_type -> dpmon.v1.ListAccountTransitionsRequest
+	32, // 71: dpmon.v1.AccountService.CheckSend:input_type -> dpmon.v1.CheckSendRequest
+	34, // 72: dpmon.v1.AccountService.AcknowledgeWarning:input_type -> dpmon.v1.AcknowledgeWarningRequest
+	36, // 73: dpmon.v1.AccountService.SuspendAccount:input_type -> dpmon.v1.SuspendAccountRequest
+	38, // 74: dpmon.v1.AccountService.WatchTransitions:input_type -> dpmon.v1.WatchTransitionsRequest
+	40, // 75: dpmon.v1.AccountService.UnblockSender:input_type -> dpmon.v1.UnblockSenderRequest
+	42, // 76: dpmon.v1.AccountService.GetReputationHistory:input_type -> dpmon.v1.GetReputationHistoryRequest
+	25, // 77: dpmon.v1.AccountService.GetAccount:output_type -> dpmon.v1.GetAccountResponse
+	27, // 78: dpmon.v1.AccountService.ListAccounts:output_type -> dpmon.v1.ListAccountsResponse
+	29, // 79: dpmon.v1.AccountService.UpdateAccount:output_type -> dpmon.v1.UpdateAccountResponse
+	31, // 80: dpmon.v1.AccountService.ListAccountTransitions:output_type -> dpmon.v1.ListAccountTransitionsResponse
+	33, // 81: dpmon.v1.AccountService.CheckSend:output_type -> dpmon.v1.CheckSendResponse
+	35, // 82: dpmon.v1.AccountService.AcknowledgeWarning:output_type -> dpmon.v1.AcknowledgeWarningResponse
+	37, // 83: dpmon.v1.AccountService.SuspendAccount:output_type -> dpmon.v1.SuspendAccountResponse
+	39, // 84: dpmon.v1.AccountService.WatchTransitions:output_type -> dpmon.v1.WatchTransitionsResponse
+	41, // 85: dpmon.v1.AccountService.UnblockSender:output_type -> dpmon.v1.UnblockSenderResponse
+	43, // 86: dpmon.v1.AccountService.GetReputationHistory:output_type -> dpmon.v1.GetReputationHistoryResponse
+	77, // [77:87] is the sub-list for method output_type
+	67, // [67:77] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_dpmon_v1_account_proto_init() }
@@ -3727,7 +3848,7 @@ func file_dpmon_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpmon_v1_account_proto_rawDesc), len(file_dpmon_v1_account_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   37,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
