@@ -11,11 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpmon/dpmon/console"
 	"github.com/dpmon/dpmon/intake"
 	"github.com/dpmon/dpmon/internal/loopback"
 	"github.com/dpmon/dpmon/metrics"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/server"
+	"github.com/dpmon/dpmon/store"
 	"github.com/dpmon/dpmon/web"
 )
 
@@ -196,10 +198,10 @@ func (c hooksConf) options(log *slog.Logger) (web.Options, error) {
 	return opts, nil
 }
 
-// serveHTTP serves the webhooks on lis (over TLS when tlsCfg is set) and
-// returns the function that stops it, letting the posts in flight finish
-// their commit.
-func serveHTTP(lis net.Listener, opts web.Options, srv *server.Server, m *metrics.Metrics, tlsCfg *tls.Config, log *slog.Logger) (stop func(time.Duration)) {
+// serveHTTP serves the webhooks and the console (when ui is not nil) on
+// lis, over TLS when tlsCfg is set, and returns the function that stops
+// it, letting the posts in flight finish their commit.
+func serveHTTP(lis net.Listener, opts web.Options, ui *console.Console, srv *server.Server, m *metrics.Metrics, tlsCfg *tls.Config, log *slog.Logger) (stop func(time.Duration)) {
 	opts.Take, opts.Log = srv, log
 	served := opts.Served()
 	if m != nil {
@@ -214,13 +216,24 @@ func serveHTTP(lis net.Listener, opts web.Options, srv *server.Server, m *metric
 	if len(served) == 0 {
 		log.Warn("no webhook is configured: give hooks.<provider>'s secret (see the README)")
 	}
-	hs := web.NewServer(web.New(opts), log)
+	mux := http.NewServeMux()
+	mux.Handle("/v1/hooks/", web.New(opts))
+	if ui != nil {
+		mux.Handle("/ui/", ui)
+		mux.Handle("/{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
+	}
+	hs := web.NewServer(mux, log)
+	if ui != nil {
+		// The console's live streams end at shutdown: browsers never hang
+		// up, and Shutdown waits for every connection to go idle.
+		hs.RegisterOnShutdown(ui.Close)
+	}
 	go func() {
 		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
 		}
 	}()
-	log.Info("http serving", "addr", lis.Addr().String(), "hooks", strings.Join(served, ","), "tls", tlsCfg != nil)
+	log.Info("http serving", "addr", lis.Addr().String(), "hooks", strings.Join(served, ","), "console", ui != nil, "tls", tlsCfg != nil)
 	return func(timeout time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -229,4 +242,15 @@ func serveHTTP(lis net.Listener, opts web.Options, srv *server.Server, m *metric
 			hs.Close()
 		}
 	}
+}
+
+// newConsole returns the web console for the HTTP listener lis, or nil
+// where it may not be served: without tokens, only on loopback (or with
+// --insecure), like the API.
+func newConsole(lis net.Listener, c authConf, auth *server.Authenticator, srv *server.Server, db *store.DB, log *slog.Logger) (*console.Console, error) {
+	if auth == nil && !c.Insecure && !loopback.Is(lis.Addr().String()) {
+		log.Warn("the console is not served: without tokens it is served on loopback only (give --tokens, or --insecure)", "listen", lis.Addr().String())
+		return nil, nil
+	}
+	return console.New(console.Options{API: srv, Auth: auth, Phases: db.PhaseCounts, EventsDurable: db.EventsDurable, Log: log})
 }

@@ -191,7 +191,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if ctx.Err() == nil {
 		srv.Ready(db)
 		if httpLis != nil {
-			stopHTTP = serveHTTP(httpLis, hooks, srv, m, tlsCfg, log)
+			ui, err := newConsole(httpLis, cfg.Auth, auth, srv, db, log)
+			if err != nil {
+				stopServing()
+				<-jobs.Stop().Done()
+				return err
+			}
+			stopHTTP = serveHTTP(httpLis, hooks, ui, srv, m, tlsCfg, log)
 		}
 		if lmtpLis != nil {
 			stopLMTP = serveLMTP(lmtpLis, cfg.Mail, srv, m, log)
