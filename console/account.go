@@ -25,7 +25,7 @@ type accountData struct {
 	MoreTransitions  bool
 	Tickets          []*pb.Ticket
 	Suppressions     []*pb.Recipient
-	NextSuppressions string
+	NextSuppressions template.URL
 	// Lookup is the address asked about, and what is known of it.
 	Lookup      string
 	Recipient   *pb.GetRecipientResponse
@@ -81,7 +81,7 @@ func (c *Console) account(w http.ResponseWriter, r *http.Request, sess *session)
 	}
 	d.Suppressions = suppressions.GetRecipients()
 	if next := suppressions.GetNextPageToken(); next != "" {
-		d.NextSuppressions = url.Values{"suppressions": {next}}.Encode()
+		d.NextSuppressions = template.URL("?" + url.Values{"suppressions": {next}}.Encode() + "#suppression")
 	}
 	if d.Lookup = strings.TrimSpace(q.Get("recipient")); d.Lookup != "" {
 		rec, err := call(r, c, sess, pb.SuppressionService_GetRecipient_FullMethodName, c.api.GetRecipient, &pb.GetRecipientRequest{AccountId: id, Recipient: d.Lookup})

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,16 +29,17 @@ func phaseOf(name string) pb.Phase {
 
 // listPage links a list page to the first and the next: Base is the
 // filters' query, Next the query of the next page (empty on the last).
+// Both are built by url.Values, so the templates may take them as URLs.
 type listPage struct {
-	Base, Next string
+	Base, Next template.URL
 	First      bool
 }
 
 func pageLinks(filters url.Values, page, next string) listPage {
-	l := listPage{Base: filters.Encode(), First: page == ""}
+	l := listPage{Base: template.URL("?" + filters.Encode()), First: page == ""}
 	if next != "" {
 		filters.Set("page", next)
-		l.Next = filters.Encode()
+		l.Next = template.URL("?" + filters.Encode())
 	}
 	return l
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -219,8 +220,12 @@ func (db *DB) Accounts(ctx context.Context, f AccountFilter) ([]*monitor.Account
 		// The ids come a chunk per read transaction, and each account is
 		// read after it: a read that waits for a commit must not hold a
 		// transaction, which the commit may wait for (to grow the file).
-		ids, err := db.accountIDs(after, f.Prefix, 1000)
-		if err != nil {
+		var ids []string
+		if f.Phase != 0 && f.Phase != monitor.PhaseHealthy {
+			// The few accounts not healthy are indexed: a listing of
+			// them reads no other account.
+			ids = db.phases.idsAfter(f.Phase, string(after), f.Prefix, 1000)
+		} else if ids, err = db.accountIDs(after, f.Prefix, 1000); err != nil {
 			return nil, "", fmt.Errorf("list accounts: %w", err)
 		}
 		for _, id := range ids {
@@ -423,20 +428,40 @@ func (db *DB) PhaseCounts() map[monitor.Phase]int { return db.phases.read() }
 // sampled twice, the ingest rate.
 func (db *DB) EventsDurable() uint64 { return db.eventsDurable.Load() }
 
-// phaseCounts counts durable accounts by phase: loaded at start, then
+// phaseCounts counts durable accounts by phase, and knows the ids of those
+// that are not healthy (few: an index, so that listing them does not scan
+// every account): loaded at start, then
 // moved by each commit's accounts and transitions, on the writer.
 type phaseCounts struct {
-	mu sync.Mutex
-	n  map[monitor.Phase]int
+	mu  sync.Mutex
+	n   map[monitor.Phase]int
+	ids map[monitor.Phase]map[string]struct{}
 }
 
-func (c *phaseCounts) load(accounts map[string]*monitor.Account, dormant map[monitor.Phase]int) {
+// load counts the accounts in memory and the dormant ones, whose phases
+// not healthy come by id.
+func (c *phaseCounts) load(accounts map[string]*monitor.Account, dormant map[monitor.Phase]int, dormantIDs map[string]monitor.Phase) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.n = maps.Clone(dormant)
+	c.ids = map[monitor.Phase]map[string]struct{}{}
 	for _, a := range accounts {
 		c.n[a.State.Phase]++
+		c.index(a.ID, a.State.Phase)
 	}
+	for id, p := range dormantIDs {
+		c.index(id, p)
+	}
+}
+
+func (c *phaseCounts) index(id string, p monitor.Phase) {
+	if p == monitor.PhaseHealthy {
+		return
+	}
+	if c.ids[p] == nil {
+		c.ids[p] = map[string]struct{}{}
+	}
+	c.ids[p][id] = struct{}{}
 }
 
 // committed counts the accounts a commit created, healthy, then its moves.
@@ -448,8 +473,25 @@ func (c *phaseCounts) committed(created int, made []monitor.Transition) {
 		if t.Sender == "" && t.From != t.To {
 			c.n[t.From]--
 			c.n[t.To]++
+			delete(c.ids[t.From], t.AccountID)
+			c.index(t.AccountID, t.To)
 		}
 	}
+}
+
+// idsAfter returns up to n ids of accounts in phase p (not healthy) after
+// the id after that start with prefix, in order.
+func (c *phaseCounts) idsAfter(p monitor.Phase, after, prefix string, n int) []string {
+	c.mu.Lock()
+	var ids []string
+	for id := range c.ids[p] {
+		if id > after && strings.HasPrefix(id, prefix) {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	slices.Sort(ids)
+	return ids[:min(n, len(ids))]
 }
 
 func (c *phaseCounts) read() map[monitor.Phase]int {

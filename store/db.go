@@ -469,7 +469,7 @@ func (db *DB) load() error {
 		// What the replay counted is saved soon: a server that keeps
 		// crashing must not replay a longer tail each time.
 		db.checkpointDue = db.nextLogSeq
-		db.phases.load(db.accounts, db.dormantPhases)
+		db.phases.load(db.accounts, db.dormantPhases, db.dormantNotHealthy(tx))
 		db.ids.Store(int64(db.seen.len()))
 		db.replayed = ReplayStats{Accounts: len(db.accounts), Dormant: db.dormant, Events: n, IDs: db.seen.len(), IndexFile: fromFile.loaded,
 			IDsFromLog: fromLog, Took: time.Since(start), Dropped: db.dropped, IndexFileRefused: db.indexFileRefused}

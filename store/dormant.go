@@ -132,6 +132,22 @@ type restedAccount struct {
 	phase monitor.Phase
 }
 
+// dormantNotHealthy returns the phases of the dormant accounts that are
+// not healthy, by id, for the index of phases.
+func (db *DB) dormantNotHealthy(tx *bbolt.Tx) map[string]monitor.Phase {
+	out := map[string]monitor.Phase{}
+	if db.dormant == 0 {
+		return out
+	}
+	tx.Bucket(bucketDormant).ForEach(func(k, v []byte) error {
+		if _, live := db.accounts[string(k)]; !live && len(v) == 1 && monitor.Phase(v[0]) != monitor.PhaseHealthy {
+			out[string(k)] = monitor.Phase(v[0])
+		}
+		return nil
+	})
+	return out
+}
+
 // loadAccounts loads the accounts that are not dormant and counts those
 // that are, by phase into dormantPhases, walking both buckets in key order
 // together.

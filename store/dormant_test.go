@@ -54,6 +54,12 @@ func TestDormantAccountsLeaveMemoryAndComeBack(t *testing.T) {
 		t.Errorf("a start after the sweep: %+v, want 1 account loaded and 2 dormant", r)
 	}
 	checkGauges(t, re, "a start with dormant accounts")
+	// The index of phases knows the dormant suspended account after a
+	// start, which reads it only from its mark.
+	list, _, err = re.Accounts(ctx, AccountFilter{Phase: monitor.PhaseSuspended})
+	if err != nil || len(list) != 1 || list[0].ID != "bad" {
+		t.Errorf("listing suspended accounts after a start: %v, %v; want the dormant bad", list, err)
+	}
 
 	// An event wakes quiet; a ticket wakes bad.
 	if res := ingest(t, db, events("quiet", "s", monitor.EventSend, 10, t0)); res.Duplicates != 10 {

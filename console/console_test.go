@@ -1,0 +1,389 @@
+package console
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/monitor/monitortest"
+	"github.com/dpmon/dpmon/server"
+	"github.com/dpmon/dpmon/store"
+)
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+// env is a console over a real server and store, served over HTTP.
+type env struct {
+	srv   *server.Server
+	auth  *server.Authenticator
+	http  *httptest.Server
+	clock *monitortest.Clock
+	admin server.Identity
+}
+
+func digest(token string) string {
+	d := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(d[:])
+}
+
+// newEnv serves the console with tokens (their names are the tokens) of an
+// admin, a viewer and a sender scoped to acme; withAuth false serves it
+// without tokens.
+func newEnv(t *testing.T, withAuth bool) *env {
+	t.Helper()
+	e := &env{clock: monitortest.New(t0)}
+	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
+		Suppression: monitor.DefaultSuppressionPolicy(), Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withAuth {
+		if e.auth, err = server.NewAuthenticator([]server.Credential{
+			{Name: "ops", SHA256: digest("ops"), Role: server.RoleAdmin, CreateAccounts: true},
+			{Name: "auditor", SHA256: digest("auditor"), Role: server.RoleViewer},
+			{Name: "platform-a", SHA256: digest("platform-a"), Role: server.RoleSender, Accounts: []string{"acme"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.admin, _ = e.auth.AuthenticateToken("ops")
+	} else {
+		e.admin = server.OpenIdentity("127.0.0.1")
+	}
+	e.srv = server.New(db, server.Options{Clock: e.clock.Now, Auth: e.auth})
+	c, err := New(Options{API: e.srv, Auth: e.auth, Phases: db.PhaseCounts, EventsDurable: db.EventsDurable, Clock: e.clock.Now, SessionTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.http = httptest.NewServer(c)
+	t.Cleanup(func() {
+		c.Close()
+		e.http.Close()
+		e.srv.Drain()
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return e
+}
+
+// ingest commits sends and hard bounces of account as the admin.
+func (e *env) ingest(t *testing.T, account string, sends, hard int) {
+	t.Helper()
+	ctx, err := e.srv.As(context.Background(), e.admin, pb.EventService_IngestEvents_FullMethodName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*pb.Event
+	for i := range sends + hard {
+		ev := &pb.Event{EventId: fmt.Sprint(account, "-", i), AccountId: account, Type: pb.EventType_EVENT_TYPE_SEND,
+			OccurredAt: timestamppb.New(e.clock.Now()), Recipient: fmt.Sprintf("r%d@example.com", i)}
+		if i >= sends {
+			ev.Type, ev.Bounce = pb.EventType_EVENT_TYPE_BOUNCE, &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1"}
+		}
+		evs = append(evs, ev)
+	}
+	if _, err := e.srv.IngestEvents(ctx, &pb.IngestEventsRequest{Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// client is a browser without a script: a cookie jar, no redirects
+// followed.
+type client struct {
+	t    *testing.T
+	e    *env
+	http *http.Client
+}
+
+func (e *env) client(t *testing.T) *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: t, e: e, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (c *client) do(method, path string, form url.Values, header http.Header) (*http.Response, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.e.http.URL+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func (c *client) get(path string) (*http.Response, string) {
+	return c.do(http.MethodGet, path, nil, nil)
+}
+
+func (c *client) post(path string, form url.Values) (*http.Response, string) {
+	return c.do(http.MethodPost, path, form, nil)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// signIn signs in with token and returns the session's CSRF token.
+func (c *client) signIn(token string) string {
+	c.t.Helper()
+	resp, body := c.post("/ui/login", url.Values{"token": {token}, "next": {"/ui/"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		c.t.Fatalf("sign in as %s: %d %s", token, resp.StatusCode, body)
+	}
+	_, page := c.get("/ui/")
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		c.t.Fatalf("no CSRF token on the overview:\n%s", page)
+	}
+	return m[1]
+}
+
+func TestSignInSetsAStrictSessionCookie(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client(t)
+	if resp, _ := c.get("/ui/accounts?phase=warning"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/login?next=%2Fui%2Faccounts%3Fphase%3Dwarning" {
+		t.Errorf("a page before signing in: %d to %q, want 303 to the sign-in with the page to come back to", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body := c.post("/ui/login", url.Values{"token": {"not-a-token"}})
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 || !strings.Contains(body, "not known") {
+		t.Errorf("an unknown token: %d, cookies %v; want 401 and no session", resp.StatusCode, resp.Cookies())
+	}
+	resp, _ = c.post("/ui/login", url.Values{"token": {"ops"}, "next": {"/ui/accounts?phase=warning"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/accounts?phase=warning" {
+		t.Fatalf("sign in: %d to %q, want 303 to the page asked for", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	ck := resp.Cookies()[0]
+	if ck.Name != sessionCookie || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/ui/" || ck.MaxAge != 3600 || len(ck.Value) < 40 {
+		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, path /ui/, an hour, a long random value", ck)
+	}
+	for _, next := range []string{"//evil.example/", "https://evil.example/", "/ui/\\evil", "/\\evil.example", "/ui/login"} {
+		resp, _ := e.client(t).post("/ui/login", url.Values{"token": {"ops"}, "next": {next}})
+		if got := resp.Header.Get("Location"); got != "/ui/" {
+			t.Errorf("sign in with next=%q went to %q, want /ui/", next, got)
+		}
+	}
+	if resp, body := c.get("/ui/"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "ops") {
+		t.Errorf("the overview when signed in: %d", resp.StatusCode)
+	}
+	// The session ends with its time, and at sign-out.
+	e.clock.Set(t0.Add(2 * time.Hour))
+	if resp, _ := c.get("/ui/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the overview after the session expired: %d, want 303 to sign in", resp.StatusCode)
+	}
+	csrf := c.signIn("ops")
+	if resp, _ := c.post("/ui/logout", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign out: %d", resp.StatusCode)
+	}
+	if resp, _ := c.get("/ui/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the overview after signing out: %d, want 303 to sign in", resp.StatusCode)
+	}
+}
+
+// A form changes something only with the session's token, from the
+// console's own origin, with its box ticked, and for a role that may.
+func TestFormsAreCheckedBeforeTheyAct(t *testing.T) {
+	e := newEnv(t, true)
+	e.ingest(t, "acme", 100, 0)
+	admin := e.client(t)
+	csrf := admin.signIn("ops")
+	suspend := url.Values{"category": {"SUSPENSION_CATEGORY_FRAUD"}, "note": {"stolen list"}, "confirm": {"yes"}}
+	phase := func() string {
+		t.Helper()
+		_, body := admin.get("/ui/accounts/acme")
+		m := regexp.MustCompile(`<h2 id="banner-h">([^<]+)</h2>`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no banner:\n%s", body)
+		}
+		return m[1]
+	}
+	with := func(v url.Values, k, val string) url.Values {
+		out := url.Values{}
+		for key, vs := range v {
+			out[key] = vs
+		}
+		if val == "" {
+			out.Del(k)
+		} else {
+			out.Set(k, val)
+		}
+		return out
+	}
+	if resp, _ := admin.post("/ui/accounts/acme/suspend", suspend); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("without the CSRF token: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := admin.post("/ui/accounts/acme/suspend", with(suspend, "csrf", "forged")); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("with another token: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := admin.do(http.MethodPost, "/ui/accounts/acme/suspend", with(suspend, "csrf", csrf), http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("from another site: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := admin.post("/ui/accounts/acme/suspend", with(with(suspend, "csrf", csrf), "confirm", "")); resp.StatusCode != http.StatusConflict {
+		t.Errorf("without the box ticked: %d, want 409", resp.StatusCode)
+	}
+	if resp, body := admin.post("/ui/accounts/acme/suspend", with(with(suspend, "csrf", csrf), "note", "")); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "<code>note</code>") {
+		t.Errorf("without a note: %d, want 400 naming the field:\n%s", resp.StatusCode, body)
+	}
+	viewer := e.client(t)
+	if resp, _ := viewer.post("/ui/accounts/acme/suspend", with(suspend, "csrf", viewer.signIn("auditor"))); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a viewer's suspension: %d, want 403", resp.StatusCode)
+	}
+	if got := phase(); got != "Healthy" {
+		t.Fatalf("after the refused forms acme is %q, want Healthy", got)
+	}
+	if resp, _ := admin.post("/ui/accounts/acme/suspend", with(suspend, "csrf", csrf)); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/accounts/acme" {
+		t.Errorf("the admin's suspension: %d to %q, want 303 back to the account", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if got := phase(); got != "Sending is suspended" {
+		t.Errorf("after the admin's suspension acme is %q", got)
+	}
+	_, audit := admin.get("/ui/audit?account=acme")
+	if !strings.Contains(audit, "SuspendAccount") || !strings.Contains(audit, "stolen list") {
+		t.Errorf("the audit log does not show the console's suspension:\n%s", audit)
+	}
+}
+
+// Strings from outside are shown as text: markup in a display name or a
+// ticket stays inert, wherever the page puts it.
+func TestHostileStringsAreShownAsText(t *testing.T) {
+	e := newEnv(t, true)
+	e.ingest(t, "acme", 1000, 200)
+	admin := e.client(t)
+	csrf := admin.signIn("ops")
+	name := `<script>alert(1)</script><img src=x onerror=alert(2)>`
+	if resp, body := admin.post("/ui/accounts/acme/settings", url.Values{"csrf": {csrf}, "display_name": {name}, "max_sends_per_day": {"1,000"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("settings: %d\n%s", resp.StatusCode, body)
+	}
+	sender := e.client(t)
+	scsrf := sender.signIn("platform-a")
+	if resp, body := sender.post("/ui/accounts/acme/ticket", url.Values{"csrf": {scsrf}, "description": {`"><svg onload=alert(3)> javascript:alert(4)`}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a ticket with markup: %d\n%s", resp.StatusCode, body)
+	}
+	for _, path := range []string{"/ui/accounts/acme", "/ui/accounts", "/ui/tickets"} {
+		_, body := admin.get(path)
+		for _, raw := range []string{"<script>alert", "<img src=x", "<svg onload"} {
+			if strings.Contains(body, raw) {
+				t.Errorf("%s carries %q as markup", path, raw)
+			}
+		}
+	}
+	_, body := admin.get("/ui/accounts/acme")
+	if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") || !strings.Contains(body, `value="1000"`) {
+		t.Errorf("the account page does not show the name as text, or the quota set:\n%s", body)
+	}
+	// The sender sees only its own accounts, never the platform's figures.
+	_, overview := sender.get("/ui/")
+	if strings.Contains(overview, "count-healthy") || strings.Contains(overview, "events/s") {
+		t.Error("a sender's overview shows the platform's figures")
+	}
+}
+
+func TestAConsoleWithoutTokensSignsInTheOpenIdentity(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client(t)
+	csrf := c.signIn("")
+	e.ingest(t, "acme", 10, 0)
+	if resp, body := c.post("/ui/accounts/acme/settings", url.Values{"csrf": {csrf}, "display_name": {"Acme"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the open identity's settings: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body := c.get("/ui/audit"); !strings.Contains(body, "unauthenticated caller at 127.0.0.1") {
+		t.Errorf("the audit log does not name the open identity:\n%s", body)
+	}
+}
+
+func TestAccountListIsPagedAndSearched(t *testing.T) {
+	e := newEnv(t, true)
+	for i := range pageSize + 5 {
+		e.ingest(t, fmt.Sprintf("acct-%03d", i), 1, 0)
+	}
+	c := e.client(t)
+	c.signIn("ops")
+	rows := regexp.MustCompile(`<tr>\s*<td><a href="/ui/accounts/([^"]+)">`)
+	_, first := c.get("/ui/accounts")
+	if got := len(rows.FindAllString(first, -1)); got != pageSize {
+		t.Errorf("the first page lists %d accounts, want %d", got, pageSize)
+	}
+	next := regexp.MustCompile(`href="\?([^"]+)" rel="next"`).FindStringSubmatch(first)
+	if next == nil {
+		t.Fatal("no link to the next page")
+	}
+	t.Logf("next: %s", next[1])
+	_, second := c.get("/ui/accounts?" + strings.ReplaceAll(next[1], "&amp;", "&"))
+	if got := rows.FindAllStringSubmatch(second, -1); len(got) != 5 || got[0][1] != fmt.Sprintf("acct-%03d", pageSize) {
+		t.Errorf("the second page lists %v, want the last 5", got)
+	}
+	_, found := c.get("/ui/accounts?q=acct-01")
+	if got := len(rows.FindAllString(found, -1)); got != 10 {
+		t.Errorf("accounts starting with acct-01: %d, want 10", got)
+	}
+}
+
+func TestFormats(t *testing.T) {
+	for _, tt := range []struct {
+		f    float64
+		want string
+	}{{0, "0 %"}, {0.02, "2.00 %"}, {0.001, "0.10 %"}, {0.00005, "0.005 %"}, {0.1961, "19.61 %"}} {
+		if got := percent(tt.f); got != tt.want {
+			t.Errorf("percent(%g) = %q, want %q", tt.f, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		v    any
+		want string
+	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {uint64(1234567), "1,234,567"}, {int64(-1234), "-1,234"}, {uint32(10000), "10,000"}} {
+		if got := number(tt.v); got != tt.want {
+			t.Errorf("number(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+	if got := enumLabel(pb.SuppressionReason_SUPPRESSION_REASON_REPEATED_SOFT_BOUNCES); got != "repeated soft bounces" {
+		t.Errorf("enumLabel = %q", got)
+	}
+	if got := enumLabel(pb.TicketState_TICKET_STATE_UNSPECIFIED); got != "" {
+		t.Errorf("enumLabel(unspecified) = %q, want empty", got)
+	}
+}
+
+func TestRateMeter(t *testing.T) {
+	now, n := t0, uint64(0)
+	m := newRateMeter(func() uint64 { return n }, func() time.Time { return now })
+	if _, ok := m.PerSecond(); ok {
+		t.Error("a rate from one sample")
+	}
+	now, n = now.Add(10*time.Second), 5000
+	if r, ok := m.PerSecond(); !ok || r != 500 {
+		t.Errorf("rate after 10 s and 5,000 events = %g, %v; want 500", r, ok)
+	}
+	// Long after, the rate is over the span, from the sample kept before it.
+	for range 100 {
+		now, n = now.Add(2*time.Second), n+2000
+		m.PerSecond()
+	}
+	if r, _ := m.PerSecond(); r != 1000 || len(m.samples) > rateSamples {
+		t.Errorf("rate at 1,000 events/s = %g with %d samples", r, len(m.samples))
+	}
+}
