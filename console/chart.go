@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"html/template"
+	"math"
 	"strings"
 	"time"
 
@@ -32,6 +33,25 @@ type hourly struct {
 	bucket time.Duration
 	rates  []float64
 	ok     []bool
+	// counts and sends per bucket, which the rolling rate adds up.
+	counts, sends []uint64
+}
+
+// rolling returns the rate over the span buckets ending at each bucket:
+// what the policy judges of the window that long.
+func (h hourly) rolling(span int) hourly {
+	r := hourly{from: h.from, bucket: h.bucket, rates: make([]float64, len(h.rates)), ok: make([]bool, len(h.rates))}
+	var count, sends uint64
+	for i := range h.rates {
+		count, sends = count+h.counts[i], sends+h.sends[i]
+		if i >= span {
+			count, sends = count-h.counts[i-span], sends-h.sends[i-span]
+		}
+		if sends > 0 {
+			r.rates[i], r.ok[i] = float64(count)/float64(sends), true
+		}
+	}
+	return r
 }
 
 func hourlyRates(a *pb.Account, m metric, now time.Time) hourly {
@@ -41,12 +61,14 @@ func hourlyRates(a *pb.Account, m metric, now time.Time) hourly {
 		return hourly{}
 	}
 	n := int(windows[len(windows)-1].GetLength().AsDuration() / bucket)
-	h := hourly{from: now.Truncate(bucket).Add(-time.Duration(n-1) * bucket), bucket: bucket, rates: make([]float64, n), ok: make([]bool, n)}
+	h := hourly{from: now.Truncate(bucket).Add(-time.Duration(n-1) * bucket), bucket: bucket, rates: make([]float64, n), ok: make([]bool, n),
+		counts: make([]uint64, n), sends: make([]uint64, n)}
 	for _, b := range a.GetBuckets() {
 		i := int(b.GetStart().AsTime().Sub(h.from) / bucket)
 		if i < 0 || i >= n || b.GetSends() == 0 {
 			continue
 		}
+		h.counts[i], h.sends[i] = m.count(b), b.GetSends()
 		h.rates[i], h.ok[i] = float64(m.count(b))/float64(b.GetSends()), true
 	}
 	return h
@@ -62,10 +84,17 @@ const (
 	warnColor, suspendColor = "#b7791f", "#c53030"
 )
 
-// rateChart draws one rate per hour over the longest window, with the warn
-// and suspend thresholds across it.
+// rateChart draws one rate per hour over the longest window, the rate
+// over the shortest window as it stood at each hour (what the policy
+// judges), and the warn and suspend thresholds across both.
 func rateChart(a *pb.Account, m metric, now time.Time) template.HTML {
 	h := hourlyRates(a, m, now)
+	var window hourly
+	windowName := ""
+	if ws := a.GetPolicy().GetWindows(); len(h.rates) > 0 && len(ws) > 1 {
+		window = h.rolling(int(ws[0].GetLength().AsDuration() / h.bucket))
+		windowName = ws[0].GetName()
+	}
 	th := m.threshold(a.GetPolicy())
 	top, points := 0.0, 0
 	for i, r := range h.rates {
@@ -73,7 +102,7 @@ func rateChart(a *pb.Account, m metric, now time.Time) template.HTML {
 			top, points = max(top, r), points+1
 		}
 	}
-	yMax := max(th.GetSuspend()*1.25, th.GetWarn()*1.5, top*1.1, 0.001)
+	yMax := niceCeil(max(th.GetSuspend()*1.25, th.GetWarn()*1.5, top*1.05, 0.001))
 	x := func(i int) float64 { return plotL + (plotR-plotL)*float64(i)/float64(max(1, len(h.rates)-1)) }
 	y := func(r float64) float64 { return plotB - (plotB-plotT)*min(r, yMax)/yMax }
 
@@ -99,8 +128,14 @@ func rateChart(a *pb.Account, m metric, now time.Time) template.HTML {
 		if l.v <= 0 {
 			continue
 		}
-		fmt.Fprintf(&b, `<line class="threshold %s" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s"/><text class="threshold-label" x="%.1f" y="%.1f" text-anchor="end" fill="%s">%s %s</text>`,
-			l.name, plotL, plotR, y(l.v), y(l.v), l.color, plotR, y(l.v)-4, l.color, l.name, percent(l.v))
+		// Labelled at the left, where a rising rate has not reached yet.
+		fmt.Fprintf(&b, `<line class="threshold %s" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s"/><text class="threshold-label" x="%.1f" y="%.1f" fill="%s">%s %s</text>`,
+			l.name, plotL, plotR, y(l.v), y(l.v), l.color, plotL+4, y(l.v)-4, l.color, l.name, percent(l.v))
+	}
+	if windowName != "" {
+		fmt.Fprintf(&b, `<path class="window" d="%s"/>`, linePath(window, x, y))
+		fmt.Fprintf(&b, `<text class="legend" x="%.1f" y="%.1f" text-anchor="end">— per hour</text><text class="legend window-legend" x="%.1f" y="%.1f" text-anchor="end">— over the last %s</text>`,
+			plotR-130, plotT+10, plotR, plotT+10, windowName)
 	}
 	fmt.Fprintf(&b, `<path class="rate" d="%s"/>`, linePath(h, x, y))
 	for i, r := range h.rates {
@@ -185,6 +220,18 @@ func scoreChart(days []*pb.DailyScore, alertBelow uint32) template.HTML {
 	}
 	fmt.Fprintf(&b, `<path class="rate" d="%s"/></svg>`, strings.TrimSpace(d.String()))
 	return template.HTML(b.String())
+}
+
+// niceCeil rounds v up to a round step times a power of ten, so that
+// the axis reads 10 % rather than 9.87 %.
+func niceCeil(v float64) float64 {
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, f := range []float64{1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10} {
+		if f*p >= v*(1-1e-9) {
+			return f * p
+		}
+	}
+	return 10 * p
 }
 
 // hoursLabel names a span of n buckets, e.g. "7d".

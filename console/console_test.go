@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -385,5 +386,13 @@ func TestRateMeter(t *testing.T) {
 	}
 	if r, _ := m.PerSecond(); r != 1000 || len(m.samples) > rateSamples {
 		t.Errorf("rate at 1,000 events/s = %g with %d samples", r, len(m.samples))
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	for _, tt := range []struct{ v, want float64 }{{0.0987, 0.1}, {0.1, 0.1}, {0.11, 0.15}, {0.0021, 0.0025}, {0.0041, 0.005}, {0.256, 0.3}} {
+		if got := niceCeil(tt.v); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("niceCeil(%g) = %g, want %g", tt.v, got, tt.want)
+		}
 	}
 }

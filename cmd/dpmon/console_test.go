@@ -227,6 +227,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		t.Error("the sender's page shows admin forms")
 	}
 	sender.do(
+		chromedp.Click(chromedp.CSS("#ticket summary")),
 		chromedp.SetValue(chromedp.ID("t-description"), "We removed every address that bounced and turned on confirmed opt-in."),
 		chromedp.Click(chromedp.CSS(`input[name="bounced_addresses_removed"]`)),
 		chromedp.SetValue(chromedp.ID("t-optin"), "Confirmed opt-in"),
@@ -313,7 +314,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	if got := sender.text("#banner-h"); got != "Sending is suspended" {
 		t.Fatalf("acme after more hard bounces on probation: %q, want suspended", got)
 	}
-	sender.do(chromedp.SetValue(chromedp.ID("t-description"), "We found a second list that was never cleaned; it is deleted."))
+	sender.do(chromedp.Click(chromedp.CSS("#ticket summary")), chromedp.SetValue(chromedp.ID("t-description"), "We found a second list that was never cleaned; it is deleted."))
 	sender.submit(`form[action$="/ticket"] button[type="submit"]`)
 	second := sender.path()
 	alice.approve(second)

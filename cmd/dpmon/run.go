@@ -261,7 +261,7 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 	logLevel := fs.String("log-level", cfg.LogLevel, "debug, info, warn or error")
 	metricsListen := fs.String("metrics-listen", cfg.MetricsListen, "serve Prometheus metrics at http://`address`/metrics (off when empty)")
 	lmtpListen := fs.String("lmtp-listen", cfg.LMTPListen, "take bounce and feedback reports by LMTP at `address` (host:port or unix:PATH; off when empty; env DPMON_LMTP_LISTEN)")
-	httpListen := fs.String("http-listen", cfg.HTTPListen, "serve the providers' webhooks at http://`address`/v1/hooks/ (off when empty; env DPMON_HTTP_LISTEN)")
+	httpListen := fs.String("http-listen", cfg.HTTPListen, "serve the providers' webhooks at http://`address`/v1/hooks/ and the web console at /ui/ (off when empty; env DPMON_HTTP_LISTEN)")
 	tokens := fs.String("tokens", cfg.Auth.TokensFile, "token `file` (YAML); without one every caller is an admin, on loopback only")
 	tlsCert := fs.String("tls-cert", cfg.Auth.TLSCert, "TLS certificate `file` (PEM)")
 	tlsKey := fs.String("tls-key", cfg.Auth.TLSKey, "TLS key `file` (PEM)")
