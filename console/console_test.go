@@ -396,3 +396,26 @@ func TestNiceCeil(t *testing.T) {
 		}
 	}
 }
+
+// A warned account's sender answers the warning from its page; the banner
+// then shows the answer instead of the deadline.
+func TestASenderAcknowledgesAWarning(t *testing.T) {
+	e := newEnv(t, true)
+	e.ingest(t, "acme", 1000, 25)
+	sender := e.client(t)
+	csrf := sender.signIn("platform-a")
+	_, page := sender.get("/ui/accounts/acme")
+	if !strings.Contains(page, "Warning: sending is at risk") || !strings.Contains(page, "Acknowledge by") || !strings.Contains(page, `action="/ui/accounts/acme/acknowledge"`) {
+		t.Fatalf("a warned account's page has no banner with a deadline and a form:\n%s", page)
+	}
+	if resp, body := sender.post("/ui/accounts/acme/acknowledge", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "<code>note</code>") {
+		t.Errorf("an acknowledgement without a note: %d, want 400 naming the note", resp.StatusCode)
+	}
+	if resp, _ := sender.post("/ui/accounts/acme/acknowledge", url.Values{"csrf": {csrf}, "note": {"Paused the imported list."}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the acknowledgement: %d", resp.StatusCode)
+	}
+	_, page = sender.get("/ui/accounts/acme")
+	if !strings.Contains(page, "Paused the imported list.") || strings.Contains(page, `action="/ui/accounts/acme/acknowledge"`) {
+		t.Errorf("after the acknowledgement the page does not show it, or still asks for it")
+	}
+}

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +24,7 @@ import (
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/internal/browsertest"
 	"github.com/dpmon/dpmon/internal/testnet"
+	"github.com/dpmon/dpmon/internal/testpki"
 )
 
 // hardBouncesOf are n hard bounces of account, now, each to an address of
@@ -390,5 +397,99 @@ func (u *browserUser) approve(ticketPath string) {
 	u.submit(`form[action$="/approve"] button[type="submit"]`)
 	if u.path() != ticketPath || !strings.Contains(u.text("#approvals-h"), "Approvals:") {
 		u.t.Fatalf("%s: after approving: %q", u.name, u.text("main"))
+	}
+}
+
+// Over TLS a browser signs in with its client certificate, and the
+// session's cookie is Secure.
+func TestConsoleSignsInWithAClientCertificate(t *testing.T) {
+	p := testpki.New(t, "ops-robot")
+	dir, httpAddr := t.TempDir(), testnet.FreeAddr(t)
+	tokens := filepath.Join(dir, "tokens.yaml")
+	if err := os.WriteFile(tokens, []byte("tokens:\n  - {name: ops-robot, client_cn: ops-robot, role: admin}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startRun(t, []string{"--listen", "127.0.0.1:0", "--http-listen", httpAddr, "--tokens", tokens, "--tls-cert", p.CertFile, "--tls-key", p.KeyFile,
+		"--tls-client-ca", p.CAFile, "--data-dir", filepath.Join(dir, "data")}, func(string) string { return "" })
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Pool, Certificates: []tls.Certificate{p.Client}}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	base := "https://" + httpAddr
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if _, page := get("/ui/login"); !strings.Contains(page, "client certificate, <strong>ops-robot</strong>") {
+		t.Errorf("the sign-in page does not offer the certificate:\n%s", page)
+	}
+	resp, err := client.PostForm(base+"/ui/login", url.Values{"token": {""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure {
+		t.Fatalf("sign in with the certificate: %d, cookies %v; want 303 and a Secure session cookie", resp.StatusCode, resp.Cookies())
+	}
+	if resp, page := get("/ui/"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "ops-robot") {
+		t.Errorf("the overview after signing in with the certificate: %d", resp.StatusCode)
+	}
+}
+
+// Without tokens the console is served on loopback only, like the API;
+// the webhooks, which check their own signatures, are served anyway.
+func TestAnOpenConsoleStaysOnLoopback(t *testing.T) {
+	port := testnet.FreeAddr(t)[len("127.0.0.1:"):]
+	srv := startRun(t, []string{"--listen", "127.0.0.1:0", "--http-listen", "0.0.0.0:" + port, "--data-dir", t.TempDir()},
+		func(string) string { return "" })
+	resp, err := http.Get("http://127.0.0.1:" + port + "/ui/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(srv.Log(), "the console is not served") {
+		t.Errorf("an open console beyond loopback: %d; want 404 and a warning in the log", resp.StatusCode)
+	}
+}
+
+// A browser's live stream ends when the server shuts down: the listener's
+// graceful shutdown does not wait for it until its timeout.
+func TestShutdownEndsTheLiveStream(t *testing.T) {
+	dir, httpAddr := t.TempDir(), testnet.FreeAddr(t)
+	config := filepath.Join(dir, "dpmon.yaml")
+	if err := os.WriteFile(config, []byte("shutdown_timeout: 60s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startRun(t, []string{"--config", config, "--listen", "127.0.0.1:0", "--http-listen", httpAddr, "--data-dir", filepath.Join(dir, "data")},
+		func(string) string { return "" })
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	resp, err := client.PostForm("http://"+httpAddr+"/ui/login", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	stream, err := client.Get("http://" + httpAddr + "/ui/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	first, err := bufio.NewReader(stream.Body).ReadString('\n')
+	if err != nil || stream.Header.Get("Content-Type") != "text/event-stream" || first != "retry: 3000\n" {
+		t.Fatalf("the live stream: %q, %q, %v", stream.Header.Get("Content-Type"), first, err)
+	}
+	if err := srv.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(stream.Body); err != nil {
+		t.Errorf("the stream did not end cleanly: %v", err)
+	}
+	if strings.Contains(srv.Log(), "http server shutdown") {
+		t.Errorf("the shutdown waited for the stream until its timeout:\n%s", srv.Log())
 	}
 }
