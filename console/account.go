@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,9 +115,9 @@ func suspensionCategories() []option {
 // settingsForm are an account's settings as the form shows them:
 // thresholds in percent, empty where the global policy applies.
 type settingsForm struct {
-	DisplayName, AdminEmails                                   string
-	HardBounceWarn, HardBounceSuspend, ComplaintWarn, Complain string
-	PerDay, PerSecond                                          string
+	DisplayName, AdminEmails                                           string
+	HardBounceWarn, HardBounceSuspend, ComplaintWarn, ComplaintSuspend string
+	PerDay, PerSecond                                                  string
 }
 
 func settingsOf(a *pb.Account) settingsForm {
@@ -125,12 +126,13 @@ func settingsOf(a *pb.Account) settingsForm {
 		if v == nil {
 			return ""
 		}
-		return strconv.FormatFloat(*v*100, 'f', -1, 64)
+		// 12 digits: 0.007 reads 0.7, not 0.7000000000000001.
+		return strconv.FormatFloat(*v*100, 'g', 12, 64)
 	}
 	return settingsForm{
 		DisplayName: a.GetDisplayName(), AdminEmails: strings.Join(a.GetAdminEmails(), ", "),
 		HardBounceWarn: pctOf(o.HardBounceWarn), HardBounceSuspend: pctOf(o.HardBounceSuspend),
-		ComplaintWarn: pctOf(o.ComplaintWarn), Complain: pctOf(o.ComplaintSuspend),
+		ComplaintWarn: pctOf(o.ComplaintWarn), ComplaintSuspend: pctOf(o.ComplaintSuspend),
 		PerDay: strconv.FormatUint(a.GetQuota().GetMaxSendsPerDay(), 10), PerSecond: strconv.FormatUint(uint64(a.GetQuota().GetMaxSendsPerSecond()), 10),
 	}
 }
@@ -200,59 +202,94 @@ func confirmed(r *http.Request) error {
 	return nil
 }
 
-// updateSettings replaces the settings the form shows, keeping the
-// overrides it does not show.
+// thresholdField is a threshold of the settings form and the override it
+// sets.
+type thresholdField struct {
+	field string
+	dst   func(*pb.PolicyOverrides) **float64
+}
+
+var thresholdFields = []thresholdField{
+	{"hard_bounce_warn", func(o *pb.PolicyOverrides) **float64 { return &o.HardBounceWarn }},
+	{"hard_bounce_suspend", func(o *pb.PolicyOverrides) **float64 { return &o.HardBounceSuspend }},
+	{"complaint_warn", func(o *pb.PolicyOverrides) **float64 { return &o.ComplaintWarn }},
+	{"complaint_suspend", func(o *pb.PolicyOverrides) **float64 { return &o.ComplaintSuspend }},
+}
+
+// updateSettings replaces the settings the form changed: each field
+// comes with the value the page showed (orig_NAME), and only a field that
+// differs from it goes into the update, so that a change made elsewhere
+// meanwhile is not overwritten with what the page showed, and an override
+// the form does not show is kept.
 func (c *Console) updateSettings(r *http.Request, sess *session, id string) error {
-	got, err := call(r, c, sess, pb.AccountService_GetAccount_FullMethodName, c.api.GetAccount, &pb.GetAccountRequest{AccountId: id})
-	if err != nil {
-		return err
+	changed := func(field string) bool {
+		return strings.TrimSpace(r.PostFormValue(field)) != strings.TrimSpace(r.PostFormValue("orig_"+field))
 	}
-	overrides := proto.Clone(got.GetAccount().GetPolicyOverrides()).(*pb.PolicyOverrides)
-	if overrides == nil {
-		overrides = &pb.PolicyOverrides{}
-	}
+	req := &pb.UpdateAccountRequest{AccountId: id, UpdateMask: &fieldmaskpb.FieldMask{}}
+	mask := func(path string) { req.UpdateMask.Paths = append(req.UpdateMask.Paths, path) }
 	var bad []string
-	fraction := func(field string, dst **float64) {
-		s := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(r.PostFormValue(field)), "%"))
-		if s == "" {
-			*dst = nil
-			return
-		}
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			bad = append(bad, field)
-			return
-		}
-		v /= 100
-		*dst = &v
+	if changed("display_name") {
+		req.DisplayName = strings.TrimSpace(r.PostFormValue("display_name"))
+		mask("display_name")
 	}
-	fraction("hard_bounce_warn", &overrides.HardBounceWarn)
-	fraction("hard_bounce_suspend", &overrides.HardBounceSuspend)
-	fraction("complaint_warn", &overrides.ComplaintWarn)
-	fraction("complaint_suspend", &overrides.ComplaintSuspend)
-	count := func(field string, bits int) uint64 {
-		s := strings.TrimSpace(r.PostFormValue(field))
-		if s == "" {
-			return 0
+	if changed("admin_emails") {
+		for e := range strings.FieldsFuncSeq(r.PostFormValue("admin_emails"), func(r rune) bool { return r == ',' || r == '\n' || r == ' ' || r == '\r' }) {
+			req.AdminEmails = append(req.AdminEmails, e)
 		}
-		v, err := strconv.ParseUint(strings.ReplaceAll(s, ",", ""), 10, bits)
+		mask("admin_emails")
+	}
+	if slices.ContainsFunc(thresholdFields, func(t thresholdField) bool { return changed(t.field) }) {
+		// The overrides are one field of the API: the others are kept as
+		// they are now.
+		got, err := call(r, c, sess, pb.AccountService_GetAccount_FullMethodName, c.api.GetAccount, &pb.GetAccountRequest{AccountId: id})
 		if err != nil {
+			return err
+		}
+		req.PolicyOverrides = proto.Clone(got.GetAccount().GetPolicyOverrides()).(*pb.PolicyOverrides)
+		if req.PolicyOverrides == nil {
+			req.PolicyOverrides = &pb.PolicyOverrides{}
+		}
+		for _, t := range thresholdFields {
+			if !changed(t.field) {
+				continue
+			}
+			dst := t.dst(req.PolicyOverrides)
+			s := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(r.PostFormValue(t.field)), "%"))
+			if s == "" {
+				*dst = nil // the global value again
+				continue
+			}
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				bad = append(bad, t.field)
+				continue
+			}
+			v /= 100
+			*dst = &v
+		}
+		mask("policy_overrides")
+	}
+	count := func(field string, bits int) *uint64 {
+		if !changed(field) {
+			return nil
+		}
+		mask(field)
+		v, err := strconv.ParseUint(strings.ReplaceAll(strings.TrimSpace(r.PostFormValue(field)), ",", ""), 10, bits)
+		if err != nil && strings.TrimSpace(r.PostFormValue(field)) != "" {
 			bad = append(bad, field)
 		}
-		return v
+		return &v
 	}
-	perDay, perSecond := count("max_sends_per_day", 64), uint32(count("max_sends_per_second", 32))
+	req.MaxSendsPerDay = count("max_sends_per_day", 64)
+	if v := count("max_sends_per_second", 32); v != nil {
+		req.MaxSendsPerSecond = proto.Uint32(uint32(*v))
+	}
 	if len(bad) > 0 {
 		return status.Errorf(codes.InvalidArgument, "%s: not a number", strings.Join(bad, ", "))
 	}
-	var emails []string
-	for e := range strings.FieldsFuncSeq(r.PostFormValue("admin_emails"), func(r rune) bool { return r == ',' || r == '\n' || r == ' ' || r == '\r' }) {
-		emails = append(emails, e)
+	if len(req.UpdateMask.Paths) == 0 {
+		return nil // nothing changed
 	}
-	_, err = call(r, c, sess, pb.AccountService_UpdateAccount_FullMethodName, c.api.UpdateAccount, &pb.UpdateAccountRequest{
-		AccountId: id, DisplayName: strings.TrimSpace(r.PostFormValue("display_name")), AdminEmails: emails,
-		PolicyOverrides: overrides, MaxSendsPerDay: &perDay, MaxSendsPerSecond: &perSecond,
-		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name", "admin_emails", "policy_overrides", "max_sends_per_day", "max_sends_per_second"}},
-	})
+	_, err := call(r, c, sess, pb.AccountService_UpdateAccount_FullMethodName, c.api.UpdateAccount, req)
 	return err
 }

@@ -52,7 +52,7 @@ func (c *Console) accountList(w http.ResponseWriter, r *http.Request, sess *sess
 		d.Phase = q.Get("phase")
 	}
 	list, err := call(r, c, sess, pb.AccountService_ListAccounts_FullMethodName, c.api.ListAccounts,
-		&pb.ListAccountsRequest{Phase: phase, IdPrefix: d.Query, PageSize: pageSize, PageToken: q.Get("page")})
+		&pb.ListAccountsRequest{Phase: phase, IdPrefix: d.Query, PageSize: pageSize, PageToken: q.Get("page"), IncludeBuckets: true})
 	if err != nil {
 		c.fail(w, r, sess, err)
 		return

@@ -61,7 +61,10 @@ func hourlyRates(a *pb.Account, m metric, now time.Time) hourly {
 		return hourly{}
 	}
 	n := int(windows[len(windows)-1].GetLength().AsDuration() / bucket)
-	h := hourly{from: now.Truncate(bucket).Add(-time.Duration(n-1) * bucket), bucket: bucket, rates: make([]float64, n), ok: make([]bool, n),
+	// Buckets are counted from the Unix epoch, as the monitor counts them
+	// (time.Truncate counts from year 1).
+	last := time.Unix(0, now.UnixNano()/int64(bucket)*int64(bucket)).UTC()
+	h := hourly{from: last.Add(-time.Duration(n-1) * bucket), bucket: bucket, rates: make([]float64, n), ok: make([]bool, n),
 		counts: make([]uint64, n), sends: make([]uint64, n)}
 	for _, b := range a.GetBuckets() {
 		i := int(b.GetStart().AsTime().Sub(h.from) / bucket)
@@ -93,7 +96,7 @@ func rateChart(a *pb.Account, m metric, now time.Time) template.HTML {
 	windowName := ""
 	if ws := a.GetPolicy().GetWindows(); len(h.rates) > 0 && len(ws) > 1 {
 		window = h.rolling(int(ws[0].GetLength().AsDuration() / h.bucket))
-		windowName = ws[0].GetName()
+		windowName = template.HTMLEscapeString(ws[0].GetName())
 	}
 	th := m.threshold(a.GetPolicy())
 	top, points := 0.0, 0

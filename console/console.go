@@ -16,7 +16,11 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +56,12 @@ type Options struct {
 	Log        *slog.Logger
 	// Clock is the console's time; time.Now when nil.
 	Clock func() time.Time
+	// AnyHost lets a console without tokens answer requests for any host
+	// name (--insecure). Otherwise it answers only for loopback names:
+	// a site whose name an attacker points at 127.0.0.1 (DNS rebinding)
+	// would be same-origin for the browser, and an open console signs in
+	// anyone.
+	AnyHost bool
 }
 
 // DefaultSessionTTL is how long a sign-in lasts: a working day.
@@ -73,6 +83,8 @@ type Console struct {
 	phases   func() map[monitor.Phase]int
 	rate     *rateMeter
 	sessions *sessions
+	signIns  *signInLimiter
+	anyHost  bool
 	pages    map[string]*template.Template
 	log      *slog.Logger
 	clock    func() time.Time
@@ -108,7 +120,8 @@ func New(opts Options) (*Console, error) {
 		api: opts.API, auth: opts.Auth, phases: opts.Phases,
 		rate:     newRateMeter(opts.EventsDurable, opts.Clock),
 		sessions: newSessions(opts.SessionTTL, opts.Clock),
-		pages:    pages, log: opts.Log, clock: opts.Clock,
+		signIns:  newSignInLimiter(opts.Clock), anyHost: opts.AnyHost,
+		pages: pages, log: opts.Log, clock: opts.Clock,
 		stop: make(chan struct{}),
 	}
 	c.rate.PerSecond() // the first sample: a page a second on has a rate
@@ -129,7 +142,25 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
+	if c.auth == nil && !c.anyHost && !loopbackHost(r.Host) {
+		http.Error(w, "this console has no tokens and answers only at a loopback address, such as http://127.0.0.1", http.StatusMisdirectedRequest)
+		return
+	}
 	c.mux.ServeHTTP(w, r)
+}
+
+// loopbackHost reports whether the Host of a request names this machine:
+// localhost or a loopback address.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
 }
 
 func (c *Console) routes() {
@@ -160,7 +191,7 @@ func (c *Console) routes() {
 
 func cacheFor(d time.Duration, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "private, max-age="+itoa(int64(d/time.Second)))
+		w.Header().Set("Cache-Control", "private, max-age="+strconv.Itoa(int(d/time.Second)))
 		h.ServeHTTP(w, r)
 	})
 }

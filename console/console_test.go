@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
@@ -34,6 +36,8 @@ type env struct {
 	http  *httptest.Server
 	clock *monitortest.Clock
 	admin server.Identity
+	// batches numbers the ingested batches, so that event ids differ.
+	batches int
 }
 
 func digest(token string) string {
@@ -89,8 +93,9 @@ func (e *env) ingest(t *testing.T, account string, sends, hard int) {
 		t.Fatal(err)
 	}
 	var evs []*pb.Event
+	e.batches++
 	for i := range sends + hard {
-		ev := &pb.Event{EventId: fmt.Sprint(account, "-", i), AccountId: account, Type: pb.EventType_EVENT_TYPE_SEND,
+		ev := &pb.Event{EventId: fmt.Sprint(account, "-", e.batches, "-", i), AccountId: account, Type: pb.EventType_EVENT_TYPE_SEND,
 			OccurredAt: timestamppb.New(e.clock.Now()), Recipient: fmt.Sprintf("r%d@example.com", i)}
 		if i >= sends {
 			ev.Type, ev.Bounce = pb.EventType_EVENT_TYPE_BOUNCE, &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1"}
@@ -387,6 +392,11 @@ func TestRateMeter(t *testing.T) {
 	if r, _ := m.PerSecond(); r != 1000 || len(m.samples) > rateSamples {
 		t.Errorf("rate at 1,000 events/s = %g with %d samples", r, len(m.samples))
 	}
+	// After nobody looked for a while, no average over the gap is shown.
+	now, n = now.Add(10*time.Minute), n+1_000_000
+	if r, ok := m.PerSecond(); ok {
+		t.Errorf("rate after a 10-minute gap = %g, want none until the next sample", r)
+	}
 }
 
 func TestNiceCeil(t *testing.T) {
@@ -418,4 +428,144 @@ func TestASenderAcknowledgesAWarning(t *testing.T) {
 	if !strings.Contains(page, "Paused the imported list.") || strings.Contains(page, `action="/ui/accounts/acme/acknowledge"`) {
 		t.Errorf("after the acknowledgement the page does not show it, or still asks for it")
 	}
+}
+
+// A peer that gets the token wrong again and again must wait, even with
+// the right one; another peer need not.
+func TestSignInsArePausedAfterRepeatedFailures(t *testing.T) {
+	e := newEnv(t, true)
+	c := e.client(t)
+	for range maxSignInFailures {
+		if resp, _ := c.post("/ui/login", url.Values{"token": {"guess"}}); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a wrong token: %d, want 401", resp.StatusCode)
+		}
+	}
+	resp, _ := c.post("/ui/login", url.Values{"token": {"ops"}})
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || len(resp.Cookies()) != 0 {
+		t.Errorf("the right token after %d failures: %d, Retry-After %q; want 429 and no session", maxSignInFailures, resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	e.clock.Set(t0.Add(signInPause + time.Second))
+	if resp, _ := c.post("/ui/login", url.Values{"token": {"ops"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the right token after the pause: %d, want 303", resp.StatusCode)
+	}
+}
+
+func TestSignInLimiterStaysBounded(t *testing.T) {
+	now := t0
+	l := newSignInLimiter(func() time.Time { return now })
+	for i := range maxPeersTracked + 100 {
+		l.failed(fmt.Sprint("192.0.2.", i))
+	}
+	if len(l.peers) > maxPeersTracked {
+		t.Errorf("%d peers tracked, want at most %d", len(l.peers), maxPeersTracked)
+	}
+}
+
+// A console without tokens answers only for loopback names: a page on a
+// name an attacker points at 127.0.0.1 is same-origin for the browser.
+func TestAnOpenConsoleAnswersOnlyLoopbackNames(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client(t)
+	for host, want := range map[string]int{"attacker.example": http.StatusMisdirectedRequest, "attacker.example:80": http.StatusMisdirectedRequest,
+		"localhost": http.StatusOK, "127.0.0.1:7412": http.StatusOK, "[::1]:7412": http.StatusOK} {
+		req, _ := http.NewRequest(http.MethodGet, e.http.URL+"/ui/login", nil)
+		req.Host = host
+		resp, err := c.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}
+
+// The settings form changes only the fields changed in it: an override it
+// does not show, or one set elsewhere since the page was drawn, is kept,
+// and a threshold is read back exactly as it was written.
+func TestSettingsChangeOnlyWhatTheFormChanged(t *testing.T) {
+	e := newEnv(t, true)
+	e.ingest(t, "acme", 10, 0)
+	ctx, err := e.srv.As(context.Background(), e.admin, pb.AccountService_UpdateAccount_FullMethodName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", AdminEmails: []string{"ops@acme.example"},
+		PolicyOverrides: &pb.PolicyOverrides{ComplaintWarn: proto.Float64(0.0007), BlockWarn: proto.Float64(0.05)}}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t)
+	csrf := c.signIn("ops")
+	_, page := c.get("/ui/accounts/acme")
+	if !strings.Contains(page, `name="complaint_warn" value="0.07"`) {
+		t.Fatalf("the form does not show the complaint override as 0.07:\n%s", page)
+	}
+	// As the page was drawn, with a display name and a hard-bounce
+	// threshold typed in; the admin emails changed elsewhere meanwhile.
+	form := url.Values{"csrf": {csrf}}
+	for _, f := range regexp.MustCompile(`name="(orig_[a-z_]+)" value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		form.Set(f[1], f[2])
+		form.Set(strings.TrimPrefix(f[1], "orig_"), f[2])
+	}
+	form.Set("display_name", "Acme Mail")
+	form.Set("hard_bounce_warn", "3")
+	if _, err := e.srv.UpdateAccount(ctx, &pb.UpdateAccountRequest{AccountId: "acme", AdminEmails: []string{"new@acme.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := c.post("/ui/accounts/acme/settings", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving the settings: %d\n%s", resp.StatusCode, body)
+	}
+	gctx, _ := e.srv.As(context.Background(), e.admin, pb.AccountService_GetAccount_FullMethodName)
+	got, err := e.srv.GetAccount(gctx, &pb.GetAccountRequest{AccountId: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, o := got.GetAccount(), got.GetAccount().GetPolicyOverrides()
+	if a.GetDisplayName() != "Acme Mail" || o.GetHardBounceWarn() != 0.03 || o.GetComplaintWarn() != 0.0007 || o.GetBlockWarn() != 0.05 ||
+		len(a.GetAdminEmails()) != 1 || a.GetAdminEmails()[0] != "new@acme.example" {
+		t.Errorf("after the form: name %q, hard warn %v, complaint warn %v, block warn %v, emails %v; want Acme Mail, 0.03, 0.0007, 0.05 kept, new@ kept",
+			a.GetDisplayName(), o.GetHardBounceWarn(), o.GetComplaintWarn(), o.GetBlockWarn(), a.GetAdminEmails())
+	}
+}
+
+// A sender sees its own accounts only: in the list, on their pages and in
+// the live stream, where another account's suspension never arrives.
+func TestASenderSeesOnlyItsAccounts(t *testing.T) {
+	e := newEnv(t, true)
+	e.ingest(t, "acme", 1000, 0)
+	e.ingest(t, "beta", 1000, 0)
+	sender := e.client(t)
+	sender.signIn("platform-a")
+	if _, page := sender.get("/ui/accounts"); !strings.Contains(page, `href="/ui/accounts/acme"`) || strings.Contains(page, "beta") {
+		t.Errorf("the sender's account list shows another account, or not its own:\n%s", page)
+	}
+	if resp, _ := sender.get("/ui/accounts/beta"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the sender on beta's page: %d, want 403", resp.StatusCode)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.http.URL+"/ui/events", nil)
+	stream, err := sender.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	lines := bufio.NewScanner(stream.Body)
+	// The stream answers once the watch is in place, with its cursor.
+	if !lines.Scan() || lines.Text() != "retry: 3000" || !lines.Scan() || !strings.HasPrefix(lines.Text(), "id: ") {
+		t.Fatalf("the stream's start: %q, %v", lines.Text(), lines.Err())
+	}
+	e.ingest(t, "beta", 0, 200)
+	e.ingest(t, "acme", 0, 200)
+	for lines.Scan() {
+		if data, ok := strings.CutPrefix(lines.Text(), "data: "); ok {
+			if !strings.Contains(data, `"account":"acme"`) {
+				t.Fatalf("the sender's stream carried %s before acme's transition", data)
+			}
+			return
+		}
+	}
+	t.Fatalf("the stream ended before acme's transition: %v", lines.Err())
 }

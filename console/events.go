@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -44,15 +45,9 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, sess *session) 
 	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
 		c.log.Warn("console: stream without its write deadline lifted", "err", err)
 	}
+	// Returning cancels the watch.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	go func() {
-		select {
-		case <-c.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -66,11 +61,16 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, sess *session) 
 		cursor = ""
 	}
 	out := make(chan sseMessage, 64)
+	started := make(chan string, 2)
 	watchDone := make(chan error, 1)
 	go func() {
 		watch := func(cursor string) error {
-			return callStream(c, ctx, sess, pb.AccountService_WatchTransitions_FullMethodName, func(ctx context.Context) error {
-				return c.api.WatchTransitions(&pb.WatchTransitionsRequest{Cursor: cursor}, &sseStream{ctx: ctx, out: out})
+			ctx, err := c.api.As(ctx, sess.id, pb.AccountService_WatchTransitions_FullMethodName)
+			if err != nil {
+				return err
+			}
+			return recovered(c, func() error {
+				return c.api.WatchTransitions(&pb.WatchTransitionsRequest{Cursor: cursor}, &sseStream{ctx: ctx, out: out, started: started})
 			})
 		}
 		err := watch(cursor)
@@ -79,8 +79,21 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, sess *session) 
 		}
 		watchDone <- err
 	}()
+	// The page is told the stream is open only once the watch is in
+	// place, with the cursor it starts after: a transition committed in
+	// between is neither missed nor, after a reconnect, sent twice.
+	select {
+	case cursor = <-started:
+	case err := <-watchDone:
+		c.fail(w, r, sess, err)
+		return
+	case <-ctx.Done():
+		return
+	case <-c.stop:
+		return
+	}
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 3000\n\n")
+	fmt.Fprintf(w, "retry: 3000\nid: %s\n\n", cursor)
 	rc.Flush()
 
 	operator := view{id: sess.id, Signed: true}.Operator()
@@ -96,6 +109,8 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, sess *session) 
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.stop:
+			return
 		case err = <-watchDone:
 			if err != nil && ctx.Err() == nil {
 				c.log.Info("console: live stream ended", "who", sess.id.Name, "err", err)
@@ -108,6 +123,10 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, sess *session) 
 				c.sendRate(w)
 			}
 		case <-alive.C:
+			// A session that ended (signed out, expired) ends its stream.
+			if _, live := c.sessions.find(sess.key); !live {
+				return
+			}
 			_, err = fmt.Fprint(w, ": alive\n\n")
 		}
 		if err != nil || rc.Flush() != nil {
@@ -122,21 +141,14 @@ func (c *Console) sendRate(w http.ResponseWriter) {
 	}
 }
 
-// callStream runs a streaming handler as the session's identity.
-func callStream(c *Console, ctx context.Context, sess *session, method string, handler func(context.Context) error) error {
-	ctx, err := c.api.As(ctx, sess.id, method)
-	if err != nil {
-		return err
-	}
-	return handler(ctx)
-}
-
 // sseStream is the WatchTransitions stream of a console page: each
 // response becomes a JSON line for the page's script.
 type sseStream struct {
 	grpc.ServerStream
 	ctx context.Context
 	out chan<- sseMessage
+	// started gets the cursor the watch starts after, from its header.
+	started chan<- string
 }
 
 // sseMessage is one transition for the page, and the cursor after it.
@@ -147,9 +159,23 @@ type sseMessage struct {
 
 func (s *sseStream) Context() context.Context { return s.ctx }
 
-func (s *sseStream) SetHeader(metadata.MD) error  { return nil }
-func (s *sseStream) SendHeader(metadata.MD) error { return nil }
-func (s *sseStream) SetTrailer(metadata.MD)       {}
+func (s *sseStream) SetHeader(metadata.MD) error { return nil }
+func (s *sseStream) SetTrailer(metadata.MD)      {}
+
+// SendHeader takes the cursor the watch sends first.
+func (s *sseStream) SendHeader(md metadata.MD) error {
+	cursor := ""
+	if v := md.Get("x-dpmon-cursor"); len(v) > 0 {
+		cursor = v[0]
+	}
+	s.started <- cursor
+	return nil
+}
+
+// SendMsg and RecvMsg are not used by the watch; they fail rather than
+// reach the nil stream embedded.
+func (s *sseStream) SendMsg(any) error { return errors.New("console: SendMsg on a live stream") }
+func (s *sseStream) RecvMsg(any) error { return errors.New("console: RecvMsg on a live stream") }
 
 func (s *sseStream) Send(resp *pb.WatchTransitionsResponse) error {
 	t := resp.GetTransition()

@@ -30,6 +30,7 @@ var funcs = template.FuncMap{
 	"add":   func(a, b int) int { return a + b },
 	"path":  url.PathEscape,
 	"maybe": orDash,
+	"field": func(name, value, id, mode string) settingField { return settingField{name, value, id, mode} },
 	"score": func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 	// isRate tells the reputation's factors measured as a fraction from
 	// those counted (hits, listings).
@@ -112,6 +113,10 @@ func snakeUpper(s string) string {
 	}
 	return b.String()
 }
+
+// settingField is one input of the settings form, with the value it
+// showed beside it (see updateSettings).
+type settingField struct{ Name, Value, ID, Mode string }
 
 func orDash(s string) string {
 	if s == "" {

@@ -3,7 +3,9 @@ package console
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dpmon/dpmon/server"
 )
@@ -25,12 +27,21 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) loginForm(r *http.Request, problem string) loginForm {
 	f := loginForm{Next: safeNext(r.FormValue("next")), Open: c.auth == nil, Error: problem}
-	if c.auth != nil && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		if id, err := c.auth.AuthenticateHTTP(&http.Request{TLS: r.TLS, Header: http.Header{}}); err == nil {
-			f.Certificate = id.Name
-		}
+	if id, ok := c.certificate(r); ok {
+		f.Certificate = id.Name
 	}
 	return f
+}
+
+// certificate returns the identity of the verified client certificate r
+// came with, if the server knows it. Only the certificate counts: an
+// Authorization header is not what a sign-in form sends.
+func (c *Console) certificate(r *http.Request) (server.Identity, bool) {
+	if c.auth == nil || r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		return server.Identity{}, false
+	}
+	id, err := c.auth.AuthenticateHTTP(&http.Request{TLS: r.TLS, Header: http.Header{}})
+	return id, err == nil
 }
 
 // login signs in with a token typed into the form, else the browser's
@@ -41,12 +52,21 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.render(w, nil, http.StatusBadRequest, "login", "Sign in", "", c.loginForm(r, "The form could not be read."))
 		return
 	}
+	peer := peerHost(r)
+	if wait := c.signIns.wait(peer); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		c.render(w, nil, http.StatusTooManyRequests, "login", "Sign in", "", c.loginForm(r, "Too many sign-ins failed from here: try again in "+wait.Round(time.Minute).String()+"."))
+		return
+	}
 	id, ok := c.identify(r)
 	if !ok {
-		c.log.Info("console: sign-in refused", "peer", peerHost(r))
+		if c.signIns.failed(peer) {
+			c.log.Warn("console: sign-ins paused for a peer after repeated failures", "peer", peer, "failures", maxSignInFailures, "pause", signInPause.String())
+		}
 		c.render(w, nil, http.StatusUnauthorized, "login", "Sign in", "", c.loginForm(r, "That token is not known to this server."))
 		return
 	}
+	c.signIns.succeeded(peer)
 	key, _ := c.sessions.start(id)
 	setSessionCookie(w, r, key, c.sessions.ttl)
 	c.log.Info("console: signed in", "who", id.Name, "role", string(id.Role))
@@ -61,13 +81,8 @@ func (c *Console) identify(r *http.Request) (server.Identity, bool) {
 	case token != "":
 		id, err := c.auth.AuthenticateToken(token)
 		return id, err == nil
-	case r.TLS != nil && len(r.TLS.VerifiedChains) > 0:
-		// Only the certificate counts: an Authorization header is not
-		// what a sign-in form sends.
-		id, err := c.auth.AuthenticateHTTP(&http.Request{TLS: r.TLS, Header: http.Header{}})
-		return id, err == nil
 	}
-	return server.Identity{}, false
+	return c.certificate(r)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, sess *session) {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"html/template"
 	"net/http"
 	"time"
 
@@ -51,7 +52,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess *session
 		}
 		d.Failed, d.MoreFailed = failed.GetNotifications(), failed.GetNextPageToken() != ""
 	} else {
-		mine, err := call(r, c, sess, pb.AccountService_ListAccounts_FullMethodName, c.api.ListAccounts, &pb.ListAccountsRequest{PageSize: overviewRows})
+		mine, err := call(r, c, sess, pb.AccountService_ListAccounts_FullMethodName, c.api.ListAccounts, &pb.ListAccountsRequest{PageSize: overviewRows, IncludeBuckets: true})
 		if err != nil {
 			c.fail(w, r, sess, err)
 			return
@@ -73,7 +74,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, sess *session
 type accountRow struct {
 	*pb.Account
 	Short *pb.WindowStats
-	Spark any
+	Spark template.HTML
 }
 
 func accountRows(accounts []*pb.Account, now time.Time) []accountRow {

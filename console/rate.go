@@ -38,6 +38,11 @@ func (m *rateMeter) PerSecond() (rate float64, ok bool) {
 	now, n := m.clock(), m.count()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(m.samples) > 0 && now.Sub(m.samples[len(m.samples)-1].at) > rateSpan {
+		// Nobody looked for a while: an average over the whole gap is not
+		// the rate now. Start again from here.
+		m.samples = m.samples[:0]
+	}
 	if len(m.samples) == 0 || now.Sub(m.samples[len(m.samples)-1].at) >= time.Second {
 		m.samples = append(m.samples, rateSample{now, n})
 	}

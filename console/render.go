@@ -3,13 +3,12 @@ package console
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"path"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -106,10 +105,10 @@ type failure struct {
 // Anything unexpected is logged and shown as an internal error.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, sess *session, err error) {
 	st, ok := status.FromError(err)
+	if r.Context().Err() != nil {
+		return // the browser went away: nobody reads the page
+	}
 	if !ok {
-		if errors.Is(err, context.Canceled) {
-			return // the browser went away
-		}
 		c.log.Error("console", "path", r.URL.Path, "err", err)
 		st = status.New(codes.Internal, "internal error")
 	}
@@ -159,15 +158,26 @@ func backTo(r *http.Request) string {
 // call invokes method's handler as the session's identity, after the
 // checks a gRPC call of it passes.
 func call[Req, Resp any](r *http.Request, c *Console, sess *session, method string, handler func(context.Context, Req) (Resp, error), req Req) (Resp, error) {
+	var resp Resp
 	ctx, err := c.api.As(r.Context(), sess.id, method)
 	if err != nil {
-		var zero Resp
-		return zero, err
+		return resp, err
 	}
-	return handler(ctx, req)
+	err = recovered(c, func() (err error) {
+		resp, err = handler(ctx, req)
+		return err
+	})
+	return resp, err
 }
 
-// urlQueryEscape escapes s for a query value.
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+// recovered runs a handler as the gRPC server's recovery would: a panic is
+// logged and becomes an internal error, not the end of the process.
+func recovered(c *Console, run func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("console: panic in a handler", "panic", p, "stack", string(debug.Stack()))
+			err = status.Error(codes.Internal, "internal error")
+		}
+	}()
+	return run()
+}

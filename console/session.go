@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ const maxSessions = 10_000
 // the session must carry (the defence against cross-site requests besides
 // SameSite and the Origin check).
 type session struct {
+	key     string
 	id      server.Identity
 	csrf    string
 	expires time.Time
@@ -44,7 +46,7 @@ func newSessions(ttl time.Duration, clock func() time.Time) *sessions {
 func (s *sessions) start(id server.Identity) (string, *session) {
 	key, csrf := randomToken(), randomToken()
 	now := s.clock()
-	sess := &session{id: id, csrf: csrf, expires: now.Add(s.ttl)}
+	sess := &session{key: key, id: id, csrf: csrf, expires: now.Add(s.ttl)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.byKey) >= maxSessions {
@@ -121,7 +123,7 @@ func (c *Console) signedIn(h func(http.ResponseWriter, *http.Request, *session))
 				http.Error(w, "sign in first", http.StatusUnauthorized)
 				return
 			}
-			http.Redirect(w, r, "/ui/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
 		if r.Method == http.MethodPost {

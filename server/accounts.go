@@ -26,7 +26,10 @@ func (s *Server) GetAccount(ctx context.Context, req *pb.GetAccountRequest) (*pb
 	if err != nil {
 		return nil, s.errorStatus(ctx, "GetAccount", err)
 	}
-	return &pb.GetAccountResponse{Account: s.accountProto(ctx, a, s.clock())}, nil
+	now := s.clock()
+	out := s.accountProto(ctx, a, now)
+	out.Buckets = bucketsToProto(a.Buckets(now, s.db.Policy()))
+	return &pb.GetAccountResponse{Account: out}, nil
 }
 
 // ListAccounts pages through accounts in id order.
@@ -54,7 +57,11 @@ func (s *Server) ListAccounts(ctx context.Context, req *pb.ListAccountsRequest) 
 	now := s.clock()
 	resp := &pb.ListAccountsResponse{NextPageToken: next}
 	for _, a := range accounts {
-		resp.Accounts = append(resp.Accounts, s.accountProto(ctx, a, now))
+		out := s.accountProto(ctx, a, now)
+		if req.GetIncludeBuckets() {
+			out.Buckets = bucketsToProto(a.Buckets(now, s.db.Policy()))
+		}
+		resp.Accounts = append(resp.Accounts, out)
 	}
 	return resp, nil
 }

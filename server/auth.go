@@ -332,13 +332,6 @@ func (id Identity) May(method string) bool {
 	return listed && need.allows(id.Role)
 }
 
-// MayUse reports whether id may read or act on account.
-func (id Identity) MayUse(account string) bool { return id.mayUse(account) }
-
-// Scoped reports whether id sees only some accounts: a sender's, never the
-// platform's figures.
-func (id Identity) Scoped() bool { return id.accounts != nil }
-
 // unaryAuth and streamAuth authorize calls that did not pass the tap
 // (which sets the identity before the body is read): a server used
 // without it, as through ServeHTTP, still checks every call.

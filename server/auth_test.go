@@ -482,9 +482,6 @@ func TestAsChecksWhatAGRPCCallIsChecked(t *testing.T) {
 		t.Errorf("May: viewer %v, admin %v, sender opening a ticket %v; want false, true, true",
 			viewer.May(suspend), admin.May(suspend), sender.May(pb.TicketService_CreateTicket_FullMethodName))
 	}
-	if !sender.Scoped() || !sender.MayUse("acme") || sender.MayUse("delta") || admin.Scoped() {
-		t.Errorf("scopes: sender scoped %v, acme %v, delta %v; admin scoped %v", sender.Scoped(), sender.MayUse("acme"), sender.MayUse("delta"), admin.Scoped())
-	}
 	get := pb.AccountService_GetAccount_FullMethodName
 	sctx, err := e.srv.As(ctx, sender, get)
 	if err != nil {

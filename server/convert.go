@@ -96,8 +96,13 @@ func accountToProto(a *monitor.Account, st monitor.Status) *pb.Account {
 			BelowMinVolume:   w.BelowMinVolume,
 		})
 	}
-	for _, b := range a.Buckets(st.At, st.Policy) {
-		out.Buckets = append(out.Buckets, &pb.Bucket{Start: timestamppb.New(b.Start), Sends: uint64(b.Sends),
+	return out
+}
+
+func bucketsToProto(bs []monitor.Bucket) []*pb.Bucket {
+	out := make([]*pb.Bucket, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, &pb.Bucket{Start: timestamppb.New(b.Start), Sends: uint64(b.Sends),
 			HardBounces: uint64(b.HardBounces), Complaints: uint64(b.Complaints), Blocks: uint64(b.Blocks)})
 	}
 	return out

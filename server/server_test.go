@@ -200,7 +200,15 @@ func TestFromIngestToPhase(t *testing.T) {
 	if err != nil || len(list.GetAccounts()) != 1 || list.GetAccounts()[0].GetAccountId() != "acme" {
 		t.Errorf("ListAccounts(suspended) = %v, %v; want acme", list, err)
 	}
-	// The account carries the buckets its charts are drawn from.
+	// The account carries the buckets its charts are drawn from, in a
+	// list only when asked.
+	if len(list.GetAccounts()[0].GetBuckets()) != 0 {
+		t.Errorf("ListAccounts without include_buckets has buckets")
+	}
+	list, err = e.accounts.ListAccounts(ctx, &pb.ListAccountsRequest{Phase: pb.Phase_PHASE_SUSPENDED, IncludeBuckets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var sends, hard uint64
 	for _, b := range list.GetAccounts()[0].GetBuckets() {
 		sends, hard = sends+b.GetSends(), hard+b.GetHardBounces()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -17,12 +18,16 @@ import (
 func checkGauges(t *testing.T, db *DB, when string) {
 	t.Helper()
 	phases := map[monitor.Phase]int{}
+	notHealthy := map[monitor.Phase][]string{}
 	outbox := map[string]map[monitor.NotificationState]int{}
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketAccounts).ForEach(func(_, v []byte) error {
 			a, err := decodeAccount(v, db.policy)
 			if err == nil {
 				phases[a.State.Phase]++
+				if a.State.Phase != monitor.PhaseHealthy {
+					notHealthy[a.State.Phase] = append(notHealthy[a.State.Phase], a.ID)
+				}
 			}
 			return err
 		}); err != nil {
@@ -50,6 +55,12 @@ func checkGauges(t *testing.T, db *DB, when string) {
 	maps.DeleteFunc(got, func(_ monitor.Phase, n int) bool { return n == 0 })
 	if !maps.Equal(got, phases) {
 		t.Errorf("%s: accounts by phase %v, the records say %v", when, got, phases)
+	}
+	// The index of the accounts not healthy holds exactly those.
+	for _, p := range []monitor.Phase{monitor.PhaseWarning, monitor.PhaseSuspended, monitor.PhaseProbation} {
+		if got := db.phases.idsAfter(p, "", "", 1<<30); !slices.Equal(got, notHealthy[p]) {
+			t.Errorf("%s: the index of %s accounts holds %v, the records say %v", when, p, got, notHealthy[p])
+		}
 	}
 	gotOutbox, err := db.OutboxCounts(context.Background())
 	if err != nil {

@@ -252,5 +252,5 @@ func newConsole(lis net.Listener, c authConf, auth *server.Authenticator, srv *s
 		log.Warn("the console is not served: without tokens it is served on loopback only (give --tokens, or --insecure)", "listen", lis.Addr().String())
 		return nil, nil
 	}
-	return console.New(console.Options{API: srv, Auth: auth, Phases: db.PhaseCounts, EventsDurable: db.EventsDurable, Log: log})
+	return console.New(console.Options{API: srv, Auth: auth, Phases: db.PhaseCounts, EventsDurable: db.EventsDurable, Log: log, AnyHost: c.Insecure})
 }

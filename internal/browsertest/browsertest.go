@@ -42,7 +42,7 @@ import (
 // deadline error instead of waiting for the go test timeout. The browser
 // process of Start lives only as long as its first tab, so Timeout also bounds
 // the whole browser and every tab opened in it.
-const Timeout = 2 * time.Minute
+const Timeout = 5 * time.Minute
 
 // closeTimeout bounds the graceful close of the browser in the cleanup of
 // Start; after it the process is killed.

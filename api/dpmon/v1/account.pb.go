@@ -468,7 +468,8 @@ type Account struct {
 	Providers []*ProviderStats `protobuf:"bytes,22,rep,name=providers" json:"providers,omitempty"`
 	// What was counted in each bucket of the longest window (an hour each by
 	// default, see Policy.bucket), oldest first; buckets without counts are
-	// left out. Charts of the rates are drawn from it.
+	// left out. Charts of the rates are drawn from it. ListAccounts fills it
+	// only when asked (include_buckets).
 	Buckets       []*Bucket `protobuf:"bytes,23,rep,name=buckets" json:"buckets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2270,9 +2271,12 @@ type ListAccountsRequest struct {
 	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize" json:"page_size,omitempty"`
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken" json:"page_token,omitempty"`
 	// Only accounts whose id starts with this.
-	IdPrefix      string `protobuf:"bytes,4,opt,name=id_prefix,json=idPrefix" json:"id_prefix,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	IdPrefix string `protobuf:"bytes,4,opt,name=id_prefix,json=idPrefix" json:"id_prefix,omitempty"`
+	// Fill each account's buckets, which GetAccount always does: a week of
+	// hourly counts is a few kilobytes an account, so ask for small pages.
+	IncludeBuckets bool `protobuf:"varint,5,opt,name=include_buckets,json=includeBuckets" json:"include_buckets,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ListAccountsRequest) Reset() {
@@ -2331,6 +2335,13 @@ func (x *ListAccountsRequest) GetIdPrefix() string {
 		return x.IdPrefix
 	}
 	return ""
+}
+
+func (x *ListAccountsRequest) GetIncludeBuckets() bool {
+	if x != nil {
+		return x.IncludeBuckets
+	}
+	return false
 }
 
 type ListAccountsResponse struct {
@@ -3537,13 +3548,14 @@ const file_dpmon_v1_account_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"A\n" +
 	"\x12GetAccountResponse\x12+\n" +
-	"\aaccount\x18\x01 \x01(\v2\x11.dpmon.v1.AccountR\aaccount\"\x95\x01\n" +
+	"\aaccount\x18\x01 \x01(\v2\x11.dpmon.v1.AccountR\aaccount\"\xbe\x01\n" +
 	"\x13ListAccountsRequest\x12%\n" +
 	"\x05phase\x18\x01 \x01(\x0e2\x0f.dpmon.v1.PhaseR\x05phase\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x1b\n" +
-	"\tid_prefix\x18\x04 \x01(\tR\bidPrefix\"m\n" +
+	"\tid_prefix\x18\x04 \x01(\tR\bidPrefix\x12'\n" +
+	"\x0finclude_buckets\x18\x05 \x01(\bR\x0eincludeBuckets\"m\n" +
 	"\x14ListAccountsResponse\x12-\n" +
 	"\baccounts\x18\x01 \x03(\v2\x11.dpmon.v1.AccountR\baccounts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9f\x03\n" +
