@@ -172,7 +172,9 @@ func (c *Console) accountAction(w http.ResponseWriter, r *http.Request, sess *se
 				&pb.UnblockSenderRequest{AccountId: id, Sender: form("sender"), Note: form("note")})
 		}
 	case "settings":
-		err = c.updateSettings(r, sess, id)
+		if err = confirmed(r); err == nil {
+			err = c.updateSettings(r, sess, id)
+		}
 	case "suppress":
 		_, err = call(r, c, sess, pb.SuppressionService_AddSuppression_FullMethodName, c.api.AddSuppression,
 			&pb.AddSuppressionRequest{AccountId: id, Recipient: form("recipient"), Note: form("note")})
@@ -193,8 +195,9 @@ func (c *Console) accountAction(w http.ResponseWriter, r *http.Request, sess *se
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
-// confirmed checks the box every irreversible form has: a form posted by
-// a stray click or a script that does not know of it changes nothing.
+// confirmed checks the box every admin action and irreversible form has:
+// a form posted by a stray click or a script that does not know of it
+// changes nothing.
 func confirmed(r *http.Request) error {
 	if r.PostFormValue("confirm") != "yes" {
 		return status.Error(codes.FailedPrecondition, "tick the box to confirm, then send the form again")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -35,6 +36,7 @@ type env struct {
 	auth  *server.Authenticator
 	http  *httptest.Server
 	clock *monitortest.Clock
+	db    *store.DB
 	admin server.Identity
 	// batches numbers the ingested batches, so that event ids differ.
 	batches int
@@ -50,9 +52,17 @@ func digest(token string) string {
 // without tokens.
 func newEnv(t *testing.T, withAuth bool) *env {
 	t.Helper()
+	return newEnvStore(t, withAuth, func(*store.Options) {})
+}
+
+// newEnvStore is newEnv with the store's options changed by opts.
+func newEnvStore(t *testing.T, withAuth bool, opts func(*store.Options)) *env {
+	t.Helper()
 	e := &env{clock: monitortest.New(t0)}
-	db, err := store.Open(t.TempDir(), store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
-		Suppression: monitor.DefaultSuppressionPolicy(), Clock: e.clock.Now})
+	so := store.Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(),
+		Suppression: monitor.DefaultSuppressionPolicy(), Clock: e.clock.Now}
+	opts(&so)
+	db, err := store.Open(t.TempDir(), so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +78,7 @@ func newEnv(t *testing.T, withAuth bool) *env {
 	} else {
 		e.admin = server.OpenIdentity("127.0.0.1")
 	}
+	e.db = db
 	e.srv = server.New(db, server.Options{Clock: e.clock.Now, Auth: e.auth})
 	c, err := New(Options{API: e.srv, Auth: e.auth, Phases: db.PhaseCounts, EventsDurable: db.EventsDurable, Clock: e.clock.Now, SessionTTL: time.Hour})
 	if err != nil {
@@ -96,7 +107,7 @@ func (e *env) ingest(t *testing.T, account string, sends, hard int) {
 	e.batches++
 	for i := range sends + hard {
 		ev := &pb.Event{EventId: fmt.Sprint(account, "-", e.batches, "-", i), AccountId: account, Type: pb.EventType_EVENT_TYPE_SEND,
-			OccurredAt: timestamppb.New(e.clock.Now()), Recipient: fmt.Sprintf("r%d@example.com", i)}
+			OccurredAt: timestamppb.New(e.clock.Now()), Recipient: fmt.Sprintf("r%d@example.com", i), Sender: "news@acme.example"}
 		if i >= sends {
 			ev.Type, ev.Bounce = pb.EventType_EVENT_TYPE_BOUNCE, &pb.Bounce{SmtpCode: 550, EnhancedStatus: "5.1.1"}
 		}
@@ -282,7 +293,7 @@ func TestHostileStringsAreShownAsText(t *testing.T) {
 	admin := e.client(t)
 	csrf := admin.signIn("ops")
 	name := `<script>alert(1)</script><img src=x onerror=alert(2)>`
-	if resp, body := admin.post("/ui/accounts/acme/settings", url.Values{"csrf": {csrf}, "display_name": {name}, "max_sends_per_day": {"1,000"}}); resp.StatusCode != http.StatusSeeOther {
+	if resp, body := admin.post("/ui/accounts/acme/settings", url.Values{"csrf": {csrf}, "display_name": {name}, "max_sends_per_day": {"1,000"}, "confirm": {"yes"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("settings: %d\n%s", resp.StatusCode, body)
 	}
 	sender := e.client(t)
@@ -314,7 +325,7 @@ func TestAConsoleWithoutTokensSignsInTheOpenIdentity(t *testing.T) {
 	c := e.client(t)
 	csrf := c.signIn("")
 	e.ingest(t, "acme", 10, 0)
-	if resp, body := c.post("/ui/accounts/acme/settings", url.Values{"csrf": {csrf}, "display_name": {"Acme"}}); resp.StatusCode != http.StatusSeeOther {
+	if resp, body := c.post("/ui/accounts/acme/settings", url.Values{"csrf": {csrf}, "display_name": {"Acme"}, "confirm": {"yes"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("the open identity's settings: %d\n%s", resp.StatusCode, body)
 	}
 	if _, body := c.get("/ui/audit"); !strings.Contains(body, "unauthenticated caller at 127.0.0.1") {
@@ -503,7 +514,7 @@ func TestSettingsChangeOnlyWhatTheFormChanged(t *testing.T) {
 	}
 	// As the page was drawn, with a display name and a hard-bounce
 	// threshold typed in; the admin emails changed elsewhere meanwhile.
-	form := url.Values{"csrf": {csrf}}
+	form := url.Values{"csrf": {csrf}, "confirm": {"yes"}}
 	for _, f := range regexp.MustCompile(`name="(orig_[a-z_]+)" value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
 		form.Set(f[1], f[2])
 		form.Set(strings.TrimPrefix(f[1], "orig_"), f[2])
@@ -568,4 +579,97 @@ func TestASenderSeesOnlyItsAccounts(t *testing.T) {
 		}
 	}
 	t.Fatalf("the stream ended before acme's transition: %v", lines.Err())
+}
+
+// A sender blocked by the bulk policy shows on the account page, and an
+// admin unblocks it there; its own sender sees no such form.
+func TestAnAdminUnblocksASender(t *testing.T) {
+	e := newEnvStore(t, true, func(o *store.Options) {
+		o.Policy.Bulk = monitor.DefaultBulkPolicy()
+		o.Policy.Bulk.Enabled, o.Policy.Bulk.BaseLimit, o.Policy.Bulk.MinLimit = true, 5, 2
+	})
+	e.ingest(t, "acme", 20, 0) // 20 distinct recipients from one sender address
+	owner := e.client(t)
+	owner.signIn("platform-a")
+	if _, page := owner.get("/ui/accounts/acme"); !strings.Contains(page, "news@acme.example") || !strings.Contains(page, ">blocked<") ||
+		strings.Contains(page, "/unblock") {
+		t.Fatalf("the owner's page: want the blocked sender, without an unblock form:\n%s", page)
+	}
+	admin := e.client(t)
+	csrf := admin.signIn("ops")
+	form := url.Values{"csrf": {csrf}, "sender": {"news@acme.example"}, "note": {"Double opt-in list, checked."}}
+	if resp, _ := admin.post("/ui/accounts/acme/unblock", form); resp.StatusCode != http.StatusConflict {
+		t.Errorf("unblocking without the box ticked: %d, want 409", resp.StatusCode)
+	}
+	form.Set("confirm", "yes")
+	if resp, body := admin.post("/ui/accounts/acme/unblock", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("unblocking: %d\n%s", resp.StatusCode, body)
+	}
+	if _, page := admin.get("/ui/accounts/acme"); strings.Contains(page, ">blocked<") {
+		t.Errorf("the sender is still blocked after the unblock")
+	}
+}
+
+// A failed alert shows with its last error; an admin sends it again, a
+// viewer only reads.
+func TestAnAdminRetriesAFailedNotification(t *testing.T) {
+	e := newEnvStore(t, true, func(o *store.Options) {
+		o.Route = func(n monitor.Notification) []monitor.Notification {
+			n.Receiver, n.State, n.NextAttempt, n.Deadline = "ops-webhook", monitor.NotificationPending, n.CreatedAt, n.CreatedAt.Add(time.Hour)
+			return []monitor.Notification{n}
+		}
+	})
+	e.ingest(t, "acme", 1000, 200)
+	ctx := context.Background()
+	due, err := e.db.DueNotifications(ctx, t0.Add(time.Minute), 10)
+	if err != nil || len(due) == 0 {
+		t.Fatalf("due notifications: %v, %v", due, err)
+	}
+	if _, err := e.db.UpdateNotification(ctx, due[0].ID, func(n *monitor.Notification) error {
+		n.Attempted(t0, errors.New("the hook answered 410 Gone"), false, monitor.DefaultRetryPolicy(), 0)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	viewer := e.client(t)
+	vcsrf := viewer.signIn("auditor")
+	_, page := viewer.get("/ui/notifications")
+	if !strings.Contains(page, "the hook answered 410 Gone") || strings.Contains(page, "/retry") {
+		t.Errorf("the viewer's failed notifications: want the error and no retry form:\n%s", page)
+	}
+	retry := "/ui/notifications/" + url.PathEscape(due[0].ID) + "/retry"
+	if resp, _ := viewer.post(retry, url.Values{"csrf": {vcsrf}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the viewer's retry: %d, want 403", resp.StatusCode)
+	}
+	admin := e.client(t)
+	csrf := admin.signIn("ops")
+	if resp, body := admin.post(retry, url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the admin's retry: %d\n%s", resp.StatusCode, body)
+	}
+	if _, page := admin.get("/ui/notifications?state=failed"); strings.Contains(page, "410 Gone") {
+		t.Error("the notification is still failed after the retry")
+	}
+}
+
+// An admin rejects a ticket with a reason the account reads.
+func TestAnAdminRejectsATicket(t *testing.T) {
+	e := newEnv(t, true)
+	e.ingest(t, "acme", 1000, 200)
+	sender := e.client(t)
+	if resp, _ := sender.post("/ui/accounts/acme/ticket", url.Values{"csrf": {sender.signIn("platform-a")}, "description": {"All fixed."}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("opening a ticket: %d", resp.StatusCode)
+	}
+	admin := e.client(t)
+	csrf := admin.signIn("ops")
+	_, queue := admin.get("/ui/tickets")
+	m := regexp.MustCompile(`href="/ui/tickets/(tkt-[a-z0-9]+)"`).FindStringSubmatch(queue)
+	if m == nil {
+		t.Fatalf("no open ticket in the queue:\n%s", queue)
+	}
+	if resp, body := admin.post("/ui/tickets/"+m[1]+"/reject", url.Values{"csrf": {csrf}, "note": {"Say where the list comes from."}, "confirm": {"yes"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("rejecting: %d\n%s", resp.StatusCode, body)
+	}
+	if _, page := sender.get("/ui/tickets/" + m[1]); !strings.Contains(page, "ticket-rejected") || !strings.Contains(page, "Say where the list comes from.") {
+		t.Errorf("the sender's ticket after the rejection: want it rejected with the reason:\n%s", page)
+	}
 }
