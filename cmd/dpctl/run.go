@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/dpmon/dpmon/internal/buildinfo"
 )
 
 // env is what every command works with: the global options and the
@@ -39,6 +41,12 @@ var commands = []command{
 	{"notifications", "notifications and their delivery: list, retry ID", runNotifications},
 	{"hooks", "provider webhooks: unmapped, the events no mapping assigned to an account", runHooks},
 	{"bench", "generate load on the event stream and report throughput", runBench},
+	{"version", "print dpctl's version, the commit it was built from and the Go version", runVersion},
+}
+
+func runVersion(_ context.Context, e *env, _ []string) error {
+	_, err := fmt.Fprintln(e.stdout, "dpctl", buildinfo.Read())
+	return err
 }
 
 // run runs dpctl with the command-line arguments args (without the program

@@ -9,11 +9,17 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/dpmon/dpmon/internal/buildinfo"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) == 2 && os.Args[1] == "version" {
+		fmt.Println("dpmon", buildinfo.Read())
+		return
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "dpmon:", err)
 		os.Exit(1)
