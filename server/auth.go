@@ -246,6 +246,7 @@ var methodAccess = map[string]access{
 	pb.AuditService_ListAuditEvents_FullMethodName:          admins,
 	pb.NotificationService_ListNotifications_FullMethodName: operators,
 	pb.NotificationService_RetryNotification_FullMethodName: admins,
+	pb.BackupService_Backup_FullMethodName:                  admins,
 }
 
 func (a access) allows(r Role) bool {

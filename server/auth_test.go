@@ -302,6 +302,10 @@ func TestWhoMayCallWhat(t *testing.T) {
 			_, err := e.audit.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{})
 			return err
 		}},
+		{"Backup", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := readBackup(ctx, pb.NewBackupServiceClient(e.conn))
+			return err
+		}},
 	}
 	unauthenticated := newEnvWith(t, testAuth(t))
 	for _, c := range calls {

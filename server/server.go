@@ -98,6 +98,7 @@ type Server struct {
 	pb.UnimplementedTicketServiceServer
 	pb.UnimplementedAuditServiceServer
 	pb.UnimplementedNotificationServiceServer
+	pb.UnimplementedBackupServiceServer
 
 	// db is set once by Ready, before ready turns true; calls pass the tap
 	// only after that.
@@ -227,6 +228,7 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	pb.RegisterTicketServiceServer(gs, s)
 	pb.RegisterAuditServiceServer(gs, s)
 	pb.RegisterNotificationServiceServer(gs, s)
+	pb.RegisterBackupServiceServer(gs, s)
 	healthpb.RegisterHealthServer(gs, s.health)
 	reflection.Register(gs)
 	return gs

@@ -41,6 +41,7 @@ var commands = []command{
 	{"notifications", "notifications and their delivery: list, retry ID", runNotifications},
 	{"hooks", "provider webhooks: unmapped, the events no mapping assigned to an account", runHooks},
 	{"bench", "generate load on the event stream and report throughput", runBench},
+	{"backup", "copy a consistent snapshot of the server's store into FILE while it serves (admin)", runBackup},
 	{"version", "print dpctl's version, the commit it was built from and the Go version", runVersion},
 }
 

@@ -16,8 +16,15 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(os.Args) == 2 && os.Args[1] == "version" {
+	switch {
+	case len(os.Args) == 2 && os.Args[1] == "version":
 		fmt.Println("dpmon", buildinfo.Read())
+		return
+	case len(os.Args) > 1 && os.Args[1] == "restore":
+		if err := restore(os.Args[2:], os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "dpmon:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {

@@ -1,0 +1,189 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/dpmon/dpmon/monitor"
+)
+
+// A snapshot is the store's bbolt file as one read transaction sees it:
+// what a crash at that commit would have left, which a start replays like
+// any other. The dedupe index file is left out; a start rebuilds it from
+// the log.
+
+// Backup writes a consistent snapshot of the store to w while it keeps
+// serving, and returns its size. It is first recorded in the audit log as
+// who's, in a commit of its own, so that the snapshot holds its own
+// record. size, when set, is told the snapshot's size before its first
+// byte.
+func (db *DB) Backup(ctx context.Context, who monitor.Actor, w io.Writer, size func(int64)) (int64, error) {
+	o := &op{apply: func(g *group) error {
+		g.d.Audit = append(g.d.Audit, monitor.AuditEntry{At: g.now, Actor: who, Action: "Backup"})
+		return nil
+	}}
+	if err := db.submit(ctx, o); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	var n int64
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		if size != nil {
+			size(tx.Size())
+		}
+		var err error
+		n, err = tx.WriteTo(ctxWriter{ctx: ctx, w: w})
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup: %w", err)
+	}
+	return n, nil
+}
+
+// ctxWriter stops a snapshot whose reader went away.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// SnapshotInfo is what a verified snapshot holds.
+type SnapshotInfo struct {
+	// Schema is the layout version of the store that wrote it.
+	Schema   int
+	Accounts int
+	Size     int64
+}
+
+// ErrBadSnapshot is returned when a file is not a snapshot this dpmon can
+// use: not a bbolt file, inconsistent pages, or another layout.
+var ErrBadSnapshot = errors.New("not a usable dpmon snapshot")
+
+// VerifySnapshot opens the snapshot at path read-only and runs bbolt's
+// consistency check over every page: a snapshot counts as written only
+// once it passes.
+func VerifySnapshot(path string) (SnapshotInfo, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("verify snapshot: %w", err)
+	}
+	b, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("verify snapshot %s: %w: %w", path, ErrBadSnapshot, err)
+	}
+	defer b.Close()
+	info := SnapshotInfo{Size: st.Size()}
+	err = b.View(func(tx *bbolt.Tx) error {
+		// Drained to the end: the check's goroutine sends every error.
+		var bad error
+		for err := range tx.Check() {
+			bad = cmp.Or(bad, err)
+		}
+		if bad != nil {
+			return fmt.Errorf("%w: %w", ErrBadSnapshot, bad)
+		}
+		meta, accounts := tx.Bucket(bucketMeta), tx.Bucket(bucketAccounts)
+		if meta == nil || accounts == nil || len(meta.Get([]byte("schema"))) != 1 {
+			return fmt.Errorf("%w: no dpmon buckets", ErrBadSnapshot)
+		}
+		info.Schema = int(meta.Get([]byte("schema"))[0])
+		if info.Schema > schemaVersion {
+			return fmt.Errorf("%w: written by a newer dpmon (schema %d, this one reads %d)", ErrBadSnapshot, info.Schema, schemaVersion)
+		}
+		info.Accounts = accounts.Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("verify snapshot %s: %w", path, err)
+	}
+	return info, nil
+}
+
+// ErrNotEmpty is returned when a restore would overwrite a data directory
+// that holds a store.
+var ErrNotEmpty = errors.New("the data directory is not empty")
+
+// Restore makes the verified snapshot at from the store of the data
+// directory dir, so that a server started on dir serves what the snapshot
+// holds. A directory with files in it is refused unless force, which
+// replaces its store and drops its dedupe index file (a start rebuilds
+// it from the restored log).
+func Restore(from, dir string, force bool) (SnapshotInfo, error) {
+	info, err := VerifySnapshot(from)
+	if err != nil {
+		return info, err
+	}
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return info, fmt.Errorf("restore: %w", err)
+		}
+	case err != nil:
+		return info, fmt.Errorf("restore: %w", err)
+	case len(entries) > 0 && !force:
+		return info, fmt.Errorf("restore into %s: %w (give --force to replace what is there)", dir, ErrNotEmpty)
+	}
+	// The copy lands beside the store and is renamed over it once on
+	// disk: a restore cut short leaves the old store or the new, whole.
+	dst := filepath.Join(dir, FileName)
+	tmp := dst + ".restoring"
+	if err := copyFile(from, tmp); err != nil {
+		os.Remove(tmp)
+		return info, fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Remove(filepath.Join(dir, IndexFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		os.Remove(tmp)
+		return info, fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return info, fmt.Errorf("restore: %w", err)
+	}
+	return info, syncDir(dir)
+}
+
+// copyFile copies src to dst and syncs it.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
