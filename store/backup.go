@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -186,4 +187,65 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// snapshotPrefix and snapshotSuffix frame the names of the snapshots
+// SnapshotInto writes: dpmon-20261203T023000Z.db, in time order by name.
+const (
+	snapshotPrefix = "dpmon-"
+	snapshotSuffix = ".db"
+)
+
+// SnapshotInto writes a snapshot of the store into dir, named for now,
+// checks it before it counts as written, and then deletes the oldest
+// snapshots there beyond keep: the scheduled backup. who is recorded in
+// the audit log.
+func (db *DB) SnapshotInto(ctx context.Context, who monitor.Actor, dir string, now time.Time, keep int) (string, SnapshotInfo, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", SnapshotInfo{}, fmt.Errorf("snapshot: %w", err)
+	}
+	path := filepath.Join(dir, snapshotPrefix+now.UTC().Format("20060102T150405Z")+snapshotSuffix)
+	partial := path + ".partial"
+	defer os.Remove(partial) // gone once renamed
+	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", SnapshotInfo{}, fmt.Errorf("snapshot: %w", err)
+	}
+	_, err = db.Backup(ctx, who, f, nil)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", SnapshotInfo{}, fmt.Errorf("snapshot: %w", err)
+	}
+	info, err := VerifySnapshot(partial)
+	if err != nil {
+		return "", info, err
+	}
+	if err := os.Rename(partial, path); err != nil {
+		return "", info, fmt.Errorf("snapshot: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return "", info, fmt.Errorf("snapshot: %w", err)
+	}
+	return path, info, pruneSnapshots(dir, keep)
+}
+
+// pruneSnapshots deletes the oldest snapshots in dir beyond keep; other
+// files are left alone.
+func pruneSnapshots(dir string, keep int) error {
+	names, err := filepath.Glob(filepath.Join(dir, snapshotPrefix+"*"+snapshotSuffix))
+	if err != nil {
+		return err
+	}
+	slices.Sort(names) // the names sort by time
+	for _, name := range names[:max(0, len(names)-keep)] {
+		if err := os.Remove(name); err != nil {
+			return fmt.Errorf("prune snapshots: %w", err)
+		}
+	}
+	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/monitor/monitortest"
@@ -73,5 +75,31 @@ func TestBackupVerifyRestore(t *testing.T) {
 	}
 	if _, err := Restore(damaged, t.TempDir(), false); !errors.Is(err, ErrBadSnapshot) {
 		t.Errorf("restoring garbage: %v, want ErrBadSnapshot", err)
+	}
+}
+
+// Scheduled snapshots are checked, named for their time, and only the
+// newest keep of them stay.
+func TestSnapshotIntoKeepsTheNewest(t *testing.T) {
+	c := monitortest.New(t0)
+	db := testDB(t, t.TempDir(), c)
+	ingest(t, db, events("acme", "s", monitor.EventSend, 10, t0))
+	dir := t.TempDir()
+	other := filepath.Join(dir, "notes.txt")
+	os.WriteFile(other, []byte("not a snapshot"), 0o600)
+	var paths []string
+	for day := range 3 {
+		path, info, err := db.SnapshotInto(context.Background(), admin, dir, t0.Add(time.Duration(day)*24*time.Hour), 2)
+		if err != nil || info.Accounts != 1 {
+			t.Fatalf("snapshot %d: %+v, %v", day, info, err)
+		}
+		paths = append(paths, path)
+	}
+	if want := filepath.Join(dir, "dpmon-20261124T100000Z.db"); paths[0] != want {
+		t.Errorf("the first snapshot is %s, want %s", paths[0], want)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if want := []string{paths[1], paths[2], other}; !slices.Equal(left, want) {
+		t.Errorf("left in the directory: %v, want %v", left, want)
 	}
 }

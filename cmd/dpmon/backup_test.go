@@ -151,3 +151,41 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 		t.Errorf("the first batch again after the restore: %v, %v; want all duplicates", res, err)
 	}
 }
+
+// The scheduled backup writes checked snapshots into its directory and
+// keeps the newest; a configuration that would keep none is refused.
+func TestScheduledBackups(t *testing.T) {
+	dir, backups := t.TempDir(), t.TempDir()
+	config := filepath.Join(dir, "dpmon.yaml")
+	if err := os.WriteFile(config, []byte("backup: {dir: "+backups+", schedule: \"@every 1s\", keep: 2}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startRun(t, []string{"--config", config, "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")}, func(string) string { return "" })
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(srv.Log(), "backup written and checked") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 3 scheduled backups in 30s:\n%s", srv.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := srv.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(backups, "dpmon-*.db"))
+	if len(left) != 2 {
+		t.Fatalf("snapshots left: %v, want the newest 2", left)
+	}
+	for _, path := range left {
+		if _, err := store.VerifySnapshot(path); err != nil {
+			t.Error(err)
+		}
+	}
+
+	if err := os.WriteFile(config, []byte("backup: {dir: "+backups+", keep: 0}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"--config", config, "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data2")}, func(string) string { return "" }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "backup.keep") {
+		t.Errorf("keep: 0: %v, want it refused", err)
+	}
+}

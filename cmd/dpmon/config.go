@@ -36,6 +36,7 @@ type config struct {
 	Schedule             scheduleConf    `yaml:"schedule"`
 	Events               eventsConf      `yaml:"events"`
 	Retention            retentionConf   `yaml:"retention"`
+	Backup               backupConf      `yaml:"backup"`
 	Policy               policyConf      `yaml:"policy"`
 	Windows              windowsConf     `yaml:"windows"`
 	Suppression          suppressionConf `yaml:"suppression"`
@@ -168,6 +169,21 @@ func (c suppressionConf) policy() (monitor.SuppressionPolicy, error) {
 	return p, nil
 }
 
+// backupConf is the scheduled backup: a checked snapshot into Dir on
+// Schedule, the newest Keep kept. Off without a Dir.
+type backupConf struct {
+	Dir      string `yaml:"dir"`
+	Schedule string `yaml:"schedule"`
+	Keep     int    `yaml:"keep"`
+}
+
+func (b backupConf) check() error {
+	if b.Dir != "" && b.Keep < 1 {
+		return fmt.Errorf("config: backup.keep must be at least 1, got %d", b.Keep)
+	}
+	return nil
+}
+
 type scheduleConf struct {
 	// Evaluate judges every account (robfig/cron syntax).
 	Evaluate string `yaml:"evaluate"`
@@ -277,6 +293,7 @@ func defaultConfig() config {
 		ShutdownTimeout:      duration(10 * time.Second),
 		MaxConcurrentStreams: 256,
 		MaxPendingEvents:     server.DefaultMaxPendingEvents,
+		Backup:               backupConf{Schedule: "CRON_TZ=UTC 30 2 * * *", Keep: 7},
 		Schedule:             scheduleConf{Evaluate: "@every 1m", Prune: "@hourly", Digest: "@daily", Reputation: "CRON_TZ=UTC 55 23 * * *", Index: "@every 5m"},
 		Events: eventsConf{DedupeHorizon: duration(l.DedupeHorizon), MaxClockSkew: duration(l.MaxClockSkew),
 			CheckpointEvents: 1 << 20, CheckpointInterval: duration(30 * time.Second), RecipientJournal: 1 << 16},

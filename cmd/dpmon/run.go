@@ -15,6 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/dpmon/dpmon/metrics"
+	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/notify"
 	"github.com/dpmon/dpmon/server"
 	"github.com/dpmon/dpmon/store"
@@ -73,6 +74,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		// One peer cannot hold every connection, as on the API's port.
 		httpLis = server.LimitListener(httpLis, cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerPeer, nil)
 		defer httpLis.Close()
+	}
+	if err := cfg.Backup.check(); err != nil {
+		return err
 	}
 	if err := cfg.Mail.check(); err != nil {
 		return err
@@ -170,7 +174,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer stopMetrics()
 	}
 
-	jobs, err := schedule(ctx, cfg.Schedule, db, cfg.Notify, cfg.Retention.retention(), log)
+	jobs, err := schedule(ctx, cfg.Schedule, cfg.Backup, db, cfg.Notify, cfg.Retention.retention(), log)
 	if err != nil {
 		stopServing()
 		return err
@@ -324,7 +328,7 @@ func configure(args []string, getenv func(string) string, stderr io.Writer) (con
 
 // schedule registers the periodic jobs; each body is one exported store
 // method that tests call directly.
-func schedule(ctx context.Context, s scheduleConf, db *store.DB, n notifyConf, retention store.Retention, log *slog.Logger) (*cron.Cron, error) {
+func schedule(ctx context.Context, s scheduleConf, b backupConf, db *store.DB, n notifyConf, retention store.Retention, log *slog.Logger) (*cron.Cron, error) {
 	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
 	type job struct {
 		name, spec string
@@ -356,6 +360,15 @@ func schedule(ctx context.Context, s scheduleConf, db *store.DB, n notifyConf, r
 	} else if ok && len(n.OperatorEmails) > 0 {
 		email.To = n.OperatorEmails
 		jobs = append(jobs, job{"digest", s.Digest, func(now time.Time) error { return notify.Digest(ctx, db, email, now) }})
+	}
+	if b.Dir != "" {
+		jobs = append(jobs, job{"backup", b.Schedule, func(now time.Time) error {
+			path, info, err := db.SnapshotInto(ctx, monitor.Actor{Name: "scheduled backup", Role: "system"}, b.Dir, now, b.Keep)
+			if err == nil {
+				log.Info("backup written and checked", "path", path, "bytes", info.Size, "accounts", info.Accounts, "keep", b.Keep)
+			}
+			return err
+		}})
 	}
 	for _, j := range jobs {
 		if _, err := c.AddFunc(j.spec, func() {
