@@ -80,7 +80,9 @@ func TestANewerSchemaIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := raw.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("schema"), []byte{schemaVersion + 1}) }); err != nil {
+	if err := raw.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte("schema"), []byte{schemaVersion + 1})
+	}); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
