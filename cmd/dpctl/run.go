@@ -42,6 +42,7 @@ var commands = []command{
 	{"hooks", "provider webhooks: unmapped, the events no mapping assigned to an account", runHooks},
 	{"bench", "generate load on the event stream and report throughput", runBench},
 	{"backup", "copy a consistent snapshot of the server's store into FILE while it serves (admin)", runBackup},
+	{"health", "exit 0 when the server serves (gRPC health), for probes and container health checks", runHealth},
 	{"version", "print dpctl's version, the commit it was built from and the Go version", runVersion},
 }
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/robfig/cron/v3"
 
 	"github.com/dpmon/dpmon/metrics"
@@ -206,6 +207,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if lmtpLis != nil {
 			stopLMTP = serveLMTP(lmtpLis, cfg.Mail, srv, m, log)
 		}
+		// Under systemd (Type=notify), the unit is up only now: the store
+		// is open and every listener serves.
+		sdNotify(log, daemon.SdNotifyReady)
 		abs, _ := filepath.Abs(cfg.DataDir)
 		log.Info("dpmon serving", "addr", lis.Addr().String(), "data_dir", abs,
 			"windows", fmt.Sprintf("%s/%s", policy.Windows[0].Name, policy.Windows[1].Name), "decision", policy.Decision.String())
@@ -219,6 +223,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("serve: %w", err)
 	}
 
+	sdNotify(log, daemon.SdNotifyStopping)
 	log.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout).String())
 	// Webhook posts and LMTP deliveries in flight finish their commit
 	// first: their senders are answered, and retry what is cut off.
@@ -239,6 +244,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	<-jobs.Stop().Done()
 	log.Info("stopped")
 	return nil
+}
+
+// sdNotify tells systemd of a change of state (sd_notify), when it runs
+// dpmon as a Type=notify unit; elsewhere it does nothing.
+func sdNotify(log *slog.Logger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.Warn("could not tell systemd", "state", state, "err", err)
+	}
 }
 
 // stopReceivers stops the webhook and LMTP listeners at once, each letting
