@@ -422,3 +422,45 @@ func (r *Recipient) Lift(now time.Time, actor, note string) (RecipientChange, er
 	return RecipientChange{At: now, Kind: ChangeManualDelete, Status: RecipientActive, Actor: actor, Note: note,
 		Description: what + " by " + actor + "."}, nil
 }
+
+// Imported is one suppression brought in from a list the platform already
+// has (a provider's export, its own): the address suppressed for reason
+// since the time the list says.
+type Imported struct {
+	Key    string
+	Reason SuppressionReason
+	Since  time.Time
+	Note   string
+}
+
+// CheckImported returns why an imported suppression cannot be taken at
+// now, by field; the key is checked by the caller, who read the address.
+func CheckImported(im Imported, now time.Time) FieldErrors {
+	var errs FieldErrors
+	if im.Reason == SuppressedSoftBounce || im.Reason < SuppressedHardBounce || im.Reason > SuppressedSpamTrap {
+		errs = append(errs, FieldError{"reason", "must be hard_bounce, repeated_soft_bounces, complaint, unsubscribed, manual or spam_trap: a soft bounce blocks for a while, it does not suppress"})
+	}
+	if im.Since.After(now) {
+		errs = append(errs, FieldError{"since", "is in the future"})
+	}
+	if reason := CheckText(im.Note, MaxManualNoteLen); reason != "" {
+		errs = append(errs, FieldError{"note", reason})
+	}
+	return errs
+}
+
+// Import suppresses the address as im says, unless it already is for a
+// reason as strong: importing a list twice changes nothing. It reports
+// whether the record changed.
+func (r *Recipient) Import(now time.Time, im Imported, actor string) (RecipientChange, bool) {
+	c := RecipientChange{At: now, Kind: ChangeManualAdd, Actor: actor, Note: im.Note,
+		Description: "Imported by " + actor + ": " + im.Reason.String() + "."}
+	if !r.suppress(&c, im.Reason) {
+		return RecipientChange{}, false
+	}
+	if !im.Since.IsZero() {
+		r.Since = im.Since // what the list says, not when it was read
+	}
+	c.Status, c.Reason = r.Status, r.Reason
+	return c, true
+}

@@ -246,3 +246,22 @@ func TestRecipientKey(t *testing.T) {
 		}
 	}
 }
+
+func TestImportSuppressesOnceAndKeepsTheStrongerReason(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	since := now.Add(-30 * 24 * time.Hour)
+	var r Recipient
+	c, changed := r.Import(now, Imported{Key: "a@example.com", Reason: SuppressedUnsubscribed, Since: since}, "ops")
+	if !changed || r.Status != RecipientSuppressed || r.Reason != SuppressedUnsubscribed || !r.Since.Equal(since) || c.Kind != ChangeManualAdd {
+		t.Fatalf("import: %+v, %+v, %v", r, c, changed)
+	}
+	if _, changed := r.Import(now, Imported{Reason: SuppressedUnsubscribed, Since: since}, "ops"); changed {
+		t.Error("importing the same suppression again changed the record")
+	}
+	if _, changed := r.Import(now, Imported{Reason: SuppressedComplaint}, "ops"); !changed || r.Reason != SuppressedComplaint || !r.Since.Equal(now) {
+		t.Errorf("a complaint over an unsubscribe: %+v, %v; want the complaint, since now", r, changed)
+	}
+	if errs := CheckImported(Imported{Reason: SuppressedSoftBounce, Since: now.Add(time.Hour), Note: "x\x00"}, now); len(errs) != 3 {
+		t.Errorf("CheckImported of a soft bounce from the future with a bad note: %v, want 3 errors", errs)
+	}
+}

@@ -237,6 +237,7 @@ var methodAccess = map[string]access{
 	pb.SuppressionService_ExportSuppressions_FullMethodName: readers,
 	pb.SuppressionService_AddSuppression_FullMethodName:     admins,
 	pb.SuppressionService_DeleteSuppression_FullMethodName:  admins,
+	pb.SuppressionService_ImportSuppressions_FullMethodName: admins,
 	pb.TicketService_CreateTicket_FullMethodName:            writers,
 	pb.TicketService_GetTicket_FullMethodName:               readers,
 	pb.TicketService_ListTickets_FullMethodName:             readers,

@@ -302,6 +302,11 @@ func TestWhoMayCallWhat(t *testing.T) {
 			_, err := e.audit.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{})
 			return err
 		}},
+		{"ImportSuppressions", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
+			_, err := e.suppress.ImportSuppressions(ctx, &pb.ImportSuppressionsRequest{AccountId: "acme",
+				Suppressions: []*pb.ImportedSuppression{{Recipient: "x@example.com", Reason: pb.SuppressionReason_SUPPRESSION_REASON_MANUAL}}})
+			return err
+		}},
 		{"Backup", admins, func(ctx context.Context, e *env, _ sceneTickets) error {
 			_, err := readBackup(ctx, pb.NewBackupServiceClient(e.conn))
 			return err

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strconv"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
@@ -221,4 +223,53 @@ func checkManual(accountID, recipient, note string) (string, error) {
 		return "", err
 	}
 	return monitor.RecipientKey(recipient), nil
+}
+
+// maxImportRows bounds one ImportSuppressions call: one commit.
+const maxImportRows = 1000
+
+// ImportSuppressions suppresses the rows of a list; bad rows are rejected
+// one by one and the others imported, in one commit.
+func (s *Server) ImportSuppressions(ctx context.Context, req *pb.ImportSuppressionsRequest) (*pb.ImportSuppressionsResponse, error) {
+	if err := checkAccountID(req.GetAccountId()); err != nil {
+		return nil, err
+	}
+	if n := len(req.GetSuppressions()); n > maxImportRows {
+		return nil, invalidArgument(monitor.FieldError{Field: "suppressions", Reason: fmt.Sprintf("has %d rows; at most %d a call", n, maxImportRows)})
+	}
+	if reason := monitor.CheckText(req.GetSource(), maxDisplayNameLen); reason != "" {
+		return nil, invalidArgument(monitor.FieldError{Field: "source", Reason: reason})
+	}
+	now := s.clock()
+	resp := &pb.ImportSuppressionsResponse{}
+	rows := make([]monitor.Imported, 0, len(req.GetSuppressions()))
+	seen := make(map[string]bool, len(req.GetSuppressions()))
+	for i, row := range req.GetSuppressions() {
+		im := monitor.Imported{Reason: monitor.SuppressionReason(clampEnum(int32(row.GetReason()))), Note: row.GetNote()}
+		if row.GetSince() != nil {
+			im.Since = row.GetSince().AsTime()
+		}
+		fields := monitor.CheckImported(im, now)
+		if reason := monitor.CheckAddress(row.GetRecipient()); reason != "" {
+			fields = append(monitor.FieldErrors{{Field: "recipient", Reason: reason}}, fields...)
+		}
+		if len(fields) > 0 {
+			resp.Rejected = append(resp.Rejected, &pb.ImportRejection{Index: uint32(i),
+				Field: fmt.Sprintf("suppressions[%d].%s", i, fields[0].Field), Reason: fields[0].Reason})
+			continue
+		}
+		im.Key = monitor.RecipientKey(row.GetRecipient())
+		if seen[im.Key] {
+			resp.Already++ // the same address twice in one call
+			continue
+		}
+		seen[im.Key] = true
+		rows = append(rows, im)
+	}
+	added, err := s.db.ImportSuppressions(ctx, req.GetAccountId(), rows, actor(ctx), cmp.Or(req.GetSource(), "ImportSuppressions"))
+	if err != nil {
+		return nil, s.errorStatus(ctx, "ImportSuppressions", err)
+	}
+	resp.Added, resp.Already = uint32(added), resp.Already+uint32(len(rows)-added)
+	return resp, nil
 }

@@ -251,3 +251,30 @@ func TestListAndExportSuppressions(t *testing.T) {
 		t.Errorf("export: got %d, want 2500", exported)
 	}
 }
+
+func TestImportSuppressions(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	rows := []*pb.ImportedSuppression{
+		{Recipient: "a@example.com", Reason: pb.SuppressionReason_SUPPRESSION_REASON_HARD_BOUNCE, Since: timestamppb.New(t0.Add(-time.Hour))},
+		{Recipient: "not an address", Reason: pb.SuppressionReason_SUPPRESSION_REASON_COMPLAINT},
+		{Recipient: "b@example.com", Reason: pb.SuppressionReason_SUPPRESSION_REASON_SOFT_BOUNCE},
+		{Recipient: "c@Example.COM", Reason: pb.SuppressionReason_SUPPRESSION_REASON_UNSUBSCRIBED},
+		{Recipient: "c@example.com", Reason: pb.SuppressionReason_SUPPRESSION_REASON_UNSUBSCRIBED},
+	}
+	resp, err := e.suppress.ImportSuppressions(ctx, &pb.ImportSuppressionsRequest{AccountId: "acme", Suppressions: rows, Source: "list.csv"})
+	if err != nil || resp.GetAdded() != 2 || resp.GetAlready() != 1 || len(resp.GetRejected()) != 2 ||
+		resp.GetRejected()[0].GetField() != "suppressions[1].recipient" || resp.GetRejected()[1].GetField() != "suppressions[2].reason" {
+		t.Fatalf("import: %v, %v; want 2 added, 1 already (the same address twice), rows 1 and 2 rejected", resp, err)
+	}
+	resp, err = e.suppress.ImportSuppressions(ctx, &pb.ImportSuppressionsRequest{AccountId: "acme", Suppressions: rows})
+	if err != nil || resp.GetAdded() != 0 || resp.GetAlready() != 3 {
+		t.Errorf("the same rows again: %v, %v; want nothing added", resp, err)
+	}
+	got, err := e.suppress.GetRecipient(ctx, &pb.GetRecipientRequest{AccountId: "acme", Recipient: "a@example.com"})
+	if err != nil || got.GetRecipient().GetReason() != pb.SuppressionReason_SUPPRESSION_REASON_HARD_BOUNCE || !got.GetRecipient().GetSince().AsTime().Equal(t0.Add(-time.Hour)) {
+		t.Errorf("an imported address: %v, %v", got, err)
+	}
+	_, err = e.suppress.ImportSuppressions(ctx, &pb.ImportSuppressionsRequest{AccountId: "acme", Suppressions: make([]*pb.ImportedSuppression, maxImportRows+1)})
+	assertFieldViolation(t, err, "suppressions")
+}

@@ -33,12 +33,16 @@ type recipientWork struct {
 // manualChange is an operator's suppression or lifting; the writer sets
 // result and err, and records audit only when the change is made.
 type manualChange struct {
-	lift   bool
-	who    monitor.Actor
-	note   string
-	audit  monitor.AuditEntry
-	result monitor.Recipient
-	err    error
+	lift bool
+	// imported, when set, is a suppression brought in from a list; added
+	// counts those that changed a record.
+	imported *monitor.Imported
+	added    *int
+	who      monitor.Actor
+	note     string
+	audit    monitor.AuditEntry
+	result   monitor.Recipient
+	err      error
 }
 
 func recipientKey(accountID, recipient string) []byte {
@@ -87,7 +91,14 @@ func (db *DB) putRecipients(tx *bbolt.Tx, g *group) error {
 		was := rec.Pending()
 		var change monitor.RecipientChange
 		changed := false
-		if m := w.manual; m != nil {
+		if m := w.manual; m != nil && m.imported != nil {
+			// One audit entry covers the whole import (see
+			// ImportSuppressions); an address already suppressed is left.
+			change, changed = rec.Import(g.now, *m.imported, m.who.Name)
+			if changed {
+				*m.added++
+			}
+		} else if m != nil {
 			if m.lift {
 				change, m.err = rec.Lift(g.now, m.who.Name, m.note)
 			} else {
@@ -345,6 +356,27 @@ func (db *DB) Suppressions(ctx context.Context, accountID string, f SuppressionF
 // hand; monitor.ErrConflict when it already is.
 func (db *DB) SuppressRecipient(ctx context.Context, accountID, key string, who monitor.Actor, note string) (monitor.Recipient, error) {
 	return db.manual(ctx, accountID, key, &manualChange{who: who, note: note}, "AddSuppression")
+}
+
+// ImportSuppressions suppresses the recipients of accountID that rows
+// list, in one commit, and records the import in the audit log. A row
+// whose address is already suppressed for a reason as strong changes
+// nothing, so that a list imported twice is imported once. It returns how
+// many rows changed a record.
+func (db *DB) ImportSuppressions(ctx context.Context, accountID string, rows []monitor.Imported, who monitor.Actor, source string) (added int, err error) {
+	o := &op{apply: func(g *group) error {
+		g.d.Audit = append(g.d.Audit, monitor.AuditEntry{At: g.now, Actor: who, Action: "ImportSuppressions", AccountID: accountID,
+			Detail: fmt.Sprintf("%d rows from %s", len(rows), source)})
+		for i := range rows {
+			g.recipients = append(g.recipients, recipientWork{key: recipientKey(accountID, rows[i].Key),
+				manual: &manualChange{imported: &rows[i], added: &added, who: who}})
+		}
+		return nil
+	}}
+	if err := db.submit(ctx, o); err != nil {
+		return 0, fmt.Errorf("import suppressions of %s: %w", accountID, err)
+	}
+	return added, nil
 }
 
 // LiftRecipient lifts a recipient's suppression or temporary block by an

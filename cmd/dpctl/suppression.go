@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -17,13 +18,14 @@ import (
 // runSuppression implements "dpctl suppression check|list|get|add|delete|export".
 func runSuppression(ctx context.Context, e *env, args []string) error {
 	const synopsis = "usage: dpctl suppression check ACCOUNT ADDRESS... | list ACCOUNT [--status S] [--reason R] [--all] |\n" +
-		"       get ACCOUNT ADDRESS | add ACCOUNT ADDRESS --note WHY | delete ACCOUNT ADDRESS --note WHY | export ACCOUNT"
+		"       get ACCOUNT ADDRESS | add ACCOUNT ADDRESS --note WHY | delete ACCOUNT ADDRESS --note WHY |\n" +
+		"       export ACCOUNT [--format csv|jsonl] | import ACCOUNT FILE [--format F]"
 	if len(args) == 0 {
 		return usageError{fmt.Errorf("suppression: no subcommand given\n%s", synopsis)}
 	}
 	sub := map[string]func(context.Context, *env, []string) error{
 		"check": runSuppressionCheck, "list": runSuppressionList, "get": runSuppressionGet,
-		"add": runSuppressionAdd, "delete": runSuppressionDelete, "export": runSuppressionExport,
+		"add": runSuppressionAdd, "delete": runSuppressionDelete, "export": runSuppressionExport, "import": runSuppressionImport,
 	}
 	if run, ok := sub[args[0]]; ok {
 		return run(ctx, e, args[1:])
@@ -179,12 +181,14 @@ func printRecipients(w io.Writer, rs []*dpmonv1.Recipient) error {
 	return tw.Flush()
 }
 
-// runSuppressionExport writes every suppression of an account as JSON
-// lines, one recipient per line, whatever -o says: an export is for
-// programs.
+// runSuppressionExport writes every suppression of an account as dpmon's
+// CSV (recipient,reason,since,note), which "suppression import" reads
+// back, or as JSON lines, one recipient each, whatever -o says: an export
+// is for programs.
 func runSuppressionExport(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "suppression export", "ACCOUNT")
 	statusFlag := fs.String("status", "", "only this `status`: temporarily_blocked or suppressed")
+	formatFlag := fs.String("format", "csv", "csv (what import reads back) or jsonl (every field, one JSON object a line)")
 	operands, err := fs.parseN(args, 1, 1)
 	if err != nil {
 		return err
@@ -192,6 +196,9 @@ func runSuppressionExport(ctx context.Context, e *env, args []string) error {
 	st, err := parseEnum(*statusFlag, "RECIPIENT_STATUS_", dpmonv1.RecipientStatus_value)
 	if err != nil {
 		return fs.usageErr(err.Error())
+	}
+	if *formatFlag != "csv" && *formatFlag != "jsonl" {
+		return fs.usageErr("--format must be csv or jsonl")
 	}
 	conn, err := e.dial()
 	if err != nil {
@@ -204,13 +211,26 @@ func runSuppressionExport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	line := protojson.MarshalOptions{UseProtoNames: true}
+	out := csv.NewWriter(e.stdout)
+	if *formatFlag == "csv" {
+		if err := out.Write([]string{"recipient", "reason", "since", "note"}); err != nil {
+			return err
+		}
+	}
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return nil
+			out.Flush()
+			return out.Error()
 		}
 		if err != nil {
 			return err
+		}
+		if *formatFlag == "csv" {
+			if err := writeSuppressionsCSV(out, msg.GetRecipients()); err != nil {
+				return err
+			}
+			continue
 		}
 		for _, r := range msg.GetRecipients() {
 			b, err := line.Marshal(r)

@@ -43,12 +43,16 @@ func TestRunSuppression(t *testing.T) {
 		t.Errorf("list --reason manual: got %v, want joe@example.org only", list.GetRecipients())
 	}
 
-	stdout, _, err = runDpctl(t, "suppression", "export", "acme")
+	stdout, _, err = runDpctl(t, "suppression", "export", "--format", "jsonl", "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if lines := strings.Split(strings.TrimSpace(stdout), "\n"); len(lines) != 2 || !strings.Contains(lines[0], `"recipient":"Bye@example.org"`) {
 		t.Errorf("export: got %q, want two JSON lines, Bye@example.org first", stdout)
+	}
+	stdout, _, err = runDpctl(t, "suppression", "export", "acme")
+	if lines := strings.Split(strings.TrimSpace(stdout), "\n"); err != nil || len(lines) != 3 || lines[0] != "recipient,reason,since,note" || !strings.HasPrefix(lines[1], "Bye@example.org,") {
+		t.Errorf("export as CSV: got %q, %v; want the header and two rows, Bye@example.org first", stdout, err)
 	}
 
 	if _, _, err := runDpctl(t, "suppression", "delete", "acme", "joe@example.org", "--note", "owner confirmed"); err != nil {

@@ -1184,6 +1184,263 @@ func (x *ExportSuppressionsResponse) GetRecipients() []*Recipient {
 	return nil
 }
 
+// ImportedSuppression is one row of an imported list.
+type ImportedSuppression struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Recipient string                 `protobuf:"bytes,1,opt,name=recipient" json:"recipient,omitempty"`
+	// Hard bounce, repeated soft bounces, complaint, unsubscribed, manual or
+	// spam trap.
+	Reason SuppressionReason `protobuf:"varint,2,opt,name=reason,enum=dpmon.v1.SuppressionReason" json:"reason,omitempty"`
+	// Since when the list says the address is suppressed; the import's time
+	// when unset.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since" json:"since,omitempty"`
+	Note          string                 `protobuf:"bytes,4,opt,name=note" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportedSuppression) Reset() {
+	*x = ImportedSuppression{}
+	mi := &file_dpmon_v1_suppression_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportedSuppression) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportedSuppression) ProtoMessage() {}
+
+func (x *ImportedSuppression) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_suppression_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportedSuppression.ProtoReflect.Descriptor instead.
+func (*ImportedSuppression) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_suppression_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ImportedSuppression) GetRecipient() string {
+	if x != nil {
+		return x.Recipient
+	}
+	return ""
+}
+
+func (x *ImportedSuppression) GetReason() SuppressionReason {
+	if x != nil {
+		return x.Reason
+	}
+	return SuppressionReason_SUPPRESSION_REASON_UNSPECIFIED
+}
+
+func (x *ImportedSuppression) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ImportedSuppression) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type ImportSuppressionsRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	AccountId    string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId" json:"account_id,omitempty"`
+	Suppressions []*ImportedSuppression `protobuf:"bytes,2,rep,name=suppressions" json:"suppressions,omitempty"`
+	// Where the rows come from (a file name), for the audit log.
+	Source        string `protobuf:"bytes,3,opt,name=source" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportSuppressionsRequest) Reset() {
+	*x = ImportSuppressionsRequest{}
+	mi := &file_dpmon_v1_suppression_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportSuppressionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportSuppressionsRequest) ProtoMessage() {}
+
+func (x *ImportSuppressionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_suppression_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportSuppressionsRequest.ProtoReflect.Descriptor instead.
+func (*ImportSuppressionsRequest) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_suppression_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ImportSuppressionsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ImportSuppressionsRequest) GetSuppressions() []*ImportedSuppression {
+	if x != nil {
+		return x.Suppressions
+	}
+	return nil
+}
+
+func (x *ImportSuppressionsRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// ImportRejection is a row that was not imported, and why.
+type ImportRejection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The row's index in the request.
+	Index         uint32 `protobuf:"varint,1,opt,name=index" json:"index,omitempty"`
+	Field         string `protobuf:"bytes,2,opt,name=field" json:"field,omitempty"`
+	Reason        string `protobuf:"bytes,3,opt,name=reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportRejection) Reset() {
+	*x = ImportRejection{}
+	mi := &file_dpmon_v1_suppression_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportRejection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportRejection) ProtoMessage() {}
+
+func (x *ImportRejection) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_suppression_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportRejection.ProtoReflect.Descriptor instead.
+func (*ImportRejection) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_suppression_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ImportRejection) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ImportRejection) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *ImportRejection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ImportSuppressionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rows that suppressed an address, and rows whose address already was.
+	Added         uint32             `protobuf:"varint,1,opt,name=added" json:"added,omitempty"`
+	Already       uint32             `protobuf:"varint,2,opt,name=already" json:"already,omitempty"`
+	Rejected      []*ImportRejection `protobuf:"bytes,3,rep,name=rejected" json:"rejected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportSuppressionsResponse) Reset() {
+	*x = ImportSuppressionsResponse{}
+	mi := &file_dpmon_v1_suppression_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportSuppressionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportSuppressionsResponse) ProtoMessage() {}
+
+func (x *ImportSuppressionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dpmon_v1_suppression_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportSuppressionsResponse.ProtoReflect.Descriptor instead.
+func (*ImportSuppressionsResponse) Descriptor() ([]byte, []int) {
+	return file_dpmon_v1_suppression_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ImportSuppressionsResponse) GetAdded() uint32 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+func (x *ImportSuppressionsResponse) GetAlready() uint32 {
+	if x != nil {
+		return x.Already
+	}
+	return 0
+}
+
+func (x *ImportSuppressionsResponse) GetRejected() []*ImportRejection {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
+}
+
 var File_dpmon_v1_suppression_proto protoreflect.FileDescriptor
 
 const file_dpmon_v1_suppression_proto_rawDesc = "" +
@@ -1271,7 +1528,25 @@ const file_dpmon_v1_suppression_proto_rawDesc = "" +
 	"\x1aExportSuppressionsResponse\x123\n" +
 	"\n" +
 	"recipients\x18\x01 \x03(\v2\x13.dpmon.v1.RecipientR\n" +
-	"recipients*\x9b\x01\n" +
+	"recipients\"\xae\x01\n" +
+	"\x13ImportedSuppression\x12\x1c\n" +
+	"\trecipient\x18\x01 \x01(\tR\trecipient\x123\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1b.dpmon.v1.SuppressionReasonR\x06reason\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\x95\x01\n" +
+	"\x19ImportSuppressionsRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12A\n" +
+	"\fsuppressions\x18\x02 \x03(\v2\x1d.dpmon.v1.ImportedSuppressionR\fsuppressions\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\"U\n" +
+	"\x0fImportRejection\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x14\n" +
+	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x83\x01\n" +
+	"\x1aImportSuppressionsResponse\x12\x14\n" +
+	"\x05added\x18\x01 \x01(\rR\x05added\x12\x18\n" +
+	"\aalready\x18\x02 \x01(\rR\aalready\x125\n" +
+	"\brejected\x18\x03 \x03(\v2\x19.dpmon.v1.ImportRejectionR\brejected*\x9b\x01\n" +
 	"\x0fRecipientStatus\x12 \n" +
 	"\x1cRECIPIENT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17RECIPIENT_STATUS_ACTIVE\x10\x01\x12(\n" +
@@ -1295,14 +1570,15 @@ const file_dpmon_v1_suppression_proto_rawDesc = "" +
 	"!RECIPIENT_CHANGE_KIND_UNSUBSCRIBE\x10\x05\x12$\n" +
 	" RECIPIENT_CHANGE_KIND_MANUAL_ADD\x10\x06\x12'\n" +
 	"#RECIPIENT_CHANGE_KIND_MANUAL_DELETE\x10\a\x12'\n" +
-	"#RECIPIENT_CHANGE_KIND_SPAM_TRAP_HIT\x10\b2\xac\x04\n" +
+	"#RECIPIENT_CHANGE_KIND_SPAM_TRAP_HIT\x10\b2\x8d\x05\n" +
 	"\x12SuppressionService\x12V\n" +
 	"\x0fCheckRecipients\x12 .dpmon.v1.CheckRecipientsRequest\x1a!.dpmon.v1.CheckRecipientsResponse\x12Y\n" +
 	"\x10ListSuppressions\x12!.dpmon.v1.ListSuppressionsRequest\x1a\".dpmon.v1.ListSuppressionsResponse\x12M\n" +
 	"\fGetRecipient\x12\x1d.dpmon.v1.GetRecipientRequest\x1a\x1e.dpmon.v1.GetRecipientResponse\x12S\n" +
 	"\x0eAddSuppression\x12\x1f.dpmon.v1.AddSuppressionRequest\x1a .dpmon.v1.AddSuppressionResponse\x12\\\n" +
 	"\x11DeleteSuppression\x12\".dpmon.v1.DeleteSuppressionRequest\x1a#.dpmon.v1.DeleteSuppressionResponse\x12a\n" +
-	"\x12ExportSuppressions\x12#.dpmon.v1.ExportSuppressionsRequest\x1a$.dpmon.v1.ExportSuppressionsResponse0\x01B4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x12ExportSuppressions\x12#.dpmon.v1.ExportSuppressionsRequest\x1a$.dpmon.v1.ExportSuppressionsResponse0\x01\x12_\n" +
+	"\x12ImportSuppressions\x12#.dpmon.v1.ImportSuppressionsRequest\x1a$.dpmon.v1.ImportSuppressionsResponseB4Z+github.com/dpmon/dpmon/api/dpmon/v1;dpmonv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_dpmon_v1_suppression_proto_rawDescOnce sync.Once
@@ -1317,7 +1593,7 @@ func file_dpmon_v1_suppression_proto_rawDescGZIP() []byte {
 }
 
 var file_dpmon_v1_suppression_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dpmon_v1_suppression_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_dpmon_v1_suppression_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_dpmon_v1_suppression_proto_goTypes = []any{
 	(RecipientStatus)(0),               // 0: dpmon.v1.RecipientStatus
 	(SuppressionReason)(0),             // 1: dpmon.v1.SuppressionReason
@@ -1337,25 +1613,29 @@ var file_dpmon_v1_suppression_proto_goTypes = []any{
 	(*DeleteSuppressionResponse)(nil),  // 15: dpmon.v1.DeleteSuppressionResponse
 	(*ExportSuppressionsRequest)(nil),  // 16: dpmon.v1.ExportSuppressionsRequest
 	(*ExportSuppressionsResponse)(nil), // 17: dpmon.v1.ExportSuppressionsResponse
-	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
-	(*Bounce)(nil),                     // 19: dpmon.v1.Bounce
-	(BounceReason)(0),                  // 20: dpmon.v1.BounceReason
+	(*ImportedSuppression)(nil),        // 18: dpmon.v1.ImportedSuppression
+	(*ImportSuppressionsRequest)(nil),  // 19: dpmon.v1.ImportSuppressionsRequest
+	(*ImportRejection)(nil),            // 20: dpmon.v1.ImportRejection
+	(*ImportSuppressionsResponse)(nil), // 21: dpmon.v1.ImportSuppressionsResponse
+	(*timestamppb.Timestamp)(nil),      // 22: google.protobuf.Timestamp
+	(*Bounce)(nil),                     // 23: dpmon.v1.Bounce
+	(BounceReason)(0),                  // 24: dpmon.v1.BounceReason
 }
 var file_dpmon_v1_suppression_proto_depIdxs = []int32{
 	0,  // 0: dpmon.v1.Recipient.status:type_name -> dpmon.v1.RecipientStatus
 	1,  // 1: dpmon.v1.Recipient.reason:type_name -> dpmon.v1.SuppressionReason
-	18, // 2: dpmon.v1.Recipient.since:type_name -> google.protobuf.Timestamp
-	18, // 3: dpmon.v1.Recipient.until:type_name -> google.protobuf.Timestamp
-	18, // 4: dpmon.v1.RecipientChange.occurred_at:type_name -> google.protobuf.Timestamp
+	22, // 2: dpmon.v1.Recipient.since:type_name -> google.protobuf.Timestamp
+	22, // 3: dpmon.v1.Recipient.until:type_name -> google.protobuf.Timestamp
+	22, // 4: dpmon.v1.RecipientChange.occurred_at:type_name -> google.protobuf.Timestamp
 	2,  // 5: dpmon.v1.RecipientChange.kind:type_name -> dpmon.v1.RecipientChangeKind
 	0,  // 6: dpmon.v1.RecipientChange.status:type_name -> dpmon.v1.RecipientStatus
 	1,  // 7: dpmon.v1.RecipientChange.reason:type_name -> dpmon.v1.SuppressionReason
-	18, // 8: dpmon.v1.RecipientChange.until:type_name -> google.protobuf.Timestamp
-	19, // 9: dpmon.v1.RecipientChange.bounce:type_name -> dpmon.v1.Bounce
-	20, // 10: dpmon.v1.RecipientChange.bounce_reason:type_name -> dpmon.v1.BounceReason
+	22, // 8: dpmon.v1.RecipientChange.until:type_name -> google.protobuf.Timestamp
+	23, // 9: dpmon.v1.RecipientChange.bounce:type_name -> dpmon.v1.Bounce
+	24, // 10: dpmon.v1.RecipientChange.bounce_reason:type_name -> dpmon.v1.BounceReason
 	0,  // 11: dpmon.v1.RecipientCheck.status:type_name -> dpmon.v1.RecipientStatus
 	1,  // 12: dpmon.v1.RecipientCheck.reason:type_name -> dpmon.v1.SuppressionReason
-	18, // 13: dpmon.v1.RecipientCheck.until:type_name -> google.protobuf.Timestamp
+	22, // 13: dpmon.v1.RecipientCheck.until:type_name -> google.protobuf.Timestamp
 	5,  // 14: dpmon.v1.CheckRecipientsResponse.results:type_name -> dpmon.v1.RecipientCheck
 	0,  // 15: dpmon.v1.ListSuppressionsRequest.status:type_name -> dpmon.v1.RecipientStatus
 	1,  // 16: dpmon.v1.ListSuppressionsRequest.reason:type_name -> dpmon.v1.SuppressionReason
@@ -1366,23 +1646,29 @@ var file_dpmon_v1_suppression_proto_depIdxs = []int32{
 	3,  // 21: dpmon.v1.DeleteSuppressionResponse.recipient:type_name -> dpmon.v1.Recipient
 	0,  // 22: dpmon.v1.ExportSuppressionsRequest.status:type_name -> dpmon.v1.RecipientStatus
 	3,  // 23: dpmon.v1.ExportSuppressionsResponse.recipients:type_name -> dpmon.v1.Recipient
-	6,  // 24: dpmon.v1.SuppressionService.CheckRecipients:input_type -> dpmon.v1.CheckRecipientsRequest
-	8,  // 25: dpmon.v1.SuppressionService.ListSuppressions:input_type -> dpmon.v1.ListSuppressionsRequest
-	10, // 26: dpmon.v1.SuppressionService.GetRecipient:input_type -> dpmon.v1.GetRecipientRequest
-	12, // 27: dpmon.v1.SuppressionService.AddSuppression:input_type -> dpmon.v1.AddSuppressionRequest
-	14, // 28: dpmon.v1.SuppressionService.DeleteSuppression:input_type -> dpmon.v1.DeleteSuppressionRequest
-	16, // 29: dpmon.v1.SuppressionService.ExportSuppressions:input_type -> dpmon.v1.ExportSuppressionsRequest
-	7,  // 30: dpmon.v1.SuppressionService.CheckRecipients:output_type -> dpmon.v1.CheckRecipientsResponse
-	9,  // 31: dpmon.v1.SuppressionService.ListSuppressions:output_type -> dpmon.v1.ListSuppressionsResponse
-	11, // 32: dpmon.v1.SuppressionService.GetRecipient:output_type -> dpmon.v1.GetRecipientResponse
-	13, // 33: dpmon.v1.SuppressionService.AddSuppression:output_type -> dpmon.v1.AddSuppressionResponse
-	15, // 34: dpmon.v1.SuppressionService.DeleteSuppression:output_type -> dpmon.v1.DeleteSuppressionResponse
-	17, // 35: dpmon.v1.SuppressionService.ExportSuppressions:output_type -> dpmon.v1.ExportSuppressionsResponse
-	30, // [30:36] is the sub-list for method output_type
-	24, // [24:30] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	1,  // 24: dpmon.v1.ImportedSuppression.reason:type_name -> dpmon.v1.SuppressionReason
+	22, // 25: dpmon.v1.ImportedSuppression.since:type_name -> google.protobuf.Timestamp
+	18, // 26: dpmon.v1.ImportSuppressionsRequest.suppressions:type_name -> dpmon.v1.ImportedSuppression
+	20, // 27: dpmon.v1.ImportSuppressionsResponse.rejected:type_name -> dpmon.v1.ImportRejection
+	6,  // 28: dpmon.v1.SuppressionService.CheckRecipients:input_type -> dpmon.v1.CheckRecipientsRequest
+	8,  // 29: dpmon.v1.SuppressionService.ListSuppressions:input_type -> dpmon.v1.ListSuppressionsRequest
+	10, // 30: dpmon.v1.SuppressionService.GetRecipient:input_type -> dpmon.v1.GetRecipientRequest
+	12, // 31: dpmon.v1.SuppressionService.AddSuppression:input_type -> dpmon.v1.AddSuppressionRequest
+	14, // 32: dpmon.v1.SuppressionService.DeleteSuppression:input_type -> dpmon.v1.DeleteSuppressionRequest
+	16, // 33: dpmon.v1.SuppressionService.ExportSuppressions:input_type -> dpmon.v1.ExportSuppressionsRequest
+	19, // 34: dpmon.v1.SuppressionService.ImportSuppressions:input_type -> dpmon.v1.ImportSuppressionsRequest
+	7,  // 35: dpmon.v1.SuppressionService.CheckRecipients:output_type -> dpmon.v1.CheckRecipientsResponse
+	9,  // 36: dpmon.v1.SuppressionService.ListSuppressions:output_type -> dpmon.v1.ListSuppressionsResponse
+	11, // 37: dpmon.v1.SuppressionService.GetRecipient:output_type -> dpmon.v1.GetRecipientResponse
+	13, // 38: dpmon.v1.SuppressionService.AddSuppression:output_type -> dpmon.v1.AddSuppressionResponse
+	15, // 39: dpmon.v1.SuppressionService.DeleteSuppression:output_type -> dpmon.v1.DeleteSuppressionResponse
+	17, // 40: dpmon.v1.SuppressionService.ExportSuppressions:output_type -> dpmon.v1.ExportSuppressionsResponse
+	21, // 41: dpmon.v1.SuppressionService.ImportSuppressions:output_type -> dpmon.v1.ImportSuppressionsResponse
+	35, // [35:42] is the sub-list for method output_type
+	28, // [28:35] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_dpmon_v1_suppression_proto_init() }
@@ -1398,7 +1684,7 @@ func file_dpmon_v1_suppression_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dpmon_v1_suppression_proto_rawDesc), len(file_dpmon_v1_suppression_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   15,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

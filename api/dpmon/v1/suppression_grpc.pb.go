@@ -25,6 +25,7 @@ const (
 	SuppressionService_AddSuppression_FullMethodName     = "/dpmon.v1.SuppressionService/AddSuppression"
 	SuppressionService_DeleteSuppression_FullMethodName  = "/dpmon.v1.SuppressionService/DeleteSuppression"
 	SuppressionService_ExportSuppressions_FullMethodName = "/dpmon.v1.SuppressionService/ExportSuppressions"
+	SuppressionService_ImportSuppressions_FullMethodName = "/dpmon.v1.SuppressionService/ImportSuppressions"
 )
 
 // SuppressionServiceClient is the client API for SuppressionService service.
@@ -52,6 +53,11 @@ type SuppressionServiceClient interface {
 	DeleteSuppression(ctx context.Context, in *DeleteSuppressionRequest, opts ...grpc.CallOption) (*DeleteSuppressionResponse, error)
 	// ExportSuppressions streams every suppression of an account, in pages.
 	ExportSuppressions(ctx context.Context, in *ExportSuppressionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportSuppressionsResponse], error)
+	// ImportSuppressions suppresses up to 1,000 addresses of an account from
+	// a list the platform already has (admin). An address already
+	// suppressed for a reason as strong is left as it is, so importing a
+	// list twice changes nothing; bad rows are rejected one by one.
+	ImportSuppressions(ctx context.Context, in *ImportSuppressionsRequest, opts ...grpc.CallOption) (*ImportSuppressionsResponse, error)
 }
 
 type suppressionServiceClient struct {
@@ -131,6 +137,16 @@ func (c *suppressionServiceClient) ExportSuppressions(ctx context.Context, in *E
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SuppressionService_ExportSuppressionsClient = grpc.ServerStreamingClient[ExportSuppressionsResponse]
 
+func (c *suppressionServiceClient) ImportSuppressions(ctx context.Context, in *ImportSuppressionsRequest, opts ...grpc.CallOption) (*ImportSuppressionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportSuppressionsResponse)
+	err := c.cc.Invoke(ctx, SuppressionService_ImportSuppressions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SuppressionServiceServer is the server API for SuppressionService service.
 // All implementations must embed UnimplementedSuppressionServiceServer
 // for forward compatibility.
@@ -156,6 +172,11 @@ type SuppressionServiceServer interface {
 	DeleteSuppression(context.Context, *DeleteSuppressionRequest) (*DeleteSuppressionResponse, error)
 	// ExportSuppressions streams every suppression of an account, in pages.
 	ExportSuppressions(*ExportSuppressionsRequest, grpc.ServerStreamingServer[ExportSuppressionsResponse]) error
+	// ImportSuppressions suppresses up to 1,000 addresses of an account from
+	// a list the platform already has (admin). An address already
+	// suppressed for a reason as strong is left as it is, so importing a
+	// list twice changes nothing; bad rows are rejected one by one.
+	ImportSuppressions(context.Context, *ImportSuppressionsRequest) (*ImportSuppressionsResponse, error)
 	mustEmbedUnimplementedSuppressionServiceServer()
 }
 
@@ -183,6 +204,9 @@ func (UnimplementedSuppressionServiceServer) DeleteSuppression(context.Context, 
 }
 func (UnimplementedSuppressionServiceServer) ExportSuppressions(*ExportSuppressionsRequest, grpc.ServerStreamingServer[ExportSuppressionsResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportSuppressions not implemented")
+}
+func (UnimplementedSuppressionServiceServer) ImportSuppressions(context.Context, *ImportSuppressionsRequest) (*ImportSuppressionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportSuppressions not implemented")
 }
 func (UnimplementedSuppressionServiceServer) mustEmbedUnimplementedSuppressionServiceServer() {}
 func (UnimplementedSuppressionServiceServer) testEmbeddedByValue()                            {}
@@ -306,6 +330,24 @@ func _SuppressionService_ExportSuppressions_Handler(srv interface{}, stream grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SuppressionService_ExportSuppressionsServer = grpc.ServerStreamingServer[ExportSuppressionsResponse]
 
+func _SuppressionService_ImportSuppressions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportSuppressionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SuppressionServiceServer).ImportSuppressions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SuppressionService_ImportSuppressions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SuppressionServiceServer).ImportSuppressions(ctx, req.(*ImportSuppressionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SuppressionService_ServiceDesc is the grpc.ServiceDesc for SuppressionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -332,6 +374,10 @@ var SuppressionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteSuppression",
 			Handler:    _SuppressionService_DeleteSuppression_Handler,
+		},
+		{
+			MethodName: "ImportSuppressions",
+			Handler:    _SuppressionService_ImportSuppressions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
