@@ -97,3 +97,21 @@ func TestSuppressionListRefusals(t *testing.T) {
 		t.Error("a SendGrid header read as Postmark: no error")
 	}
 }
+
+func FuzzSuppressionList(f *testing.F) {
+	for _, s := range []string{"recipient,reason,since,note\na@example.com,hard_bounce,,\n", `{"SuppressedDestinationSummaries":[{"EmailAddress":"a@b.c","Reason":"BOUNCE"}]}`,
+		`{"recipient":"a@b.c","reason":"complaint"}`, "address,code,error,created_at\n\"a@b.c\",550,x,\"Sun, 01 Nov 2026 10:00:00 UTC\"\n", "email,created\n\"unterminated"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, rows, err := SuppressionList(strings.NewReader(string(data)), "")
+		if err != nil {
+			return
+		}
+		for row, err := range rows {
+			if err == nil && row.Reason == 0 {
+				t.Fatalf("a row without a reason and without an error: %+v", row)
+			}
+		}
+	})
+}
