@@ -16,7 +16,8 @@ func runAccount(ctx context.Context, e *env, args []string) error {
 	const synopsis = "usage: dpctl account get ID | list [--phase P] [--page-size N] [--all] | history ID [--limit N] |\n" +
 		"       suspend ID --category C --note TEXT | ack-warning ID --note TEXT |\n" +
 		"       update ID [--bulk-policy on|off|default] [--max-sends-per-day N] [--max-sends-per-second N] |\n" +
-		"       unblock-sender ID SENDER --note TEXT | reputation ID [--days N]"
+		"       unblock-sender ID SENDER --note TEXT | reputation ID [--days N] |\n" +
+		"       export [ID...] (settings as YAML) | import FILE (settings from YAML)"
 	// The configuration's keys are not the names the API uses, so the
 	// help says which is which.
 	const windows = "A window is named by its length (24h and 7d by default), as get shows it and as\n" +
@@ -42,6 +43,10 @@ func runAccount(ctx context.Context, e *env, args []string) error {
 		return runUnblockSender(ctx, e, args[1:])
 	case "reputation":
 		return runReputation(ctx, e, args[1:])
+	case "export":
+		return runAccountExport(ctx, e, args[1:])
+	case "import":
+		return runAccountImport(ctx, e, args[1:])
 	case "-h", "-help", "--help":
 		fmt.Fprintln(e.stderr, synopsis+"\n\n"+windows)
 		return nil
