@@ -20,6 +20,12 @@ func main() {
 	case len(os.Args) == 2 && os.Args[1] == "version":
 		fmt.Println("dpmon", buildinfo.Read())
 		return
+	case len(os.Args) == 3 && os.Args[1] == "config" && os.Args[2] == "defaults":
+		if err := writeConfigDefaults(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "dpmon:", err)
+			os.Exit(1)
+		}
+		return
 	case len(os.Args) > 1 && os.Args[1] == "restore":
 		if err := restore(os.Args[2:], os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "dpmon:", err)
