@@ -224,6 +224,8 @@ type DB struct {
 	beforePut func()
 	// phases counts the durable accounts by phase, for metrics.
 	phases phaseCounts
+	// migrations are the layout steps Open made (see Migration).
+	migrations []Migration
 	// eventsDurable counts the events made durable since Open.
 	eventsDurable atomic.Uint64
 
@@ -385,6 +387,8 @@ func (db *DB) load() error {
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get([]byte("schema")); v != nil && int(v[0]) > schemaVersion {
 			return fmt.Errorf("the data was written by a newer dpmon (schema %d, this one reads %d)", v[0], schemaVersion)
+		} else if v != nil {
+			db.migrations = migrationsFrom(int(v[0]))
 		}
 		if err := meta.Put([]byte("schema"), []byte{schemaVersion}); err != nil {
 			return err
@@ -471,7 +475,7 @@ func (db *DB) load() error {
 		db.checkpointDue = db.nextLogSeq
 		db.phases.load(db.accounts, db.dormantPhases, db.dormantNotHealthy(tx))
 		db.ids.Store(int64(db.seen.len()))
-		db.replayed = ReplayStats{Accounts: len(db.accounts), Dormant: db.dormant, Events: n, IDs: db.seen.len(), IndexFile: fromFile.loaded,
+		db.replayed = ReplayStats{Migrations: db.migrations, Accounts: len(db.accounts), Dormant: db.dormant, Events: n, IDs: db.seen.len(), IndexFile: fromFile.loaded,
 			IDsFromLog: fromLog, Took: time.Since(start), Dropped: db.dropped, IndexFileRefused: db.indexFileRefused}
 		return err
 	})
@@ -518,6 +522,9 @@ func (db *DB) saveBulkDefault(tx *bbolt.Tx, accounts []*monitor.Account) error {
 
 // ReplayStats say what Open rebuilt, for the operator's log.
 type ReplayStats struct {
+	// Migrations are the steps that brought an older store's layout to
+	// this one's, in order; one log line each.
+	Migrations []Migration
 	// Accounts are loaded in memory; Dormant are kept on disk only.
 	Accounts, Dormant int
 	// Events are the events counted from the log after the saved tallies.
@@ -536,6 +543,32 @@ type ReplayStats struct {
 	// IndexFileRefused, when set, is why an index file was not used (the
 	// index was rebuilt from the log).
 	IndexFileRefused error
+}
+
+// Migration is one step of a store's layout, from the schema From to To,
+// made by Open in place.
+type Migration struct {
+	From, To int
+	What     string
+}
+
+// schemaSteps say what each schema changed, and what Open does to a
+// store of the one before: every older layout is still read as it is, so
+// a step changes how records are written from then on, in the same
+// transaction that stamps the new schema.
+var schemaSteps = map[int]string{
+	2: "log records are written in parts from now on; whole records are read as they are",
+	3: "log records are written a bucket each from now on; records in parts or whole are read as they are",
+	4: "recipient changes are journaled before they reach their tree; the journal starts empty",
+}
+
+// migrationsFrom returns the steps from schema v to this one's, in order.
+func migrationsFrom(v int) []Migration {
+	var out []Migration
+	for to := v + 1; to <= schemaVersion; to++ {
+		out = append(out, Migration{From: to - 1, To: to, What: schemaSteps[to]})
+	}
+	return out
 }
 
 // Replayed returns what Open rebuilt from the log.

@@ -76,17 +76,8 @@ func TestANewerSchemaIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	c := monitortest.New(t0)
 	closeAndCheck(t, testDB(t, dir, c))
-	raw, err := bbolt.Open(filepath.Join(dir, FileName), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := raw.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put([]byte("schema"), []byte{schemaVersion + 1})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
-	_, err = Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
+	setSchema(t, dir, schemaVersion+1)
+	_, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
 	if want := fmt.Sprintf("schema %d, this one reads %d", schemaVersion+1, schemaVersion); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("opening a newer store: %v, want a refusal with %q", err, want)
 	}
@@ -234,4 +225,48 @@ func answers(t *testing.T, db *DB) []byte {
 		t.Fatal(err)
 	}
 	return append(b, '\n')
+}
+
+// A store of an older schema opens, is stamped with this one's, and says
+// each step it took; every older layout is read as it is.
+func TestAnOlderSchemaIsMigratedStepByStep(t *testing.T) {
+	dir := t.TempDir()
+	c := monitortest.New(t0)
+	db := testDB(t, dir, c)
+	ingest(t, db, events("acme", "s", monitor.EventSend, 10, t0))
+	closeAndCheck(t, db)
+	setSchema(t, dir, 1)
+	re, err := Open(dir, Options{Policy: monitor.DefaultPolicy(), Limits: monitor.DefaultLimits(), Suppression: monitor.DefaultSuppressionPolicy(), Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := re.Replayed().Migrations
+	if len(steps) != schemaVersion-1 || steps[0].From != 1 || steps[len(steps)-1].To != schemaVersion {
+		t.Errorf("migrations from schema 1: %+v, want one step a version up to %d", steps, schemaVersion)
+	}
+	for _, s := range steps {
+		if s.What == "" {
+			t.Errorf("step %d→%d says nothing", s.From, s.To)
+		}
+	}
+	if a, err := re.Account(context.Background(), "acme"); err != nil || a.State.Phase != monitor.PhaseHealthy {
+		t.Errorf("acme after the migration: %v", err)
+	}
+	closeAndCheck(t, re)
+	again := testDB(t, dir, c)
+	if steps := again.Replayed().Migrations; len(steps) != 0 {
+		t.Errorf("a second start migrates again: %+v", steps)
+	}
+}
+
+func setSchema(t *testing.T, dir string, v byte) {
+	t.Helper()
+	raw, err := bbolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("schema"), []byte{v}) }); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -183,6 +183,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	jobs.Start()
 
 	r := db.Replayed()
+	for _, m := range r.Migrations {
+		log.Info("store migrated", "from_schema", m.From, "to_schema", m.To, "step", m.What)
+	}
 	if r.Dropped != nil {
 		log.Warn("the saved counts could not be used; counted the whole event log instead", "reason", r.Dropped.Error())
 	}
