@@ -81,7 +81,7 @@ var csvFormats = []csvFormat{
 	{name: FormatMailgunComplaints, columns: []string{"address", "created_at"}, recipient: "address", fixed: monitor.SuppressedComplaint, since: "created_at"},
 	{name: FormatSendGridBounces, columns: []string{"email", "created", "reason", "status"}, recipient: "email", fixed: monitor.SuppressedHardBounce,
 		since: "created", note: []string{"status", "reason"}},
-	// Blocks share the bounces' columns: they are chosen by name. A block
+	// Blocks share the bounces' columns: they are chosen with --format. A block
 	// refused the sender, not the address; it is kept as a manual
 	// suppression with SendGrid's reason, for an operator to review.
 	{name: FormatSendGridBlocks, columns: []string{"email", "created", "reason", "status"}, recipient: "email", fixed: monitor.SuppressedManual,
@@ -125,17 +125,30 @@ func SuppressionList(r io.Reader, format string) (string, iter.Seq2[SuppressionR
 	for i, h := range header {
 		columns[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
 	}
+	// Detection takes the format whose columns the header has, the most
+	// of them; two alike (SendGrid's bounces and blocks) need --format.
 	var f *csvFormat
+	var tied []string
 	for i := range csvFormats {
 		c := &csvFormats[i]
 		has := !slices.ContainsFunc(c.columns, func(col string) bool { _, ok := columns[col]; return !ok })
-		if (format == "" && has) || (format == c.name && has) {
-			f = c
+		if format == c.name {
+			if !has {
+				return "", nil, fmt.Errorf("suppression list: the header %q lacks the columns of %s (%s)", strings.Join(header, ","), c.name, strings.Join(c.columns, ","))
+			}
+			f, tied = c, nil
 			break
 		}
-		if format == c.name {
-			return "", nil, fmt.Errorf("suppression list: the header %q lacks the columns of %s (%s)", strings.Join(header, ","), c.name, strings.Join(c.columns, ","))
+		switch {
+		case format != "" || !has:
+		case f == nil || len(c.columns) > len(f.columns):
+			f, tied = c, []string{c.name}
+		case len(c.columns) == len(f.columns):
+			tied = append(tied, c.name)
 		}
+	}
+	if len(tied) > 1 {
+		return "", nil, fmt.Errorf("%w: the header %q fits %s alike; give --format", ErrUnknownFormat, strings.Join(header, ","), strings.Join(tied, " and "))
 	}
 	if f == nil {
 		if format != "" {
@@ -210,7 +223,9 @@ func (f *csvFormat) rows(cr *csv.Reader, columns map[string]int) iter.Seq2[Suppr
 // reasonByName reads dpmon's names of reasons: "hard_bounce", as export
 // writes them, or "hard bounce".
 func reasonByName(name string) (monitor.SuppressionReason, bool) {
-	name = strings.ToLower(strings.NewReplacer("_", " ", "-", " ").Replace(strings.TrimSpace(name)))
+	// "SUPPRESSION_REASON_HARD_BOUNCE", as the API's JSON writes it, too.
+	name = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(name)), "suppression_reason_")
+	name = strings.NewReplacer("_", " ", "-", " ").Replace(name)
 	for r := monitor.SuppressedHardBounce; r <= monitor.SuppressedSpamTrap; r++ {
 		if r.String() == name {
 			return r, true

@@ -26,6 +26,12 @@ func TestSuppressionListFormats(t *testing.T) {
 				{Line: 2, Recipient: "b@example.com", Reason: monitor.SuppressedComplaint, Since: time.Unix(1793527200, 0).UTC()}}},
 		{"SES csv", FormatSESCSV, "EmailAddress,Reason,LastUpdateTime\na@example.com,COMPLAINT,2026-11-01T10:00:00Z\n",
 			[]SuppressionRow{{Line: 2, Recipient: "a@example.com", Reason: monitor.SuppressedComplaint, Since: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}}},
+		{"SendGrid spam reports with a column more", FormatSendGridSpamReports, "created,email,ip,extra\n1793527200,a@example.com,192.0.2.1,x\n",
+			[]SuppressionRow{{Line: 2, Recipient: "a@example.com", Reason: monitor.SuppressedComplaint, Since: time.Unix(1793527200, 0).UTC()}}},
+		{"Mailgun unsubscribes, not complaints", FormatMailgunUnsubscribes, "address,tags,created_at\na@example.com,*,1793527200\n",
+			[]SuppressionRow{{Line: 2, Recipient: "a@example.com", Reason: monitor.SuppressedUnsubscribed, Since: time.Unix(1793527200, 0).UTC()}}},
+		{"dpmon json lines with the API's names", FormatDpmonJSON, `{"recipient":"a@example.com","reason":"SUPPRESSION_REASON_HARD_BOUNCE"}`,
+			[]SuppressionRow{{Line: 1, Recipient: "a@example.com", Reason: monitor.SuppressedHardBounce}}},
 		{"SendGrid bounces", FormatSendGridBounces, "created,email,reason,status\n1793527200,a@example.com,550 5.1.1 user unknown,5.1.1\n",
 			[]SuppressionRow{{Line: 2, Recipient: "a@example.com", Reason: monitor.SuppressedHardBounce, Since: time.Unix(1793527200, 0).UTC(), Note: "5.1.1 550 5.1.1 user unknown"}}},
 		{"SendGrid spam reports", FormatSendGridSpamReports, "created,email,ip\n2026-11-01 10:00:00,a@example.com,192.0.2.1\n",
@@ -42,7 +48,11 @@ func TestSuppressionListFormats(t *testing.T) {
 			[]SuppressionRow{{Line: 2, Recipient: "a@example.com", Reason: monitor.SuppressedUnsubscribed, Since: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			format, rows, err := SuppressionList(strings.NewReader(tt.text), "")
+			given := ""
+			if tt.format == FormatSendGridBounces {
+				given = tt.format // its columns are the blocks' too
+			}
+			format, rows, err := SuppressionList(strings.NewReader(tt.text), given)
 			if err != nil || format != tt.format {
 				t.Fatalf("detected %q, %v; want %s", format, err, tt.format)
 			}
@@ -68,6 +78,9 @@ func TestSuppressionListFormats(t *testing.T) {
 func TestSuppressionListRefusals(t *testing.T) {
 	if _, _, err := SuppressionList(strings.NewReader("foo,bar\n1,2\n"), ""); !errors.Is(err, ErrUnknownFormat) {
 		t.Errorf("an unknown header: %v, want ErrUnknownFormat", err)
+	}
+	if _, _, err := SuppressionList(strings.NewReader("created,email,reason,status\n"), ""); !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "--format") {
+		t.Errorf("SendGrid's bounces or blocks without --format: %v, want a request for --format", err)
 	}
 	// SendGrid's blocks look like its bounces: chosen by name, kept manual.
 	format, rows, err := SuppressionList(strings.NewReader("created,email,reason,status\n1793527200,a@example.com,blocked by spamhaus,4.7.1\n"), FormatSendGridBlocks)

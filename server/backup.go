@@ -48,8 +48,8 @@ func (w *backupWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// flush sends what is buffered; Send encodes the message before it
-// returns, so the buffer is free again after it.
+// flush sends what is buffered, in a buffer of its own: grpc may still
+// read a message after Send returns (stats handlers), so none is reused.
 func (w *backupWriter) flush() error {
 	if len(w.buf) == 0 && w.sent {
 		return nil
@@ -58,7 +58,6 @@ func (w *backupWriter) flush() error {
 	if !w.sent {
 		msg.Size, w.sent = w.size, true
 	}
-	err := w.stream.Send(msg)
-	w.buf = w.buf[:0]
-	return err
+	w.buf = make([]byte, 0, backupChunk)
+	return w.stream.Send(msg)
 }

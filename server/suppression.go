@@ -10,6 +10,8 @@ import (
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/store"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Limits of suppression requests.
@@ -240,6 +242,10 @@ func (s *Server) ImportSuppressions(ctx context.Context, req *pb.ImportSuppressi
 	if reason := monitor.CheckText(req.GetSource(), maxDisplayNameLen); reason != "" {
 		return nil, invalidArgument(monitor.FieldError{Field: "source", Reason: reason})
 	}
+	// A list is large: a mistyped account must not gather it unseen.
+	if len(s.db.Unknown([]string{req.GetAccountId()})) > 0 {
+		return nil, status.Errorf(codes.NotFound, "no account %q: suppressions are imported into an account dpmon knows", req.GetAccountId())
+	}
 	now := s.clock()
 	resp := &pb.ImportSuppressionsResponse{}
 	rows := make([]monitor.Imported, 0, len(req.GetSuppressions()))
@@ -265,6 +271,9 @@ func (s *Server) ImportSuppressions(ctx context.Context, req *pb.ImportSuppressi
 		}
 		seen[im.Key] = true
 		rows = append(rows, im)
+	}
+	if len(rows) == 0 {
+		return resp, nil
 	}
 	added, err := s.db.ImportSuppressions(ctx, req.GetAccountId(), rows, actor(ctx), cmp.Or(req.GetSource(), "ImportSuppressions"))
 	if err != nil {

@@ -255,6 +255,11 @@ func TestListAndExportSuppressions(t *testing.T) {
 func TestImportSuppressions(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
+	if _, err := e.suppress.ImportSuppressions(ctx, &pb.ImportSuppressionsRequest{AccountId: "acme",
+		Suppressions: []*pb.ImportedSuppression{{Recipient: "a@example.com", Reason: pb.SuppressionReason_SUPPRESSION_REASON_MANUAL}}}); status.Code(err) != codes.NotFound {
+		t.Errorf("an import into an account dpmon does not know: %v, want NOT_FOUND", err)
+	}
+	e.ingest(t, []*pb.Event{send("acme", "s-1")})
 	rows := []*pb.ImportedSuppression{
 		{Recipient: "a@example.com", Reason: pb.SuppressionReason_SUPPRESSION_REASON_HARD_BOUNCE, Since: timestamppb.New(t0.Add(-time.Hour))},
 		{Recipient: "not an address", Reason: pb.SuppressionReason_SUPPRESSION_REASON_COMPLAINT},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -101,10 +102,9 @@ func VerifySnapshot(path string) (SnapshotInfo, error) {
 		if meta == nil || accounts == nil || len(meta.Get([]byte("schema"))) != 1 {
 			return fmt.Errorf("%w: no dpmon buckets", ErrBadSnapshot)
 		}
+		// A newer schema is a sound snapshot all the same: an older dpctl
+		// may back up a newer server. Restore refuses it.
 		info.Schema = int(meta.Get([]byte("schema"))[0])
-		if info.Schema > schemaVersion {
-			return fmt.Errorf("%w: written by a newer dpmon (schema %d, this one reads %d)", ErrBadSnapshot, info.Schema, schemaVersion)
-		}
 		info.Accounts = accounts.Stats().KeyN
 		return nil
 	})
@@ -118,15 +118,23 @@ func VerifySnapshot(path string) (SnapshotInfo, error) {
 // that holds a store.
 var ErrNotEmpty = errors.New("the data directory is not empty")
 
+// ErrInUse is returned when a restore would replace the store of a
+// running dpmon.
+var ErrInUse = errors.New("the store is in use by a running dpmon")
+
 // Restore makes the verified snapshot at from the store of the data
 // directory dir, so that a server started on dir serves what the snapshot
 // holds. A directory with files in it is refused unless force, which
 // replaces its store and drops its dedupe index file (a start rebuilds
-// it from the restored log).
+// it from the restored log); a store a running dpmon holds is never
+// replaced.
 func Restore(from, dir string, force bool) (SnapshotInfo, error) {
 	info, err := VerifySnapshot(from)
 	if err != nil {
 		return info, err
+	}
+	if info.Schema > schemaVersion {
+		return info, fmt.Errorf("restore: %w: written by a newer dpmon (schema %d, this one reads %d)", ErrBadSnapshot, info.Schema, schemaVersion)
 	}
 	entries, err := os.ReadDir(dir)
 	switch {
@@ -140,21 +148,43 @@ func Restore(from, dir string, force bool) (SnapshotInfo, error) {
 		return info, fmt.Errorf("restore into %s: %w (give --force to replace what is there)", dir, ErrNotEmpty)
 	}
 	// The copy lands beside the store and is renamed over it once on
-	// disk: a restore cut short leaves the old store or the new, whole.
+	// disk and checked: a restore cut short leaves the old store or the
+	// new, whole.
 	dst := filepath.Join(dir, FileName)
+	if err := notInUse(dst); err != nil {
+		return info, err
+	}
 	tmp := dst + ".restoring"
+	defer os.Remove(tmp) // gone once renamed
 	if err := copyFile(from, tmp); err != nil {
-		os.Remove(tmp)
 		return info, fmt.Errorf("restore: %w", err)
 	}
+	if _, err := VerifySnapshot(tmp); err != nil {
+		return info, fmt.Errorf("restore: the copy: %w", err)
+	}
 	if err := os.Remove(filepath.Join(dir, IndexFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		os.Remove(tmp)
 		return info, fmt.Errorf("restore: %w", err)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return info, fmt.Errorf("restore: %w", err)
 	}
 	return info, syncDir(dir)
+}
+
+// notInUse checks that no dpmon holds the store at path: bbolt locks the
+// file it opens for writing, so opening it is refused while one runs.
+func notInUse(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 200 * time.Millisecond})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return fmt.Errorf("restore into %s: %w: stop it first", filepath.Dir(path), ErrInUse)
+	}
+	if err != nil {
+		return nil // not a store it could open either: it is replaced
+	}
+	return b.Close()
 }
 
 // copyFile copies src to dst and syncs it.
@@ -194,6 +224,7 @@ func syncDir(dir string) error {
 const (
 	snapshotPrefix = "dpmon-"
 	snapshotSuffix = ".db"
+	snapshotTime   = "20060102T150405Z"
 )
 
 // SnapshotInto writes a snapshot of the store into dir, named for now,
@@ -204,7 +235,7 @@ func (db *DB) SnapshotInto(ctx context.Context, who monitor.Actor, dir string, n
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", SnapshotInfo{}, fmt.Errorf("snapshot: %w", err)
 	}
-	path := filepath.Join(dir, snapshotPrefix+now.UTC().Format("20060102T150405Z")+snapshotSuffix)
+	path := filepath.Join(dir, snapshotPrefix+now.UTC().Format(snapshotTime)+snapshotSuffix)
 	partial := path + ".partial"
 	defer os.Remove(partial) // gone once renamed
 	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -235,11 +266,18 @@ func (db *DB) SnapshotInto(ctx context.Context, who monitor.Actor, dir string, n
 }
 
 // pruneSnapshots deletes the oldest snapshots in dir beyond keep; other
-// files are left alone.
+// files, also ones named like dpmon-before-upgrade.db, are left alone.
 func pruneSnapshots(dir string, keep int) error {
-	names, err := filepath.Glob(filepath.Join(dir, snapshotPrefix+"*"+snapshotSuffix))
+	all, err := filepath.Glob(filepath.Join(dir, snapshotPrefix+"*"+snapshotSuffix))
 	if err != nil {
 		return err
+	}
+	var names []string
+	for _, name := range all {
+		stamp := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(name), snapshotPrefix), snapshotSuffix)
+		if _, err := time.Parse(snapshotTime, stamp); err == nil {
+			names = append(names, name)
+		}
 	}
 	slices.Sort(names) // the names sort by time
 	for _, name := range names[:max(0, len(names)-keep)] {

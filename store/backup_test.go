@@ -62,9 +62,13 @@ func TestBackupVerifyRestore(t *testing.T) {
 	}
 	checkGauges(t, re, "after a restore")
 
-	// A directory with a store is replaced only when asked.
+	// A directory with a store is replaced only when asked, and never
+	// while a dpmon has it open.
 	if _, err := Restore(snapshot, dir, false); !errors.Is(err, ErrNotEmpty) {
 		t.Errorf("a restore over a store: %v, want ErrNotEmpty", err)
+	}
+	if _, err := Restore(snapshot, dir, true); !errors.Is(err, ErrInUse) {
+		t.Errorf("a forced restore over an open store: %v, want ErrInUse", err)
 	}
 	// A damaged or foreign file is no snapshot.
 	raw, _ := os.ReadFile(snapshot)
@@ -87,6 +91,9 @@ func TestSnapshotIntoKeepsTheNewest(t *testing.T) {
 	dir := t.TempDir()
 	other := filepath.Join(dir, "notes.txt")
 	os.WriteFile(other, []byte("not a snapshot"), 0o600)
+	// Named like a snapshot by a person: not the schedule's to delete.
+	kept := filepath.Join(dir, "dpmon-before-upgrade.db")
+	os.WriteFile(kept, []byte("kept"), 0o600)
 	var paths []string
 	for day := range 3 {
 		path, info, err := db.SnapshotInto(context.Background(), admin, dir, t0.Add(time.Duration(day)*24*time.Hour), 2)
@@ -99,7 +106,7 @@ func TestSnapshotIntoKeepsTheNewest(t *testing.T) {
 		t.Errorf("the first snapshot is %s, want %s", paths[0], want)
 	}
 	left, _ := filepath.Glob(filepath.Join(dir, "*"))
-	if want := []string{paths[1], paths[2], other}; !slices.Equal(left, want) {
+	if want := []string{paths[1], paths[2], kept, other}; !slices.Equal(left, want) {
 		t.Errorf("left in the directory: %v, want %v", left, want)
 	}
 }

@@ -385,9 +385,10 @@ func (db *DB) load() error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte("schema")); v != nil && int(v[0]) > schemaVersion {
-			return fmt.Errorf("the data was written by a newer dpmon (schema %d, this one reads %d)", v[0], schemaVersion)
-		} else if v != nil {
+		if v := meta.Get([]byte("schema")); v != nil {
+			if int(v[0]) > schemaVersion {
+				return fmt.Errorf("the data was written by a newer dpmon (schema %d, this one reads %d)", v[0], schemaVersion)
+			}
 			db.migrations = migrationsFrom(int(v[0]))
 		}
 		if err := meta.Put([]byte("schema"), []byte{schemaVersion}); err != nil {

@@ -188,7 +188,7 @@ func printRecipients(w io.Writer, rs []*dpmonv1.Recipient) error {
 func runSuppressionExport(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "suppression export", "ACCOUNT")
 	statusFlag := fs.String("status", "", "only this `status`: temporarily_blocked or suppressed")
-	formatFlag := fs.String("format", "csv", "csv (what import reads back) or jsonl (every field, one JSON object a line)")
+	formatFlag := fs.String("format", "csv", "csv (the suppressed addresses, as import reads them back) or jsonl (every field, one JSON object a line)")
 	operands, err := fs.parseN(args, 1, 1)
 	if err != nil {
 		return err
@@ -199,6 +199,11 @@ func runSuppressionExport(ctx context.Context, e *env, args []string) error {
 	}
 	if *formatFlag != "csv" && *formatFlag != "jsonl" {
 		return fs.usageErr("--format must be csv or jsonl")
+	}
+	if *formatFlag == "csv" && st == 0 {
+		// The CSV is what import reads back: suppressions, not the
+		// temporary blocks of soft bounces, which end by themselves.
+		st = int32(dpmonv1.RecipientStatus_RECIPIENT_STATUS_SUPPRESSED)
 	}
 	conn, err := e.dial()
 	if err != nil {

@@ -123,11 +123,15 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 		if err != nil && status.Code(err) != codes.NotFound {
 			t.Fatal(err)
 		}
+		var sends uint64
+		if present {
+			sends = got.GetAccount().GetWindows()[0].GetSends()
+		}
 		switch {
 		case b.acknowledged && b.acked.Before(began):
 			before++
-			if !present || got.GetAccount().GetWindows()[0].GetSends() != batchSends {
-				t.Errorf("%s, acknowledged before the backup began: present %v, %d sends; want %d", b.account, present, got.GetAccount().GetWindows()[0].GetSends(), batchSends)
+			if !present || sends != batchSends {
+				t.Errorf("%s, acknowledged before the backup began: present %v, %d sends; want %d", b.account, present, sends, batchSends)
 			}
 		case b.sent.After(firstByte):
 			after++
@@ -136,8 +140,8 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 			}
 		default:
 			between++
-			if present && got.GetAccount().GetWindows()[0].GetSends() != batchSends {
-				t.Errorf("%s, in flight as the backup began: %d sends, want all %d or none", b.account, got.GetAccount().GetWindows()[0].GetSends(), batchSends)
+			if present && sends != batchSends {
+				t.Errorf("%s, in flight as the backup began: %d sends, want all %d or none", b.account, sends, batchSends)
 			}
 		}
 	}

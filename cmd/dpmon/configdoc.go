@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -181,9 +182,16 @@ func writeConfigDefaults(w io.Writer) error {
 	if err := doc.Encode(defaultConfig()); err != nil {
 		return err
 	}
+	keys := map[string]bool{}
+	annotate(&doc, "", keys)
 	var missing []string
-	annotate(&doc, "", &missing)
+	for k := range keys {
+		if configDocs[k] == "" {
+			missing = append(missing, k)
+		}
+	}
 	if len(missing) > 0 {
+		slices.Sort(missing)
 		return fmt.Errorf("config defaults: no description of %s", strings.Join(missing, ", "))
 	}
 	enc := yaml.NewEncoder(w)
@@ -194,9 +202,9 @@ func writeConfigDefaults(w io.Writer) error {
 	return enc.Close()
 }
 
-// annotate sets each key's line comment from configDocs, and writes short
-// lists of scalars on one line.
-func annotate(n *yaml.Node, path string, missing *[]string) {
+// annotate sets each key's comment from configDocs, notes its path in
+// keys, and writes lists of scalars on one line.
+func annotate(n *yaml.Node, path string, keys map[string]bool) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -205,11 +213,9 @@ func annotate(n *yaml.Node, path string, missing *[]string) {
 			if path != "" {
 				p = path + "." + key.Value
 			}
-			doc, ok := configDocs[p]
-			if !ok {
-				*missing = append(*missing, p)
-			}
-			annotate(value, p, missing)
+			doc := configDocs[p]
+			keys[p] = true
+			annotate(value, p, keys)
 			// A comment on a key with a block below it goes above it.
 			if value.Kind == yaml.ScalarNode || value.Style == yaml.FlowStyle {
 				key.LineComment = doc
@@ -221,14 +227,14 @@ func annotate(n *yaml.Node, path string, missing *[]string) {
 		scalars := true
 		for _, item := range n.Content {
 			scalars = scalars && item.Kind == yaml.ScalarNode
-			annotate(item, path+"[]", missing)
+			annotate(item, path+"[]", keys)
 		}
 		if scalars {
 			n.Style = yaml.FlowStyle
 		}
 	default:
 		for _, c := range n.Content {
-			annotate(c, path, missing)
+			annotate(c, path, keys)
 		}
 	}
 }

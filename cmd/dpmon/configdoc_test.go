@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -21,16 +20,16 @@ func TestConfigDefaultsReadBack(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(out.String()), &doc); err != nil {
 		t.Fatal(err)
 	}
-	var missing []string
-	annotate(&doc, "", &missing)
-	used := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^ *(?:- )?([a-z_]+):`).FindAllStringSubmatch(out.String(), -1) {
-		used[m[1]] = true
-	}
+	keys := map[string]bool{}
+	annotate(&doc, "", keys)
 	for key := range configDocs {
-		last := key[strings.LastIndexAny(key, ".]")+1:]
-		if !used[last] {
+		if !keys[key] {
 			t.Errorf("configDocs describes %s, which the configuration does not have", key)
+		}
+	}
+	for key := range keys {
+		if configDocs[key] == "" {
+			t.Errorf("%s has no description", key)
 		}
 	}
 	path := filepath.Join(t.TempDir(), "defaults.yaml")

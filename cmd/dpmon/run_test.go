@@ -60,8 +60,10 @@ type runningServer struct {
 	addr   string
 	cancel context.CancelFunc
 	done   chan error
-	mu     sync.Mutex
-	log    strings.Builder
+	// finished is closed when run has returned.
+	finished chan struct{}
+	mu       sync.Mutex
+	log      strings.Builder
 }
 
 // startRun runs dpmon in this process with args and getenv and waits until
@@ -69,14 +71,24 @@ type runningServer struct {
 func startRun(t *testing.T, args []string, getenv func(string) string) *runningServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &runningServer{cancel: cancel, done: make(chan error, 1)}
+	s := &runningServer{cancel: cancel, done: make(chan error, 1), finished: make(chan struct{})}
 	pr, pw := io.Pipe()
 	go func() {
 		s.done <- run(ctx, args, getenv, pw)
 		pw.Close()
+		close(s.finished)
 	}()
 	s.addr = waitForAddr(t, io.TeeReader(pr, s))
-	t.Cleanup(func() { cancel() })
+	// A server left running would go on into the next test (its shutdown
+	// writing to that test's files and sockets): wait for it to end.
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.finished:
+		case <-time.After(30 * time.Second):
+			t.Error("run did not return within 30s of its cancel")
+		}
+	})
 	return s
 }
 
