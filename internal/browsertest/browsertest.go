@@ -60,6 +60,27 @@ const closeTimeout = 10 * time.Second
 func Start(t testing.TB) context.Context {
 	t.Helper()
 	path := chromiumPath(t)
+	// Chromium now and then dies as it starts on a loaded machine (seen
+	// here with several test packages running at once): a start is tried
+	// again before the test fails.
+	var err error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		var tab context.Context
+		if tab, err = start(t, path); err == nil {
+			return tab
+		}
+		t.Logf("browsertest: start %d of %d failed: %v", attempt, startAttempts, err)
+	}
+	t.Fatalf("browsertest: starting %s: %v", path, err)
+	return nil
+}
+
+// startAttempts is how many times Start tries to start Chromium.
+const startAttempts = 3
+
+// start starts Chromium once; its cleanup is registered whether or not it
+// came up.
+func start(t testing.TB, path string) (context.Context, error) {
 	profile := t.TempDir() // created before our cleanup, so removed after it
 
 	// Chromium's output is noise while it works; keep it for the failure message.
@@ -105,9 +126,9 @@ func Start(t testing.TB) context.Context {
 	})
 
 	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("browsertest: starting %s: %v\nChromium output:\n%s", path, err, output.String())
+		return nil, fmt.Errorf("%w\nChromium output:\n%s", err, output.String())
 	}
-	return tab
+	return tab, nil
 }
 
 // NewTab opens another tab in the browser of a context from Start, with a
