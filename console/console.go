@@ -16,15 +16,13 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	pb "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/internal/loopback"
 	"github.com/dpmon/dpmon/monitor"
 	"github.com/dpmon/dpmon/server"
 )
@@ -142,25 +140,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
-	if c.auth == nil && !c.anyHost && !loopbackHost(r.Host) {
+	if c.auth == nil && !c.anyHost && !loopback.Host(r.Host) {
 		http.Error(w, "this console has no tokens and answers only at a loopback address, such as http://127.0.0.1", http.StatusMisdirectedRequest)
 		return
 	}
 	c.mux.ServeHTTP(w, r)
-}
-
-// loopbackHost reports whether the Host of a request names this machine:
-// localhost or a loopback address.
-func loopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return err == nil && ip.IsLoopback()
 }
 
 func (c *Console) routes() {

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/dpmon/dpmon/monitor/monitortest"
+	"github.com/dpmon/dpmon/server"
 )
 
 // BenchmarkLMTP delivers DSNs over loopback into a real server and store,
@@ -47,7 +48,7 @@ func BenchmarkLMTP(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reports/s")
-	if got := e.counted(ResultAccepted); got != b.N {
+	if got := e.counted(server.ResultAccepted); got != b.N {
 		b.Errorf("%d events accepted, want %d", got, b.N)
 	}
 }

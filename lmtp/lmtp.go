@@ -6,6 +6,7 @@ package lmtp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -31,16 +32,9 @@ type Taker interface {
 // metrics.
 const Source = "lmtp"
 
-// Results a message's events are counted under; ResultNotReport counts
-// messages.
-const (
-	ResultAccepted  = "accepted"
-	ResultDuplicate = "duplicate"
-	ResultUnmapped  = "unmapped"
-	ResultIgnored   = "ignored"
-	ResultRejected  = "rejected"
-	ResultNotReport = "not_report"
-)
+// ResultNotReport counts the messages that are no report, beside the
+// results of server.TakenResults (which count events).
+const ResultNotReport = "not_report"
 
 // Options configure the server.
 type Options struct {
@@ -204,24 +198,23 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // Data is SMTP's answer for all recipients at once; over LMTP, LMTPData
 // answers each.
 func (s *session) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if !s.srv.begin() {
-		return errClosing
-	}
-	defer s.srv.inflight.Done()
 	var first error
-	for _, rcpt := range s.rcpts {
-		if err := s.srv.deliver(rcpt, data); err != nil && first == nil {
+	err := s.deliverAll(r, func(_ string, err error) {
+		if first == nil {
 			first = err
 		}
-	}
-	return first
+	})
+	return cmp.Or(err, first)
 }
 
 func (s *session) LMTPData(r io.Reader, st smtp.StatusCollector) error {
+	return s.deliverAll(r, st.SetStatus)
+}
+
+// deliverAll reads the message and delivers it to each recipient, telling
+// answer how each went; it fails as a whole only when the message cannot
+// be read or the server is closing.
+func (s *session) deliverAll(r io.Reader, answer func(rcpt string, err error)) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err
@@ -231,7 +224,7 @@ func (s *session) LMTPData(r io.Reader, st smtp.StatusCollector) error {
 	}
 	defer s.srv.inflight.Done()
 	for _, rcpt := range s.rcpts {
-		st.SetStatus(rcpt, s.srv.deliver(rcpt, data))
+		answer(rcpt, s.srv.deliver(rcpt, data))
 	}
 	return nil
 }
@@ -272,11 +265,7 @@ func (s *Server) deliver(rcpt string, data []byte) error {
 		}
 		return tempFail("dpmon cannot commit this report now; try again later")
 	}
-	s.count(ResultAccepted, got.Accepted)
-	s.count(ResultDuplicate, got.Duplicates)
-	s.count(ResultUnmapped, got.Unmapped)
-	s.count(ResultIgnored, res.Ignored)
-	s.count(ResultRejected, len(got.Rejected)+res.Malformed)
+	got.Count(res, s.count)
 	if len(got.Rejected) > 0 {
 		o.Log.Warn("report events refused", "rcpt", logtext.Clean(rcpt), "rejected", len(got.Rejected), "first", logtext.Clean(got.Rejected[0].Error()))
 	}

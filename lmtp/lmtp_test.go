@@ -160,7 +160,7 @@ func TestCorpusReports(t *testing.T) {
 		e := newEnv(t, at, func(o *Options) { o.CreateAccounts = true })
 		// The recipient's +tag names the account.
 		got := e.deliver(t, data, "fbl+acme@dpmon.test")
-		if got["fbl+acme@dpmon.test"] != nil || e.counted(ResultAccepted) != tc.Accepted || e.counted(ResultIgnored) != tc.Ignored {
+		if got["fbl+acme@dpmon.test"] != nil || e.counted(server.ResultAccepted) != tc.Accepted || e.counted(server.ResultIgnored) != tc.Ignored {
 			t.Errorf("%s: answer %v, counted %v", tc.File, got, e.counts)
 			continue
 		}
@@ -176,7 +176,7 @@ func TestCorpusReports(t *testing.T) {
 		}
 		// Delivered again (an MTA's retry after a lost answer): nothing new.
 		e.deliver(t, data, "fbl+acme@dpmon.test")
-		if e.counted(ResultDuplicate) != tc.Accepted {
+		if e.counted(server.ResultDuplicate) != tc.Accepted {
 			t.Errorf("%s again: counted %v", tc.File, e.counts)
 		}
 	}
@@ -196,7 +196,7 @@ func TestAccountsAndUnmapped(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 	kept, _, err := e.db.Unmapped(context.Background(), Source, 10, "")
-	if err != nil || len(kept) != 1 || kept[0].Event.Type != monitor.EventComplaint || e.counted(ResultUnmapped) != 1 {
+	if err != nil || len(kept) != 1 || kept[0].Event.Type != monitor.EventComplaint || e.counted(server.ResultUnmapped) != 1 {
 		t.Errorf("unmapped: got %+v, %v, counted %v", kept, err, e.counts)
 	}
 

@@ -41,6 +41,29 @@ type Taken struct {
 	Rejected []TakenRejection
 }
 
+// Results a source's events are counted under in the metrics: what Take
+// did with them, and what the source held that was no event (ignored) or
+// could not be read (rejected, with the events Take refused).
+const (
+	ResultAccepted  = "accepted"
+	ResultDuplicate = "duplicate"
+	ResultUnmapped  = "unmapped"
+	ResultIgnored   = "ignored"
+	ResultRejected  = "rejected"
+)
+
+// TakenResults are the results every source counts its events under.
+var TakenResults = []string{ResultAccepted, ResultDuplicate, ResultUnmapped, ResultIgnored, ResultRejected}
+
+// Count tells count how many of res's events came to each result.
+func (t Taken) Count(res intake.Result, count func(result string, n int)) {
+	count(ResultAccepted, t.Accepted)
+	count(ResultDuplicate, t.Duplicates)
+	count(ResultUnmapped, t.Unmapped)
+	count(ResultIgnored, res.Ignored)
+	count(ResultRejected, len(t.Rejected)+res.Malformed)
+}
+
 // TakenRejection is an event Take refused, and the field at fault.
 type TakenRejection struct {
 	EventID string

@@ -147,28 +147,30 @@ func Restore(from, dir string, force bool) (SnapshotInfo, error) {
 	case len(entries) > 0 && !force:
 		return info, fmt.Errorf("restore into %s: %w (give --force to replace what is there)", dir, ErrNotEmpty)
 	}
-	// The copy lands beside the store and is renamed over it once on
-	// disk and checked: a restore cut short leaves the old store or the
-	// new, whole.
+	// The copy is written as a snapshot is (WriteSnapshot): beside the
+	// store, and renamed over it once on disk and checked, so that a
+	// restore cut short leaves the old store or the new, whole.
 	dst := filepath.Join(dir, FileName)
 	if err := notInUse(dst); err != nil {
 		return info, err
 	}
-	tmp := dst + ".restoring"
-	defer os.Remove(tmp) // gone once renamed
-	if err := copyFile(from, tmp); err != nil {
-		return info, fmt.Errorf("restore: %w", err)
-	}
-	if _, err := VerifySnapshot(tmp); err != nil {
-		return info, fmt.Errorf("restore: the copy: %w", err)
-	}
+	// The old index goes first: should the copy fail, the old store is
+	// left with none, which a start rebuilds.
 	if err := os.Remove(filepath.Join(dir, IndexFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return info, fmt.Errorf("restore: %w", err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if _, err := WriteSnapshot(dst, func(w io.Writer) error {
+		in, err := os.Open(from)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		_, err = io.Copy(w, in)
+		return err
+	}); err != nil {
 		return info, fmt.Errorf("restore: %w", err)
 	}
-	return info, syncDir(dir)
+	return info, nil
 }
 
 // notInUse checks that no dpmon holds the store at path: bbolt locks the
@@ -185,28 +187,6 @@ func notInUse(path string) error {
 		return nil // not a store it could open either: it is replaced
 	}
 	return b.Close()
-}
-
-// copyFile copies src to dst and syncs it.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // syncDir makes a rename in dir durable.
@@ -236,13 +216,28 @@ func (db *DB) SnapshotInto(ctx context.Context, who monitor.Actor, dir string, n
 		return "", SnapshotInfo{}, fmt.Errorf("snapshot: %w", err)
 	}
 	path := filepath.Join(dir, snapshotPrefix+now.UTC().Format(snapshotTime)+snapshotSuffix)
+	info, err := WriteSnapshot(path, func(w io.Writer) error {
+		_, err := db.Backup(ctx, who, w, nil)
+		return err
+	})
+	if err != nil {
+		return "", info, err
+	}
+	return path, info, pruneSnapshots(dir, keep)
+}
+
+// WriteSnapshot writes a snapshot to path as write produces it: into
+// path.partial, synced, checked with VerifySnapshot, and only then renamed
+// to path, so that a file under that name is a checked snapshot. A
+// partial file is never left behind.
+func WriteSnapshot(path string, write func(io.Writer) error) (SnapshotInfo, error) {
 	partial := path + ".partial"
 	defer os.Remove(partial) // gone once renamed
 	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return "", SnapshotInfo{}, fmt.Errorf("snapshot: %w", err)
+		return SnapshotInfo{}, fmt.Errorf("snapshot: %w", err)
 	}
-	_, err = db.Backup(ctx, who, f, nil)
+	err = write(f)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -250,19 +245,19 @@ func (db *DB) SnapshotInto(ctx context.Context, who monitor.Actor, dir string, n
 		err = cerr
 	}
 	if err != nil {
-		return "", SnapshotInfo{}, fmt.Errorf("snapshot: %w", err)
+		return SnapshotInfo{}, fmt.Errorf("snapshot: %w", err)
 	}
 	info, err := VerifySnapshot(partial)
 	if err != nil {
-		return "", info, err
+		return info, fmt.Errorf("the snapshot does not pass its check, so %s is not written: %w", path, err)
 	}
 	if err := os.Rename(partial, path); err != nil {
-		return "", info, fmt.Errorf("snapshot: %w", err)
+		return info, fmt.Errorf("snapshot: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
-		return "", info, fmt.Errorf("snapshot: %w", err)
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return info, fmt.Errorf("snapshot: %w", err)
 	}
-	return path, info, pruneSnapshots(dir, keep)
+	return info, nil
 }
 
 // pruneSnapshots deletes the oldest snapshots in dir beyond keep; other

@@ -267,38 +267,29 @@ func TestAccountsPagesAndFilters(t *testing.T) {
 		t.Errorf("EventsDurable = %d, want 5103", got)
 	}
 
-	var ids []string
-	token := ""
-	for range 10 {
-		page, next, err := db.Accounts(ctx, AccountFilter{PageSize: 2, PageToken: token})
-		if err != nil {
-			t.Fatal(err)
+	// pagedIDs follows the page tokens of a listing to its end.
+	pagedIDs := func(f AccountFilter) []string {
+		t.Helper()
+		var ids []string
+		for range 10 {
+			page, next, err := db.Accounts(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range page {
+				ids = append(ids, a.ID)
+			}
+			if f.PageToken = next; next == "" {
+				break
+			}
 		}
-		for _, a := range page {
-			ids = append(ids, a.ID)
-		}
-		if token = next; token == "" {
-			break
-		}
+		return ids
 	}
-	if fmt.Sprint(ids) != "[acct acct-0 acct-1 acct-10 acct-2 acct-3 acct-4 acm]" {
+	if ids := pagedIDs(AccountFilter{PageSize: 2}); fmt.Sprint(ids) != "[acct acct-0 acct-1 acct-10 acct-2 acct-3 acct-4 acm]" {
 		t.Errorf("paged ids %v, want every account in order", ids)
 	}
 	// A prefix seeks to its first match and ends at its last, across pages.
-	ids, token = nil, ""
-	for range 10 {
-		page, next, err := db.Accounts(ctx, AccountFilter{Prefix: "acct-1", PageSize: 1, PageToken: token})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range page {
-			ids = append(ids, a.ID)
-		}
-		if token = next; token == "" {
-			break
-		}
-	}
-	if fmt.Sprint(ids) != "[acct-1 acct-10]" {
+	if ids := pagedIDs(AccountFilter{Prefix: "acct-1", PageSize: 1}); fmt.Sprint(ids) != "[acct-1 acct-10]" {
 		t.Errorf("ids with prefix acct-1: %v, want [acct-1 acct-10]", ids)
 	}
 	suspended, next, err := db.Accounts(ctx, AccountFilter{Phase: monitor.PhaseSuspended, PageSize: 10})

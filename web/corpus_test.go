@@ -10,6 +10,7 @@ import (
 
 	"github.com/dpmon/dpmon/intake"
 	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/server"
 )
 
 // outcome is what a sample's post amounts to in the store: the account's
@@ -59,7 +60,7 @@ func postSample(t *testing.T, provider, name string, read func([]byte, intake.Ma
 	if code != http.StatusOK || got.Accepted != len(valid) || got.Duplicates != 0 || len(got.Rejected) != len(invalid) {
 		t.Fatalf("%s: got %d %+v, want 200 with %d accepted and %d rejected", name, code, got, len(valid), len(invalid))
 	}
-	if n := e.counted(provider, ResultAccepted); n != len(valid) {
+	if n := e.counted(provider, server.ResultAccepted); n != len(valid) {
 		t.Errorf("%s: counted %d accepted, want %d", name, n, len(valid))
 	}
 	// The provider's retry of the same post changes nothing.

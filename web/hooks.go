@@ -86,7 +86,7 @@ func (h *hooks) serve(p provider) http.Handler {
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				h.add(p.name, ResultRejected, 1)
+				h.add(p.name, server.ResultRejected, 1)
 				httpError(w, http.StatusRequestEntityTooLarge, "the post is longer than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
 				return
 			}
@@ -109,7 +109,7 @@ func (h *hooks) serve(p provider) http.Handler {
 			h.unauthorized(w, r, p, err)
 			return
 		case errors.Is(err, intake.ErrPayload):
-			h.add(p.name, ResultRejected, 1)
+			h.add(p.name, server.ResultRejected, 1)
 			httpError(w, http.StatusBadRequest, logtext.Clean(err.Error()))
 			return
 		case err != nil:
@@ -132,11 +132,7 @@ func (h *hooks) serve(p provider) http.Handler {
 			h.log.Warn("webhook events refused", "provider", p.name, "rejected", len(out.Rejected), "malformed", res.Malformed)
 		}
 		taken = true
-		h.add(p.name, ResultAccepted, got.Accepted)
-		h.add(p.name, ResultDuplicate, got.Duplicates)
-		h.add(p.name, ResultUnmapped, got.Unmapped)
-		h.add(p.name, ResultIgnored, res.Ignored)
-		h.add(p.name, ResultRejected, len(got.Rejected)+res.Malformed)
+		got.Count(res, func(result string, n int) { h.add(p.name, result, n) })
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/dpmon/dpmon/intake"
 	"github.com/dpmon/dpmon/internal/logtext"
 	"github.com/dpmon/dpmon/monitor"
+	"github.com/dpmon/dpmon/server"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -37,7 +38,7 @@ func TestUnmappedKept(t *testing.T) {
 		kept[0].Event.Recipient != "a@example.com" || !strings.Contains(kept[0].Reason, `"tag"`) || !kept[0].Received.Equal(t0) {
 		t.Errorf("kept %+v, want the complaint with why", kept)
 	}
-	if n := e.counted("postmark", ResultUnmapped); n != 1 {
+	if n := e.counted("postmark", server.ResultUnmapped); n != 1 {
 		t.Errorf("counted %d unmapped, want 1", n)
 	}
 	// The tag names an account that does not exist: anyone sending

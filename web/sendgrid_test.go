@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dpmon/dpmon/intake"
+	"github.com/dpmon/dpmon/server"
 )
 
 func newSendGridKey(t testing.TB) *ecdsa.PrivateKey {
@@ -107,7 +108,7 @@ func TestSendGridSignatures(t *testing.T) {
 	if code, _ := e.post(t, "sendgrid", long, nil); code != http.StatusUnauthorized {
 		t.Errorf("long unsigned post: got %d, want 401", code)
 	}
-	if got := [2]int{e.counted("sendgrid", ResultUnauthorized), e.counted("sendgrid", ResultRejected)}; got != [2]int{6, 1} {
+	if got := [2]int{e.counted("sendgrid", ResultUnauthorized), e.counted("sendgrid", server.ResultRejected)}; got != [2]int{6, 1} {
 		t.Errorf("counted %d unauthorized and %d rejected, want 6 and 1", got[0], got[1])
 	}
 }

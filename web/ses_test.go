@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/dpmon/dpmon/intake"
+	"github.com/dpmon/dpmon/server"
 )
 
 const testTopic = "arn:aws:sns:us-east-1:123456789012:ses-events"
@@ -266,7 +267,7 @@ func TestSNSSignatures(t *testing.T) {
 			t.Errorf("signature version %s: got %d %+v, want the complaint taken", version, code, r)
 		}
 	}
-	if got := [2]int{e.counted("ses", ResultUnauthorized), e.counted("ses", ResultAccepted)}; got != [2]int{4, 1} {
+	if got := [2]int{e.counted("ses", ResultUnauthorized), e.counted("ses", server.ResultAccepted)}; got != [2]int{4, 1} {
 		t.Errorf("counted %d unauthorized and %d accepted, want 4 and 1", got[0], got[1])
 	}
 }

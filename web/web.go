@@ -57,15 +57,9 @@ type Options struct {
 	Clock func() time.Time
 }
 
-// Results a hook's events are counted under.
-const (
-	ResultAccepted     = "accepted"
-	ResultDuplicate    = "duplicate"
-	ResultUnmapped     = "unmapped"
-	ResultIgnored      = "ignored"
-	ResultRejected     = "rejected"
-	ResultUnauthorized = "unauthorized"
-)
+// ResultUnauthorized counts the posts whose signature or credentials do
+// not hold, beside the results of server.TakenResults.
+const ResultUnauthorized = "unauthorized"
 
 // New returns the handler of dpmon's HTTP endpoints.
 func New(opts Options) http.Handler {

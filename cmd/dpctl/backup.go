@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
@@ -14,8 +13,8 @@ import (
 )
 
 // runBackup streams a snapshot of the server's store into FILE while the
-// server keeps serving: into FILE.partial first, then verified with
-// bbolt's consistency check, and only then renamed to FILE.
+// server keeps serving, written as store.WriteSnapshot writes: checked
+// with bbolt's consistency check before it takes the name FILE.
 func runBackup(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "backup", "FILE")
 	force := fs.Bool("force", false, "replace FILE if it exists")
@@ -36,54 +35,34 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	partial := path + ".partial"
-	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	defer os.Remove(partial) // gone once renamed; left behind by nothing
 	progress := newProgress(e.stderr)
-	var size, got int64
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
+	info, err := store.WriteSnapshot(path, func(w io.Writer) error {
+		var size, got int64
+		for {
+			msg, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if size == 0 {
+				size = msg.GetSize()
+			}
+			if _, err := w.Write(msg.GetData()); err != nil {
+				return err
+			}
+			got += int64(len(msg.GetData()))
+			progress.show(got, size)
 		}
-		if err != nil {
-			f.Close()
-			return err
+		progress.done()
+		if got != size {
+			return fmt.Errorf("the server said %d bytes and sent %d", size, got)
 		}
-		if size == 0 {
-			size = msg.GetSize()
-		}
-		if _, err := f.Write(msg.GetData()); err != nil {
-			f.Close()
-			return fmt.Errorf("backup: %w", err)
-		}
-		got += int64(len(msg.GetData()))
-		progress.show(got, size)
-	}
-	progress.done()
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("backup: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	if got != size {
-		return fmt.Errorf("backup: the server said %d bytes and sent %d", size, got)
-	}
-	info, err := store.VerifySnapshot(partial)
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("backup: the snapshot received does not pass its check, so %s is not written: %w", path, err)
-	}
-	if err := os.Rename(partial, path); err != nil {
 		return fmt.Errorf("backup: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync() // the rename, durable
-		d.Close()
 	}
 	_, err = fmt.Fprintf(e.stdout, "wrote %s: %d bytes, %d accounts, checked\n", path, info.Size, info.Accounts)
 	return err

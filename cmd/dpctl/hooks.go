@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"unicode"
 
 	"google.golang.org/grpc"
 
 	dpmonv1 "github.com/dpmon/dpmon/api/dpmon/v1"
+	"github.com/dpmon/dpmon/internal/logtext"
 )
 
 // runHooks implements "dpctl hooks unmapped".
@@ -72,11 +72,5 @@ func printUnmapped(w io.Writer, list *dpmonv1.ListUnmappedEventsResponse) error 
 // escapes would drive the terminal) and invisible formatting characters
 // (which reorder what is shown) each become U+FFFD; "-" when blank.
 func cell(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
-			return unicode.ReplacementChar
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
-	return orDash(s)
+	return orDash(logtext.Printable(s, unicode.ReplacementChar))
 }

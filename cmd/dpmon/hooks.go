@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -206,7 +207,7 @@ func serveHTTP(lis net.Listener, opts web.Options, ui *console.Console, srv *ser
 	served := opts.Served()
 	if m != nil {
 		opts.Count = m.HookEvents
-		m.ServeHooks(served, []string{web.ResultAccepted, web.ResultDuplicate, web.ResultUnmapped, web.ResultIgnored, web.ResultRejected, web.ResultUnauthorized})
+		m.ServeHooks(served, append(slices.Clone(server.TakenResults), web.ResultUnauthorized))
 	}
 	if tlsCfg != nil {
 		lis = tls.NewListener(lis, tlsCfg)

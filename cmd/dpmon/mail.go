@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -108,7 +109,7 @@ func serveLMTP(lis net.Listener, c mailConf, srv *server.Server, m *metrics.Metr
 		CreateAccounts: c.CreateAccounts, MaxSessions: c.MaxSessions, Log: log}
 	if m != nil {
 		opts.Count = m.MailEvents
-		m.ServeMail([]string{lmtp.ResultAccepted, lmtp.ResultDuplicate, lmtp.ResultUnmapped, lmtp.ResultIgnored, lmtp.ResultRejected, lmtp.ResultNotReport})
+		m.ServeMail(append(slices.Clone(server.TakenResults), lmtp.ResultNotReport))
 	}
 	s := lmtp.NewServer(opts)
 	go func() {

@@ -14,14 +14,21 @@ const MaxLen = 300
 // characters (which could forge log lines, drive a terminal or reorder
 // what is shown), each replaced by a space, cut to MaxLen bytes.
 func Clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
+	s = Printable(s, ' ')
 	if len(s) > MaxLen {
 		s = strings.ToValidUTF8(s[:MaxLen], "") + "…"
 	}
 	return s
+}
+
+// Printable returns s as valid UTF-8 (invalid bytes become U+FFFD) with
+// each control or invisible formatting character, and each line or
+// paragraph separator, replaced by with.
+func Printable(s string, with rune) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			return with
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }

@@ -13,3 +13,14 @@ func TestIs(t *testing.T) {
 		}
 	}
 }
+
+func TestHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LocalHost:7412": true, "127.0.0.1": true, "127.0.0.1:7412": true, "[::1]:7412": true, "[::1]": true,
+		"attacker.example": false, "attacker.example:80": false, "0.0.0.0": false, "": false,
+	} {
+		if got := Host(host); got != want {
+			t.Errorf("Host(%q): got %v, want %v", host, got, want)
+		}
+	}
+}
